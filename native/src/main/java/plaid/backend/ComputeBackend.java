@@ -1,0 +1,148 @@
+package plaid.backend;
+
+/**
+ * The coarse operations Plaid's denoiser, objective and optimiser are built from.
+ *
+ * <p>All tensors are float32, row-major and contiguous ({@link Tensor}). Conventions:
+ * a backward op <em>overwrites</em> the gradient of its input and <em>accumulates</em>
+ * into parameter gradients (so gradient accumulation over micro-batches is free).
+ * Per-row host arrays ({@code float[]} factors, {@code int[]} ids) are small and passed
+ * by value; everything with a sequence or vocabulary dimension stays on the backend.
+ *
+ * <p>{@link plaid.backend.cpu.CpuBackend} is the readable reference; other backends must
+ * agree with it.
+ */
+public interface ComputeBackend extends AutoCloseable {
+
+    String name();
+
+    // ---- memory -------------------------------------------------------------------
+
+    /** A new zero-filled tensor. */
+    Tensor allocate(int... shape);
+
+    void upload(float[] src, Tensor dst);
+
+    float[] download(Tensor src);
+
+    void fill(Tensor t, float value);
+
+    void copy(Tensor src, Tensor dst);
+
+    // ---- dense algebra ------------------------------------------------------------
+
+    /** What a GEMM applies to its result before storing it. */
+    enum Epilogue { NONE, BIAS, GELU, BIAS_GELU }
+
+    /**
+     * {@code c = alpha * op(a) op(b) + beta * c}, then the epilogue (bias added per column,
+     * GELU(tanh) applied; with GELU, {@code preActivation} if non-null receives the value
+     * before GELU). op(x) is x or xᵀ. Shapes are read as 2-D: c [m,n], op(a) [m,k], op(b) [k,n].
+     */
+    void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
+              Epilogue epilogue, Tensor bias, Tensor preActivation);
+
+    default void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        gemm(transA, transB, alpha, a, b, beta, c, Epilogue.NONE, null, null);
+    }
+
+    /** {@code y += alpha * x}. */
+    void axpy(float alpha, Tensor x, Tensor y);
+
+    /** {@code t *= alpha}. */
+    void scale(Tensor t, float alpha);
+
+    /** Σ t² in double precision. */
+    double sumOfSquares(Tensor t);
+
+    /**
+     * {@code out[g, r, :] = in[g, r, :] * factors[g]} for a tensor of {@code factors.length}
+     * equal groups of rows (per-sequence scalars such as 1/√var).
+     */
+    void scaleGroups(Tensor in, float[] factors, Tensor out);
+
+    /** {@code out[g] = Σ a[g, …] · b[g, …]} over each of {@code groups} equal groups, in double. */
+    double[] dotGroups(Tensor a, Tensor b, int groups);
+
+    /** {@code x[g, r, :] += v[g, :]}: one vector added to every row of its group. */
+    void addToGroupRows(Tensor v, Tensor x);
+
+    /** {@code out[g, :] (+)= Σ_r x[g, r, :]}; accumulates when {@code accumulate}. */
+    void sumGroupRows(Tensor x, Tensor out, boolean accumulate);
+
+    // ---- normalisation, activation, position --------------------------------------
+
+    /** RMSNorm over the last dimension: out = x / √(mean x² + eps) · weight; saves 1/rms per row. */
+    void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd);
+
+    void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight);
+
+    /** LayerNorm without bias over the last dimension; saves mean and 1/std per row. */
+    void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd);
+
+    void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight);
+
+    /** GELU with the tanh approximation. */
+    void gelu(Tensor x, Tensor out);
+
+    void geluBackward(Tensor dOut, Tensor x, Tensor dx);
+
+    /**
+     * Rotary embedding in place on the q and k parts of qkv laid out [rows, seqLen, 3, heads, headDim]
+     * (non-interleaved halves; position = index along seqLen). {@code inverse} rotates back,
+     * which is the backward.
+     */
+    void rotary(Tensor qkv, int heads, float[] invFreq, boolean inverse);
+
+    // ---- attention ----------------------------------------------------------------
+
+    /**
+     * Non-causal softmax(q kᵀ/√d) v within each row's segments. qkv [rows, S, 3, H, d],
+     * out [rows, S, H, d]; saves the log-sum-exp [rows, H, S] for the backward.
+     */
+    void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp);
+
+    void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv);
+
+    // ---- output head --------------------------------------------------------------
+
+    /** Row-wise softmax over the last dimension. */
+    void softmax(Tensor logits, Tensor probs);
+
+    /**
+     * Cross-entropy of each row's logits against {@code targets[row]}: returns −log p per row
+     * (double), computed stably.
+     */
+    double[] crossEntropy(Tensor logits, int[] targets);
+
+    /**
+     * {@code dLogits[row] += rowScale[row / rowsPerScale] · (probs[row] − onehot(targets[row]))}.
+     */
+    void crossEntropyBackward(Tensor probs, int[] targets, float[] rowScale, Tensor dLogits);
+
+    /**
+     * Softmax backward: {@code dLogits (+)= p ⊙ (dProbs − Σ p ⊙ dProbs)} row-wise; the
+     * result is added to dLogits when {@code accumulate}.
+     */
+    void softmaxBackward(Tensor probs, Tensor dProbs, Tensor dLogits, boolean accumulate);
+
+    // ---- embeddings ---------------------------------------------------------------
+
+    /** {@code out[i, :] = table[ids[i], :]}. */
+    void gather(Tensor table, int[] ids, Tensor out);
+
+    /** {@code dTable[ids[i], :] += dOut[i, :]}. */
+    void scatterAdd(Tensor dOut, int[] ids, Tensor dTable);
+
+    // ---- optimiser ----------------------------------------------------------------
+
+    /**
+     * One AdamW step with bias correction at {@code step} (1-based) and decoupled weight
+     * decay: p ← p·(1 − decay) − lr · m̂/(√v̂ + eps).
+     */
+    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+               float decay, int step);
+
+    @Override
+    default void close() {}
+}
