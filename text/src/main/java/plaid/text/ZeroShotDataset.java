@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.function.ToLongFunction;
 import java.util.function.UnaryOperator;
 import java.util.regex.Pattern;
 
@@ -23,152 +24,32 @@ import java.util.regex.Pattern;
  * of whitespace, and {@code \w} is taken as letters, numbers and underscore.
  */
 public enum ZeroShotDataset {
-    /** Penn Treebank ({@code ptb.<split>.txt}); the trailing newline is dropped; words = fields between single spaces. */
-    PTB(CountUnit.WORDS) {
-        @Override
-        public String detokenize(String text) {
-            text = text.replace(" 's", "'s").replace("s ' ", "s' ").replace(" n't", "n't")
-                    .replace(" \n ", "\n").replace("\\/", "/");
-            // One pass cannot replace overlapping " N N " runs; the original repeats ten times.
-            for (int i = 0; i < 10; i++) text = text.replace(" N ", " 1 ");
-            return text.replace("$ 1", "$1").replace("# 1", "#1").replace("<unk>", "?");
-        }
-
-        @Override
-        String trim(String raw) {
-            return dropLastCodePoint(raw);
-        }
-
-        @Override
-        long count(String trimmed) {
-            return countSingleSpaceFields(trimmed);
-        }
-
-        @Override
-        public String rawFileName(String split) {
-            return "ptb." + split + ".txt";
-        }
-    },
-    /** WikiText-2 ({@code wikitext2.<split>.tokens}); see {@link #WIKITEXT103}. */
-    WIKITEXT2(CountUnit.WORDS) {
-        @Override
-        public String detokenize(String text) {
-            return detokenizeWikiText(text);
-        }
-
-        @Override
-        String trim(String raw) {
-            return dropFirstCodePoint(raw);
-        }
-
-        @Override
-        long count(String trimmed) {
-            return countSingleSpaceFields(trimmed);
-        }
-
-        @Override
-        public String rawFileName(String split) {
-            return "wikitext2." + split + ".tokens";
-        }
-    },
-    /** WikiText-103: the initial space is dropped; the Megatron detokenizer; words = fields between single spaces. */
-    WIKITEXT103(CountUnit.WORDS) {
-        @Override
-        public String detokenize(String text) {
-            return detokenizeWikiText(text);
-        }
-
-        @Override
-        String trim(String raw) {
-            return dropFirstCodePoint(raw);
-        }
-
-        @Override
-        long count(String trimmed) {
-            return countSingleSpaceFields(trimmed);
-        }
-
-        @Override
-        public String rawFileName(String split) {
-            return "wikitext103." + split + ".tokens";
-        }
-    },
-    /** enwik8: the last 5,000,000 characters, unchanged; the count is characters. */
-    ENWIK8(CountUnit.CHARACTERS) {
-        @Override
-        public String detokenize(String text) {
-            return text;
-        }
-
-        @Override
-        String trim(String raw) {
-            return lastCodePoints(raw, CHARACTER_SET_LENGTH);
-        }
-
-        @Override
-        long count(String trimmed) {
-            return trimmed.codePointCount(0, trimmed.length());
-        }
-
-        @Override
-        public String rawFileName(String split) {
-            return "enwik8";
-        }
-    },
+    /** Penn Treebank: the trailing newline is dropped; words = fields between single spaces. */
+    PTB(CountUnit.WORDS, ZeroShotDataset::dropLastCodePoint, ZeroShotDataset::countSingleSpaceFields,
+            ZeroShotDataset::detokenizePtb, "ptb.%s.txt"),
+    /** WikiText-2: the initial space is dropped; the Megatron detokenizer; words = fields between single spaces. */
+    WIKITEXT2(CountUnit.WORDS, ZeroShotDataset::dropFirstCodePoint, ZeroShotDataset::countSingleSpaceFields,
+            ZeroShotDataset::detokenizeWikiText, "wikitext2.%s.tokens"),
+    /** WikiText-103: as {@link #WIKITEXT2}. */
+    WIKITEXT103(CountUnit.WORDS, ZeroShotDataset::dropFirstCodePoint, ZeroShotDataset::countSingleSpaceFields,
+            ZeroShotDataset::detokenizeWikiText, "wikitext103.%s.tokens"),
+    /** enwik8: the last 5,000,000 characters, unchanged; the count is characters. It has no splits. */
+    ENWIK8(CountUnit.CHARACTERS, ZeroShotDataset::lastCharacterSet, ZeroShotDataset::countCodePoints,
+            UnaryOperator.identity(), "enwik8"),
     /** text8: as {@link #ENWIK8}. */
-    TEXT8(CountUnit.CHARACTERS) {
-        @Override
-        public String detokenize(String text) {
-            return text;
-        }
-
-        @Override
-        String trim(String raw) {
-            return lastCodePoints(raw, CHARACTER_SET_LENGTH);
-        }
-
-        @Override
-        long count(String trimmed) {
-            return trimmed.codePointCount(0, trimmed.length());
-        }
-
-        @Override
-        public String rawFileName(String split) {
-            return "text8";
-        }
-    },
+    TEXT8(CountUnit.CHARACTERS, ZeroShotDataset::lastCharacterSet, ZeroShotDataset::countCodePoints,
+            UnaryOperator.identity(), "text8"),
     /**
-     * One Billion Word benchmark: the trailing newline is dropped; line-by-line punctuation
+     * One Billion Word benchmark: the trailing newline is dropped; per-line punctuation
      * heuristics; words = whitespace-separated words.
      *
      * <p>Not done here: the original then retokenizes every line with the Moses perl
-     * scripts and replaces lines that do not come back identical by {@code "$$$ "} plus the
-     * raw line. This port applies the heuristics only, so a few lines differ from the
-     * original's text.
+     * scripts and replaces each line that does not come back identical by {@code "$$$ "}
+     * plus the raw line. This port applies the heuristics only, so the few lines the
+     * heuristics cannot invert differ from the original's text.
      */
-    BILLIONWORD(CountUnit.WORDS) {
-        @Override
-        public String detokenize(String text) {
-            String[] lines = text.split("\n", -1);
-            for (int i = 0; i < lines.length; i++) lines[i] = BILLIONWORD_LINE.apply(lines[i]);
-            return String.join("\n", lines);
-        }
-
-        @Override
-        String trim(String raw) {
-            return dropLastCodePoint(raw);
-        }
-
-        @Override
-        long count(String trimmed) {
-            return countPythonWords(trimmed);
-        }
-
-        @Override
-        public String rawFileName(String split) {
-            return "billionword." + split + ".txt";
-        }
-    };
+    BILLIONWORD(CountUnit.WORDS, ZeroShotDataset::dropLastCodePoint, ZeroShotDataset::countPythonWords,
+            ZeroShotDataset::detokenizeBillionWord, "billionword.%s.txt");
 
     /** What {@link EvalText#units()} counts: words for word perplexity, characters for bits per character. */
     public enum CountUnit { WORDS, CHARACTERS }
@@ -185,20 +66,29 @@ public enum ZeroShotDataset {
     private static final String PY_WORD = "[\\p{L}\\p{N}_]";
 
     private final CountUnit unit;
+    private final UnaryOperator<String> trim;
+    private final ToLongFunction<String> count;
+    private final UnaryOperator<String> detokenizer;
+    private final String rawFilePattern;
 
-    ZeroShotDataset(CountUnit unit) {
+    ZeroShotDataset(CountUnit unit, UnaryOperator<String> trim, ToLongFunction<String> count,
+                    UnaryOperator<String> detokenizer, String rawFilePattern) {
         this.unit = unit;
+        this.trim = trim;
+        this.count = count;
+        this.detokenizer = detokenizer;
+        this.rawFilePattern = rawFilePattern;
     }
 
     /** The original's detokenizer for this set, applied to already trimmed raw text. */
-    public abstract String detokenize(String text);
+    public String detokenize(String text) {
+        return detokenizer.apply(text);
+    }
 
-    abstract String trim(String raw);
-
-    abstract long count(String trimmed);
-
-    /** The raw file's name under the data root, e.g. {@code ptb.valid.txt}; enwik8 and text8 have no splits. */
-    public abstract String rawFileName(String split);
+    /** The raw file's name under the data root, e.g. {@code ptb.valid.txt}; enwik8 and text8 ignore the split. */
+    public String rawFileName(String split) {
+        return rawFilePattern.formatted(split);
+    }
 
     /** The name the original and the fixtures use: {@code ptb}, {@code wikitext2}, ... */
     public String id() {
@@ -212,8 +102,8 @@ public enum ZeroShotDataset {
 
     /** Trims, counts and detokenizes raw file content the way the original does. */
     public EvalText prepare(String rawFileContent) {
-        String trimmed = trim(rawFileContent);
-        return new EvalText(this, detokenize(trimmed), count(trimmed), unit);
+        String trimmed = trim.apply(rawFileContent);
+        return new EvalText(this, detokenize(trimmed), count.applyAsLong(trimmed), unit);
     }
 
     /** Reads a raw file and {@link #prepare prepares} it. */
@@ -237,15 +127,29 @@ public enum ZeroShotDataset {
         return text.indexOf('\r') < 0 ? text : text.replace("\r\n", "\n").replace('\r', '\n');
     }
 
+    private static String detokenizePtb(String text) {
+        text = text.replace(" 's", "'s").replace("s ' ", "s' ").replace(" n't", "n't")
+                .replace(" \n ", "\n").replace("\\/", "/");
+        // One pass cannot replace overlapping " N N " runs; the original repeats ten times.
+        for (int i = 0; i < 10; i++) text = text.replace(" N ", " 1 ");
+        return text.replace("$ 1", "$1").replace("# 1", "#1").replace("<unk>", "?");
+    }
+
     private static String detokenizeWikiText(String text) {
         return WIKITEXT.apply(text);
+    }
+
+    private static String detokenizeBillionWord(String text) {
+        String[] lines = text.split("\n", -1);
+        for (int i = 0; i < lines.length; i++) lines[i] = BILLIONWORD_LINE.apply(lines[i]);
+        return String.join("\n", lines);
     }
 
     /** The Megatron WikiText detokenizer, in the original's order. */
     private static final UnaryOperator<String> WIKITEXT = chain(
             s -> s.replace("s '", "s'"),
-            // As in the original: a literal pattern that almost never matches, kept for parity.
-            s -> s.replace("/' [0-9]/", "/'[0-9]/"),
+            // Kept for parity: the original's replacement is the literal text "/'[0-9]/".
+            regex("/' [0-9]/", "/'[0-9]/"),
             s -> s.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", "."),
             s -> s.replace(" : ", ": ").replace(" ; ", "; ").replace(" . ", ". ")
                     .replace(" ! ", "! ").replace(" ? ", "? ").replace(" , ", ", "),
@@ -297,9 +201,13 @@ public enum ZeroShotDataset {
         return s.isEmpty() ? s : s.substring(s.offsetByCodePoints(0, 1));
     }
 
-    private static String lastCodePoints(String s, int count) {
+    private static String lastCharacterSet(String s) {
         int total = s.codePointCount(0, s.length());
-        return total <= count ? s : s.substring(s.offsetByCodePoints(0, total - count));
+        return total <= CHARACTER_SET_LENGTH ? s : s.substring(s.offsetByCodePoints(0, total - CHARACTER_SET_LENGTH));
+    }
+
+    private static long countCodePoints(String s) {
+        return s.codePointCount(0, s.length());
     }
 
     /** Python's {@code len(s.split(' '))}: empty fields between adjacent spaces count too. */
