@@ -81,7 +81,7 @@ public final class BpeTokenizer {
         this.addedTokenSplitter = new AddedTokenSplitter(addedTokens);
         this.preTokenizer = preTokenizer;
         this.ignoreMerges = ignoreMerges;
-        this.unknownId = unknownToken == null ? null : requireModelToken(unknownToken, "unk_token");
+        this.unknownId = unknownToken == null ? null : requireModelToken(unknownToken, "model.unk_token");
     }
 
     private static Map<String, Integer> sortedById(Map<String, Integer> vocab) {
@@ -92,7 +92,7 @@ public final class BpeTokenizer {
 
     private int requireModelToken(String token, String usedBy) {
         Integer id = idByToken.get(token);
-        if (id == null) throw new IllegalArgumentException("'" + usedBy + "' needs token '" + token + "', which is not in the vocabulary");
+        if (id == null) throw new IllegalArgumentException(usedBy + " needs token '" + token + "', which is not in the vocabulary");
         return id;
     }
 
