@@ -82,8 +82,7 @@ public final class CpuBackend implements ComputeBackend {
         CpuTensor ca = cpu(a), cb = cpu(b), cc = cpu(c);
         int m = rowsOf(cc), n = cc.lastDim();
         int k = transA ? rowsOf(ca) : ca.lastDim();
-        int aRows = transA ? k : m;
-        if ((long) aRows * k != ca.size()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
+        if ((long) m * k != ca.size()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
         if ((long) k * n != cb.size()) throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
         Gemm.multiply(transA, transB, m, n, k, alpha, ca.data, ca.offset, cb.data, cb.offset, beta, cc.data, cc.offset);
         boolean hasBias = epilogue == Epilogue.BIAS || epilogue == Epilogue.BIAS_GELU;

@@ -1,0 +1,333 @@
+package plaid.model;
+
+import plaid.backend.ComputeBackend;
+import plaid.backend.ComputeBackend.Epilogue;
+import plaid.backend.Segments;
+import plaid.backend.Tensor;
+
+/**
+ * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward
+ * and backward side by side (plaid-reference §2). One instance holds the activations of
+ * one batch shape; {@link #backward} uses those of the latest {@link #forward}.
+ */
+public final class Denoiser {
+    private static final float NORM_EPS = 1e-5f;
+    private static final int GAMMA_FEATURES = 64;
+
+    private final PlaidParameters params;
+    private final ComputeBackend be;
+    private final PlaidConfig c;
+    private final int rows;
+    private final int seqLen;
+    private final int tokens;
+
+    // inputs of the latest forward
+    private Tensor z;
+    private Tensor embedding;
+    private double[] gamma;
+    private float[] mask;
+    private float biasScale;
+    private Segments segments;
+
+    // activations
+    private final Tensor xIn, xSelfcondScaled, h0, gammaFeatures;
+    private final Tensor[] blockIn, norm1, rstd1, qkv, attn, lse, mid, norm2, rstd2, fc1Pre, fc1Act;
+    private final Tensor hOut, lnOut, lnMean, lnRstd, zBias, logits, probs, xReconst;
+    // gradient scratch
+    private final Tensor dh, dMid, dNorm, dAttn, dQkv, dFc, dOutHead, dLogits, dZBias, dX, dGammaFeatures, gammaRowSum, dZ;
+
+    public Denoiser(PlaidParameters params, int rows, int seqLen) {
+        this.params = params;
+        this.be = params.backend();
+        this.c = params.config();
+        this.rows = rows;
+        this.seqLen = seqLen;
+        this.tokens = rows * seqLen;
+        int d = c.dim, e = c.embedDim, v = c.vocabSize, l = c.nBlocks;
+        xIn = be.allocate(tokens, e);
+        xSelfcondScaled = be.allocate(tokens, e);
+        h0 = be.allocate(tokens, d);
+        gammaFeatures = be.allocate(rows, GAMMA_FEATURES);
+        blockIn = new Tensor[l];
+        norm1 = new Tensor[l];
+        rstd1 = new Tensor[l];
+        qkv = new Tensor[l];
+        attn = new Tensor[l];
+        lse = new Tensor[l];
+        mid = new Tensor[l];
+        norm2 = new Tensor[l];
+        rstd2 = new Tensor[l];
+        fc1Pre = new Tensor[l];
+        fc1Act = new Tensor[l];
+        for (int i = 0; i < l; i++) {
+            blockIn[i] = i == 0 ? h0 : be.allocate(tokens, d);
+            norm1[i] = be.allocate(tokens, d);
+            rstd1[i] = be.allocate(tokens);
+            qkv[i] = be.allocate(rows, seqLen, 3, c.nHeads, c.headDim());
+            attn[i] = be.allocate(tokens, d);
+            lse[i] = be.allocate(rows, c.nHeads, seqLen);
+            mid[i] = be.allocate(tokens, d);
+            norm2[i] = be.allocate(tokens, d);
+            rstd2[i] = be.allocate(tokens);
+            fc1Pre[i] = be.allocate(tokens, 4 * d);
+            fc1Act[i] = be.allocate(tokens, 4 * d);
+        }
+        hOut = be.allocate(tokens, d);
+        lnOut = be.allocate(tokens, d);
+        lnMean = be.allocate(tokens);
+        lnRstd = be.allocate(tokens);
+        zBias = be.allocate(tokens, e);
+        logits = be.allocate(tokens, v);
+        probs = be.allocate(tokens, v);
+        xReconst = be.allocate(tokens, e);
+        dh = be.allocate(tokens, d);
+        dMid = be.allocate(tokens, d);
+        dNorm = be.allocate(tokens, d);
+        dAttn = be.allocate(tokens, d);
+        dQkv = be.allocate(tokens, 3 * d);
+        dFc = be.allocate(tokens, 4 * d);
+        dOutHead = be.allocate(tokens, d);
+        dLogits = be.allocate(tokens, v);
+        dZBias = be.allocate(tokens, e);
+        dX = be.allocate(tokens, e);
+        dGammaFeatures = be.allocate(rows, GAMMA_FEATURES);
+        gammaRowSum = be.allocate(rows, d);
+        dZ = be.allocate(tokens, e);
+    }
+
+    public int rows() { return rows; }
+
+    /**
+     * d/dlogits [rows·S, V] for {@link #backward}: zeroed by each forward, the caller adds
+     * the loss's or the guidance's gradient here.
+     */
+    public Tensor logitGradient() { return dLogits; }
+
+    public int seqLen() { return seqLen; }
+
+    /** Logits [rows·S, V] of the latest forward. */
+    public Tensor logits() { return logits; }
+
+    /** softmax(logits) [rows·S, V] of the latest forward. */
+    public Tensor probs() { return probs; }
+
+    /** x̂ = softmax(logits)·Ê [rows·S, E] of the latest forward. */
+    public Tensor xReconst() { return xReconst; }
+
+    // ---- per-row scalars of γ ------------------------------------------------------
+
+    static double alphaSquared(double gamma) { return NoiseSchedule.sigmoid(-gamma); }
+
+    static double sigmaSquared(double gamma) { return NoiseSchedule.sigmoid(gamma); }
+
+    /** Frequencies exp(linspace(−5, 5, 32)) of the γ features. */
+    private static final double[] GAMMA_FREQ = new double[GAMMA_FEATURES / 2];
+
+    static {
+        int n = GAMMA_FREQ.length;
+        for (int k = 0; k < n; k++) GAMMA_FREQ[k] = Math.exp(-5.0 + 10.0 * k / (n - 1));
+    }
+
+    // ---- forward ------------------------------------------------------------------
+
+    /**
+     * @param z          noisy latents [rows·S, E]
+     * @param gamma      γ per row (float64)
+     * @param embedding  the normalised embedding matrix Ê [V, E]
+     * @param biasScale  weight of the zb·Êᵀ logit bias
+     * @param xSelfcond  self-conditioning input [rows·S, E] (zeros when off)
+     * @param mask       per row 1 = on the self-conditioning path (null: all 1); only
+     *                   changes which gradients reach Ê
+     * @param segments   attention segments per row
+     */
+    public void forward(Tensor z, double[] gamma, Tensor embedding, double biasScale, Tensor xSelfcond, float[] mask, Segments segments) {
+        if (gamma.length != rows || segments.rows() != rows || segments.seqLen() != seqLen) {
+            throw new IllegalArgumentException("denoiser built for " + rows + "×" + seqLen + " got γ for " + gamma.length + " rows, segments " + segments.rows() + "×" + segments.seqLen());
+        }
+        this.z = z;
+        this.gamma = gamma.clone();
+        this.embedding = embedding;
+        this.biasScale = (float) biasScale;
+        this.mask = mask;
+        this.segments = segments;
+        int e = c.embedDim, d = c.dim;
+
+        // 1. rescale z to unit variance: x = z / √(α²/E + σ²)
+        float[] invStd = new float[rows];
+        for (int b = 0; b < rows; b++) invStd[b] = 1f / (float) Math.sqrt(alphaSquared(gamma[b]) / e + sigmaSquared(gamma[b]));
+        be.scaleGroups(z, invStd, xIn);
+
+        // 2. input projections and the γ features
+        be.gemm(false, true, 1f, xIn, params.model("input_linear.weight").value(), 0f, h0);
+        float[] sqrtE = new float[rows];
+        java.util.Arrays.fill(sqrtE, (float) Math.sqrt(e));
+        be.scaleGroups(xSelfcond, sqrtE, xSelfcondScaled);
+        be.gemm(false, true, 1f, xSelfcondScaled, params.model("selfcond_linear.weight").value(), 1f, h0);
+        be.upload(gammaFeatureValues(gamma), gammaFeatures);
+        Tensor gammaProj = gammaRowSum;
+        be.gemm(false, true, 1f, gammaFeatures, params.model("gamma_linear.weight").value(), 0f, gammaProj);
+        be.addToGroupRows(gammaProj, h0.reshape(rows, seqLen, d));
+
+        // 3. transformer blocks
+        float residual = (float) (1.0 / Math.sqrt(c.nBlocks));
+        float[] invFreq = params.rotaryInvFreq();
+        for (int i = 0; i < c.nBlocks; i++) {
+            String p = "blocks." + i + ".";
+            be.rmsNorm(blockIn[i], params.model(p + "rmsnorm1.weight").value(), NORM_EPS, norm1[i], rstd1[i]);
+            be.gemm(false, true, 1f, norm1[i], params.model(p + "attn_qkv.weight").value(), 0f, qkv[i].reshape(tokens, 3 * d));
+            be.rotary(qkv[i], c.nHeads, invFreq, false);
+            be.attention(qkv[i], c.nHeads, segments, attn[i].reshape(rows, seqLen, c.nHeads, c.headDim()), lse[i]);
+            be.copy(blockIn[i], mid[i]);
+            be.gemm(false, true, residual, attn[i], params.model(p + "attn_out.weight").value(), 1f, mid[i]);
+            be.rmsNorm(mid[i], params.model(p + "rmsnorm2.weight").value(), NORM_EPS, norm2[i], rstd2[i]);
+            be.gemm(false, true, 1f, norm2[i], params.model(p + "mlp.fc1.weight").value(), 0f, fc1Act[i], Epilogue.GELU, null, fc1Pre[i]);
+            Tensor out = i + 1 < c.nBlocks ? blockIn[i + 1] : hOut;
+            be.copy(mid[i], out);
+            be.gemm(false, true, residual, fc1Act[i], params.model(p + "mlp.fc2.weight").value(), 1f, out);
+        }
+
+        // 4. output norm with the µP readout scale 256/D
+        be.layerNorm(hOut, params.model("output_norm.weight").value(), NORM_EPS, lnOut, lnMean, lnRstd);
+        be.scale(lnOut, (float) (1.0 / c.widthMult()));
+
+        // 5. logits = y W_outᵀ + b + zb Êᵀ with zb = bias_scale·(α/σ²)·z
+        be.scaleGroups(z, zBiasFactors(), zBias);
+        be.gemm(false, true, 1f, lnOut, params.model("output_linear.weight").value(), 0f, logits, Epilogue.BIAS,
+                params.model("output_linear.bias").value(), null);
+        be.gemm(false, true, 1f, zBias, embedding, 1f, logits);
+
+        // 6. x̂ = softmax(logits) Ê
+        be.softmax(logits, probs);
+        be.gemm(false, false, 1f, probs, embedding, 0f, xReconst);
+        be.fill(dLogits, 0f);
+    }
+
+    private float[] zBiasFactors() {
+        float[] f = new float[rows];
+        for (int b = 0; b < rows; b++) f[b] = biasScale * (float) (Math.sqrt(alphaSquared(gamma[b])) / sigmaSquared(gamma[b]));
+        return f;
+    }
+
+    private static float[] gammaFeatureValues(double[] gamma) {
+        int half = GAMMA_FREQ.length;
+        float[] g = new float[gamma.length * GAMMA_FEATURES];
+        for (int b = 0; b < gamma.length; b++) {
+            for (int k = 0; k < half; k++) {
+                double a = GAMMA_FREQ[k] * gamma[b];
+                g[b * GAMMA_FEATURES + k] = (float) Math.sin(a);
+                g[b * GAMMA_FEATURES + half + k] = (float) Math.cos(a);
+            }
+        }
+        return g;
+    }
+
+    // ---- backward -----------------------------------------------------------------
+
+    /** What the backward returns besides the parameter gradients it accumulates. */
+    public record InputGradients(Tensor dz, double[] dGamma) {}
+
+    /**
+     * Backpropagates what the caller wrote into {@link #logitGradient()} and
+     * {@code dXReconst} [rows·S, E] (may be null) through the latest forward. Accumulates into the model's
+     * parameter gradients and into {@code dEmbedding} (rows with m = 1 send none there);
+     * returns d/dz and d/dγ per row.
+     */
+    public InputGradients backward(Tensor dXReconst, Tensor dEmbedding) {
+        int d = c.dim;
+        float[] keep = new float[rows]; // 1 − m: which rows' Ê terms carry gradient
+        for (int b = 0; b < rows; b++) keep[b] = mask == null ? 0f : 1f - mask[b];
+
+        // 6. x̂ = pÊ: dp = dx̂ Êᵀ, dÊ += pᵀ dx̂ (m = 0 rows), dlogits = softmax backward
+        if (dXReconst != null) {
+            Tensor dProbs = logits; // logits are not needed any more: reuse their storage
+            be.gemm(false, true, 1f, dXReconst, embedding, 0f, dProbs);
+            be.softmaxBackward(probs, dProbs, dLogits, true);
+            be.scaleGroups(dXReconst, keep, dX);
+            be.gemm(true, false, 1f, probs, dX, 1f, dEmbedding);
+        }
+
+        // 5. head
+        Parameter wOut = params.model("output_linear.weight"), bOut = params.model("output_linear.bias");
+        be.gemm(true, false, 1f, dLogits, lnOut, 1f, wOut.grad());
+        be.sumGroupRows(dLogits, bOut.grad().reshape(1, c.vocabSize), true);
+        be.gemm(false, false, 1f, dLogits, wOut.value(), 0f, dOutHead);
+        be.gemm(false, false, 1f, dLogits, embedding, 0f, dZBias);
+        be.scaleGroups(zBias, keep, dX);
+        be.gemm(true, false, 1f, dLogits, dX, 1f, dEmbedding);
+
+        double[] dGamma = new double[rows];
+        float[] zbFactor = zBiasFactors();
+        double[] dzbDotZ = be.dotGroups(dZBias, z, rows);
+        for (int b = 0; b < rows; b++) {
+            // d(α/σ²)/dγ = −α/2 − α·α²/σ²
+            double a2 = alphaSquared(gamma[b]), s2 = sigmaSquared(gamma[b]), a = Math.sqrt(a2);
+            dGamma[b] += biasScale * (-a / 2 - a * a2 / s2) * dzbDotZ[b];
+        }
+        be.scaleGroups(dZBias, zbFactor, dZ);
+
+        // 4. output norm
+        be.scale(dOutHead, (float) (1.0 / c.widthMult()));
+        Parameter wLn = params.model("output_norm.weight");
+        be.layerNormBackward(dOutHead, hOut, wLn.value(), lnMean, lnRstd, dh, wLn.grad());
+
+        // 3. blocks in reverse; dh holds d/d(block output)
+        float residual = (float) (1.0 / Math.sqrt(c.nBlocks));
+        float[] invFreq = params.rotaryInvFreq();
+        for (int i = c.nBlocks - 1; i >= 0; i--) {
+            String p = "blocks." + i + ".";
+            Parameter fc1 = params.model(p + "mlp.fc1.weight"), fc2 = params.model(p + "mlp.fc2.weight");
+            Parameter n1 = params.model(p + "rmsnorm1.weight"), n2 = params.model(p + "rmsnorm2.weight");
+            Parameter wQkv = params.model(p + "attn_qkv.weight"), wO = params.model(p + "attn_out.weight");
+            // MLP: out = mid + r·fc2(gelu(fc1(norm2(mid))))
+            be.gemm(false, false, residual, dh, fc2.value(), 0f, dFc);
+            be.gemm(true, false, residual, dh, fc1Act[i], 1f, fc2.grad());
+            be.geluBackward(dFc, fc1Pre[i], dFc);
+            be.gemm(true, false, 1f, dFc, norm2[i], 1f, fc1.grad());
+            be.gemm(false, false, 1f, dFc, fc1.value(), 0f, dNorm);
+            be.rmsNormBackward(dNorm, mid[i], n2.value(), rstd2[i], dMid, n2.grad());
+            be.axpy(1f, dh, dMid);
+            // attention: mid = in + r·attn W_oᵀ
+            be.gemm(false, false, residual, dMid, wO.value(), 0f, dAttn);
+            be.gemm(true, false, residual, dMid, attn[i], 1f, wO.grad());
+            Tensor dQkv5 = dQkv.reshape(rows, seqLen, 3, c.nHeads, c.headDim());
+            be.attentionBackward(dAttn.reshape(rows, seqLen, c.nHeads, c.headDim()), qkv[i], attn[i].reshape(rows, seqLen, c.nHeads, c.headDim()), lse[i], c.nHeads, segments, dQkv5);
+            be.rotary(dQkv5, c.nHeads, invFreq, true);
+            be.gemm(true, false, 1f, dQkv, norm1[i], 1f, wQkv.grad());
+            be.gemm(false, false, 1f, dQkv, wQkv.value(), 0f, dNorm);
+            be.rmsNormBackward(dNorm, blockIn[i], n1.value(), rstd1[i], dh, n1.grad());
+            be.axpy(1f, dMid, dh);
+        }
+
+        // 2. inputs: h0 = x W_inᵀ + (√E x_sc) W_scᵀ + g(γ) W_gᵀ
+        be.gemm(true, false, 1f, dh, xIn, 1f, params.model("input_linear.weight").grad());
+        be.gemm(true, false, 1f, dh, xSelfcondScaled, 1f, params.model("selfcond_linear.weight").grad());
+        be.sumGroupRows(dh, gammaRowSum, false);
+        Parameter wG = params.model("gamma_linear.weight");
+        be.gemm(true, false, 1f, gammaRowSum, gammaFeatures, 1f, wG.grad());
+        be.gemm(false, false, 1f, gammaRowSum, wG.value(), 0f, dGammaFeatures);
+        float[] dFeat = be.download(dGammaFeatures);
+        int half = GAMMA_FREQ.length;
+        for (int b = 0; b < rows; b++) {
+            for (int k = 0; k < half; k++) {
+                double a = GAMMA_FREQ[k] * gamma[b];
+                dGamma[b] += GAMMA_FREQ[k] * (dFeat[b * GAMMA_FEATURES + k] * Math.cos(a) - dFeat[b * GAMMA_FEATURES + half + k] * Math.sin(a));
+            }
+        }
+
+        // 1. x = z/√var: dz += dx/√var, dγ += Σ(dx⊙z)·d(var^-½)/dγ
+        be.gemm(false, false, 1f, dh, params.model("input_linear.weight").value(), 0f, dX);
+        double[] dxDotZ = be.dotGroups(dX, z, rows);
+        float[] invStd = new float[rows];
+        int e = c.embedDim;
+        for (int b = 0; b < rows; b++) {
+            double a2 = alphaSquared(gamma[b]), s2 = sigmaSquared(gamma[b]);
+            double var = a2 / e + s2;
+            invStd[b] = 1f / (float) Math.sqrt(var);
+            double dVar = a2 * s2 * (1 - 1.0 / e);
+            dGamma[b] += dxDotZ[b] * (-0.5) * Math.pow(var, -1.5) * dVar;
+        }
+        be.scaleGroups(dX, invStd, dX);
+        be.axpy(1f, dX, dZ);
+        return new InputGradients(dZ, dGamma);
+    }
+}

@@ -1,0 +1,303 @@
+package plaid.model;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.stream.IntStream;
+import plaid.backend.ComputeBackend;
+import plaid.backend.Segments;
+import plaid.backend.Tensor;
+
+/**
+ * train.py's {@code forward}: the variational bound on one micro-batch, with every random
+ * draw made explicit ({@link MicroBatch}), and its exact gradients (plaid-reference §3),
+ * including the noise schedule's variance-minimising gradient.
+ */
+public final class DiffusionObjective {
+    private final PlaidParameters params;
+    private final ComputeBackend be;
+    private final PlaidConfig c;
+    private final Map<Integer, Denoiser> denoisers = new HashMap<>();
+    private final Map<Integer, Tensor[]> buffers = new HashMap<>();
+
+    public DiffusionObjective(PlaidParameters params) {
+        this.params = params;
+        this.be = params.backend();
+        this.c = params.config();
+    }
+
+    /**
+     * One micro-batch with its randomness drawn.
+     *
+     * @param tokens          ids [rows·S]
+     * @param t               diffusion time per row (rows < reconstBs are 0)
+     * @param selfcondMask    1 where the row uses self-conditioning
+     * @param eps             standard normal noise [rows·S·E]
+     * @param segments        attention segments (split rows)
+     * @param reconstBs       rows computing the reconstruction term
+     * @param avgReconstBs    the normaliser of the reconstruction term
+     * @param biasScale       weight of the zb logit bias
+     * @param avgSelfcondMask fraction of rows on the self-conditioning path (the nll's normaliser)
+     * @param gradScale       factor on the gradient (1/grad_accum_steps)
+     */
+    public record MicroBatch(int[] tokens, int seqLen, double[] t, float[] selfcondMask, float[] eps, Segments segments,
+                             int reconstBs, double avgReconstBs, double biasScale, double avgSelfcondMask, double gradScale) {
+        public int rows() {
+            return t.length;
+        }
+    }
+
+    /** The loss terms as train.py returns them, and the per-row values the fixtures record. */
+    public record Result(double loss, double nll, double reconstTerm, double prior, double gamma0, double gamma1, int reconstBs,
+                         double[] reconst, double[] diffusion, double[] gamma, float[] xSelfcond) {}
+
+    /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
+    public Denoiser denoiser(int rows, int seqLen) {
+        return denoisers.computeIfAbsent(rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen));
+    }
+
+    private Tensor[] buffers(int rows, int seqLen) {
+        return buffers.computeIfAbsent(rows * 1_000_003 + seqLen, k -> new Tensor[] {
+            be.allocate(rows * seqLen, c.embedDim), // z
+            be.allocate(rows * seqLen, c.embedDim), // x_sc
+            be.allocate(rows * seqLen, c.embedDim), // dx̂
+            be.allocate(rows * seqLen, c.embedDim), // x_embed
+        });
+    }
+
+    /** Forward, and when {@code backward} the gradients accumulated into every parameter. */
+    public Result evaluate(MicroBatch mb, boolean backward) {
+        int rows = mb.rows(), seqLen = mb.seqLen(), e = c.embedDim, tokens = rows * seqLen;
+        int r = mb.reconstBs();
+        if (mb.tokens().length != tokens) throw new IllegalArgumentException("tokens: " + mb.tokens().length + " ids for " + rows + "×" + seqLen);
+        if (r < 0 || r > rows) throw new IllegalArgumentException("reconst_bs " + r + " outside [0, " + rows + "]");
+        Tensor[] buf = buffers(rows, seqLen);
+        Tensor zT = buf[0], xScT = buf[1], dXrT = buf[2], xEmbT = buf[3];
+
+        // Ê and the schedule
+        Parameter matrix = params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix");
+        float[] m = be.download(matrix.value());
+        Tensor embedding = be.allocate(c.vocabSize, e);
+        be.upload(EmbeddingMatrix.normalize(m, e), embedding);
+        NoiseSchedule schedule = noiseSchedule();
+        double g0 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0];
+        double g1 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0];
+        double[] gt = new double[rows], gtp = new double[rows], gamma = new double[rows], gammaPrime = new double[rows];
+        double[] alpha = new double[rows], sigma = new double[rows], snrPrime = new double[rows];
+        for (int i = 0; i < rows; i++) {
+            gt[i] = schedule.gammaTilde(mb.t()[i]);
+            gtp[i] = i < r ? 0.0 : schedule.gammaTildePrime(mb.t()[i]); // rows < R: γ̃ detached, so no dγ̃/dt
+            gamma[i] = g0 + (g1 - g0) * gt[i];
+            gammaPrime[i] = (g1 - g0) * gtp[i];
+            alpha[i] = Math.sqrt(Denoiser.alphaSquared(gamma[i]));
+            sigma[i] = Math.sqrt(Denoiser.sigmaSquared(gamma[i]));
+            snrPrime[i] = -Math.exp(-gamma[i]) * gammaPrime[i];
+        }
+
+        // z = α x_embed + σ ε
+        be.gather(embedding, mb.tokens(), xEmbT);
+        float[] xEmbed = be.download(xEmbT);
+        float[] z = new float[tokens * e];
+        int perRow = seqLen * e;
+        for (int i = 0; i < rows; i++) {
+            for (int k = i * perRow; k < (i + 1) * perRow; k++) {
+                z[k] = (float) ((float) (mb.eps()[k] * sigma[i]) + alpha[i] * xEmbed[k]);
+            }
+        }
+        be.upload(z, zT);
+
+        // self-conditioning pass (no gradient) on the rows with m = 1
+        float[] xSelfcond = new float[tokens * e];
+        int[] scRows = IntStream.range(0, rows).filter(i -> mb.selfcondMask()[i] != 0f).toArray();
+        if (scRows.length > 0) {
+            Denoiser sc = denoiser(scRows.length, seqLen);
+            Tensor zSub = be.allocate(scRows.length * seqLen, e);
+            float[] zs = new float[scRows.length * perRow];
+            double[] gSub = new double[scRows.length];
+            for (int j = 0; j < scRows.length; j++) {
+                System.arraycopy(z, scRows[j] * perRow, zs, j * perRow, perRow);
+                gSub[j] = gamma[scRows[j]];
+            }
+            be.upload(zs, zSub);
+            sc.forward(zSub, gSub, embedding, mb.biasScale(), be.allocate(scRows.length * seqLen, e), null, mb.segments().select(scRows));
+            float[] xr = be.download(sc.xReconst());
+            for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
+        }
+        be.upload(xSelfcond, xScT);
+
+        // main pass
+        Denoiser main = denoiser(rows, seqLen);
+        main.forward(zT, gamma, embedding, mb.biasScale(), xScT, mb.selfcondMask(), mb.segments());
+        float[] xHat = be.download(main.xReconst());
+
+        // reconstruction: mean over positions of the cross-entropy, rows < R
+        double[] reconst = new double[r];
+        int[] reconstTargets = java.util.Arrays.copyOf(mb.tokens(), r * seqLen);
+        if (r > 0) {
+            double[] ce = be.crossEntropy(main.logits().view(0, r * seqLen, c.vocabSize), reconstTargets);
+            for (int i = 0; i < r; i++) {
+                double s = 0;
+                for (int p = 0; p < seqLen; p++) s += (float) ce[i * seqLen + p];
+                reconst[i] = (float) (s / seqLen);
+            }
+        }
+
+        // prior KL(N(α₁ x_embed, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
+        double alpha1 = Math.sqrt(NoiseSchedule.sigmoid(-g1)), sigma1 = Math.sqrt(NoiseSchedule.sigmoid(g1));
+        double prior = 0;
+        for (int k = 0; k < tokens * e; k++) {
+            double mu = alpha1 * xEmbed[k];
+            prior += -Math.log(sigma1) + (sigma1 * sigma1 + mu * mu) / 2 - 0.5;
+        }
+        prior /= tokens;
+
+        // diffusion: −½ SNR' Σ_e mean_s (x_embed − x̂)²
+        double[] diffusion = new double[rows];
+        double[] sqErr = new double[rows];
+        for (int i = 0; i < rows; i++) {
+            double total = 0;
+            for (int j = 0; j < e; j++) {
+                float acc = 0;
+                for (int p = 0; p < seqLen; p++) {
+                    int k = (i * seqLen + p) * e + j;
+                    float diff = xEmbed[k] - xHat[k];
+                    acc += diff * diff;
+                }
+                total += acc / seqLen;
+            }
+            sqErr[i] = total;
+            diffusion[i] = -0.5 * snrPrime[i] * total;
+        }
+
+        double avgR = mb.avgReconstBs(), diffNorm = rows - avgR;
+        double reconstSum = 0, reconstMasked = 0, diffSum = 0, diffMasked = 0;
+        for (int i = 0; i < r; i++) {
+            reconstSum += reconst[i];
+            reconstMasked += reconst[i] * mb.selfcondMask()[i];
+        }
+        for (int i = r; i < rows; i++) {
+            diffSum += diffusion[i];
+            diffMasked += diffusion[i] * mb.selfcondMask()[i];
+        }
+        double reconstTerm = r > 0 ? reconstSum / avgR : 0;
+        double loss = c.reconstWeight * reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
+        double nll = c.selfcond
+                ? (r > 0 ? reconstMasked / (avgR * mb.avgSelfcondMask()) : 0) + (r < rows ? diffMasked / (diffNorm * mb.avgSelfcondMask()) : 0) + prior
+                : reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
+
+        if (backward) {
+            backward(mb, main, embedding, m, schedule, g0, g1, gt, gtp, gamma, gammaPrime, alpha, sigma, xEmbed, xHat, sqErr, diffusion,
+                    reconstTargets, alpha1, sigma1, dXrT);
+        }
+        return new Result(loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond);
+    }
+
+    NoiseSchedule noiseSchedule() {
+        return new NoiseSchedule(
+                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
+                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "b1").value()),
+                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
+    }
+
+    private void backward(MicroBatch mb, Denoiser main, Tensor embedding, float[] matrix, NoiseSchedule schedule, double g0, double g1,
+                          double[] gt, double[] gtp, double[] gamma, double[] gammaPrime, double[] alpha, double[] sigma,
+                          float[] xEmbed, float[] xHat, double[] sqErr, double[] diffusion, int[] reconstTargets,
+                          double alpha1, double sigma1, Tensor dXrT) {
+        int rows = mb.rows(), seqLen = mb.seqLen(), e = c.embedDim, tokens = rows * seqLen, r = mb.reconstBs();
+        int perRow = seqLen * e;
+        double scale = mb.gradScale();
+        double avgR = mb.avgReconstBs(), diffNorm = rows - avgR;
+        float[] mask = mb.selfcondMask();
+
+        // d loss / d logits of the reconstruction rows: (p − onehot)·rw/(avg_R·S)
+        if (r > 0) {
+            float[] rowScale = new float[r];
+            java.util.Arrays.fill(rowScale, (float) (scale * c.reconstWeight / (avgR * seqLen)));
+            be.crossEntropyBackward(main.probs().view(0, r * seqLen, c.vocabSize), reconstTargets, rowScale,
+                    main.logitGradient().view(0, r * seqLen, c.vocabSize));
+        }
+        // d loss / d x̂ of the diffusion rows: coef·SNR'·(x_embed − x̂)/S
+        double[] snrPrime = new double[rows];
+        float[] dXr = new float[tokens * e];
+        for (int i = r; i < rows; i++) {
+            snrPrime[i] = -Math.exp(-gamma[i]) * gammaPrime[i];
+            double coef = scale / diffNorm * snrPrime[i] / seqLen;
+            for (int k = i * perRow; k < (i + 1) * perRow; k++) dXr[k] = (float) (coef * (xEmbed[k] - xHat[k]));
+        }
+        be.upload(dXr, dXrT);
+        Tensor dEmbedding = be.allocate(c.vocabSize, e);
+        Denoiser.InputGradients in = main.backward(dXrT, dEmbedding);
+        float[] dz = be.download(in.dz());
+
+        double[] dGamma = in.dGamma().clone();
+        double[] dGammaPrime = new double[rows];
+        float[] dXEmbed = new float[tokens * e];
+        double dAlpha1 = 0, dSigma1 = 0;
+        double priorScale = scale / tokens;
+        for (int i = 0; i < rows; i++) {
+            if (mask[i] != 0f) continue; // m = 1: γ, γ', x_embed and the prior's α₁, σ₁ carry no gradient
+            double dAlpha = 0, dSigma = 0;
+            for (int k = i * perRow; k < (i + 1) * perRow; k++) {
+                dAlpha += (double) dz[k] * xEmbed[k];
+                dSigma += (double) dz[k] * mb.eps()[k];
+                double dx = alpha[i] * dz[k] - dXr[k];
+                // prior: d/dx_embed of (α₁ x)²/2
+                dx += priorScale * alpha1 * alpha1 * xEmbed[k];
+                dAlpha1 += priorScale * alpha1 * xEmbed[k] * xEmbed[k];
+                dXEmbed[k] = (float) dx;
+            }
+            dSigma1 += priorScale * perRow * (-1 / sigma1 + sigma1);
+            double a2 = alpha[i] * alpha[i], s2 = sigma[i] * sigma[i];
+            dGamma[i] += dAlpha * (-alpha[i] * s2 / 2) + dSigma * (sigma[i] * a2 / 2);
+            if (i >= r) {
+                double dSnr = scale / diffNorm * (-0.5 * sqErr[i]);
+                dGamma[i] += dSnr * Math.exp(-gamma[i]) * gammaPrime[i];
+                dGammaPrime[i] = dSnr * -Math.exp(-gamma[i]);
+            }
+        }
+        for (int i = 0; i < rows; i++) {
+            if (mask[i] != 0f) {
+                dGamma[i] = 0;
+                dGammaPrime[i] = 0;
+            }
+        }
+
+        // γ = γ0 + (γ1−γ0)γ̃,  γ' = (γ1−γ0)γ̃'
+        double dG0 = 0, dG1 = 0;
+        double[] dGt = new double[rows], dGtp = new double[rows];
+        for (int i = 0; i < rows; i++) {
+            dG0 += dGamma[i] * (1 - gt[i]) - dGammaPrime[i] * gtp[i];
+            dG1 += dGamma[i] * gt[i] + dGammaPrime[i] * gtp[i];
+            if (i >= r) {
+                // the schedule minimises the variance: its gradient is scaled by 2·diffusion_i
+                dGt[i] = (g1 - g0) * dGamma[i] * 2 * diffusion[i];
+                dGtp[i] = (g1 - g0) * dGammaPrime[i] * 2 * diffusion[i];
+            }
+        }
+        // the prior's α₁ = √s(−γ1), σ₁ = √s(γ1)
+        double s1sq = sigma1 * sigma1, a1sq = alpha1 * alpha1;
+        dG1 += dAlpha1 * (-alpha1 * s1sq / 2) + dSigma1 * (sigma1 * a1sq / 2);
+        addToGrad(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_0"), new double[] {dG0});
+        addToGrad(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_1"), new double[] {dG1});
+
+        NoiseSchedule.Gradient sg = schedule.backward(mb.t(), dGt, dGtp);
+        addToGrad(params.get(ParameterGroup.NOISE_SCHEDULE, "W1"), sg.w1());
+        addToGrad(params.get(ParameterGroup.NOISE_SCHEDULE, "b1"), sg.b1());
+        addToGrad(params.get(ParameterGroup.NOISE_SCHEDULE, "W2"), sg.w2());
+
+        // Ê ← x_embed gather, then Ê = M/(‖M‖+ε)
+        Tensor dXEmbedT = be.allocate(tokens, e);
+        be.upload(dXEmbed, dXEmbedT);
+        be.scatterAdd(dXEmbedT, mb.tokens(), dEmbedding);
+        float[] dM = EmbeddingMatrix.backward(matrix, be.download(dEmbedding), e);
+        Parameter mp = params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix");
+        float[] g = be.download(mp.grad());
+        for (int k = 0; k < g.length; k++) g[k] += dM[k];
+        be.upload(g, mp.grad());
+    }
+
+    private void addToGrad(Parameter p, double[] d) {
+        float[] g = be.download(p.grad());
+        for (int k = 0; k < g.length; k++) g[k] += (float) d[k];
+        be.upload(g, p.grad());
+    }
+}
