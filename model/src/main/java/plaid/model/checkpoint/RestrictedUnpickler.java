@@ -150,7 +150,9 @@ final class RestrictedUnpickler {
         }
 
         private String readUtf8(int length) throws PickleException {
-            if (length < 0 || length > in.remaining()) throw new PickleException("string of " + Integer.toUnsignedString(length) + " bytes runs past the end");
+            if (length < 0 || length > in.remaining()) {
+                throw new PickleException("truncated: a string of " + Integer.toUnsignedString(length) + " bytes runs past the end");
+            }
             String value = new String(in.array(), in.position(), length, StandardCharsets.UTF_8);
             in.position(in.position() + length);
             return value;

@@ -52,8 +52,8 @@ public final class TorchCheckpoint {
     private static final String LITTLE_ENDIAN = "little";
     /** torch.save aligns each record's data to this many bytes, so storages can be memory-mapped. */
     private static final int RECORD_ALIGNMENT = 64;
-    /** Fixed entry times keep written files reproducible; torch.save writes the same. */
-    private static final LocalDateTime ENTRY_TIME = LocalDateTime.of(1980, 1, 1, 0, 0);
+    /** A fixed entry time keeps written files reproducible; 00:00:00 would make the JDK add a timestamp field. */
+    private static final LocalDateTime ENTRY_TIME = LocalDateTime.of(1980, 1, 1, 0, 0, 2);
 
     private TorchCheckpoint() {}
 
