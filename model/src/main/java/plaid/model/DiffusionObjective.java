@@ -46,6 +46,34 @@ public final class DiffusionObjective {
         }
     }
 
+    /**
+     * Eval mode (validation and zero-shot likelihood): R = B div 8 plus one with probability
+     * (B mod 8)/8, avg_R = B/8, t from one uniform offset, every row self-conditioned, full
+     * bias, no split rows.
+     */
+    public static MicroBatch evalMicroBatch(int[] tokens, int rows, int seqLen, int embedDim, java.util.SplittableRandom rng) {
+        int reconstBs = rows / 8 + (rng.nextDouble() < (rows % 8) / 8.0 ? 1 : 0);
+        double[] t = lowDiscrepancyTimes(rows, reconstBs, rng.nextDouble());
+        float[] mask = new float[rows];
+        java.util.Arrays.fill(mask, 1f);
+        float[] eps = gaussian(rng, rows * seqLen * embedDim);
+        return new MicroBatch(tokens, seqLen, t, mask, eps, Segments.whole(rows, seqLen), reconstBs, rows / 8.0, 1.0, 1.0, 0.0);
+    }
+
+    /** t = 0 for the first {@code reconstBs} rows, then (k + u)/(B − R): the low-discrepancy sampler. */
+    public static double[] lowDiscrepancyTimes(int batch, int reconstBs, double u) {
+        double[] t = new double[batch];
+        for (int k = 0; k < batch - reconstBs; k++) t[reconstBs + k] = (k + u) / (batch - reconstBs);
+        return t;
+    }
+
+    /** Standard normal noise ε. */
+    public static float[] gaussian(java.util.SplittableRandom rng, int n) {
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) out[i] = (float) rng.nextGaussian();
+        return out;
+    }
+
     /** The loss terms as train.py returns them, and the per-row values the fixtures record. */
     public record Result(double loss, double nll, double reconstTerm, double prior, double gamma0, double gamma1, int reconstBs,
                          double[] reconst, double[] diffusion, double[] gamma, float[] xSelfcond) {}

@@ -1,0 +1,147 @@
+package plaid.model;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import plaid.backend.ComputeBackend;
+import plaid.backend.Tensor;
+
+/**
+ * The original's optimisation (plaid-reference §4): AdamW with µP learning rates per
+ * module and decoupled weight decay, the 10-zero-step + warm-up + linear-decay schedule,
+ * clipping at a quantile of recent gradient norms, weight EMA and decay-to-init.
+ */
+public final class Optimizer {
+    private static final int NORM_HISTORY = 1000;
+    private static final float ADAM_EPS = 1e-8f;
+
+    private final PlaidParameters params;
+    private final PlaidConfig c;
+    private final ComputeBackend be;
+    private final List<Tensor> firstMoments = new ArrayList<>();
+    private final List<Tensor> secondMoments = new ArrayList<>();
+    private final double[] previousGradNorms = new double[NORM_HISTORY];
+    private List<float[]> emaValues;
+    private List<float[]> initValues;
+    private int adamSteps;
+    private int firstStep;
+
+    public Optimizer(PlaidParameters params, int firstStep) {
+        this.params = params;
+        this.c = params.config();
+        this.be = params.backend();
+        this.firstStep = firstStep;
+        for (Parameter p : params.all()) {
+            firstMoments.add(be.allocate(p.shape()));
+            secondMoments.add(be.allocate(p.shape()));
+        }
+        Arrays.fill(previousGradNorms, 1e8);
+        if (c.ema > 0) emaValues = params.snapshotValues();
+        if (c.decayToInit > 0) initValues = params.snapshotValues();
+    }
+
+    /** The learning-rate factor f(step) of lib/utils.train_loop. */
+    public double lrFactor(int step) {
+        if (step - firstStep < 10) return 0.0; // zero LR while Adam's moments warm up
+        if (step < c.lrWarmupSteps) return (double) step / c.lrWarmupSteps;
+        if (c.lrDecay) return 1.0 - (double) (step - c.lrWarmupSteps) / (1e-8 + c.steps - c.lrWarmupSteps);
+        return 1.0;
+    }
+
+    /** Group learning rate with µP's 1/width_mult for matrix-like weights. */
+    double baseLearningRate(Parameter p) {
+        double lr = p.group().learningRate(c);
+        return p.matrixLike() ? lr / c.widthMult() : lr;
+    }
+
+    /** Threshold = linearly interpolated quantile of the last 1000 gradient norms. */
+    double clipThreshold() {
+        double[] sorted = previousGradNorms.clone();
+        Arrays.sort(sorted);
+        double pos = c.clipQuantile * (sorted.length - 1);
+        int lo = (int) Math.floor(pos);
+        int hi = Math.min(lo + 1, sorted.length - 1);
+        return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+    }
+
+    /**
+     * Clips, steps every parameter and runs the per-step hooks (decay-to-init, EMA).
+     * Returns the gradient norm before clipping.
+     */
+    public double step(int step) {
+        double sumSq = 0;
+        for (Parameter p : params.all()) sumSq += be.sumOfSquares(p.grad());
+        double gradNorm = Math.sqrt(sumSq);
+        double threshold = clipThreshold();
+        double clip = threshold / (gradNorm + 1e-6);
+        if (clip < 1) for (Parameter p : params.all()) be.scale(p.grad(), (float) clip);
+        previousGradNorms[step % NORM_HISTORY] = gradNorm;
+
+        adamSteps++;
+        double f = lrFactor(step);
+        List<Parameter> all = params.all();
+        for (int i = 0; i < all.size(); i++) {
+            Parameter p = all.get(i);
+            double baseLr = baseLearningRate(p);
+            double lr = baseLr * f;
+            // train.py stores weight_decay/(lr + 1e-16) so that lr·wd' is the module's decay
+            double decay = lr * (p.group().weightDecay(c) / (baseLr + 1e-16));
+            be.adamW(p.value(), p.grad(), firstMoments.get(i), secondMoments.get(i), (float) lr, (float) c.beta1, (float) c.beta2,
+                    ADAM_EPS, (float) decay, adamSteps);
+        }
+        applyHooks(step);
+        return gradNorm;
+    }
+
+    private void applyHooks(int step) {
+        List<Parameter> all = params.all();
+        if (initValues != null) {
+            double d = c.decayToInit * (1 - (double) step / c.steps);
+            for (int i = 0; i < all.size(); i++) {
+                float[] v = be.download(all.get(i).value()), init = initValues.get(i);
+                for (int k = 0; k < v.length; k++) v[k] = (float) (v[k] * (1 - d) + d * init[k]);
+                be.upload(v, all.get(i).value());
+            }
+        }
+        if (emaValues != null) {
+            for (int i = 0; i < all.size(); i++) {
+                float[] v = be.download(all.get(i).value()), e = emaValues.get(i);
+                for (int k = 0; k < v.length; k++) e[k] = (float) (e[k] * c.ema + (1 - c.ema) * v[k]);
+            }
+        }
+    }
+
+    /** The weights to evaluate and save: the EMA when on, else the live values. */
+    public List<float[]> weightsForEvaluation() {
+        return emaValues != null ? emaValues : params.snapshotValues();
+    }
+
+    public boolean hasEma() {
+        return emaValues != null;
+    }
+
+    // ---- state for exact resumption -------------------------------------------------
+
+    /** Everything besides the parameters that the next step depends on. */
+    public record State(int firstStep, int adamSteps, double[] previousGradNorms, List<float[]> firstMoments,
+                        List<float[]> secondMoments, List<float[]> emaValues, List<float[]> initValues) {}
+
+    public State state() {
+        return new State(firstStep, adamSteps, previousGradNorms.clone(),
+                firstMoments.stream().map(be::download).toList(), secondMoments.stream().map(be::download).toList(),
+                emaValues == null ? null : emaValues.stream().map(float[]::clone).toList(),
+                initValues == null ? null : initValues.stream().map(float[]::clone).toList());
+    }
+
+    public void restore(State s) {
+        firstStep = s.firstStep();
+        adamSteps = s.adamSteps();
+        System.arraycopy(s.previousGradNorms(), 0, previousGradNorms, 0, NORM_HISTORY);
+        for (int i = 0; i < firstMoments.size(); i++) {
+            be.upload(s.firstMoments().get(i), firstMoments.get(i));
+            be.upload(s.secondMoments().get(i), secondMoments.get(i));
+        }
+        if (emaValues != null && s.emaValues() != null) emaValues = s.emaValues().stream().map(float[]::clone).toList();
+        if (initValues != null && s.initValues() != null) initValues = s.initValues().stream().map(float[]::clone).toList();
+    }
+}

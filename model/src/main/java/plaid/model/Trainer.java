@@ -1,0 +1,144 @@
+package plaid.model;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import plaid.backend.Segments;
+
+/**
+ * lib/utils.train_loop with train.py's forward: one optimiser step = grad_accum_steps
+ * micro-batches with the original's randomness (drawn from a {@link RandomSource}),
+ * quantile clipping, AdamW and the per-step hooks.
+ */
+public final class Trainer {
+    /** Where token batches come from: {@code rows × seqLen} ids, row-major. */
+    @FunctionalInterface
+    public interface BatchSource {
+        int[] next(int rows, int seqLen);
+    }
+
+    /** What one optimiser step reports (averages over its micro-batches). */
+    public record StepMetrics(int step, double loss, double nll, double reconst, double prior, double gamma0, double gamma1,
+                              int reconstBs, double gradNorm, double lrFactor, double seconds) {}
+
+    private final PlaidParameters params;
+    private final PlaidConfig c;
+    private final RandomSource random;
+    private final BatchSource batches;
+    private final DiffusionObjective objective;
+    private final Optimizer optimizer;
+    private final ReconstBatchSize reconstBatchSize;
+
+    public Trainer(PlaidParameters params, RandomSource random, BatchSource batches, int firstStep) {
+        this.params = params;
+        this.c = params.config();
+        this.random = random;
+        this.batches = batches;
+        this.objective = new DiffusionObjective(params);
+        this.optimizer = new Optimizer(params, firstStep);
+        this.reconstBatchSize = new ReconstBatchSize(c.reconstBsEma);
+    }
+
+    public PlaidParameters parameters() { return params; }
+
+    public Optimizer optimizer() { return optimizer; }
+
+    public ReconstBatchSize reconstBatchSize() { return reconstBatchSize; }
+
+    public DiffusionObjective objective() { return objective; }
+
+    /** Runs optimiser step {@code step} (0-based, as the original counts). */
+    public StepMetrics step(int step) {
+        long start = System.nanoTime();
+        int accum = c.gradAccumSteps, rows = c.batchSize, fullBatch = rows * accum, seqLen = c.seqLen;
+        int reconstBs = reconstBatchSize.forBatch(fullBatch);
+        double[] tFull = DiffusionObjective.lowDiscrepancyTimes(fullBatch, reconstBs, random.stream("t", step, 0).nextDouble());
+
+        int shortSeqInterval = c.nShortSeqs > 0 ? Math.max(accum / c.nShortSeqs, 1) : 0;
+        int shortSeqOffset = shortSeqInterval > 0 ? random.stream("short-seq-step", step, 0).nextInt(shortSeqInterval) : -1;
+        int shortSeqsPerMicro = shortSeqInterval > 0 ? c.nShortSeqs * shortSeqInterval / accum : 0;
+        double biasScale = Math.min(1.0, (step + 1e-8) / (c.biasWarmupSteps + 1e-8));
+
+        double loss = 0, nll = 0, reconst = 0, prior = 0;
+        int reconstRows = 0;
+        DiffusionObjective.Result last = null;
+        params.zeroGrads();
+        for (int micro = 0; micro < accum; micro++) {
+            int[] tokens = batches.next(rows, seqLen);
+            float[] maskFull = new float[fullBatch];
+            if (c.selfcond) {
+                for (int i = random.stream("selfcond", step, micro).nextInt(4); i < fullBatch; i += 4) maskFull[i] = 1f;
+            }
+            double[] t = Arrays.copyOfRange(tFull, micro * rows, (micro + 1) * rows);
+            float[] mask = Arrays.copyOfRange(maskFull, micro * rows, (micro + 1) * rows);
+            int microReconst = (int) Arrays.stream(t).filter(x -> x == 0.0).count();
+            double avgReconst = (double) reconstBs / accum;
+            float[] eps = DiffusionObjective.gaussian(random.stream("eps", step, micro), rows * seqLen * c.embedDim);
+            Segments segments = Segments.whole(rows, seqLen);
+            if (shortSeqsPerMicro > 0 && micro % shortSeqInterval == shortSeqOffset) {
+                segments = splitRows(random.stream("short-seq-rows", step, micro), rows, seqLen, shortSeqsPerMicro);
+            }
+            var mb = new DiffusionObjective.MicroBatch(tokens, seqLen, t, mask, eps, segments, microReconst, avgReconst, biasScale,
+                    c.selfcond ? 0.25 : 0.0, 1.0 / accum);
+            last = objective.evaluate(mb, true);
+            reconstBatchSize.update(last, c.reconstWeight, avgReconst, rows);
+            loss += last.loss() / accum;
+            nll += last.nll() / accum;
+            reconst += last.reconstTerm() / accum;
+            prior += last.prior() / accum;
+            reconstRows += microReconst;
+        }
+        double gradNorm = optimizer.step(step);
+        return new StepMetrics(step, loss, nll, reconst, prior, last.gamma0(), last.gamma1(), reconstRows, gradNorm,
+                optimizer.lrFactor(step), (System.nanoTime() - start) / 1e9);
+    }
+
+    /** {@code count} random rows each cut at a random length l ∈ [1, S−1] into (l, S−l). */
+    static Segments splitRows(SplittableRandom rng, int rows, int seqLen, int count) {
+        int[] order = java.util.stream.IntStream.range(0, rows).toArray();
+        for (int i = rows - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        int[][] lengths = new int[rows][];
+        for (int b = 0; b < rows; b++) lengths[b] = new int[] {seqLen};
+        for (int k = 0; k < Math.min(count, rows); k++) {
+            int len = 1 + rng.nextInt(seqLen - 1);
+            lengths[order[k]] = new int[] {len, seqLen - len};
+        }
+        return Segments.ofLengths(seqLen, lengths);
+    }
+
+    /**
+     * Validation NLL per token (nats) over {@code steps} batches in eval mode, with the EMA
+     * weights when EMA is on (train.py's compute_nll).
+     */
+    public double validationNll(BatchSource val, int steps, int batchSize, long evalSeed) {
+        List<float[]> live = null;
+        if (optimizer.hasEma()) {
+            live = params.snapshotValues();
+            loadValues(optimizer.weightsForEvaluation());
+        }
+        try {
+            SplittableRandom rng = new SplittableRandom(evalSeed);
+            double totalNll = 0;
+            long totalTokens = 0;
+            for (int i = 0; i < steps; i++) {
+                int[] tokens = val.next(batchSize, c.seqLen);
+                var mb = DiffusionObjective.evalMicroBatch(tokens, batchSize, c.seqLen, c.embedDim, rng);
+                totalNll += objective.evaluate(mb, false).nll() * tokens.length;
+                totalTokens += tokens.length;
+            }
+            return totalNll / totalTokens;
+        } finally {
+            if (live != null) loadValues(live);
+        }
+    }
+
+    private void loadValues(List<float[]> values) {
+        List<Parameter> all = params.all();
+        for (int i = 0; i < all.size(); i++) params.backend().upload(values.get(i), all.get(i).value());
+    }
+}
