@@ -1,0 +1,238 @@
+package plaid.text;
+
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.github.luben.zstd.ZstdInputStream;
+
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Turns the OpenWebText2 release ({@code *.jsonl.zst}) into the original's training
+ * files: English documents only, paragraph lists joined by a blank line, all documents
+ * shuffled with NumPy's seeded shuffle, the first {@code validationDocuments} to
+ * {@code en_shuffled_val.jsonl} and the rest dealt round-robin into
+ * {@code en_shuffled_train_<i>.jsonl}; every line is one JSON string.
+ *
+ * <p>Bad input is counted and reported, never fatal: a line that is not UTF-8 or not a
+ * JSON object with {@code meta.lang} and {@code text} is skipped, and a corrupt zstd
+ * frame ends that archive (the documents before it are kept). Documents are spooled to
+ * disk so memory holds only one offset per document.
+ */
+public final class Owt2Preparer {
+    /** The original's settings: seed 0, 100,000 validation documents, 8 train shards. */
+    public static final Options ORIGINAL = new Options(0, 100_000, 8);
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    // Python's json.dumps escapes non-ASCII; doing the same keeps every line pure ASCII.
+    private static final ObjectMapper ASCII_JSON = JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
+
+    public record Options(long seed, int validationDocuments, int trainShards) {
+        public Options {
+            if (validationDocuments < 0) throw new IllegalArgumentException("validationDocuments must be >= 0, got " + validationDocuments);
+            if (trainShards < 1) throw new IllegalArgumentException("trainShards must be >= 1, got " + trainShards);
+        }
+    }
+
+    /**
+     * What was read and written.
+     *
+     * @param problems one line per corrupt archive, and the first few skipped lines
+     */
+    public record Report(int archives, long documents, long nonEnglish, long malformedLines, long invalidUtf8Lines,
+                         int corruptArchives, long validationDocuments, long trainDocuments, List<String> problems) {}
+
+    private static final int MAX_LINE_PROBLEMS_LISTED = 20;
+
+    private Owt2Preparer() {}
+
+    public static void main(String[] args) throws IOException {
+        if (args.length != 2) {
+            System.err.println("usage: Owt2Preparer <directory of *.jsonl.zst> <output directory>");
+            System.exit(2);
+        }
+        Report report = prepare(Path.of(args[0]), Path.of(args[1]), ORIGINAL);
+        System.out.println(report);
+    }
+
+    /** Reads every {@code *.jsonl.zst} in {@code inputDirectory} (reverse name order, as the original) and writes the splits. */
+    public static Report prepare(Path inputDirectory, Path outputDirectory, Options options) throws IOException {
+        List<Path> archives;
+        try (Stream<Path> files = Files.list(inputDirectory)) {
+            archives = files.filter(p -> p.getFileName().toString().endsWith(".jsonl.zst"))
+                    .sorted(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
+        }
+        if (archives.isEmpty()) throw new IllegalArgumentException("no *.jsonl.zst files in " + inputDirectory);
+        Files.createDirectories(outputDirectory);
+        Path spool = Files.createTempFile(outputDirectory, "owt2-spool", ".jsonl");
+        try {
+            Spooler spooler = new Spooler(spool);
+            try (spooler) {
+                for (Path archive : archives) spooler.readArchive(archive);
+            }
+            long documents = spooler.documentCount();
+            if (documents < options.validationDocuments())
+                throw new IllegalStateException("only " + documents + " English documents, fewer than the " + options.validationDocuments() + " validation documents");
+            writeSplits(spool, spooler.offsets(), outputDirectory, options);
+            return new Report(archives.size(), documents, spooler.nonEnglish, spooler.malformed, spooler.invalidUtf8,
+                    spooler.corruptArchives, options.validationDocuments(), documents - options.validationDocuments(), List.copyOf(spooler.problems));
+        } finally {
+            Files.deleteIfExists(spool);
+        }
+    }
+
+    public static Path validationFile(Path directory) {
+        return directory.resolve("en_shuffled_val.jsonl");
+    }
+
+    public static Path trainFile(Path directory, int shard) {
+        return directory.resolve("en_shuffled_train_" + shard + ".jsonl");
+    }
+
+    private static void writeSplits(Path spool, long[] offsets, Path outputDirectory, Options options) throws IOException {
+        int documents = offsets.length - 1;
+        int[] order = NumpyLegacyShuffle.permutation(documents, options.seed());
+        List<OutputStream> outputs = new ArrayList<>();
+        try (FileChannel source = FileChannel.open(spool)) {
+            outputs.add(new BufferedOutputStream(Files.newOutputStream(validationFile(outputDirectory)), 1 << 20));
+            for (int shard = 0; shard < options.trainShards(); shard++)
+                outputs.add(new BufferedOutputStream(Files.newOutputStream(trainFile(outputDirectory, shard)), 1 << 20));
+            for (int position = 0; position < documents; position++) {
+                int document = order[position];
+                ByteBuffer line = ByteBuffer.allocate(Math.toIntExact(offsets[document + 1] - offsets[document]));
+                while (line.hasRemaining()) source.read(line, offsets[document] + line.position());
+                // Train documents keep the original's dealing: global position modulo the shard count.
+                OutputStream out = position < options.validationDocuments() ? outputs.getFirst() : outputs.get(1 + position % options.trainShards());
+                out.write(line.array());
+            }
+        } finally {
+            for (OutputStream out : outputs) out.close();
+        }
+    }
+
+    /** Filters archive lines into a spool file of JSON-string lines, remembering where each starts. */
+    private static final class Spooler implements AutoCloseable {
+        private final OutputStream spool;
+        private long[] offsets = new long[1 << 16];
+        private int count;
+        private long written;
+        long nonEnglish, malformed, invalidUtf8;
+        int corruptArchives;
+        final List<String> problems = new ArrayList<>();
+
+        Spooler(Path spoolFile) throws IOException {
+            spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), 1 << 20);
+        }
+
+        void readArchive(Path archive) throws IOException {
+            long lineNumber = 0;
+            try (InputStream in = new BufferedInputStream(new ZstdInputStream(Files.newInputStream(archive)), 1 << 20)) {
+                byte[] line;
+                while ((line = readLine(in)) != null) {
+                    lineNumber++;
+                    acceptLine(archive, lineNumber, line);
+                }
+            } catch (IOException e) {
+                if (!Files.isReadable(archive)) throw e;
+                corruptArchives++;
+                problems.add(archive.getFileName() + ": unreadable after line " + lineNumber + " (" + e.getMessage() + "); rest of archive skipped");
+            }
+        }
+
+        private void acceptLine(Path archive, long lineNumber, byte[] line) throws IOException {
+            if (line.length == 0) return;
+            String text;
+            try {
+                text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(line)).toString();
+            } catch (CharacterCodingException e) {
+                invalidUtf8++;
+                lineProblem(archive, lineNumber, "invalid UTF-8");
+                return;
+            }
+            JsonNode record;
+            try {
+                record = JSON.readTree(text);
+            } catch (IOException e) {
+                malformed++;
+                lineProblem(archive, lineNumber, "not JSON");
+                return;
+            }
+            JsonNode lang = record.path("meta").path("lang");
+            String document = documentText(record.path("text"));
+            if (!lang.isTextual() || document == null) {
+                malformed++;
+                lineProblem(archive, lineNumber, "no meta.lang string or no text (string or list of strings)");
+                return;
+            }
+            if (!lang.asText().equals("en")) {
+                nonEnglish++;
+                return;
+            }
+            byte[] encoded = ASCII_JSON.writeValueAsBytes(document);
+            spool.write(encoded);
+            spool.write('\n');
+            if (count + 2 > offsets.length) offsets = Arrays.copyOf(offsets, offsets.length * 2);
+            offsets[count++] = written;
+            written += encoded.length + 1;
+        }
+
+        /** The document text: a string, or a list of paragraph strings joined by a blank line; null otherwise. */
+        private static String documentText(JsonNode text) {
+            if (text.isTextual()) return text.asText();
+            if (!text.isArray()) return null;
+            List<String> paragraphs = new ArrayList<>(text.size());
+            for (JsonNode paragraph : text) {
+                if (!paragraph.isTextual()) return null;
+                paragraphs.add(paragraph.asText());
+            }
+            return String.join("\n\n", paragraphs);
+        }
+
+        private void lineProblem(Path archive, long lineNumber, String what) {
+            if (problems.size() < MAX_LINE_PROBLEMS_LISTED) problems.add(archive.getFileName() + " line " + lineNumber + ": " + what + "; skipped");
+        }
+
+        long documentCount() {
+            return count;
+        }
+
+        /** Start offsets of each document plus the end of the last one. */
+        long[] offsets() {
+            long[] result = Arrays.copyOf(offsets, count + 1);
+            result[count] = written;
+            return result;
+        }
+
+        @Override
+        public void close() throws IOException {
+            spool.close();
+        }
+
+        /** The next line without its newline, or null at the end of the stream. */
+        private static byte[] readLine(InputStream in) throws IOException {
+            ByteArrayOutputStream line = new ByteArrayOutputStream(4096);
+            int b;
+            while ((b = in.read()) >= 0 && b != '\n') line.write(b);
+            return b < 0 && line.size() == 0 ? null : line.toByteArray();
+        }
+    }
+}

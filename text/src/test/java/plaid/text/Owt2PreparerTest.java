@@ -1,0 +1,103 @@
+package plaid.text;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.github.luben.zstd.ZstdOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class Owt2PreparerTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void keepsEnglishShufflesAndSplitsWhileCountingBadInput(@TempDir Path dir) throws IOException {
+        Path input = Files.createDirectories(dir.resolve("in")), output = dir.resolve("out");
+        // Archives are read in reverse name order: b first, then a.
+        List<String> english = new ArrayList<>();
+        List<String> bLines = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            english.add("doc b" + i + " café");
+            bLines.add(record("en", "\"doc b" + i + " café\""));
+        }
+        bLines.add(record("de", "\"ein Dokument\""));
+        bLines.add("{not json");
+        bLines.add(record("en", "42"));
+        english.add("para one\n\npara two");
+        bLines.add(record("en", "[\"para one\", \"para two\"]"));
+        // The invalid-UTF-8 line comes in a second frame, to read across frames too.
+        writeArchive(input.resolve("b.jsonl.zst"), new byte[0], utf8(String.join("\n", bLines)), new byte[] {'\n', (byte) 0xFF, '\n'});
+        english.add("last good");
+        writeArchive(input.resolve("a.jsonl.zst"), utf8("trailing garbage that is no zstd frame"), utf8(record("en", "\"last good\"") + "\n"));
+
+        Owt2Preparer.Report report = Owt2Preparer.prepare(input, output, new Owt2Preparer.Options(0, 5, 3));
+
+        assertThat(report.archives()).isEqualTo(2);
+        assertThat(report.documents()).isEqualTo(32);
+        assertThat(report.nonEnglish()).isEqualTo(1);
+        assertThat(report.malformedLines()).isEqualTo(2);
+        assertThat(report.invalidUtf8Lines()).isEqualTo(1);
+        assertThat(report.corruptArchives()).isEqualTo(1);
+        assertThat(report.problems()).anyMatch(p -> p.startsWith("a.jsonl.zst: unreadable"));
+        assertThat(report.validationDocuments()).isEqualTo(5);
+        assertThat(report.trainDocuments()).isEqualTo(27);
+
+        int[] order = NumpyLegacyShuffle.permutation(32, 0);
+        List<String> validation = readStrings(Owt2Preparer.validationFile(output));
+        assertThat(validation).hasSize(5);
+        for (int p = 0; p < 5; p++) assertThat(validation.get(p)).isEqualTo(english.get(order[p]));
+        List<List<String>> shards = new ArrayList<>();
+        for (int s = 0; s < 3; s++) shards.add(readStrings(Owt2Preparer.trainFile(output, s)));
+        for (int p = 5; p < 32; p++) assertThat(shards.get(p % 3)).contains(english.get(order[p]));
+        assertThat(shards.stream().mapToInt(List::size).sum()).isEqualTo(27);
+        assertThat(Files.readString(Owt2Preparer.validationFile(output))).matches("\\p{ASCII}*");
+        try (var files = Files.list(output)) {
+            assertThat(files).hasSize(4); // the spool file is gone
+        }
+    }
+
+    @Test
+    void refusesFewerDocumentsThanTheValidationSplit(@TempDir Path dir) throws IOException {
+        writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8(record("en", "\"only one\"")));
+        assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), Owt2Preparer.ORIGINAL))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("fewer than the 100000 validation documents");
+    }
+
+    private static String record(String lang, String textJson) {
+        return "{\"text\": " + textJson + ", \"meta\": {\"lang\": \"" + lang + "\", \"url\": \"x\"}}";
+    }
+
+    private static byte[] utf8(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** One zstd frame per content, then raw bytes that are not a frame (empty for a clean archive). */
+    private static void writeArchive(Path file, byte[] garbageAfterFrames, byte[]... frameContents) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        for (byte[] content : frameContents) {
+            ByteArrayOutputStream frame = new ByteArrayOutputStream();
+            try (OutputStream zstd = new ZstdOutputStream(frame)) {
+                zstd.write(content);
+            }
+            bytes.write(frame.toByteArray());
+        }
+        bytes.write(garbageAfterFrames);
+        Files.write(file, bytes.toByteArray());
+    }
+
+    private static List<String> readStrings(Path file) throws IOException {
+        List<String> strings = new ArrayList<>();
+        for (String line : Files.readAllLines(file)) strings.add(JSON.readValue(line, String.class));
+        return strings;
+    }
+}
