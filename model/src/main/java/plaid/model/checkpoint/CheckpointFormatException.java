@@ -9,20 +9,11 @@ import java.nio.file.Path;
  * with the file system's own failures; the message names the file and the problem.
  */
 public class CheckpointFormatException extends IOException {
-    private final Path file;
-
     public CheckpointFormatException(Path file, String problem) {
         super(file + ": " + problem);
-        this.file = file;
     }
 
     public CheckpointFormatException(Path file, String problem, Throwable cause) {
         super(file + ": " + problem, cause);
-        this.file = file;
-    }
-
-    /** The file that failed to parse. */
-    public Path file() {
-        return file;
     }
 }

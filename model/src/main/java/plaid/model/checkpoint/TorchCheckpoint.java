@@ -215,11 +215,19 @@ public final class TorchCheckpoint {
     private static byte[] readEntry(Path file, ZipFile zip, String name) throws IOException {
         ZipEntry entry = zip.getEntry(name);
         if (entry == null) throw new CheckpointFormatException(file, "missing data entry " + name);
+        byte[] bytes;
         try (InputStream in = zip.getInputStream(entry)) {
-            return in.readAllBytes();
+            bytes = in.readAllBytes();
         } catch (ZipException e) {
             throw new CheckpointFormatException(file, "corrupt zip entry " + name + " (" + e.getMessage() + ")", e);
         }
+        // The JDK does not check stored entries against their CRC-32; torch.load's zip reader does.
+        CRC32 crc = new CRC32();
+        crc.update(bytes);
+        if (entry.getCrc() != -1 && crc.getValue() != entry.getCrc()) {
+            throw new CheckpointFormatException(file, "corrupt zip entry " + name + ": its CRC-32 does not match its contents");
+        }
+        return bytes;
     }
 
     private static byte[] ascii(String text) {
