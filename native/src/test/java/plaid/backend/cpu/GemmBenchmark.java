@@ -1,0 +1,160 @@
+package plaid.backend.cpu;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * SGEMM throughput against the machine's measured FMA peak (not a test: tagged "benchmark",
+ * which surefire skips unless asked).
+ *
+ * <p>The parent POM sets {@code <excludedGroups>benchmark</excludedGroups>} explicitly, which a
+ * {@code -DexcludedGroups=} on the command line cannot override, so run it through {@link #main}:
+ * <pre>
+ * ./mvnw -q -o test-compile -pl native
+ * $JAVA25/bin/java --add-modules jdk.incubator.vector -cp native/target/classes:native/target/test-classes \
+ *     plaid.backend.cpu.GemmBenchmark [name-filter]
+ * </pre>
+ *
+ * <p>Shapes: 1024³, then the small Plaid model's linear layers (D 384, a batch of 8×256 = 2048
+ * tokens, vocabulary 32768) as the denoiser calls them: forward x·Wᵀ (NT), input gradient
+ * dY·W (NN), weight gradient dYᵀ·x (TN). A filter argument (or {@code -Dgemm.bench.filter})
+ * runs only the shapes whose name contains it.
+ */
+@Tag("benchmark")
+class GemmBenchmark {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int TOKENS = 8 * 256, D = 384, VOCAB = 32768;
+
+    private record Shape(String name, boolean transA, boolean transB, int m, int n, int k) {
+        double flops() { return 2.0 * m * n * k; }
+    }
+
+    private static List<Shape> shapes() {
+        List<Shape> s = new ArrayList<>();
+        s.add(new Shape("square 1024^3", false, false, 1024, 1024, 1024));
+        s.add(new Shape("square 1024^3 NT", false, true, 1024, 1024, 1024));
+        s.add(new Shape("square 1024^3 TN", true, false, 1024, 1024, 1024));
+        // forward: out[T, o] = x[T, i] · W[o, i]ᵀ
+        s.add(new Shape("fwd qkv 384->1152", false, true, TOKENS, 3 * D, D));
+        s.add(new Shape("fwd attn_out 384->384", false, true, TOKENS, D, D));
+        s.add(new Shape("fwd fc1 384->1536", false, true, TOKENS, 4 * D, D));
+        s.add(new Shape("fwd fc2 1536->384", false, true, TOKENS, D, 4 * D));
+        s.add(new Shape("fwd head 384->32768", false, true, TOKENS, VOCAB, D));
+        // backward, input gradient: dx[T, i] = dY[T, o] · W[o, i]
+        s.add(new Shape("bwd dx qkv", false, false, TOKENS, D, 3 * D));
+        s.add(new Shape("bwd dx attn_out", false, false, TOKENS, D, D));
+        s.add(new Shape("bwd dx fc1", false, false, TOKENS, D, 4 * D));
+        s.add(new Shape("bwd dx fc2", false, false, TOKENS, 4 * D, D));
+        s.add(new Shape("bwd dx head", false, false, TOKENS, D, VOCAB));
+        // backward, weight gradient: dW[o, i] += dY[T, o]ᵀ · x[T, i]
+        s.add(new Shape("bwd dW qkv", true, false, 3 * D, D, TOKENS));
+        s.add(new Shape("bwd dW attn_out", true, false, D, D, TOKENS));
+        s.add(new Shape("bwd dW fc1", true, false, 4 * D, D, TOKENS));
+        s.add(new Shape("bwd dW fc2", true, false, D, 4 * D, TOKENS));
+        s.add(new Shape("bwd dW head", true, false, VOCAB, D, TOKENS));
+        return s;
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0) System.setProperty("gemm.bench.filter", args[0]);
+        new GemmBenchmark().sgemmAgainstPeak();
+    }
+
+    @Test
+    void sgemmAgainstPeak() throws Exception {
+        int threads = Runtime.getRuntime().availableProcessors();
+        System.out.printf(Locale.ROOT, "CPU: %s, %d threads, %s (%d float lanes)%n",
+                cpuModel(), threads, F, F.length());
+        float warm = 0;
+        for (int i = 0; i < 200; i++) warm += fmaLoop(20_000); // until C2 has compiled the vector loop
+        if (warm == 42.4242f) System.out.println();
+        double peak = fmaPeak(threads, 4_000_000_000L / F.length());
+        double peak1 = fmaPeak(1, 4_000_000_000L / F.length());
+        System.out.printf(Locale.ROOT, "FMA peak: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread)%n", peak, threads, peak1);
+
+        String filter = System.getProperty("gemm.bench.filter", "");
+        Random rnd = new Random(1);
+        System.out.printf(Locale.ROOT, "%-24s %5s %6s %6s %6s %9s %8s %7s%n", "shape", "op", "m", "n", "k", "ms", "GFLOP/s", "%peak");
+        for (Shape s : shapes()) {
+            if (!s.name.contains(filter)) continue;
+            float[] a = random(rnd, s.m * s.k), b = random(rnd, s.k * s.n), c = new float[s.m * s.n];
+            float beta = s.transA ? 1f : 0f; // weight gradients accumulate, as in training
+            Runnable run = () -> Gemm.multiply(s.transA, s.transB, s.m, s.n, s.k, 1f, a, 0, b, 0, beta, c, 0);
+            run.run(); // warm-up
+            double best = Double.MAX_VALUE;
+            long spent = 0;
+            for (int rep = 0; rep < 3 || (spent < 1_500_000_000L && rep < 50); rep++) {
+                long t0 = System.nanoTime();
+                run.run();
+                long dt = System.nanoTime() - t0;
+                spent += dt;
+                best = Math.min(best, dt);
+            }
+            double gflops = s.flops() / best;
+            System.out.printf(Locale.ROOT, "%-24s %5s %6d %6d %6d %9.2f %8.1f %6.1f%%%n", s.name,
+                    (s.transA ? "T" : "N") + (s.transB ? "T" : "N"), s.m, s.n, s.k, best / 1e6, gflops, 100 * gflops / peak);
+        }
+    }
+
+    /**
+     * FMA throughput in GFLOP/s: each thread runs a tight loop of FMAs into 16 independent
+     * accumulators (more than latency × issue width, so only throughput limits it).
+     */
+    private static double fmaPeak(int threads, long iterations) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Float>> done = new ArrayList<>();
+            long t0 = System.nanoTime();
+            for (int t = 0; t < threads; t++) done.add(pool.submit(() -> fmaLoop(iterations / 16)));
+            float sink = 0;
+            for (Future<Float> f : done) sink += f.get();
+            long dt = System.nanoTime() - t0;
+            if (sink == 42.4242f) System.out.println(); // keeps the result alive
+            return (double) threads * (iterations / 16) * 16 * F.length() * 2 / dt;
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    private static float fmaLoop(long n) {
+        FloatVector x = FloatVector.broadcast(F, 0.999999f), y = FloatVector.broadcast(F, 1e-7f);
+        FloatVector a0 = FloatVector.broadcast(F, 0.1f), a1 = a0.add(1), a2 = a0.add(2), a3 = a0.add(3),
+                a4 = a0.add(4), a5 = a0.add(5), a6 = a0.add(6), a7 = a0.add(7), a8 = a0.add(8), a9 = a0.add(9),
+                a10 = a0.add(10), a11 = a0.add(11), a12 = a0.add(12), a13 = a0.add(13), a14 = a0.add(14), a15 = a0.add(15);
+        for (long i = 0; i < n; i++) {
+            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
+            a8 = a8.fma(x, y); a9 = a9.fma(x, y); a10 = a10.fma(x, y); a11 = a11.fma(x, y);
+            a12 = a12.fma(x, y); a13 = a13.fma(x, y); a14 = a14.fma(x, y); a15 = a15.fma(x, y);
+        }
+        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
+                .add(a12).add(a13).add(a14).add(a15).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static float[] random(Random rnd, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = rnd.nextFloat() - 0.5f;
+        return x;
+    }
+
+    private static String cpuModel() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux: fall through
+        }
+        return System.getProperty("os.arch");
+    }
+}
