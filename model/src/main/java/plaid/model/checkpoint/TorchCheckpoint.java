@@ -76,17 +76,18 @@ public final class TorchCheckpoint {
             if (!(root instanceof Map<?, ?> entries)) {
                 throw new CheckpointFormatException(file, prefix + PICKLE + " holds " + RestrictedUnpickler.describe(root) + ", not a state dict");
             }
-            Map<String, MemorySegment> storages = new HashMap<>();
+            // Keyed by the whole reference, so a storage seen with another dtype or size is size-checked again.
+            Map<StorageRef, MemorySegment> storages = new HashMap<>();
             LinkedHashMap<String, HostTensor> stateDict = new LinkedHashMap<>();
             for (Map.Entry<?, ?> entry : entries.entrySet()) {
                 if (!(entry.getKey() instanceof String name) || !(entry.getValue() instanceof TensorView view)) {
                     throw new CheckpointFormatException(file, prefix + PICKLE + " maps " + RestrictedUnpickler.describe(entry.getKey())
                             + " to " + RestrictedUnpickler.describe(entry.getValue()) + "; a state dict maps names to tensors");
                 }
-                MemorySegment storage = storages.get(view.storage().key());
+                MemorySegment storage = storages.get(view.storage());
                 if (storage == null) {
                     storage = readStorage(file, zip, prefix, view.storage());
-                    storages.put(view.storage().key(), storage);
+                    storages.put(view.storage(), storage);
                 }
                 stateDict.put(name, TensorBytes.readView(view.storage().dtype(), storage, view.offset(), view.shape(), view.strides()));
             }

@@ -16,7 +16,6 @@ import java.util.zip.ZipFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import plaid.model.checkpoint.StateDictPickler.PickledTensor;
-import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
 
 import static org.assertj.core.api.Assertions.assertThat;
