@@ -243,7 +243,7 @@ public final class TokenStream {
 
     private Path currentShard() {
         List<Path> shards = config.shards();
-        return shards.get((int) ((config.firstShard() + shardVisits - 1) % shards.size()));
+        return shards.get((int) Math.floorMod(config.firstShard() + shardVisits - 1, (long) shards.size()));
     }
 
     private void openAt(long lineIndex) throws IOException {
