@@ -1,134 +1,198 @@
 package plaid.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Single-precision GEMM on the CPU: C = alpha·op(A)·op(B) + beta·C, row-major.
  *
- * <p>Both operands are first brought to "k innermost" layout (A as [m,k], B as [n,k]) so
- * every output element is a dot product of two contiguous rows; a 4×2 register block of
- * Vector API accumulators then reuses each loaded vector several times. Rows of C are
- * shared among the fork-join workers.
+ * <p>The classic packed ("Goto") scheme. For each block of {@link #KC} steps of k, a block of
+ * op(B) is copied into column panels of {@link #NR} floats per k step and a block of op(A)
+ * into row panels of {@link #MR} floats per k step, both zero-padded, so the transposes only
+ * change how the copies read. A micro-kernel then keeps an MR×NR tile of C in vector registers
+ * and, for each k step, loads one row of the B panel and broadcasts each of the MR values of
+ * the A panel into one FMA per register: outer products, no horizontal reductions. Work is
+ * split among threads by rows or columns of C, whichever is longer.
  */
 final class Gemm {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private static final int ROW_BLOCK = 4;
-    private static final int COL_BLOCK = 2;
-    /** Columns of B processed together so they stay in cache while rows of A stream by. */
-    private static final int COL_TILE = 128;
+    private static final int L = F.length();
+    /**
+     * Micro-tile: MR rows × NR = 3 vectors of columns gives 24 accumulators, enough independent
+     * FMA chains to cover latency × issue width (4 × 2 on current x86), and leaves registers
+     * for the 3 B vectors and the broadcast out of 32; per k step 3 loads + 8 broadcasts feed 24 FMAs.
+     */
+    private static final int MR = 8;
+    private static final int NR = 3 * L;
+    /** k steps per packed block: a B panel (KC×NR floats) then stays in L1 while A panels stream by. */
+    private static final int KC = 256;
+    /** Rows of A packed at once: MC×KC floats sized for L2, reused across all B panels of the block. */
+    private static final int MC = 128;
+    /** Columns of B packed at once (KC×NC floats, L2/L3), reused across all row blocks of A. */
+    private static final int NC = 2016 / NR * NR;
 
     private Gemm() {}
 
     static void multiply(boolean transA, boolean transB, int m, int n, int k, float alpha,
                          float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
-        float[] ak;
-        int akOff;
-        if (transA) {
-            ak = transpose(a, aOff, k, m);
-            akOff = 0;
-        } else {
-            ak = a;
-            akOff = aOff;
-        }
-        float[] bk;
-        int bkOff;
-        if (transB) {
-            bk = b;
-            bkOff = bOff;
-        } else {
-            bk = transpose(b, bOff, k, n);
-            bkOff = 0;
-        }
-        int rowBlocks = (m + ROW_BLOCK - 1) / ROW_BLOCK;
-        int colTiles = (n + COL_TILE - 1) / COL_TILE;
-        CpuBackend.parallelFor(rowBlocks * colTiles, (long) ROW_BLOCK * Math.min(n, COL_TILE) * k, task -> {
-            int rb = task / colTiles, tile = task % colTiles;
-            int i0 = rb * ROW_BLOCK, i1 = Math.min(m, i0 + ROW_BLOCK);
-            int j0 = tile * COL_TILE, j1 = Math.min(n, j0 + COL_TILE);
-            block(ak, akOff, bk, bkOff, c, cOff, i0, i1, j0, j1, n, k, alpha, beta);
+        if (m == 0 || n == 0) return;
+        Operands op = new Operands(transA, transB, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff);
+        long flops = 2L * m * n * k;
+        // Each thread gets its own strip of C and packs its own operands: no synchronisation, and
+        // the copy it repeats (all of the other operand) costs one element per ≥ 2·strip FMAs.
+        int threads = flops < 4_000_000 ? 1 : Runtime.getRuntime().availableProcessors();
+        boolean byRows = m >= n;
+        int unit = byRows ? MR : NR, extent = byRows ? m : n;
+        int strips = Math.max(1, Math.min(threads, (extent + unit - 1) / unit));
+        int perStrip = ((extent + strips - 1) / strips + unit - 1) / unit * unit;
+        CpuBackend.parallelFor(strips, flops / strips, s -> {
+            int lo = s * perStrip, hi = Math.min(extent, lo + perStrip);
+            if (lo >= hi) return;
+            if (byRows) op.compute(lo, hi, 0, n);
+            else op.compute(0, m, lo, hi);
         });
     }
 
-    private static float[] transpose(float[] x, int off, int rows, int cols) {
-        float[] t = new float[rows * cols];
-        for (int r = 0; r < rows; r++) {
-            int ro = off + r * cols;
-            for (int col = 0; col < cols; col++) t[col * rows + r] = x[ro + col];
-        }
-        return t;
-    }
+    /** One multiplication's arguments; {@link #compute} fills a rectangle of C. */
+    private record Operands(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                            float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
 
-    private static void store(float[] c, int idx, float dot, float alpha, float beta) {
-        c[idx] = beta == 0f ? alpha * dot : alpha * dot + beta * c[idx];
-    }
-
-    private static void block(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff,
-                              int i0, int i1, int j0, int j1, int n, int k, float alpha, float beta) {
-        int kv = F.loopBound(k);
-        if (i1 - i0 == ROW_BLOCK) {
-            int j = j0;
-            for (; j + COL_BLOCK <= j1; j += COL_BLOCK) {
-                float[] dots = dot4x2(a, aOff + i0 * k, b, bOff + j * k, k, kv);
-                for (int r = 0; r < ROW_BLOCK; r++) {
-                    store(c, cOff + (i0 + r) * n + j, dots[2 * r], alpha, beta);
-                    store(c, cOff + (i0 + r) * n + j + 1, dots[2 * r + 1], alpha, beta);
+        void compute(int i0, int i1, int j0, int j1) {
+            if (k == 0) {
+                for (int i = i0; i < i1; i++) {
+                    for (int j = j0; j < j1; j++) c[cOff + i * n + j] = beta == 0f ? 0f : beta * c[cOff + i * n + j];
+                }
+                return;
+            }
+            int kcMax = Math.min(KC, k);
+            float[] bPack = new float[roundUp(Math.min(NC, j1 - j0), NR) * kcMax];
+            float[] aPack = new float[roundUp(Math.min(MC, i1 - i0), MR) * kcMax];
+            float[] tile = new float[MR * NR];
+            for (int jc = j0; jc < j1; jc += NC) {
+                int nc = Math.min(NC, j1 - jc);
+                for (int pc = 0; pc < k; pc += KC) {
+                    int kc = Math.min(KC, k - pc);
+                    // the first k block applies beta; later ones add to what it stored
+                    boolean first = pc == 0;
+                    packB(bPack, pc, kc, jc, nc);
+                    for (int ic = i0; ic < i1; ic += MC) {
+                        int mc = Math.min(MC, i1 - ic);
+                        packA(aPack, ic, mc, pc, kc);
+                        for (int jr = 0; jr < nc; jr += NR) {
+                            for (int ir = 0; ir < mc; ir += MR) {
+                                kernel(kc, aPack, ir * kc, bPack, jr * kc, tile);
+                                update(tile, ic + ir, Math.min(MR, mc - ir), jc + jr, Math.min(NR, nc - jr), first);
+                            }
+                        }
+                    }
                 }
             }
-            for (; j < j1; j++) {
-                for (int i = i0; i < i1; i++) store(c, cOff + i * n + j, dot(a, aOff + i * k, b, bOff + j * k, k, kv), alpha, beta);
+        }
+
+        /** op(A)[i0 .. i0+mc, p0 .. p0+kc] as panels of MR rows: panel q holds [p][r] at q·MR·kc + p·MR + r. */
+        private void packA(float[] dst, int i0, int mc, int p0, int kc) {
+            for (int ir = 0; ir < mc; ir += MR) {
+                int rows = Math.min(MR, mc - ir), base = ir * kc;
+                for (int r = 0; r < MR; r++) {
+                    if (r >= rows) {
+                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = 0f;
+                    } else if (transA) { // A is [k, m]: column i0+ir+r, stride m
+                        int src = aOff + p0 * m + i0 + ir + r;
+                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = a[src + p * m];
+                    } else { // A is [m, k]: row i0+ir+r, contiguous along k
+                        int src = aOff + (i0 + ir + r) * k + p0;
+                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = a[src + p];
+                    }
+                }
             }
-        } else {
-            for (int i = i0; i < i1; i++) {
-                for (int j = j0; j < j1; j++) store(c, cOff + i * n + j, dot(a, aOff + i * k, b, bOff + j * k, k, kv), alpha, beta);
+        }
+
+        /** op(B)[p0 .. p0+kc, j0 .. j0+nc] as panels of NR columns: panel q holds [p][col] at q·NR·kc + p·NR + col. */
+        private void packB(float[] dst, int p0, int kc, int j0, int nc) {
+            for (int jr = 0; jr < nc; jr += NR) {
+                int cols = Math.min(NR, nc - jr), base = jr * kc;
+                if (transB) { // B is [n, k]: row j0+jr+col, contiguous along k
+                    for (int col = 0; col < NR; col++) {
+                        if (col >= cols) {
+                            for (int p = 0; p < kc; p++) dst[base + p * NR + col] = 0f;
+                        } else {
+                            int src = bOff + (j0 + jr + col) * k + p0;
+                            for (int p = 0; p < kc; p++) dst[base + p * NR + col] = b[src + p];
+                        }
+                    }
+                } else { // B is [k, n]: each k step's NR columns are contiguous
+                    for (int p = 0; p < kc; p++) {
+                        int src = bOff + (p0 + p) * n + j0 + jr, d = base + p * NR;
+                        System.arraycopy(b, src, dst, d, cols);
+                        for (int col = cols; col < NR; col++) dst[d + col] = 0f;
+                    }
+                }
+            }
+        }
+
+        /** C[i0.., j0..] (rows × cols of the tile) = alpha·tile + (first ? beta·C : C). */
+        private void update(float[] tile, int i0, int rows, int j0, int cols, boolean first) {
+            float bc = first ? beta : 1f;
+            for (int r = 0; r < rows; r++) {
+                int ci = cOff + (i0 + r) * n + j0, ti = r * NR;
+                int j = 0;
+                if (cols == NR) {
+                    for (; j < NR; j += L) {
+                        FloatVector t = FloatVector.fromArray(F, tile, ti + j).mul(alpha);
+                        if (bc != 0f) t = FloatVector.fromArray(F, c, ci + j).mul(bc).add(t);
+                        t.intoArray(c, ci + j);
+                    }
+                }
+                for (; j < cols; j++) {
+                    float t = alpha * tile[ti + j];
+                    c[ci + j] = bc == 0f ? t : t + bc * c[ci + j];
+                }
             }
         }
     }
 
-    private static float dot(float[] a, int ao, float[] b, int bo, int k, int kv) {
-        FloatVector acc = FloatVector.zero(F);
-        int p = 0;
-        for (; p < kv; p += F.length()) {
-            acc = FloatVector.fromArray(F, a, ao + p).fma(FloatVector.fromArray(F, b, bo + p), acc);
-        }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; p < k; p++) s += a[ao + p] * b[bo + p];
-        return s;
+    private static int roundUp(int x, int unit) {
+        return (x + unit - 1) / unit * unit;
     }
 
-    /** Dot products of rows a0..a3 (stride k from ao) with rows b0, b1 (stride k from bo). */
-    private static float[] dot4x2(float[] a, int ao, float[] b, int bo, int k, int kv) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        int p = 0;
-        for (; p < kv; p += F.length()) {
-            FloatVector b0 = FloatVector.fromArray(F, b, bo + p);
-            FloatVector b1 = FloatVector.fromArray(F, b, bo + k + p);
-            FloatVector a0 = FloatVector.fromArray(F, a, ao + p);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.fromArray(F, a, ao + k + p);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.fromArray(F, a, ao + 2 * k + p);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.fromArray(F, a, ao + 3 * k + p);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
+    /**
+     * tile[MR × NR] = Σ_p A-panel[p, :]ᵀ ⊗ B-panel[p, :] over kc steps: the 24 accumulators are
+     * spelled out so that the JIT keeps them all in registers.
+     */
+    private static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z,
+                c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z,
+                c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+        for (int p = 0; p < kc; p++) {
+            int bi = bo + p * NR, ai = ao + p * MR;
+            FloatVector b0 = FloatVector.fromArray(F, bp, bi);
+            FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
+            FloatVector b2 = FloatVector.fromArray(F, bp, bi + 2 * L);
+            FloatVector x = FloatVector.broadcast(F, ap[ai]);
+            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02);
+            x = FloatVector.broadcast(F, ap[ai + 1]);
+            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12);
+            x = FloatVector.broadcast(F, ap[ai + 2]);
+            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22);
+            x = FloatVector.broadcast(F, ap[ai + 3]);
+            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
+            x = FloatVector.broadcast(F, ap[ai + 4]);
+            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41); c42 = x.fma(b2, c42);
+            x = FloatVector.broadcast(F, ap[ai + 5]);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51); c52 = x.fma(b2, c52);
+            x = FloatVector.broadcast(F, ap[ai + 6]);
+            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61); c62 = x.fma(b2, c62);
+            x = FloatVector.broadcast(F, ap[ai + 7]);
+            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71); c72 = x.fma(b2, c72);
         }
-        float[] out = {
-            c00.reduceLanes(VectorOperators.ADD), c01.reduceLanes(VectorOperators.ADD),
-            c10.reduceLanes(VectorOperators.ADD), c11.reduceLanes(VectorOperators.ADD),
-            c20.reduceLanes(VectorOperators.ADD), c21.reduceLanes(VectorOperators.ADD),
-            c30.reduceLanes(VectorOperators.ADD), c31.reduceLanes(VectorOperators.ADD)};
-        for (; p < k; p++) {
-            for (int r = 0; r < ROW_BLOCK; r++) {
-                float av = a[ao + r * k + p];
-                out[2 * r] += av * b[bo + p];
-                out[2 * r + 1] += av * b[bo + k + p];
-            }
-        }
-        return out;
+        c00.intoArray(tile, 0); c01.intoArray(tile, L); c02.intoArray(tile, 2 * L);
+        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L); c12.intoArray(tile, NR + 2 * L);
+        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L); c22.intoArray(tile, 2 * NR + 2 * L);
+        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L); c32.intoArray(tile, 3 * NR + 2 * L);
+        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L); c42.intoArray(tile, 4 * NR + 2 * L);
+        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L); c52.intoArray(tile, 5 * NR + 2 * L);
+        c60.intoArray(tile, 6 * NR); c61.intoArray(tile, 6 * NR + L); c62.intoArray(tile, 6 * NR + 2 * L);
+        c70.intoArray(tile, 7 * NR); c71.intoArray(tile, 7 * NR + L); c72.intoArray(tile, 7 * NR + 2 * L);
     }
 }
