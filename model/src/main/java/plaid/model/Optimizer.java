@@ -124,7 +124,12 @@ public final class Optimizer {
 
     /** Everything besides the parameters that the next step depends on. */
     public record State(int firstStep, int adamSteps, double[] previousGradNorms, List<float[]> firstMoments,
-                        List<float[]> secondMoments, List<float[]> emaValues, List<float[]> initValues) {}
+                        List<float[]> secondMoments, List<float[]> emaValues, List<float[]> initValues) {
+        /** The same state for a run that (re)starts at {@code step}: the zero-LR warm-up begins again. */
+        public State withFirstStep(int step) {
+            return new State(step, adamSteps, previousGradNorms, firstMoments, secondMoments, emaValues, initValues);
+        }
+    }
 
     public State state() {
         return new State(firstStep, adamSteps, previousGradNorms.clone(),
