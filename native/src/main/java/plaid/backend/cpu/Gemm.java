@@ -93,15 +93,16 @@ final class Gemm {
         private void packA(float[] dst, int i0, int mc, int p0, int kc) {
             for (int ir = 0; ir < mc; ir += MR) {
                 int rows = Math.min(MR, mc - ir), base = ir * kc;
-                for (int r = 0; r < MR; r++) {
-                    if (r >= rows) {
-                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = 0f;
-                    } else if (transA) { // A is [k, m]: column i0+ir+r, stride m
-                        int src = aOff + p0 * m + i0 + ir + r;
-                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = a[src + p * m];
-                    } else { // A is [m, k]: row i0+ir+r, contiguous along k
+                if (transA) { // A is [k, m]: each k step's MR rows are contiguous
+                    for (int p = 0; p < kc; p++) {
+                        int src = aOff + (p0 + p) * m + i0 + ir, d = base + p * MR;
+                        System.arraycopy(a, src, dst, d, rows);
+                        for (int r = rows; r < MR; r++) dst[d + r] = 0f;
+                    }
+                } else { // A is [m, k]: row i0+ir+r is contiguous along k
+                    for (int r = 0; r < MR; r++) {
                         int src = aOff + (i0 + ir + r) * k + p0;
-                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = a[src + p];
+                        for (int p = 0; p < kc; p++) dst[base + p * MR + r] = r < rows ? a[src + p] : 0f;
                     }
                 }
             }
