@@ -1,0 +1,80 @@
+package plaid.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * Bindings to cuBLAS, in jextract's style: only handle management and SGEMM. cuBLAS is
+ * column-major; {@link CudaBackend#gemm} maps the row-major calls onto it. Every wrapper
+ * returns the cublasStatus_t.
+ */
+final class Cublas {
+    private Cublas() {}
+
+    static final int CUBLAS_OP_N = 0;
+    static final int CUBLAS_OP_T = 1;
+    /** Full fp32 arithmetic: no TF32 tensor cores unless asked, which keeps parity with the CPU. */
+    static final int CUBLAS_DEFAULT_MATH = 0;
+
+    private static final NativeLibrary LIBRARY = NativeLibrary.load("cuBLAS (libcublas)", "libcublas.so.13", "libcublas.so.12", "libcublas.so");
+
+    private static final MethodHandle cublasCreate = LIBRARY.function("cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cublasDestroy = LIBRARY.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cublasSetStream = LIBRARY.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cublasSetMathMode = LIBRARY.function("cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cublasSgemm = LIBRARY.function("cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT,
+            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS,
+            JAVA_LONG, JAVA_INT));
+
+    /** Throws unless {@code status} is CUBLAS_STATUS_SUCCESS. */
+    static void check(int status, String call) {
+        if (status != 0) throw new CudaException(call + " failed with cublasStatus_t " + status);
+    }
+
+    static int cublasCreate(MemorySegment handle) {
+        try {
+            return (int) cublasCreate.invokeExact(handle);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    static int cublasDestroy(MemorySegment handle) {
+        try {
+            return (int) cublasDestroy.invokeExact(handle);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    static int cublasSetStream(MemorySegment handle, MemorySegment stream) {
+        try {
+            return (int) cublasSetStream.invokeExact(handle, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    static int cublasSetMathMode(MemorySegment handle, int mode) {
+        try {
+            return (int) cublasSetMathMode.invokeExact(handle, mode);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** Column-major {@code C = alpha·op(A)·op(B) + beta·C}; alpha and beta point to host floats, A, B, C are device pointers. */
+    static int cublasSgemm(MemorySegment handle, int transA, int transB, int m, int n, int k, MemorySegment alpha, long a, int lda,
+                           long b, int ldb, MemorySegment beta, long c, int ldc) {
+        try {
+            return (int) cublasSgemm.invokeExact(handle, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+}

@@ -1,0 +1,673 @@
+package plaid.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.ref.Cleaner;
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import plaid.backend.ComputeBackend;
+import plaid.backend.Segments;
+import plaid.backend.Tensor;
+
+/**
+ * The backend on an NVIDIA GPU: cuBLAS SGEMM for the dense algebra, NVRTC-compiled kernels
+ * ({@code plaid/kernels/*.cu}) for the rest, all in fp32 with the reference's double
+ * accumulations, so results agree with {@link plaid.backend.cpu.CpuBackend} to rounding.
+ *
+ * <p>Work is queued on one stream created with default flags, so it synchronises with the
+ * legacy default stream that the synchronous cuMemcpy and cuMemset calls use: a copy waits
+ * for the kernels before it and kernels after it wait for the copy, without explicit
+ * synchronisation. Device memory is freed when the last tensor viewing it becomes unreachable,
+ * or at {@link #close()}. The device is chosen by {@code -Dplaid.cuda.device} (default 0).
+ */
+public final class CudaBackend implements ComputeBackend {
+    /** Threads per block, equal to BLOCK in common.cuh. */
+    private static final int BLOCK = 256;
+    /** Cap on an element-wise grid; the kernels' grid-stride loops cover the rest. */
+    private static final long MAX_ELEMENTWISE_BLOCKS = 1 << 16;
+    /**
+     * Dynamic shared memory a block may ask for without opting in: 48 KiB less the BLOCK doubles
+     * of block_reduce's scratch (attention keeps one or two doubles per segment member there).
+     */
+    private static final int MAX_DYNAMIC_SHARED_BYTES = 48 * 1024 - BLOCK * Double.BYTES;
+    /** Elements one block of a dot-product reduction covers before the work is split over more blocks. */
+    private static final long DOT_ELEMENTS_PER_BLOCK = 16L * BLOCK;
+    private static final int MAX_DOT_BLOCKS_PER_GROUP = 1024;
+
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final int device;
+    private final MemorySegment context;
+    private final MemorySegment stream;
+    private final MemorySegment cublas;
+    private final KernelLibrary kernels;
+    /** Host arrays passed to kernels (ids, per-row factors, segment bounds), copied before each launch. */
+    private final DeviceBuffer arguments = new DeviceBuffer();
+    /** Device-only intermediates (partial sums, attention deltas). */
+    private final DeviceBuffer workspace = new DeviceBuffer();
+    /** Addresses not yet freed; {@link #release} and {@link #close} each free an address once. */
+    private final Set<Long> liveAllocations = ConcurrentHashMap.newKeySet();
+    private final Object lifecycle = new Object();
+    private boolean closed;
+
+    // ---- availability -------------------------------------------------------------
+
+    /** Why this machine cannot run the backend, probed once: missing libraries, no driver, no device. */
+    private static final class Probe {
+        static final String UNAVAILABLE_REASON = probe();
+
+        private static String probe() {
+            try {
+                MethodHandles.lookup().ensureInitialized(Nvrtc.class);
+                MethodHandles.lookup().ensureInitialized(Cublas.class);
+                CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
+                deviceHandle(deviceOrdinal());
+                return null;
+            } catch (ExceptionInInitializerError e) {
+                return e.getCause() != null ? e.getCause().getMessage() : e.toString();
+            } catch (CudaException | IllegalAccessException | LinkageError e) {
+                return e.getMessage();
+            }
+        }
+    }
+
+    /** Empty when a CUDA device and the libraries (driver, NVRTC, cuBLAS) are there; otherwise why not. */
+    public static Optional<String> unavailableReason() {
+        return Optional.ofNullable(Probe.UNAVAILABLE_REASON);
+    }
+
+    public static boolean isAvailable() {
+        return Probe.UNAVAILABLE_REASON == null;
+    }
+
+    private static int deviceOrdinal() {
+        return Integer.getInteger("plaid.cuda.device", 0);
+    }
+
+    private static int deviceHandle(int ordinal) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment slot = arena.allocate(JAVA_INT);
+            CudaDriver.check(CudaDriver.cuDeviceGet(slot, ordinal), "cuDeviceGet(" + ordinal + ")");
+            return slot.get(JAVA_INT, 0);
+        }
+    }
+
+    // ---- lifecycle ----------------------------------------------------------------
+
+    /** @throws CudaException naming what is missing when {@link #isAvailable()} is false */
+    public CudaBackend() {
+        unavailableReason().ifPresent(reason -> {
+            throw new CudaException("CUDA backend unavailable: " + reason);
+        });
+        device = deviceHandle(deviceOrdinal());
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment slot = arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRetain(slot, device), "cuDevicePrimaryCtxRetain");
+            context = slot.get(ADDRESS, 0);
+            bindContext();
+            CudaDriver.check(CudaDriver.cuStreamCreate(slot, CudaDriver.CU_STREAM_DEFAULT), "cuStreamCreate");
+            stream = slot.get(ADDRESS, 0);
+            Cublas.check(Cublas.cublasCreate(slot), "cublasCreate_v2");
+            cublas = slot.get(ADDRESS, 0);
+            Cublas.check(Cublas.cublasSetStream(cublas, stream), "cublasSetStream_v2");
+            Cublas.check(Cublas.cublasSetMathMode(cublas, Cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+            kernels = new KernelLibrary(computeCapability(arena));
+        }
+    }
+
+    private int computeCapability(Arena arena) {
+        MemorySegment value = arena.allocate(JAVA_INT);
+        CudaDriver.check(CudaDriver.cuDeviceGetAttribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device), "cuDeviceGetAttribute");
+        int major = value.get(JAVA_INT, 0);
+        CudaDriver.check(CudaDriver.cuDeviceGetAttribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device), "cuDeviceGetAttribute");
+        return major * 10 + value.get(JAVA_INT, 0);
+    }
+
+    /** Makes this backend's context current on the calling thread; every entry point starts here. */
+    private void bindContext() {
+        CudaDriver.check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
+    @Override
+    public String name() {
+        return "cuda";
+    }
+
+    /** Waits for all queued work, reporting any error a kernel raised. */
+    public void synchronize() {
+        bindContext();
+        CudaDriver.check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    }
+
+    @Override
+    public void close() {
+        synchronized (lifecycle) {
+            if (closed) return;
+            closed = true;
+            bindContext();
+            CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+            for (Long address : liveAllocations) CudaDriver.cuMemFree(address);
+            liveAllocations.clear();
+            arguments.free();
+            workspace.free();
+            kernels.close();
+            Cublas.cublasDestroy(cublas);
+            CudaDriver.cuStreamDestroy(stream);
+            CudaDriver.cuDevicePrimaryCtxRelease(device);
+        }
+    }
+
+    // ---- memory -------------------------------------------------------------------
+
+    private CudaTensor.Allocation allocateFloats(long floats) {
+        if (floats == 0) return new CudaTensor.Allocation(0, 0);
+        long address = deviceAlloc(floats * Float.BYTES);
+        liveAllocations.add(address);
+        CudaTensor.Allocation allocation = new CudaTensor.Allocation(address, floats);
+        CLEANER.register(allocation, () -> release(address));
+        return allocation;
+    }
+
+    /** Frees an unreachable allocation (on the cleaner's thread) unless close() already did. */
+    private void release(long address) {
+        synchronized (lifecycle) {
+            if (!liveAllocations.remove(address)) return;
+            bindContext();
+            // kernels queued before the last reference was dropped may still be reading it
+            CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+            CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+        }
+    }
+
+    private static long deviceAlloc(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment slot = arena.allocate(JAVA_LONG);
+            CudaDriver.check(CudaDriver.cuMemAlloc(slot, bytes), "cuMemAlloc_v2(" + bytes + " bytes)");
+            return slot.get(JAVA_LONG, 0);
+        }
+    }
+
+    /** A device buffer that grows to the largest request and is reused across calls. */
+    private final class DeviceBuffer {
+        long address;
+        private long capacity;
+
+        /** Device address of at least {@code bytes} bytes; earlier contents are lost. */
+        long reserve(long bytes) {
+            if (bytes > capacity) {
+                free();
+                address = deviceAlloc(bytes);
+                capacity = bytes;
+            }
+            return address;
+        }
+
+        void free() {
+            if (address == 0) return;
+            // queued kernels may still use the old buffer
+            CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+            CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+            address = 0;
+            capacity = 0;
+        }
+    }
+
+    /**
+     * Copies small host arrays into the argument buffer and returns each one's device address.
+     * The copy is synchronous on the legacy stream, so it waits for kernels still reading the
+     * previous arguments.
+     */
+    private long[] stage(int[]... arrays) {
+        long total = 0;
+        for (int[] array : arrays) total += array.length;
+        long base = arguments.reserve(Math.max(1, total) * Integer.BYTES);
+        long[] addresses = new long[arrays.length];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_INT, Math.max(1, total));
+            long at = 0;
+            for (int i = 0; i < arrays.length; i++) {
+                MemorySegment.copy(arrays[i], 0, host, JAVA_INT, at * Integer.BYTES, arrays[i].length);
+                addresses[i] = base + at * Integer.BYTES;
+                at += arrays[i].length;
+            }
+            if (total > 0) CudaDriver.check(CudaDriver.cuMemcpyHtoD(base, host, total * Integer.BYTES), "cuMemcpyHtoD_v2");
+        }
+        return addresses;
+    }
+
+    /** Floats travel through {@link #stage} as their bit patterns. */
+    private static int[] bits(float[] values) {
+        int[] bits = new int[values.length];
+        for (int i = 0; i < values.length; i++) bits[i] = Float.floatToRawIntBits(values[i]);
+        return bits;
+    }
+
+    private static double[] downloadDoubles(long address, int count) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_DOUBLE, count);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH(host, address, (long) count * Double.BYTES), "cuMemcpyDtoH_v2");
+            return host.toArray(JAVA_DOUBLE);
+        }
+    }
+
+    @Override
+    public Tensor allocate(int... shape) {
+        bindContext();
+        long n = 1;
+        for (int s : shape) {
+            if (s < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
+            n *= s;
+        }
+        CudaTensor tensor = new CudaTensor(allocateFloats(n), 0, shape);
+        fill(tensor, 0f);
+        return tensor;
+    }
+
+    @Override
+    public void upload(float[] src, Tensor dst) {
+        CudaTensor d = cuda(dst);
+        if (src.length != d.numel()) throw new IllegalArgumentException("upload: " + src.length + " values into " + d);
+        if (src.length == 0) return;
+        bindContext();
+        try (Arena arena = Arena.ofConfined()) {
+            CudaDriver.check(CudaDriver.cuMemcpyHtoD(d.address(), arena.allocateFrom(JAVA_FLOAT, src), d.numel() * Float.BYTES), "cuMemcpyHtoD_v2");
+        }
+    }
+
+    @Override
+    public float[] download(Tensor src) {
+        CudaTensor s = cuda(src);
+        if (s.numel() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("download: " + s + " does not fit a Java array");
+        if (s.numel() == 0) return new float[0];
+        bindContext();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_FLOAT, s.numel());
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH(host, s.address(), s.numel() * Float.BYTES), "cuMemcpyDtoH_v2");
+            return host.toArray(JAVA_FLOAT);
+        }
+    }
+
+    @Override
+    public void fill(Tensor t, float value) {
+        CudaTensor c = cuda(t);
+        if (c.numel() == 0) return;
+        bindContext();
+        CudaDriver.check(CudaDriver.cuMemsetD32(c.address(), Float.floatToRawIntBits(value), c.numel()), "cuMemsetD32_v2");
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        CudaTensor s = cuda(src), d = cuda(dst);
+        requireSameSize(s, d, "copy");
+        if (s.numel() == 0) return;
+        bindContext();
+        CudaDriver.check(CudaDriver.cuMemcpyDtoD(d.address(), s.address(), s.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
+    }
+
+    // ---- launching ----------------------------------------------------------------
+
+    /**
+     * Queues a kernel of BLOCK threads per block. Arguments are passed by value in the kernel's
+     * parameter order: tensors as their device address, Long as long long or a raw device
+     * address, Integer, Float, Double, and Boolean as int.
+     */
+    private void launch(Kernel kernel, long gridX, int gridY, long sharedBytes, Object... parameters) {
+        if (sharedBytes > MAX_DYNAMIC_SHARED_BYTES) {
+            throw new CudaException(kernel.symbol() + " needs " + sharedBytes + " bytes of shared memory, more than the "
+                    + MAX_DYNAMIC_SHARED_BYTES + " available (segments too long for these simple attention kernels)");
+        }
+        bindContext();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pointers = arena.allocate(ADDRESS, parameters.length);
+            for (int i = 0; i < parameters.length; i++) {
+                MemorySegment value = switch (parameters[i]) {
+                    case CudaTensor t -> arena.allocateFrom(JAVA_LONG, t.address());
+                    case Long l -> arena.allocateFrom(JAVA_LONG, l);
+                    case Integer n -> arena.allocateFrom(JAVA_INT, n);
+                    case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
+                    case Double d -> arena.allocateFrom(JAVA_DOUBLE, d);
+                    case Boolean b -> arena.allocateFrom(JAVA_INT, b ? 1 : 0);
+                    default -> throw new IllegalArgumentException("cannot pass " + parameters[i] + " to a kernel");
+                };
+                pointers.setAtIndex(ADDRESS, i, value);
+            }
+            CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
+                    (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
+        }
+    }
+
+    /** A kernel over {@code n} elements, whose first parameter is n (a grid-stride loop). */
+    private void launchElementwise(Kernel kernel, long n, Object... parameters) {
+        if (n == 0) return;
+        Object[] withCount = new Object[parameters.length + 1];
+        withCount[0] = n;
+        System.arraycopy(parameters, 0, withCount, 1, parameters.length);
+        launch(kernel, Math.min((n + BLOCK - 1) / BLOCK, MAX_ELEMENTWISE_BLOCKS), 1, 0, withCount);
+    }
+
+    /** A kernel with one block per row. */
+    private void launchRowwise(Kernel kernel, long rows, Object... parameters) {
+        if (rows == 0) return;
+        launch(kernel, rows, 1, 0, parameters);
+    }
+
+    // ---- checks -------------------------------------------------------------------
+
+    private static CudaTensor cuda(Tensor t) {
+        if (t instanceof CudaTensor c) return c;
+        throw new IllegalArgumentException("tensor " + t + " does not belong to the CUDA backend");
+    }
+
+    private static void requireSameSize(CudaTensor a, CudaTensor b, String what) {
+        if (a.numel() != b.numel()) {
+            throw new IllegalArgumentException(what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
+        }
+    }
+
+    private static long groupSize(CudaTensor t, int groups) {
+        if (groups <= 0 || t.numel() % groups != 0) throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
+        return t.numel() / groups;
+    }
+
+    private static void checkIds(int[] ids, int vocabulary) {
+        for (int id : ids) {
+            if (id < 0 || id >= vocabulary) throw new IllegalArgumentException("target id " + id + " outside vocabulary of " + vocabulary);
+        }
+    }
+
+    // ---- dense algebra ------------------------------------------------------------
+
+    @Override
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
+                     Epilogue epilogue, Tensor bias, Tensor preActivation) {
+        CudaTensor ca = cuda(a), cb = cuda(b), cc = cuda(c);
+        int m = Math.toIntExact(cc.rows()), n = cc.lastDim();
+        int k = transA ? Math.toIntExact(ca.rows()) : ca.lastDim();
+        if ((long) m * k != ca.numel()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
+        if ((long) k * n != cb.numel()) throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
+        boolean hasBias = epilogue == Epilogue.BIAS || epilogue == Epilogue.BIAS_GELU;
+        boolean hasGelu = epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU;
+        if (hasBias && cuda(bias).numel() != n) throw new IllegalArgumentException("gemm: bias " + bias + " needs " + n + " values");
+        if (hasGelu && preActivation != null) requireSameSize(cc, cuda(preActivation), "gemm pre-activation");
+        if (cc.numel() == 0) return;
+        bindContext();
+        // cuBLAS is column-major, where a row-major X reads as Xᵀ: C = op(A)·op(B) is computed as
+        // Cᵀ = op(B)ᵀ·op(A)ᵀ, an n×m column-major product with the operands swapped.
+        try (Arena arena = Arena.ofConfined()) {
+            Cublas.check(Cublas.cublasSgemm(cublas,
+                    transB ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N, transA ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N,
+                    n, m, k, arena.allocateFrom(JAVA_FLOAT, alpha),
+                    cb.address(), Math.max(1, transB ? k : n),
+                    ca.address(), Math.max(1, transA ? m : k),
+                    arena.allocateFrom(JAVA_FLOAT, beta), cc.address(), n), "cublasSgemm_v2");
+        }
+        if (hasBias || hasGelu) {
+            launchElementwise(Kernel.GEMM_EPILOGUE, cc.numel(), n, hasBias ? cuda(bias).address() : 0L, hasGelu,
+                    hasGelu && preActivation != null ? cuda(preActivation).address() : 0L, cc);
+        }
+    }
+
+    @Override
+    public void axpy(float alpha, Tensor x, Tensor y) {
+        CudaTensor cx = cuda(x), cy = cuda(y);
+        requireSameSize(cx, cy, "axpy");
+        launchElementwise(Kernel.AXPY, cx.numel(), alpha, cx, cy);
+    }
+
+    @Override
+    public void scale(Tensor t, float alpha) {
+        CudaTensor c = cuda(t);
+        launchElementwise(Kernel.SCALE, c.numel(), alpha, c);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor t) {
+        CudaTensor c = cuda(t);
+        return dotProducts(c, c, 1)[0];
+    }
+
+    @Override
+    public void scaleGroups(Tensor in, float[] factors, Tensor out) {
+        CudaTensor ci = cuda(in), co = cuda(out);
+        requireSameSize(ci, co, "scaleGroups");
+        long groupSize = groupSize(ci, factors.length);
+        long[] staged = stage(bits(factors));
+        launchElementwise(Kernel.SCALE_GROUPS, ci.numel(), groupSize, staged[0], ci, co);
+    }
+
+    @Override
+    public double[] dotGroups(Tensor a, Tensor b, int groups) {
+        CudaTensor ca = cuda(a), cb = cuda(b);
+        requireSameSize(ca, cb, "dotGroups");
+        return dotProducts(ca, cb, groups);
+    }
+
+    /** Σ a·b over each of {@code groups} equal groups: partial sums per block on the device, added here in double. */
+    private double[] dotProducts(CudaTensor a, CudaTensor b, int groups) {
+        long groupSize = groupSize(a, groups);
+        int blocksPerGroup = (int) Math.clamp((groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
+        int partialCount = Math.multiplyExact(groups, blocksPerGroup);
+        long partials = workspace.reserve((long) partialCount * Double.BYTES);
+        launch(Kernel.DOT_PARTIALS, groups, blocksPerGroup, 0, groupSize, a, b, partials);
+        double[] partial = downloadDoubles(partials, partialCount);
+        double[] sums = new double[groups];
+        for (int i = 0; i < partialCount; i++) sums[i / blocksPerGroup] += partial[i];
+        return sums;
+    }
+
+    @Override
+    public void addToGroupRows(Tensor v, Tensor x) {
+        CudaTensor cv = cuda(v), cx = cuda(x);
+        int width = cv.lastDim();
+        int groups = Math.toIntExact(cv.rows());
+        long rowsPerGroup = groupSize(cx, groups) / width;
+        launchElementwise(Kernel.ADD_TO_GROUP_ROWS, cx.numel(), width, rowsPerGroup, cv, cx);
+    }
+
+    @Override
+    public void sumGroupRows(Tensor x, Tensor out, boolean accumulate) {
+        CudaTensor cx = cuda(x), co = cuda(out);
+        int width = co.lastDim();
+        int groups = Math.toIntExact(co.rows());
+        long rowsPerGroup = groupSize(cx, groups) / width;
+        launchElementwise(Kernel.SUM_GROUP_ROWS, co.numel(), width, rowsPerGroup, cx, co, accumulate);
+    }
+
+    // ---- normalisation, activation, position --------------------------------------
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
+        CudaTensor cx = cuda(x);
+        launchRowwise(Kernel.RMS_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, cuda(out), cuda(rstd));
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
+        CudaTensor cg = cuda(dOut), cx = cuda(x), cr = cuda(rstd);
+        launchRowwise(Kernel.RMS_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cr, cuda(dx));
+        accumulateNormWeightGrad(cg, cx, cr, 0L, cuda(dWeight));
+    }
+
+    /** dWeight[j] += Σ_rows dOut·(x − mean)·rstd; meanAddress 0 for RMSNorm. */
+    private void accumulateNormWeightGrad(CudaTensor dOut, CudaTensor x, CudaTensor rstd, long meanAddress, CudaTensor dWeight) {
+        launchElementwise(Kernel.NORM_WEIGHT_GRAD, x.lastDim(), Math.toIntExact(x.rows()), dOut, x, rstd, meanAddress, dWeight);
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd) {
+        CudaTensor cx = cuda(x);
+        launchRowwise(Kernel.LAYER_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, cuda(out), cuda(mean), cuda(rstd));
+    }
+
+    @Override
+    public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
+        CudaTensor cg = cuda(dOut), cx = cuda(x), cm = cuda(mean), cr = cuda(rstd);
+        launchRowwise(Kernel.LAYER_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cm, cr, cuda(dx));
+        accumulateNormWeightGrad(cg, cx, cr, cm.address(), cuda(dWeight));
+    }
+
+    @Override
+    public void gelu(Tensor x, Tensor out) {
+        CudaTensor cx = cuda(x), co = cuda(out);
+        requireSameSize(cx, co, "gelu");
+        launchElementwise(Kernel.GELU, cx.numel(), cx, co);
+    }
+
+    @Override
+    public void geluBackward(Tensor dOut, Tensor x, Tensor dx) {
+        CudaTensor cx = cuda(x);
+        launchElementwise(Kernel.GELU_BACKWARD, cx.numel(), cuda(dOut), cx, cuda(dx));
+    }
+
+    @Override
+    public void rotary(Tensor qkv, int heads, float[] invFreq, boolean inverse) {
+        CudaTensor c = cuda(qkv);
+        int[] s = c.shape();
+        if (s.length != 5) throw new IllegalArgumentException("rotary: qkv must be [rows, seqLen, 3, heads, headDim], got " + Arrays.toString(s));
+        int seqLen = s[1], headDim = s[4], half = headDim / 2;
+        if (invFreq.length != half) throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
+        long positions = c.numel() / (3L * heads * headDim);
+        long[] staged = stage(bits(invFreq));
+        launchElementwise(Kernel.ROTARY, positions * 2 * heads * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c);
+    }
+
+    // ---- attention ----------------------------------------------------------------
+
+    /** Device copies of each position's segment [start, end), and the longest segment (which sizes shared memory). */
+    private record SegmentBounds(long starts, long ends, int longest) {}
+
+    private SegmentBounds stageSegments(Segments segments) {
+        int rows = segments.rows(), seqLen = segments.seqLen();
+        int[] starts = new int[rows * seqLen], ends = new int[rows * seqLen];
+        int longest = 0;
+        for (int b = 0; b < rows; b++) {
+            for (int i = 0; i < seqLen; i++) {
+                starts[b * seqLen + i] = segments.segmentStart(b, i);
+                ends[b * seqLen + i] = segments.segmentEnd(b, i);
+                longest = Math.max(longest, ends[b * seqLen + i] - starts[b * seqLen + i]);
+            }
+        }
+        long[] staged = stage(starts, ends);
+        return new SegmentBounds(staged[0], staged[1], longest);
+    }
+
+    private static void requireAttentionLayout(CudaTensor qkv, int heads, Segments segments) {
+        long expected = (long) segments.rows() * segments.seqLen() * 3 * heads * qkv.lastDim();
+        if (qkv.numel() != expected) {
+            throw new IllegalArgumentException("attention: qkv " + qkv + " is not [" + segments.rows() + ", " + segments.seqLen() + ", 3, " + heads + ", d]");
+        }
+    }
+
+    @Override
+    public void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp) {
+        CudaTensor cq = cuda(qkv);
+        requireAttentionLayout(cq, heads, segments);
+        int d = cq.lastDim();
+        SegmentBounds bounds = stageSegments(segments);
+        long queries = (long) segments.rows() * heads * segments.seqLen();
+        if (queries == 0) return;
+        launch(Kernel.ATTENTION_FORWARD, queries, 1, (long) bounds.longest() * Double.BYTES, segments.seqLen(), heads, d, 1.0 / Math.sqrt(d),
+                bounds.starts(), bounds.ends(), cq, cuda(out), cuda(logSumExp));
+    }
+
+    @Override
+    public void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
+        CudaTensor cg = cuda(dOut), cq = cuda(qkv), cl = cuda(logSumExp), cd = cuda(dqkv);
+        requireAttentionLayout(cq, heads, segments);
+        int d = cq.lastDim(), seqLen = segments.seqLen();
+        long queries = (long) segments.rows() * heads * seqLen;
+        if (queries == 0) return;
+        SegmentBounds bounds = stageSegments(segments);
+        long delta = workspace.reserve(queries * Double.BYTES);
+        launchElementwise(Kernel.ATTENTION_DELTA, queries, d, cg, cuda(out), delta);
+        double scale = 1.0 / Math.sqrt(d);
+        launch(Kernel.ATTENTION_BACKWARD_QUERY, queries, 1, (long) bounds.longest() * Double.BYTES, seqLen, heads, d, scale,
+                bounds.starts(), bounds.ends(), cq, cg, cl, delta, cd);
+        launch(Kernel.ATTENTION_BACKWARD_KEY_VALUE, queries, 1, 2L * bounds.longest() * Double.BYTES, seqLen, heads, d, scale,
+                bounds.starts(), bounds.ends(), cq, cg, cl, delta, cd);
+    }
+
+    // ---- output head --------------------------------------------------------------
+
+    @Override
+    public void softmax(Tensor logits, Tensor probs) {
+        CudaTensor cl = cuda(logits), cp = cuda(probs);
+        requireSameSize(cl, cp, "softmax");
+        launchRowwise(Kernel.SOFTMAX, cl.rows(), cl.lastDim(), cl, cp);
+    }
+
+    @Override
+    public double[] crossEntropy(Tensor logits, int[] targets) {
+        CudaTensor cl = cuda(logits);
+        int vocabulary = cl.lastDim();
+        if (targets.length != cl.rows()) throw new IllegalArgumentException("crossEntropy: " + targets.length + " targets for " + cl.rows() + " rows");
+        checkIds(targets, vocabulary);
+        if (targets.length == 0) return new double[0];
+        long[] staged = stage(targets);
+        long losses = workspace.reserve((long) targets.length * Double.BYTES);
+        launchRowwise(Kernel.CROSS_ENTROPY, targets.length, vocabulary, cl, staged[0], losses);
+        return downloadDoubles(losses, targets.length);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor probs, int[] targets, float[] rowScale, Tensor dLogits) {
+        CudaTensor cp = cuda(probs);
+        int vocabulary = cp.lastDim();
+        int rows = Math.toIntExact(cp.rows());
+        if (targets.length != rows) throw new IllegalArgumentException("crossEntropyBackward: " + targets.length + " targets for " + rows + " rows");
+        checkIds(targets, vocabulary);
+        if (rows == 0) return;
+        long[] staged = stage(targets, bits(rowScale));
+        launchRowwise(Kernel.CROSS_ENTROPY_BACKWARD, rows, vocabulary, rows / rowScale.length, cp, staged[0], staged[1], cuda(dLogits));
+    }
+
+    @Override
+    public void softmaxBackward(Tensor probs, Tensor dProbs, Tensor dLogits, boolean accumulate) {
+        CudaTensor cp = cuda(probs);
+        launchRowwise(Kernel.SOFTMAX_BACKWARD, cp.rows(), cp.lastDim(), cp, cuda(dProbs), cuda(dLogits), accumulate);
+    }
+
+    // ---- embeddings ---------------------------------------------------------------
+
+    @Override
+    public void gather(Tensor table, int[] ids, Tensor out) {
+        CudaTensor ct = cuda(table);
+        int width = ct.lastDim();
+        checkIds(ids, Math.toIntExact(ct.rows()));
+        if (ids.length == 0) return;
+        long[] staged = stage(ids);
+        launchElementwise(Kernel.GATHER, (long) ids.length * width, width, staged[0], ct, cuda(out));
+    }
+
+    @Override
+    public void scatterAdd(Tensor dOut, int[] ids, Tensor dTable) {
+        CudaTensor ct = cuda(dTable);
+        int width = ct.lastDim();
+        checkIds(ids, Math.toIntExact(ct.rows()));
+        if (ids.length == 0) return;
+        long[] staged = stage(ids);
+        launchElementwise(Kernel.SCATTER_ADD, (long) ids.length * width, width, staged[0], cuda(dOut), ct);
+    }
+
+    // ---- optimiser ----------------------------------------------------------------
+
+    @Override
+    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float decay, int step) {
+        CudaTensor cp = cuda(param), cg = cuda(grad);
+        requireSameSize(cp, cg, "adamW");
+        // the bias corrections in double, as the reference computes them
+        double biasCorrection1 = 1 - Math.pow(beta1, step), biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+        float stepSize = (float) (lr / biasCorrection1);
+        launchElementwise(Kernel.ADAM_W, cp.numel(), cp, cg, cuda(m), cuda(v), beta1, beta2, eps, decay, stepSize, biasCorrection2Sqrt);
+    }
+}

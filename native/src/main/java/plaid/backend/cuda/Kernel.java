@@ -1,0 +1,57 @@
+package plaid.backend.cuda;
+
+import java.util.Locale;
+
+/**
+ * Every kernel the backend launches and the source file (under {@code plaid/kernels/}) that
+ * defines it; the {@code extern "C"} symbol is the constant's name in lower case.
+ */
+enum Kernel {
+    AXPY(Sources.ELEMENTWISE),
+    SCALE(Sources.ELEMENTWISE),
+    SCALE_GROUPS(Sources.ELEMENTWISE),
+    ADD_TO_GROUP_ROWS(Sources.ELEMENTWISE),
+    GELU(Sources.ELEMENTWISE),
+    GELU_BACKWARD(Sources.ELEMENTWISE),
+    GEMM_EPILOGUE(Sources.ELEMENTWISE),
+    ROTARY(Sources.ELEMENTWISE),
+    GATHER(Sources.ELEMENTWISE),
+    SCATTER_ADD(Sources.ELEMENTWISE),
+    ADAM_W(Sources.ELEMENTWISE),
+
+    DOT_PARTIALS(Sources.REDUCTIONS),
+    SUM_GROUP_ROWS(Sources.REDUCTIONS),
+    NORM_WEIGHT_GRAD(Sources.REDUCTIONS),
+
+    RMS_NORM(Sources.ROWS),
+    RMS_NORM_BACKWARD(Sources.ROWS),
+    LAYER_NORM(Sources.ROWS),
+    LAYER_NORM_BACKWARD(Sources.ROWS),
+    SOFTMAX(Sources.ROWS),
+    CROSS_ENTROPY(Sources.ROWS),
+    CROSS_ENTROPY_BACKWARD(Sources.ROWS),
+    SOFTMAX_BACKWARD(Sources.ROWS),
+
+    ATTENTION_FORWARD(Sources.ATTENTION),
+    ATTENTION_DELTA(Sources.ATTENTION),
+    ATTENTION_BACKWARD_QUERY(Sources.ATTENTION),
+    ATTENTION_BACKWARD_KEY_VALUE(Sources.ATTENTION);
+
+    /** The kernel source files; an enum constant cannot name a static field of its own enum. */
+    private static final class Sources {
+        static final String ELEMENTWISE = "elementwise.cu";
+        static final String REDUCTIONS = "reductions.cu";
+        static final String ROWS = "rows.cu";
+        static final String ATTENTION = "attention.cu";
+    }
+
+    final String source;
+
+    Kernel(String source) {
+        this.source = source;
+    }
+
+    String symbol() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}

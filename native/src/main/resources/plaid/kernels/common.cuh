@@ -1,0 +1,46 @@
+// Helpers shared by every kernel module. Compiled with --fmad=false so that float
+// expressions round exactly as the Java reference (which never fuses multiply-adds).
+#pragma once
+
+// Threads per block of every kernel; CudaBackend.BLOCK launches with the same number, and
+// block_reduce's tree needs a power of two.
+#define BLOCK 256
+
+#define NEG_INFINITY (-__longlong_as_double(0x7ff0000000000000LL))
+
+// sqrt(2/pi) to the last bit of Java's Math.sqrt(2.0 / Math.PI).
+#define GELU_C 0.7978845608028654
+
+// Grid-stride loop: the grid is capped, so a thread may visit several elements.
+#define FOR_EACH_ELEMENT(i, n) \
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < (n); i += (long long) gridDim.x * blockDim.x)
+
+struct Sum {
+    __device__ double operator()(double a, double b) const { return a + b; }
+};
+
+struct Max {
+    __device__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+
+// Combines one double per thread across the block and hands every thread the result.
+// `scratch` is BLOCK doubles of shared memory; the closing barrier lets the next call reuse it
+// and also publishes any shared-memory writes made before the call.
+template <typename Op>
+__device__ double block_reduce(double value, double* scratch, Op op) {
+    scratch[threadIdx.x] = value;
+    __syncthreads();
+    for (int stride = BLOCK / 2; stride > 0; stride >>= 1) {
+        if (threadIdx.x < stride) scratch[threadIdx.x] = op(scratch[threadIdx.x], scratch[threadIdx.x + stride]);
+        __syncthreads();
+    }
+    double result = scratch[0];
+    __syncthreads();
+    return result;
+}
+
+// GELU with the tanh approximation, evaluated in double as CpuBackend.gelu does.
+__device__ float gelu_value(float x) {
+    double u = GELU_C * (x + 0.044715 * x * x * x);
+    return (float) (0.5 * x * (1 + tanh(u)));
+}

@@ -1,0 +1,97 @@
+// Element-wise kernels: one thread per element in a grid-stride loop; `n` is the element count.
+#include "common.cuh"
+
+extern "C" __global__ void axpy(long long n, float alpha, const float* x, float* y) {
+    FOR_EACH_ELEMENT(i, n) y[i] += alpha * x[i];
+}
+
+extern "C" __global__ void scale(long long n, float alpha, float* t) {
+    FOR_EACH_ELEMENT(i, n) t[i] *= alpha;
+}
+
+// out = in * factors[group], groups being consecutive runs of groupSize elements.
+extern "C" __global__ void scale_groups(long long n, long long groupSize, const float* factors, const float* in, float* out) {
+    FOR_EACH_ELEMENT(i, n) out[i] = in[i] * factors[i / groupSize];
+}
+
+// x[g, r, :] += v[g, :] for rows of `width` elements, rowsPerGroup rows per group.
+extern "C" __global__ void add_to_group_rows(long long n, int width, long long rowsPerGroup, const float* v, float* x) {
+    FOR_EACH_ELEMENT(i, n) {
+        long long group = i / width / rowsPerGroup;
+        x[i] += v[group * width + i % width];
+    }
+}
+
+extern "C" __global__ void gelu(long long n, const float* x, float* out) {
+    FOR_EACH_ELEMENT(i, n) out[i] = gelu_value(x[i]);
+}
+
+extern "C" __global__ void gelu_backward(long long n, const float* dOut, const float* x, float* dx) {
+    FOR_EACH_ELEMENT(i, n) {
+        double v = x[i];
+        double u = GELU_C * (v + 0.044715 * v * v * v);
+        double th = tanh(u);
+        double du = GELU_C * (1 + 3 * 0.044715 * v * v);
+        double grad = 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * du;
+        dx[i] = (float) (dOut[i] * grad);
+    }
+}
+
+// What a GEMM applies after cuBLAS: bias per column (when non-null), then GELU (when asked),
+// keeping the value before GELU in preActivation (when non-null).
+extern "C" __global__ void gemm_epilogue(long long n, int width, const float* bias, int applyGelu, float* preActivation, float* c) {
+    FOR_EACH_ELEMENT(i, n) {
+        float value = c[i];
+        if (bias) value += bias[i % width];
+        if (applyGelu) {
+            if (preActivation) preActivation[i] = value;
+            value = gelu_value(value);
+        }
+        c[i] = value;
+    }
+}
+
+// Rotary embedding on q and k of qkv [rows, seqLen, 3, heads, 2*half]; n = positions * 2 * heads * half,
+// one thread per rotated pair. sign = -1 rotates back (the backward).
+extern "C" __global__ void rotary(long long n, int seqLen, int heads, int half, const float* invFreq, float sign, float* qkv) {
+    FOR_EACH_ELEMENT(i, n) {
+        int j = (int) (i % half);
+        long long rest = i / half;
+        int h = (int) (rest % heads);
+        rest /= heads;
+        int part = (int) (rest % 2); // 0: q, 1: k
+        long long position = rest / 2;
+        // angle rounded to float as the reference's float32 frequency table
+        float angle = (float) (int) (position % seqLen) * invFreq[j];
+        float cosine = (float) cos((double) angle), sine = sign * (float) sin((double) angle);
+        float* pair = qkv + position * 3 * heads * 2 * half + (long long) (part * heads + h) * 2 * half + j;
+        float x1 = pair[0], x2 = pair[half];
+        pair[0] = x1 * cosine - x2 * sine;
+        pair[half] = x2 * cosine + x1 * sine;
+    }
+}
+
+// out[i, :] = table[ids[i], :]; n = ids * width.
+extern "C" __global__ void gather(long long n, int width, const int* ids, const float* table, float* out) {
+    FOR_EACH_ELEMENT(i, n) out[i] = table[(long long) ids[i / width] * width + i % width];
+}
+
+// dTable[ids[i], :] += dOut[i, :]; atomics because ids repeat.
+extern "C" __global__ void scatter_add(long long n, int width, const int* ids, const float* dOut, float* dTable) {
+    FOR_EACH_ELEMENT(i, n) atomicAdd(&dTable[(long long) ids[i / width] * width + i % width], dOut[i]);
+}
+
+// AdamW with the reference's exact float/double mix: stepSize = lr / (1 - beta1^t) and
+// biasCorrection2Sqrt = sqrt(1 - beta2^t) come from the host in the precision it uses.
+extern "C" __global__ void adam_w(long long n, float* param, const float* grad, float* m, float* v,
+                                  float beta1, float beta2, float eps, float decay, float stepSize, double biasCorrection2Sqrt) {
+    FOR_EACH_ELEMENT(i, n) {
+        float g = grad[i];
+        float mi = m[i] + (1 - beta1) * (g - m[i]);
+        float vi = v[i] * beta2 + (1 - beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float p = param[i] * (1 - decay);
+        param[i] = p - stepSize * mi / ((float) (sqrt((double) vi) / biasCorrection2Sqrt) + eps);
+    }
+}

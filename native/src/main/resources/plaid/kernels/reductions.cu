@@ -1,0 +1,42 @@
+// Reductions across many elements or rows, accumulated in double like the reference.
+#include "common.cuh"
+
+// Partial dot products of `groups` groups of groupSize elements: grid (groups, blocksPerGroup),
+// partials[group * blocksPerGroup + block]; the host adds the partials of each group.
+extern "C" __global__ void dot_partials(long long groupSize, const float* a, const float* b, double* partials) {
+    __shared__ double scratch[BLOCK];
+    long long base = blockIdx.x * groupSize;
+    double sum = 0;
+    for (long long i = blockIdx.y * (long long) BLOCK + threadIdx.x; i < groupSize; i += (long long) gridDim.y * BLOCK) {
+        sum += (double) a[base + i] * b[base + i];
+    }
+    sum = block_reduce(sum, scratch, Sum());
+    if (threadIdx.x == 0) partials[blockIdx.x * gridDim.y + blockIdx.y] = sum;
+}
+
+// out[g, :] (+)= sum over the rows of group g of x; one thread per output column.
+extern "C" __global__ void sum_group_rows(long long n, int width, long long rowsPerGroup, const float* x, float* out, int accumulate) {
+    FOR_EACH_ELEMENT(i, n) {
+        long long group = i / width;
+        int column = (int) (i % width);
+        const float* rows = x + group * rowsPerGroup * width + column;
+        double sum = 0;
+        for (long long r = 0; r < rowsPerGroup; r++) sum += rows[r * width];
+        out[i] = (float) ((accumulate ? out[i] : 0) + sum);
+    }
+}
+
+// dWeight[j] += sum over rows of dOut * (x - mean) * rstd: the weight gradient of RMSNorm
+// (mean null) and LayerNorm; one thread per column.
+extern "C" __global__ void norm_weight_grad(long long width, int rows, const float* dOut, const float* x, const float* rstd,
+                                            const float* mean, float* dWeight) {
+    FOR_EACH_ELEMENT(j, width) {
+        double sum = 0;
+        for (int r = 0; r < rows; r++) {
+            double mu = mean ? mean[r] : 0.0;
+            long long at = r * width + j;
+            sum += dOut[at] * (x[at] - mu) * (double) rstd[r];
+        }
+        dWeight[j] += (float) sum;
+    }
+}
