@@ -1,0 +1,380 @@
+package plaid.backend.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.offset;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import plaid.backend.ComputeBackend.Epilogue;
+import plaid.backend.Segments;
+import plaid.backend.Tensor;
+import plaid.backend.cpu.CpuBackend;
+
+/**
+ * Every op of {@link CudaBackend} against {@link CpuBackend} on the same random inputs.
+ * Agreement is measured relative to the result's largest magnitude, max|gpu − cpu| ≤ tol·max|cpu|:
+ * {@value #ELEMENTWISE} for element-wise, norm and softmax ops (which mirror the reference's
+ * arithmetic), {@value #ACCUMULATED} for GEMM and attention (whose summation order differs).
+ * Skipped, with the reason, on machines without a usable GPU.
+ */
+class CudaBackendParityTest {
+    private static final double ELEMENTWISE = 1e-5;
+    private static final double ACCUMULATED = 1e-4;
+
+    private static CudaBackend gpu;
+    private final CpuBackend cpu = new CpuBackend();
+    private Random random;
+
+    @BeforeAll
+    static void openDevice() {
+        assumeTrue(CudaBackend.isAvailable(), () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+        gpu = new CudaBackend();
+    }
+
+    @AfterAll
+    static void closeDevice() {
+        if (gpu != null) gpu.close();
+    }
+
+    @BeforeEach
+    void seed() {
+        random = new Random(42);
+    }
+
+    /** The same values on both backends. */
+    private record Twin(Tensor cpu, Tensor gpu) {}
+
+    private Twin twin(float[] values, int... shape) {
+        Tensor c = cpu.allocate(shape), g = gpu.allocate(shape);
+        cpu.upload(values, c);
+        gpu.upload(values, g);
+        return new Twin(c, g);
+    }
+
+    private Twin randomTwin(int... shape) {
+        return twin(randomValues(shape), shape);
+    }
+
+    private Twin zeros(int... shape) {
+        return new Twin(cpu.allocate(shape), gpu.allocate(shape));
+    }
+
+    private float[] randomValues(int... shape) {
+        int n = 1;
+        for (int s : shape) n *= s;
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = random.nextFloat() * 2 - 1;
+        return values;
+    }
+
+    private float[] randomFactors(int n) {
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = 0.5f + random.nextFloat();
+        return values;
+    }
+
+    private int[] randomIds(int n, int bound) {
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = random.nextInt(bound);
+        return ids;
+    }
+
+    private void assertAgree(String what, Twin t, double tolerance) {
+        assertAgree(what, cpu.download(t.cpu()), gpu.download(t.gpu()), tolerance);
+    }
+
+    private static void assertAgree(String what, float[] expected, float[] actual, double tolerance) {
+        assertThat(actual).as(what + " length").hasSameSizeAs(expected);
+        double scale = 0, error = 0;
+        int worst = -1;
+        for (int i = 0; i < expected.length; i++) {
+            scale = Math.max(scale, Math.abs(expected[i]));
+            double e = Math.abs((double) actual[i] - expected[i]);
+            if (!(e <= error)) {
+                error = e;
+                worst = i;
+            }
+        }
+        double limit = tolerance * Math.max(scale, Float.MIN_NORMAL);
+        assertThat(error).as("%s: worst at %d, gpu %s vs cpu %s (scale %s)", what, worst,
+                worst < 0 ? "-" : actual[worst], worst < 0 ? "-" : expected[worst], scale).isLessThanOrEqualTo(limit);
+    }
+
+    private static void assertAgree(String what, double[] expected, double[] actual, double tolerance) {
+        assertThat(actual).as(what + " length").hasSameSizeAs(expected);
+        for (int i = 0; i < expected.length; i++) {
+            assertThat(actual[i]).as("%s[%d]", what, i).isCloseTo(expected[i], offset(tolerance * Math.abs(expected[i]) + 1e-12));
+        }
+    }
+
+    // ---- memory -------------------------------------------------------------------
+
+    @Test
+    void allocateIsZeroAndRoundTrips() {
+        Tensor t = gpu.allocate(3, 5);
+        assertThat(gpu.download(t)).containsOnly(0f);
+        float[] values = randomValues(15);
+        gpu.upload(values, t);
+        assertThat(gpu.download(t)).containsExactly(values);
+    }
+
+    @Test
+    void fillAndCopyThroughViews() {
+        Twin t = randomTwin(4, 6);
+        cpu.fill(t.cpu().view(6, 2, 6), 2.5f);
+        gpu.fill(t.gpu().view(6, 2, 6), 2.5f);
+        Twin target = zeros(2, 6);
+        cpu.copy(t.cpu().view(12, 2, 6), target.cpu());
+        gpu.copy(t.gpu().view(12, 2, 6), target.gpu());
+        assertAgree("filled", t, 0);
+        assertAgree("copied", target, 0);
+    }
+
+    // ---- dense algebra ------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource({"false,false", "false,true", "true,false", "true,true"})
+    void gemm(boolean transA, boolean transB) {
+        int m = 37, n = 45, k = 70;
+        Twin a = transA ? randomTwin(k, m) : randomTwin(m, k);
+        Twin b = transB ? randomTwin(n, k) : randomTwin(k, n);
+        Twin c = randomTwin(m, n);
+        cpu.gemm(transA, transB, 0.75f, a.cpu(), b.cpu(), 0.5f, c.cpu());
+        gpu.gemm(transA, transB, 0.75f, a.gpu(), b.gpu(), 0.5f, c.gpu());
+        assertAgree("gemm", c, ACCUMULATED);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"BIAS", "GELU", "BIAS_GELU"})
+    void gemmEpilogues(Epilogue epilogue) {
+        int m = 19, n = 33, k = 24;
+        Twin a = randomTwin(m, k), b = randomTwin(k, n), bias = randomTwin(n);
+        Twin c = zeros(m, n), pre = zeros(m, n);
+        cpu.gemm(false, false, 1f, a.cpu(), b.cpu(), 0f, c.cpu(), epilogue, bias.cpu(), pre.cpu());
+        gpu.gemm(false, false, 1f, a.gpu(), b.gpu(), 0f, c.gpu(), epilogue, bias.gpu(), pre.gpu());
+        assertAgree("gemm " + epilogue, c, ACCUMULATED);
+        assertAgree("pre-activation " + epilogue, pre, ACCUMULATED);
+    }
+
+    @Test
+    void gemmOnOffsetViews() {
+        Twin a = randomTwin(2, 8, 16), b = randomTwin(16, 12), c = randomTwin(3, 8, 12);
+        cpu.gemm(false, false, 1f, a.cpu().view(128, 8, 16), b.cpu(), 1f, c.cpu().view(96, 8, 12));
+        gpu.gemm(false, false, 1f, a.gpu().view(128, 8, 16), b.gpu(), 1f, c.gpu().view(96, 8, 12));
+        assertAgree("gemm into a view", c, ACCUMULATED);
+    }
+
+    @Test
+    void axpyAndScale() {
+        Twin x = randomTwin(1000), y = randomTwin(1000);
+        cpu.axpy(-0.3f, x.cpu(), y.cpu());
+        gpu.axpy(-0.3f, x.gpu(), y.gpu());
+        cpu.scale(y.cpu(), 1.7f);
+        gpu.scale(y.gpu(), 1.7f);
+        assertAgree("axpy then scale", y, ELEMENTWISE);
+    }
+
+    @Test
+    void sumOfSquaresAndDotGroups() {
+        Twin a = randomTwin(3, 50_000), b = randomTwin(3, 50_000);
+        assertAgree("sumOfSquares", new double[] {cpu.sumOfSquares(a.cpu())}, new double[] {gpu.sumOfSquares(a.gpu())}, ELEMENTWISE);
+        assertAgree("dotGroups", cpu.dotGroups(a.cpu(), b.cpu(), 3), gpu.dotGroups(a.gpu(), b.gpu(), 3), ELEMENTWISE);
+    }
+
+    @Test
+    void groupOps() {
+        int groups = 3, rows = 5, width = 7;
+        float[] factors = randomFactors(groups);
+        Twin in = randomTwin(groups, rows, width), out = zeros(groups, rows, width);
+        cpu.scaleGroups(in.cpu(), factors, out.cpu());
+        gpu.scaleGroups(in.gpu(), factors, out.gpu());
+        assertAgree("scaleGroups", out, ELEMENTWISE);
+
+        Twin v = randomTwin(groups, width);
+        cpu.addToGroupRows(v.cpu(), out.cpu());
+        gpu.addToGroupRows(v.gpu(), out.gpu());
+        assertAgree("addToGroupRows", out, ELEMENTWISE);
+
+        Twin sums = randomTwin(groups, width);
+        cpu.sumGroupRows(out.cpu(), sums.cpu(), true);
+        gpu.sumGroupRows(out.gpu(), sums.gpu(), true);
+        assertAgree("sumGroupRows accumulated", sums, ELEMENTWISE);
+        cpu.sumGroupRows(in.cpu(), sums.cpu(), false);
+        gpu.sumGroupRows(in.gpu(), sums.gpu(), false);
+        assertAgree("sumGroupRows", sums, ELEMENTWISE);
+    }
+
+    // ---- normalisation, activation, position --------------------------------------
+
+    @Test
+    void rmsNormForwardAndBackward() {
+        int rows = 13, width = 300;
+        Twin x = randomTwin(rows, width), w = twin(randomFactors(width), width);
+        Twin out = zeros(rows, width), rstd = zeros(rows);
+        cpu.rmsNorm(x.cpu(), w.cpu(), 1e-5f, out.cpu(), rstd.cpu());
+        gpu.rmsNorm(x.gpu(), w.gpu(), 1e-5f, out.gpu(), rstd.gpu());
+        assertAgree("rmsNorm", out, ELEMENTWISE);
+        assertAgree("rmsNorm rstd", rstd, ELEMENTWISE);
+
+        Twin dOut = randomTwin(rows, width), dx = randomTwin(rows, width), dw = randomTwin(width);
+        cpu.rmsNormBackward(dOut.cpu(), x.cpu(), w.cpu(), rstd.cpu(), dx.cpu(), dw.cpu());
+        gpu.rmsNormBackward(dOut.gpu(), x.gpu(), w.gpu(), rstd.gpu(), dx.gpu(), dw.gpu());
+        assertAgree("rmsNorm dx", dx, ELEMENTWISE);
+        assertAgree("rmsNorm dWeight (accumulated)", dw, ELEMENTWISE);
+    }
+
+    @Test
+    void layerNormForwardAndBackward() {
+        int rows = 11, width = 520;
+        Twin x = randomTwin(rows, width), w = twin(randomFactors(width), width);
+        Twin out = zeros(rows, width), mean = zeros(rows), rstd = zeros(rows);
+        cpu.layerNorm(x.cpu(), w.cpu(), 1e-5f, out.cpu(), mean.cpu(), rstd.cpu());
+        gpu.layerNorm(x.gpu(), w.gpu(), 1e-5f, out.gpu(), mean.gpu(), rstd.gpu());
+        assertAgree("layerNorm", out, ELEMENTWISE);
+        assertAgree("layerNorm mean", mean, ELEMENTWISE);
+        assertAgree("layerNorm rstd", rstd, ELEMENTWISE);
+
+        Twin dOut = randomTwin(rows, width), dx = randomTwin(rows, width), dw = randomTwin(width);
+        cpu.layerNormBackward(dOut.cpu(), x.cpu(), w.cpu(), mean.cpu(), rstd.cpu(), dx.cpu(), dw.cpu());
+        gpu.layerNormBackward(dOut.gpu(), x.gpu(), w.gpu(), mean.gpu(), rstd.gpu(), dx.gpu(), dw.gpu());
+        assertAgree("layerNorm dx", dx, ELEMENTWISE);
+        assertAgree("layerNorm dWeight (accumulated)", dw, ELEMENTWISE);
+    }
+
+    @Test
+    void geluForwardAndBackward() {
+        float[] values = randomValues(5000);
+        for (int i = 0; i < values.length; i++) values[i] *= 6; // past the tanh knee on both sides
+        Twin x = twin(values, 5000), out = zeros(5000), dOut = randomTwin(5000), dx = zeros(5000);
+        cpu.gelu(x.cpu(), out.cpu());
+        gpu.gelu(x.gpu(), out.gpu());
+        assertAgree("gelu", out, ELEMENTWISE);
+        cpu.geluBackward(dOut.cpu(), x.cpu(), dx.cpu());
+        gpu.geluBackward(dOut.gpu(), x.gpu(), dx.gpu());
+        assertAgree("gelu backward", dx, ELEMENTWISE);
+    }
+
+    @Test
+    void rotaryAndItsInverse() {
+        int rows = 2, seqLen = 40, heads = 3, headDim = 16;
+        float[] invFreq = new float[headDim / 2];
+        for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
+        Twin qkv = randomTwin(rows, seqLen, 3, heads, headDim);
+        cpu.rotary(qkv.cpu(), heads, invFreq, false);
+        gpu.rotary(qkv.gpu(), heads, invFreq, false);
+        assertAgree("rotary", qkv, ELEMENTWISE);
+        cpu.rotary(qkv.cpu(), heads, invFreq, true);
+        gpu.rotary(qkv.gpu(), heads, invFreq, true);
+        assertAgree("rotary inverse", qkv, ELEMENTWISE);
+    }
+
+    // ---- attention ----------------------------------------------------------------
+
+    @Test
+    void attentionForwardAndBackwardWithSplitRows() {
+        int seqLen = 24, heads = 2, d = 16;
+        Segments segments = Segments.ofLengths(seqLen, new int[][] {{24}, {10, 14}, {5, 7, 12}});
+        int rows = segments.rows();
+        Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
+        Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
+        cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
+        gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
+        assertAgree("attention", out, ACCUMULATED);
+        assertAgree("attention log-sum-exp", lse, ACCUMULATED);
+
+        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = randomTwin(rows, seqLen, 3, heads, d);
+        cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
+        gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
+        assertAgree("attention dqkv", dqkv, ACCUMULATED);
+    }
+
+    @Test
+    void attentionOverLongWholeRows() {
+        int seqLen = 300, heads = 4, d = 64, rows = 2;
+        Segments segments = Segments.whole(rows, seqLen);
+        Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
+        Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
+        cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
+        gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
+        assertAgree("attention", out, ACCUMULATED);
+        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = zeros(rows, seqLen, 3, heads, d);
+        cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
+        gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
+        assertAgree("attention dqkv", dqkv, ACCUMULATED);
+    }
+
+    // ---- output head --------------------------------------------------------------
+
+    @Test
+    void softmaxAndCrossEntropy() {
+        int rows = 6, vocabulary = 1000;
+        float[] logits = randomValues(rows, vocabulary);
+        for (int i = 0; i < logits.length; i++) logits[i] *= 8;
+        Twin l = twin(logits, rows, vocabulary), probs = zeros(rows, vocabulary);
+        cpu.softmax(l.cpu(), probs.cpu());
+        gpu.softmax(l.gpu(), probs.gpu());
+        assertAgree("softmax", probs, ELEMENTWISE);
+
+        int[] targets = randomIds(rows, vocabulary);
+        assertAgree("crossEntropy", cpu.crossEntropy(l.cpu(), targets), gpu.crossEntropy(l.gpu(), targets), ELEMENTWISE);
+
+        float[] rowScale = randomFactors(2);
+        Twin dLogits = randomTwin(rows, vocabulary);
+        cpu.crossEntropyBackward(probs.cpu(), targets, rowScale, dLogits.cpu());
+        gpu.crossEntropyBackward(probs.gpu(), targets, rowScale, dLogits.gpu());
+        assertAgree("crossEntropyBackward", dLogits, ELEMENTWISE);
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void softmaxBackward(boolean accumulate) {
+        int rows = 5, vocabulary = 777;
+        Twin logits = randomTwin(rows, vocabulary), probs = zeros(rows, vocabulary);
+        cpu.softmax(logits.cpu(), probs.cpu());
+        gpu.softmax(logits.gpu(), probs.gpu());
+        Twin dProbs = randomTwin(rows, vocabulary), dLogits = randomTwin(rows, vocabulary);
+        cpu.softmaxBackward(probs.cpu(), dProbs.cpu(), dLogits.cpu(), accumulate);
+        gpu.softmaxBackward(probs.gpu(), dProbs.gpu(), dLogits.gpu(), accumulate);
+        assertAgree("softmaxBackward", dLogits, ELEMENTWISE);
+    }
+
+    // ---- embeddings ---------------------------------------------------------------
+
+    @Test
+    void gatherAndScatterAddWithRepeatedIds() {
+        int vocabulary = 50, width = 33, count = 200;
+        int[] ids = randomIds(count, vocabulary);
+        Twin table = randomTwin(vocabulary, width), out = zeros(count, width);
+        cpu.gather(table.cpu(), ids, out.cpu());
+        gpu.gather(table.gpu(), ids, out.gpu());
+        assertAgree("gather", out, 0);
+
+        Twin dOut = randomTwin(count, width), dTable = randomTwin(vocabulary, width);
+        cpu.scatterAdd(dOut.cpu(), ids, dTable.cpu());
+        gpu.scatterAdd(dOut.gpu(), ids, dTable.gpu());
+        assertAgree("scatterAdd", dTable, ELEMENTWISE);
+    }
+
+    // ---- optimiser ----------------------------------------------------------------
+
+    @Test
+    void adamWOverSeveralSteps() {
+        int n = 4097;
+        Twin param = randomTwin(n), m = zeros(n), v = zeros(n);
+        for (int step = 1; step <= 3; step++) {
+            Twin grad = randomTwin(n);
+            cpu.adamW(param.cpu(), grad.cpu(), m.cpu(), v.cpu(), 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, step);
+            gpu.adamW(param.gpu(), grad.gpu(), m.gpu(), v.gpu(), 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, step);
+        }
+        assertAgree("adamW param", param, ELEMENTWISE);
+        assertAgree("adamW m", m, ELEMENTWISE);
+        assertAgree("adamW v", v, ELEMENTWISE);
+    }
+}
