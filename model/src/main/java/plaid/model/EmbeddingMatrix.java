@@ -4,12 +4,12 @@ package plaid.model;
  * The embedding matrix is used row-normalised, Ê = M / (‖M_row‖ + 1e-8); this holds both
  * directions of that map (on the host: V×E is small).
  */
-final class EmbeddingMatrix {
+public final class EmbeddingMatrix {
     private static final double EPS = 1e-8;
 
     private EmbeddingMatrix() {}
 
-    static float[] normalize(float[] matrix, int embedDim) {
+    public static float[] normalize(float[] matrix, int embedDim) {
         float[] out = new float[matrix.length];
         for (int r = 0; r < matrix.length / embedDim; r++) {
             float c = (float) (rowNorm(matrix, r, embedDim) + EPS);

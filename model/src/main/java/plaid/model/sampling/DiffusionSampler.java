@@ -1,0 +1,174 @@
+package plaid.model.sampling;
+
+import java.util.Arrays;
+import plaid.backend.ComputeBackend;
+import plaid.backend.Segments;
+import plaid.backend.Tensor;
+import plaid.model.Denoiser;
+import plaid.model.EmbeddingMatrix;
+import plaid.model.NoiseSchedule;
+import plaid.model.ParameterGroup;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+
+/**
+ * sample.py's {@code generate_samples} (VDM appendix A.4, eq. 33): from z ~ N(0, 1)·scale,
+ * T denoising steps at t = linspace(1, 0, T) to s = t − 1/T with ancestral or DDIM
+ * updates, self-conditioning carried from step to step, optional guidance, and the argmax
+ * of a final model call. The sampler state is float64 as in the original; the model sees
+ * z and γ_t cast to float32, as there. Not thread-safe: one call at a time.
+ */
+public final class DiffusionSampler {
+    private final PlaidParameters params;
+    private final ComputeBackend be;
+    private final PlaidConfig config;
+    private final int maxSeqLen;
+
+    /** @param maxSeqLen the longest seq_len a request may ask for (memory grows with N·S·V) */
+    public DiffusionSampler(PlaidParameters params, int maxSeqLen) {
+        if (maxSeqLen <= 0) throw new IllegalArgumentException("maxSeqLen must be positive, got " + maxSeqLen);
+        this.params = params;
+        this.be = params.backend();
+        this.config = params.config();
+        this.maxSeqLen = maxSeqLen;
+    }
+
+    /** Samples [N][S] token ids. */
+    public int[][] sample(SamplingRequest request, NoiseSource noise) {
+        return sample(request, noise, 0, null);
+    }
+
+    /**
+     * Samples [N][S] token ids, handing {@code listener} the argmax of the model's logits
+     * after every {@code decodeEvery}-th step (no extra model calls).
+     */
+    public int[][] sample(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
+        request.validateFor(config.vocabSize, maxSeqLen);
+        if (listener != null && decodeEvery <= 0) throw new IllegalArgumentException("decodeEvery must be positive, got " + decodeEvery);
+        int rows = request.samples(), seqLen = request.seqLen(), steps = request.steps();
+        int size = rows * seqLen * config.embedDim;
+
+        // the weights as they are now: Ê, the schedule and γ's bounds (float32 parameters, used in float64)
+        Tensor embedding = be.allocate(config.vocabSize, config.embedDim);
+        be.upload(EmbeddingMatrix.normalize(be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), config.embedDim), embedding);
+        NoiseSchedule schedule = new NoiseSchedule(
+                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
+                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "b1").value()),
+                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
+        double gamma0 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0];
+        double gamma1 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0];
+
+        ModelCall model = new ModelCall(new Denoiser(params, rows, seqLen), embedding);
+        GuidanceGradient guidance = request.guidance().isEmpty() ? null : new GuidanceGradient(be, config.vocabSize, config.embedDim);
+        double[] z = new double[size];
+        noise.initialLatent(z);
+        for (int k = 0; k < size; k++) z[k] *= request.initialNoiseScale();
+        double[] stepNoise = new double[size];
+
+        double[] times = torchLinspace(1.0, 0.0, steps);
+        double gammaT = Double.NaN;
+        for (int i = 0; i < steps; i++) {
+            double t = times[i], s = t - 1.0 / steps; // 1/T, not 1/(T−1), as the original
+            double gammaS = gamma0 + (gamma1 - gamma0) * schedule.gammaTilde(s);
+            gammaT = gamma0 + (gamma1 - gamma0) * schedule.gammaTilde(t);
+            double alphaSquaredS = sigmoid(-gammaS), alphaS = Math.sqrt(alphaSquaredS), sigmaS = Math.sqrt(sigmoid(gammaS));
+            double alphaT = Math.sqrt(sigmoid(-gammaT)), sigmaSquaredT = sigmoid(gammaT), sigmaT = Math.sqrt(sigmaSquaredT);
+
+            float[] xModel = model.run(z, gammaT);
+            float[] guidanceGrad = guidance == null ? null : guidance.compute(model.denoiser, request.guidance());
+            model.keepSelfConditioning();
+            if (listener != null && (i + 1) % decodeEvery == 0) listener.onPartialDecode(i + 1, model.argmax());
+
+            boolean move = t > 0;
+            boolean ancestral = request.update() == SamplingRequest.Update.ANCESTRAL;
+            if (move && ancestral) noise.stepNoise(stepNoise);
+            double c = -Math.expm1(gammaS - gammaT);
+            double keep = (1 - c) * alphaS / alphaT, noiseStd = Math.sqrt(c * (1 - alphaSquaredS));
+            for (int k = 0; k < size; k++) {
+                // ε̂ from x̂, tempered, and x̂ recomputed from it (the operations in sample.py's order)
+                double x = xModel[k];
+                double eps = (z[k] - alphaT * x) / sigmaT / request.scoreTemp();
+                x = (z[k] - sigmaT * eps) / alphaT;
+                if (guidanceGrad != null) {
+                    x += guidanceGrad[k] * sigmaSquaredT / alphaT;
+                    eps = (z[k] - alphaT * x) / sigmaT;
+                }
+                if (!move) continue;
+                if (ancestral) {
+                    double zk = z[k] * keep;
+                    zk += c * (alphaS * x);
+                    z[k] = zk + noiseStd * stepNoise[k];
+                } else {
+                    z[k] = alphaS * x + sigmaS * eps;
+                }
+            }
+        }
+        model.run(z, gammaT);
+        return model.argmax();
+    }
+
+    /** The denoiser with sample.py's fixed arguments: bias scale 1, every row on the self-conditioning path. */
+    private final class ModelCall {
+        final Denoiser denoiser;
+        final Tensor embedding;
+        final Tensor z;
+        final Tensor xSelfcond;
+        final Segments segments;
+
+        ModelCall(Denoiser denoiser, Tensor embedding) {
+            this.denoiser = denoiser;
+            this.embedding = embedding;
+            this.z = be.allocate(denoiser.rows() * denoiser.seqLen(), config.embedDim);
+            this.xSelfcond = be.allocate(denoiser.rows() * denoiser.seqLen(), config.embedDim);
+            this.segments = Segments.whole(denoiser.rows(), denoiser.seqLen());
+        }
+
+        /** Forward on float32(z) at float32(γ); returns x̂. */
+        float[] run(double[] zState, double gamma) {
+            float[] zf = new float[zState.length];
+            for (int k = 0; k < zf.length; k++) zf[k] = (float) zState[k];
+            be.upload(zf, z);
+            double[] gammas = new double[denoiser.rows()];
+            Arrays.fill(gammas, (float) gamma);
+            denoiser.forward(z, gammas, embedding, 1.0, xSelfcond, null, segments);
+            return be.download(denoiser.xReconst());
+        }
+
+        /** The latest x̂ becomes the next call's self-conditioning input. */
+        void keepSelfConditioning() {
+            be.copy(denoiser.xReconst(), xSelfcond);
+        }
+
+        /** Argmax over the vocabulary of the latest logits, per sample and position (first maximum on ties). */
+        int[][] argmax() {
+            int rows = denoiser.rows(), seqLen = denoiser.seqLen(), v = config.vocabSize;
+            int[][] tokens = new int[rows][seqLen];
+            for (int b = 0; b < rows; b++) {
+                float[] logits = be.download(denoiser.logits().view((long) b * seqLen * v, seqLen, v));
+                for (int p = 0; p < seqLen; p++) {
+                    int best = 0;
+                    for (int j = 1; j < v; j++) if (logits[p * v + j] > logits[p * v + best]) best = j;
+                    tokens[b][p] = best;
+                }
+            }
+            return tokens;
+        }
+    }
+
+    /** torch.linspace's values exactly: the first half counted from the start, the second from the end. */
+    static double[] torchLinspace(double start, double end, int steps) {
+        double[] out = new double[steps];
+        if (steps == 1) {
+            out[0] = start;
+            return out;
+        }
+        double step = (end - start) / (steps - 1);
+        int halfway = steps / 2;
+        for (int i = 0; i < steps; i++) out[i] = i < halfway ? start + step * i : end - step * (steps - i - 1);
+        return out;
+    }
+
+    private static double sigmoid(double x) {
+        return 1.0 / (1.0 + Math.exp(-x));
+    }
+}
