@@ -1,0 +1,155 @@
+package plaid.data;
+
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import jakarta.enterprise.context.ApplicationScoped;
+import org.jboss.logging.Logger;
+import plaid.text.TokenStream;
+import plaid.v1.StreamBatchesRequest;
+import plaid.v1.TokenBatch;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * StreamBatches: a {@link TokenStream} per call, driven by a virtual thread that makes the
+ * next batch only when the call is ready to send it. gRPC's flow control thus reaches back
+ * to the tokenizer: a slow trainer slows the stream instead of filling memory.
+ */
+@ApplicationScoped
+public class BatchStreaming {
+    private static final Logger LOG = Logger.getLogger(BatchStreaming.class);
+    /** As the original: documents held by the rolling document shuffle. */
+    private static final int DOCUMENT_BUFFER_SIZE = 10;
+
+    private final Datasets datasets;
+    private final ServiceTokenizer tokenizer;
+    private final DataServiceConfig config;
+    private final Semaphore streamSlots;
+
+    BatchStreaming(Datasets datasets, ServiceTokenizer tokenizer, DataServiceConfig config) {
+        this.datasets = datasets;
+        this.tokenizer = tokenizer;
+        this.config = config;
+        this.streamSlots = new Semaphore(config.limits().maxConcurrentStreams());
+    }
+
+    /** Checks the request, then streams on a virtual thread; must be called on the call's own thread. */
+    public void start(StreamBatchesRequest request, ServerCallStreamObserver<TokenBatch> call) {
+        TokenStream.Config streamConfig = streamConfig(request);
+        TokenStream stream = TokenStream.start(tokenizer.get(), streamConfig);
+        if (!streamSlots.tryAcquire())
+            throw Status.RESOURCE_EXHAUSTED.withDescription("already " + config.limits().maxConcurrentStreams() + " streams running").asRuntimeException();
+        Readiness readiness = new Readiness(call);
+        call.setOnReadyHandler(readiness::signal);
+        call.setOnCancelHandler(readiness::cancel);
+        Thread.ofVirtual().name("stream-batches-" + request.getCorpus()).start(() -> {
+            try {
+                send(stream, request, readiness, call);
+            } finally {
+                streamSlots.release();
+            }
+        });
+    }
+
+    private TokenStream.Config streamConfig(StreamBatchesRequest request) {
+        DataServiceConfig.Limits limits = config.limits();
+        InvalidArgument.requireInRange(request.getSeqLen(), 2, limits.maxSeqLen(), "seq_len");
+        InvalidArgument.requireInRange(request.getBatchSize(), 1, limits.maxBatchSize(), "batch_size");
+        InvalidArgument.require((long) request.getBatchSize() * request.getSeqLen() <= limits.maxBatchTokens(), "batch_size",
+                "* seq_len must be <= " + limits.maxBatchTokens() + ", got " + (long) request.getBatchSize() * request.getSeqLen());
+        InvalidArgument.requireInRange(request.getWorldSize(), 1, limits.maxWorldSize(), "world_size");
+        InvalidArgument.require(request.getRank() >= 0 && request.getRank() < request.getWorldSize(), "rank",
+                "must be in [0, world_size = " + request.getWorldSize() + "), got " + request.getRank());
+        InvalidArgument.require(request.getStartBatch() >= 0, "start_batch", "must be < 2^63");
+        InvalidArgument.require(request.getMaxBatches() >= 0, "max_batches", "must be < 2^63");
+        InvalidArgument.requireInRange(request.getShuffleBufferChunks(), 0, limits.maxShuffleBufferChunks(), "shuffle_buffer_chunks");
+        int shuffleChunks = request.getShuffleBufferChunks() == 0 ? config.defaultShuffleBufferChunks() : request.getShuffleBufferChunks();
+        List<Path> shards = datasets.shards(request.getCorpus(), request.getSplit());
+        try {
+            return new TokenStream.Config(shards, request.getSeqLen(), request.getBatchSize(), DOCUMENT_BUFFER_SIZE,
+                    shuffleChunks, request.getSeed(), request.getRank(), request.getWorldSize());
+        } catch (IllegalArgumentException e) {
+            // The checks above leave only the division of the shards among the ranks.
+            throw InvalidArgument.of("world_size", "does not fit the corpus: " + e.getMessage());
+        }
+    }
+
+    private static void send(TokenStream stream, StreamBatchesRequest request, Readiness readiness, ServerCallStreamObserver<TokenBatch> call) {
+        try {
+            for (long skipped = 0; skipped < request.getStartBatch(); skipped++) {
+                if (readiness.cancelled()) return;
+                stream.nextBatch();
+            }
+            long end = request.getMaxBatches() == 0 ? Long.MAX_VALUE : request.getStartBatch() + request.getMaxBatches();
+            for (long index = request.getStartBatch(); index < end; index++) {
+                if (!readiness.awaitReady()) return;
+                call.onNext(batch(index, stream.nextBatch(), request));
+            }
+            call.onCompleted();
+        } catch (RuntimeException e) {
+            LOG.errorf(e, "stream of corpus '%s' failed", request.getCorpus());
+            call.onError(Status.INTERNAL.withDescription("stream failed: " + e).asRuntimeException());
+        }
+    }
+
+    private static TokenBatch batch(long index, int[][] rows, StreamBatchesRequest request) {
+        TokenBatch.Builder batch = TokenBatch.newBuilder().setIndex(index).setBatchSize(request.getBatchSize()).setSeqLen(request.getSeqLen());
+        for (int[] row : rows) for (int id : row) batch.addTokens(id);
+        return batch.build();
+    }
+
+    /** Lets the producing thread sleep until gRPC says the call can take another message, or the client leaves. */
+    private static final class Readiness {
+        private final ServerCallStreamObserver<?> call;
+        private final ReentrantLock lock = new ReentrantLock();
+        private final Condition changed = lock.newCondition();
+        private boolean cancelled;
+
+        Readiness(ServerCallStreamObserver<?> call) {
+            this.call = call;
+        }
+
+        void signal() {
+            lock.lock();
+            try {
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        void cancel() {
+            lock.lock();
+            try {
+                cancelled = true;
+                changed.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        boolean cancelled() {
+            lock.lock();
+            try {
+                return cancelled;
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** True once the call is ready; false if the client cancelled. */
+        boolean awaitReady() {
+            lock.lock();
+            try {
+                while (!cancelled && !call.isReady()) changed.awaitUninterruptibly();
+                return !cancelled;
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+}

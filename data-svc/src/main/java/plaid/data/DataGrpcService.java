@@ -1,0 +1,140 @@
+package plaid.data;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import org.jboss.logging.Logger;
+import plaid.text.BpeTokenizer;
+import plaid.v1.DataServiceGrpc;
+import plaid.v1.DetokenizeRequest;
+import plaid.v1.DetokenizeResponse;
+import plaid.v1.ListDatasetsRequest;
+import plaid.v1.ListDatasetsResponse;
+import plaid.v1.PrepareDatasetProgress;
+import plaid.v1.PrepareDatasetRequest;
+import plaid.v1.StreamBatchesRequest;
+import plaid.v1.TokenBatch;
+import plaid.v1.TokenIds;
+import plaid.v1.TokenizeRequest;
+import plaid.v1.TokenizeResponse;
+
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+
+/**
+ * The gRPC face of the data service: request checks and translation to and from
+ * {@code plaid.text}. Unary calls run on worker threads ({@link Blocking}) because
+ * tokenizing and listing files would stall the event loop; the streams start their own
+ * virtual threads and return at once.
+ */
+@GrpcService
+public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(DataGrpcService.class);
+
+    private final ServiceTokenizer tokenizer;
+    private final Datasets datasets;
+    private final CorpusPreparation preparation;
+    private final BatchStreaming batchStreaming;
+    private final DataServiceConfig.Limits limits;
+
+    DataGrpcService(ServiceTokenizer tokenizer, Datasets datasets, CorpusPreparation preparation,
+                    BatchStreaming batchStreaming, DataServiceConfig config) {
+        this.tokenizer = tokenizer;
+        this.datasets = datasets;
+        this.preparation = preparation;
+        this.batchStreaming = batchStreaming;
+        this.limits = config.limits();
+    }
+
+    @Override
+    @Blocking
+    public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
+        reply(response, () -> {
+            InvalidArgument.require(request.getTextsCount() > 0, "texts", "must not be empty");
+            InvalidArgument.require(request.getTextsCount() <= limits.maxTexts(), "texts",
+                    "must hold at most " + limits.maxTexts() + " texts, got " + request.getTextsCount());
+            for (int i = 0; i < request.getTextsCount(); i++) {
+                int length = request.getTexts(i).length();
+                InvalidArgument.require(length <= limits.maxTextChars(), "texts[" + i + "]",
+                        "must be at most " + limits.maxTextChars() + " characters, got " + length);
+            }
+            BpeTokenizer bpe = tokenizer.get();
+            TokenizeResponse.Builder reply = TokenizeResponse.newBuilder().setVocabSize(bpe.vocabSize());
+            for (String text : request.getTextsList())
+                reply.addSequences(TokenIds.newBuilder().addAllIds(Arrays.stream(bpe.encode(text)).boxed().toList()));
+            return reply.build();
+        });
+    }
+
+    @Override
+    @Blocking
+    public void detokenize(DetokenizeRequest request, StreamObserver<DetokenizeResponse> response) {
+        reply(response, () -> {
+            InvalidArgument.require(request.getSequencesCount() > 0, "sequences", "must not be empty");
+            InvalidArgument.require(request.getSequencesCount() <= limits.maxTexts(), "sequences",
+                    "must hold at most " + limits.maxTexts() + " sequences, got " + request.getSequencesCount());
+            long ids = request.getSequencesList().stream().mapToLong(TokenIds::getIdsCount).sum();
+            InvalidArgument.require(ids <= limits.maxDetokenizeIds(), "sequences",
+                    "must hold at most " + limits.maxDetokenizeIds() + " ids in all, got " + ids);
+            BpeTokenizer bpe = tokenizer.get();
+            DetokenizeResponse.Builder reply = DetokenizeResponse.newBuilder();
+            for (int s = 0; s < request.getSequencesCount(); s++) {
+                int[] sequence = request.getSequences(s).getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                for (int i = 0; i < sequence.length; i++)
+                    InvalidArgument.require(sequence[i] >= 0 && sequence[i] < bpe.vocabSize(), "sequences[" + s + "].ids[" + i + "]",
+                            "must be in [0, " + bpe.vocabSize() + "), got " + sequence[i]);
+                reply.addTexts(bpe.decode(sequence, request.getSkipSpecialTokens()));
+            }
+            return reply.build();
+        });
+    }
+
+    @Override
+    @Blocking
+    public void listDatasets(ListDatasetsRequest request, StreamObserver<ListDatasetsResponse> response) {
+        reply(response, () -> ListDatasetsResponse.newBuilder().addAllDatasets(datasets.list()).build());
+    }
+
+    @Override
+    @Blocking
+    public void prepareDataset(PrepareDatasetRequest request, StreamObserver<PrepareDatasetProgress> response) {
+        start(response, () -> preparation.start(request, (ServerCallStreamObserver<PrepareDatasetProgress>) response));
+    }
+
+    @Override
+    @Blocking
+    public void streamBatches(StreamBatchesRequest request, StreamObserver<TokenBatch> response) {
+        start(response, () -> batchStreaming.start(request, (ServerCallStreamObserver<TokenBatch>) response));
+    }
+
+    /** Answers a unary call, turning a refusal into its status and anything else into INTERNAL. */
+    private static <T> void reply(StreamObserver<T> response, Callable<T> answer) {
+        T value;
+        try {
+            value = answer.call();
+        } catch (Exception e) {
+            response.onError(status(e));
+            return;
+        }
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    /** Starts a stream; a refusal before the first message ends the call with its status. */
+    private static void start(StreamObserver<?> response, Runnable checksAndStart) {
+        try {
+            checksAndStart.run();
+        } catch (RuntimeException e) {
+            response.onError(status(e));
+        }
+    }
+
+    private static StatusRuntimeException status(Exception e) {
+        if (e instanceof StatusRuntimeException refusal) return refusal;
+        LOG.error("request failed", e);
+        return Status.INTERNAL.withDescription(e.toString()).asRuntimeException();
+    }
+}
