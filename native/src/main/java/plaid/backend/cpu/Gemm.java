@@ -36,7 +36,13 @@ final class Gemm {
     static void multiply(boolean transA, boolean transB, int m, int n, int k, float alpha,
                          float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
         if (m == 0 || n == 0) return;
-        Operands op = new Operands(transA, transB, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff);
+        // Tiles are MR×NR with NR ≫ MR, so a narrow C (the model's 16-wide embedding) would be
+        // mostly padding; then compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead, writing C with swapped strides.
+        Operands op = (long) roundUp(m, NR) * roundUp(n, MR) * 5 < (long) roundUp(m, MR) * roundUp(n, NR) * 4
+                ? new Operands(!transB, !transA, n, m, k, alpha, b, bOff, a, aOff, beta, c, cOff, 1, n)
+                : new Operands(transA, transB, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff, n, 1);
+        m = op.m;
+        n = op.n;
         long flops = 2L * m * n * k;
         // Each thread gets its own strip of C and packs its own operands: no synchronisation, and
         // the copy it repeats (all of the other operand) costs one element per ≥ 2·strip FMAs.
@@ -44,23 +50,30 @@ final class Gemm {
         boolean byRows = m >= n;
         int unit = byRows ? MR : NR, extent = byRows ? m : n;
         int strips = Math.max(1, Math.min(threads, (extent + unit - 1) / unit));
-        int perStrip = ((extent + strips - 1) / strips + unit - 1) / unit * unit;
+        int perStrip = roundUp((extent + strips - 1) / strips, unit);
         CpuBackend.parallelFor(strips, flops / strips, s -> {
             int lo = s * perStrip, hi = Math.min(extent, lo + perStrip);
             if (lo >= hi) return;
-            if (byRows) op.compute(lo, hi, 0, n);
-            else op.compute(0, m, lo, hi);
+            if (byRows) op.compute(lo, hi, 0, op.n);
+            else op.compute(0, op.m, lo, hi);
         });
     }
 
-    /** One multiplication's arguments; {@link #compute} fills a rectangle of C. */
+    /**
+     * One multiplication's arguments; {@link #compute} fills a rectangle of C, whose element
+     * (i, j) is at {@code cOff + i·rowStride + j·colStride}.
+     */
     private record Operands(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                            float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
+                            float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff,
+                            int rowStride, int colStride) {
 
         void compute(int i0, int i1, int j0, int j1) {
             if (k == 0) {
                 for (int i = i0; i < i1; i++) {
-                    for (int j = j0; j < j1; j++) c[cOff + i * n + j] = beta == 0f ? 0f : beta * c[cOff + i * n + j];
+                    for (int j = j0; j < j1; j++) {
+                        int ci = cOff + i * rowStride + j * colStride;
+                        c[ci] = beta == 0f ? 0f : beta * c[ci];
+                    }
                 }
                 return;
             }
@@ -135,9 +148,9 @@ final class Gemm {
         private void update(float[] tile, int i0, int rows, int j0, int cols, boolean first) {
             float bc = first ? beta : 1f;
             for (int r = 0; r < rows; r++) {
-                int ci = cOff + (i0 + r) * n + j0, ti = r * NR;
+                int ci = cOff + (i0 + r) * rowStride + j0 * colStride, ti = r * NR;
                 int j = 0;
-                if (cols == NR) {
+                if (cols == NR && colStride == 1) {
                     for (; j < NR; j += L) {
                         FloatVector t = FloatVector.fromArray(F, tile, ti + j).mul(alpha);
                         if (bc != 0f) t = FloatVector.fromArray(F, c, ci + j).mul(bc).add(t);
@@ -146,7 +159,8 @@ final class Gemm {
                 }
                 for (; j < cols; j++) {
                     float t = alpha * tile[ti + j];
-                    c[ci + j] = bc == 0f ? t : t + bc * c[ci + j];
+                    int cj = ci + j * colStride;
+                    c[cj] = bc == 0f ? t : t + bc * c[cj];
                 }
             }
         }
