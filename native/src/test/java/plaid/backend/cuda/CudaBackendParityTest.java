@@ -22,7 +22,8 @@ import plaid.backend.cpu.CpuBackend;
  * Agreement is measured relative to the result's largest magnitude, max|gpu − cpu| ≤ tol·max|cpu|:
  * {@value #ELEMENTWISE} for element-wise, norm and softmax ops (which mirror the reference's
  * arithmetic), {@value #ACCUMULATED} for GEMM and attention (whose summation order differs).
- * Skipped, with the reason, on machines without a usable GPU.
+ * Skipped, with the reason, on machines without a usable GPU, unless {@code -Dplaid.cuda.required=true}
+ * (set by gpu/run-tests.sh), where a missing GPU fails instead.
  */
 class CudaBackendParityTest {
     private static final double ELEMENTWISE = 1e-5;
@@ -34,6 +35,9 @@ class CudaBackendParityTest {
 
     @BeforeAll
     static void openDevice() {
+        if (Boolean.getBoolean("plaid.cuda.required")) {
+            assertThat(CudaBackend.unavailableReason()).as("CUDA is required here").isEmpty();
+        }
         assumeTrue(CudaBackend.isAvailable(), () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
         gpu = new CudaBackend();
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
+import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,7 +27,9 @@ class KernelSourcesCompileTest {
     @TestFactory
     Stream<DynamicTest> everyKernelSourceCompiles() throws IOException, URISyntaxException {
         assumeTrue(nvccAvailable(), "nvcc is not on the PATH; kernel sources not compile-checked");
-        Path kernels = Path.of(getClass().getClassLoader().getResource(KernelCompiler.RESOURCE_DIRECTORY).toURI());
+        URI kernelDirectory = getClass().getClassLoader().getResource(KernelCompiler.RESOURCE_DIRECTORY).toURI();
+        assumeTrue(kernelDirectory.getScheme().equals("file"), "kernel sources are not a directory: " + kernelDirectory);
+        Path kernels = Path.of(kernelDirectory);
         List<Path> sources;
         try (Stream<Path> files = Files.list(kernels)) {
             sources = files.filter(f -> f.toString().endsWith(".cu")).sorted().toList();

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Run HERE (the build machine) before a GPU run: fills .gpu/ (git-ignored) with what
+# gpu/run-tests.sh needs on the GPU machine, which has no Java, Maven or network:
+#   .gpu/jre25.tar.xz  a small Java 25 runtime (../shared/tools/device-jre.sh)
+#   .gpu/classes/MODULE/{main,test}  each module's classes and test classes, as directories:
+#                      the jlinked runtime has no jar file system (jdk.zipfs), which JUnit's
+#                      package scan and the kernel-source test need to look inside jars
+#   .gpu/lib/*.jar     their dependencies and the JUnit console launcher
+#   .gpu/fixtures      the original's fixtures (../shared/fixtures), for the model parity tests
+# usage: gpu/prepare.sh [MODULE...]   modules whose tests travel; default: native
+# Then, for example: run(command="gpu/run-tests.sh", carry=[".gpu"]).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+modules=("${@:-native}")
+console_version=1.14.4
+console=org/junit/platform/junit-platform-console-standalone/$console_version/junit-platform-console-standalone-$console_version.jar
+
+mkdir -p .gpu
+rm -rf .gpu/lib .gpu/classes
+mkdir -p .gpu/lib
+[ -f .gpu/jre25.tar.xz ] || ../shared/tools/device-jre.sh .gpu
+
+module_list=$(IFS=,; echo "${modules[*]}")
+# -DskipTests still compiles the test classes
+./mvnw -q -o install -DskipTests -pl "$module_list"
+for module in "${modules[@]}"; do
+  mkdir -p ".gpu/classes/$module"
+  cp -r "$module/target/classes" ".gpu/classes/$module/main"
+  cp -r "$module/target/test-classes" ".gpu/classes/$module/test"
+done
+# Dependencies other than JUnit (the console launcher jar bundles it) and the travelling
+# modules themselves (their classes are above; other sibling modules come as installed jars).
+./mvnw -q -o dependency:copy-dependencies -pl "$module_list" -DincludeScope=test -DoutputDirectory="$PWD/.gpu/lib" \
+  -DexcludeGroupIds=org.junit,org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian \
+  -DexcludeArtifactIds="$(printf 'plaid-%s,' "${modules[@]}")"
+
+repository=${MAVEN_REPOSITORY:-$HOME/.m2/repository}
+if [ ! -f "$repository/$console" ]; then
+  ./mvnw -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$console_version
+fi
+cp "$repository/$console" .gpu/lib/
+
+rm -rf .gpu/fixtures
+if [ -d ../shared/fixtures ]; then cp -r ../shared/fixtures .gpu/fixtures; fi
+
+du -sh .gpu/jre25.tar.xz .gpu/classes .gpu/lib .gpu/fixtures 2>/dev/null
+ls .gpu/lib

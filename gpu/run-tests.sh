@@ -1,0 +1,44 @@
+#!/bin/bash
+# Runs on the GPU machine (no Java, Maven or network), from the repository root, with .gpu/
+# carried (made by gpu/prepare.sh): the CUDA backend's tests, then, when their classes travelled,
+# the model's parity and fixture tests on the CUDA backend (-Dplaid.backend=cuda).
+# Logs and JUnit XML reports go to $OUT (./gpu-out when OUT is unset).
+# Exit status: non-zero when any test failed or no test ran.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-$PWD/gpu-out}
+mkdir -p "$out"
+
+tar xJf .gpu/jre25.tar.xz -C /tmp || exit 1
+java=/tmp/jre25/bin/java
+# the driver as container runtimes mount it, the toolkit's NVRTC and cuBLAS, cuDNN's directory
+export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/lib64:/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+nvidia-smi > "$out/device.txt" 2>&1
+
+console=$(ls .gpu/lib/junit-platform-console-standalone-*.jar)
+classpath=$( (ls -d .gpu/classes/*/*; ls .gpu/lib/*.jar | grep -v junit-platform-console-standalone) | paste -sd:)
+jvm_flags=(--enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss8m -Xmx32g
+  -Dplaid.cuda.required=true -Dplaid.kernel.cache=/tmp/plaid-kernels -Dplaid.fixtures="$PWD/.gpu/fixtures")
+
+# run NAME [JVM flags...] -- [launcher selectors...]: reports in $out/NAME, log in $out/NAME.log
+run() {
+  local name=$1 flags=()
+  shift
+  while [ "$1" != -- ]; do flags+=("$1"); shift; done
+  shift
+  "$java" "${jvm_flags[@]}" "${flags[@]}" -jar "$console" execute --disable-banner --details=tree \
+    --class-path "$classpath" --exclude-tag benchmark --fail-if-no-tests \
+    --exclude-engine junit-vintage --exclude-engine junit-platform-suite --reports-dir "$out/$name" "$@" \
+    > "$out/$name.log" 2>&1
+  local status=$?
+  tail -n 40 "$out/$name.log"
+  echo "== $name: exit $status"
+  return $status
+}
+
+status=0
+run cuda -- --select-package plaid.backend.cuda || status=1
+if [ -d .gpu/classes/model/test ]; then
+  run model -Dplaid.backend=cuda -- --select-package plaid.model --include-classname '.*(Parity|Fixture)Test' || status=1
+fi
+exit $status
