@@ -7,12 +7,13 @@ import jdk.incubator.vector.VectorSpecies;
  * Single-precision GEMM on the CPU: C = alpha·op(A)·op(B) + beta·C, row-major.
  *
  * <p>The classic packed ("Goto") scheme. For each block of {@link #KC} steps of k, a block of
- * op(B) is copied into column panels of {@link #NR} floats per k step and a block of op(A)
- * into row panels of {@link #MR} floats per k step, both zero-padded, so the transposes only
- * change how the copies read. A micro-kernel then keeps an MR×NR tile of C in vector registers
- * and, for each k step, loads one row of the B panel and broadcasts each of the MR values of
- * the A panel into one FMA per register: outer products, no horizontal reductions. Work is
- * split among threads by rows or columns of C, whichever is longer.
+ * op(B) is copied into column panels of {@link #NR} floats per k step, zero-padded, so the
+ * transpose only changes how the copy reads. A micro-kernel then keeps an MR×NR tile of C in
+ * vector registers and, for each k step, loads one row of the B panel and broadcasts each of
+ * MR values of op(A) into one FMA per register: outer products, no horizontal reductions.
+ * op(A) is read in place when its rows are rows of A (eight sequential streams, no copy); a
+ * transposed or ragged block of it is first packed into panels of {@link #MR} floats per k
+ * step. Work is split among threads by rows or columns of C, whichever is longer.
  */
 final class Gemm {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -24,9 +25,9 @@ final class Gemm {
      */
     private static final int MR = 8;
     private static final int NR = 3 * L;
-    /** k steps per packed block: a B panel (KC×NR floats) then stays in L1 while A panels stream by. */
+    /** k steps per block: a B panel (KC×NR floats, 48 KiB at 16 lanes) stays near L1 while the A rows stream by. */
     private static final int KC = 256;
-    /** Rows of A packed at once: MC×KC floats sized for L2, reused across all B panels of the block. */
+    /** Rows of A per block: MC×KC floats sized for L2, reused across all B panels of the block. */
     private static final int MC = 128;
     /** Columns of B packed at once (KC×NC floats, L2/L3), reused across all row blocks of A. */
     private static final int NC = 2016 / NR * NR;
@@ -38,7 +39,10 @@ final class Gemm {
         if (m == 0 || n == 0) return;
         // Tiles are MR×NR with NR ≫ MR, so a narrow C (the model's 16-wide embedding) would be
         // mostly padding; then compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead, writing C with swapped strides.
-        Operands op = (long) roundUp(m, NR) * roundUp(n, MR) * 5 < (long) roundUp(m, MR) * roundUp(n, NR) * 4
+        // Only for a transposed A: else Aᵀ would become a B packed by scattered transposing copies,
+        // which costs more than the padding when A is the big operand (probabilities × embedding).
+        boolean swap = transA && (long) roundUp(m, NR) * roundUp(n, MR) * 5 < (long) roundUp(m, MR) * roundUp(n, NR) * 4;
+        Operands op = swap
                 ? new Operands(!transB, !transA, n, m, k, alpha, b, bOff, a, aOff, beta, c, cOff, 1, n)
                 : new Operands(transA, transB, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff, n, 1);
         m = op.m;
@@ -90,10 +94,13 @@ final class Gemm {
                     packB(bPack, pc, kc, jc, nc);
                     for (int ic = i0; ic < i1; ic += MC) {
                         int mc = Math.min(MC, i1 - ic);
-                        packA(aPack, ic, mc, pc, kc);
+                        // rows of A are read in place: one sequential stream per tile row
+                        boolean inPlace = !transA && mc % MR == 0;
+                        if (!inPlace) packA(aPack, ic, mc, pc, kc);
                         for (int jr = 0; jr < nc; jr += NR) {
                             for (int ir = 0; ir < mc; ir += MR) {
-                                kernel(kc, aPack, ir * kc, bPack, jr * kc, tile);
+                                if (inPlace) kernel(kc, a, aOff + (ic + ir) * k + pc, k, 1, bPack, jr * kc, tile);
+                                else kernel(kc, aPack, ir * kc, 1, MR, bPack, jr * kc, tile);
                                 update(tile, ic + ir, Math.min(MR, mc - ir), jc + jr, Math.min(NR, nc - jr), first);
                             }
                         }
@@ -171,34 +178,35 @@ final class Gemm {
     }
 
     /**
-     * tile[MR × NR] = Σ_p A-panel[p, :]ᵀ ⊗ B-panel[p, :] over kc steps: the 24 accumulators are
+     * tile[MR × NR] = Σ_p A[:, p] ⊗ B-panel[p, :] over kc steps, where A[r, p] is at
+     * {@code ao + r·aRow + p·aStep} (packed: 1, MR; in place: k, 1). The 24 accumulators are
      * spelled out so that the JIT keeps them all in registers.
      */
-    private static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, float[] tile) {
+    private static void kernel(int kc, float[] ap, int ao, int aRow, int aStep, float[] bp, int bo, float[] tile) {
         FloatVector z = FloatVector.zero(F);
         FloatVector c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z,
                 c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z,
                 c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
         for (int p = 0; p < kc; p++) {
-            int bi = bo + p * NR, ai = ao + p * MR;
+            int bi = bo + p * NR, ai = ao + p * aStep;
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
             FloatVector b2 = FloatVector.fromArray(F, bp, bi + 2 * L);
             FloatVector x = FloatVector.broadcast(F, ap[ai]);
             c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02);
-            x = FloatVector.broadcast(F, ap[ai + 1]);
+            x = FloatVector.broadcast(F, ap[ai + 1 * aRow]);
             c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12);
-            x = FloatVector.broadcast(F, ap[ai + 2]);
+            x = FloatVector.broadcast(F, ap[ai + 2 * aRow]);
             c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22);
-            x = FloatVector.broadcast(F, ap[ai + 3]);
+            x = FloatVector.broadcast(F, ap[ai + 3 * aRow]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
-            x = FloatVector.broadcast(F, ap[ai + 4]);
+            x = FloatVector.broadcast(F, ap[ai + 4 * aRow]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41); c42 = x.fma(b2, c42);
-            x = FloatVector.broadcast(F, ap[ai + 5]);
+            x = FloatVector.broadcast(F, ap[ai + 5 * aRow]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51); c52 = x.fma(b2, c52);
-            x = FloatVector.broadcast(F, ap[ai + 6]);
+            x = FloatVector.broadcast(F, ap[ai + 6 * aRow]);
             c60 = x.fma(b0, c60); c61 = x.fma(b1, c61); c62 = x.fma(b2, c62);
-            x = FloatVector.broadcast(F, ap[ai + 7]);
+            x = FloatVector.broadcast(F, ap[ai + 7 * aRow]);
             c70 = x.fma(b0, c70); c71 = x.fma(b1, c71); c72 = x.fma(b2, c72);
         }
         c00.intoArray(tile, 0); c01.intoArray(tile, L); c02.intoArray(tile, 2 * L);
