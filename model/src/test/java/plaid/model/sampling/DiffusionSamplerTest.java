@@ -1,0 +1,66 @@
+package plaid.model.sampling;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class DiffusionSamplerTest {
+    private static final int VOCAB = 40;
+    private static final SamplingRequest SMALL = SamplingRequest.defaults(8).withSamples(3).withSteps(10);
+
+    @Test
+    void theSameSeedGivesTheSameSamples() {
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8);
+        for (SamplingRequest.Update update : SamplingRequest.Update.values()) {
+            SamplingRequest r = SMALL.withUpdate(update);
+            int[][] a = sampler.sample(r, NoiseSource.seeded(7));
+            assertThat(sampler.sample(r, NoiseSource.seeded(7))).isDeepEqualTo(a);
+            assertThat(java.util.Arrays.deepEquals(sampler.sample(r, NoiseSource.seeded(8)), a)).as(update.name()).isFalse();
+            assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream)).hasSize(3 * 8).allMatch(t -> t >= 0 && t < VOCAB);
+        }
+    }
+
+    @Test
+    void partialDecodesArriveEveryKSteps() {
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8);
+        List<Integer> steps = new ArrayList<>();
+        List<int[][]> decodes = new ArrayList<>();
+        sampler.sample(SMALL, NoiseSource.seeded(1), 3, (step, tokens) -> {
+            steps.add(step);
+            decodes.add(tokens);
+        });
+        assertThat(steps).containsExactly(3, 6, 9);
+        assertThat(decodes).allSatisfy(d -> assertThat(d).hasDimensions(3, 8));
+    }
+
+    @Test
+    void stepTimesAreTorchLinspaceWithExactEnds() {
+        double[] t = DiffusionSampler.torchLinspace(1.0, 0.0, 12);
+        assertThat(t[0]).isEqualTo(1.0);
+        assertThat(t[11]).isEqualTo(0.0);
+        for (int i = 0; i < 12; i++) assertThat(t[i]).isCloseTo(1 - i / 11.0, org.assertj.core.data.Offset.offset(1e-15));
+        assertThat(DiffusionSampler.torchLinspace(1.0, 0.0, 1)).containsExactly(1.0);
+    }
+
+    @Test
+    void rejectsRequestsNamingTheField() {
+        assertThatThrownBy(() -> SMALL.withSteps(0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sampling_timesteps");
+        assertThatThrownBy(() -> SMALL.withScoreTemp(0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("score_temp");
+        assertThatThrownBy(() -> SMALL.withSamples(0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("n_samples");
+        assertThatThrownBy(() -> SMALL.withInitialNoiseScale(-1)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("initial_noise_scale");
+        assertThatThrownBy(() -> SMALL.withGuidance(List.of(GuidanceTerm.at(1, 2.0, 8))))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("guidance[0].position");
+        assertThatThrownBy(() -> Guidance.infill(new int[] {1}, new int[] {2}, -1, 2.0)).hasMessageContaining("gap");
+
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 8);
+        assertThatThrownBy(() -> sampler.sample(SMALL.withGuidance(List.of(GuidanceTerm.at(3, 2.0, 0), GuidanceTerm.anywhere(VOCAB, 1.0))), NoiseSource.seeded(0)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("guidance[1].token");
+        assertThatThrownBy(() -> sampler.sample(SamplingRequest.defaults(9).withSteps(2), NoiseSource.seeded(0)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("seq_len");
+        assertThatThrownBy(() -> sampler.sample(SMALL, NoiseSource.seeded(0), 0, (step, tokens) -> {}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("decodeEvery");
+    }
+}
