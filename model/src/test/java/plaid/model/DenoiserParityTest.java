@@ -13,7 +13,7 @@ import org.junit.jupiter.api.TestFactory;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.backend.cpu.CpuBackend;
+import plaid.backend.ComputeBackends;
 import plaid.fixtures.FixtureRoot;
 import plaid.tensor.HostTensor;
 
@@ -33,7 +33,7 @@ class DenoiserParityTest {
     Stream<DynamicTest> noiseScheduleMatches() {
         return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
             ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
-            PlaidParameters p = f.parameters(new CpuBackend());
+            PlaidParameters p = f.parameters(ComputeBackends.fromSystemProperty());
             NoiseSchedule schedule = new DiffusionObjective(p).noiseSchedule();
             double[] t = f.tensor("schedule.t").toDoubles();
             double[] gt = new double[t.length], gtp = new double[t.length];
@@ -50,7 +50,7 @@ class DenoiserParityTest {
     Stream<DynamicTest> denoiserForwardMatches() {
         return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
             ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
-            ComputeBackend be = new CpuBackend();
+            ComputeBackend be = ComputeBackends.fromSystemProperty();
             PlaidParameters p = f.parameters(be);
             HostTensor zIn = f.tensor("forward.z");
             int rows = zIn.dim(0), seqLen = zIn.dim(1);
@@ -90,7 +90,7 @@ class DenoiserParityTest {
     Stream<DynamicTest> objectiveAndGradientsMatch() {
         return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
             ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
-            ComputeBackend be = new CpuBackend();
+            ComputeBackend be = ComputeBackends.fromSystemProperty();
             PlaidParameters p = f.parameters(be);
             p.zeroGrads();
             DiffusionObjective objective = new DiffusionObjective(p);

@@ -1,8 +1,8 @@
-package plaid.backend.cuda;
+package plaid.backend;
 
 import java.util.Locale;
-import plaid.backend.ComputeBackend;
 import plaid.backend.cpu.CpuBackend;
+import plaid.backend.cuda.CudaBackend;
 
 /** Picks a {@link ComputeBackend} by name: "cpu", "cuda", or "auto" (CUDA when usable, else the CPU). */
 public final class ComputeBackends {
@@ -12,7 +12,7 @@ public final class ComputeBackends {
     public static final String PROPERTY = "plaid.backend";
 
     /**
-     * @throws CudaException for "cuda" on a machine without a usable GPU
+     * @throws plaid.backend.cuda.CudaException for "cuda" on a machine without a usable GPU
      * @throws IllegalArgumentException for an unknown name
      */
     public static ComputeBackend create(String name) {

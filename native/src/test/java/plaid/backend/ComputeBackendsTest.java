@@ -1,10 +1,11 @@
-package plaid.backend.cuda;
+package plaid.backend;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
-import plaid.backend.ComputeBackend;
+import plaid.backend.cuda.CudaBackend;
+import plaid.backend.cuda.CudaException;
 
 /** The factory on any machine: "auto" takes CUDA exactly when it is usable. */
 class ComputeBackendsTest {
