@@ -34,6 +34,7 @@ public final class Denoiser {
     private final Tensor[] blockIn, norm1, rstd1, qkv, attn, lse, mid, norm2, rstd2, fc1Pre, fc1Act;
     private final Tensor hOut, lnOut, lnMean, lnRstd, zBias, logits, probs, xReconst;
     // gradient scratch
+    private final Tensor discardedNormGradient;
     private final Tensor dh, dMid, dNorm, dAttn, dQkv, dFc, dOutHead, dLogits, dZBias, dX, dGammaFeatures, gammaRowSum, dZ;
 
     public Denoiser(PlaidParameters params, int rows, int seqLen) {
@@ -80,6 +81,7 @@ public final class Denoiser {
         logits = be.allocate(tokens, v);
         probs = be.allocate(tokens, v);
         xReconst = be.allocate(tokens, e);
+        discardedNormGradient = be.allocate(d);
         dh = be.allocate(tokens, d);
         dMid = be.allocate(tokens, d);
         dNorm = be.allocate(tokens, d);
@@ -223,6 +225,13 @@ public final class Denoiser {
 
     // ---- backward -----------------------------------------------------------------
 
+    /** Where a norm's weight gradient goes: the parameter's, or scratch when none is wanted. */
+    private Tensor weightGradient(Parameter norm, boolean parameterGradients) {
+        if (parameterGradients) return norm.grad();
+        be.fill(discardedNormGradient, 0f);
+        return discardedNormGradient;
+    }
+
     /** What the backward returns besides the parameter gradients it accumulates. */
     public record InputGradients(Tensor dz, double[] dGamma) {}
 
@@ -230,9 +239,10 @@ public final class Denoiser {
      * Backpropagates what the caller wrote into {@link #logitGradient()} and
      * {@code dXReconst} [rows·S, E] (may be null) through the latest forward. Accumulates into the model's
      * parameter gradients and into {@code dEmbedding} (rows with m = 1 send none there);
-     * returns d/dz and d/dγ per row.
+     * returns d/dz and d/dγ per row. With {@code parameterGradients} false (guidance, which
+     * wants d/dz only) the parameters' gradients are neither computed nor touched.
      */
-    public InputGradients backward(Tensor dXReconst, Tensor dEmbedding) {
+    public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
         int d = c.dim;
         float[] keep = new float[rows]; // 1 − m: which rows' Ê terms carry gradient
         for (int b = 0; b < rows; b++) keep[b] = mask == null ? 0f : 1f - mask[b];
@@ -248,8 +258,8 @@ public final class Denoiser {
 
         // 5. head
         Parameter wOut = params.model("output_linear.weight"), bOut = params.model("output_linear.bias");
-        be.gemm(true, false, 1f, dLogits, lnOut, 1f, wOut.grad());
-        be.sumGroupRows(dLogits, bOut.grad().reshape(1, c.vocabSize), true);
+        if (parameterGradients) be.gemm(true, false, 1f, dLogits, lnOut, 1f, wOut.grad());
+        if (parameterGradients) be.sumGroupRows(dLogits, bOut.grad().reshape(1, c.vocabSize), true);
         be.gemm(false, false, 1f, dLogits, wOut.value(), 0f, dOutHead);
         be.gemm(false, false, 1f, dLogits, embedding, 0f, dZBias);
         be.scaleGroups(zBias, keep, dX);
@@ -268,7 +278,7 @@ public final class Denoiser {
         // 4. output norm
         be.scale(dOutHead, (float) (1.0 / c.widthMult()));
         Parameter wLn = params.model("output_norm.weight");
-        be.layerNormBackward(dOutHead, hOut, wLn.value(), lnMean, lnRstd, dh, wLn.grad());
+        be.layerNormBackward(dOutHead, hOut, wLn.value(), lnMean, lnRstd, dh, weightGradient(wLn, parameterGradients));
 
         // 3. blocks in reverse; dh holds d/d(block output)
         float residual = (float) (1.0 / Math.sqrt(c.nBlocks));
@@ -280,30 +290,30 @@ public final class Denoiser {
             Parameter wQkv = params.model(p + "attn_qkv.weight"), wO = params.model(p + "attn_out.weight");
             // MLP: out = mid + r·fc2(gelu(fc1(norm2(mid))))
             be.gemm(false, false, residual, dh, fc2.value(), 0f, dFc);
-            be.gemm(true, false, residual, dh, fc1Act[i], 1f, fc2.grad());
+            if (parameterGradients) be.gemm(true, false, residual, dh, fc1Act[i], 1f, fc2.grad());
             be.geluBackward(dFc, fc1Pre[i], dFc);
-            be.gemm(true, false, 1f, dFc, norm2[i], 1f, fc1.grad());
+            if (parameterGradients) be.gemm(true, false, 1f, dFc, norm2[i], 1f, fc1.grad());
             be.gemm(false, false, 1f, dFc, fc1.value(), 0f, dNorm);
-            be.rmsNormBackward(dNorm, mid[i], n2.value(), rstd2[i], dMid, n2.grad());
+            be.rmsNormBackward(dNorm, mid[i], n2.value(), rstd2[i], dMid, weightGradient(n2, parameterGradients));
             be.axpy(1f, dh, dMid);
             // attention: mid = in + r·attn W_oᵀ
             be.gemm(false, false, residual, dMid, wO.value(), 0f, dAttn);
-            be.gemm(true, false, residual, dMid, attn[i], 1f, wO.grad());
+            if (parameterGradients) be.gemm(true, false, residual, dMid, attn[i], 1f, wO.grad());
             Tensor dQkv5 = dQkv.reshape(rows, seqLen, 3, c.nHeads, c.headDim());
             be.attentionBackward(dAttn.reshape(rows, seqLen, c.nHeads, c.headDim()), qkv[i], attn[i].reshape(rows, seqLen, c.nHeads, c.headDim()), lse[i], c.nHeads, segments, dQkv5);
             be.rotary(dQkv5, c.nHeads, invFreq, true);
-            be.gemm(true, false, 1f, dQkv, norm1[i], 1f, wQkv.grad());
+            if (parameterGradients) be.gemm(true, false, 1f, dQkv, norm1[i], 1f, wQkv.grad());
             be.gemm(false, false, 1f, dQkv, wQkv.value(), 0f, dNorm);
-            be.rmsNormBackward(dNorm, blockIn[i], n1.value(), rstd1[i], dh, n1.grad());
+            be.rmsNormBackward(dNorm, blockIn[i], n1.value(), rstd1[i], dh, weightGradient(n1, parameterGradients));
             be.axpy(1f, dMid, dh);
         }
 
         // 2. inputs: h0 = x W_inᵀ + (√E x_sc) W_scᵀ + g(γ) W_gᵀ
-        be.gemm(true, false, 1f, dh, xIn, 1f, params.model("input_linear.weight").grad());
-        be.gemm(true, false, 1f, dh, xSelfcondScaled, 1f, params.model("selfcond_linear.weight").grad());
+        if (parameterGradients) be.gemm(true, false, 1f, dh, xIn, 1f, params.model("input_linear.weight").grad());
+        if (parameterGradients) be.gemm(true, false, 1f, dh, xSelfcondScaled, 1f, params.model("selfcond_linear.weight").grad());
         be.sumGroupRows(dh, gammaRowSum, false);
         Parameter wG = params.model("gamma_linear.weight");
-        be.gemm(true, false, 1f, gammaRowSum, gammaFeatures, 1f, wG.grad());
+        if (parameterGradients) be.gemm(true, false, 1f, gammaRowSum, gammaFeatures, 1f, wG.grad());
         be.gemm(false, false, 1f, gammaRowSum, wG.value(), 0f, dGammaFeatures);
         float[] dFeat = be.download(dGammaFeatures);
         int half = GAMMA_FREQ.length;

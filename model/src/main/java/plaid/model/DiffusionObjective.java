@@ -102,13 +102,12 @@ public final class DiffusionObjective {
         Tensor zT = buf[0], xScT = buf[1], dXrT = buf[2], xEmbT = buf[3];
 
         // Ê and the schedule
-        Parameter matrix = params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix");
-        float[] m = be.download(matrix.value());
+        float[] m = be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value());
         Tensor embedding = be.allocate(c.vocabSize, e);
         be.upload(EmbeddingMatrix.normalize(m, e), embedding);
-        NoiseSchedule schedule = noiseSchedule();
-        double g0 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0];
-        double g1 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0];
+        NoiseSchedule schedule = params.noiseSchedule();
+        double[] bounds = params.gammaBounds();
+        double g0 = bounds[0], g1 = bounds[1];
         double[] gt = new double[rows], gtp = new double[rows], gamma = new double[rows], gammaPrime = new double[rows];
         double[] alpha = new double[rows], sigma = new double[rows], snrPrime = new double[rows];
         for (int i = 0; i < rows; i++) {
@@ -219,13 +218,6 @@ public final class DiffusionObjective {
         return new Result(loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond);
     }
 
-    NoiseSchedule noiseSchedule() {
-        return new NoiseSchedule(
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "b1").value()),
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
-    }
-
     private void backward(MicroBatch mb, Denoiser main, Tensor embedding, float[] matrix, NoiseSchedule schedule, double g0, double g1,
                           double[] gt, double[] gtp, double[] gamma, double[] gammaPrime, double[] alpha, double[] sigma,
                           float[] xEmbed, float[] xHat, double[] sqErr, double[] diffusion, int[] reconstTargets,
@@ -253,7 +245,7 @@ public final class DiffusionObjective {
         }
         be.upload(dXr, dXrT);
         Tensor dEmbedding = be.allocate(c.vocabSize, e);
-        Denoiser.InputGradients in = main.backward(dXrT, dEmbedding);
+        Denoiser.InputGradients in = main.backward(dXrT, dEmbedding, true);
         float[] dz = be.download(in.dz());
 
         double[] dGamma = in.dGamma().clone();

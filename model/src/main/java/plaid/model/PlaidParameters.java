@@ -167,6 +167,25 @@ public final class PlaidParameters {
 
     public float[] rotaryInvFreq() { return rotaryInvFreq.clone(); }
 
+    /** The noise schedule as its parameters are now. */
+    public NoiseSchedule noiseSchedule() {
+        return new NoiseSchedule(backend.download(get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
+                backend.download(get(ParameterGroup.NOISE_SCHEDULE, "b1").value()),
+                backend.download(get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
+    }
+
+    /** γ0 and γ1, the bounds γ(t) spans (float32 parameters read as float64, as the original). */
+    public double[] gammaBounds() {
+        return new double[] {
+            backend.download(get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0],
+            backend.download(get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0]};
+    }
+
+    /** Ê, the row-normalised embedding matrix, on the host. */
+    public float[] normalizedEmbedding() {
+        return EmbeddingMatrix.normalize(backend.download(get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), config.embedDim);
+    }
+
     public Parameter get(ParameterGroup group, String name) {
         Parameter p = byName.get(key(group, name));
         if (p == null) throw new IllegalArgumentException("no parameter " + key(group, name));

@@ -34,7 +34,7 @@ class DenoiserParityTest {
         return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
             ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
             PlaidParameters p = f.parameters(ComputeBackends.fromSystemProperty());
-            NoiseSchedule schedule = new DiffusionObjective(p).noiseSchedule();
+            NoiseSchedule schedule = p.noiseSchedule();
             double[] t = f.tensor("schedule.t").toDoubles();
             double[] gt = new double[t.length], gtp = new double[t.length];
             for (int i = 0; i < t.length; i++) {

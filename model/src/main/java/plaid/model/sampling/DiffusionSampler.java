@@ -50,13 +50,10 @@ public final class DiffusionSampler {
 
         // the weights as they are now: Ê, the schedule and γ's bounds (float32 parameters, used in float64)
         Tensor embedding = be.allocate(config.vocabSize, config.embedDim);
-        be.upload(EmbeddingMatrix.normalize(be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), config.embedDim), embedding);
-        NoiseSchedule schedule = new NoiseSchedule(
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "b1").value()),
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
-        double gamma0 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0];
-        double gamma1 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0];
+        be.upload(params.normalizedEmbedding(), embedding);
+        NoiseSchedule schedule = params.noiseSchedule();
+        double[] bounds = params.gammaBounds();
+        double gamma0 = bounds[0], gamma1 = bounds[1];
 
         ModelCall model = new ModelCall(new Denoiser(params, rows, seqLen), embedding);
         GuidanceGradient guidance = request.guidance().isEmpty() ? null : new GuidanceGradient(be, config.vocabSize, config.embedDim);

@@ -45,7 +45,7 @@ final class GuidanceGradient {
                         denoiser.logitGradient().view(offset, count, vocabSize));
             }
         }
-        return be.download(denoiser.backward(null, discardedEmbeddingGradient).dz());
+        return be.download(denoiser.backward(null, discardedEmbeddingGradient, false).dz());
     }
 
     /** d(w·term)/d log p at each position the term reads. */

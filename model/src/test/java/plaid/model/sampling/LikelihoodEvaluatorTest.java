@@ -60,11 +60,9 @@ class LikelihoodEvaluatorTest {
         PlaidConfig c = params.config();
         ComputeBackend be = params.backend();
         int s = mb.seqLen(), e = c.embedDim;
-        float[] emb = EmbeddingMatrix.normalize(be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), e);
-        NoiseSchedule schedule = new NoiseSchedule(be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
-                be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "b1").value()), be.download(params.get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
-        double g0 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0];
-        double g1 = be.download(params.get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0];
+        float[] emb = params.normalizedEmbedding();
+        NoiseSchedule schedule = params.noiseSchedule();
+        double g0 = params.gammaBounds()[0], g1 = params.gammaBounds()[1];
         double t = mb.t()[0];
         double gamma = g0 + (g1 - g0) * schedule.gammaTilde(t);
         double alpha = Math.sqrt(1 / (1 + Math.exp(gamma))), sigma = Math.sqrt(1 / (1 + Math.exp(-gamma)));
