@@ -1,0 +1,67 @@
+package plaid.sampler;
+
+import com.google.protobuf.Timestamp;
+import plaid.model.PlaidParameters;
+import plaid.text.BpeTokenizer;
+import plaid.v1.ModelInfo;
+import plaid.v1.TextOrTokens;
+
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A model held in device memory under its name, with the tokenizer its texts go through
+ * ({@code null}: the model takes and gives token ids only).
+ *
+ * @param checkpoint the path as the request gave it, relative to the model root
+ * @param maxSeqLen  the longest seq_len Generate accepts for it, and Score's chunk length
+ */
+record LoadedModel(String name, String checkpoint, boolean useEma, PlaidParameters parameters, BpeTokenizer tokenizer,
+                   int maxSeqLen, Instant loadedAt) {
+
+    int vocabSize() {
+        return parameters.config().vocabSize;
+    }
+
+    ModelInfo info() {
+        return ModelInfo.newBuilder()
+                .setName(name)
+                .setCheckpoint(checkpoint)
+                .setVocabSize(vocabSize())
+                .setMaxSeqLen(maxSeqLen)
+                .setDim(parameters.config().dim)
+                .setNBlocks(parameters.config().nBlocks)
+                .setParameters(parameters.parameterCount())
+                .setDevice(parameters.backend().name())
+                .setLoadedAt(Timestamp.newBuilder().setSeconds(loadedAt.getEpochSecond()).setNanos(loadedAt.getNano()))
+                .build();
+    }
+
+    /**
+     * The ids of a text or token list from a request: a text through the tokenizer, ids
+     * checked against the vocabulary. Unset gives no ids; callers decide whether that is allowed.
+     */
+    int[] tokens(TextOrTokens value, String field) {
+        return switch (value.getValueCase()) {
+            case TEXT -> {
+                InvalidArgument.require(tokenizer != null, field, "is a text, but model '" + name + "' has no tokenizer: give token ids");
+                yield tokenizer.encode(value.getText());
+            }
+            case TOKENS -> {
+                int[] ids = value.getTokens().getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                for (int i = 0; i < ids.length; i++)
+                    InvalidArgument.require(ids[i] >= 0 && ids[i] < vocabSize(), field + ".tokens.ids[" + i + "]",
+                            "must be in [0, " + vocabSize() + "), got " + ids[i]);
+                yield ids;
+            }
+            case VALUE_NOT_SET -> new int[0];
+        };
+    }
+
+    /** The texts of generated sequences; none when the model has no tokenizer. */
+    List<String> decode(int[][] sequences, boolean skipSpecialTokens) {
+        if (tokenizer == null) return List.of();
+        return Arrays.stream(sequences).map(ids -> tokenizer.decode(ids, skipSpecialTokens)).toList();
+    }
+}

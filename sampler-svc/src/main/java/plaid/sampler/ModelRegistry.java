@@ -1,0 +1,170 @@
+package plaid.sampler;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grpc.Status;
+import jakarta.enterprise.context.ApplicationScoped;
+import org.jboss.logging.Logger;
+import plaid.backend.ComputeBackend;
+import plaid.backend.ComputeBackends;
+import plaid.model.Parameter;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+import plaid.model.TrainingCheckpoint;
+import plaid.model.checkpoint.CheckpointFormat;
+import plaid.model.checkpoint.Safetensors;
+import plaid.tensor.HostTensor;
+import plaid.text.BpeTokenizer;
+import plaid.v1.LoadModelRequest;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+
+/**
+ * The loaded models by name. A model directory holds the four state dicts (the original's
+ * .pt or our .safetensors), a {@code config.json} with the shape options, and optionally
+ * its {@code tokenizer.json}.
+ */
+@ApplicationScoped
+public class ModelRegistry {
+    private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
+    private static final Pattern MODEL_NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+    /** The shape options a model directory's config.json must give, as the original's train.py names them. */
+    private static final List<String> SHAPE_OPTIONS = List.of("dim", "n_blocks", "n_heads", "vocab_size", "embed_dim");
+    private static final String CONFIG_FILE = "config.json";
+    private static final String TOKENIZER_FILE = "tokenizer.json";
+    /** Where TrainingCheckpoint keeps the live weights when the state dicts hold the EMA ones. */
+    private static final String TRAINING_STATE_FILE = "training_state.safetensors";
+
+    private final ModelRoot root;
+    private final SamplerServiceConfig config;
+    private final Map<String, LoadedModel> models = new ConcurrentHashMap<>();
+    private ComputeBackend backend;
+
+    ModelRegistry(ModelRoot root, SamplerServiceConfig config) {
+        this.root = root;
+        this.config = config;
+    }
+
+    /** The model loaded under {@code name}, or NOT_FOUND naming the field. */
+    LoadedModel get(String name, String field) {
+        LoadedModel model = models.get(name);
+        if (model == null) throw Status.NOT_FOUND.withDescription(field + " '" + name + "' is not a loaded model").asRuntimeException();
+        return model;
+    }
+
+    List<LoadedModel> list() {
+        return models.values().stream().sorted(Comparator.comparing(LoadedModel::name)).toList();
+    }
+
+    /** Loads are serial: each may take seconds and device memory, and the slot count must hold. */
+    synchronized LoadedModel load(LoadModelRequest request) {
+        InvalidArgument.require(MODEL_NAME.matcher(request.getName()).matches(), "name",
+                "must be 1-64 characters of [A-Za-z0-9._-], got '" + request.getName() + "'");
+        Path dir = root.resolveExisting(request.getCheckpoint(), "checkpoint");
+        LoadedModel existing = models.get(request.getName());
+        if (existing != null) {
+            if (existing.checkpoint().equals(request.getCheckpoint()) && existing.useEma() == request.getUseEma()) return existing;
+            throw Status.ALREADY_EXISTS.withDescription("name '" + request.getName() + "' is taken by checkpoint '"
+                    + existing.checkpoint() + "'" + (existing.useEma() ? " (EMA weights)" : "")).asRuntimeException();
+        }
+        if (models.size() >= config.limits().maxModels())
+            throw Status.RESOURCE_EXHAUSTED.withDescription("already " + models.size() + " models loaded (sampler-svc.limits.max-models)").asRuntimeException();
+
+        PlaidConfig shape = shape(dir);
+        BpeTokenizer tokenizer = tokenizer(dir, shape.vocabSize);
+        PlaidParameters parameters;
+        try {
+            CheckpointFormat format = TrainingCheckpoint.detectFormat(dir);
+            parameters = TrainingCheckpoint.loadWeights(shape, backend(), dir, format);
+            if (!request.getUseEma()) useLiveWeights(parameters, dir);
+        } catch (NoSuchFileException e) {
+            throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' is not a model directory: " + e.getReason());
+        } catch (IllegalArgumentException e) {
+            throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' does not fit its config.json: " + e.getMessage());
+        } catch (IOException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot read checkpoint '" + request.getCheckpoint() + "': " + e.getMessage())
+                    .asRuntimeException();
+        }
+        int maxSeqLen = config.limits().maxSeqLen().orElse(shape.seqLen);
+        LoadedModel model = new LoadedModel(request.getName(), request.getCheckpoint(), request.getUseEma(), parameters, tokenizer,
+                maxSeqLen, Instant.now());
+        models.put(model.name(), model);
+        LOG.infof("loaded model '%s' from %s (%d parameters, %s, tokenizer: %s)", model.name(), dir, parameters.parameterCount(),
+                parameters.backend().name(), tokenizer == null ? "none" : tokenizer.vocabSize() + " tokens");
+        return model;
+    }
+
+    /** The shape options from the directory's config.json; its seq_len (if any) is the trained length. */
+    private static PlaidConfig shape(Path dir) {
+        Path file = dir.resolve(CONFIG_FILE);
+        InvalidArgument.require(Files.isRegularFile(file), "checkpoint", "has no " + CONFIG_FILE + " giving " + SHAPE_OPTIONS);
+        JsonNode json;
+        try {
+            json = new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw InvalidArgument.of("checkpoint", CONFIG_FILE + " is not JSON: " + e.getMessage());
+        }
+        PlaidConfig shape = PlaidConfig.defaults();
+        for (String option : SHAPE_OPTIONS) {
+            JsonNode value = json.get(option);
+            InvalidArgument.require(value != null && value.canConvertToExactIntegral(), "checkpoint",
+                    CONFIG_FILE + " must give " + option + " as an integer, got " + value);
+            shape.set(option, Long.toString(value.asLong()));
+        }
+        JsonNode seqLen = json.get("seq_len");
+        if (seqLen != null) {
+            InvalidArgument.require(seqLen.canConvertToExactIntegral(), "checkpoint", CONFIG_FILE + " must give seq_len as an integer, got " + seqLen);
+            shape.set("seq_len", Long.toString(seqLen.asLong()));
+        }
+        try {
+            return shape.validate();
+        } catch (IllegalArgumentException e) {
+            throw InvalidArgument.of("checkpoint", CONFIG_FILE + ": " + e.getMessage());
+        }
+    }
+
+    /** The directory's tokenizer.json, else the configured one, else none. */
+    private BpeTokenizer tokenizer(Path dir, int vocabSize) {
+        Path file = dir.resolve(TOKENIZER_FILE);
+        if (!Files.isRegularFile(file)) file = root.path().resolve(config.tokenizer());
+        if (!Files.isRegularFile(file)) return null;
+        BpeTokenizer tokenizer;
+        try {
+            tokenizer = BpeTokenizer.load(file);
+        } catch (IOException | RuntimeException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot load the tokenizer " + file + ": " + e.getMessage()).asRuntimeException();
+        }
+        // Its ids must all be model ids; a model may have more (a padded vocabulary).
+        if (tokenizer.vocabSize() > vocabSize)
+            throw Status.FAILED_PRECONDITION.withDescription("the tokenizer " + file + " has " + tokenizer.vocabSize()
+                    + " tokens, more than the model's vocab_size " + vocabSize).asRuntimeException();
+        return tokenizer;
+    }
+
+    /** A trainer checkpoint's state dicts hold the EMA weights; its training state has the live ones. */
+    private static void useLiveWeights(PlaidParameters parameters, Path dir) throws IOException {
+        Path file = dir.resolve(TRAINING_STATE_FILE);
+        if (!Files.isRegularFile(file)) return;
+        Map<String, HostTensor> state = Safetensors.read(file);
+        for (Parameter p : parameters.all()) {
+            HostTensor live = state.get("live." + p.group().fileStem() + "." + p.name());
+            if (live == null) throw new IOException(file + " lacks the live weights of " + p.group().fileStem() + "." + p.name());
+            parameters.backend().upload(live.toFloats(), p.value());
+        }
+    }
+
+    /** Made at the first load, so the service starts (and answers health checks) without touching a GPU. */
+    private ComputeBackend backend() {
+        if (backend == null) backend = ComputeBackends.create(config.backend());
+        return backend;
+    }
+}

@@ -1,0 +1,69 @@
+package plaid.sampler;
+
+import io.smallrye.config.ConfigMapping;
+import io.smallrye.config.WithDefault;
+
+import java.nio.file.Path;
+import java.util.OptionalInt;
+
+/** Everything the sampler service reads from configuration ({@code application.properties}, env, -D). */
+@ConfigMapping(prefix = "sampler-svc")
+public interface SamplerServiceConfig {
+    /** The only folder LoadModel may name checkpoints in. */
+    @WithDefault("runs/models")
+    Path modelRoot();
+
+    /**
+     * The HF tokenizer.json for models whose directory holds none; relative to
+     * {@link #modelRoot()} unless absolute. Without either, a model takes token ids only.
+     */
+    @WithDefault("tokenizer.json")
+    Path tokenizer();
+
+    /** Where models run: cpu, cuda, or auto (CUDA when usable). */
+    @WithDefault("auto")
+    String backend();
+
+    Limits limits();
+
+    /** Bounds that keep one request from taking the service's memory or time. */
+    interface Limits {
+        /** Models held at once. */
+        @WithDefault("4")
+        int maxModels();
+
+        /**
+         * The longest seq_len Generate accepts, for every model; unset takes each model's
+         * trained seq_len (config.json's seq_len).
+         */
+        OptionalInt maxSeqLen();
+
+        /** Sequences in one Generate. */
+        @WithDefault("64")
+        int maxSamples();
+
+        /** Reverse-diffusion steps in one Generate (sample.py's default is 4096). */
+        @WithDefault("16384")
+        int maxSteps();
+
+        /** Generate and Score calls waiting for the device; one more is refused. */
+        @WithDefault("16")
+        int queueCapacity();
+
+        /** Texts in one Score. */
+        @WithDefault("256")
+        int maxScoreTexts();
+
+        /** Monte Carlo draws per text in one Score. */
+        @WithDefault("1024")
+        int maxScoreDraws();
+    }
+
+    /** Progress events of a Generate whose request leaves progress_every at 0. */
+    @WithDefault("64")
+    int defaultProgressEvery();
+
+    /** Monte Carlo draws per text of a Score whose request leaves draws at 0. */
+    @WithDefault("16")
+    int defaultScoreDraws();
+}
