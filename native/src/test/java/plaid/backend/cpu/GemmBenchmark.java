@@ -17,18 +17,19 @@ import org.junit.jupiter.api.Test;
  * SGEMM throughput against the machine's measured FMA peak (not a test: tagged "benchmark",
  * which surefire skips unless asked).
  *
- * <p>The parent POM sets {@code <excludedGroups>benchmark</excludedGroups>} explicitly, which a
- * {@code -DexcludedGroups=} on the command line cannot override, so run it through {@link #main}:
+ * <pre>
+ * ./mvnw -q -o test -pl native -Dbench -Dtest=GemmBenchmark [-Dgemm.bench.filter=name-part]
+ * </pre>
+ * or, without Surefire, through {@link #main} (a filter argument selects shapes):
  * <pre>
  * ./mvnw -q -o test-compile -pl native
  * $JAVA25/bin/java --add-modules jdk.incubator.vector -cp native/target/classes:native/target/test-classes \
- *     plaid.backend.cpu.GemmBenchmark [name-filter]
+ *     plaid.backend.cpu.GemmBenchmark [name-part]
  * </pre>
  *
  * <p>Shapes: 1024³, then the small Plaid model's linear layers (D 384, a batch of 8×256 = 2048
  * tokens, vocabulary 32768) as the denoiser calls them: forward x·Wᵀ (NT), input gradient
- * dY·W (NN), weight gradient dYᵀ·x (TN). A filter argument (or {@code -Dgemm.bench.filter})
- * runs only the shapes whose name contains it.
+ * dY·W (NN), weight gradient dYᵀ·x (TN), and the 16-wide embedding's products.
  */
 @Tag("benchmark")
 class GemmBenchmark {
