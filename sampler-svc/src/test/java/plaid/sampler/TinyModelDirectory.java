@@ -1,0 +1,67 @@
+package plaid.sampler;
+
+import plaid.backend.cpu.CpuBackend;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+import plaid.model.RandomSource;
+import plaid.model.Trainer;
+import plaid.model.TrainingCheckpoint;
+import plaid.model.checkpoint.CheckpointFormat;
+import plaid.text.BpeTokenizer;
+import plaid.text.BpeTrainer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * A model directory as LoadModel reads it, made in seconds: a small BPE tokenizer trained
+ * on a toy corpus, a model of that vocabulary trained a few steps on it, config.json.
+ */
+final class TinyModelDirectory {
+    static final int SEQ_LEN = 32;
+    private static final String END_OF_TEXT = "<|endoftext|>";
+    private static final List<String> WORDS = List.of("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "and", "slept");
+
+    private TinyModelDirectory() {}
+
+    static BpeTokenizer write(Path dir) throws IOException {
+        Random random = new Random(3);
+        List<String> corpus = IntStream.range(0, 200).mapToObj(i -> {
+            StringBuilder doc = new StringBuilder();
+            for (int w = 0; w < 12; w++) doc.append(w == 0 ? "" : " ").append(WORDS.get(random.nextInt(WORDS.size())));
+            return doc + "." + END_OF_TEXT;
+        }).toList();
+        BpeTokenizer tokenizer = new BpeTrainer(280, List.of(END_OF_TEXT), 2).train(corpus.stream());
+        int[] stream = corpus.stream().flatMapToInt(doc -> IntStream.of(tokenizer.encode(doc))).toArray();
+
+        PlaidConfig config = PlaidConfig.defaults();
+        config.vocabSize = tokenizer.vocabSize();
+        config.dim = 32;
+        config.nBlocks = 2;
+        config.nHeads = 2;
+        config.embedDim = 16;
+        config.seqLen = SEQ_LEN;
+        config.batchSize = 4;
+        config.lrWarmupSteps = 2;
+        PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 1);
+        SplittableRandom windows = new SplittableRandom(5);
+        Trainer trainer = new Trainer(parameters, new RandomSource(1), (rows, seqLen) -> {
+            int[] batch = new int[rows * seqLen];
+            for (int r = 0; r < rows; r++) System.arraycopy(stream, windows.nextInt(stream.length - seqLen), batch, r * seqLen, seqLen);
+            return batch;
+        }, 0);
+        for (int step = 0; step < 3; step++) trainer.step(step);
+
+        TrainingCheckpoint.saveWeights(parameters, dir, CheckpointFormat.SAFETENSORS);
+        tokenizer.save(dir.resolve("tokenizer.json"));
+        Files.writeString(dir.resolve("config.json"), """
+                {"dim": 32, "n_blocks": 2, "n_heads": 2, "embed_dim": 16, "vocab_size": %d, "seq_len": %d}
+                """.formatted(tokenizer.vocabSize(), SEQ_LEN));
+        return tokenizer;
+    }
+}
