@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
- * Bindings to cuBLAS, in jextract's style: only handle management and SGEMM. cuBLAS is
+ * Bindings to cuBLAS, in jextract's style: only handle management and GemmEx on fp32 matrices. cuBLAS is
  * column-major; {@link CudaBackend#gemm} maps the row-major calls onto it. Every wrapper
  * returns the cublasStatus_t.
  */
@@ -18,8 +18,16 @@ final class Cublas {
 
     static final int CUBLAS_OP_N = 0;
     static final int CUBLAS_OP_T = 1;
-    /** Full fp32 arithmetic: no TF32 tensor cores unless asked, which keeps parity with the CPU. */
+    /** Full fp32 arithmetic: no TF32 tensor cores unless a compute type asks, which keeps parity with the CPU. */
     static final int CUBLAS_DEFAULT_MATH = 0;
+    /** cudaDataType CUDA_R_32F: every matrix stays fp32 in memory whatever the compute type. */
+    static final int CUDA_R_32F = 0;
+    /** cublasComputeType_t values; see {@link GemmPrecision}. */
+    static final int CUBLAS_COMPUTE_32F = 68;
+    static final int CUBLAS_COMPUTE_32F_FAST_16BF = 75;
+    static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
+    /** cublasGemmAlgo_t: cuBLAS's heuristics choose. */
+    static final int CUBLAS_GEMM_DEFAULT = -1;
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("cuBLAS (libcublas)", "libcublas.so.13", "libcublas.so.12", "libcublas.so");
 
@@ -27,9 +35,9 @@ final class Cublas {
     private static final MethodHandle cublasDestroy = LIBRARY.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle cublasSetStream = LIBRARY.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle cublasSetMathMode = LIBRARY.function("cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle cublasSgemm = LIBRARY.function("cublasSgemm_v2", FunctionDescriptor.of(JAVA_INT,
-            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS,
-            JAVA_LONG, JAVA_INT));
+    private static final MethodHandle cublasGemmEx = LIBRARY.function("cublasGemmEx", FunctionDescriptor.of(JAVA_INT,
+            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT,
+            JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
 
     /** Throws unless {@code status} is CUBLAS_STATUS_SUCCESS. */
     static void check(int status, String call) {
@@ -68,11 +76,15 @@ final class Cublas {
         }
     }
 
-    /** Column-major {@code C = alpha·op(A)·op(B) + beta·C}; alpha and beta point to host floats, A, B, C are device pointers. */
-    static int cublasSgemm(MemorySegment handle, int transA, int transB, int m, int n, int k, MemorySegment alpha, long a, int lda,
-                           long b, int ldb, MemorySegment beta, long c, int ldc) {
+    /**
+     * Column-major {@code C = alpha·op(A)·op(B) + beta·C} on fp32 matrices with the given
+     * cublasComputeType_t; alpha and beta point to host floats, A, B, C are device pointers.
+     */
+    static int cublasGemmEx(MemorySegment handle, int transA, int transB, int m, int n, int k, MemorySegment alpha, long a, int lda,
+                            long b, int ldb, MemorySegment beta, long c, int ldc, int computeType) {
         try {
-            return (int) cublasSgemm.invokeExact(handle, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return (int) cublasGemmEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb,
+                    beta, c, CUDA_R_32F, ldc, computeType, CUBLAS_GEMM_DEFAULT);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

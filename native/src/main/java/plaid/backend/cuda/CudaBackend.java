@@ -11,23 +11,31 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 
 /**
- * The backend on an NVIDIA GPU: cuBLAS SGEMM for the dense algebra, NVRTC-compiled kernels
- * ({@code plaid/kernels/*.cu}) for the rest, all in fp32 with the reference's double
- * accumulations, so results agree with {@link plaid.backend.cpu.CpuBackend} to rounding.
+ * The backend on an NVIDIA GPU: cuBLAS GemmEx for the dense algebra, NVRTC-compiled kernels
+ * ({@code plaid/kernels/*.cu}) for the rest, in fp32 with the reference's double accumulations
+ * (attention accumulates in fp32 in its tiled kernels), so results agree with
+ * {@link plaid.backend.cpu.CpuBackend} to rounding. {@link GemmPrecision} TF32 and BF16 trade
+ * that agreement for tensor-core speed in the matrix products.
  *
  * <p>Work is queued on one stream created with default flags, so it synchronises with the
  * legacy default stream that the synchronous cuMemcpy and cuMemset calls use: a copy waits
  * for the kernels before it and kernels after it wait for the copy, without explicit
  * synchronisation. Device memory is freed when the last tensor viewing it becomes unreachable,
  * or at {@link #close()}. The device is chosen by {@code -Dplaid.cuda.device} (default 0).
+ *
+ * <p>For measurements: {@link #allocatedBytes()} and {@link #peakAllocatedBytes()} count the
+ * device memory this backend holds, and {@link #profileOps} times each operation.
  */
 public final class CudaBackend implements ComputeBackend {
     /** Threads per block, equal to BLOCK in common.cuh. */
@@ -42,6 +50,15 @@ public final class CudaBackend implements ComputeBackend {
     /** Elements one block of a dot-product reduction covers before the work is split over more blocks. */
     private static final long DOT_ELEMENTS_PER_BLOCK = 16L * BLOCK;
     private static final int MAX_DOT_BLOCKS_PER_GROUP = 1024;
+    /** Positions per block of the tiled attention kernels (OWNERS_PER_BLOCK in attention_tiled.cu). */
+    private static final int ATTENTION_TILE = 64;
+    /** The widest head and the head-dimension multiple the tiled attention kernels handle (MAX_HEAD_DIM, 4·LANES). */
+    private static final int TILED_ATTENTION_MAX_HEAD_DIM = 64;
+    private static final int TILED_ATTENTION_HEAD_DIM_MULTIPLE = 16;
+    /** The largest grid y dimension: rows × heads of one attention launch. */
+    private static final int MAX_GRID_Y = 65535;
+    /** Distinct argument arrays kept on the device (see {@link StagedArrays}). */
+    private static final int MAX_STAGED_ARRAYS = 256;
 
     private static final Cleaner CLEANER = Cleaner.create();
 
@@ -50,12 +67,17 @@ public final class CudaBackend implements ComputeBackend {
     private final MemorySegment stream;
     private final MemorySegment cublas;
     private final KernelLibrary kernels;
-    /** Host arrays passed to kernels (ids, per-row factors, segment bounds), copied before each launch. */
-    private final DeviceBuffer arguments = new DeviceBuffer();
+    /** Host arrays passed to kernels (ids, per-row factors, segment bounds), on the device. */
+    private final StagedArrays stagedArrays = new StagedArrays();
     /** Device-only intermediates (partial sums, attention deltas). */
     private final DeviceBuffer workspace = new DeviceBuffer();
-    /** Addresses not yet freed; {@link #release} and {@link #close} each free an address once. */
-    private final Set<Long> liveAllocations = ConcurrentHashMap.newKeySet();
+    /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
+    private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
+    private final AtomicLong allocatedBytes = new AtomicLong();
+    private final AtomicLong peakAllocatedBytes = new AtomicLong();
+    private final OpProfile profile = new OpProfile(this::synchronizeContext);
+    private volatile GemmPrecision gemmPrecision = GemmPrecision.fromSystemProperty();
+    private volatile boolean tiledAttention = true;
     private final Object lifecycle = new Object();
     private boolean closed;
 
@@ -148,6 +170,63 @@ public final class CudaBackend implements ComputeBackend {
         CudaDriver.check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
     }
 
+    /** Waits for the stream and the legacy default stream that the memcpy calls use. */
+    private void synchronizeContext() {
+        bindContext();
+        CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+    }
+
+    // ---- modes and measurements ---------------------------------------------------
+
+    public GemmPrecision gemmPrecision() {
+        return gemmPrecision;
+    }
+
+    /** Switches the arithmetic of later {@link #gemm} calls. */
+    public void gemmPrecision(GemmPrecision precision) {
+        gemmPrecision = precision;
+    }
+
+    /**
+     * Whether attention runs the tiled fp32 kernels (default) where the head dimension allows,
+     * or always the per-query double kernels; off only to measure one against the other.
+     */
+    public void tiledAttention(boolean on) {
+        tiledAttention = on;
+    }
+
+    /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
+    public long allocatedBytes() {
+        return allocatedBytes.get();
+    }
+
+    /**
+     * The most {@link #allocatedBytes()} since creation or {@link #resetPeakAllocatedBytes()}.
+     * Tensors are freed only after the garbage collector finds them unreachable, so garbage
+     * not yet collected counts too.
+     */
+    public long peakAllocatedBytes() {
+        return peakAllocatedBytes.get();
+    }
+
+    public void resetPeakAllocatedBytes() {
+        peakAllocatedBytes.set(allocatedBytes.get());
+    }
+
+    /** Starts or stops timing every operation (see {@link OpProfile}: it slows the work down). */
+    public void profileOps(boolean on) {
+        profile.enable(on);
+    }
+
+    /** Time per operation while profiling was on since the last {@link #resetOpProfile()}, slowest first. */
+    public List<OpTiming> opProfile() {
+        return profile.entries();
+    }
+
+    public void resetOpProfile() {
+        profile.reset();
+    }
+
     @Override
     public void close() {
         synchronized (lifecycle) {
@@ -155,9 +234,9 @@ public final class CudaBackend implements ComputeBackend {
             closed = true;
             bindContext();
             CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-            for (Long address : liveAllocations) CudaDriver.cuMemFree(address);
+            for (Long address : liveAllocations.keySet()) CudaDriver.cuMemFree(address);
             liveAllocations.clear();
-            arguments.free();
+            stagedArrays.free();
             workspace.free();
             kernels.close();
             Cublas.cublasDestroy(cublas);
@@ -170,8 +249,9 @@ public final class CudaBackend implements ComputeBackend {
 
     private CudaTensor.Allocation allocateFloats(long floats) {
         if (floats == 0) return new CudaTensor.Allocation(0, 0);
-        long address = deviceAlloc(floats * Float.BYTES);
-        liveAllocations.add(address);
+        long bytes = floats * Float.BYTES;
+        long address = deviceAlloc(bytes);
+        liveAllocations.put(address, bytes);
         CudaTensor.Allocation allocation = new CudaTensor.Allocation(address, floats);
         CLEANER.register(allocation, () -> release(address));
         return allocation;
@@ -180,20 +260,28 @@ public final class CudaBackend implements ComputeBackend {
     /** Frees an unreachable allocation (on the cleaner's thread) unless close() already did. */
     private void release(long address) {
         synchronized (lifecycle) {
-            if (!liveAllocations.remove(address)) return;
+            Long bytes = liveAllocations.remove(address);
+            if (bytes == null) return;
             bindContext();
             // kernels queued before the last reference was dropped may still be reading it
-            CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-            CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+            deviceFree(address, bytes);
         }
     }
 
-    private static long deviceAlloc(long bytes) {
+    private long deviceAlloc(long bytes) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(JAVA_LONG);
             CudaDriver.check(CudaDriver.cuMemAlloc(slot, bytes), "cuMemAlloc_v2(" + bytes + " bytes)");
+            peakAllocatedBytes.accumulateAndGet(allocatedBytes.addAndGet(bytes), Math::max);
             return slot.get(JAVA_LONG, 0);
         }
+    }
+
+    /** Frees after all queued work, which may still read the memory. */
+    private void deviceFree(long address, long bytes) {
+        CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+        CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+        allocatedBytes.addAndGet(-bytes);
     }
 
     /** A device buffer that grows to the largest request and is reused across calls. */
@@ -213,34 +301,71 @@ public final class CudaBackend implements ComputeBackend {
 
         void free() {
             if (address == 0) return;
-            // queued kernels may still use the old buffer
-            CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-            CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+            deviceFree(address, capacity);
             address = 0;
             capacity = 0;
         }
     }
 
-    /**
-     * Copies small host arrays into the argument buffer and returns each one's device address.
-     * The copy is synchronous on the legacy stream, so it waits for kernels still reading the
-     * previous arguments.
-     */
-    private long[] stage(int[]... arrays) {
-        long total = 0;
-        for (int[] array : arrays) total += array.length;
-        long base = arguments.reserve(Math.max(1, total) * Integer.BYTES);
-        long[] addresses = new long[arrays.length];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(JAVA_INT, Math.max(1, total));
-            long at = 0;
-            for (int i = 0; i < arrays.length; i++) {
-                MemorySegment.copy(arrays[i], 0, host, JAVA_INT, at * Integer.BYTES, arrays[i].length);
-                addresses[i] = base + at * Integer.BYTES;
-                at += arrays[i].length;
-            }
-            if (total > 0) CudaDriver.check(CudaDriver.cuMemcpyHtoD(base, host, total * Integer.BYTES), "cuMemcpyHtoD_v2");
+    /** An int array compared by content, as a map key. */
+    private record ArrayKey(int[] values) {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof ArrayKey(int[] otherValues) && Arrays.equals(values, otherValues);
         }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(values);
+        }
+    }
+
+    /**
+     * Device copies of the small arrays kernels read, keyed by content. A copy from pageable host
+     * memory first waits for all queued work; the model passes the same segment bounds and rotary
+     * frequencies to every layer, and re-uploading them drained the queue twice per layer, so
+     * the host's launch latency showed between kernels. Repeated arrays now upload once; the
+     * least recently used copies beyond {@value #MAX_STAGED_ARRAYS} are freed.
+     */
+    private final class StagedArrays {
+        private final LinkedHashMap<ArrayKey, Long> copies = new LinkedHashMap<>(16, 0.75f, true);
+
+        synchronized long deviceCopy(int[] values) {
+            ArrayKey key = new ArrayKey(values);
+            Long cached = copies.get(key);
+            if (cached != null) return cached;
+            long start = profile.start();
+            long bytes = Math.max(1, values.length) * (long) Integer.BYTES;
+            long address = deviceAlloc(bytes);
+            try (Arena arena = Arena.ofConfined()) {
+                if (values.length > 0) {
+                    CudaDriver.check(CudaDriver.cuMemcpyHtoD(address, arena.allocateFrom(JAVA_INT, values), bytes), "cuMemcpyHtoD_v2");
+                }
+            }
+            copies.put(new ArrayKey(values.clone()), address);
+            if (copies.size() > MAX_STAGED_ARRAYS) {
+                var eldest = copies.entrySet().iterator().next();
+                deviceFree(eldest.getValue(), sizeOf(eldest.getKey()));
+                copies.remove(eldest.getKey());
+            }
+            profile.stop("stage arguments", start);
+            return address;
+        }
+
+        synchronized void free() {
+            copies.forEach((key, address) -> deviceFree(address, sizeOf(key)));
+            copies.clear();
+        }
+
+        private static long sizeOf(ArrayKey key) {
+            return Math.max(1, key.values().length) * (long) Integer.BYTES;
+        }
+    }
+
+    /** Each array's device address; the arrays may be changed afterwards. */
+    private long[] stage(int[]... arrays) {
+        long[] addresses = new long[arrays.length];
+        for (int i = 0; i < arrays.length; i++) addresses[i] = stagedArrays.deviceCopy(arrays[i]);
         return addresses;
     }
 
@@ -251,11 +376,14 @@ public final class CudaBackend implements ComputeBackend {
         return bits;
     }
 
-    private static double[] downloadDoubles(long address, int count) {
+    private double[] downloadDoubles(long address, int count) {
+        long start = profile.start();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(JAVA_DOUBLE, count);
             CudaDriver.check(CudaDriver.cuMemcpyDtoH(host, address, (long) count * Double.BYTES), "cuMemcpyDtoH_v2");
             return host.toArray(JAVA_DOUBLE);
+        } finally {
+            profile.stop("download", start);
         }
     }
 
@@ -278,9 +406,11 @@ public final class CudaBackend implements ComputeBackend {
         if (src.length != d.numel()) throw new IllegalArgumentException("upload: " + src.length + " values into " + d);
         if (src.length == 0) return;
         bindContext();
+        long start = profile.start();
         try (Arena arena = Arena.ofConfined()) {
             CudaDriver.check(CudaDriver.cuMemcpyHtoD(d.address(), arena.allocateFrom(JAVA_FLOAT, src), d.numel() * Float.BYTES), "cuMemcpyHtoD_v2");
         }
+        profile.stop("upload", start);
     }
 
     @Override
@@ -289,10 +419,13 @@ public final class CudaBackend implements ComputeBackend {
         if (s.numel() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("download: " + s + " does not fit a Java array");
         if (s.numel() == 0) return new float[0];
         bindContext();
+        long start = profile.start();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(JAVA_FLOAT, s.numel());
             CudaDriver.check(CudaDriver.cuMemcpyDtoH(host, s.address(), s.numel() * Float.BYTES), "cuMemcpyDtoH_v2");
             return host.toArray(JAVA_FLOAT);
+        } finally {
+            profile.stop("download", start);
         }
     }
 
@@ -301,7 +434,9 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor c = cuda(t);
         if (c.numel() == 0) return;
         bindContext();
+        long start = profile.start();
         CudaDriver.check(CudaDriver.cuMemsetD32(c.address(), Float.floatToRawIntBits(value), c.numel()), "cuMemsetD32_v2");
+        profile.stop("fill", start);
     }
 
     @Override
@@ -310,7 +445,9 @@ public final class CudaBackend implements ComputeBackend {
         requireSameSize(s, d, "copy");
         if (s.numel() == 0) return;
         bindContext();
+        long start = profile.start();
         CudaDriver.check(CudaDriver.cuMemcpyDtoD(d.address(), s.address(), s.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
+        profile.stop("copy", start);
     }
 
     // ---- launching ----------------------------------------------------------------
@@ -326,6 +463,7 @@ public final class CudaBackend implements ComputeBackend {
                     + MAX_DYNAMIC_SHARED_BYTES + " available (segments too long for these simple attention kernels)");
         }
         bindContext();
+        long start = profile.start();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pointers = arena.allocate(ADDRESS, parameters.length);
             for (int i = 0; i < parameters.length; i++) {
@@ -343,6 +481,7 @@ public final class CudaBackend implements ComputeBackend {
             CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
                     (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
         }
+        profile.stop(kernel.symbol(), start);
     }
 
     /** A kernel over {@code n} elements, whose first parameter is n (a grid-stride loop). */
@@ -400,16 +539,19 @@ public final class CudaBackend implements ComputeBackend {
         if (hasGelu && preActivation != null) requireSameSize(cc, cuda(preActivation), "gemm pre-activation");
         if (cc.numel() == 0) return;
         bindContext();
+        GemmPrecision precision = gemmPrecision;
+        long start = profile.start();
         // cuBLAS is column-major, where a row-major X reads as Xᵀ: C = op(A)·op(B) is computed as
         // Cᵀ = op(B)ᵀ·op(A)ᵀ, an n×m column-major product with the operands swapped.
         try (Arena arena = Arena.ofConfined()) {
-            Cublas.check(Cublas.cublasSgemm(cublas,
+            Cublas.check(Cublas.cublasGemmEx(cublas,
                     transB ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N, transA ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N,
                     n, m, k, arena.allocateFrom(JAVA_FLOAT, alpha),
                     cb.address(), Math.max(1, transB ? k : n),
                     ca.address(), Math.max(1, transA ? m : k),
-                    arena.allocateFrom(JAVA_FLOAT, beta), cc.address(), n), "cublasSgemm_v2");
+                    arena.allocateFrom(JAVA_FLOAT, beta), cc.address(), n, precision.cublasComputeType), "cublasGemmEx");
         }
+        profile.stop(precision.profileKey, start);
         if (hasBias || hasGelu) {
             launchElementwise(Kernel.GEMM_EPILOGUE, cc.numel(), n, hasBias ? cuda(bias).address() : 0L, hasGelu,
                     hasGelu && preActivation != null ? cuda(preActivation).address() : 0L, cc);
@@ -567,29 +709,57 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
+    /**
+     * Whether the tiled kernels handle this head dimension and these tensors: their lanes read
+     * whole float4 chunks, so the head dimension must split into them and every tensor start on
+     * a 16-byte boundary.
+     */
+    private boolean tiledAttentionFits(int headDim, int rowsTimesHeads, CudaTensor... tensors) {
+        if (!tiledAttention || headDim > TILED_ATTENTION_MAX_HEAD_DIM || headDim % TILED_ATTENTION_HEAD_DIM_MULTIPLE != 0) return false;
+        if (rowsTimesHeads > MAX_GRID_Y) return false;
+        for (CudaTensor t : tensors) if (t.address() % 16 != 0) return false;
+        return true;
+    }
+
+    private static long attentionTiles(int seqLen) {
+        return (seqLen + ATTENTION_TILE - 1) / ATTENTION_TILE;
+    }
+
     @Override
     public void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp) {
-        CudaTensor cq = cuda(qkv);
+        CudaTensor cq = cuda(qkv), co = cuda(out);
         requireAttentionLayout(cq, heads, segments);
-        int d = cq.lastDim();
-        SegmentBounds bounds = stageSegments(segments);
-        long queries = (long) segments.rows() * heads * segments.seqLen();
+        int d = cq.lastDim(), seqLen = segments.seqLen(), rowsTimesHeads = segments.rows() * heads;
+        long queries = (long) rowsTimesHeads * seqLen;
         if (queries == 0) return;
-        launch(Kernel.ATTENTION_FORWARD, queries, 1, (long) bounds.longest() * Double.BYTES, segments.seqLen(), heads, d, 1.0 / Math.sqrt(d),
-                bounds.starts(), bounds.ends(), cq, cuda(out), cuda(logSumExp));
+        SegmentBounds bounds = stageSegments(segments);
+        if (tiledAttentionFits(d, rowsTimesHeads, cq, co)) {
+            launch(Kernel.ATTENTION_FORWARD_TILED, attentionTiles(seqLen), rowsTimesHeads, 0, seqLen, heads, d, (float) (1.0 / Math.sqrt(d)),
+                    bounds.starts(), bounds.ends(), cq, co, cuda(logSumExp));
+        } else {
+            launch(Kernel.ATTENTION_FORWARD, queries, 1, (long) bounds.longest() * Double.BYTES, seqLen, heads, d, 1.0 / Math.sqrt(d),
+                    bounds.starts(), bounds.ends(), cq, co, cuda(logSumExp));
+        }
     }
 
     @Override
     public void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
         CudaTensor cg = cuda(dOut), cq = cuda(qkv), cl = cuda(logSumExp), cd = cuda(dqkv);
         requireAttentionLayout(cq, heads, segments);
-        int d = cq.lastDim(), seqLen = segments.seqLen();
-        long queries = (long) segments.rows() * heads * seqLen;
+        int d = cq.lastDim(), seqLen = segments.seqLen(), rowsTimesHeads = segments.rows() * heads;
+        long queries = (long) rowsTimesHeads * seqLen;
         if (queries == 0) return;
         SegmentBounds bounds = stageSegments(segments);
         long delta = workspace.reserve(queries * Double.BYTES);
         launchElementwise(Kernel.ATTENTION_DELTA, queries, d, cg, cuda(out), delta);
         double scale = 1.0 / Math.sqrt(d);
+        if (tiledAttentionFits(d, rowsTimesHeads, cg, cq, cd)) {
+            for (Kernel kernel : List.of(Kernel.ATTENTION_BACKWARD_QUERY_TILED, Kernel.ATTENTION_BACKWARD_KEY_VALUE_TILED)) {
+                launch(kernel, attentionTiles(seqLen), rowsTimesHeads, 0, seqLen, heads, d, (float) scale,
+                        bounds.starts(), bounds.ends(), cq, cg, cl, delta, cd);
+            }
+            return;
+        }
         launch(Kernel.ATTENTION_BACKWARD_QUERY, queries, 1, (long) bounds.longest() * Double.BYTES, seqLen, heads, d, scale,
                 bounds.starts(), bounds.ends(), cq, cg, cl, delta, cd);
         launch(Kernel.ATTENTION_BACKWARD_KEY_VALUE, queries, 1, 2L * bounds.longest() * Double.BYTES, seqLen, heads, d, scale,

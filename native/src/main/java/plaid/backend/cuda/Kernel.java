@@ -35,7 +35,11 @@ enum Kernel {
     ATTENTION_FORWARD(Sources.ATTENTION),
     ATTENTION_DELTA(Sources.ATTENTION),
     ATTENTION_BACKWARD_QUERY(Sources.ATTENTION),
-    ATTENTION_BACKWARD_KEY_VALUE(Sources.ATTENTION);
+    ATTENTION_BACKWARD_KEY_VALUE(Sources.ATTENTION),
+
+    ATTENTION_FORWARD_TILED(Sources.ATTENTION_TILED),
+    ATTENTION_BACKWARD_QUERY_TILED(Sources.ATTENTION_TILED),
+    ATTENTION_BACKWARD_KEY_VALUE_TILED(Sources.ATTENTION_TILED);
 
     /** The kernel source files; an enum constant cannot name a static field of its own enum. */
     private static final class Sources {
@@ -43,6 +47,7 @@ enum Kernel {
         static final String REDUCTIONS = "reductions.cu";
         static final String ROWS = "rows.cu";
         static final String ATTENTION = "attention.cu";
+        static final String ATTENTION_TILED = "attention_tiled.cu";
     }
 
     final String source;

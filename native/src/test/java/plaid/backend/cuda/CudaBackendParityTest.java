@@ -2,10 +2,12 @@ package plaid.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.offset;
+import static org.assertj.core.api.Assertions.tuple;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -50,6 +52,12 @@ class CudaBackendParityTest {
     @BeforeEach
     void seed() {
         random = new Random(42);
+    }
+
+    @AfterEach
+    void restoreModes() {
+        gpu.gemmPrecision(GemmPrecision.FP32);
+        gpu.tiledAttention(true);
     }
 
     /** The same values on both backends. */
@@ -130,6 +138,47 @@ class CudaBackendParityTest {
     }
 
     @Test
+    void allocationsAreCounted() {
+        long before = gpu.allocatedBytes();
+        gpu.resetPeakAllocatedBytes();
+        Tensor t = gpu.allocate(1000, 10);
+        assertThat(gpu.allocatedBytes()).isEqualTo(before + 40_000);
+        assertThat(gpu.peakAllocatedBytes()).isGreaterThanOrEqualTo(before + 40_000);
+        assertThat(gpu.download(t)).hasSize(10_000); // keeps t reachable up to here
+    }
+
+    @Test
+    void stagedArgumentsFollowTheArraysContents() {
+        // arguments are cached on the device by content: a reused, changed array must not hit a stale copy
+        int vocabulary = 20, width = 8;
+        int[] ids = randomIds(30, vocabulary);
+        Twin table = randomTwin(vocabulary, width), out = zeros(ids.length, width);
+        gpu.gather(table.gpu(), ids, out.gpu());
+        for (int i = 0; i < ids.length; i++) ids[i] = (ids[i] + 7) % vocabulary;
+        cpu.gather(table.cpu(), ids, out.cpu());
+        gpu.gather(table.gpu(), ids, out.gpu());
+        assertAgree("gather after the ids changed", out, 0);
+    }
+
+    @Test
+    void profileTimesEachOperation() {
+        Twin x = randomTwin(1000), y = randomTwin(1000);
+        gpu.resetOpProfile();
+        gpu.profileOps(true);
+        try {
+            gpu.axpy(0.5f, x.gpu(), y.gpu());
+            gpu.axpy(0.5f, x.gpu(), y.gpu());
+            gpu.copy(x.gpu(), y.gpu());
+        } finally {
+            gpu.profileOps(false);
+        }
+        assertThat(gpu.opProfile()).extracting(OpTiming::op, OpTiming::calls)
+                .contains(tuple("axpy", 2L), tuple("copy", 1L));
+        gpu.axpy(0.5f, x.gpu(), y.gpu());
+        assertThat(gpu.opProfile()).filteredOn(t -> t.op().equals("axpy")).extracting(OpTiming::calls).containsExactly(2L);
+    }
+
+    @Test
     void fillAndCopyThroughViews() {
         Twin t = randomTwin(4, 6);
         cpu.fill(t.cpu().view(6, 2, 6), 2.5f);
@@ -165,6 +214,18 @@ class CudaBackendParityTest {
         gpu.gemm(false, false, 1f, a.gpu(), b.gpu(), 0f, c.gpu(), epilogue, bias.gpu(), pre.gpu());
         assertAgree("gemm " + epilogue, c, ACCUMULATED);
         assertAgree("pre-activation " + epilogue, pre, ACCUMULATED);
+    }
+
+    /** TF32 and BF16 round the inputs to 10 and 7 mantissa bits: agreement to about that. */
+    @ParameterizedTest
+    @CsvSource({"TF32,5e-3", "BF16,3e-2"})
+    void gemmInReducedPrecision(GemmPrecision precision, double tolerance) {
+        gpu.gemmPrecision(precision);
+        int m = 64, n = 96, k = 256;
+        Twin a = randomTwin(m, k), b = randomTwin(n, k), c = randomTwin(m, n);
+        cpu.gemm(false, true, 1f, a.cpu(), b.cpu(), 1f, c.cpu());
+        gpu.gemm(false, true, 1f, a.gpu(), b.gpu(), 1f, c.gpu());
+        assertAgree("gemm " + precision, c, tolerance);
     }
 
     @Test
@@ -281,8 +342,11 @@ class CudaBackendParityTest {
 
     // ---- attention ----------------------------------------------------------------
 
-    @Test
-    void attentionForwardAndBackwardWithSplitRows() {
+    /** Tiled: the fp32 kernels of attention_tiled.cu; per query: the double kernels of attention.cu. */
+    @ParameterizedTest(name = "tiled {0}")
+    @ValueSource(booleans = {true, false})
+    void attentionForwardAndBackwardWithSplitRows(boolean tiled) {
+        gpu.tiledAttention(tiled);
         int seqLen = 24, heads = 2, d = 16;
         Segments segments = Segments.ofLengths(seqLen, new int[][] {{24}, {10, 14}, {5, 7, 12}});
         int rows = segments.rows();
@@ -299,8 +363,10 @@ class CudaBackendParityTest {
         assertAgree("attention dqkv", dqkv, ACCUMULATED);
     }
 
-    @Test
-    void attentionOverLongWholeRows() {
+    @ParameterizedTest(name = "tiled {0}")
+    @ValueSource(booleans = {true, false})
+    void attentionOverLongWholeRows(boolean tiled) {
+        gpu.tiledAttention(tiled);
         int seqLen = 300, heads = 4, d = 64, rows = 2;
         Segments segments = Segments.whole(rows, seqLen);
         Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
@@ -308,6 +374,27 @@ class CudaBackendParityTest {
         cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
         gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
         assertAgree("attention", out, ACCUMULATED);
+        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = zeros(rows, seqLen, 3, heads, d);
+        cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
+        gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
+        assertAgree("attention dqkv", dqkv, ACCUMULATED);
+    }
+
+    /**
+     * Segments that straddle the tiled kernels' 64-position tiles, so a tile's key span holds
+     * positions some of its queries must not see; and a head dimension (48) the tiles split unevenly.
+     */
+    @Test
+    void tiledAttentionWithSegmentsAcrossTiles() {
+        int seqLen = 200, heads = 3, d = 48;
+        Segments segments = Segments.ofLengths(seqLen, new int[][] {{37, 100, 63}, {1, 198, 1}});
+        int rows = segments.rows();
+        Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
+        Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
+        cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
+        gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
+        assertAgree("attention", out, ACCUMULATED);
+        assertAgree("attention log-sum-exp", lse, ACCUMULATED);
         Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = zeros(rows, seqLen, 3, heads, d);
         cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
         gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
