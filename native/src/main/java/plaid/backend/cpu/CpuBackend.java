@@ -9,7 +9,8 @@ import plaid.backend.Tensor;
 /**
  * The reference backend: plain Java on the CPU, parallel over rows with the common
  * fork-join pool. Accumulations that decide parity (norm statistics, softmax sums, dot
- * products of attention) run in double; GEMM in float with the Vector API ({@link Gemm}).
+ * products of attention) run in double; GEMM and attention's inner loops in float with the
+ * Vector API ({@link Gemm}, {@link Attention}).
  */
 public final class CpuBackend implements ComputeBackend {
 
@@ -361,93 +362,12 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp) {
-        CpuTensor cq = cpu(qkv), co = cpu(out), cl = cpu(logSumExp);
-        int seqLen = segments.seqLen(), rows = segments.rows();
-        int d = cq.lastDim();
-        int stride = 3 * heads * d;
-        double scale = 1.0 / Math.sqrt(d);
-        parallelFor(rows * heads, (long) seqLen * seqLen * d, bh -> {
-            int b = bh / heads, h = bh % heads;
-            double[] p = new double[seqLen];
-            double[] acc = new double[d];
-            for (int i = 0; i < seqLen; i++) {
-                int lo = segments.segmentStart(b, i), hi = segments.segmentEnd(b, i);
-                int qo = cq.offset + (b * seqLen + i) * stride + h * d;
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = lo; j < hi; j++) {
-                    int ko = cq.offset + (b * seqLen + j) * stride + (heads + h) * d;
-                    double s = 0;
-                    for (int e = 0; e < d; e++) s += (double) cq.data[qo + e] * cq.data[ko + e];
-                    p[j] = s * scale;
-                    max = Math.max(max, p[j]);
-                }
-                double sum = 0;
-                for (int j = lo; j < hi; j++) {
-                    p[j] = Math.exp(p[j] - max);
-                    sum += p[j];
-                }
-                Arrays.fill(acc, 0);
-                for (int j = lo; j < hi; j++) {
-                    int vo = cq.offset + (b * seqLen + j) * stride + (2 * heads + h) * d;
-                    double w = p[j] / sum;
-                    for (int e = 0; e < d; e++) acc[e] += w * cq.data[vo + e];
-                }
-                int oo = co.offset + ((b * seqLen + i) * heads + h) * d;
-                for (int e = 0; e < d; e++) co.data[oo + e] = (float) acc[e];
-                cl.data[cl.offset + (b * heads + h) * seqLen + i] = (float) (max + Math.log(sum));
-            }
-        });
+        Attention.forward(cpu(qkv), heads, segments, cpu(out), cpu(logSumExp));
     }
 
     @Override
     public void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
-        CpuTensor cg = cpu(dOut), cq = cpu(qkv), co = cpu(out), cl = cpu(logSumExp), cd = cpu(dqkv);
-        int seqLen = segments.seqLen(), rows = segments.rows();
-        int d = cq.lastDim();
-        int stride = 3 * heads * d;
-        double scale = 1.0 / Math.sqrt(d);
-        parallelFor(rows * heads, (long) seqLen * seqLen * d * 2, bh -> {
-            int b = bh / heads, h = bh % heads;
-            double[] dq = new double[d];
-            double[][] dk = new double[seqLen][d];
-            double[][] dv = new double[seqLen][d];
-            for (int i = 0; i < seqLen; i++) {
-                int lo = segments.segmentStart(b, i), hi = segments.segmentEnd(b, i);
-                int qo = cq.offset + (b * seqLen + i) * stride + h * d;
-                int go = cg.offset + ((b * seqLen + i) * heads + h) * d;
-                int oo = co.offset + ((b * seqLen + i) * heads + h) * d;
-                double lse = cl.data[cl.offset + (b * heads + h) * seqLen + i];
-                double delta = 0;
-                for (int e = 0; e < d; e++) delta += (double) cg.data[go + e] * co.data[oo + e];
-                Arrays.fill(dq, 0);
-                for (int j = lo; j < hi; j++) {
-                    int ko = cq.offset + (b * seqLen + j) * stride + (heads + h) * d;
-                    int vo = ko + heads * d;
-                    double s = 0, dp = 0;
-                    for (int e = 0; e < d; e++) {
-                        s += (double) cq.data[qo + e] * cq.data[ko + e];
-                        dp += (double) cg.data[go + e] * cq.data[vo + e];
-                    }
-                    double p = Math.exp(s * scale - lse);
-                    double ds = p * (dp - delta) * scale;
-                    for (int e = 0; e < d; e++) {
-                        dv[j][e] += p * cg.data[go + e];
-                        dq[e] += ds * cq.data[ko + e];
-                        dk[j][e] += ds * cq.data[qo + e];
-                    }
-                }
-                int dqo = cd.offset + (b * seqLen + i) * stride + h * d;
-                for (int e = 0; e < d; e++) cd.data[dqo + e] = (float) dq[e];
-            }
-            for (int j = 0; j < seqLen; j++) {
-                int dko = cd.offset + (b * seqLen + j) * stride + (heads + h) * d;
-                int dvo = dko + heads * d;
-                for (int e = 0; e < d; e++) {
-                    cd.data[dko + e] = (float) dk[j][e];
-                    cd.data[dvo + e] = (float) dv[j][e];
-                }
-            }
-        });
+        Attention.backward(cpu(dOut), cpu(qkv), cpu(out), cpu(logSumExp), heads, segments, cpu(dqkv));
     }
 
     // ---- output head --------------------------------------------------------------
