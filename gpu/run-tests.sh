@@ -6,13 +6,7 @@
 # Exit status: non-zero when any test failed or no test ran.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-$PWD/gpu-out}
-mkdir -p "$out"
-
-tar xJf .gpu/jre25.tar.xz -C /tmp || exit 1
-java=/tmp/jre25/bin/java
-# the driver as container runtimes mount it, the toolkit's NVRTC and cuBLAS, cuDNN's directory
-export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:/usr/local/cuda/lib64:/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+source gpu/device-env.sh
 nvidia-smi > "$out/device.txt" 2>&1
 
 console=$(ls .gpu/lib/junit-platform-console-standalone-*.jar)
