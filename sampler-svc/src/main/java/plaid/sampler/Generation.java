@@ -14,12 +14,18 @@ import plaid.v1.GeneratedTexts;
 import plaid.v1.PartialDecode;
 import plaid.v1.TokenIds;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 
 /**
- * Generate: the request checked and translated on the call's thread, then one sampler run
- * on the device thread that streams progress, partial decodes and the final texts.
- * Requests run one at a time, each with its own batch (no merging of compatible requests).
+ * Generate: the request checked and translated on the call's thread, then a sampler run on
+ * the device thread that streams progress, partial decodes and the final texts. Waiting
+ * requests that differ only in samples, seed and what they stream join the run as extra
+ * rows: each row's draws come from its own request's seed, in the order a run of that
+ * request alone makes them, so every request gets the texts it would get alone.
  */
 @ApplicationScoped
 public class Generation {
@@ -30,6 +36,7 @@ public class Generation {
     private final ModelRegistry models;
     private final DeviceQueue device;
     private final SamplerServiceConfig config;
+    private final AtomicLong joinedRequests = new AtomicLong();
 
     Generation(ModelRegistry models, DeviceQueue device, SamplerServiceConfig config) {
         this.models = models;
@@ -37,17 +44,57 @@ public class Generation {
         this.config = config;
     }
 
-    /** What one run needs beyond the sampler's request. */
-    private record Run(LoadedModel model, SamplingRequest sampling, long seed, int progressEvery, int partialEvery, boolean skipSpecialTokens) {}
+    /** One checked request waiting for the device, and the call that waits for its events. */
+    private final class Job implements Runnable {
+        final LoadedModel model;
+        final SamplingRequest sampling;
+        final long seed;
+        final int progressEvery;
+        final int partialEvery;
+        final boolean skipSpecialTokens;
+        final CallWatch watch;
+        final StreamObserver<GenerateEvent> response;
+
+        Job(LoadedModel model, SamplingRequest sampling, long seed, int progressEvery, int partialEvery, boolean skipSpecialTokens,
+            StreamObserver<GenerateEvent> response) {
+            this.model = model;
+            this.sampling = sampling;
+            this.seed = seed;
+            this.progressEvery = progressEvery;
+            this.partialEvery = partialEvery;
+            this.skipSpecialTokens = skipSpecialTokens;
+            this.watch = new CallWatch(response);
+            this.response = response;
+        }
+
+        @Override
+        public void run() {
+            runWithWaitingCompanions(this);
+        }
+
+        /** Whether {@code other} can share this run: the same model and sampler settings, guidance included. */
+        boolean compatibleWith(Job other) {
+            return model == other.model && sampling.withSamples(1).equals(other.sampling.withSamples(1));
+        }
+
+        /** The steps where this call wants an event: its hook interval for the sampler. */
+        int eventEvery() {
+            return partialEvery == 0 ? progressEvery : gcd(progressEvery, partialEvery);
+        }
+    }
 
     /** Checks the request and queues its run; must be called on the call's own thread. */
     void start(GenerateRequest request, StreamObserver<GenerateEvent> response) {
-        Run run = plan(request);
-        CallWatch watch = new CallWatch(response);
-        device.submit(() -> execute(run, watch, response));
+        Job job = plan(request, response);
+        device.submit(job);
     }
 
-    private Run plan(GenerateRequest request) {
+    /** Requests that have shared another request's run since the start, for logs and tests. */
+    long joinedRequests() {
+        return joinedRequests.get();
+    }
+
+    private Job plan(GenerateRequest request, StreamObserver<GenerateEvent> response) {
         LoadedModel model = models.get(request.getModel(), "model");
         SamplerServiceConfig.Limits limits = config.limits();
         int samples = request.getSamples() == 0 ? SAMPLE_PY.samples() : request.getSamples();
@@ -70,37 +117,124 @@ public class Generation {
         int progressEvery = request.getProgressEvery() == 0 ? config.defaultProgressEvery() : request.getProgressEvery();
         SamplingRequest sampling = new SamplingRequest(samples, seqLen, steps, scoreTemp, noiseScale, update,
                 GuidanceTerms.of(request.getGuidance(), model, seqLen));
-        return new Run(model, sampling, request.getSeed(), progressEvery, request.getPartialDecodeEvery(), request.getSkipSpecialTokens());
+        return new Job(model, sampling, request.getSeed(), progressEvery, request.getPartialDecodeEvery(), request.getSkipSpecialTokens(), response);
     }
 
-    private static void execute(Run run, CallWatch watch, StreamObserver<GenerateEvent> response) {
-        if (watch.clientLeft()) return;
-        long start = System.nanoTime();
-        int steps = run.sampling().steps();
-        // The sampler's only hook between steps is its partial-decode listener, which costs an
-        // argmax over the logits; it runs at the steps where something is due, and there the
-        // call's cancellation is checked too.
-        int hookEvery = run.partialEvery() == 0 ? run.progressEvery() : gcd(run.progressEvery(), run.partialEvery());
-        try {
-            int[][] tokens = new DiffusionSampler(run.model().parameters(), run.model().maxSeqLen())
-                    .sample(run.sampling(), NoiseSource.seeded(run.seed()), hookEvery, (step, argmax) -> {
-                        watch.stopIfClientLeft();
-                        if (step % run.progressEvery() == 0) response.onNext(progress(step, steps, start));
-                        if (run.partialEvery() > 0 && step % run.partialEvery() == 0)
-                            response.onNext(GenerateEvent.newBuilder().setPartial(PartialDecode.newBuilder().setStep(step)
-                                    .addAllTokens(tokenIds(argmax)).addAllTexts(run.model().decode(argmax, run.skipSpecialTokens()))).build());
-                    });
-            watch.stopIfClientLeft();
-            if (steps % run.progressEvery() != 0) response.onNext(progress(steps, steps, start));
-            response.onNext(GenerateEvent.newBuilder().setResult(GeneratedTexts.newBuilder().addAllTokens(tokenIds(tokens))
-                    .addAllTexts(run.model().decode(tokens, run.skipSpecialTokens())).setElapsedSeconds(secondsSince(start))).build());
-            response.onCompleted();
-        } catch (CallWatch.ClientLeft e) {
-            LOG.debugf("generation with model '%s' stopped: %s", run.model().name(), e.getMessage());
-        } catch (RuntimeException e) {
-            LOG.errorf(e, "generation with model '%s' failed", run.model().name());
-            response.onError(Status.INTERNAL.withDescription("generation failed: " + e).asRuntimeException());
+    /** Runs {@code first} with the compatible requests waiting behind it, up to the samples limit in all. */
+    private void runWithWaitingCompanions(Job first) {
+        int[] budget = {config.limits().maxSamples() - first.sampling.samples()};
+        List<Job> jobs = new ArrayList<>(List.of(first));
+        jobs.addAll(device.takeWaiting(Job.class, other -> {
+            if (!first.compatibleWith(other) || other.sampling.samples() > budget[0]) return false;
+            budget[0] -= other.sampling.samples();
+            return true;
+        }));
+        List<Member> members = new ArrayList<>();
+        int rows = 0;
+        for (Job job : jobs) {
+            if (job.watch.clientLeft()) continue;
+            members.add(new Member(job, rows));
+            rows += job.sampling.samples();
         }
+        if (members.isEmpty()) return;
+        if (members.size() > 1) {
+            joinedRequests.addAndGet(members.size() - 1);
+            LOG.debugf("%d requests share one run of model '%s'", members.size(), first.model.name());
+        }
+        execute(members, rows);
+    }
+
+    /** A request in a run: its rows start at {@code firstRow}. */
+    private static final class Member {
+        final Job job;
+        final int firstRow;
+        boolean left;
+
+        Member(Job job, int firstRow) {
+            this.job = job;
+            this.firstRow = firstRow;
+        }
+
+        int[][] rows(int[][] all) {
+            return Arrays.copyOfRange(all, firstRow, firstRow + job.sampling.samples());
+        }
+
+        /** Notes a client that has gone, so that no more work is done for it. */
+        boolean present() {
+            left = left || job.watch.clientLeft();
+            return !left;
+        }
+    }
+
+    private static void execute(List<Member> members, int rows) {
+        Job lead = members.getFirst().job;
+        long start = System.nanoTime();
+        int steps = lead.sampling.steps();
+        // The sampler's only hook between steps is its partial-decode listener, which costs an
+        // argmax over the logits; it runs at the steps where some call wants an event, and there
+        // the calls' cancellation is checked too.
+        int hookEvery = members.stream().mapToInt(m -> m.job.eventEvery()).reduce(Generation::gcd).orElseThrow();
+        try {
+            int[][] tokens = new DiffusionSampler(lead.model.parameters(), lead.model.maxSeqLen())
+                    .sample(lead.sampling.withSamples(rows), noise(members), hookEvery, (step, argmax) -> {
+                        boolean anyPresent = false;
+                        for (Member member : members) {
+                            if (!member.present()) continue;
+                            anyPresent = true;
+                            Job job = member.job;
+                            if (step % job.progressEvery == 0) job.response.onNext(progress(step, steps, start));
+                            if (job.partialEvery > 0 && step % job.partialEvery == 0) {
+                                int[][] own = member.rows(argmax);
+                                job.response.onNext(GenerateEvent.newBuilder().setPartial(PartialDecode.newBuilder().setStep(step)
+                                        .addAllTokens(tokenIds(own)).addAllTexts(job.model.decode(own, job.skipSpecialTokens))).build());
+                            }
+                        }
+                        if (!anyPresent) throw new CallWatch.ClientLeft();
+                    });
+            for (Member member : members) {
+                if (!member.present()) continue;
+                Job job = member.job;
+                int[][] own = member.rows(tokens);
+                if (steps % job.progressEvery != 0) job.response.onNext(progress(steps, steps, start));
+                job.response.onNext(GenerateEvent.newBuilder().setResult(GeneratedTexts.newBuilder().addAllTokens(tokenIds(own))
+                        .addAllTexts(job.model.decode(own, job.skipSpecialTokens)).setElapsedSeconds(secondsSince(start))).build());
+                job.response.onCompleted();
+            }
+        } catch (CallWatch.ClientLeft e) {
+            LOG.debugf("generation with model '%s' stopped: %s", lead.model.name(), e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.errorf(e, "generation with model '%s' failed", lead.model.name());
+            for (Member member : members) member.job.response.onError(Status.INTERNAL.withDescription("generation failed: " + e).asRuntimeException());
+        }
+    }
+
+    /**
+     * The run's draws: each request's rows filled from its own seed, the same numbers in the
+     * same order as {@link NoiseSource#seeded} gives a run of that request alone.
+     */
+    private static NoiseSource noise(List<Member> members) {
+        List<NoiseSource> sources = members.stream().map(m -> NoiseSource.seeded(m.job.seed)).toList();
+        return new NoiseSource() {
+            @Override
+            public void initialLatent(double[] out) {
+                fill(out, NoiseSource::initialLatent);
+            }
+
+            @Override
+            public void stepNoise(double[] out) {
+                fill(out, NoiseSource::stepNoise);
+            }
+
+            private void fill(double[] out, BiConsumer<NoiseSource, double[]> draw) {
+                int rows = members.stream().mapToInt(m -> m.job.sampling.samples()).sum();
+                int perRow = out.length / rows;
+                for (int k = 0; k < members.size(); k++) {
+                    double[] own = new double[members.get(k).job.sampling.samples() * perRow];
+                    draw.accept(sources.get(k), own);
+                    System.arraycopy(own, 0, out, members.get(k).firstRow * perRow, own.length);
+                }
+            }
+        };
     }
 
     private static GenerateEvent progress(int step, int steps, long start) {

@@ -8,6 +8,7 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
+import jakarta.inject.Inject;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.AfterEach;
@@ -62,6 +63,10 @@ class SamplerGrpcServiceTest {
 
     @TestHTTPResource("/")
     URI server;
+    @Inject
+    DeviceQueue device;
+    @Inject
+    Generation generation;
 
     private ManagedChannel channel;
     private SamplerServiceGrpc.SamplerServiceBlockingStub sampler;
@@ -219,23 +224,55 @@ class SamplerGrpcServiceTest {
 
     @Test
     void aFullQueueIsRefusedAndCancellingARunFreesTheDevice() throws Exception {
-        SamplerServiceGrpc.SamplerServiceStub async = SamplerServiceGrpc.newStub(channel);
-        StreamRecorder running = StreamRecorder.start(async, ENDLESS);
+        StreamRecorder running = StreamRecorder.start(async(), ENDLESS);
         assertThat(running.nextEvent(30)).as("the first run reports progress").isNotNull();
-        // One of the next two waits in the queue of one, the other is refused.
-        StreamRecorder second = StreamRecorder.start(async, ENDLESS), third = StreamRecorder.start(async, ENDLESS);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!second.ended() && !third.ended() && System.nanoTime() < deadline) Thread.sleep(10);
-        StreamRecorder refused = second.ended() ? second : third, queued = refused == second ? third : second;
-        assertThat(refused.awaitEnd(1).getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+        List<StreamRecorder> waiting = new ArrayList<>();
+        for (int i = 0; i < SamplerServiceTestProfile.QUEUE_CAPACITY; i++) waiting.add(StreamRecorder.start(async(), ENDLESS));
+        awaitWaiting(SamplerServiceTestProfile.QUEUE_CAPACITY);
+        assertRefused(Status.Code.RESOURCE_EXHAUSTED, "the device queue", () -> sampler.generate(ENDLESS).next());
 
         running.cancel();
-        assertThat(queued.nextEvent(30)).as("the queued run starts once the cancelled one has stopped").isNotNull();
-        queued.cancel();
+        for (StreamRecorder call : waiting) assertThat(call.nextEvent(30)).as("the waiting runs start once the cancelled one has stopped").isNotNull();
+        waiting.forEach(StreamRecorder::cancel);
         StatusRuntimeException expired = assertThrows(StatusRuntimeException.class,
                 () -> sampler.withDeadlineAfter(300, TimeUnit.MILLISECONDS).generate(ENDLESS).forEachRemaining(event -> {}));
         assertThat(expired.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
         assertThat(sampler.withDeadlineAfter(30, TimeUnit.SECONDS).generate(SMALL)).as("runs that have expired stopped too").toIterable().isNotEmpty();
+    }
+
+    @Test
+    void waitingCompatibleRequestsShareARunAndGetWhatTheyWouldAlone() throws Exception {
+        GenerateRequest first = SMALL.toBuilder().setSamples(2).setSeed(1).setPartialDecodeEvery(4).build();
+        GenerateRequest second = SMALL.toBuilder().setSamples(1).setSeed(2).setProgressEvery(3).build();
+        GeneratedTexts firstAlone = result(first), secondAlone = result(second);
+        long joinedBefore = generation.joinedRequests();
+
+        StreamRecorder blocker = StreamRecorder.start(async(), ENDLESS);
+        assertThat(blocker.nextEvent(30)).isNotNull();
+        StreamRecorder firstShared = StreamRecorder.start(async(), first), secondShared = StreamRecorder.start(async(), second);
+        awaitWaiting(2);
+        blocker.cancel();
+
+        assertThat(firstShared.awaitEnd(30).isOk()).isTrue();
+        assertThat(secondShared.awaitEnd(30).isOk()).isTrue();
+        assertThat(generation.joinedRequests()).isEqualTo(joinedBefore + 1);
+        List<GenerateEvent> firstEvents = firstShared.events(), secondEvents = secondShared.events();
+        assertThat(firstEvents).filteredOn(GenerateEvent::hasPartial).extracting(e -> e.getPartial().getTokensCount()).containsExactly(2, 2);
+        assertThat(secondEvents).map(e -> e.getEventCase().name() + e.getProgress().getStep())
+                .containsExactly("PROGRESS3", "PROGRESS6", "PROGRESS8", "RESULT0");
+        assertThat(firstEvents.getLast().getResult().toBuilder().setElapsedSeconds(0).build()).isEqualTo(firstAlone);
+        assertThat(secondEvents.getLast().getResult().toBuilder().setElapsedSeconds(0).build()).isEqualTo(secondAlone);
+    }
+
+    private SamplerServiceGrpc.SamplerServiceStub async() {
+        return SamplerServiceGrpc.newStub(channel);
+    }
+
+    /** Until {@code calls} wait for the device: the server queues a call a moment after the client sends it. */
+    private void awaitWaiting(int calls) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (device.waiting() < calls && System.nanoTime() < deadline) Thread.sleep(5);
+        assertThat(device.waiting()).isEqualTo(calls);
     }
 
     @Test

@@ -7,6 +7,8 @@ import plaid.v1.GenerateEvent;
 import plaid.v1.GenerateRequest;
 import plaid.v1.SamplerServiceGrpc;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -42,6 +44,13 @@ final class StreamRecorder implements ClientResponseObserver<GenerateRequest, Ge
     @Override
     public void onCompleted() {
         end.complete(Status.OK);
+    }
+
+    /** The events received so far, taking them. */
+    List<GenerateEvent> events() {
+        List<GenerateEvent> taken = new ArrayList<>();
+        events.drainTo(taken);
+        return taken;
     }
 
     /** The next event, or null if none comes within the timeout. */
