@@ -1,0 +1,86 @@
+package plaid.trainer;
+
+import io.grpc.stub.ServerCallStreamObserver;
+import jakarta.enterprise.context.ApplicationScoped;
+import plaid.backend.ComputeBackend;
+import plaid.backend.ComputeBackends;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+import plaid.model.TrainingCheckpoint;
+import plaid.model.sampling.LikelihoodEstimate;
+import plaid.model.sampling.LikelihoodEvaluator;
+import plaid.text.BpeTokenizer;
+import plaid.text.ZeroShotDataset;
+import plaid.v1.EvaluateLikelihoodProgress;
+import plaid.v1.EvaluateLikelihoodRequest;
+import plaid.v1.EvaluationRunning;
+import plaid.v1.LikelihoodResult;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * EvaluateLikelihood: a job's checkpoint, with the tokenizer and shape that job trained with,
+ * on a zero-shot raw file at the top of the run root (as the data service keeps them).
+ */
+@ApplicationScoped
+public class LikelihoodEvaluations {
+    private static final Set<String> SPLITS = Set.of("valid", "test");
+
+    private final TrainerServiceConfig config;
+    private final RunRoot root;
+    private final JobStore store;
+
+    LikelihoodEvaluations(TrainerServiceConfig config, RunRoot root, JobStore store) {
+        this.config = config;
+        this.root = root;
+        this.store = store;
+    }
+
+    /** Checks the request, reports that it started, evaluates, then sends the result. */
+    void evaluate(EvaluateLikelihoodRequest request, ServerCallStreamObserver<EvaluateLikelihoodProgress> call) throws IOException {
+        Path checkpoint = root.resolve(request.getCheckpoint(), "checkpoint");
+        CheckpointRecord record = store.checkpointAt(root.relative(checkpoint))
+                .orElseThrow(() -> InvalidArgument.notFound("no checkpoint " + request.getCheckpoint()));
+        ZeroShotDataset dataset;
+        try {
+            dataset = ZeroShotDataset.byId(request.getDataset());
+        } catch (IllegalArgumentException e) {
+            throw InvalidArgument.of("dataset", e.getMessage());
+        }
+        boolean hasSplits = !dataset.rawFileName("valid").equals(dataset.rawFileName("test"));
+        InvalidArgument.require(!hasSplits || SPLITS.contains(request.getSplit()), "split", "must be valid or test, got '" + request.getSplit() + "'");
+        InvalidArgument.require(request.getSeqLen() >= 0, "seq_len", "must not be negative");
+        InvalidArgument.require(request.getBatchSize() >= 0, "batch_size", "must not be negative");
+        InvalidArgument.require(request.getMaxSequences() >= 0, "max_sequences", "must not be negative");
+        Path raw = root.path().resolve(dataset.rawFileName(request.getSplit()));
+        if (!Files.isRegularFile(raw)) throw InvalidArgument.notFound("no " + raw.getFileName() + " in the run root");
+
+        PlaidConfig options = RunPlan.of(store.find(record.jobId).orElseThrow().getSpec(), config.keepCheckpoints()).config();
+        BpeTokenizer tokenizer = BpeTokenizer.load(root.job(record.jobId).resolve("tokenizer.json"));
+        ZeroShotDataset.EvalText text = dataset.read(raw);
+        int[] tokens = tokenizer.encode(text.text());
+        int seqLen = request.getSeqLen() > 0 ? request.getSeqLen() : options.seqLen;
+        int sequences = Math.ceilDiv(tokens.length, seqLen);
+        int samples = request.getMaxSequences() > 0 ? Math.min(request.getMaxSequences(), sequences) : sequences;
+        call.onNext(EvaluateLikelihoodProgress.newBuilder()
+                .setRunning(EvaluationRunning.newBuilder().setSequencesTotal(samples).setNllSoFar(Double.NaN)).build());
+
+        LikelihoodEstimate estimate;
+        try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
+            PlaidParameters params = TrainingCheckpoint.loadWeights(options, backend, checkpoint, TrainingCheckpoint.detectFormat(checkpoint));
+            estimate = new LikelihoodEvaluator(params).evaluate(tokens, seqLen, samples, request.getSeed());
+        }
+        boolean words = text.unit() == ZeroShotDataset.CountUnit.WORDS;
+        call.onNext(EvaluateLikelihoodProgress.newBuilder().setResult(LikelihoodResult.newBuilder()
+                .setDataset(dataset.id())
+                .setTotalNll(estimate.nllPerToken() * estimate.corpusTokens())
+                .setTokens(estimate.corpusTokens())
+                .setUnits(text.units())
+                .setUnit(words ? LikelihoodResult.Unit.UNIT_WORDS : LikelihoodResult.Unit.UNIT_CHARACTERS)
+                .setPerplexityOrBpc(words ? estimate.wordPerplexity(text.units()) : estimate.bitsPerCharacter(text.units()))).build());
+        call.onCompleted();
+    }
+}

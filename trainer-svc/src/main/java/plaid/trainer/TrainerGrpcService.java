@@ -1,0 +1,184 @@
+package plaid.trainer;
+
+import com.google.protobuf.ByteString;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.smallrye.common.annotation.Blocking;
+import org.jboss.logging.Logger;
+import plaid.v1.CancelJobRequest;
+import plaid.v1.CheckpointPlots;
+import plaid.v1.EvaluateLikelihoodProgress;
+import plaid.v1.EvaluateLikelihoodRequest;
+import plaid.v1.GetCheckpointPlotsRequest;
+import plaid.v1.GetJobRequest;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.ListJobsRequest;
+import plaid.v1.ListJobsResponse;
+import plaid.v1.SubmitJobRequest;
+import plaid.v1.TrainerServiceGrpc;
+import plaid.v1.TrainingSpec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * The gRPC face of the trainer service: request checks and translation. Unary calls run on
+ * worker threads ({@link Blocking}) because they use the database; the streams run on their
+ * own virtual threads, as they last as long as a job or an evaluation.
+ */
+@GrpcService
+public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
+    private static final Logger LOG = Logger.getLogger(TrainerGrpcService.class);
+
+    private final TrainerServiceConfig config;
+    private final RunRoot root;
+    private final JobStore store;
+    private final JobEvents events;
+    private final JobRunner runner;
+    private final TrainingCorpus corpus;
+    private final LikelihoodEvaluations evaluations;
+
+    TrainerGrpcService(TrainerServiceConfig config, RunRoot root, JobStore store, JobEvents events, JobRunner runner,
+                       TrainingCorpus corpus, LikelihoodEvaluations evaluations) {
+        this.config = config;
+        this.root = root;
+        this.store = store;
+        this.events = events;
+        this.runner = runner;
+        this.corpus = corpus;
+        this.evaluations = evaluations;
+    }
+
+    @Override
+    @Blocking
+    public void submitJob(SubmitJobRequest request, StreamObserver<Job> response) {
+        reply(response, () -> {
+            InvalidArgument.require(request.hasSpec(), "spec", "must be set");
+            TrainingSpec spec = request.getSpec();
+            RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
+            corpus.check(spec.getCorpus(), plan.config());
+            if (spec.hasResumeFrom()) requireDirectory(spec.getResumeFrom(), "spec.resume_from");
+            if (spec.hasWeightsFrom()) requireDirectory(spec.getWeightsFrom(), "spec.weights_from");
+            Job job = store.create(spec, request.getDisplayName(), request.getRequestId(), plan.config().steps);
+            runner.enqueue(job.getId());
+            return job;
+        });
+    }
+
+    @Override
+    @Blocking
+    public void getJob(GetJobRequest request, StreamObserver<Job> response) {
+        reply(response, () -> job(request.getJobId()));
+    }
+
+    @Override
+    @Blocking
+    public void listJobs(ListJobsRequest request, StreamObserver<ListJobsResponse> response) {
+        reply(response, () -> {
+            InvalidArgument.require(request.getPageSize() >= 0, "page_size", "must not be negative");
+            int pageSize = request.getPageSize() == 0 ? config.defaultPageSize() : Math.min(request.getPageSize(), config.maxPageSize());
+            int offset = pageOffset(request.getPageToken());
+            // One more than the page tells whether another page follows.
+            List<Job> jobs = store.page(request.getStatesList(), offset, pageSize + 1);
+            ListJobsResponse.Builder reply = ListJobsResponse.newBuilder().addAllJobs(jobs.subList(0, Math.min(pageSize, jobs.size())));
+            if (jobs.size() > pageSize) reply.setNextPageToken(Integer.toString(offset + pageSize));
+            return reply.build();
+        });
+    }
+
+    @Override
+    @Blocking
+    public void cancelJob(CancelJobRequest request, StreamObserver<Job> response) {
+        reply(response, () -> {
+            InvalidArgument.require(!request.getJobId().isEmpty(), "job_id", "must not be empty");
+            return runner.cancel(request.getJobId());
+        });
+    }
+
+    @Override
+    public void watchJob(plaid.v1.WatchJobRequest request, StreamObserver<JobEvent> response) {
+        stream(response, () -> {
+            job(request.getJobId());
+            events.watch(request.getJobId(), request.getAfterSequence(), (ServerCallStreamObserver<JobEvent>) response);
+        });
+    }
+
+    @Override
+    public void evaluateLikelihood(EvaluateLikelihoodRequest request, StreamObserver<EvaluateLikelihoodProgress> response) {
+        stream(response, () -> evaluations.evaluate(request, (ServerCallStreamObserver<EvaluateLikelihoodProgress>) response));
+    }
+
+    @Override
+    @Blocking
+    public void getCheckpointPlots(GetCheckpointPlotsRequest request, StreamObserver<CheckpointPlots> response) {
+        reply(response, () -> {
+            Path dir = root.resolve(request.getCheckpoint(), "checkpoint");
+            if (store.checkpointAt(root.relative(dir)).isEmpty()) throw InvalidArgument.notFound("no checkpoint " + request.getCheckpoint());
+            return CheckpointPlots.newBuilder()
+                    .setNoiseSchedulePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(plaid.trainer.CheckpointPlots.NOISE_SCHEDULE))))
+                    .setLossCurvePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(plaid.trainer.CheckpointPlots.LOSS_CURVE))))
+                    .build();
+        });
+    }
+
+    private Job job(String jobId) {
+        InvalidArgument.require(!jobId.isEmpty(), "job_id", "must not be empty");
+        return store.find(jobId).orElseThrow(() -> InvalidArgument.notFound("no job " + jobId));
+    }
+
+    private void requireDirectory(String relative, String field) {
+        InvalidArgument.require(Files.isDirectory(root.resolve(relative, field)), field, "names no directory under the run root: " + relative);
+    }
+
+    private static int pageOffset(String token) {
+        if (token.isEmpty()) return 0;
+        try {
+            int offset = Integer.parseInt(token);
+            if (offset >= 0) return offset;
+        } catch (NumberFormatException ignored) {
+            // refused below
+        }
+        throw InvalidArgument.of("page_token", "is not one a ListJobsResponse gave");
+    }
+
+    /** Answers a unary call, turning a refusal into its status and anything else into INTERNAL. */
+    private static <T> void reply(StreamObserver<T> response, Callable<T> answer) {
+        T value;
+        try {
+            value = answer.call();
+        } catch (Exception e) {
+            response.onError(status(e));
+            return;
+        }
+        response.onNext(value);
+        response.onCompleted();
+    }
+
+    /** A streaming call's body, run on a virtual thread; it ends the call itself unless it fails. */
+    private static void stream(StreamObserver<?> response, ThrowingRunnable body) {
+        Thread.ofVirtual().name("trainer-stream").start(() -> {
+            try {
+                body.run();
+            } catch (Exception e) {
+                response.onError(status(e));
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    private static StatusRuntimeException status(Exception e) {
+        if (e instanceof StatusRuntimeException refusal) return refusal;
+        LOG.error("request failed", e);
+        return Status.INTERNAL.withDescription(e.toString()).asRuntimeException();
+    }
+}

@@ -1,0 +1,161 @@
+package plaid.trainer;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import plaid.backend.ComputeBackend;
+import plaid.backend.ComputeBackends;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+import plaid.model.RandomSource;
+import plaid.model.Trainer;
+import plaid.model.TrainingCheckpoint;
+import plaid.text.TokenStream;
+import plaid.v1.CheckpointInfo;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
+import plaid.v1.StepMetrics;
+import plaid.v1.TrainingSpec;
+import plaid.v1.ValidationResult;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/**
+ * Runs one job on the calling thread: prepares its data, starts fresh or from its newest
+ * checkpoint (the same seed continues the same random streams and data order), then steps,
+ * reports, validates and checkpoints until done, cancelled or the service stops.
+ */
+@ApplicationScoped
+public class TrainingRuns {
+    /** The training stream's position, saved beside the model's checkpoint files. */
+    static final String STREAM_STATE = "token_stream.state";
+
+    private final TrainerServiceConfig config;
+    private final RunRoot root;
+    private final TrainingCorpus corpus;
+    private final JobStore store;
+    private final JobEvents events;
+
+    TrainingRuns(TrainerServiceConfig config, RunRoot root, TrainingCorpus corpus, JobStore store, JobEvents events) {
+        this.config = config;
+        this.root = root;
+        this.corpus = corpus;
+        this.store = store;
+        this.events = events;
+    }
+
+    /** Trains the job; returns the state it ended in, or null when the service stopped it (it stays running). */
+    JobState run(Job job, RunControl control) throws IOException {
+        TrainingSpec spec = job.getSpec();
+        RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
+        PlaidConfig options = plan.config();
+        TrainingCorpus.Prepared data = corpus.prepare(job.getId(), spec.getCorpus(), options);
+        Path start = store.latestCheckpoint(job.getId()).map(c -> root.path().resolve(c.path))
+                .orElse(spec.hasResumeFrom() ? root.resolve(spec.getResumeFrom(), "spec.resume_from") : null);
+        TokenStream.Config streamConfig = corpus.streamConfig(data.trainShard(), options);
+        TokenStream stream = start != null && Files.isRegularFile(start.resolve(STREAM_STATE))
+                ? TokenStream.resume(data.tokenizer(), streamConfig, TokenStream.State.read(start.resolve(STREAM_STATE)))
+                : TokenStream.start(data.tokenizer(), streamConfig);
+        try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
+            PlaidParameters params;
+            if (start == null && spec.hasWeightsFrom()) {
+                Path weights = root.resolve(spec.getWeightsFrom(), "spec.weights_from");
+                params = TrainingCheckpoint.loadWeights(options, backend, weights, TrainingCheckpoint.detectFormat(weights));
+            } else {
+                params = PlaidParameters.initialize(options, backend, options.seed);
+            }
+            Trainer trainer = new Trainer(params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
+            int next = start == null ? 0 : TrainingCheckpoint.restore(trainer, start);
+            if (start != null)
+                events.append(job.getId(), JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
+            return new Run(job.getId(), plan, data, trainer, stream, control).from(next);
+        }
+    }
+
+    /** One job's training loop and its hooks. */
+    private final class Run {
+        private final String jobId;
+        private final RunPlan plan;
+        private final PlaidConfig options;
+        private final TrainingCorpus.Prepared data;
+        private final Trainer trainer;
+        private final TokenStream stream;
+        private final RunControl control;
+        private int lastCheckpoint = -1;
+
+        Run(String jobId, RunPlan plan, TrainingCorpus.Prepared data, Trainer trainer, TokenStream stream, RunControl control) {
+            this.jobId = jobId;
+            this.plan = plan;
+            this.options = plan.config();
+            this.data = data;
+            this.trainer = trainer;
+            this.stream = stream;
+            this.control = control;
+        }
+
+        JobState from(int next) throws IOException {
+            lastCheckpoint = next;
+            long reportedAt = System.nanoTime();
+            int reportedSteps = next;
+            for (int step = next; step < options.steps; step++) {
+                if (control.cancelled() || control.shuttingDown()) {
+                    if (step > lastCheckpoint) checkpoint(step);
+                    return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
+                }
+                Trainer.StepMetrics metrics = trainer.step(step);
+                int done = step + 1;
+                if (done % options.printFreq == 0 || done == options.steps) {
+                    long now = System.nanoTime();
+                    double seconds = (now - reportedAt) / 1e9, perStep = seconds / (done - reportedSteps);
+                    report(metrics, plan.tokensPerStep() / perStep, perStep * (options.steps - done));
+                    reportedAt = now;
+                    reportedSteps = done;
+                }
+                if (done % options.hookFreq == 0 && done < options.steps) validate(done, options.valSteps);
+                if (done % plan.checkpointFreq() == 0 && done < options.steps) checkpoint(done);
+            }
+            double finalNll = options.finalValSteps > 0 ? validate(options.steps, options.finalValSteps) : Double.NaN;
+            checkpoint(options.steps);
+            events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps: final validation NLL %.4f nats/token"
+                    .formatted(options.steps, finalNll)));
+            return JobState.JOB_STATE_SUCCEEDED;
+        }
+
+        private void report(Trainer.StepMetrics m, double tokensPerSecond, double etaSeconds) {
+            events.append(jobId, JobEvent.newBuilder().setMetrics(StepMetrics.newBuilder()
+                    .setStep(m.step()).setLoss(m.loss()).setNll(m.nll()).setReconst(m.reconst()).setPrior(m.prior())
+                    .setGamma0(m.gamma0()).setGamma1(m.gamma1()).setReconstBatchSize(m.reconstBs())
+                    .setGradNorm(m.gradNorm()).setLrFactor(m.lrFactor()).setSeconds(m.seconds())
+                    .setTokensPerSecond(tokensPerSecond).setEtaSeconds(etaSeconds)));
+        }
+
+        /** train.py's validation: a fresh pass over the held-out documents, the same every time. */
+        private double validate(int done, int steps) {
+            TokenStream validation = TokenStream.start(data.tokenizer(), corpus.streamConfig(data.validShard(), options));
+            double nll = trainer.validationNll(TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed);
+            events.append(jobId, JobEvent.newBuilder().setValidation(ValidationResult.newBuilder().setStep(done).setNll(nll)));
+            return nll;
+        }
+
+        private void checkpoint(int done) throws IOException {
+            Path dir = root.checkpoint(jobId, done);
+            TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
+            stream.state().write(dir.resolve(STREAM_STATE));
+            CheckpointPlots.write(dir, trainer.parameters(), store.lossCurve(jobId), done);
+            CheckpointInfo info = CheckpointInfo.newBuilder().setStep(done).setPath(root.relative(dir)).setResumable(true).build();
+            for (CheckpointRecord dropped : events.checkpointWritten(jobId, info, plan.keepCheckpoints()))
+                deleteTree(root.path().resolve(dropped.path));
+            lastCheckpoint = done;
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) return;
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path file : files.sorted(Comparator.reverseOrder()).toList()) Files.delete(file);
+        }
+    }
+}

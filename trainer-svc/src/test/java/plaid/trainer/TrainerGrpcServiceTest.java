@@ -1,0 +1,178 @@
+package plaid.trainer;
+
+import grpc.health.v1.HealthGrpc;
+import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
+import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.Status;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
+import org.junit.jupiter.api.Test;
+import plaid.v1.CancelJobRequest;
+import plaid.v1.CheckpointInfo;
+import plaid.v1.CheckpointPlots;
+import plaid.v1.EvaluateLikelihoodProgress;
+import plaid.v1.EvaluateLikelihoodRequest;
+import plaid.v1.GetCheckpointPlotsRequest;
+import plaid.v1.GetJobRequest;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
+import plaid.v1.LikelihoodResult;
+import plaid.v1.ListJobsRequest;
+import plaid.v1.ModelShape;
+import plaid.v1.Optimization;
+import plaid.v1.Reporting;
+import plaid.v1.SubmitJobRequest;
+import plaid.v1.TrainingSpec;
+import plaid.v1.WatchJobRequest;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The trainer service on its default embedded H2 database: the job lifecycle and the rest of the API. */
+@QuarkusTest
+@TestProfile(TrainerServiceTestProfile.class)
+class TrainerGrpcServiceTest extends JobPersistenceTests {
+
+    @Test
+    void healthCheckSaysServing() {
+        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance());
+        assertThat(health.getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+    }
+
+    @Test
+    void reflectionListsTheServices() throws Exception {
+        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
+            @Override
+            public void onNext(ServerReflectionResponse response) {
+                answer.complete(response);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+                answer.completeExceptionally(error);
+            }
+
+            @Override
+            public void onCompleted() {}
+        });
+        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        requests.onCompleted();
+        assertThat(answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList())
+                .extracting(ServiceResponse::getName).contains("plaid.v1.TrainerService", "grpc.health.v1.Health");
+    }
+
+    @Test
+    void badRequestsAreRefusedNamingTheField() {
+        assertInvalid("spec", SubmitJobRequest.newBuilder().build());
+        assertInvalid("spec.shape.n_heads", spec -> spec.setShape(spec.getShape().toBuilder().setDim(30).setNHeads(4)));
+        assertInvalid("spec.shape.vocab_size", spec -> spec.setShape(spec.getShape().toBuilder().setVocabSize(100)));
+        assertInvalid("spec.shape.gamma_1", spec -> spec.setShape(spec.getShape().toBuilder().setGamma1(-5)));
+        assertInvalid("spec.optimization.steps", spec -> spec.setOptimization(spec.getOptimization().toBuilder().setSteps(0)));
+        assertInvalid("spec.optimization.batch_size", spec -> spec.setOptimization(spec.getOptimization().toBuilder().setBatchSize(1)));
+        assertInvalid("spec.reporting.hook_freq", spec -> spec.setReporting(spec.getReporting().toBuilder().setHookFreq(0)));
+        assertInvalid("spec.reporting.print_freq", spec -> spec.setReporting(spec.getReporting().toBuilder().setPrintFreq(0)));
+        assertInvalid("spec.reporting.keep_checkpoints", spec -> spec.setReporting(spec.getReporting().toBuilder().setKeepCheckpoints(0)));
+        assertInvalid("spec.corpus", spec -> spec.setCorpus(""));
+        assertInvalid("spec.corpus", spec -> spec.setCorpus("../outside.txt"));
+        assertInvalid("spec.corpus", spec -> spec.setCorpus("no-such-corpus.jsonl"));
+        assertInvalid("spec.resume_from", spec -> spec.setResumeFrom("jobs/none/checkpoints/step-1"));
+        assertInvalid("spec.devices", spec -> spec.setDevices(2));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "page_size", () -> trainer.listJobs(ListJobsRequest.newBuilder().setPageSize(-1).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "page_token", () -> trainer.listJobs(ListJobsRequest.newBuilder().setPageToken("x").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "job_id", () -> trainer.getJob(GetJobRequest.getDefaultInstance()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "checkpoint", () -> trainer.getCheckpointPlots(
+                GetCheckpointPlotsRequest.newBuilder().setCheckpoint("/etc").build()));
+    }
+
+    @Test
+    void unknownJobsAndCheckpointsAreNotFound() {
+        String unknown = "no-such-job";
+        assertStatus(Status.Code.NOT_FOUND, "no job", () -> trainer.getJob(GetJobRequest.newBuilder().setJobId(unknown).build()));
+        assertStatus(Status.Code.NOT_FOUND, "no job", () -> trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(unknown).build()));
+        assertStatus(Status.Code.NOT_FOUND, "no job", () -> trainer.watchJob(WatchJobRequest.newBuilder().setJobId(unknown).build()).next());
+        assertStatus(Status.Code.NOT_FOUND, "no checkpoint", () -> trainer.getCheckpointPlots(
+                GetCheckpointPlotsRequest.newBuilder().setCheckpoint("jobs/x/checkpoints/step-1").build()));
+        assertStatus(Status.Code.NOT_FOUND, "no checkpoint", () -> trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
+                .setCheckpoint("jobs/x/checkpoints/step-1").setDataset("ptb").setSplit("valid").build()).next());
+    }
+
+    /**
+     * A job cancelled mid-run checkpoints where it stopped; a new job resuming that checkpoint
+     * continues with exactly the losses of an uninterrupted run with the same seed.
+     */
+    @Test
+    void cancelledJobCheckpointsAndAResumedJobContinuesExactly() {
+        List<Double> uninterrupted = losses(watch(submit(tinySpec(STEPS)).getId(), 0));
+
+        Job cancelled = submit(tinySpec(STEPS));
+        Iterator<JobEvent> live = trainer.watchJob(WatchJobRequest.newBuilder().setJobId(cancelled.getId()).build());
+        List<JobEvent> events = new ArrayList<>();
+        while (!events.stream().anyMatch(e -> e.hasMetrics() && e.getMetrics().getStep() >= 2)) events.add(live.next());
+        Job cancelling = trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(cancelled.getId()).build());
+        assertThat(cancelling.getState()).isEqualTo(JobState.JOB_STATE_CANCELLING);
+        live.forEachRemaining(events::add);
+        assertThat(events.getLast().getState()).isEqualTo(JobState.JOB_STATE_CANCELLED);
+        CheckpointInfo last = events.stream().filter(JobEvent::hasCheckpoint).map(JobEvent::getCheckpoint).toList().getLast();
+        assertThat(last.getResumable()).isTrue();
+        int stoppedAt = last.getStep();
+        assertThat(stoppedAt).isBetween(3, STEPS - 1);
+        assertThat(losses(events)).isEqualTo(uninterrupted.subList(0, stoppedAt));
+        // Cancelling a finished job changes nothing.
+        assertThat(trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(cancelled.getId()).build()).getState())
+                .isEqualTo(JobState.JOB_STATE_CANCELLED);
+
+        Job resumed = submit(tinySpec(STEPS).toBuilder().setResumeFrom(last.getPath()).build());
+        assertThat(losses(watch(resumed.getId(), 0))).isEqualTo(uninterrupted.subList(stoppedAt, STEPS));
+    }
+
+    @Test
+    void checkpointsComeWithPlotsAndEvaluateOnAZeroShotText() throws IOException {
+        Job job = submit(tinySpec(CHECKPOINT_FREQ));
+        watch(job.getId(), 0);
+        String checkpoint = trainer.getJob(GetJobRequest.newBuilder().setJobId(job.getId()).build()).getCheckpoints(0).getPath();
+
+        CheckpointPlots plots = trainer.getCheckpointPlots(GetCheckpointPlotsRequest.newBuilder().setCheckpoint(checkpoint).build());
+        assertThat(isPng(plots.getNoiseSchedulePng().toByteArray())).isTrue();
+        assertThat(isPng(plots.getLossCurvePng().toByteArray())).isTrue();
+
+        Files.writeString(root.path().resolve("ptb.valid.txt"),
+                " the house of commons voted on the motion . \n the debate continued in the chamber . \n");
+        List<EvaluateLikelihoodProgress> progress = new ArrayList<>();
+        trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder().setCheckpoint(checkpoint).setDataset("ptb").setSplit("valid")
+                .setSeed(3).setMaxSequences(3).build()).forEachRemaining(progress::add);
+        assertThat(progress.getFirst().getRunning().getSequencesTotal()).isEqualTo(3);
+        LikelihoodResult result = progress.getLast().getResult();
+        assertThat(result.getDataset()).isEqualTo("ptb");
+        assertThat(result.getUnit()).isEqualTo(LikelihoodResult.Unit.UNIT_WORDS);
+        assertThat(result.getUnits()).isPositive();
+        assertThat(result.getTokens()).isPositive();
+        assertThat(result.getPerplexityOrBpc()).isFinite().isGreaterThan(1);
+        assertStatus(Status.Code.INVALID_ARGUMENT, "split", () -> trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
+                .setCheckpoint(checkpoint).setDataset("ptb").setSplit("train").build()).next());
+        assertStatus(Status.Code.INVALID_ARGUMENT, "dataset", () -> trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
+                .setCheckpoint(checkpoint).setDataset("imdb").build()).next());
+    }
+
+    private void assertInvalid(String field, UnaryOperator<TrainingSpec.Builder> change) {
+        assertInvalid(field, SubmitJobRequest.newBuilder().setSpec(change.apply(tinySpec(STEPS).toBuilder())).build());
+    }
+
+    private void assertInvalid(String field, SubmitJobRequest request) {
+        assertStatus(Status.Code.INVALID_ARGUMENT, field + " ", () -> trainer.submitJob(request));
+    }
+}
