@@ -2,12 +2,14 @@ package plaid.sampler;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
 import plaid.model.Parameter;
+import plaid.model.ParameterGroup;
 import plaid.model.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.TrainingCheckpoint;
@@ -23,6 +25,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Comparator;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,15 +33,16 @@ import java.util.regex.Pattern;
 
 /**
  * The loaded models by name. A model directory holds the four state dicts (the original's
- * .pt or our .safetensors), a {@code config.json} with the shape options, and optionally
- * its {@code tokenizer.json}.
+ * .pt or our .safetensors), optionally a {@code config.json} with the shape options and
+ * the trained seq_len, and optionally its {@code tokenizer.json}.
  */
 @ApplicationScoped
 public class ModelRegistry {
     private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
     private static final Pattern MODEL_NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
     /** The shape options a model directory's config.json must give, as the original's train.py names them. */
-    private static final List<String> SHAPE_OPTIONS = List.of("dim", "n_blocks", "n_heads", "vocab_size", "embed_dim");
+    private static final List<String> SHAPE_OPTIONS = List.of("dim", "n_blocks", "vocab_size", "embed_dim", "n_heads");
+    private static final Pattern BLOCK_NORM = Pattern.compile("blocks\\.\\d+\\.rmsnorm1\\.weight");
     private static final String CONFIG_FILE = "config.json";
     private static final String TOKENIZER_FILE = "tokenizer.json";
     /** Where TrainingCheckpoint keeps the live weights when the state dicts hold the EMA ones. */
@@ -79,17 +83,15 @@ public class ModelRegistry {
         if (models.size() >= config.limits().maxModels())
             throw Status.RESOURCE_EXHAUSTED.withDescription("already " + models.size() + " models loaded (sampler-svc.limits.max-models)").asRuntimeException();
 
-        PlaidConfig shape = shape(dir);
+        Map<ParameterGroup, Map<String, HostTensor>> weights = stateDicts(dir, request.getCheckpoint());
+        PlaidConfig shape = shape(dir, weights);
         BpeTokenizer tokenizer = tokenizer(dir, shape.vocabSize);
         PlaidParameters parameters;
         try {
-            CheckpointFormat format = TrainingCheckpoint.detectFormat(dir);
-            parameters = TrainingCheckpoint.loadWeights(shape, backend(), dir, format);
+            parameters = PlaidParameters.fromStateDicts(shape, backend(), weights);
             if (!request.getUseEma()) useLiveWeights(parameters, dir);
-        } catch (NoSuchFileException e) {
-            throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' is not a model directory: " + e.getReason());
         } catch (IllegalArgumentException e) {
-            throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' does not fit its config.json: " + e.getMessage());
+            throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' does not fit its shape options: " + e.getMessage());
         } catch (IOException e) {
             throw Status.FAILED_PRECONDITION.withDescription("cannot read checkpoint '" + request.getCheckpoint() + "': " + e.getMessage())
                     .asRuntimeException();
@@ -103,33 +105,73 @@ public class ModelRegistry {
         return model;
     }
 
-    /** The shape options from the directory's config.json; its seq_len (if any) is the trained length. */
-    private static PlaidConfig shape(Path dir) {
-        Path file = dir.resolve(CONFIG_FILE);
-        InvalidArgument.require(Files.isRegularFile(file), "checkpoint", "has no " + CONFIG_FILE + " giving " + SHAPE_OPTIONS);
-        JsonNode json;
+    /** The four state dicts, in the original's format or ours. */
+    private static Map<ParameterGroup, Map<String, HostTensor>> stateDicts(Path dir, String checkpoint) {
+        Map<ParameterGroup, Map<String, HostTensor>> dicts = new EnumMap<>(ParameterGroup.class);
         try {
-            json = new ObjectMapper().readTree(file.toFile());
+            CheckpointFormat format = TrainingCheckpoint.detectFormat(dir);
+            for (ParameterGroup group : ParameterGroup.values()) dicts.put(group, format.read(dir, group.fileStem()));
+        } catch (NoSuchFileException e) {
+            throw InvalidArgument.of("checkpoint", "'" + checkpoint + "' is not a model directory: " + e.getReason());
         } catch (IOException e) {
-            throw InvalidArgument.of("checkpoint", CONFIG_FILE + " is not JSON: " + e.getMessage());
+            throw Status.FAILED_PRECONDITION.withDescription("cannot read checkpoint '" + checkpoint + "': " + e.getMessage()).asRuntimeException();
         }
+        return dicts;
+    }
+
+    /**
+     * The shape options as config.json gives them, the rest told by the weights (a trainer
+     * checkpoint has no config.json): n_heads by the rotary buffer's length, d_head / 2. The
+     * trained seq_len comes only from config.json; without it the original's default.
+     */
+    private static PlaidConfig shape(Path dir, Map<ParameterGroup, Map<String, HostTensor>> weights) {
+        JsonNode json = configJson(dir);
         PlaidConfig shape = PlaidConfig.defaults();
         for (String option : SHAPE_OPTIONS) {
-            JsonNode value = json.get(option);
-            InvalidArgument.require(value != null && value.canConvertToExactIntegral(), "checkpoint",
-                    CONFIG_FILE + " must give " + option + " as an integer, got " + value);
-            shape.set(option, Long.toString(value.asLong()));
+            JsonNode given = json.get(option);
+            shape.set(option, Long.toString(given != null ? integer(given, option) : inferred(option, shape, weights)));
         }
         JsonNode seqLen = json.get("seq_len");
-        if (seqLen != null) {
-            InvalidArgument.require(seqLen.canConvertToExactIntegral(), "checkpoint", CONFIG_FILE + " must give seq_len as an integer, got " + seqLen);
-            shape.set("seq_len", Long.toString(seqLen.asLong()));
-        }
+        if (seqLen != null) shape.set("seq_len", Long.toString(integer(seqLen, "seq_len")));
         try {
             return shape.validate();
         } catch (IllegalArgumentException e) {
-            throw InvalidArgument.of("checkpoint", CONFIG_FILE + ": " + e.getMessage());
+            throw InvalidArgument.of("checkpoint", "shape: " + e.getMessage());
         }
+    }
+
+    private static JsonNode configJson(Path dir) {
+        Path file = dir.resolve(CONFIG_FILE);
+        if (!Files.isRegularFile(file)) return JsonNodeFactory.instance.objectNode();
+        try {
+            return new ObjectMapper().readTree(file.toFile());
+        } catch (IOException e) {
+            throw InvalidArgument.of("checkpoint", CONFIG_FILE + " is not JSON: " + e.getMessage());
+        }
+    }
+
+    private static long integer(JsonNode value, String option) {
+        InvalidArgument.require(value.canConvertToExactIntegral(), "checkpoint", CONFIG_FILE + " must give " + option + " as an integer, got " + value);
+        return value.asLong();
+    }
+
+    /** An option that config.json leaves out, from the tensors' shapes ({@link #SHAPE_OPTIONS} orders dim before n_heads). */
+    private static long inferred(String option, PlaidConfig shapeSoFar, Map<ParameterGroup, Map<String, HostTensor>> weights) {
+        Map<String, HostTensor> model = weights.get(ParameterGroup.MODEL), embedding = weights.get(ParameterGroup.EMBEDDING_MATRIX);
+        return switch (option) {
+            case "dim" -> tensor(model, "input_linear.weight", option).dim(0);
+            case "n_blocks" -> model.keySet().stream().filter(BLOCK_NORM.asMatchPredicate()).count();
+            case "vocab_size" -> tensor(embedding, "matrix", option).dim(0);
+            case "embed_dim" -> tensor(embedding, "matrix", option).dim(1);
+            case "n_heads" -> shapeSoFar.dim / (2 * tensor(model, "rotary_emb.inv_freq", option).dim(0));
+            default -> throw new IllegalStateException("no inference for " + option);
+        };
+    }
+
+    private static HostTensor tensor(Map<String, HostTensor> dict, String name, String option) {
+        HostTensor tensor = dict.get(name);
+        InvalidArgument.require(tensor != null, "checkpoint", "has no " + CONFIG_FILE + " giving " + option + ", and no tensor " + name + " to tell it");
+        return tensor;
     }
 
     /** The directory's tokenizer.json, else the configured one, else none. */

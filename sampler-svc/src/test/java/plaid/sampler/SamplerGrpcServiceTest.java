@@ -82,6 +82,8 @@ class SamplerGrpcServiceTest {
         copyModel(tiny, MODEL_ROOT.resolve("wide"));
         Files.writeString(MODEL_ROOT.resolve("wide/config.json"), Files.readString(tiny.resolve("config.json")).replace("\"dim\": 32", "\"dim\": 64"));
         Files.createDirectories(MODEL_ROOT.resolve("no-weights"));
+        copyModel(tiny, MODEL_ROOT.resolve("no-config"));
+        Files.delete(MODEL_ROOT.resolve("no-config/config.json"));
     }
 
     @BeforeEach
@@ -112,6 +114,11 @@ class SamplerGrpcServiceTest {
         assertThat(tiny.getParameters()).isPositive();
         assertThat(tiny.getDevice()).isNotEmpty();
         assertThat(sampler.listModels(ListModelsRequest.getDefaultInstance()).getModelsList()).contains(tiny);
+
+        ModelInfo shapeFromWeights = sampler.loadModel(LoadModelRequest.newBuilder().setName("no-config").setCheckpoint("no-config").build());
+        assertThat(shapeFromWeights.toBuilder().clearName().clearCheckpoint().clearMaxSeqLen().clearLoadedAt().build())
+                .isEqualTo(tiny.toBuilder().clearName().clearCheckpoint().clearMaxSeqLen().clearLoadedAt().build());
+        assertThat(shapeFromWeights.getMaxSeqLen()).as("the original's default seq_len").isEqualTo(256);
 
         assertRefused(Status.Code.ALREADY_EXISTS, "name", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny").setCheckpoint("tiny-copy").build()));
         assertRefused(Status.Code.NOT_FOUND, "checkpoint", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("x").setCheckpoint("absent").build()));
