@@ -1,6 +1,5 @@
 package plaid.sampler;
 
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
@@ -204,7 +203,7 @@ public class Generation {
             LOG.debugf("generation with model '%s' stopped: %s", lead.model.name(), e.getMessage());
         } catch (RuntimeException e) {
             LOG.errorf(e, "generation with model '%s' failed", lead.model.name());
-            for (Member member : members) member.job.response.onError(Status.INTERNAL.withDescription("generation failed: " + e).asRuntimeException());
+            for (Member member : members) member.job.response.onError(DeviceErrors.status(e, "generation failed"));
         }
     }
 

@@ -8,6 +8,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
+import plaid.backend.cuda.CudaException;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidConfig;
@@ -92,6 +93,8 @@ public class ModelRegistry {
             if (!request.getUseEma()) useLiveWeights(parameters, dir);
         } catch (IllegalArgumentException e) {
             throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' does not fit its shape options: " + e.getMessage());
+        } catch (CudaException e) {
+            throw DeviceErrors.status(e, "cannot load checkpoint '" + request.getCheckpoint() + "'");
         } catch (IOException e) {
             throw Status.FAILED_PRECONDITION.withDescription("cannot read checkpoint '" + request.getCheckpoint() + "': " + e.getMessage())
                     .asRuntimeException();

@@ -1,6 +1,5 @@
 package plaid.sampler;
 
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
@@ -64,7 +63,7 @@ public class Scoring {
             LOG.debugf("scoring with model '%s' stopped: %s", model.name(), e.getMessage());
         } catch (RuntimeException e) {
             LOG.errorf(e, "scoring with model '%s' failed", model.name());
-            response.onError(Status.INTERNAL.withDescription("scoring failed: " + e).asRuntimeException());
+            response.onError(DeviceErrors.status(e, "scoring failed"));
         }
     }
 }
