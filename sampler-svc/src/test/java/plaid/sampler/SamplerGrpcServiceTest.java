@@ -7,6 +7,11 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.http.TestHTTPResource;
 import jakarta.inject.Inject;
 import io.quarkus.test.junit.QuarkusTest;
@@ -42,6 +47,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -59,6 +65,7 @@ class SamplerGrpcServiceTest {
     /** A run that would last far longer than any test: only cancellation ends it. */
     private static final GenerateRequest ENDLESS = GenerateRequest.newBuilder().setModel("tiny").setSamples(1).setSeqLen(8)
             .setSteps(SamplerServiceTestProfile.MAX_STEPS).setProgressEvery(1).build();
+    private static final String TRAINER_CHECKPOINT = "run/checkpoints/step-" + TinyModelDirectory.TRAINED_STEPS;
     private static BpeTokenizer tokenizer;
 
     @TestHTTPResource("/")
@@ -75,7 +82,7 @@ class SamplerGrpcServiceTest {
     static void writeModels() throws IOException {
         Path tiny = MODEL_ROOT.resolve("tiny");
         if (Files.isDirectory(tiny)) return;
-        tokenizer = TinyModelDirectory.write(tiny);
+        tokenizer = TinyModelDirectory.write(tiny, MODEL_ROOT.resolve(TRAINER_CHECKPOINT));
         copyModel(tiny, MODEL_ROOT.resolve("tiny-copy"));
         copyModel(tiny, MODEL_ROOT.resolve("odd-heads"));
         Files.writeString(MODEL_ROOT.resolve("odd-heads/config.json"), Files.readString(tiny.resolve("config.json")).replace("\"n_heads\": 2", "\"n_heads\": 3"));
@@ -128,6 +135,29 @@ class SamplerGrpcServiceTest {
         for (String broken : List.of("odd-heads", "wide", "no-weights"))
             assertInvalid("checkpoint", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("x").setCheckpoint(broken).build()));
         assertInvalid("name", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("a/b").setCheckpoint("tiny").build()));
+    }
+
+    @Test
+    void reflectionListsTheServices() throws Exception {
+        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
+            @Override
+            public void onNext(ServerReflectionResponse response) {
+                answer.complete(response);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+                answer.completeExceptionally(error);
+            }
+
+            @Override
+            public void onCompleted() {}
+        });
+        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        requests.onCompleted();
+        assertThat(answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList())
+                .extracting(ServiceResponse::getName).contains("plaid.v1.SamplerService", "grpc.health.v1.Health");
     }
 
     @Test
@@ -200,6 +230,16 @@ class SamplerGrpcServiceTest {
         }
         assertThat(sampler.score(request)).isEqualTo(scores);
         assertThat(sampler.score(request.toBuilder().setSeed(4).build())).isNotEqualTo(scores);
+    }
+
+    @Test
+    void aTrainerCheckpointGivesItsLiveWeightsOrItsEmaWeights() {
+        ScoreRequest request = ScoreRequest.newBuilder().addTexts(text("the cat sat on a mat.")).setSeed(5).setDraws(4).build();
+        ScoreResponse liveScores = sampler.score(request.toBuilder().setModel("tiny").build());
+        sampler.loadModel(LoadModelRequest.newBuilder().setName("live").setCheckpoint(TRAINER_CHECKPOINT).build());
+        sampler.loadModel(LoadModelRequest.newBuilder().setName("ema").setCheckpoint(TRAINER_CHECKPOINT).setUseEma(true).build());
+        assertThat(sampler.score(request.toBuilder().setModel("live").build())).isEqualTo(liveScores);
+        assertThat(sampler.score(request.toBuilder().setModel("ema").build())).isNotEqualTo(liveScores);
     }
 
     @Test

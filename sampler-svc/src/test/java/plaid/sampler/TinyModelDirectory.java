@@ -19,17 +19,20 @@ import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
 /**
- * A model directory as LoadModel reads it, made in seconds: a small BPE tokenizer trained
- * on a toy corpus, a model of that vocabulary trained a few steps on it, config.json.
+ * Model directories as LoadModel reads them, made in seconds: a small BPE tokenizer trained
+ * on a toy corpus, a model of that vocabulary trained a few steps on it with EMA on; its
+ * live weights with config.json, and the trainer's checkpoint of the same moment (EMA
+ * weights in the state dicts, live ones in the training state, no config.json).
  */
 final class TinyModelDirectory {
     static final int SEQ_LEN = 32;
+    static final int TRAINED_STEPS = 14;
     private static final String END_OF_TEXT = "<|endoftext|>";
     private static final List<String> WORDS = List.of("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "and", "slept");
 
     private TinyModelDirectory() {}
 
-    static BpeTokenizer write(Path dir) throws IOException {
+    static BpeTokenizer write(Path dir, Path trainerCheckpoint) throws IOException {
         Random random = new Random(3);
         List<String> corpus = IntStream.range(0, 200).mapToObj(i -> {
             StringBuilder doc = new StringBuilder();
@@ -48,6 +51,7 @@ final class TinyModelDirectory {
         config.seqLen = SEQ_LEN;
         config.batchSize = 4;
         config.lrWarmupSteps = 2;
+        config.ema = 0.5;
         PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 1);
         SplittableRandom windows = new SplittableRandom(5);
         Trainer trainer = new Trainer(parameters, new RandomSource(1), (rows, seqLen) -> {
@@ -55,10 +59,13 @@ final class TinyModelDirectory {
             for (int r = 0; r < rows; r++) System.arraycopy(stream, windows.nextInt(stream.length - seqLen), batch, r * seqLen, seqLen);
             return batch;
         }, 0);
-        for (int step = 0; step < 3; step++) trainer.step(step);
+        // The original keeps the learning rate at 0 for the first 10 steps, while Adam's moments warm up.
+        for (int step = 0; step < TRAINED_STEPS; step++) trainer.step(step);
 
         TrainingCheckpoint.saveWeights(parameters, dir, CheckpointFormat.SAFETENSORS);
         tokenizer.save(dir.resolve("tokenizer.json"));
+        TrainingCheckpoint.save(trainer, TRAINED_STEPS - 1, trainerCheckpoint, CheckpointFormat.SAFETENSORS);
+        tokenizer.save(trainerCheckpoint.resolve("tokenizer.json"));
         Files.writeString(dir.resolve("config.json"), """
                 {"dim": 32, "n_blocks": 2, "n_heads": 2, "embed_dim": 16, "vocab_size": %d, "seq_len": %d}
                 """.formatted(tokenizer.vocabSize(), SEQ_LEN));
