@@ -26,17 +26,29 @@ extern "C" __global__ void sum_group_rows(long long n, int width, long long rows
     }
 }
 
-// dWeight[j] += sum over rows of dOut * (x - mean) * rstd: the weight gradient of RMSNorm
-// (mean null) and LayerNorm; one thread per column.
-extern "C" __global__ void norm_weight_grad(long long width, int rows, const float* dOut, const float* x, const float* rstd,
-                                            const float* mean, float* dWeight) {
+// The weight gradient of RMSNorm (mean null) and LayerNorm, dWeight[j] += sum over rows of
+// dOut * (x - mean) * rstd, in two passes so that enough threads run: grid
+// (ceil(width / BLOCK), chunks), each thread sums one column over one chunk of rows
+// (consecutive threads read consecutive columns), then norm_weight_grad_finish adds the
+// chunks of each column in chunk order (deterministic, unlike atomics).
+extern "C" __global__ void norm_weight_grad_partials(long long width, int rows, int rowsPerChunk, const float* dOut, const float* x,
+                                                     const float* rstd, const float* mean, double* partials) {
+    long long j = (long long) blockIdx.x * BLOCK + threadIdx.x;
+    if (j >= width) return;
+    int first = blockIdx.y * rowsPerChunk, last = min(rows, first + rowsPerChunk);
+    double sum = 0;
+    for (int r = first; r < last; r++) {
+        double mu = mean ? mean[r] : 0.0;
+        long long at = r * width + j;
+        sum += dOut[at] * (x[at] - mu) * (double) rstd[r];
+    }
+    partials[blockIdx.y * width + j] = sum;
+}
+
+extern "C" __global__ void norm_weight_grad_finish(long long width, int chunks, const double* partials, float* dWeight) {
     FOR_EACH_ELEMENT(j, width) {
         double sum = 0;
-        for (int r = 0; r < rows; r++) {
-            double mu = mean ? mean[r] : 0.0;
-            long long at = r * width + j;
-            sum += dOut[at] * (x[at] - mu) * (double) rstd[r];
-        }
+        for (int c = 0; c < chunks; c++) sum += partials[c * width + j];
         dWeight[j] += (float) sum;
     }
 }

@@ -457,6 +457,10 @@ public final class CudaBackend implements ComputeBackend {
      * parameter order: tensors as their device address, Long as long long or a raw device
      * address, Integer, Float, Double, and Boolean as int.
      */
+    /** Rows one thread of the norm weight gradient sums; chunks are capped so the second pass stays short. */
+    private static final int NORM_GRAD_ROWS_PER_CHUNK = 128;
+    private static final int MAX_NORM_GRAD_CHUNKS = 1024;
+
     private void launch(Kernel kernel, long gridX, int gridY, long sharedBytes, Object... parameters) {
         if (sharedBytes > MAX_DYNAMIC_SHARED_BYTES) {
             throw new CudaException(kernel.symbol() + " needs " + sharedBytes + " bytes of shared memory, more than the "
@@ -641,7 +645,13 @@ public final class CudaBackend implements ComputeBackend {
 
     /** dWeight[j] += Σ_rows dOut·(x − mean)·rstd; meanAddress 0 for RMSNorm. */
     private void accumulateNormWeightGrad(CudaTensor dOut, CudaTensor x, CudaTensor rstd, long meanAddress, CudaTensor dWeight) {
-        launchElementwise(Kernel.NORM_WEIGHT_GRAD, x.lastDim(), Math.toIntExact(x.rows()), dOut, x, rstd, meanAddress, dWeight);
+        int width = x.lastDim(), rows = Math.toIntExact(x.rows());
+        int chunks = Math.clamp((rows + NORM_GRAD_ROWS_PER_CHUNK - 1) / NORM_GRAD_ROWS_PER_CHUNK, 1, MAX_NORM_GRAD_CHUNKS);
+        int rowsPerChunk = (rows + chunks - 1) / chunks;
+        long partials = workspace.reserve((long) chunks * width * Double.BYTES);
+        launch(Kernel.NORM_WEIGHT_GRAD_PARTIALS, (width + BLOCK - 1) / BLOCK, chunks, 0, (long) width, rows, rowsPerChunk, dOut, x, rstd,
+                meanAddress, partials);
+        launchElementwise(Kernel.NORM_WEIGHT_GRAD_FINISH, width, chunks, partials, dWeight);
     }
 
     @Override
