@@ -22,14 +22,14 @@ final class CallWatch {
         return cancelled || context.isCancelled();
     }
 
+    void stopIfClientLeft() {
+        if (clientLeft()) throw new ClientLeft();
+    }
+
     /** Thrown from inside a run to stop it once the client has left. */
     static final class ClientLeft extends RuntimeException {
         ClientLeft() {
             super("the client cancelled the call or its deadline passed", null, false, false);
         }
-    }
-
-    void stopIfClientLeft() {
-        if (clientLeft()) throw new ClientLeft();
     }
 }
