@@ -1,5 +1,6 @@
 package plaid.model;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -20,7 +21,7 @@ import plaid.tensor.HostTensor;
 
 /**
  * A checkpoint directory: the four state dicts as the original saves them (the EMA weights
- * when EMA is on), the {@code step} file, and {@code training_state.safetensors} with what
+ * when EMA is on), the {@code step} file, the run's options ({@code config.json}), and {@code training_state.safetensors} with what
  * exact resumption needs beyond them (live weights, Adam moments, gradient-norm history,
  * reconst_bs statistics). Written to a temporary directory, synced, then renamed into place,
  * so a crash leaves either the old checkpoint or the new one.
@@ -28,6 +29,8 @@ import plaid.tensor.HostTensor;
 public final class TrainingCheckpoint {
     private static final String STATE_FILE = "training_state.safetensors";
     private static final String STEP_FILE = "step";
+    /** Every option of the run, as train.py names them: what a sampler needs to rebuild the shapes. */
+    public static final String CONFIG_FILE = "config.json";
 
     private TrainingCheckpoint() {}
 
@@ -70,6 +73,7 @@ public final class TrainingCheckpoint {
         if (os.emaValues() != null) weights = withValues(weights, all, os.emaValues());
         saveWeights(weights, tmp, format);
         Files.writeString(tmp.resolve(STEP_FILE), Integer.toString(step));
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(tmp.resolve(CONFIG_FILE).toFile(), params.config().asMap());
 
         LinkedHashMap<String, HostTensor> state = new LinkedHashMap<>();
         for (int i = 0; i < all.size(); i++) {

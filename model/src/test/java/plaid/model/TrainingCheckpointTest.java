@@ -38,6 +38,10 @@ class TrainingCheckpointTest {
         Path dir = tmp.resolve("ckpt");
         TrainingCheckpoint.save(first, 11, dir, format);
         assertThat(Files.exists(dir.resolve("model" + format.extension()))).isTrue();
+        var options = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dir.resolve(TrainingCheckpoint.CONFIG_FILE).toFile());
+        assertThat(options.get("dim").asInt()).isEqualTo(c.dim);
+        assertThat(options.get("n_blocks").asInt()).isEqualTo(c.nBlocks);
+        assertThat(options.get("gamma_0").asDouble()).isEqualTo(c.gamma0);
 
         Trainer resumed = newTrainer(c, 99); // other init: everything must come from the checkpoint
         int next = TrainingCheckpoint.restore(resumed, dir);
