@@ -17,7 +17,7 @@ public class TrainerServiceTestProfile implements QuarkusTestProfile {
     public Map<String, String> getConfigOverrides() {
         Map<String, String> overrides = new HashMap<>();
         overrides.put("trainer-svc.root", RUN_ROOT.toString());
-        overrides.put("trainer-svc.demo-documents", "200");
+        overrides.put("trainer-svc.demo-documents", "100");
         overrides.put("trainer-svc.shuffle-buffer-chunks", "64");
         return overrides;
     }

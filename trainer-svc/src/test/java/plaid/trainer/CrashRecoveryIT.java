@@ -1,0 +1,138 @@
+package plaid.trainer;
+
+import grpc.health.v1.HealthGrpc;
+import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
+import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
+import plaid.v1.SubmitJobRequest;
+import plaid.v1.TrainerServiceGrpc;
+import plaid.v1.TrainingSpec;
+import plaid.v1.WatchJobRequest;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * kill -9 of the packaged service in the middle of a job: after a restart the job resumes
+ * from its last checkpoint and ends with the loss curve of an uninterrupted run of the same
+ * spec (the steps after that checkpoint, run twice, give the same losses again).
+ */
+class CrashRecoveryIT {
+    private static final Path JAR = Path.of(System.getProperty("plaid.trainer.jar", "target/quarkus-app/quarkus-run.jar"));
+    // Long enough that the kill lands well before the end, after the first checkpoint.
+    private static final int STEPS = 100, CHECKPOINT_FREQ = 10;
+
+    private final Path root = createRoot();
+    private final int port = freePort();
+    private Process service;
+    private ManagedChannel channel;
+
+    @AfterEach
+    void stop() throws InterruptedException {
+        if (channel != null) channel.shutdownNow();
+        if (service != null) {
+            service.destroy();
+            service.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void jobKilledMidRunResumesAfterRestartWithTheSameLosses() throws Exception {
+        TrainingSpec spec = JobPersistenceTests.tinySpec(STEPS).toBuilder()
+                .setReporting(JobPersistenceTests.tinySpec(STEPS).getReporting().toBuilder().setCheckpointFreq(CHECKPOINT_FREQ)).build();
+        TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
+        Job crashed = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+
+        // Kill once a checkpoint is written and at least one step after it has been reported.
+        Iterator<JobEvent> live = trainer.watchJob(WatchJobRequest.newBuilder().setJobId(crashed.getId()).build());
+        int checkpointed = 0;
+        while (true) {
+            JobEvent event = live.next();
+            if (event.hasCheckpoint()) checkpointed = event.getCheckpoint().getStep();
+            if (event.hasMetrics() && checkpointed > 0 && event.getMetrics().getStep() >= checkpointed) break;
+        }
+        service.destroyForcibly().waitFor();
+        channel.shutdownNow();
+
+        trainer = start();
+        List<JobEvent> crashedEvents = watch(trainer, crashed.getId());
+        assertThat(crashedEvents.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        String resumption = "resuming at step " + checkpointed + " ";
+        assertThat(crashedEvents).anySatisfy(e -> assertThat(e.getMessage()).startsWith(resumption));
+
+        Job uninterrupted = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+        assertThat(lossCurve(crashedEvents)).isEqualTo(lossCurve(watch(trainer, uninterrupted.getId()))).hasSize(STEPS);
+    }
+
+    /** Loss by step; a step run again after the resumption keeps its latest loss. */
+    private static SortedMap<Integer, Double> lossCurve(List<JobEvent> events) {
+        SortedMap<Integer, Double> curve = new TreeMap<>();
+        events.stream().filter(JobEvent::hasMetrics).forEach(e -> curve.put(e.getMetrics().getStep(), e.getMetrics().getLoss()));
+        return curve;
+    }
+
+    private static List<JobEvent> watch(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, String jobId) {
+        List<JobEvent> events = new ArrayList<>();
+        trainer.watchJob(WatchJobRequest.newBuilder().setJobId(jobId).build()).forEachRemaining(events::add);
+        return events;
+    }
+
+    /** Starts the packaged service on the Java running this test and waits until its health check says serving. */
+    private TrainerServiceGrpc.TrainerServiceBlockingStub start() throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(Arrays.asList(System.getProperty("plaid.jvm.flags", "").split("\\s+")));
+        command.addAll(List.of("-Djava.awt.headless=true", "-Dtrainer-svc.root=" + root, "-Dquarkus.http.port=" + port,
+                "-Dtrainer-svc.demo-documents=100", "-Dtrainer-svc.shuffle-buffer-chunks=64", "-jar", JAR.toAbsolutePath().toString()));
+        command.removeIf(String::isEmpty);
+        service = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(root.resolve("service.log").toFile())).start();
+        channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            try {
+                if (health.check(HealthCheckRequest.getDefaultInstance()).getStatus() == HealthCheckResponse.ServingStatus.SERVING) break;
+            } catch (StatusRuntimeException notYet) {
+                if (System.nanoTime() > deadline || !service.isAlive())
+                    throw new IllegalStateException("the service did not start; see " + root.resolve("service.log"), notYet);
+            }
+            Thread.sleep(200);
+        }
+        return TrainerServiceGrpc.newBlockingStub(channel);
+    }
+
+    private static Path createRoot() {
+        try {
+            return Files.createTempDirectory("plaid-trainer-crash-it");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
