@@ -29,24 +29,23 @@ public class JobRunner {
     private static final Logger LOG = Logger.getLogger(JobRunner.class);
     private static final long SHUTDOWN_WAIT_SECONDS = 120;
 
-    private final TrainerServiceConfig config;
     private final JobStore store;
     private final JobEvents events;
     private final TrainingRuns training;
     /** Guarded by this. */
     private final Map<String, RunControl> running = new HashMap<>();
     private boolean stopping;
-    private ExecutorService workers;
+    private final ExecutorService workers;
 
     JobRunner(TrainerServiceConfig config, JobStore store, JobEvents events, TrainingRuns training) {
-        this.config = config;
         this.store = store;
         this.events = events;
         this.training = training;
+        // Made here, not at startup: a SubmitJob may arrive before the StartupEvent has been observed.
+        this.workers = Executors.newFixedThreadPool(config.concurrentJobs(), Thread.ofPlatform().name("trainer-job-", 0).factory());
     }
 
     void start(@Observes StartupEvent startup) {
-        workers = Executors.newFixedThreadPool(config.concurrentJobs(), Thread.ofPlatform().name("trainer-job-", 0).factory());
         for (Job job : store.inStates(EnumSet.of(JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_CANCELLING))) {
             // A crash while cancelling: the cancel stands, and the job's last checkpoint is where a new job can resume.
             if (job.getState() == JobState.JOB_STATE_CANCELLING) events.finish(job.getId(), JobState.JOB_STATE_CANCELLED, null);

@@ -21,6 +21,7 @@ import plaid.v1.ListJobsResponse;
 import plaid.v1.SubmitJobRequest;
 import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
+import plaid.v1.WatchJobRequest;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -102,7 +103,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
     }
 
     @Override
-    public void watchJob(plaid.v1.WatchJobRequest request, StreamObserver<JobEvent> response) {
+    public void watchJob(WatchJobRequest request, StreamObserver<JobEvent> response) {
         stream(response, () -> {
             job(request.getJobId());
             events.watch(request.getJobId(), request.getAfterSequence(), (ServerCallStreamObserver<JobEvent>) response);
@@ -121,8 +122,8 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
             Path dir = root.resolve(request.getCheckpoint(), "checkpoint");
             if (store.checkpointAt(root.relative(dir)).isEmpty()) throw InvalidArgument.notFound("no checkpoint " + request.getCheckpoint());
             return CheckpointPlots.newBuilder()
-                    .setNoiseSchedulePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(plaid.trainer.CheckpointPlots.NOISE_SCHEDULE))))
-                    .setLossCurvePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(plaid.trainer.CheckpointPlots.LOSS_CURVE))))
+                    .setNoiseSchedulePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.NOISE_SCHEDULE))))
+                    .setLossCurvePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.LOSS_CURVE))))
                     .build();
         });
     }

@@ -13,12 +13,12 @@ import java.nio.file.Path;
 import java.util.SortedMap;
 
 /** The PNG plots written beside each checkpoint: the learned γ(t) and the loss curve so far. */
-final class CheckpointPlots {
+final class CheckpointCharts {
     static final String NOISE_SCHEDULE = "noise_schedule.png";
     static final String LOSS_CURVE = "loss_curve.png";
     private static final int WIDTH = 800, HEIGHT = 500, SCHEDULE_POINTS = 201;
 
-    private CheckpointPlots() {}
+    private CheckpointCharts() {}
 
     /** Draws both plots into {@code checkpointDir}. */
     static void write(Path checkpointDir, PlaidParameters params, SortedMap<Integer, Double> lossByStep, int step) throws IOException {
