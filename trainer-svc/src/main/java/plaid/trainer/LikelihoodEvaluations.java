@@ -22,8 +22,9 @@ import java.nio.file.Path;
 import java.util.Set;
 
 /**
- * EvaluateLikelihood: a job's checkpoint, with the tokenizer and shape that job trained with,
- * on a zero-shot raw file at the top of the run root (as the data service keeps them).
+ * EvaluateLikelihood: a checkpoint directory with its config.json and tokenizer.json (every
+ * job checkpoint has them; released weights need them added) on a zero-shot raw file at the
+ * top of the run root (as the data service keeps them).
  */
 @ApplicationScoped
 public class LikelihoodEvaluations {
@@ -31,19 +32,18 @@ public class LikelihoodEvaluations {
 
     private final TrainerServiceConfig config;
     private final RunRoot root;
-    private final JobStore store;
 
-    LikelihoodEvaluations(TrainerServiceConfig config, RunRoot root, JobStore store) {
+    LikelihoodEvaluations(TrainerServiceConfig config, RunRoot root) {
         this.config = config;
         this.root = root;
-        this.store = store;
     }
 
     /** Checks the request, reports that it started, evaluates, then sends the result. */
     void evaluate(EvaluateLikelihoodRequest request, ServerCallStreamObserver<EvaluateLikelihoodProgress> call) throws IOException {
         Path checkpoint = root.resolve(request.getCheckpoint(), "checkpoint");
-        CheckpointRecord record = store.checkpointAt(root.relative(checkpoint))
-                .orElseThrow(() -> InvalidArgument.notFound("no checkpoint " + request.getCheckpoint()));
+        if (!Files.isDirectory(checkpoint)) throw InvalidArgument.notFound("no checkpoint " + request.getCheckpoint());
+        for (String file : new String[] {CheckpointFiles.CONFIG, CheckpointFiles.TOKENIZER})
+            InvalidArgument.require(Files.isRegularFile(checkpoint.resolve(file)), "checkpoint", "has no " + file + " giving its shape and tokenizer");
         ZeroShotDataset dataset;
         try {
             dataset = ZeroShotDataset.byId(request.getDataset());
@@ -58,8 +58,8 @@ public class LikelihoodEvaluations {
         Path raw = root.path().resolve(dataset.rawFileName(request.getSplit()));
         if (!Files.isRegularFile(raw)) throw InvalidArgument.notFound("no " + raw.getFileName() + " in the run root");
 
-        PlaidConfig options = RunPlan.of(store.find(record.jobId).orElseThrow().getSpec(), config.keepCheckpoints()).config();
-        BpeTokenizer tokenizer = BpeTokenizer.load(root.job(record.jobId).resolve("tokenizer.json"));
+        PlaidConfig options = CheckpointFiles.readConfig(checkpoint);
+        BpeTokenizer tokenizer = BpeTokenizer.load(checkpoint.resolve(CheckpointFiles.TOKENIZER));
         ZeroShotDataset.EvalText text = dataset.read(raw);
         int[] tokens = tokenizer.encode(text.text());
         int seqLen = request.getSeqLen() > 0 ? request.getSeqLen() : options.seqLen;

@@ -37,8 +37,8 @@ public class TrainingCorpus {
     private static final int DOCUMENT_BUFFER = 10;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** A job's prepared data. */
-    public record Prepared(BpeTokenizer tokenizer, Path trainShard, Path validShard) {}
+    /** A job's prepared data; {@code tokenizerFile} holds {@code tokenizer}. */
+    public record Prepared(BpeTokenizer tokenizer, Path tokenizerFile, Path trainShard, Path validShard) {}
 
     private final RunRoot root;
     private final TrainerServiceConfig config;
@@ -82,7 +82,7 @@ public class TrainingCorpus {
             tokenizer.save(tmp);
             Files.move(tmp, tokenizerFile, StandardCopyOption.ATOMIC_MOVE);
         }
-        return new Prepared(BpeTokenizer.load(tokenizerFile), train, valid);
+        return new Prepared(BpeTokenizer.load(tokenizerFile), tokenizerFile, train, valid);
     }
 
     /** The shard's stream as the job reads it, one row per call (the trainer asks for whole batches). */

@@ -144,6 +144,7 @@ public class TrainingRuns {
             Path dir = root.checkpoint(jobId, done);
             TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
             stream.state().write(dir.resolve(STREAM_STATE));
+            CheckpointFiles.write(dir, options, data.tokenizerFile());
             CheckpointCharts.write(dir, trainer.parameters(), store.lossCurve(jobId), done);
             CheckpointInfo info = CheckpointInfo.newBuilder().setStep(done).setPath(root.relative(dir)).setResumable(true).build();
             for (CheckpointRecord dropped : events.checkpointWritten(jobId, info, plan.keepCheckpoints()))

@@ -147,6 +147,10 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         assertThat(isPng(plots.getNoiseSchedulePng().toByteArray())).isTrue();
         assertThat(isPng(plots.getLossCurvePng().toByteArray())).isTrue();
 
+        // The directory stands on its own: shape and tokenizer beside the weights.
+        assertThat(CheckpointFiles.readConfig(root.path().resolve(checkpoint)).asMap()).containsEntry("dim", 32).containsEntry("n_blocks", 2);
+        assertThat(root.path().resolve(checkpoint).resolve(CheckpointFiles.TOKENIZER)).isRegularFile();
+
         Files.writeString(root.path().resolve("ptb.valid.txt"),
                 " the house of commons voted on the motion . \n the debate continued in the chamber . \n");
         List<EvaluateLikelihoodProgress> progress = new ArrayList<>();
