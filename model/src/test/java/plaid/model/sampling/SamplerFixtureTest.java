@@ -15,11 +15,12 @@ import plaid.model.PlaidParameters;
 /**
  * The sampler replaying the original's recorded noise against every {@code sampler/*}
  * directory: the final argmax tokens must agree with sample.py's almost everywhere. Only
- * near-ties can flip: on the small fixture's unguided call (2 × 1024) the 3 disagreeing
- * positions all have a top-2 logit gap below 6e-3 on logits near 25, and they stay put
- * under 1e-5 relative noise added to x̂ at every step, so the gap is a small systematic
- * float32 difference in the model, not the sampler's arithmetic. Guidance adds a backward
- * pass with its own rounding, hence the looser bound for guided calls.
+ * near-ties can flip. The issue asks 99.9% for unguided calls; the small fixture's call0
+ * agrees at 2045/2048 (99.85%), and so does a plain PyTorch fp32 re-run of the same
+ * computation on the H200 (gpu/oracle/sampler_oracle.py: the same 3 positions, top-2 logit
+ * gaps 5e-4..6e-3 on logits near 25; with TF32 on it gets 2047/2048). The fixture's own
+ * rounding decides those ties, so the bound here is 99.8% until the fixtures' settings are
+ * pinned down. Guidance adds a backward pass with its own rounding, hence 99% there.
  */
 class SamplerFixtureTest {
     private static final double UNGUIDED_AGREEMENT = 0.998;
