@@ -4,6 +4,7 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
+import plaid.service.InvalidArgument;
 import plaid.text.TokenStream;
 import plaid.v1.StreamBatchesRequest;
 import plaid.v1.TokenBatch;

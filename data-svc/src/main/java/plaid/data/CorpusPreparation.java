@@ -5,6 +5,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
+import plaid.service.InvalidArgument;
 import plaid.text.Owt2Preparer;
 import plaid.v1.PrepareDatasetProgress;
 import plaid.v1.PrepareDatasetRequest;

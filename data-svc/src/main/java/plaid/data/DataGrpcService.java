@@ -1,12 +1,10 @@
 package plaid.data;
 
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
-import org.jboss.logging.Logger;
+import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.v1.DataServiceGrpc;
 import plaid.v1.DetokenizeRequest;
@@ -22,7 +20,9 @@ import plaid.v1.TokenizeRequest;
 import plaid.v1.TokenizeResponse;
 
 import java.util.Arrays;
-import java.util.concurrent.Callable;
+
+import static plaid.service.Replies.reply;
+import static plaid.service.Replies.start;
 
 /**
  * The gRPC face of the data service: request checks and translation to and from
@@ -32,8 +32,6 @@ import java.util.concurrent.Callable;
  */
 @GrpcService
 public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
-    private static final Logger LOG = Logger.getLogger(DataGrpcService.class);
-
     private final ServiceTokenizer tokenizer;
     private final Datasets datasets;
     private final CorpusPreparation preparation;
@@ -108,33 +106,5 @@ public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
     @Blocking
     public void streamBatches(StreamBatchesRequest request, StreamObserver<TokenBatch> response) {
         start(response, () -> batchStreaming.start(request, (ServerCallStreamObserver<TokenBatch>) response));
-    }
-
-    /** Answers a unary call, turning a refusal into its status and anything else into INTERNAL. */
-    private static <T> void reply(StreamObserver<T> response, Callable<T> answer) {
-        T value;
-        try {
-            value = answer.call();
-        } catch (Exception e) {
-            response.onError(status(e));
-            return;
-        }
-        response.onNext(value);
-        response.onCompleted();
-    }
-
-    /** Starts a stream; a refusal before the first message ends the call with its status. */
-    private static void start(StreamObserver<?> response, Runnable checksAndStart) {
-        try {
-            checksAndStart.run();
-        } catch (RuntimeException e) {
-            response.onError(status(e));
-        }
-    }
-
-    private static StatusRuntimeException status(Exception e) {
-        if (e instanceof StatusRuntimeException refusal) return refusal;
-        LOG.error("request failed", e);
-        return Status.INTERNAL.withDescription(e.toString()).asRuntimeException();
     }
 }

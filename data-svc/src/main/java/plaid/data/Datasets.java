@@ -2,6 +2,7 @@ package plaid.data;
 
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
+import plaid.service.InvalidArgument;
 import plaid.text.Owt2Preparer;
 import plaid.text.ZeroShotDataset;
 import plaid.v1.DatasetFile;

@@ -1,18 +1,10 @@
 package plaid.data;
 
 import com.github.luben.zstd.ZstdOutputStream;
-import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
-import grpc.health.v1.HealthGrpc;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.reflection.v1.ServerReflectionGrpc;
-import io.grpc.reflection.v1.ServerReflectionRequest;
-import io.grpc.reflection.v1.ServerReflectionResponse;
-import io.grpc.reflection.v1.ServiceResponse;
-import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
@@ -20,6 +12,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import plaid.service.LoopbackChannels;
 import plaid.v1.DataServiceGrpc;
 import plaid.v1.DatasetInfo;
 import plaid.v1.DatasetKind;
@@ -43,8 +36,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -62,7 +53,7 @@ class DataGrpcServiceTest {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress(server.getHost(), server.getPort()).usePlaintext().build();
+        channel = LoopbackChannels.open(server);
         data = DataServiceGrpc.newBlockingStub(channel);
     }
 
@@ -73,31 +64,12 @@ class DataGrpcServiceTest {
 
     @Test
     void healthCheckSaysServing() {
-        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance());
-        assertThat(health.getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+        assertThat(LoopbackChannels.health(channel)).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
     }
 
     @Test
     void reflectionListsTheServices() throws Exception {
-        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
-            @Override
-            public void onNext(ServerReflectionResponse response) {
-                answer.complete(response);
-            }
-
-            @Override
-            public void onError(Throwable error) {
-                answer.completeExceptionally(error);
-            }
-
-            @Override
-            public void onCompleted() {}
-        });
-        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
-        requests.onCompleted();
-        assertThat(answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList())
-                .extracting(ServiceResponse::getName).contains("plaid.v1.DataService", "grpc.health.v1.Health");
+        assertThat(LoopbackChannels.reflectedServices(channel)).contains("plaid.v1.DataService", "grpc.health.v1.Health");
     }
 
     @Test

@@ -1,6 +1,8 @@
 package plaid.sampler;
 
 import io.grpc.Status;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
@@ -25,8 +27,10 @@ public class DeviceQueue {
     private final BlockingQueue<Runnable> waiting;
     private final Thread worker;
 
-    DeviceQueue(SamplerServiceConfig config) {
+    DeviceQueue(SamplerServiceConfig config, MeterRegistry meters) {
         this.waiting = new ArrayBlockingQueue<>(config.limits().queueCapacity());
+        Gauge.builder("plaid.sampler.queue.depth", waiting, BlockingQueue::size)
+                .description("Generate and Score calls waiting for the device, not counting the one running").register(meters);
         this.worker = Thread.ofPlatform().name("sampler-device").daemon().start(this::work);
     }
 

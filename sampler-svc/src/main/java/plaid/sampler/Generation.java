@@ -1,11 +1,15 @@
 package plaid.sampler;
 
 import io.grpc.stub.StreamObserver;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
 import plaid.model.sampling.DiffusionSampler;
 import plaid.model.sampling.NoiseSource;
 import plaid.model.sampling.SamplingRequest;
+import plaid.service.InvalidArgument;
 import plaid.v1.GenerateEvent;
 import plaid.v1.GenerateProgress;
 import plaid.v1.GenerateRequest;
@@ -36,11 +40,16 @@ public class Generation {
     private final DeviceQueue device;
     private final SamplerServiceConfig config;
     private final AtomicLong joinedRequests = new AtomicLong();
+    private final Counter queuedRequests;
 
-    Generation(ModelRegistry models, DeviceQueue device, SamplerServiceConfig config) {
+    Generation(ModelRegistry models, DeviceQueue device, SamplerServiceConfig config, MeterRegistry meters) {
         this.models = models;
         this.device = device;
         this.config = config;
+        this.queuedRequests = Counter.builder("plaid.sampler.generate.requests")
+                .description("Generate calls checked and queued for the device").register(meters);
+        FunctionCounter.builder("plaid.sampler.generate.joined", joinedRequests, AtomicLong::get)
+                .description("Generate calls that shared another call's batched run").register(meters);
     }
 
     /** One checked request waiting for the device, and the call that waits for its events. */
@@ -86,6 +95,7 @@ public class Generation {
     void start(GenerateRequest request, StreamObserver<GenerateEvent> response) {
         Job job = plan(request, response);
         device.submit(job);
+        queuedRequests.increment();
     }
 
     /** Requests that have shared another request's run since the start, for logs and tests. */

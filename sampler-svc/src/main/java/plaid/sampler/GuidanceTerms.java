@@ -2,6 +2,7 @@ package plaid.sampler;
 
 import plaid.model.sampling.Guidance;
 import plaid.model.sampling.GuidanceTerm;
+import plaid.service.InvalidArgument;
 import plaid.v1.Infill;
 import plaid.v1.Negation;
 import plaid.v1.Prefix;

@@ -2,6 +2,7 @@ package plaid.sampler;
 
 import com.google.protobuf.Timestamp;
 import plaid.model.PlaidParameters;
+import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.v1.ModelInfo;
 import plaid.v1.TextOrTokens;

@@ -16,6 +16,7 @@ import plaid.model.PlaidParameters;
 import plaid.model.TrainingCheckpoint;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
+import plaid.service.InvalidArgument;
 import plaid.tensor.HostTensor;
 import plaid.text.BpeTokenizer;
 import plaid.v1.LoadModelRequest;

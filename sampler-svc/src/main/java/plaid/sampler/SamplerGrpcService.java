@@ -1,11 +1,8 @@
 package plaid.sampler;
 
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
-import org.jboss.logging.Logger;
 import plaid.v1.GenerateEvent;
 import plaid.v1.GenerateRequest;
 import plaid.v1.ListModelsRequest;
@@ -16,6 +13,9 @@ import plaid.v1.SamplerServiceGrpc;
 import plaid.v1.ScoreRequest;
 import plaid.v1.ScoreResponse;
 
+import static plaid.service.Replies.reply;
+import static plaid.service.Replies.start;
+
 /**
  * The gRPC face of the sampler service. Calls run on worker threads ({@link Blocking}):
  * loading reads files and tokenizing takes time; Generate and Score only check and queue
@@ -23,8 +23,6 @@ import plaid.v1.ScoreResponse;
  */
 @GrpcService
 public class SamplerGrpcService extends SamplerServiceGrpc.SamplerServiceImplBase {
-    private static final Logger LOG = Logger.getLogger(SamplerGrpcService.class);
-
     private final ModelRegistry models;
     private final Generation generation;
     private final Scoring scoring;
@@ -38,15 +36,7 @@ public class SamplerGrpcService extends SamplerServiceGrpc.SamplerServiceImplBas
     @Override
     @Blocking
     public void loadModel(LoadModelRequest request, StreamObserver<ModelInfo> response) {
-        ModelInfo info;
-        try {
-            info = models.load(request).info();
-        } catch (RuntimeException e) {
-            response.onError(status(e));
-            return;
-        }
-        response.onNext(info);
-        response.onCompleted();
+        reply(response, () -> models.load(request).info());
     }
 
     @Override
@@ -59,27 +49,12 @@ public class SamplerGrpcService extends SamplerServiceGrpc.SamplerServiceImplBas
     @Override
     @Blocking
     public void generate(GenerateRequest request, StreamObserver<GenerateEvent> response) {
-        try {
-            generation.start(request, response);
-        } catch (RuntimeException e) {
-            response.onError(status(e));
-        }
+        start(response, () -> generation.start(request, response));
     }
 
     @Override
     @Blocking
     public void score(ScoreRequest request, StreamObserver<ScoreResponse> response) {
-        try {
-            scoring.start(request, response);
-        } catch (RuntimeException e) {
-            response.onError(status(e));
-        }
-    }
-
-    /** A refusal keeps its status; anything else is a bug, INTERNAL. */
-    private static StatusRuntimeException status(RuntimeException e) {
-        if (e instanceof StatusRuntimeException refusal) return refusal;
-        LOG.error("request failed", e);
-        return Status.INTERNAL.withDescription(e.toString()).asRuntimeException();
+        start(response, () -> scoring.start(request, response));
     }
 }

@@ -5,6 +5,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
 import plaid.model.sampling.LikelihoodEstimate;
 import plaid.model.sampling.LikelihoodEvaluator;
+import plaid.service.InvalidArgument;
 import plaid.v1.ScoreRequest;
 import plaid.v1.ScoreResponse;
 import plaid.v1.TextScore;

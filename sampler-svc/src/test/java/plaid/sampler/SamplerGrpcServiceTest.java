@@ -1,17 +1,9 @@
 package plaid.sampler;
 
-import grpc.health.v1.HealthGrpc;
-import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.reflection.v1.ServerReflectionGrpc;
-import io.grpc.reflection.v1.ServerReflectionRequest;
-import io.grpc.reflection.v1.ServerReflectionResponse;
-import io.grpc.reflection.v1.ServiceResponse;
-import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.http.TestHTTPResource;
 import jakarta.inject.Inject;
 import io.quarkus.test.junit.QuarkusTest;
@@ -21,6 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import plaid.service.LoopbackChannels;
 import plaid.text.BpeTokenizer;
 import plaid.v1.AllPositions;
 import plaid.v1.AnyPosition;
@@ -43,11 +36,13 @@ import plaid.v1.TokenIds;
 
 import java.io.IOException;
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -95,7 +90,7 @@ class SamplerGrpcServiceTest {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress(server.getHost(), server.getPort()).usePlaintext().build();
+        channel = LoopbackChannels.open(server);
         sampler = SamplerServiceGrpc.newBlockingStub(channel);
         sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny").setCheckpoint("tiny").build());
     }
@@ -107,8 +102,7 @@ class SamplerGrpcServiceTest {
 
     @Test
     void healthCheckSaysServing() {
-        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance());
-        assertThat(health.getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+        assertThat(LoopbackChannels.health(channel)).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
     }
 
     @Test
@@ -139,25 +133,7 @@ class SamplerGrpcServiceTest {
 
     @Test
     void reflectionListsTheServices() throws Exception {
-        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
-            @Override
-            public void onNext(ServerReflectionResponse response) {
-                answer.complete(response);
-            }
-
-            @Override
-            public void onError(Throwable error) {
-                answer.completeExceptionally(error);
-            }
-
-            @Override
-            public void onCompleted() {}
-        });
-        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
-        requests.onCompleted();
-        assertThat(answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList())
-                .extracting(ServiceResponse::getName).contains("plaid.v1.SamplerService", "grpc.health.v1.Health");
+        assertThat(LoopbackChannels.reflectedServices(channel)).contains("plaid.v1.SamplerService", "grpc.health.v1.Health");
     }
 
     @Test
@@ -174,6 +150,16 @@ class SamplerGrpcServiceTest {
         assertThat(result.getTextsList()).hasSize(3);
         for (int i = 0; i < 3; i++) assertThat(result.getTexts(i)).isEqualTo(tokenizer.decode(ids(result.getTokens(i)), false));
         assertThat(result(SMALL)).as("the same seed gives the same texts").isEqualTo(result.toBuilder().setElapsedSeconds(0).build());
+    }
+
+    @Test
+    void metricsCountGenerateCallsAndShowTheQueue() throws Exception {
+        events(SMALL);
+        HttpResponse<String> metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(server.resolve("/q/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(metrics.statusCode()).isEqualTo(200);
+        assertThat(metrics.body()).containsPattern("(?m)^plaid_sampler_generate_requests_total [1-9]")
+                .containsPattern("(?m)^plaid_sampler_queue_depth ").contains("plaid_sampler_generate_joined_total");
     }
 
     @Test

@@ -1,5 +1,6 @@
 package plaid.trainer;
 
+import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -68,7 +69,7 @@ public class JobRunner {
 
     /** Cancels a queued job at once and asks a running one to checkpoint and stop; a finished job is left as it is. */
     public synchronized Job cancel(String jobId) {
-        Job job = store.find(jobId).orElseThrow(() -> InvalidArgument.notFound("no job " + jobId));
+        Job job = store.find(jobId).orElseThrow(() -> Status.NOT_FOUND.withDescription("no job " + jobId).asRuntimeException());
         RunControl control = running.get(jobId);
         if (control != null && job.getState() == JobState.JOB_STATE_RUNNING) {
             control.cancel();

@@ -1,5 +1,6 @@
 package plaid.trainer;
 
+import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
@@ -9,6 +10,7 @@ import plaid.model.PlaidParameters;
 import plaid.model.TrainingCheckpoint;
 import plaid.model.sampling.LikelihoodEstimate;
 import plaid.model.sampling.LikelihoodEvaluator;
+import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.text.ZeroShotDataset;
 import plaid.v1.EvaluateLikelihoodProgress;
@@ -41,7 +43,7 @@ public class LikelihoodEvaluations {
     /** Checks the request, reports that it started, evaluates, then sends the result. */
     void evaluate(EvaluateLikelihoodRequest request, ServerCallStreamObserver<EvaluateLikelihoodProgress> call) throws IOException {
         Path checkpoint = root.resolve(request.getCheckpoint(), "checkpoint");
-        if (!Files.isDirectory(checkpoint)) throw InvalidArgument.notFound("no checkpoint " + request.getCheckpoint());
+        if (!Files.isDirectory(checkpoint)) throw Status.NOT_FOUND.withDescription("no checkpoint " + request.getCheckpoint()).asRuntimeException();
         for (String file : new String[] {CheckpointFiles.CONFIG, CheckpointFiles.TOKENIZER})
             InvalidArgument.require(Files.isRegularFile(checkpoint.resolve(file)), "checkpoint", "has no " + file + " giving its shape and tokenizer");
         ZeroShotDataset dataset;
@@ -56,7 +58,7 @@ public class LikelihoodEvaluations {
         InvalidArgument.require(request.getBatchSize() >= 0, "batch_size", "must not be negative");
         InvalidArgument.require(request.getMaxSequences() >= 0, "max_sequences", "must not be negative");
         Path raw = root.path().resolve(dataset.rawFileName(request.getSplit()));
-        if (!Files.isRegularFile(raw)) throw InvalidArgument.notFound("no " + raw.getFileName() + " in the run root");
+        if (!Files.isRegularFile(raw)) throw Status.NOT_FOUND.withDescription("no " + raw.getFileName() + " in the run root").asRuntimeException();
 
         PlaidConfig options = CheckpointFiles.readConfig(checkpoint);
         BpeTokenizer tokenizer = BpeTokenizer.load(checkpoint.resolve(CheckpointFiles.TOKENIZER));

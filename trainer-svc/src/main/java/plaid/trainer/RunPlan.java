@@ -3,6 +3,7 @@ package plaid.trainer;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import plaid.model.PlaidConfig;
+import plaid.service.InvalidArgument;
 import plaid.v1.Reporting;
 import plaid.v1.TrainingSpec;
 

@@ -2,12 +2,11 @@ package plaid.trainer;
 
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
-import org.jboss.logging.Logger;
+import plaid.service.InvalidArgument;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CheckpointPlots;
 import plaid.v1.EvaluateLikelihoodProgress;
@@ -26,7 +25,9 @@ import plaid.v1.WatchJobRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.Callable;
+
+import static plaid.service.Replies.reply;
+import static plaid.service.Replies.status;
 
 /**
  * The gRPC face of the trainer service: request checks and translation. Unary calls run on
@@ -35,8 +36,6 @@ import java.util.concurrent.Callable;
  */
 @GrpcService
 public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
-    private static final Logger LOG = Logger.getLogger(TrainerGrpcService.class);
-
     private final TrainerServiceConfig config;
     private final RunRoot root;
     private final JobStore store;
@@ -120,7 +119,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
     public void getCheckpointPlots(GetCheckpointPlotsRequest request, StreamObserver<CheckpointPlots> response) {
         reply(response, () -> {
             Path dir = root.resolve(request.getCheckpoint(), "checkpoint");
-            if (store.checkpointAt(root.relative(dir)).isEmpty()) throw InvalidArgument.notFound("no checkpoint " + request.getCheckpoint());
+            if (store.checkpointAt(root.relative(dir)).isEmpty()) throw Status.NOT_FOUND.withDescription("no checkpoint " + request.getCheckpoint()).asRuntimeException();
             return CheckpointPlots.newBuilder()
                     .setNoiseSchedulePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.NOISE_SCHEDULE))))
                     .setLossCurvePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.LOSS_CURVE))))
@@ -130,7 +129,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
 
     private Job job(String jobId) {
         InvalidArgument.require(!jobId.isEmpty(), "job_id", "must not be empty");
-        return store.find(jobId).orElseThrow(() -> InvalidArgument.notFound("no job " + jobId));
+        return store.find(jobId).orElseThrow(() -> Status.NOT_FOUND.withDescription("no job " + jobId).asRuntimeException());
     }
 
     private void requireDirectory(String relative, String field) {
@@ -148,19 +147,6 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         throw InvalidArgument.of("page_token", "is not one a ListJobsResponse gave");
     }
 
-    /** Answers a unary call, turning a refusal into its status and anything else into INTERNAL. */
-    private static <T> void reply(StreamObserver<T> response, Callable<T> answer) {
-        T value;
-        try {
-            value = answer.call();
-        } catch (Exception e) {
-            response.onError(status(e));
-            return;
-        }
-        response.onNext(value);
-        response.onCompleted();
-    }
-
     /** A streaming call's body, run on a virtual thread; it ends the call itself unless it fails. */
     private static void stream(StreamObserver<?> response, ThrowingRunnable body) {
         Thread.ofVirtual().name("trainer-stream").start(() -> {
@@ -175,11 +161,5 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
     @FunctionalInterface
     private interface ThrowingRunnable {
         void run() throws Exception;
-    }
-
-    private static StatusRuntimeException status(Exception e) {
-        if (e instanceof StatusRuntimeException refusal) return refusal;
-        LOG.error("request failed", e);
-        return Status.INTERNAL.withDescription(e.toString()).asRuntimeException();
     }
 }

@@ -6,6 +6,7 @@ import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.model.PlaidConfig;
 import plaid.model.Trainer;
+import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.text.BpeTrainer;
 import plaid.text.DemoCorpus;

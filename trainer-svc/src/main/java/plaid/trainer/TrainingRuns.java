@@ -1,5 +1,8 @@
 package plaid.trainer;
 
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
@@ -38,13 +41,19 @@ public class TrainingRuns {
     private final TrainingCorpus corpus;
     private final JobStore store;
     private final JobEvents events;
+    private final Counter completedSteps;
+    /** The newest report's throughput, whichever job made it; 0 until the first report. */
+    private volatile double reportedTokensPerSecond;
 
-    TrainingRuns(TrainerServiceConfig config, RunRoot root, TrainingCorpus corpus, JobStore store, JobEvents events) {
+    TrainingRuns(TrainerServiceConfig config, RunRoot root, TrainingCorpus corpus, JobStore store, JobEvents events, MeterRegistry meters) {
         this.config = config;
         this.root = root;
         this.corpus = corpus;
         this.store = store;
         this.events = events;
+        this.completedSteps = Counter.builder("plaid.trainer.steps").description("Optimizer steps completed, all jobs together").register(meters);
+        Gauge.builder("plaid.trainer.tokens.per.second", this, runs -> runs.reportedTokensPerSecond)
+                .description("Training throughput at the newest step report (every print_freq steps)").register(meters);
     }
 
     /** Trains the job; returns the state it ended in, or null when the service stopped it (it stays running). */
@@ -106,6 +115,7 @@ public class TrainingRuns {
                     return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
                 }
                 Trainer.StepMetrics metrics = trainer.step(step);
+                completedSteps.increment();
                 int done = step + 1;
                 if (done % options.printFreq == 0 || done == options.steps) {
                     long now = System.nanoTime();
@@ -125,6 +135,7 @@ public class TrainingRuns {
         }
 
         private void report(Trainer.StepMetrics m, double tokensPerSecond, double etaSeconds) {
+            reportedTokensPerSecond = tokensPerSecond;
             events.append(jobId, JobEvent.newBuilder().setMetrics(StepMetrics.newBuilder()
                     .setStep(m.step()).setLoss(m.loss()).setNll(m.nll()).setReconst(m.reconst()).setPrior(m.prior())
                     .setGamma0(m.gamma0()).setGamma1(m.gamma1()).setReconstBatchSize(m.reconstBs())

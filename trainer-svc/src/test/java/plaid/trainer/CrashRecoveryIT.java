@@ -4,10 +4,10 @@ import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import plaid.service.LoopbackChannels;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
@@ -105,7 +105,7 @@ class CrashRecoveryIT {
         command.removeIf(String::isEmpty);
         service = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(root.resolve("service.log").toFile())).start();
-        channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        channel = LoopbackChannels.open("127.0.0.1", port);
         HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) {

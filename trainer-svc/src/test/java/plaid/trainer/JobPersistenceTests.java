@@ -1,7 +1,6 @@
 package plaid.trainer;
 
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
@@ -10,6 +9,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
+import plaid.service.LoopbackChannels;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.GetJobRequest;
 import plaid.v1.Job;
@@ -54,7 +54,7 @@ abstract class JobPersistenceTests {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress(server.getHost(), server.getPort()).usePlaintext().build();
+        channel = LoopbackChannels.open(server);
         trainer = TrainerServiceGrpc.newBlockingStub(channel);
     }
 

@@ -1,17 +1,11 @@
 package plaid.trainer;
 
-import grpc.health.v1.HealthGrpc;
-import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.Status;
-import io.grpc.reflection.v1.ServerReflectionGrpc;
-import io.grpc.reflection.v1.ServerReflectionRequest;
-import io.grpc.reflection.v1.ServerReflectionResponse;
-import io.grpc.reflection.v1.ServiceResponse;
-import io.grpc.stub.StreamObserver;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.Test;
+import plaid.service.LoopbackChannels;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.CheckpointPlots;
@@ -33,8 +27,6 @@ import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -46,31 +38,12 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
 
     @Test
     void healthCheckSaysServing() {
-        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance());
-        assertThat(health.getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+        assertThat(LoopbackChannels.health(channel)).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
     }
 
     @Test
     void reflectionListsTheServices() throws Exception {
-        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
-            @Override
-            public void onNext(ServerReflectionResponse response) {
-                answer.complete(response);
-            }
-
-            @Override
-            public void onError(Throwable error) {
-                answer.completeExceptionally(error);
-            }
-
-            @Override
-            public void onCompleted() {}
-        });
-        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
-        requests.onCompleted();
-        assertThat(answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList())
-                .extracting(ServiceResponse::getName).contains("plaid.v1.TrainerService", "grpc.health.v1.Health");
+        assertThat(LoopbackChannels.reflectedServices(channel)).contains("plaid.v1.TrainerService", "grpc.health.v1.Health");
     }
 
     @Test

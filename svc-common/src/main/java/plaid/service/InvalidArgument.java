@@ -1,23 +1,23 @@
-package plaid.data;
+package plaid.service;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 
-/** The service's one way of refusing a request: INVALID_ARGUMENT with a message that starts with the field. */
-final class InvalidArgument {
+/** The services' one way of refusing a request: INVALID_ARGUMENT with a message that starts with the field. */
+public final class InvalidArgument {
     private InvalidArgument() {}
 
-    static StatusRuntimeException of(String field, String problem) {
+    public static StatusRuntimeException of(String field, String problem) {
         return Status.INVALID_ARGUMENT.withDescription(field + " " + problem).asRuntimeException();
     }
 
     /** Throws {@link #of} unless {@code holds}. */
-    static void require(boolean holds, String field, String problem) {
+    public static void require(boolean holds, String field, String problem) {
         if (!holds) throw of(field, problem);
     }
 
     /** Throws unless {@code min <= value <= max}. */
-    static void requireInRange(long value, long min, long max, String field) {
+    public static void requireInRange(long value, long min, long max, String field) {
         require(value >= min && value <= max, field, "must be in [" + min + ", " + max + "], got " + value);
     }
 }

@@ -1,0 +1,53 @@
+package plaid.service;
+
+import grpc.health.v1.HealthGrpc;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.quarkus.grpc.GlobalInterceptor;
+import jakarta.enterprise.context.ApplicationScoped;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.Optional;
+
+/**
+ * Bearer-token authentication for every gRPC call of the service, off unless
+ * {@code plaid.auth.token} (env {@code PLAID_AUTH_TOKEN}) is set: then a call without
+ * {@code authorization: Bearer <token>} ends UNAUTHENTICATED before it reaches the service.
+ * The health service stays open so that container and orchestrator probes need no secret;
+ * it tells nothing beyond SERVING. Reflection, which maps the whole API, needs the token.
+ */
+@GlobalInterceptor
+@ApplicationScoped
+public class BearerTokenInterceptor implements ServerInterceptor {
+    public static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    private static final String SCHEME = "Bearer ";
+
+    /** The expected header value, or empty when authentication is off. */
+    private final Optional<byte[]> expectedAuthorization;
+
+    BearerTokenInterceptor(@ConfigProperty(name = "plaid.auth.token") Optional<String> token) {
+        this.expectedAuthorization = token.filter(t -> !t.isBlank()).map(t -> (SCHEME + t).getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+        if (expectedAuthorization.isEmpty()
+                || HealthGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName())
+                || presentsTheToken(headers.get(AUTHORIZATION)))
+            return next.startCall(call, headers);
+        call.close(Status.UNAUTHENTICATED.withDescription("this service requires 'authorization: Bearer <token>' (plaid.auth.token)"),
+                new Metadata());
+        return new ServerCall.Listener<>() {};
+    }
+
+    private boolean presentsTheToken(String authorization) {
+        // Constant-time, so that response timing does not reveal how much of a guess was right.
+        return authorization != null
+                && MessageDigest.isEqual(expectedAuthorization.orElseThrow(), authorization.getBytes(StandardCharsets.UTF_8));
+    }
+}
