@@ -31,7 +31,9 @@ public final class Denoiser {
 
     // activations
     private final Tensor xIn, xSelfcondScaled, h0, gammaFeatures;
-    private final Tensor[] blockIn, norm1, rstd1, qkv, attn, lse, mid, norm2, rstd2, fc1Pre, fc1Act;
+    private final Tensor[] blockIn, norm1, rstd1, qkv, attn, lse, mid, norm2, rstd2, fc1Pre;
+    /** GELU(fc1) of the block at hand: recomputed from fc1Pre in the backward rather than kept per block (4·D floats a token each). */
+    private final Tensor mlpActivation;
     private final Tensor hOut, lnOut, lnMean, lnRstd, zBias, logits, probs, xReconst;
     // gradient scratch
     private final Tensor discardedNormGradient;
@@ -59,7 +61,6 @@ public final class Denoiser {
         norm2 = new Tensor[l];
         rstd2 = new Tensor[l];
         fc1Pre = new Tensor[l];
-        fc1Act = new Tensor[l];
         for (int i = 0; i < l; i++) {
             blockIn[i] = i == 0 ? h0 : be.allocate(tokens, d);
             norm1[i] = be.allocate(tokens, d);
@@ -71,8 +72,8 @@ public final class Denoiser {
             norm2[i] = be.allocate(tokens, d);
             rstd2[i] = be.allocate(tokens);
             fc1Pre[i] = be.allocate(tokens, 4 * d);
-            fc1Act[i] = be.allocate(tokens, 4 * d);
         }
+        mlpActivation = be.allocate(tokens, 4 * d);
         hOut = be.allocate(tokens, d);
         lnOut = be.allocate(tokens, d);
         lnMean = be.allocate(tokens);
@@ -182,10 +183,10 @@ public final class Denoiser {
             be.copy(blockIn[i], mid[i]);
             be.gemm(false, true, residual, attn[i], params.model(p + "attn_out.weight").value(), 1f, mid[i]);
             be.rmsNorm(mid[i], params.model(p + "rmsnorm2.weight").value(), NORM_EPS, norm2[i], rstd2[i]);
-            be.gemm(false, true, 1f, norm2[i], params.model(p + "mlp.fc1.weight").value(), 0f, fc1Act[i], Epilogue.GELU, null, fc1Pre[i]);
+            be.gemm(false, true, 1f, norm2[i], params.model(p + "mlp.fc1.weight").value(), 0f, mlpActivation, Epilogue.GELU, null, fc1Pre[i]);
             Tensor out = i + 1 < c.nBlocks ? blockIn[i + 1] : hOut;
             be.copy(mid[i], out);
-            be.gemm(false, true, residual, fc1Act[i], params.model(p + "mlp.fc2.weight").value(), 1f, out);
+            be.gemm(false, true, residual, mlpActivation, params.model(p + "mlp.fc2.weight").value(), 1f, out);
         }
 
         // 4. output norm with the µP readout scale 256/D
@@ -290,7 +291,10 @@ public final class Denoiser {
             Parameter wQkv = params.model(p + "attn_qkv.weight"), wO = params.model(p + "attn_out.weight");
             // MLP: out = mid + r·fc2(gelu(fc1(norm2(mid))))
             be.gemm(false, false, residual, dh, fc2.value(), 0f, dFc);
-            if (parameterGradients) be.gemm(true, false, residual, dh, fc1Act[i], 1f, fc2.grad());
+            if (parameterGradients) {
+                be.gelu(fc1Pre[i], mlpActivation);
+                be.gemm(true, false, residual, dh, mlpActivation, 1f, fc2.grad());
+            }
             be.geluBackward(dFc, fc1Pre[i], dFc);
             if (parameterGradients) be.gemm(true, false, 1f, dFc, norm2[i], 1f, fc1.grad());
             be.gemm(false, false, 1f, dFc, fc1.value(), 0f, dNorm);
