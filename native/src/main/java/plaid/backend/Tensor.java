@@ -1,7 +1,5 @@
 package plaid.backend;
 
-import java.util.Arrays;
-
 /**
  * A float32 tensor owned by a {@link ComputeBackend}: row-major, contiguous, possibly a
  * view into a larger allocation. Only the backend that made it reads or writes its values.
@@ -27,9 +25,5 @@ public interface Tensor {
     /** The same elements seen with another shape. */
     default Tensor reshape(int... shape) {
         return view(0, shape);
-    }
-
-    static String describe(Tensor t) {
-        return Arrays.toString(t.shape());
     }
 }
