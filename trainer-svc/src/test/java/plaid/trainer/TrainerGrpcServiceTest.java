@@ -6,6 +6,7 @@ import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.Test;
 import plaid.service.LoopbackChannels;
+import plaid.service.PrometheusScrape;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.CheckpointPlots;
@@ -44,6 +45,14 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
     @Test
     void reflectionListsTheServices() throws Exception {
         assertThat(LoopbackChannels.reflectedServices(channel)).contains("plaid.v1.TrainerService", "grpc.health.v1.Health");
+    }
+
+    @Test
+    void metricsCountStepsAndShowThroughput() throws Exception {
+        watch(submit(tinySpec(3)).getId(), 0);
+        String metrics = PrometheusScrape.metrics(server);
+        assertThat(PrometheusScrape.value(metrics, "plaid_trainer_steps_total")).isGreaterThanOrEqualTo(3);
+        assertThat(PrometheusScrape.value(metrics, "plaid_trainer_tokens_per_second")).isPositive();
     }
 
     @Test
