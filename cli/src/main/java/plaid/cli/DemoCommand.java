@@ -52,15 +52,11 @@ final class DemoCommand implements Callable<Integer> {
         if (steps < 20) throw new IllegalArgumentException("--steps must be at least 20 (the first 10 have a zero learning rate), got " + steps);
         Path home = Path.of(System.getProperty("plaid.home", "."));
         Path work = home.resolve(workDir).toAbsolutePath();
-        Path runs = work.resolve("trainer");
-        var data = new LocalStack.Service("data-svc", basePort, List.of("data-svc.root=" + work.resolve("data")));
-        var trainer = new LocalStack.Service("trainer-svc", basePort + 1, List.of("trainer-svc.root=" + runs, "trainer-svc.backend=cpu"));
-        // the sampler reads checkpoints where the trainer writes them
-        var sampler = new LocalStack.Service("sampler-svc", basePort + 2, List.of("sampler-svc.model-root=" + runs, "sampler-svc.backend=cpu"));
+        var services = LocalStack.CpuServices.under(work, basePort, basePort + 1, basePort + 2, List.of());
         System.out.println("starting data-svc, trainer-svc and sampler-svc on 127.0.0.1:" + basePort + "-" + (basePort + 2) + " (logs in " + work.resolve("logs") + ")");
-        try (LocalStack stack = LocalStack.start(home, work, List.of(data, trainer, sampler))) {
-            ManagedChannel trainerChannel = Services.channel(trainer.address(), null);
-            ManagedChannel samplerChannel = Services.channel(sampler.address(), null);
+        try (LocalStack stack = LocalStack.start(home, work, services.all())) {
+            ManagedChannel trainerChannel = Services.channel(services.trainer().address(), null);
+            ManagedChannel samplerChannel = Services.channel(services.sampler().address(), null);
             try {
                 var trainerStub = TrainerServiceGrpc.newBlockingStub(trainerChannel);
                 Job job = trainerStub.submitJob(SubmitJobRequest.newBuilder().setDisplayName("demo").setSpec(demoSpec()).build());

@@ -11,7 +11,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The three services as local processes on loopback (what {@code plaid demo} runs on):
@@ -27,19 +29,46 @@ final class LocalStack implements AutoCloseable {
         }
     }
 
-    private final List<Process> processes = new ArrayList<>();
+    /** The three services on the CPU as the demo runs them, under one work dir; the sampler reads checkpoints where the trainer writes them. */
+    record CpuServices(Service data, Service trainer, Service sampler) {
+        static CpuServices under(Path work, int dataPort, int trainerPort, int samplerPort, List<String> moreTrainerProperties) {
+            Path runs = trainerRoot(work);
+            List<String> trainerProperties = new ArrayList<>(List.of("trainer-svc.root=" + runs, "trainer-svc.backend=cpu"));
+            trainerProperties.addAll(moreTrainerProperties);
+            return new CpuServices(new Service("data-svc", dataPort, List.of("data-svc.root=" + dataRoot(work))),
+                    new Service("trainer-svc", trainerPort, trainerProperties),
+                    new Service("sampler-svc", samplerPort, List.of("sampler-svc.model-root=" + runs, "sampler-svc.backend=cpu")));
+        }
+
+        static Path dataRoot(Path work) {
+            return work.resolve("data");
+        }
+
+        /** The trainer's run root, where its jobs write checkpoints and its zero-shot files lie; also the sampler's model root. */
+        static Path trainerRoot(Path work) {
+            return work.resolve("trainer");
+        }
+
+        List<Service> all() {
+            return List.of(data, trainer, sampler);
+        }
+    }
+
+    private final Map<Service, Process> processes = new LinkedHashMap<>();
+    private final Path home;
     private final Path logs;
 
-    private LocalStack(Path logs) {
+    private LocalStack(Path home, Path logs) {
+        this.home = home;
         this.logs = logs;
     }
 
     static LocalStack start(Path home, Path work, List<Service> services) throws IOException, InterruptedException {
         Path logs = Files.createDirectories(work.resolve("logs"));
-        LocalStack stack = new LocalStack(logs);
+        LocalStack stack = new LocalStack(home, logs);
         try {
-            for (Service s : services) stack.launch(home, s);
-            for (int i = 0; i < services.size(); i++) stack.awaitServing(services.get(i), stack.processes.get(i));
+            for (Service s : services) stack.launch(s);
+            for (Service s : services) stack.awaitServing(s);
             return stack;
         } catch (IOException | InterruptedException | RuntimeException e) {
             stack.close();
@@ -47,7 +76,18 @@ final class LocalStack implements AutoCloseable {
         }
     }
 
-    private void launch(Path home, Service s) throws IOException {
+    /** kill -9 of one service, as a crash would end it: no shutdown hook, no final checkpoint. */
+    void kill(Service s) throws InterruptedException {
+        processes.get(s).destroyForcibly().waitFor();
+    }
+
+    /** Starts a service again (after {@link #kill}) and waits until it serves; its log goes on where it stopped. */
+    void restart(Service s) throws IOException, InterruptedException {
+        launch(s);
+        awaitServing(s);
+    }
+
+    private void launch(Service s) throws IOException {
         Path jar = home.resolve(s.module()).resolve("target/quarkus-app/quarkus-run.jar");
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(jar + " is missing: build first with ./mvnw install -DskipTests (./plaid does on its first run)");
@@ -58,10 +98,11 @@ final class LocalStack implements AutoCloseable {
         s.properties().forEach(p -> command.add("-D" + p));
         command.addAll(List.of("-jar", jar.toString()));
         Path log = logs.resolve(s.module() + ".log");
-        processes.add(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start());
+        processes.put(s, new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start());
     }
 
-    private void awaitServing(Service s, Process process) throws InterruptedException, IOException {
+    private void awaitServing(Service s) throws InterruptedException, IOException {
+        Process process = processes.get(s);
         Instant deadline = Instant.now().plus(START_TIMEOUT);
         ManagedChannel channel = Services.channel(s.address(), null);
         try {
@@ -92,8 +133,8 @@ final class LocalStack implements AutoCloseable {
     /** Stops every service gracefully (SIGTERM: Quarkus finishes or checkpoints its work), then waits. */
     @Override
     public void close() {
-        processes.forEach(Process::destroy);
-        for (Process p : processes) {
+        processes.values().forEach(Process::destroy);
+        for (Process p : processes.values()) {
             try {
                 if (!p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) p.destroyForcibly();
             } catch (InterruptedException e) {

@@ -13,7 +13,6 @@ import plaid.v1.GenerateRequest;
 import plaid.v1.Guidance;
 import plaid.v1.GuidanceTerm;
 import plaid.v1.Infill;
-import plaid.v1.LoadModelRequest;
 import plaid.v1.Negation;
 import plaid.v1.Prefix;
 import plaid.v1.SamplerServiceGrpc;
@@ -25,11 +24,8 @@ final class SampleCommand implements Callable<Integer> {
     @Mixin
     Services services;
 
-    @Option(names = "--model", required = true, description = "a model name loaded on the sampler")
-    String model;
-
-    @Option(names = "--checkpoint", description = "load this checkpoint (relative to the sampler's model root) under --model first")
-    String checkpoint;
+    @Mixin
+    ModelOptions model;
 
     @Option(names = "--samples", defaultValue = "8", description = "sequences (default: ${DEFAULT-VALUE})")
     int samples;
@@ -75,8 +71,7 @@ final class SampleCommand implements Callable<Integer> {
         ManagedChannel channel = services.samplerChannel();
         try {
             var sampler = SamplerServiceGrpc.newBlockingStub(channel);
-            if (checkpoint != null) sampler.loadModel(LoadModelRequest.newBuilder().setName(model).setCheckpoint(checkpoint).build());
-            GenerateRequest.Builder request = GenerateRequest.newBuilder().setModel(model).setSamples(samples).setSeqLen(seqLen)
+            GenerateRequest.Builder request = GenerateRequest.newBuilder().setModel(model.load(sampler)).setSamples(samples).setSeqLen(seqLen)
                     .setSteps(steps).setSeed(seed).setUpdate(ddim ? UpdateRule.UPDATE_RULE_DDIM : UpdateRule.UPDATE_RULE_ANCESTRAL)
                     .setGuidance(guidance()).setPartialDecodeEvery(partialEvery).setSkipSpecialTokens(true);
             if (scoreTemp != null) request.setScoreTemp(scoreTemp);

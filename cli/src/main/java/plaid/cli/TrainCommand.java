@@ -44,6 +44,8 @@ final class TrainCommand {
         System.out.println("job " + job.getId() + " " + job.getState().name().replace("JOB_STATE_", "").toLowerCase(Locale.ROOT)
                 + (job.hasLatestValidation() ? String.format(", validation NLL %.4f", job.getLatestValidation().getNll()) : "")
                 + (job.getFailure().isEmpty() ? "" : ": " + job.getFailure()));
+        // what `plaid sample --checkpoint` and `plaid eval --checkpoint` take
+        if (job.getCheckpointsCount() > 0) System.out.println("checkpoint " + job.getCheckpoints(job.getCheckpointsCount() - 1).getPath());
         if (job.getState() != JobState.JOB_STATE_SUCCEEDED) return PlaidCommand.EXIT_JOB_FAILED;
         if (maxValNll != null) {
             if (!job.hasLatestValidation()) {
