@@ -27,16 +27,16 @@ public class BearerTokenInterceptor implements ServerInterceptor {
     public static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final String SCHEME = "Bearer ";
 
-    /** The expected header value, or empty when authentication is off. */
-    private final Optional<byte[]> expectedAuthorization;
+    /** The configured token, or empty when authentication is off. */
+    private final Optional<byte[]> token;
 
     BearerTokenInterceptor(@ConfigProperty(name = "plaid.auth.token") Optional<String> token) {
-        this.expectedAuthorization = token.filter(t -> !t.isBlank()).map(t -> (SCHEME + t).getBytes(StandardCharsets.UTF_8));
+        this.token = token.filter(t -> !t.isBlank()).map(t -> t.getBytes(StandardCharsets.UTF_8));
     }
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-        if (expectedAuthorization.isEmpty()
+        if (token.isEmpty()
                 || HealthGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName())
                 || presentsTheToken(headers.get(AUTHORIZATION)))
             return next.startCall(call, headers);
@@ -46,8 +46,9 @@ public class BearerTokenInterceptor implements ServerInterceptor {
     }
 
     private boolean presentsTheToken(String authorization) {
-        // Constant-time, so that response timing does not reveal how much of a guess was right.
-        return authorization != null
-                && MessageDigest.isEqual(expectedAuthorization.orElseThrow(), authorization.getBytes(StandardCharsets.UTF_8));
+        // The scheme is case-insensitive (RFC 6750); the token is compared in constant time, so
+        // that response timing does not reveal how much of a guess was right.
+        return authorization != null && authorization.regionMatches(true, 0, SCHEME, 0, SCHEME.length())
+                && MessageDigest.isEqual(token.orElseThrow(), authorization.substring(SCHEME.length()).getBytes(StandardCharsets.UTF_8));
     }
 }
