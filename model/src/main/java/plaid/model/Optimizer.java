@@ -40,12 +40,17 @@ public final class Optimizer {
         if (c.decayToInit > 0) initValues = params.snapshotValues();
     }
 
-    /** The learning-rate factor f(step) of lib/utils.train_loop. */
+    /**
+     * The learning-rate factor f(step) of lib/utils.train_loop, with the fork's cosine
+     * option: after warm-up, 1 − progress (linear) or ½(1 + cos(π·progress)), progress
+     * running over {@link PlaidConfig#lrScheduleSteps()}.
+     */
     public double lrFactor(int step) {
         if (step - firstStep < 10) return 0.0; // zero LR while Adam's moments warm up
         if (step < c.lrWarmupSteps) return (double) step / c.lrWarmupSteps;
-        if (c.lrDecay) return 1.0 - (double) (step - c.lrWarmupSteps) / (1e-8 + c.steps - c.lrWarmupSteps);
-        return 1.0;
+        if (!c.lrDecay) return 1.0;
+        double progress = (double) (step - c.lrWarmupSteps) / (1e-8 + c.lrScheduleSteps() - c.lrWarmupSteps);
+        return "cosine".equals(c.lrScheduler) ? 0.5 * (1 + Math.cos(Math.PI * progress)) : 1.0 - progress;
     }
 
     /** Group learning rate with µP's 1/width_mult for matrix-like weights. */

@@ -30,7 +30,8 @@ public enum ParameterGroup {
         return switch (this) {
             case MODEL -> config.weightDecay;
             case GAMMA_BOUNDS -> 1e-3;
-            case NOISE_SCHEDULE, EMBEDDING_MATRIX -> 0.0;
+            case EMBEDDING_MATRIX -> config.weightDecayEmbed;
+            case NOISE_SCHEDULE -> 0.0;
         };
     }
 }

@@ -5,6 +5,8 @@ import java.lang.reflect.Modifier;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import plaid.model.bow.BowTransform;
+import plaid.model.bow.DiffusionMode;
 
 /**
  * Every option of the original train.py with its default, named as there but camel-cased
@@ -46,10 +48,36 @@ public final class PlaidConfig {
     public double clipQuantile = 0.95;
     public double reconstBsEma = 0.997;
     public int finalValSteps = 3000;
+    // ---- the fork's options (plaid-reference §7) ----
+    /** Mode words joined by '_', parsed by {@link DiffusionMode#parse}. */
+    public String diffusionMode = "token";
+    /** ρ of the bow transform, written {@code BoW_cumsum_gamma}; required in the BoW modes only, as in the fork. */
+    public Double bowCumsumGamma = null;
+    public double reconstSecondaryWeight = 1.0;
+    /** λ on ‖M‖² of the raw embedding matrix. */
+    public double embedRegularizerLambda = 0.0;
+    /** AdamW decay of the embedding matrix; 0 is the original's. */
+    public double weightDecayEmbed = 0.0;
+    /** linear (the original's) or cosine decay after warm-up. */
+    public String lrScheduler = "linear";
+    /** Length of the learning-rate schedule when it differs from {@code steps}; None: {@code steps}. */
+    public Integer stepsMaxForLrSched = null;
+    public String modelSavePath = null;
+    /** The run's name for experiment tracking. */
+    public String wandbRunName = null;
+    public boolean debug = false;
+    /** Sampling: guidance and the final argmax read the secondary logits. */
+    public boolean useSecondaryLogits = false;
+    /** Sampling: only unconditional samples. */
+    public boolean justUnconditional = false;
     /** Not a train.py flag: the dataset decides it there (32768 for OWT2). */
     public int vocabSize = 32768;
     /** Not a train.py flag: the run seed every random draw derives from. */
     public long seed = 0;
+
+    /** The fork capitalises this one option's name; camel/snake case conversion cannot recover it. */
+    private static final String BOW_CUMSUM_GAMMA = "BoW_cumsum_gamma";
+    private static final String BOW_CUMSUM_GAMMA_FIELD = "bowCumsumGamma";
 
     public static PlaidConfig defaults() {
         return new PlaidConfig();
@@ -94,7 +122,41 @@ public final class PlaidConfig {
         require(nShortSeqs >= 0, "n_short_seqs", "must not be negative");
         require(hookFreq > 0, "hook_freq", "must be positive");
         require(gamma1 > gamma0, "gamma_1", "must exceed gamma_0");
+        require(reconstSecondaryWeight >= 0, "reconst_secondary_weight", "must not be negative");
+        require(embedRegularizerLambda >= 0, "embed_regularizer_lambda", "must not be negative");
+        require(weightDecayEmbed >= 0, "weight_decay_embed", "must not be negative");
+        require("linear".equals(lrScheduler) || "cosine".equals(lrScheduler), "lr_scheduler", "must be linear or cosine, got " + lrScheduler);
+        require(stepsMaxForLrSched == null || stepsMaxForLrSched > 0, "steps_max_for_lr_sched", "must be positive");
+        DiffusionMode mode = diffusionMode();
+        if (mode.inBowSpace()) {
+            require(bowCumsumGamma != null, BOW_CUMSUM_GAMMA, "is required by diffusion_mode " + mode);
+            bowTransform();
+        }
         return this;
+    }
+
+    /** The parsed {@code diffusionMode}; throws naming the option when it is refused. */
+    public DiffusionMode diffusionMode() {
+        try {
+            return DiffusionMode.parse(diffusionMode);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("option diffusion_mode: " + e.getMessage(), e);
+        }
+    }
+
+    /** The bow transform of ρ = {@code bowCumsumGamma}; throws naming the option when ρ is unset or outside [0, 1]. */
+    public BowTransform bowTransform() {
+        require(bowCumsumGamma != null, BOW_CUMSUM_GAMMA, "is not set");
+        try {
+            return new BowTransform(bowCumsumGamma);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("option " + BOW_CUMSUM_GAMMA + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Steps the learning-rate schedule spans. */
+    public int lrScheduleSteps() {
+        return stepsMaxForLrSched != null ? stepsMaxForLrSched : steps;
     }
 
     private static void require(boolean ok, String option, String why) {
@@ -112,6 +174,8 @@ public final class PlaidConfig {
             if (type == int.class) f.setInt(this, Integer.parseInt(value.trim()));
             else if (type == long.class) f.setLong(this, Long.parseLong(value.trim()));
             else if (type == double.class) f.setDouble(this, Double.parseDouble(value.trim()));
+            else if (type == Integer.class) f.set(this, "None".equals(value) ? null : Integer.valueOf(value.trim()));
+            else if (type == Double.class) f.set(this, "None".equals(value) ? null : Double.valueOf(value.trim()));
             else if (type == boolean.class) f.setBoolean(this, parseBoolean(name, value));
             else f.set(this, "None".equals(value) ? null : value);
         } catch (NumberFormatException e) {
@@ -150,6 +214,7 @@ public final class PlaidConfig {
     }
 
     static String camelCase(String name) {
+        if (name.equals(BOW_CUMSUM_GAMMA)) return BOW_CUMSUM_GAMMA_FIELD;
         if (!name.contains("_")) return name;
         StringBuilder sb = new StringBuilder();
         boolean upper = false;
@@ -165,6 +230,7 @@ public final class PlaidConfig {
     }
 
     static String snakeCase(String name) {
+        if (name.equals(BOW_CUMSUM_GAMMA_FIELD)) return BOW_CUMSUM_GAMMA;
         // the original writes gamma_0 / gamma_1 but beta1 / beta2
         if (name.startsWith("gamma") && name.length() == 6) return "gamma_" + name.charAt(5);
         StringBuilder sb = new StringBuilder();
