@@ -159,6 +159,16 @@ public final class CudaBackend implements ComputeBackend {
         CudaDriver.check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
     }
 
+    /** For the other CUDA libraries' calls (NCCL) on this backend's device. */
+    void makeCurrent() {
+        bindContext();
+    }
+
+    /** The stream all of this backend's work is queued on. */
+    MemorySegment stream() {
+        return stream;
+    }
+
     @Override
     public String name() {
         return "cuda";
@@ -505,7 +515,7 @@ public final class CudaBackend implements ComputeBackend {
 
     // ---- checks -------------------------------------------------------------------
 
-    private static CudaTensor cuda(Tensor t) {
+    static CudaTensor cuda(Tensor t) {
         if (t instanceof CudaTensor c) return c;
         throw new IllegalArgumentException("tensor " + t + " does not belong to the CUDA backend");
     }
