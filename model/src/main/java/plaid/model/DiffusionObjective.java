@@ -6,11 +6,18 @@ import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
+import plaid.model.bow.BowTransform;
+import plaid.model.bow.DiffusionMode;
 
 /**
  * train.py's {@code forward}: the variational bound on one micro-batch, with every random
  * draw made explicit ({@link MicroBatch}), and its exact gradients (plaid-reference §3),
  * including the noise schedule's variance-minimising gradient.
+ *
+ * <p>In the fork's {@code BoW_embedding} mode (plaid-reference §7) diffusion runs on the clean
+ * latent bow(x_embed) instead of x_embed: z, the prior and the diffusion term use it, and the
+ * token-mode head's x̂ is converted with bow before it meets them or feeds self-conditioning.
+ * {@code embedRegularizerLambda}·‖M‖² on the raw embedding matrix joins the loss in any mode.
  */
 public final class DiffusionObjective {
     private final PlaidParameters params;
@@ -18,11 +25,30 @@ public final class DiffusionObjective {
     private final PlaidConfig c;
     private final Map<Integer, Denoiser> denoisers = new HashMap<>();
     private final Map<Integer, Tensor[]> buffers = new HashMap<>();
+    /** The bow transform in BoW_embedding mode; null in token mode, where nothing is converted. */
+    private final BowTransform bow;
 
     public DiffusionObjective(PlaidParameters params) {
         this.params = params;
         this.be = params.backend();
         this.c = params.config();
+        DiffusionMode mode = c.diffusionMode();
+        for (DiffusionMode.Word w : mode.words()) {
+            if (w != DiffusionMode.Word.TOKEN && w != DiffusionMode.Word.BOW_EMBEDDING) {
+                throw new UnsupportedOperationException("diffusion_mode word '" + w.spelling() + "' is not implemented yet");
+            }
+        }
+        this.bow = mode.inBowSpace() ? c.bowTransform() : null;
+    }
+
+    /** Token-space latents [rows, S, E] in the space diffusion runs in. */
+    private float[] toDiffusionSpace(float[] x, int rows, int seqLen) {
+        return bow == null ? x : bow.toBow(x, rows, seqLen, c.embedDim);
+    }
+
+    /** The transpose of {@link #toDiffusionSpace}: d/d(token-space) from d/d(diffusion space). */
+    private float[] toDiffusionSpaceBackward(float[] d, int rows, int seqLen) {
+        return bow == null ? d : bow.toBowBackward(d, rows, seqLen, c.embedDim);
     }
 
     /**
@@ -120,14 +146,14 @@ public final class DiffusionObjective {
             snrPrime[i] = -Math.exp(-gamma[i]) * gammaPrime[i];
         }
 
-        // z = α x_embed + σ ε
+        // z = α x₀ + σ ε with the clean latent x₀ = x_embed, or bow(x_embed)
         be.gather(embedding, mb.tokens(), xEmbT);
-        float[] xEmbed = be.download(xEmbT);
+        float[] target = toDiffusionSpace(be.download(xEmbT), rows, seqLen);
         float[] z = new float[tokens * e];
         int perRow = seqLen * e;
         for (int i = 0; i < rows; i++) {
             for (int k = i * perRow; k < (i + 1) * perRow; k++) {
-                z[k] = (float) ((float) (mb.eps()[k] * sigma[i]) + alpha[i] * xEmbed[k]);
+                z[k] = (float) ((float) (mb.eps()[k] * sigma[i]) + alpha[i] * target[k]);
             }
         }
         be.upload(z, zT);
@@ -146,7 +172,7 @@ public final class DiffusionObjective {
             }
             be.upload(zs, zSub);
             sc.forward(zSub, gSub, embedding, mb.biasScale(), be.allocate(scRows.length * seqLen, e), null, mb.segments().select(scRows));
-            float[] xr = be.download(sc.xReconst());
+            float[] xr = toDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
             for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
         }
         be.upload(xSelfcond, xScT);
@@ -154,7 +180,7 @@ public final class DiffusionObjective {
         // main pass
         Denoiser main = denoiser(rows, seqLen);
         main.forward(zT, gamma, embedding, mb.biasScale(), xScT, mb.selfcondMask(), mb.segments());
-        float[] xHat = be.download(main.xReconst());
+        float[] xHat = toDiffusionSpace(be.download(main.xReconst()), rows, seqLen);
 
         // reconstruction: mean over positions of the cross-entropy, rows < R
         double[] reconst = new double[r];
@@ -168,16 +194,16 @@ public final class DiffusionObjective {
             }
         }
 
-        // prior KL(N(α₁ x_embed, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
+        // prior KL(N(α₁ x₀, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
         double alpha1 = Math.sqrt(NoiseSchedule.sigmoid(-g1)), sigma1 = Math.sqrt(NoiseSchedule.sigmoid(g1));
         double prior = 0;
         for (int k = 0; k < tokens * e; k++) {
-            double mu = alpha1 * xEmbed[k];
+            double mu = alpha1 * target[k];
             prior += -Math.log(sigma1) + (sigma1 * sigma1 + mu * mu) / 2 - 0.5;
         }
         prior /= tokens;
 
-        // diffusion: −½ SNR' Σ_e mean_s (x_embed − x̂)²
+        // diffusion: −½ SNR' Σ_e mean_s (x₀ − x̂)²
         double[] diffusion = new double[rows];
         double[] sqErr = new double[rows];
         for (int i = 0; i < rows; i++) {
@@ -186,7 +212,7 @@ public final class DiffusionObjective {
                 float acc = 0;
                 for (int p = 0; p < seqLen; p++) {
                     int k = (i * seqLen + p) * e + j;
-                    float diff = xEmbed[k] - xHat[k];
+                    float diff = target[k] - xHat[k];
                     acc += diff * diff;
                 }
                 total += acc / seqLen;
@@ -207,12 +233,13 @@ public final class DiffusionObjective {
         }
         double reconstTerm = r > 0 ? reconstSum / avgR : 0;
         double loss = c.reconstWeight * reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
+        if (c.embedRegularizerLambda != 0) loss += c.embedRegularizerLambda * sumOfSquares(m); // not part of the bound: nll leaves it out
         double nll = c.selfcond
                 ? (r > 0 ? reconstMasked / (avgR * mb.avgSelfcondMask()) : 0) + (r < rows ? diffMasked / (diffNorm * mb.avgSelfcondMask()) : 0) + prior
                 : reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
 
         if (backward) {
-            backward(mb, main, embedding, m, schedule, g0, g1, gt, gtp, gamma, gammaPrime, alpha, sigma, xEmbed, xHat, sqErr, diffusion,
+            backward(mb, main, embedding, m, schedule, g0, g1, gt, gtp, gamma, gammaPrime, alpha, sigma, target, xHat, sqErr, diffusion,
                     reconstTargets, alpha1, sigma1, dXrT);
         }
         return new Result(loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond);
@@ -220,7 +247,7 @@ public final class DiffusionObjective {
 
     private void backward(MicroBatch mb, Denoiser main, Tensor embedding, float[] matrix, NoiseSchedule schedule, double g0, double g1,
                           double[] gt, double[] gtp, double[] gamma, double[] gammaPrime, double[] alpha, double[] sigma,
-                          float[] xEmbed, float[] xHat, double[] sqErr, double[] diffusion, int[] reconstTargets,
+                          float[] target, float[] xHat, double[] sqErr, double[] diffusion, int[] reconstTargets,
                           double alpha1, double sigma1, Tensor dXrT) {
         int rows = mb.rows(), seqLen = mb.seqLen(), e = c.embedDim, tokens = rows * seqLen, r = mb.reconstBs();
         int perRow = seqLen * e;
@@ -235,35 +262,35 @@ public final class DiffusionObjective {
             be.crossEntropyBackward(main.probs().view(0, r * seqLen, c.vocabSize), reconstTargets, rowScale,
                     main.logitGradient().view(0, r * seqLen, c.vocabSize));
         }
-        // d loss / d x̂ of the diffusion rows: coef·SNR'·(x_embed − x̂)/S
+        // d loss / d x̂ of the diffusion rows: coef·SNR'·(x₀ − x̂)/S, in diffusion space
         double[] snrPrime = new double[rows];
         float[] dXr = new float[tokens * e];
         for (int i = r; i < rows; i++) {
             snrPrime[i] = -Math.exp(-gamma[i]) * gammaPrime[i];
             double coef = scale / diffNorm * snrPrime[i] / seqLen;
-            for (int k = i * perRow; k < (i + 1) * perRow; k++) dXr[k] = (float) (coef * (xEmbed[k] - xHat[k]));
+            for (int k = i * perRow; k < (i + 1) * perRow; k++) dXr[k] = (float) (coef * (target[k] - xHat[k]));
         }
-        be.upload(dXr, dXrT);
+        be.upload(toDiffusionSpaceBackward(dXr, rows, seqLen), dXrT);
         Tensor dEmbedding = be.allocate(c.vocabSize, e);
         Denoiser.InputGradients in = main.backward(dXrT, dEmbedding, true);
         float[] dz = be.download(in.dz());
 
         double[] dGamma = in.dGamma().clone();
         double[] dGammaPrime = new double[rows];
-        float[] dXEmbed = new float[tokens * e];
+        float[] dTarget = new float[tokens * e];
         double dAlpha1 = 0, dSigma1 = 0;
         double priorScale = scale / tokens;
         for (int i = 0; i < rows; i++) {
             if (mask[i] != 0f) continue; // m = 1: γ, γ', x_embed and the prior's α₁, σ₁ carry no gradient
             double dAlpha = 0, dSigma = 0;
             for (int k = i * perRow; k < (i + 1) * perRow; k++) {
-                dAlpha += (double) dz[k] * xEmbed[k];
+                dAlpha += (double) dz[k] * target[k];
                 dSigma += (double) dz[k] * mb.eps()[k];
                 double dx = alpha[i] * dz[k] - dXr[k];
-                // prior: d/dx_embed of (α₁ x)²/2
-                dx += priorScale * alpha1 * alpha1 * xEmbed[k];
-                dAlpha1 += priorScale * alpha1 * xEmbed[k] * xEmbed[k];
-                dXEmbed[k] = (float) dx;
+                // prior: d/dx₀ of (α₁ x₀)²/2
+                dx += priorScale * alpha1 * alpha1 * target[k];
+                dAlpha1 += priorScale * alpha1 * target[k] * target[k];
+                dTarget[k] = (float) dx;
             }
             dSigma1 += priorScale * perRow * (-1 / sigma1 + sigma1);
             double a2 = alpha[i] * alpha[i], s2 = sigma[i] * sigma[i];
@@ -306,13 +333,23 @@ public final class DiffusionObjective {
 
         // Ê ← x_embed gather, then Ê = M/(‖M‖+ε)
         Tensor dXEmbedT = be.allocate(tokens, e);
-        be.upload(dXEmbed, dXEmbedT);
+        be.upload(toDiffusionSpaceBackward(dTarget, rows, seqLen), dXEmbedT);
         be.scatterAdd(dXEmbedT, mb.tokens(), dEmbedding);
         float[] dM = EmbeddingMatrix.backward(matrix, be.download(dEmbedding), e);
         Parameter mp = params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix");
         float[] g = be.download(mp.grad());
         for (int k = 0; k < g.length; k++) g[k] += dM[k];
+        if (c.embedRegularizerLambda != 0) {
+            double regularizerScale = 2 * c.embedRegularizerLambda * scale;
+            for (int k = 0; k < g.length; k++) g[k] += (float) (regularizerScale * matrix[k]);
+        }
         be.upload(g, mp.grad());
+    }
+
+    private static double sumOfSquares(float[] values) {
+        double s = 0;
+        for (float v : values) s += (double) v * v;
+        return s;
     }
 
     private void addToGrad(Parameter p, double[] d) {

@@ -2,14 +2,10 @@
  * Foundations of the fork's bag-of-words modes (plaid-reference §7): {@link plaid.model.bow.DiffusionMode}
  * (the {@code --diffusion_mode} words), {@link plaid.model.bow.BowTransform} (ρ = {@code BoW_cumsum_gamma})
  * and {@link plaid.model.bow.InverseTransformLogits} (logits of a bow-space x̂). All three are host
- * references with their backward; none is wired into the model yet. What is left, read from the
- * fork's public lib/models.py ({@code DiffusionModel}); its train.py and sample.py are not public.
- *
- * <h2>Configuration</h2>
- * {@code PlaidConfig} needs {@code diffusionMode} ("token"), {@code bowCumsumGamma},
- * {@code reconstSecondaryWeight}, {@code embedRegularizerLambda} and, for sampling,
- * {@code useSecondaryLogits}; {@code validate()} should call {@code DiffusionMode.parse} and,
- * when {@code inBowSpace()}, {@code new BowTransform(bowCumsumGamma)} so bad values fail early.
+ * references with their backward. Wired so far: {@code PlaidConfig} holds the fork's options and
+ * validates the mode and ρ; {@code DiffusionObjective} trains {@code BoW_embedding} (and refuses
+ * the other BoW words). What is left, read from the fork's public lib/models.py
+ * ({@code DiffusionModel}); its train.py and sample.py are not public.
  *
  * <h2>Heads and their state-dict names (module {@code model.})</h2>
  * <ul>
@@ -40,13 +36,13 @@
  * are unchanged, and self-conditioning feeds back the bow-space x̂ in every BoW mode.
  *
  * <h2>Objective and sampling</h2>
- * {@code DiffusionObjective}: z = α·bow(x_embed) + σ·ε; the prior KL and the diffusion term use
- * bow(x_embed) in place of x_embed; reconst is the cross-entropy of the primary logits plus
- * {@code reconstSecondaryWeight} × that of the secondary ones; plus
- * {@code embedRegularizerLambda}·‖M‖² on the raw embedding matrix (the fork's
- * {@code EmbeddingMatrix.forward(unnormalize=True)}). The sampler's state z lives in bow space;
- * guidance and the final argmax read the primary logits, or the secondary ones with
- * {@code useSecondaryLogits}.
+ * Done in {@code DiffusionObjective}: z = α·bow(x_embed) + σ·ε; the prior KL and the diffusion
+ * term use bow(x_embed) in place of x_embed; {@code embedRegularizerLambda}·‖M‖² on the raw
+ * embedding matrix (the fork's {@code EmbeddingMatrix.forward(unnormalize=True)}). Left: reconst
+ * as the cross-entropy of the primary logits plus {@code reconstSecondaryWeight} × that of the
+ * secondary ones, once a head has two. The sampler's state z lives in bow space (left:
+ * {@code DiffusionSampler} still compares z with token-space x̂); guidance and the final argmax
+ * read the primary logits, or the secondary ones with {@code useSecondaryLogits}.
  *
  * <h2>Open points</h2>
  * <ul>
