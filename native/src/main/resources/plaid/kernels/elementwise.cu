@@ -37,20 +37,6 @@ extern "C" __global__ void gelu_backward(long long n, const float* dOut, const f
     }
 }
 
-// What a GEMM applies after cuBLAS: bias per column (when non-null), then GELU (when asked),
-// keeping the value before GELU in preActivation (when non-null).
-extern "C" __global__ void gemm_epilogue(long long n, int width, const float* bias, int applyGelu, float* preActivation, float* c) {
-    FOR_EACH_ELEMENT(i, n) {
-        float value = c[i];
-        if (bias) value += bias[i % width];
-        if (applyGelu) {
-            if (preActivation) preActivation[i] = value;
-            value = gelu_value(value);
-        }
-        c[i] = value;
-    }
-}
-
 // Rotary embedding on q and k of qkv [rows, seqLen, 3, heads, 2*half]; n = positions * 2 * heads * half,
 // one thread per rotated pair. sign = -1 rotates back (the backward).
 extern "C" __global__ void rotary(long long n, int seqLen, int heads, int half, const float* invFreq, float sign, float* qkv) {

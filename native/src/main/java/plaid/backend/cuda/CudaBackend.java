@@ -66,6 +66,10 @@ public final class CudaBackend implements ComputeBackend {
     private final MemorySegment context;
     private final MemorySegment stream;
     private final MemorySegment cublas;
+    /** cuBLASLt, for GEMMs whose bias or GELU it fuses into the product's epilogue. */
+    private final MemorySegment cublasLt;
+    private CudaTensor.Allocation ltWorkspace;
+    private static final long LT_WORKSPACE_BYTES = 32L << 20;
     private final KernelLibrary kernels;
     /** Host arrays passed to kernels (ids, per-row factors, segment bounds), on the device. */
     private final StagedArrays stagedArrays = new StagedArrays();
@@ -142,6 +146,8 @@ public final class CudaBackend implements ComputeBackend {
             cublas = slot.get(ADDRESS, 0);
             Cublas.check(Cublas.cublasSetStream(cublas, stream), "cublasSetStream_v2");
             Cublas.check(Cublas.cublasSetMathMode(cublas, Cublas.CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+            CublasLt.check(CublasLt.create(slot), "cublasLtCreate");
+            cublasLt = slot.get(ADDRESS, 0);
             kernels = new KernelLibrary(computeCapability(arena));
         }
     }
@@ -250,6 +256,7 @@ public final class CudaBackend implements ComputeBackend {
             workspace.free();
             kernels.close();
             Cublas.cublasDestroy(cublas);
+            CublasLt.destroy(cublasLt);
             CudaDriver.cuStreamDestroy(stream);
             CudaDriver.cuDevicePrimaryCtxRelease(device);
         }
@@ -555,6 +562,12 @@ public final class CudaBackend implements ComputeBackend {
         bindContext();
         GemmPrecision precision = gemmPrecision;
         long start = profile.start();
+        if (hasBias || hasGelu) {
+            fusedEpilogueMatmul(transA, transB, m, n, k, alpha, ca, cb, beta, cc, hasBias ? cuda(bias) : null, hasGelu,
+                    hasGelu && preActivation != null ? cuda(preActivation) : null, precision);
+            profile.stop(precision.profileKey + " + epilogue", start);
+            return;
+        }
         // cuBLAS is column-major, where a row-major X reads as Xᵀ: C = op(A)·op(B) is computed as
         // Cᵀ = op(B)ᵀ·op(A)ᵀ, an n×m column-major product with the operands swapped.
         try (Arena arena = Arena.ofConfined()) {
@@ -566,10 +579,67 @@ public final class CudaBackend implements ComputeBackend {
                     arena.allocateFrom(JAVA_FLOAT, beta), cc.address(), n, precision.cublasComputeType), "cublasGemmEx");
         }
         profile.stop(precision.profileKey, start);
-        if (hasBias || hasGelu) {
-            launchElementwise(Kernel.GEMM_EPILOGUE, cc.numel(), n, hasBias ? cuda(bias).address() : 0L, hasGelu,
-                    hasGelu && preActivation != null ? cuda(preActivation).address() : 0L, cc);
+    }
+
+    /**
+     * The GEMM of {@link #gemm} with cuBLASLt applying the bias (per column of row-major C) and
+     * GELU, storing the pre-activation when asked, in the product's epilogue: one pass over C.
+     * Same column-major mapping as the plain GEMM: Cᵀ = op(B)ᵀ·op(A)ᵀ, so the bias runs along
+     * the n rows of the column-major result.
+     */
+    private void fusedEpilogueMatmul(boolean transA, boolean transB, int m, int n, int k, float alpha, CudaTensor a, CudaTensor b,
+                                     float beta, CudaTensor c, CudaTensor bias, boolean gelu, CudaTensor preActivation,
+                                     GemmPrecision precision) {
+        if (ltWorkspace == null) ltWorkspace = allocateFloats(LT_WORKSPACE_BYTES / Float.BYTES);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment slot = arena.allocate(ADDRESS);
+            CublasLt.check(CublasLt.matmulDescCreate(slot, precision.cublasComputeType, Cublas.CUDA_R_32F), "cublasLtMatmulDescCreate");
+            MemorySegment desc = slot.get(ADDRESS, 0);
+            MemorySegment first = null, second = null, result = null, preference = null;
+            try {
+                setLtAttribute(desc, CublasLt.MATMUL_DESC_TRANSA, arena.allocateFrom(JAVA_INT, transB ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
+                setLtAttribute(desc, CublasLt.MATMUL_DESC_TRANSB, arena.allocateFrom(JAVA_INT, transA ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
+                int epilogue = gelu ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU) | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
+                        : bias != null ? CublasLt.EPILOGUE_BIAS : CublasLt.EPILOGUE_DEFAULT;
+                setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE, arena.allocateFrom(JAVA_INT, epilogue));
+                if (bias != null) setLtAttribute(desc, CublasLt.MATMUL_DESC_BIAS_POINTER, arena.allocateFrom(JAVA_LONG, bias.address()));
+                if (preActivation != null) {
+                    setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_POINTER, arena.allocateFrom(JAVA_LONG, preActivation.address()));
+                    setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_LD, arena.allocateFrom(JAVA_LONG, (long) n));
+                }
+                first = ltLayout(arena, transB ? k : n, transB ? n : k);
+                second = ltLayout(arena, transA ? m : k, transA ? k : m);
+                result = ltLayout(arena, n, m);
+                CublasLt.check(CublasLt.preferenceCreate(slot), "cublasLtMatmulPreferenceCreate");
+                preference = slot.get(ADDRESS, 0);
+                CublasLt.check(CublasLt.preferenceSetAttribute(preference, CublasLt.PREF_MAX_WORKSPACE_BYTES,
+                        arena.allocateFrom(JAVA_LONG, LT_WORKSPACE_BYTES), Long.BYTES), "cublasLtMatmulPreferenceSetAttribute");
+                MemorySegment heuristic = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 16);
+                MemorySegment found = arena.allocate(JAVA_INT);
+                CublasLt.check(CublasLt.algoGetHeuristic(cublasLt, desc, first, second, result, result, preference, 1, heuristic, found),
+                        "cublasLtMatmulAlgoGetHeuristic");
+                if (found.get(JAVA_INT, 0) == 0) throw new CudaException("cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
+                // the algorithm is the first member of the heuristic result
+                CublasLt.check(CublasLt.matmul(cublasLt, desc, arena.allocateFrom(JAVA_FLOAT, alpha), b.address(), first, a.address(), second,
+                        arena.allocateFrom(JAVA_FLOAT, beta), c.address(), result, c.address(), result, heuristic,
+                        ltWorkspace.address(), LT_WORKSPACE_BYTES, stream), "cublasLtMatmul");
+            } finally {
+                for (MemorySegment layout : new MemorySegment[] {first, second, result}) if (layout != null) CublasLt.matrixLayoutDestroy(layout);
+                if (preference != null) CublasLt.preferenceDestroy(preference);
+                CublasLt.matmulDescDestroy(desc);
+            }
         }
+    }
+
+    private static void setLtAttribute(MemorySegment desc, int attribute, MemorySegment value) {
+        CublasLt.check(CublasLt.matmulDescSetAttribute(desc, attribute, value, value.byteSize()), "cublasLtMatmulDescSetAttribute(" + attribute + ")");
+    }
+
+    /** A column-major fp32 matrix layout of rows × cols with leading dimension rows. */
+    private static MemorySegment ltLayout(Arena arena, int rows, int cols) {
+        MemorySegment slot = arena.allocate(ADDRESS);
+        CublasLt.check(CublasLt.matrixLayoutCreate(slot, Cublas.CUDA_R_32F, rows, cols, Math.max(1, rows)), "cublasLtMatrixLayoutCreate");
+        return slot.get(ADDRESS, 0);
     }
 
     @Override
