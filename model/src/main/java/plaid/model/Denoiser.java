@@ -4,11 +4,17 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackend.Epilogue;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
+import plaid.model.bow.DiffusionMode;
+import plaid.model.bow.InverseTransformLogits;
 
 /**
  * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward
  * and backward side by side (plaid-reference §2). One instance holds the activations of
  * one batch shape; {@link #backward} uses those of the latest {@link #forward}.
+ *
+ * <p>With the fork's {@code reconst_first} (plaid-reference §7) the head predicts the bow-space
+ * x̂ directly, x̂ = y W_outᵀ + b + zb (no zb under {@code pred_x0}), and the logits come from
+ * its inverse transform ({@link InverseTransformLogits}); softmax·Ê is never formed.
  */
 public final class Denoiser {
     private static final float NORM_EPS = 1e-5f;
@@ -20,6 +26,9 @@ public final class Denoiser {
     private final int rows;
     private final int seqLen;
     private final int tokens;
+    /** reconst_first's logits of the bow-space x̂; null for Plaid's head. */
+    private final InverseTransformLogits reconstFirstLogits;
+    private final boolean withoutZBias;
 
     // inputs of the latest forward
     private Tensor z;
@@ -46,6 +55,9 @@ public final class Denoiser {
         this.rows = rows;
         this.seqLen = seqLen;
         this.tokens = rows * seqLen;
+        DiffusionMode mode = c.diffusionMode();
+        this.reconstFirstLogits = mode.contains(DiffusionMode.Word.RECONST_FIRST) ? InverseTransformLogits.forMode(mode, c.bowCumsumGamma) : null;
+        this.withoutZBias = mode.contains(DiffusionMode.Word.PRED_X0);
         int d = c.dim, e = c.embedDim, v = c.vocabSize, l = c.nBlocks;
         xIn = be.allocate(tokens, e);
         xSelfcondScaled = be.allocate(tokens, e);
@@ -114,7 +126,7 @@ public final class Denoiser {
     /** softmax(logits) [rows·S, V] of the latest forward. */
     public Tensor probs() { return probs; }
 
-    /** x̂ = softmax(logits)·Ê [rows·S, E] of the latest forward. */
+    /** x̂ = softmax(logits)·Ê [rows·S, E] of the latest forward; with reconst_first the bow-space x̂ of its head. */
     public Tensor xReconst() { return xReconst; }
 
     // ---- per-row scalars of γ ------------------------------------------------------
@@ -192,6 +204,10 @@ public final class Denoiser {
         // 4. output norm with the µP readout scale 256/D
         be.layerNorm(hOut, params.model("output_norm.weight").value(), NORM_EPS, lnOut, lnMean, lnRstd);
         be.scale(lnOut, (float) (1.0 / c.widthMult()));
+        if (reconstFirstLogits != null) {
+            reconstFirstHead();
+            return;
+        }
 
         // 5. logits = y W_outᵀ + b + zb Êᵀ with zb = bias_scale·(α/σ²)·z
         be.scaleGroups(z, zBiasFactors(), zBias);
@@ -203,6 +219,23 @@ public final class Denoiser {
         be.softmax(logits, probs);
         be.gemm(false, false, 1f, probs, embedding, 0f, xReconst);
         be.fill(dLogits, 0f);
+    }
+
+    /** reconst_first's steps 5–6: x̂ = y W_outᵀ + b (+ zb), logits from bow⁻¹(x̂), p = softmax(logits). */
+    private void reconstFirstHead() {
+        be.gemm(false, true, 1f, lnOut, params.model("output_linear.weight").value(), 0f, xReconst, Epilogue.BIAS,
+                params.model("output_linear.bias").value(), null);
+        if (!withoutZBias) {
+            be.scaleGroups(z, zBiasFactors(), zBias);
+            be.axpy(1f, zBias, xReconst);
+        }
+        be.upload(reconstFirstLogits.logits(reconstFirstLogitInputs()), logits);
+        be.softmax(logits, probs);
+        be.fill(dLogits, 0f);
+    }
+
+    private InverseTransformLogits.Inputs reconstFirstLogitInputs() {
+        return new InverseTransformLogits.Inputs(be.download(xReconst), rows, seqLen, be.download(embedding), c.vocabSize, mask);
     }
 
     private float[] zBiasFactors() {
@@ -245,36 +278,9 @@ public final class Denoiser {
      */
     public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
         int d = c.dim;
-        float[] keep = new float[rows]; // 1 − m: which rows' Ê terms carry gradient
-        for (int b = 0; b < rows; b++) keep[b] = mask == null ? 0f : 1f - mask[b];
-
-        // 6. x̂ = pÊ: dp = dx̂ Êᵀ, dÊ += pᵀ dx̂ (m = 0 rows), dlogits = softmax backward
-        if (dXReconst != null) {
-            Tensor dProbs = logits; // logits are not needed any more: reuse their storage
-            be.gemm(false, true, 1f, dXReconst, embedding, 0f, dProbs);
-            be.softmaxBackward(probs, dProbs, dLogits, true);
-            be.scaleGroups(dXReconst, keep, dX);
-            be.gemm(true, false, 1f, probs, dX, 1f, dEmbedding);
-        }
-
-        // 5. head
-        Parameter wOut = params.model("output_linear.weight"), bOut = params.model("output_linear.bias");
-        if (parameterGradients) be.gemm(true, false, 1f, dLogits, lnOut, 1f, wOut.grad());
-        if (parameterGradients) be.sumGroupRows(dLogits, bOut.grad().reshape(1, c.vocabSize), true);
-        be.gemm(false, false, 1f, dLogits, wOut.value(), 0f, dOutHead);
-        be.gemm(false, false, 1f, dLogits, embedding, 0f, dZBias);
-        be.scaleGroups(zBias, keep, dX);
-        be.gemm(true, false, 1f, dLogits, dX, 1f, dEmbedding);
-
         double[] dGamma = new double[rows];
-        float[] zbFactor = zBiasFactors();
-        double[] dzbDotZ = be.dotGroups(dZBias, z, rows);
-        for (int b = 0; b < rows; b++) {
-            // d(α/σ²)/dγ = −α/2 − α·α²/σ²
-            double a2 = alphaSquared(gamma[b]), s2 = sigmaSquared(gamma[b]), a = Math.sqrt(a2);
-            dGamma[b] += biasScale * (-a / 2 - a * a2 / s2) * dzbDotZ[b];
-        }
-        be.scaleGroups(dZBias, zbFactor, dZ);
+        if (reconstFirstLogits != null) reconstFirstHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
+        else plaidHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
 
         // 4. output norm
         be.scale(dOutHead, (float) (1.0 / c.widthMult()));
@@ -343,5 +349,67 @@ public final class Denoiser {
         be.scaleGroups(dX, invStd, dX);
         be.axpy(1f, dX, dZ);
         return new InputGradients(dZ, dGamma);
+    }
+
+    /** Plaid's head backward, steps 6 and 5: writes dOutHead, accumulates Ê's and γ's gradients, sets dZ. */
+    private void plaidHeadBackward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, double[] dGamma) {
+        float[] keep = new float[rows]; // 1 − m: which rows' Ê terms carry gradient
+        for (int b = 0; b < rows; b++) keep[b] = mask == null ? 0f : 1f - mask[b];
+        // 6. x̂ = pÊ: dp = dx̂ Êᵀ, dÊ += pᵀ dx̂ (m = 0 rows), dlogits = softmax backward
+        if (dXReconst != null) {
+            Tensor dProbs = logits; // logits are not needed any more: reuse their storage
+            be.gemm(false, true, 1f, dXReconst, embedding, 0f, dProbs);
+            be.softmaxBackward(probs, dProbs, dLogits, true);
+            be.scaleGroups(dXReconst, keep, dX);
+            be.gemm(true, false, 1f, probs, dX, 1f, dEmbedding);
+        }
+
+        // 5. head
+        Parameter wOut = params.model("output_linear.weight"), bOut = params.model("output_linear.bias");
+        if (parameterGradients) be.gemm(true, false, 1f, dLogits, lnOut, 1f, wOut.grad());
+        if (parameterGradients) be.sumGroupRows(dLogits, bOut.grad().reshape(1, c.vocabSize), true);
+        be.gemm(false, false, 1f, dLogits, wOut.value(), 0f, dOutHead);
+        be.gemm(false, false, 1f, dLogits, embedding, 0f, dZBias);
+        be.scaleGroups(zBias, keep, dX);
+        be.gemm(true, false, 1f, dLogits, dX, 1f, dEmbedding);
+
+        zBiasBackward(dZBias, dGamma);
+    }
+
+    /**
+     * reconst_first's head backward: dx̂ is the caller's plus what the inverse-transform logits send
+     * back; writes dOutHead, accumulates Ê's and γ's gradients, sets dZ.
+     */
+    private void reconstFirstHeadBackward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, double[] dGamma) {
+        InverseTransformLogits.Gradients fromLogits = reconstFirstLogits.backward(reconstFirstLogitInputs(), be.download(dLogits));
+        float[] dHat = fromLogits.dXReconstBow();
+        if (dXReconst != null) {
+            float[] direct = be.download(dXReconst);
+            for (int k = 0; k < dHat.length; k++) dHat[k] += direct[k];
+        }
+        float[] dEmb = be.download(dEmbedding), dEmbFromLogits = fromLogits.dEmbedding();
+        for (int k = 0; k < dEmb.length; k++) dEmb[k] += dEmbFromLogits[k];
+        be.upload(dEmb, dEmbedding);
+
+        Tensor dXHat = dX; // scratch until step 1 overwrites it
+        be.upload(dHat, dXHat);
+        Parameter wOut = params.model("output_linear.weight"), bOut = params.model("output_linear.bias");
+        if (parameterGradients) be.gemm(true, false, 1f, dXHat, lnOut, 1f, wOut.grad());
+        if (parameterGradients) be.sumGroupRows(dXHat, bOut.grad().reshape(1, c.embedDim), true);
+        be.gemm(false, false, 1f, dXHat, wOut.value(), 0f, dOutHead);
+        if (withoutZBias) be.fill(dZ, 0f);
+        else zBiasBackward(dXHat, dGamma);
+    }
+
+    /** Through zb = bias_scale·(α/σ²)·z: dγ += its share, dZ = d/dz. */
+    private void zBiasBackward(Tensor dZb, double[] dGamma) {
+        float[] zbFactor = zBiasFactors();
+        double[] dzbDotZ = be.dotGroups(dZb, z, rows);
+        for (int b = 0; b < rows; b++) {
+            // d(α/σ²)/dγ = −α/2 − α·α²/σ²
+            double a2 = alphaSquared(gamma[b]), s2 = sigmaSquared(gamma[b]), a = Math.sqrt(a2);
+            dGamma[b] += biasScale * (-a / 2 - a * a2 / s2) * dzbDotZ[b];
+        }
+        be.scaleGroups(dZb, zbFactor, dZ);
     }
 }

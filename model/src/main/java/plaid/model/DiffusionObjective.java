@@ -1,7 +1,9 @@
 package plaid.model;
 
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
@@ -20,13 +22,19 @@ import plaid.model.bow.DiffusionMode;
  * {@code embedRegularizerLambda}·‖M‖² on the raw embedding matrix joins the loss in any mode.
  */
 public final class DiffusionObjective {
+    /** The mode words this objective trains; the rest (double_logit_reg and its words, no_rescale, norm_ret_embeddings) are refused. */
+    private static final Set<DiffusionMode.Word> IMPLEMENTED_WORDS = EnumSet.of(DiffusionMode.Word.TOKEN, DiffusionMode.Word.BOW_EMBEDDING,
+            DiffusionMode.Word.RECONST_FIRST, DiffusionMode.Word.PRED_X0, DiffusionMode.Word.DIFF_LM_NORMS);
+
     private final PlaidParameters params;
     private final ComputeBackend be;
     private final PlaidConfig c;
     private final Map<Integer, Denoiser> denoisers = new HashMap<>();
     private final Map<Integer, Tensor[]> buffers = new HashMap<>();
-    /** The bow transform in BoW_embedding mode; null in token mode, where nothing is converted. */
+    /** The bow transform in the BoW modes; null in token mode, where nothing is converted. */
     private final BowTransform bow;
+    /** Whether the denoiser's x̂ is token-space and needs converting (BoW_embedding without reconst_first). */
+    private final boolean convertReconst;
 
     public DiffusionObjective(PlaidParameters params) {
         this.params = params;
@@ -34,11 +42,13 @@ public final class DiffusionObjective {
         this.c = params.config();
         DiffusionMode mode = c.diffusionMode();
         for (DiffusionMode.Word w : mode.words()) {
-            if (w != DiffusionMode.Word.TOKEN && w != DiffusionMode.Word.BOW_EMBEDDING) {
+            if (!IMPLEMENTED_WORDS.contains(w)) {
                 throw new UnsupportedOperationException("diffusion_mode word '" + w.spelling() + "' is not implemented yet");
             }
         }
         this.bow = mode.inBowSpace() ? c.bowTransform() : null;
+        // reconst_first's head predicts the bow-space x̂ itself
+        this.convertReconst = bow != null && !mode.contains(DiffusionMode.Word.RECONST_FIRST);
     }
 
     /** Token-space latents [rows, S, E] in the space diffusion runs in. */
@@ -49,6 +59,16 @@ public final class DiffusionObjective {
     /** The transpose of {@link #toDiffusionSpace}: d/d(token-space) from d/d(diffusion space). */
     private float[] toDiffusionSpaceBackward(float[] d, int rows, int seqLen) {
         return bow == null ? d : bow.toBowBackward(d, rows, seqLen, c.embedDim);
+    }
+
+    /** The denoiser's x̂ [rows, S, E] in diffusion space. */
+    private float[] reconstInDiffusionSpace(float[] xHat, int rows, int seqLen) {
+        return convertReconst ? toDiffusionSpace(xHat, rows, seqLen) : xHat;
+    }
+
+    /** The transpose of {@link #reconstInDiffusionSpace}. */
+    private float[] reconstInDiffusionSpaceBackward(float[] d, int rows, int seqLen) {
+        return convertReconst ? toDiffusionSpaceBackward(d, rows, seqLen) : d;
     }
 
     /**
@@ -172,7 +192,7 @@ public final class DiffusionObjective {
             }
             be.upload(zs, zSub);
             sc.forward(zSub, gSub, embedding, mb.biasScale(), be.allocate(scRows.length * seqLen, e), null, mb.segments().select(scRows));
-            float[] xr = toDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
+            float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
             for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
         }
         be.upload(xSelfcond, xScT);
@@ -180,7 +200,7 @@ public final class DiffusionObjective {
         // main pass
         Denoiser main = denoiser(rows, seqLen);
         main.forward(zT, gamma, embedding, mb.biasScale(), xScT, mb.selfcondMask(), mb.segments());
-        float[] xHat = toDiffusionSpace(be.download(main.xReconst()), rows, seqLen);
+        float[] xHat = reconstInDiffusionSpace(be.download(main.xReconst()), rows, seqLen);
 
         // reconstruction: mean over positions of the cross-entropy, rows < R
         double[] reconst = new double[r];
@@ -270,7 +290,7 @@ public final class DiffusionObjective {
             double coef = scale / diffNorm * snrPrime[i] / seqLen;
             for (int k = i * perRow; k < (i + 1) * perRow; k++) dXr[k] = (float) (coef * (target[k] - xHat[k]));
         }
-        be.upload(toDiffusionSpaceBackward(dXr, rows, seqLen), dXrT);
+        be.upload(reconstInDiffusionSpaceBackward(dXr, rows, seqLen), dXrT);
         Tensor dEmbedding = be.allocate(c.vocabSize, e);
         Denoiser.InputGradients in = main.backward(dXrT, dEmbedding, true);
         float[] dz = be.download(in.dz());

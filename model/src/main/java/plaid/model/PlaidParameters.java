@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
+import plaid.model.bow.DiffusionMode;
 import plaid.tensor.HostTensor;
 
 /**
@@ -52,8 +53,10 @@ public final class PlaidParameters {
             s.add(new ParameterSpec(ParameterGroup.MODEL, p + "mlp.fc2.weight", new int[] {d, 4 * d}, true));
         }
         s.add(new ParameterSpec(ParameterGroup.MODEL, "output_norm.weight", new int[] {d}, false));
-        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear.weight", new int[] {c.vocabSize, d}, false));
-        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear.bias", new int[] {c.vocabSize}, false));
+        // reconst_first's readout predicts the bow-space x̂ [E] instead of the logits [V]
+        int readout = c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST) ? e : c.vocabSize;
+        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear.weight", new int[] {readout, d}, false));
+        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear.bias", new int[] {readout}, false));
         s.add(new ParameterSpec(ParameterGroup.NOISE_SCHEDULE, "W1", new int[] {1024, 1}, false));
         s.add(new ParameterSpec(ParameterGroup.NOISE_SCHEDULE, "b1", new int[] {1024}, false));
         s.add(new ParameterSpec(ParameterGroup.NOISE_SCHEDULE, "W2", new int[] {1, 1024}, false));

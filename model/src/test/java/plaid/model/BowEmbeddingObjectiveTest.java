@@ -1,23 +1,30 @@
 package plaid.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.cpu.CpuBackend;
 
-/** DiffusionObjective in the fork's BoW_embedding mode (plaid-reference §7). */
+/** DiffusionObjective in the fork's BoW_embedding modes, with Plaid's head and reconst_first's (plaid-reference §7). */
 class BowEmbeddingObjectiveTest {
     private static final int ROWS = 4, SEQ_LEN = 8;
 
     private static PlaidConfig bowConfig(double rho) {
+        return bowConfig("BoW_embedding", rho);
+    }
+
+    private static PlaidConfig bowConfig(String mode, double rho) {
         PlaidConfig c = TrainerTest.tinyConfig();
-        c.diffusionMode = "BoW_embedding";
+        c.diffusionMode = mode;
         c.bowCumsumGamma = rho;
         return c.validate();
     }
@@ -63,9 +70,11 @@ class BowEmbeddingObjectiveTest {
         for (int i = 0; i < gt.size(); i++) assertThat(gb.get(i)).as(pt.all().get(i).toString()).containsExactly(gt.get(i));
     }
 
-    @Test
-    void gradientAgreesWithFiniteDifferencesOfTheLoss() {
-        PlaidConfig c = bowConfig(0.5);
+    @ParameterizedTest
+    @ValueSource(strings = {"BoW_embedding", "BoW_embedding_reconst_first", "BoW_embedding_reconst_first_diff_lm_norms",
+        "BoW_embedding_reconst_first_pred_x0"})
+    void gradientAgreesWithFiniteDifferencesOfTheLoss(String mode) {
+        PlaidConfig c = bowConfig(mode, 0.5);
         c.embedRegularizerLambda = 0.01;
         PlaidParameters p = perturbedParameters(c);
         DiffusionObjective objective = new DiffusionObjective(p);
@@ -80,25 +89,28 @@ class BowEmbeddingObjectiveTest {
         SplittableRandom rng = new SplittableRandom(33);
         for (int trial = 0; trial < 3; trial++) {
             List<float[]> direction = new ArrayList<>();
-            double analytic = 0;
+            double analytic = 0, magnitude = 0; // magnitude: Σ|g·v|, the scale float32 rounding errors grow with
             for (Parameter q : probed) {
                 float[] g = be.download(q.grad()), v = new float[g.length];
                 for (int k = 0; k < v.length; k++) {
                     v[k] = (float) rng.nextGaussian();
                     analytic += (double) g[k] * v[k];
+                    magnitude += Math.abs((double) g[k] * v[k]);
                 }
                 direction.add(v);
             }
             double h = 3e-4; // small enough for O(h²) to vanish, large enough for float32 rounding
             double numeric = (lossAlong(objective, mb, be, probed, direction, h) - lossAlong(objective, mb, be, probed, direction, -h)) / (2 * h);
-            System.out.printf("BoW_embedding ρ=0.5 directional derivative: analytic %.6f, central difference %.6f%n", analytic, numeric);
-            assertThat(numeric).isCloseTo(analytic, within(0.005 * Math.abs(analytic)));
+            System.out.printf("%s ρ=0.5 directional derivative: analytic %.6f, central difference %.6f (Σ|g·v| %.1f)%n", mode, analytic, numeric,
+                    magnitude);
+            assertThat(numeric).isCloseTo(analytic, within(5e-5 * magnitude));
         }
     }
 
-    @Test
-    void shortTrainingRunLowersValidationNll() {
-        PlaidConfig c = bowConfig(0.5);
+    @ParameterizedTest
+    @ValueSource(strings = {"BoW_embedding", "BoW_embedding_reconst_first_diff_lm_norms"})
+    void shortTrainingRunLowersValidationNll(String mode) {
+        PlaidConfig c = bowConfig(mode, 0.5);
         c.steps = 150;
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         SplittableRandom data = new SplittableRandom(4);
@@ -108,7 +120,7 @@ class BowEmbeddingObjectiveTest {
         double before = validationNll(trainer.objective(), c, validation);
         for (int step = 0; step < c.steps; step++) trainer.step(step);
         double after = validationNll(trainer.objective(), c, validation);
-        System.out.printf("BoW_embedding ρ=0.5, %d steps: validation NLL %.3f -> %.3f%n", c.steps, before, after);
+        System.out.printf("%s ρ=0.5, %d steps: validation NLL %.3f -> %.3f%n", mode, c.steps, before, after);
         assertThat(after).isLessThan(0.8 * before);
     }
 
@@ -131,6 +143,25 @@ class BowEmbeddingObjectiveTest {
             sum += objective.evaluate(DiffusionObjective.evalMicroBatch(tokens, c.batchSize, c.seqLen, c.embedDim, rng), false).nll();
         }
         return sum / draws;
+    }
+
+    @Test
+    void reconstFirstReadsOutToTheEmbeddingAndRefusesTokenModeWeights() {
+        PlaidConfig reconstFirst = bowConfig("BoW_embedding_reconst_first", 0.5), token = TrainerTest.tinyConfig();
+        PlaidParameters p = PlaidParameters.initialize(reconstFirst, new CpuBackend(), 1);
+        assertThat(p.model("output_linear.weight").shape()).containsExactly(reconstFirst.embedDim, reconstFirst.dim);
+        assertThat(p.model("output_linear.bias").shape()).containsExactly(reconstFirst.embedDim);
+
+        var tokenWeights = PlaidParameters.initialize(token, new CpuBackend(), 1).toStateDicts();
+        assertThatThrownBy(() -> PlaidParameters.fromStateDicts(reconstFirst, new CpuBackend(), tokenWeights))
+                .hasMessageContaining("output_linear.weight");
+    }
+
+    @Test
+    void modeWordsNotBuiltYetAreRefused() {
+        PlaidConfig c = bowConfig("BoW_embedding_double_logit_reg", 0.5);
+        assertThatThrownBy(() -> new DiffusionObjective(PlaidParameters.initialize(c, new CpuBackend(), 1)))
+                .hasMessageContaining("double_logit_reg");
     }
 
     /** The loss at θ + step·v, θ restored afterwards. */

@@ -3,8 +3,9 @@
  * (the {@code --diffusion_mode} words), {@link plaid.model.bow.BowTransform} (ρ = {@code BoW_cumsum_gamma})
  * and {@link plaid.model.bow.InverseTransformLogits} (logits of a bow-space x̂). All three are host
  * references with their backward. Wired so far: {@code PlaidConfig} holds the fork's options and
- * validates the mode and ρ; {@code DiffusionObjective} trains {@code BoW_embedding} (and refuses
- * the other BoW words). What is left, read from the fork's public lib/models.py
+ * validates the mode and ρ; {@code DiffusionObjective} trains {@code BoW_embedding}, with Plaid's head
+ * or {@code reconst_first}'s ({@code Denoiser}, with {@code pred_x0} and {@code diff_lm_norms}), and
+ * refuses the other words. What is left, read from the fork's public lib/models.py
  * ({@code DiffusionModel}); its train.py and sample.py are not public.
  *
  * <h2>Heads and their state-dict names (module {@code model.})</h2>
@@ -14,7 +15,7 @@
  *     returned x̂ = softmax(logits)·Ê is converted with {@code toBow} (in float64, as the fork's
  *     default does; its {@code use_double_precision_for_conversion} flag is inverted: true means
  *     float32); its backward is {@code toBowBackward} on dx̂.</li>
- * <li>{@code reconst_first}: the same names with other shapes, {@code output_linear.weight} [E, D]
+ * <li>{@code reconst_first} (done): the same names with other shapes, {@code output_linear.weight} [E, D]
  *     and {@code output_linear.bias} [E] (a µP readout to E). x̂_bow = y·Wᵀ + b + zb, without zb under
  *     {@code pred_x0} (zb = bias_scale·(α/σ²)·z, as in §2); logits =
  *     {@link plaid.model.bow.InverseTransformLogits} of x̂_bow (distances under {@code diff_lm_norms});
