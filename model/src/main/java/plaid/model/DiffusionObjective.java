@@ -33,7 +33,7 @@ public final class DiffusionObjective {
     private final Map<Integer, Tensor[]> buffers = new HashMap<>();
     /** The bow transform in the BoW modes; null in token mode, where nothing is converted. */
     private final BowTransform bow;
-    /** Whether the denoiser's x̂ is token-space and needs converting (BoW_embedding without reconst_first). */
+    /** Whether the denoiser's x̂ is token-space and needs converting ({@link DiffusionMode#convertsReconstToBow}). */
     private final boolean convertReconst;
 
     public DiffusionObjective(PlaidParameters params) {
@@ -47,8 +47,7 @@ public final class DiffusionObjective {
             }
         }
         this.bow = mode.inBowSpace() ? c.bowTransform() : null;
-        // reconst_first's head predicts the bow-space x̂ itself
-        this.convertReconst = bow != null && !mode.contains(DiffusionMode.Word.RECONST_FIRST);
+        this.convertReconst = mode.convertsReconstToBow();
     }
 
     /** Token-space latents [rows, S, E] in the space diffusion runs in. */

@@ -157,6 +157,15 @@ public final class DiffusionMode {
         return contains(Word.BOW_EMBEDDING);
     }
 
+    /**
+     * Whether the head's x̂ is token-space (softmax·Ê) and is converted with bow before it meets
+     * z: BoW_embedding with Plaid's head; reconst_first's and double_logit_reg's heads predict the
+     * bow-space x̂ themselves.
+     */
+    public boolean convertsReconstToBow() {
+        return inBowSpace() && !contains(Word.RECONST_FIRST) && !contains(Word.DOUBLE_LOGIT_REG);
+    }
+
     /** Same words in any order: the fork's substring tests cannot tell the orders apart. */
     @Override
     public boolean equals(Object o) {

@@ -41,9 +41,10 @@
  * term use bow(x_embed) in place of x_embed; {@code embedRegularizerLambda}·‖M‖² on the raw
  * embedding matrix (the fork's {@code EmbeddingMatrix.forward(unnormalize=True)}). Left: reconst
  * as the cross-entropy of the primary logits plus {@code reconstSecondaryWeight} × that of the
- * secondary ones, once a head has two. The sampler's state z lives in bow space (left:
- * {@code DiffusionSampler} still compares z with token-space x̂); guidance and the final argmax
- * read the primary logits, or the secondary ones with {@code useSecondaryLogits}.
+ * secondary ones, once a head has two. Done in {@code DiffusionSampler}: the state z lives in
+ * bow space ({@link plaid.model.bow.DiffusionMode#convertsReconstToBow} says when x̂ is converted).
+ * Left: guidance and the final argmax read the primary logits, or the secondary ones with
+ * {@code useSecondaryLogits}.
  *
  * <h2>Open points</h2>
  * <ul>

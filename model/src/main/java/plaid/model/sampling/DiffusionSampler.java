@@ -10,13 +10,16 @@ import plaid.model.NoiseSchedule;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidConfig;
 import plaid.model.PlaidParameters;
+import plaid.model.bow.BowTransform;
 
 /**
  * sample.py's {@code generate_samples} (VDM appendix A.4, eq. 33): from z ~ N(0, 1)·scale,
  * T denoising steps at t = linspace(1, 0, T) to s = t − 1/T with ancestral or DDIM
  * updates, self-conditioning carried from step to step, optional guidance, and the argmax
  * of a final model call. The sampler state is float64 as in the original; the model sees
- * z and γ_t cast to float32, as there. Not thread-safe: one call at a time.
+ * z and γ_t cast to float32, as there. In the fork's BoW modes the state z lives in bow space
+ * (plaid-reference §7): a token-space x̂ is converted with bow before the update and before it
+ * is fed back for self-conditioning. Not thread-safe: one call at a time.
  */
 public final class DiffusionSampler {
     private final PlaidParameters params;
@@ -111,6 +114,9 @@ public final class DiffusionSampler {
         final Tensor z;
         final Tensor xSelfcond;
         final Segments segments;
+        /** Converts the head's token-space x̂ to bow space; null when x̂ is already in z's space. */
+        final BowTransform reconstToBow;
+        float[] latestReconst;
 
         ModelCall(Denoiser denoiser, Tensor embedding) {
             this.denoiser = denoiser;
@@ -118,9 +124,10 @@ public final class DiffusionSampler {
             this.z = be.allocate(denoiser.rows() * denoiser.seqLen(), config.embedDim);
             this.xSelfcond = be.allocate(denoiser.rows() * denoiser.seqLen(), config.embedDim);
             this.segments = Segments.whole(denoiser.rows(), denoiser.seqLen());
+            this.reconstToBow = config.diffusionMode().convertsReconstToBow() ? config.bowTransform() : null;
         }
 
-        /** Forward on float32(z) at float32(γ); returns x̂. */
+        /** Forward on float32(z) at float32(γ); returns x̂ in z's space. */
         float[] run(double[] zState, double gamma) {
             float[] zf = new float[zState.length];
             for (int k = 0; k < zf.length; k++) zf[k] = (float) zState[k];
@@ -128,12 +135,14 @@ public final class DiffusionSampler {
             double[] gammas = new double[denoiser.rows()];
             Arrays.fill(gammas, (float) gamma);
             denoiser.forward(z, gammas, embedding, 1.0, xSelfcond, null, segments);
-            return be.download(denoiser.xReconst());
+            latestReconst = be.download(denoiser.xReconst());
+            if (reconstToBow != null) latestReconst = reconstToBow.toBow(latestReconst, denoiser.rows(), denoiser.seqLen(), config.embedDim);
+            return latestReconst;
         }
 
         /** The latest x̂ becomes the next call's self-conditioning input. */
         void keepSelfConditioning() {
-            be.copy(denoiser.xReconst(), xSelfcond);
+            be.upload(latestReconst, xSelfcond);
         }
 
         /** Argmax over the vocabulary of the latest logits, per sample and position (first maximum on ties). */

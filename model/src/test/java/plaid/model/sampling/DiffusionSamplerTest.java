@@ -6,6 +6,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+import plaid.model.bow.DiffusionMode;
 
 class DiffusionSamplerTest {
     private static final int VOCAB = 40;
@@ -21,6 +24,35 @@ class DiffusionSamplerTest {
             assertThat(java.util.Arrays.deepEquals(sampler.sample(r, NoiseSource.seeded(8)), a)).as(update.name()).isFalse();
             assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream)).hasSize(3 * 8).allMatch(t -> t >= 0 && t < VOCAB);
         }
+    }
+
+    @Test
+    void bowEmbeddingWithRhoZeroSamplesAsTokenModeDoes() {
+        for (SamplingRequest.Update update : SamplingRequest.Update.values()) {
+            SamplingRequest r = SMALL.withUpdate(update);
+            int[][] token = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8).sample(r, NoiseSource.seeded(7));
+            int[][] bow = new DiffusionSampler(inMode(TinyModel.randomised(VOCAB, 1), "BoW_embedding", 0.0), 8).sample(r, NoiseSource.seeded(7));
+            assertThat(bow).as(update.name()).isDeepEqualTo(token);
+        }
+    }
+
+    @Test
+    void bowModesSampleValidTokens() {
+        for (String mode : new String[] {"BoW_embedding", "BoW_embedding_reconst_first_diff_lm_norms"}) {
+            PlaidParameters p = inMode(TinyModel.initialised(VOCAB, 1), mode, 0.5);
+            int[][] a = new DiffusionSampler(p, 8).sample(SMALL, NoiseSource.seeded(7));
+            assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream)).as(mode).hasSize(3 * 8).allMatch(t -> t >= 0 && t < VOCAB);
+        }
+    }
+
+    /** The same weights under another diffusion_mode (only the readout's shape differs between modes: re-initialised there). */
+    private static PlaidParameters inMode(PlaidParameters p, String mode, double rho) {
+        PlaidConfig c = p.config().copy();
+        c.diffusionMode = mode;
+        c.bowCumsumGamma = rho;
+        c.validate();
+        if (c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST)) return PlaidParameters.initialize(c, p.backend(), 1);
+        return PlaidParameters.fromStateDicts(c, p.backend(), p.toStateDicts());
     }
 
     @Test
