@@ -67,8 +67,10 @@ public class JobEvents {
                     return;
                 }
             }
-            // Reconnected past the terminal event: nothing more will come.
+            // The job has ended: nothing more will come. It may have ended between the read above
+            // and this check, so what it wrote last (its terminal event) is read once more and sent.
             if (events.isEmpty() && store.find(jobId).map(job -> JobStore.TERMINAL.contains(job.getState())).orElse(true)) {
+                store.eventsAfter(jobId, last).forEach(call::onNext);
                 call.onCompleted();
                 return;
             }
