@@ -347,37 +347,14 @@ class CudaBackendParityTest {
     @ValueSource(booleans = {true, false})
     void attentionForwardAndBackwardWithSplitRows(boolean tiled) {
         gpu.tiledAttention(tiled);
-        int seqLen = 24, heads = 2, d = 16;
-        Segments segments = Segments.ofLengths(seqLen, new int[][] {{24}, {10, 14}, {5, 7, 12}});
-        int rows = segments.rows();
-        Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
-        Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
-        cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
-        gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
-        assertAgree("attention", out, ACCUMULATED);
-        assertAgree("attention log-sum-exp", lse, ACCUMULATED);
-
-        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = randomTwin(rows, seqLen, 3, heads, d);
-        cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
-        gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
-        assertAgree("attention dqkv", dqkv, ACCUMULATED);
+        assertAttentionAgrees(Segments.ofLengths(24, new int[][] {{24}, {10, 14}, {5, 7, 12}}), 2, 16);
     }
 
     @ParameterizedTest(name = "tiled {0}")
     @ValueSource(booleans = {true, false})
     void attentionOverLongWholeRows(boolean tiled) {
         gpu.tiledAttention(tiled);
-        int seqLen = 300, heads = 4, d = 64, rows = 2;
-        Segments segments = Segments.whole(rows, seqLen);
-        Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
-        Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
-        cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
-        gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
-        assertAgree("attention", out, ACCUMULATED);
-        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = zeros(rows, seqLen, 3, heads, d);
-        cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
-        gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
-        assertAgree("attention dqkv", dqkv, ACCUMULATED);
+        assertAttentionAgrees(Segments.whole(2, 300), 4, 64);
     }
 
     /**
@@ -386,16 +363,20 @@ class CudaBackendParityTest {
      */
     @Test
     void tiledAttentionWithSegmentsAcrossTiles() {
-        int seqLen = 200, heads = 3, d = 48;
-        Segments segments = Segments.ofLengths(seqLen, new int[][] {{37, 100, 63}, {1, 198, 1}});
-        int rows = segments.rows();
+        gpu.tiledAttention(true); // the device is shared: another test may have left the per-query kernels on
+        assertAttentionAgrees(Segments.ofLengths(200, new int[][] {{37, 100, 63}, {1, 198, 1}}), 3, 48);
+    }
+
+    /** Forward (output and log-sum-exp) and backward on random inputs; dqkv starts as garbage, which the backward must overwrite. */
+    private void assertAttentionAgrees(Segments segments, int heads, int d) {
+        int rows = segments.rows(), seqLen = segments.seqLen();
         Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
         Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
         cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
         gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu());
         assertAgree("attention", out, ACCUMULATED);
         assertAgree("attention log-sum-exp", lse, ACCUMULATED);
-        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = zeros(rows, seqLen, 3, heads, d);
+        Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = randomTwin(rows, seqLen, 3, heads, d);
         cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
         gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
         assertAgree("attention dqkv", dqkv, ACCUMULATED);
