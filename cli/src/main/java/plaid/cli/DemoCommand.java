@@ -1,6 +1,5 @@
 package plaid.cli;
 
-import io.grpc.ManagedChannel;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.List;
@@ -55,10 +54,9 @@ final class DemoCommand implements Callable<Integer> {
         var services = LocalStack.CpuServices.under(work, basePort, basePort + 1, basePort + 2, List.of());
         System.out.println("starting data-svc, trainer-svc and sampler-svc on 127.0.0.1:" + basePort + "-" + (basePort + 2) + " (logs in " + work.resolve("logs") + ")");
         try (LocalStack stack = LocalStack.start(home, work, services.all())) {
-            ManagedChannel trainerChannel = Services.channel(services.trainer().address(), null);
-            ManagedChannel samplerChannel = Services.channel(services.sampler().address(), null);
-            try {
-                var trainerStub = TrainerServiceGrpc.newBlockingStub(trainerChannel);
+            try (Services.Connection trainer = Services.connect(services.trainer().address(), null);
+                 Services.Connection sampler = Services.connect(services.sampler().address(), null)) {
+                var trainerStub = TrainerServiceGrpc.newBlockingStub(trainer.channel());
                 Job job = trainerStub.submitJob(SubmitJobRequest.newBuilder().setDisplayName("demo").setSpec(demoSpec()).build());
                 System.out.printf("training job %s: %d steps of a %d-block, %d-wide model on the demo corpus%n", job.getId(), steps,
                         demoSpec().getShape().getNBlocks(), demoSpec().getShape().getDim());
@@ -70,7 +68,7 @@ final class DemoCommand implements Callable<Integer> {
                 if (job.hasLatestValidation()) System.out.printf("validation NLL %.3f nats/token%n", job.getLatestValidation().getNll());
                 CheckpointInfo last = job.getCheckpoints(job.getCheckpointsCount() - 1);
 
-                var samplerStub = SamplerServiceGrpc.newBlockingStub(samplerChannel);
+                var samplerStub = SamplerServiceGrpc.newBlockingStub(sampler.channel());
                 samplerStub.loadModel(LoadModelRequest.newBuilder().setName("demo").setCheckpoint(last.getPath()).build());
                 printSamples("unconditional samples", samplerStub.generate(generate(Guidance.getDefaultInstance())));
                 Guidance guided = Guidance.newBuilder()
@@ -78,8 +76,6 @@ final class DemoCommand implements Callable<Integer> {
                 printSamples("samples guided by the prefix \"" + prefix + "\"", samplerStub.generate(generate(guided)));
                 return 0;
             } finally {
-                Services.close(trainerChannel);
-                Services.close(samplerChannel);
                 System.out.println("stopping the services");
             }
         }

@@ -1,6 +1,5 @@
 package plaid.cli;
 
-import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
@@ -104,14 +103,13 @@ final class LocalStack implements AutoCloseable {
     private void awaitServing(Service s) throws InterruptedException, IOException {
         Process process = processes.get(s);
         Instant deadline = Instant.now().plus(START_TIMEOUT);
-        ManagedChannel channel = Services.channel(s.address(), null);
-        try {
+        try (Services.Connection connection = Services.connect(s.address(), null)) {
             while (Instant.now().isBefore(deadline)) {
                 if (!process.isAlive()) {
                     throw new IllegalStateException(s.module() + " exited with " + process.exitValue() + "; its log ends:\n" + tail(s));
                 }
                 try {
-                    HealthCheckResponse r = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(java.time.Duration.ofSeconds(2))
+                    HealthCheckResponse r = HealthGrpc.newBlockingStub(connection.channel()).withDeadlineAfter(java.time.Duration.ofSeconds(2))
                             .check(HealthCheckRequest.getDefaultInstance());
                     if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) return;
                 } catch (StatusRuntimeException notYet) {
@@ -120,8 +118,6 @@ final class LocalStack implements AutoCloseable {
                 Thread.sleep(250);
             }
             throw new IllegalStateException(s.module() + " did not become ready within " + START_TIMEOUT.toSeconds() + " s; its log ends:\n" + tail(s));
-        } finally {
-            Services.close(channel);
         }
     }
 

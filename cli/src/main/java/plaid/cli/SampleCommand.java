@@ -1,6 +1,5 @@
 package plaid.cli;
 
-import io.grpc.ManagedChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -68,9 +67,8 @@ final class SampleCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ManagedChannel channel = services.samplerChannel();
-        try {
-            var sampler = SamplerServiceGrpc.newBlockingStub(channel);
+        try (Services.Connection connection = services.sampler()) {
+            var sampler = SamplerServiceGrpc.newBlockingStub(connection.channel());
             GenerateRequest.Builder request = GenerateRequest.newBuilder().setModel(model.load(sampler)).setSamples(samples).setSeqLen(seqLen)
                     .setSteps(steps).setSeed(seed).setUpdate(ddim ? UpdateRule.UPDATE_RULE_DDIM : UpdateRule.UPDATE_RULE_ANCESTRAL)
                     .setGuidance(guidance()).setPartialDecodeEvery(partialEvery).setSkipSpecialTokens(true);
@@ -91,8 +89,6 @@ final class SampleCommand implements Callable<Integer> {
                 }
             }
             return 0;
-        } finally {
-            Services.close(channel);
         }
     }
 

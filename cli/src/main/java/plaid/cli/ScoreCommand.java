@@ -1,6 +1,5 @@
 package plaid.cli;
 
-import io.grpc.ManagedChannel;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -31,9 +30,8 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ManagedChannel channel = services.samplerChannel();
-        try {
-            var sampler = SamplerServiceGrpc.newBlockingStub(channel);
+        try (Services.Connection connection = services.sampler()) {
+            var sampler = SamplerServiceGrpc.newBlockingStub(connection.channel());
             ScoreRequest.Builder request = ScoreRequest.newBuilder().setModel(model.load(sampler)).setDraws(draws).setSeed(seed);
             texts.forEach(t -> request.addTexts(TextOrTokens.newBuilder().setText(t)));
             List<TextScore> scores = sampler.score(request.build()).getScoresList();
@@ -42,8 +40,6 @@ final class ScoreCommand implements Callable<Integer> {
                 System.out.printf("%.4f nats/token over %d tokens  %s%n", s.getNllPerToken(), s.getTokens(), texts.get(i).replace("\n", "↵"));
             }
             return 0;
-        } finally {
-            Services.close(channel);
         }
     }
 }

@@ -24,29 +24,33 @@ final class Services {
     @Option(names = "--token", defaultValue = "${env:PLAID_TOKEN}", description = "bearer token, when the services require one (env PLAID_TOKEN)")
     String token;
 
-    ManagedChannel dataChannel() { return channel(data, token); }
+    Connection data() { return connect(data, token); }
 
-    ManagedChannel trainerChannel() { return channel(trainer, token); }
+    Connection trainer() { return connect(trainer, token); }
 
-    ManagedChannel samplerChannel() { return channel(sampler, token); }
+    Connection sampler() { return connect(sampler, token); }
 
-    static ManagedChannel channel(String address, String token) {
+    /** A channel to one service that try-with-resources shuts down. */
+    record Connection(ManagedChannel channel) implements AutoCloseable {
+        @Override
+        public void close() {
+            channel.shutdown();
+            try {
+                if (!channel.awaitTermination(5, TimeUnit.SECONDS)) channel.shutdownNow();
+            } catch (InterruptedException e) {
+                channel.shutdownNow();
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    static Connection connect(String address, String token) {
         ManagedChannelBuilder<?> builder = ManagedChannelBuilder.forTarget(address).usePlaintext().maxInboundMessageSize(64 << 20);
         if (token != null && !token.isBlank()) {
             Metadata headers = new Metadata();
             headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
             builder.intercept(MetadataUtils.newAttachHeadersInterceptor(headers));
         }
-        return builder.build();
-    }
-
-    static void close(ManagedChannel channel) {
-        channel.shutdown();
-        try {
-            if (!channel.awaitTermination(5, TimeUnit.SECONDS)) channel.shutdownNow();
-        } catch (InterruptedException e) {
-            channel.shutdownNow();
-            Thread.currentThread().interrupt();
-        }
+        return new Connection(builder.build());
     }
 }

@@ -1,6 +1,5 @@
 package plaid.cli;
 
-import io.grpc.ManagedChannel;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
@@ -21,15 +20,12 @@ final class TokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ManagedChannel channel = services.dataChannel();
-        try {
-            TokenizeResponse response = DataServiceGrpc.newBlockingStub(channel)
+        try (Services.Connection data = services.data()) {
+            TokenizeResponse response = DataServiceGrpc.newBlockingStub(data.channel())
                     .tokenize(TokenizeRequest.newBuilder().addAllTexts(texts).build());
             response.getSequencesList().forEach(ids ->
                     System.out.println(ids.getIdsList().stream().map(String::valueOf).collect(Collectors.joining(" "))));
             return 0;
-        } finally {
-            Services.close(channel);
         }
     }
 }

@@ -2,7 +2,6 @@ package plaid.cli;
 
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
-import io.grpc.ManagedChannel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -31,11 +30,8 @@ final class TrainCommand {
 
     /** Runs {@code body} with a trainer stub, closing the channel afterwards. */
     static <T> T withTrainer(Services services, java.util.function.Function<TrainerServiceGrpc.TrainerServiceBlockingStub, T> body) {
-        ManagedChannel channel = services.trainerChannel();
-        try {
-            return body.apply(TrainerServiceGrpc.newBlockingStub(channel));
-        } finally {
-            Services.close(channel);
+        try (Services.Connection trainer = services.trainer()) {
+            return body.apply(TrainerServiceGrpc.newBlockingStub(trainer.channel()));
         }
     }
 

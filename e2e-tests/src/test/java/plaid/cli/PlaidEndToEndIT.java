@@ -3,7 +3,6 @@ package plaid.cli;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.grpc.ManagedChannel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -220,16 +219,13 @@ class PlaidEndToEndIT {
 
     /** The CLI shows no checkpoints of a running job, so this asks the trainer directly. */
     private void awaitFirstCheckpoint(String jobId) throws InterruptedException {
-        ManagedChannel channel = Services.channel(services.trainer().address(), null);
-        try {
-            var trainer = TrainerServiceGrpc.newBlockingStub(channel);
+        try (Services.Connection connection = Services.connect(services.trainer().address(), null)) {
+            var trainer = TrainerServiceGrpc.newBlockingStub(connection.channel());
             Instant deadline = Instant.now().plus(Duration.ofMinutes(1));
             while (trainer.getJob(GetJobRequest.newBuilder().setJobId(jobId).build()).getCheckpointsCount() == 0) {
                 assertThat(Instant.now()).as("the job's first checkpoint").isBefore(deadline);
                 Thread.sleep(100);
             }
-        } finally {
-            Services.close(channel);
         }
     }
 
