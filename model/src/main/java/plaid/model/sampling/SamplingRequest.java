@@ -16,9 +16,11 @@ import java.util.Objects;
  * @param initialNoiseScale initial_noise_scale: z starts as N(0, 1)·scale
  * @param update            ancestral (VDM eq. 33) or DDIM
  * @param guidance          guidance terms (empty: unconditional)
+ * @param useSecondaryLogits the fork's use_secondary_logits: with double_logit_reg, guidance and the final
+ *                          argmax read the secondary logits instead of the primary ones
  */
 public record SamplingRequest(int samples, int seqLen, int steps, double scoreTemp, double initialNoiseScale, Update update,
-                              List<GuidanceTerm> guidance) {
+                              List<GuidanceTerm> guidance, boolean useSecondaryLogits) {
 
     /** How z moves from t to s = t − 1/T. */
     public enum Update { ANCESTRAL, DDIM }
@@ -41,33 +43,43 @@ public record SamplingRequest(int samples, int seqLen, int steps, double scoreTe
         }
     }
 
+    /** A request reading the primary logits. */
+    public SamplingRequest(int samples, int seqLen, int steps, double scoreTemp, double initialNoiseScale, Update update,
+                           List<GuidanceTerm> guidance) {
+        this(samples, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance, false);
+    }
+
     /** sample.py's defaults: 8 samples, 4096 steps, score_temp 0.9, noise scale 1, ancestral, unguided. */
     public static SamplingRequest defaults(int seqLen) {
         return new SamplingRequest(8, seqLen, 4096, 0.9, 1.0, Update.ANCESTRAL, List.of());
     }
 
     public SamplingRequest withSamples(int n) {
-        return new SamplingRequest(n, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance);
+        return new SamplingRequest(n, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withSteps(int t) {
-        return new SamplingRequest(samples, seqLen, t, scoreTemp, initialNoiseScale, update, guidance);
+        return new SamplingRequest(samples, seqLen, t, scoreTemp, initialNoiseScale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withScoreTemp(double temp) {
-        return new SamplingRequest(samples, seqLen, steps, temp, initialNoiseScale, update, guidance);
+        return new SamplingRequest(samples, seqLen, steps, temp, initialNoiseScale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withInitialNoiseScale(double scale) {
-        return new SamplingRequest(samples, seqLen, steps, scoreTemp, scale, update, guidance);
+        return new SamplingRequest(samples, seqLen, steps, scoreTemp, scale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withUpdate(Update u) {
-        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, u, guidance);
+        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, u, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withGuidance(List<GuidanceTerm> terms) {
-        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, update, terms);
+        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, update, terms, useSecondaryLogits);
+    }
+
+    public SamplingRequest withSecondaryLogits(boolean secondary) {
+        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance, secondary);
     }
 
     /** The checks that need the model: token ids inside its vocabulary, the length within what the caller allows. */
