@@ -5,16 +5,23 @@ import plaid.backend.ComputeBackend.Epilogue;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.bow.DiffusionMode;
+import plaid.model.bow.BowTransform;
 import plaid.model.bow.InverseTransformLogits;
+import plaid.model.bow.ReturnedEmbeddingNorm;
 
 /**
  * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward
  * and backward side by side (plaid-reference §2). One instance holds the activations of
  * one batch shape; {@link #backward} uses those of the latest {@link #forward}.
  *
- * <p>With the fork's {@code reconst_first} (plaid-reference §7) the head predicts the bow-space
- * x̂ directly, x̂ = y W_outᵀ + b + zb (no zb under {@code pred_x0}), and the logits come from
- * its inverse transform ({@link InverseTransformLogits}); softmax·Ê is never formed.
+ * <p>The fork's modes (plaid-reference §7, design in {@link plaid.model.bow}) change the head. With
+ * {@code reconst_first} it predicts the bow-space x̂ directly, x̂ = y W_outᵀ + b + zb (no zb under
+ * {@code pred_x0}), and the logits come from its inverse transform ({@link InverseTransformLogits});
+ * softmax·Ê is never formed. With {@code double_logit_reg} two heads with norms of their own give
+ * direct logits (Plaid's, with zb inverse-transformed unless {@code direct_bow_x_to_logits}) and the
+ * bow-space x̂ with its inverse-transform logits; one set is primary ({@code logits_direct_primary}
+ * picks the direct ones), the other secondary. {@code norm_ret_embeddings} normalises the bow-space
+ * x̂ head's vectors ({@link ReturnedEmbeddingNorm}).
  */
 public final class Denoiser {
     private static final float NORM_EPS = 1e-5f;
@@ -26,9 +33,21 @@ public final class Denoiser {
     private final int rows;
     private final int seqLen;
     private final int tokens;
-    /** reconst_first's logits of the bow-space x̂; null for Plaid's head. */
-    private final InverseTransformLogits reconstFirstLogits;
+    /** Which output head the mode builds. */
+    private enum Head { PLAID, RECONST_FIRST, DOUBLE_LOGIT_REG }
+
+    private final Head head;
+    /** Logits of the bow-space x̂ (reconst_first, double_logit_reg); null for Plaid's head. */
+    private final InverseTransformLogits bowSpaceLogits;
+    /** norm_ret_embeddings on the bow-space x̂ head; null without the word. */
+    private final ReturnedEmbeddingNorm returnedNorm;
+    /** pred_x0: the bow-space x̂ head leaves out zb. */
     private final boolean withoutZBias;
+    /** double_logit_reg: whether {@link #logits()} holds the direct logits (else those from x̂). */
+    private final boolean directLogitsRead;
+    /** double_logit_reg: zb enters the direct logits as it is rather than inverse-transformed. */
+    private final boolean directBowXToLogits;
+    private final BowTransform bow;
 
     // inputs of the latest forward
     private Tensor z;
@@ -47,8 +66,23 @@ public final class Denoiser {
     // gradient scratch
     private final Tensor discardedNormGradient;
     private final Tensor dh, dMid, dNorm, dAttn, dQkv, dFc, dOutHead, dLogits, dZBias, dX, dGammaFeatures, gammaRowSum, dZ;
+    // double_logit_reg only (null otherwise): the embed head's norm, the second set of logits,
+    // zb as the direct logits take it, x = bow⁻¹(x̂) of the embed head, and gradient scratch
+    private final Tensor lnOutEmbed, lnMeanEmbed, lnRstdEmbed, secondaryLogits, secondaryProbs, dSecondaryLogits;
+    private final Tensor zbLogits, unitVectors, dOutHeadEmbed, dHeadScratch;
+    /** norm_ret_embeddings: the head's output before the normalisation, for the backward. */
+    private float[] unnormalizedHead;
 
     public Denoiser(PlaidParameters params, int rows, int seqLen) {
+        this(params, rows, seqLen, false);
+    }
+
+    /**
+     * @param readSecondaryLogits with double_logit_reg, {@link #logits()} and {@link #probs()} hold the
+     *                            secondary logits and {@link #secondaryLogits()} the primary ones (the
+     *                            sampler's use_secondary_logits); refused for modes with one set of logits
+     */
+    public Denoiser(PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits) {
         this.params = params;
         this.be = params.backend();
         this.c = params.config();
@@ -56,8 +90,17 @@ public final class Denoiser {
         this.seqLen = seqLen;
         this.tokens = rows * seqLen;
         DiffusionMode mode = c.diffusionMode();
-        this.reconstFirstLogits = mode.contains(DiffusionMode.Word.RECONST_FIRST) ? InverseTransformLogits.forMode(mode, c.bowCumsumGamma) : null;
+        this.head = mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG) ? Head.DOUBLE_LOGIT_REG
+                : mode.contains(DiffusionMode.Word.RECONST_FIRST) ? Head.RECONST_FIRST : Head.PLAID;
+        if (readSecondaryLogits && head != Head.DOUBLE_LOGIT_REG) {
+            throw new IllegalArgumentException("use_secondary_logits needs diffusion_mode double_logit_reg; " + mode + " has one set of logits");
+        }
+        this.bow = head == Head.PLAID ? null : c.bowTransform();
+        this.bowSpaceLogits = head == Head.PLAID ? null : InverseTransformLogits.forMode(mode, bow);
+        this.returnedNorm = mode.contains(DiffusionMode.Word.NORM_RET_EMBEDDINGS) ? new ReturnedEmbeddingNorm(bow) : null;
         this.withoutZBias = mode.contains(DiffusionMode.Word.PRED_X0);
+        this.directLogitsRead = mode.contains(DiffusionMode.Word.LOGITS_DIRECT_PRIMARY) != readSecondaryLogits;
+        this.directBowXToLogits = mode.contains(DiffusionMode.Word.DIRECT_BOW_X_TO_LOGITS);
         int d = c.dim, e = c.embedDim, v = c.vocabSize, l = c.nBlocks;
         xIn = be.allocate(tokens, e);
         xSelfcondScaled = be.allocate(tokens, e);
@@ -108,6 +151,21 @@ public final class Denoiser {
         dGammaFeatures = be.allocate(rows, GAMMA_FEATURES);
         gammaRowSum = be.allocate(rows, d);
         dZ = be.allocate(tokens, e);
+        if (head == Head.DOUBLE_LOGIT_REG) {
+            lnOutEmbed = be.allocate(tokens, d);
+            lnMeanEmbed = be.allocate(tokens);
+            lnRstdEmbed = be.allocate(tokens);
+            secondaryLogits = be.allocate(tokens, v);
+            secondaryProbs = be.allocate(tokens, v);
+            dSecondaryLogits = be.allocate(tokens, v);
+            zbLogits = be.allocate(tokens, e);
+            unitVectors = be.allocate(tokens, e);
+            dOutHeadEmbed = be.allocate(tokens, d);
+            dHeadScratch = be.allocate(tokens, e);
+        } else {
+            lnOutEmbed = lnMeanEmbed = lnRstdEmbed = secondaryLogits = secondaryProbs = dSecondaryLogits = null;
+            zbLogits = unitVectors = dOutHeadEmbed = dHeadScratch = null;
+        }
     }
 
     public int rows() { return rows; }
@@ -120,11 +178,28 @@ public final class Denoiser {
 
     public int seqLen() { return seqLen; }
 
-    /** Logits [rows·S, V] of the latest forward. */
+    /** Logits [rows·S, V] of the latest forward: the primary ones, or the secondary when built to read those. */
     public Tensor logits() { return logits; }
 
     /** softmax(logits) [rows·S, V] of the latest forward. */
     public Tensor probs() { return probs; }
+
+    /** Whether the head gives a second set of logits (double_logit_reg). */
+    public boolean hasSecondaryLogits() { return secondaryLogits != null; }
+
+    /** The other set of logits [rows·S, V] of double_logit_reg (the secondary ones, unless built to read those). */
+    public Tensor secondaryLogits() { return requireSecondary(secondaryLogits); }
+
+    /** softmax of {@link #secondaryLogits()}. */
+    public Tensor secondaryProbs() { return requireSecondary(secondaryProbs); }
+
+    /** d/d{@link #secondaryLogits()}, zeroed by each forward like {@link #logitGradient()}. */
+    public Tensor secondaryLogitGradient() { return requireSecondary(dSecondaryLogits); }
+
+    private Tensor requireSecondary(Tensor t) {
+        if (t == null) throw new IllegalStateException("diffusion_mode " + c.diffusionMode() + " has no secondary logits");
+        return t;
+    }
 
     /** x̂ = softmax(logits)·Ê [rows·S, E] of the latest forward; with reconst_first the bow-space x̂ of its head. */
     public Tensor xReconst() { return xReconst; }
@@ -202,9 +277,14 @@ public final class Denoiser {
         }
 
         // 4. output norm with the µP readout scale 256/D
-        be.layerNorm(hOut, params.model("output_norm.weight").value(), NORM_EPS, lnOut, lnMean, lnRstd);
-        be.scale(lnOut, (float) (1.0 / c.widthMult()));
-        if (reconstFirstLogits != null) {
+        if (head == Head.DOUBLE_LOGIT_REG) {
+            outputNorm("_logits", lnOut, lnMean, lnRstd);
+            outputNorm("_embed", lnOutEmbed, lnMeanEmbed, lnRstdEmbed);
+            doubleLogitHead();
+            return;
+        }
+        outputNorm("", lnOut, lnMean, lnRstd);
+        if (head == Head.RECONST_FIRST) {
             reconstFirstHead();
             return;
         }
@@ -221,20 +301,66 @@ public final class Denoiser {
         be.fill(dLogits, 0f);
     }
 
+    /** LayerNorm of the blocks' output with the weight output_norm{suffix}, times the µP readout scale. */
+    private void outputNorm(String suffix, Tensor out, Tensor mean, Tensor rstd) {
+        be.layerNorm(hOut, params.model("output_norm" + suffix + ".weight").value(), NORM_EPS, out, mean, rstd);
+        be.scale(out, (float) (1.0 / c.widthMult()));
+    }
+
     /** reconst_first's steps 5–6: x̂ = y W_outᵀ + b (+ zb), logits from bow⁻¹(x̂), p = softmax(logits). */
     private void reconstFirstHead() {
-        be.gemm(false, true, 1f, lnOut, params.model("output_linear.weight").value(), 0f, xReconst, Epilogue.BIAS,
-                params.model("output_linear.bias").value(), null);
-        if (!withoutZBias) {
-            be.scaleGroups(z, zBiasFactors(), zBias);
-            be.axpy(1f, zBias, xReconst);
-        }
-        be.upload(reconstFirstLogits.logits(reconstFirstLogitInputs()), logits);
+        bowSpaceReconst(lnOut, "", true);
+        be.upload(bowSpaceLogits.logits(bowSpaceLogitInputs()), logits);
         be.softmax(logits, probs);
         be.fill(dLogits, 0f);
     }
 
-    private InverseTransformLogits.Inputs reconstFirstLogitInputs() {
+    /**
+     * The bow-space x̂ head into {@link #xReconst}: y W_{suffix}ᵀ + b (+ zb unless pred_x0; {@code zbFresh}
+     * says whether {@link #zBias} must be computed first), normalised under norm_ret_embeddings.
+     */
+    private void bowSpaceReconst(Tensor y, String suffix, boolean zbFresh) {
+        be.gemm(false, true, 1f, y, params.model("output_linear" + suffix + ".weight").value(), 0f, xReconst, Epilogue.BIAS,
+                params.model("output_linear" + suffix + ".bias").value(), null);
+        if (!withoutZBias) {
+            if (zbFresh) be.scaleGroups(z, zBiasFactors(), zBias);
+            be.axpy(1f, zBias, xReconst);
+        }
+        if (returnedNorm != null) {
+            unnormalizedHead = be.download(xReconst);
+            be.upload(returnedNorm.forward(unnormalizedHead, rows, seqLen, c.embedDim), xReconst);
+        }
+    }
+
+    /** The d/dh of {@link #bowSpaceReconst}'s output h before the normalisation, given d/dx̂ (in place). */
+    private float[] throughReturnedNorm(float[] dReturned) {
+        return returnedNorm == null ? dReturned : returnedNorm.backward(unnormalizedHead, dReturned, rows, seqLen, c.embedDim);
+    }
+
+    /**
+     * double_logit_reg's steps 5–6. Direct logits y_l W_lᵀ + b_l + zb′Êᵀ with zb′ = bow⁻¹(zb) (zb itself under
+     * direct_bow_x_to_logits); the embed head's x̂ as reconst_first's, and its logits x·Êᵀ with x = bow⁻¹(x̂).
+     */
+    private void doubleLogitHead() {
+        Tensor direct = directLogitsRead ? logits : secondaryLogits;
+        Tensor fromEmbed = directLogitsRead ? secondaryLogits : logits;
+        be.scaleGroups(z, zBiasFactors(), zBias);
+        be.gemm(false, true, 1f, lnOut, params.model("output_linear_logits.weight").value(), 0f, direct, Epilogue.BIAS,
+                params.model("output_linear_logits.bias").value(), null);
+        if (directBowXToLogits) be.copy(zBias, zbLogits);
+        else be.upload(bow.fromBow(be.download(zBias), rows, seqLen, c.embedDim), zbLogits);
+        be.gemm(false, true, 1f, zbLogits, embedding, 1f, direct);
+
+        bowSpaceReconst(lnOutEmbed, "_embed", false);
+        be.upload(bow.fromBow(be.download(xReconst), rows, seqLen, c.embedDim), unitVectors);
+        be.gemm(false, true, 1f, unitVectors, embedding, 0f, fromEmbed);
+        be.softmax(logits, probs);
+        be.softmax(secondaryLogits, secondaryProbs);
+        be.fill(dLogits, 0f);
+        be.fill(dSecondaryLogits, 0f);
+    }
+
+    private InverseTransformLogits.Inputs bowSpaceLogitInputs() {
         return new InverseTransformLogits.Inputs(be.download(xReconst), rows, seqLen, be.download(embedding), c.vocabSize, mask);
     }
 
@@ -279,13 +405,20 @@ public final class Denoiser {
     public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
         int d = c.dim;
         double[] dGamma = new double[rows];
-        if (reconstFirstLogits != null) reconstFirstHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
-        else plaidHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
+        switch (head) {
+            case PLAID -> plaidHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
+            case RECONST_FIRST -> reconstFirstHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
+            case DOUBLE_LOGIT_REG -> doubleLogitHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
+        }
 
-        // 4. output norm
-        be.scale(dOutHead, (float) (1.0 / c.widthMult()));
-        Parameter wLn = params.model("output_norm.weight");
-        be.layerNormBackward(dOutHead, hOut, wLn.value(), lnMean, lnRstd, dh, weightGradient(wLn, parameterGradients));
+        // 4. output norm(s)
+        if (head == Head.DOUBLE_LOGIT_REG) {
+            outputNormBackward("_logits", dOutHead, lnMean, lnRstd, dh, parameterGradients);
+            outputNormBackward("_embed", dOutHeadEmbed, lnMeanEmbed, lnRstdEmbed, dNorm, parameterGradients);
+            be.axpy(1f, dNorm, dh);
+        } else {
+            outputNormBackward("", dOutHead, lnMean, lnRstd, dh, parameterGradients);
+        }
 
         // 3. blocks in reverse; dh holds d/d(block output)
         float residual = (float) (1.0 / Math.sqrt(c.nBlocks));
@@ -353,8 +486,7 @@ public final class Denoiser {
 
     /** Plaid's head backward, steps 6 and 5: writes dOutHead, accumulates Ê's and γ's gradients, sets dZ. */
     private void plaidHeadBackward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, double[] dGamma) {
-        float[] keep = new float[rows]; // 1 − m: which rows' Ê terms carry gradient
-        for (int b = 0; b < rows; b++) keep[b] = mask == null ? 0f : 1f - mask[b];
+        float[] keep = liveEmbeddingRows();
         // 6. x̂ = pÊ: dp = dx̂ Êᵀ, dÊ += pᵀ dx̂ (m = 0 rows), dlogits = softmax backward
         if (dXReconst != null) {
             Tensor dProbs = logits; // logits are not needed any more: reuse their storage
@@ -376,12 +508,19 @@ public final class Denoiser {
         zBiasBackward(dZBias, dGamma);
     }
 
+    /** Through the output norm output_norm{suffix}: d/d(blocks' output) into {@code dx} from d/d(its scaled output). */
+    private void outputNormBackward(String suffix, Tensor dOut, Tensor mean, Tensor rstd, Tensor dx, boolean parameterGradients) {
+        be.scale(dOut, (float) (1.0 / c.widthMult()));
+        Parameter w = params.model("output_norm" + suffix + ".weight");
+        be.layerNormBackward(dOut, hOut, w.value(), mean, rstd, dx, weightGradient(w, parameterGradients));
+    }
+
     /**
      * reconst_first's head backward: dx̂ is the caller's plus what the inverse-transform logits send
      * back; writes dOutHead, accumulates Ê's and γ's gradients, sets dZ.
      */
     private void reconstFirstHeadBackward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, double[] dGamma) {
-        InverseTransformLogits.Gradients fromLogits = reconstFirstLogits.backward(reconstFirstLogitInputs(), be.download(dLogits));
+        InverseTransformLogits.Gradients fromLogits = bowSpaceLogits.backward(bowSpaceLogitInputs(), be.download(dLogits));
         float[] dHat = fromLogits.dXReconstBow();
         if (dXReconst != null) {
             float[] direct = be.download(dXReconst);
@@ -392,13 +531,68 @@ public final class Denoiser {
         be.upload(dEmb, dEmbedding);
 
         Tensor dXHat = dX; // scratch until step 1 overwrites it
-        be.upload(dHat, dXHat);
-        Parameter wOut = params.model("output_linear.weight"), bOut = params.model("output_linear.bias");
-        if (parameterGradients) be.gemm(true, false, 1f, dXHat, lnOut, 1f, wOut.grad());
-        if (parameterGradients) be.sumGroupRows(dXHat, bOut.grad().reshape(1, c.embedDim), true);
-        be.gemm(false, false, 1f, dXHat, wOut.value(), 0f, dOutHead);
+        be.upload(throughReturnedNorm(dHat), dXHat);
+        bowSpaceReconstBackward(dXHat, "", dOutHead, parameterGradients);
         if (withoutZBias) be.fill(dZ, 0f);
         else zBiasBackward(dXHat, dGamma);
+    }
+
+    /** The readout of the bow-space x̂ head, given d/dh: its parameters' gradients, and d/dy into {@code dY}. */
+    private void bowSpaceReconstBackward(Tensor dHead, String suffix, Tensor dY, boolean parameterGradients) {
+        Parameter wOut = params.model("output_linear" + suffix + ".weight"), bOut = params.model("output_linear" + suffix + ".bias");
+        Tensor y = suffix.isEmpty() ? lnOut : lnOutEmbed;
+        if (parameterGradients) be.gemm(true, false, 1f, dHead, y, 1f, wOut.grad());
+        if (parameterGradients) be.sumGroupRows(dHead, bOut.grad().reshape(1, c.embedDim), true);
+        be.gemm(false, false, 1f, dHead, wOut.value(), 0f, dY);
+    }
+
+    /**
+     * double_logit_reg's head backward from both sets of logits and the caller's dx̂: writes dOutHead and
+     * dOutHeadEmbed, accumulates Ê's and γ's gradients, sets dZ. Rows with m = 1 see a detached Ê in both
+     * x·Êᵀ terms, as in Plaid's head.
+     */
+    private void doubleLogitHeadBackward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, double[] dGamma) {
+        Tensor dDirect = directLogitsRead ? dLogits : dSecondaryLogits;
+        Tensor dFromEmbed = directLogitsRead ? dSecondaryLogits : dLogits;
+        float[] keep = liveEmbeddingRows();
+        int e = c.embedDim;
+
+        // logits from the embed head: x·Êᵀ with x = bow⁻¹(x̂)
+        be.gemm(false, false, 1f, dFromEmbed, embedding, 0f, dHeadScratch);
+        be.scaleGroups(unitVectors, keep, dX);
+        be.gemm(true, false, 1f, dFromEmbed, dX, 1f, dEmbedding);
+        float[] dHat = bow.fromBowBackward(be.download(dHeadScratch), rows, seqLen, e);
+        if (dXReconst != null) {
+            float[] fromCaller = be.download(dXReconst);
+            for (int k = 0; k < dHat.length; k++) dHat[k] += fromCaller[k];
+        }
+        be.upload(throughReturnedNorm(dHat), dHeadScratch);
+        bowSpaceReconstBackward(dHeadScratch, "_embed", dOutHeadEmbed, parameterGradients);
+        if (withoutZBias) be.fill(dZBias, 0f);
+        else be.copy(dHeadScratch, dZBias);
+
+        // direct logits: y_l W_lᵀ + b_l + zb′Êᵀ
+        Parameter wOut = params.model("output_linear_logits.weight"), bOut = params.model("output_linear_logits.bias");
+        if (parameterGradients) be.gemm(true, false, 1f, dDirect, lnOut, 1f, wOut.grad());
+        if (parameterGradients) be.sumGroupRows(dDirect, bOut.grad().reshape(1, c.vocabSize), true);
+        be.gemm(false, false, 1f, dDirect, wOut.value(), 0f, dOutHead);
+        be.scaleGroups(zbLogits, keep, dX);
+        be.gemm(true, false, 1f, dDirect, dX, 1f, dEmbedding);
+        be.gemm(false, false, 1f, dDirect, embedding, 0f, dHeadScratch);
+        if (directBowXToLogits) {
+            be.axpy(1f, dHeadScratch, dZBias);
+        } else {
+            be.upload(bow.fromBowBackward(be.download(dHeadScratch), rows, seqLen, e), dHeadScratch);
+            be.axpy(1f, dHeadScratch, dZBias);
+        }
+        zBiasBackward(dZBias, dGamma);
+    }
+
+    /** 1 − m per row: which rows' x·Êᵀ terms send gradient to Ê (a null mask: none). */
+    private float[] liveEmbeddingRows() {
+        float[] keep = new float[rows];
+        for (int b = 0; b < rows; b++) keep[b] = mask == null ? 0f : 1f - mask[b];
+        return keep;
     }
 
     /** Through zb = bias_scale·(α/σ²)·z: dγ += its share, dZ = d/dz. */

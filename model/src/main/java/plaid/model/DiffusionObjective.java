@@ -1,9 +1,7 @@
 package plaid.model;
 
-import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.Set;
 import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
@@ -19,13 +17,11 @@ import plaid.model.bow.DiffusionMode;
  * <p>In the fork's {@code BoW_embedding} mode (plaid-reference §7) diffusion runs on the clean
  * latent bow(x_embed) instead of x_embed: z, the prior and the diffusion term use it, and the
  * token-mode head's x̂ is converted with bow before it meets them or feeds self-conditioning.
- * {@code embedRegularizerLambda}·‖M‖² on the raw embedding matrix joins the loss in any mode.
+ * {@code embedRegularizerLambda}·‖M‖² on the raw embedding matrix joins the loss in any mode. With
+ * {@code double_logit_reg} the reconstruction term reads the primary logits, and
+ * {@code reconstSecondaryWeight} × the same term on the secondary logits joins the loss (not the nll).
  */
 public final class DiffusionObjective {
-    /** The mode words this objective trains; the rest (double_logit_reg and its words, no_rescale, norm_ret_embeddings) are refused. */
-    private static final Set<DiffusionMode.Word> IMPLEMENTED_WORDS = EnumSet.of(DiffusionMode.Word.TOKEN, DiffusionMode.Word.BOW_EMBEDDING,
-            DiffusionMode.Word.RECONST_FIRST, DiffusionMode.Word.PRED_X0, DiffusionMode.Word.DIFF_LM_NORMS);
-
     private final PlaidParameters params;
     private final ComputeBackend be;
     private final PlaidConfig c;
@@ -41,11 +37,6 @@ public final class DiffusionObjective {
         this.be = params.backend();
         this.c = params.config();
         DiffusionMode mode = c.diffusionMode();
-        for (DiffusionMode.Word w : mode.words()) {
-            if (!IMPLEMENTED_WORDS.contains(w)) {
-                throw new UnsupportedOperationException("diffusion_mode word '" + w.spelling() + "' is not implemented yet");
-            }
-        }
         this.bow = mode.inBowSpace() ? c.bowTransform() : null;
         this.convertReconst = mode.convertsReconstToBow();
     }
@@ -121,7 +112,7 @@ public final class DiffusionObjective {
 
     /** The loss terms as train.py returns them, and the per-row values the fixtures record. */
     public record Result(double loss, double nll, double reconstTerm, double prior, double gamma0, double gamma1, int reconstBs,
-                         double[] reconst, double[] diffusion, double[] gamma, float[] xSelfcond) {}
+                         double[] reconst, double[] diffusion, double[] gamma, float[] xSelfcond, double secondaryReconstTerm) {}
 
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
@@ -202,16 +193,9 @@ public final class DiffusionObjective {
         float[] xHat = reconstInDiffusionSpace(be.download(main.xReconst()), rows, seqLen);
 
         // reconstruction: mean over positions of the cross-entropy, rows < R
-        double[] reconst = new double[r];
         int[] reconstTargets = java.util.Arrays.copyOf(mb.tokens(), r * seqLen);
-        if (r > 0) {
-            double[] ce = be.crossEntropy(main.logits().view(0, r * seqLen, c.vocabSize), reconstTargets);
-            for (int i = 0; i < r; i++) {
-                double s = 0;
-                for (int p = 0; p < seqLen; p++) s += (float) ce[i * seqLen + p];
-                reconst[i] = (float) (s / seqLen);
-            }
-        }
+        double[] reconst = reconstruction(main.logits(), reconstTargets, r, seqLen);
+        double[] secondaryReconst = main.hasSecondaryLogits() ? reconstruction(main.secondaryLogits(), reconstTargets, r, seqLen) : new double[r];
 
         // prior KL(N(α₁ x₀, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
         double alpha1 = Math.sqrt(NoiseSchedule.sigmoid(-g1)), sigma1 = Math.sqrt(NoiseSchedule.sigmoid(g1));
@@ -241,8 +225,9 @@ public final class DiffusionObjective {
         }
 
         double avgR = mb.avgReconstBs(), diffNorm = rows - avgR;
-        double reconstSum = 0, reconstMasked = 0, diffSum = 0, diffMasked = 0;
+        double reconstSum = 0, reconstMasked = 0, diffSum = 0, diffMasked = 0, secondarySum = 0;
         for (int i = 0; i < r; i++) {
+            secondarySum += secondaryReconst[i];
             reconstSum += reconst[i];
             reconstMasked += reconst[i] * mb.selfcondMask()[i];
         }
@@ -251,7 +236,9 @@ public final class DiffusionObjective {
             diffMasked += diffusion[i] * mb.selfcondMask()[i];
         }
         double reconstTerm = r > 0 ? reconstSum / avgR : 0;
+        double secondaryReconstTerm = r > 0 ? secondarySum / avgR : 0;
         double loss = c.reconstWeight * reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
+        if (main.hasSecondaryLogits()) loss += c.reconstSecondaryWeight * secondaryReconstTerm; // not part of the bound either
         if (c.embedRegularizerLambda != 0) loss += c.embedRegularizerLambda * sumOfSquares(m); // not part of the bound: nll leaves it out
         double nll = c.selfcond
                 ? (r > 0 ? reconstMasked / (avgR * mb.avgSelfcondMask()) : 0) + (r < rows ? diffMasked / (diffNorm * mb.avgSelfcondMask()) : 0) + prior
@@ -261,7 +248,20 @@ public final class DiffusionObjective {
             backward(mb, main, embedding, m, schedule, g0, g1, gt, gtp, gamma, gammaPrime, alpha, sigma, target, xHat, sqErr, diffusion,
                     reconstTargets, alpha1, sigma1, dXrT);
         }
-        return new Result(loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond);
+        return new Result(loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond, secondaryReconstTerm);
+    }
+
+    /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of {@code logits}. */
+    private double[] reconstruction(Tensor logits, int[] targets, int r, int seqLen) {
+        double[] reconst = new double[r];
+        if (r == 0) return reconst;
+        double[] ce = be.crossEntropy(logits.view(0, r * seqLen, c.vocabSize), targets);
+        for (int i = 0; i < r; i++) {
+            double s = 0;
+            for (int p = 0; p < seqLen; p++) s += (float) ce[i * seqLen + p];
+            reconst[i] = (float) (s / seqLen);
+        }
+        return reconst;
     }
 
     private void backward(MicroBatch mb, Denoiser main, Tensor embedding, float[] matrix, NoiseSchedule schedule, double g0, double g1,
@@ -276,10 +276,11 @@ public final class DiffusionObjective {
 
         // d loss / d logits of the reconstruction rows: (p − onehot)·rw/(avg_R·S)
         if (r > 0) {
-            float[] rowScale = new float[r];
-            java.util.Arrays.fill(rowScale, (float) (scale * c.reconstWeight / (avgR * seqLen)));
-            be.crossEntropyBackward(main.probs().view(0, r * seqLen, c.vocabSize), reconstTargets, rowScale,
-                    main.logitGradient().view(0, r * seqLen, c.vocabSize));
+            reconstructionBackward(main.probs(), main.logitGradient(), reconstTargets, r, seqLen, scale * c.reconstWeight / (avgR * seqLen));
+            if (main.hasSecondaryLogits()) {
+                reconstructionBackward(main.secondaryProbs(), main.secondaryLogitGradient(), reconstTargets, r, seqLen,
+                        scale * c.reconstSecondaryWeight / (avgR * seqLen));
+            }
         }
         // d loss / d x̂ of the diffusion rows: coef·SNR'·(x₀ − x̂)/S, in diffusion space
         double[] snrPrime = new double[rows];
@@ -363,6 +364,13 @@ public final class DiffusionObjective {
             for (int k = 0; k < g.length; k++) g[k] += (float) (regularizerScale * matrix[k]);
         }
         be.upload(g, mp.grad());
+    }
+
+    /** d/dlogits of the first r rows' cross-entropy, (p − onehot)·factor, into {@code dLogits}. */
+    private void reconstructionBackward(Tensor probs, Tensor dLogits, int[] targets, int r, int seqLen, double factor) {
+        float[] rowScale = new float[r];
+        java.util.Arrays.fill(rowScale, (float) factor);
+        be.crossEntropyBackward(probs.view(0, r * seqLen, c.vocabSize), targets, rowScale, dLogits.view(0, r * seqLen, c.vocabSize));
     }
 
     private static double sumOfSquares(float[] values) {

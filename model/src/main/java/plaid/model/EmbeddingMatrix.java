@@ -2,7 +2,8 @@ package plaid.model;
 
 /**
  * The embedding matrix is used row-normalised, Ê = M / (‖M_row‖ + 1e-8); this holds both
- * directions of that map (on the host: V×E is small).
+ * directions of that map (on the host: V×E is small). The fork's {@code norm_ret_embeddings}
+ * applies the same map to predicted vectors ({@link plaid.model.bow.ReturnedEmbeddingNorm}).
  */
 public final class EmbeddingMatrix {
     private static final double EPS = 1e-8;
@@ -25,7 +26,7 @@ public final class EmbeddingMatrix {
     }
 
     /** dM = dÊ/c − M (M·dÊ)/(c²‖M‖) per row, with c = ‖M‖ + 1e-8. */
-    static float[] backward(float[] matrix, float[] dNormalized, int embedDim) {
+    public static float[] backward(float[] matrix, float[] dNormalized, int embedDim) {
         float[] dm = new float[matrix.length];
         for (int r = 0; r < matrix.length / embedDim; r++) {
             double n = rowNorm(matrix, r, embedDim), c = n + EPS;

@@ -144,11 +144,15 @@ public final class PlaidConfig {
         }
     }
 
-    /** The bow transform of ρ = {@code bowCumsumGamma}; throws naming the option when ρ is unset or outside [0, 1]. */
+    /**
+     * The bow transform of ρ = {@code bowCumsumGamma} for this mode ({@link BowTransform#forMode}); throws naming
+     * the option when ρ is unset, outside [0, 1], or 1 with rescaling.
+     */
     public BowTransform bowTransform() {
         require(bowCumsumGamma != null, BOW_CUMSUM_GAMMA, "is not set");
+        DiffusionMode mode = diffusionMode();
         try {
-            return new BowTransform(bowCumsumGamma);
+            return BowTransform.forMode(mode, bowCumsumGamma);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("option " + BOW_CUMSUM_GAMMA + ": " + e.getMessage(), e);
         }

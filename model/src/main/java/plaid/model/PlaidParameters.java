@@ -52,11 +52,15 @@ public final class PlaidParameters {
             s.add(new ParameterSpec(ParameterGroup.MODEL, p + "mlp.fc1.weight", new int[] {4 * d, d}, true));
             s.add(new ParameterSpec(ParameterGroup.MODEL, p + "mlp.fc2.weight", new int[] {d, 4 * d}, true));
         }
-        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_norm.weight", new int[] {d}, false));
-        // reconst_first's readout predicts the bow-space x̂ [E] instead of the logits [V]
-        int readout = c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST) ? e : c.vocabSize;
-        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear.weight", new int[] {readout, d}, false));
-        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear.bias", new int[] {readout}, false));
+        DiffusionMode mode = c.diffusionMode();
+        if (mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG)) {
+            // two readouts with norms of their own: direct logits [V] and the bow-space x̂ [E]
+            addReadout(s, "_logits", d, c.vocabSize);
+            addReadout(s, "_embed", d, e);
+        } else {
+            // reconst_first's readout predicts the bow-space x̂ [E] instead of the logits [V]
+            addReadout(s, "", d, mode.contains(DiffusionMode.Word.RECONST_FIRST) ? e : c.vocabSize);
+        }
         s.add(new ParameterSpec(ParameterGroup.NOISE_SCHEDULE, "W1", new int[] {1024, 1}, false));
         s.add(new ParameterSpec(ParameterGroup.NOISE_SCHEDULE, "b1", new int[] {1024}, false));
         s.add(new ParameterSpec(ParameterGroup.NOISE_SCHEDULE, "W2", new int[] {1, 1024}, false));
@@ -64,6 +68,13 @@ public final class PlaidParameters {
         s.add(new ParameterSpec(ParameterGroup.GAMMA_BOUNDS, "gamma_1", new int[] {}, false));
         s.add(new ParameterSpec(ParameterGroup.EMBEDDING_MATRIX, "matrix", new int[] {c.vocabSize, e}, false));
         return s;
+    }
+
+    /** output_norm{suffix}.weight [D] and the µP readout output_linear{suffix} [width, D] with its bias. */
+    private static void addReadout(List<ParameterSpec> s, String suffix, int d, int width) {
+        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_norm" + suffix + ".weight", new int[] {d}, false));
+        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear" + suffix + ".weight", new int[] {width, d}, false));
+        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear" + suffix + ".bias", new int[] {width}, false));
     }
 
     private static String key(ParameterGroup g, String name) {
@@ -85,9 +96,9 @@ public final class PlaidParameters {
         for (Parameter param : p.byName.values()) {
             float[] v = new float[(int) param.value().numel()];
             String n = param.name();
-            if (n.endsWith("norm1.weight") || n.endsWith("norm2.weight") || n.equals("output_norm.weight")) {
+            if (n.endsWith("norm1.weight") || n.endsWith("norm2.weight") || n.startsWith("output_norm")) {
                 Arrays.fill(v, 1f);
-            } else if (n.equals("selfcond_linear.weight") || n.equals("gamma_linear.weight") || n.startsWith("output_linear.")) {
+            } else if (n.equals("selfcond_linear.weight") || n.equals("gamma_linear.weight") || n.startsWith("output_linear")) {
                 // zero-initialised in the original
             } else if (n.equals("gamma_0")) {
                 v[0] = (float) config.gamma0;

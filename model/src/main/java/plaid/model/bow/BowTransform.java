@@ -15,34 +15,61 @@ import java.util.Arrays;
  * decayed tail of the segment before it. We keep that so checkpoints trained there mean
  * the same here.
  *
+ * <p>In the BoW modes without the {@code no_rescale} word the transform is scaled by s = 1 − ρ
+ * ({@link #forMode}): bow is then a decayed running mean, which keeps a run of one repeated
+ * embedding at its unit norm, as the fork's own note on normalising the cumsum input
+ * ("mult by (1 − r)") has it. That is our reading: the fork's train.py, which reads
+ * {@code no_rescale}, is not public. The inverse divides by s.
+ *
  * <p>Sums accumulate in double: the fork converts x̂ to bow space in float64 too, and the
  * recurrence's rounding error would otherwise grow along the sequence when ρ is near 1.
  */
 public final class BowTransform {
     private final double decay;
+    private final double scale;
 
-    /** @param decay ρ, the fork's {@code BoW_cumsum_gamma}, in [0, 1] */
+    /** The unscaled transform: @param decay ρ, the fork's {@code BoW_cumsum_gamma}, in [0, 1] */
     public BowTransform(double decay) {
+        this(decay, 1.0);
+    }
+
+    /** s·bow(x) with s = {@code scale} > 0. */
+    public BowTransform(double decay, double scale) {
         if (!(decay >= 0 && decay <= 1)) {
             throw new IllegalArgumentException("BoW_cumsum_gamma must be in [0, 1], got " + decay);
         }
+        if (!(scale > 0 && Double.isFinite(scale))) throw new IllegalArgumentException("bow scale must be positive, got " + scale);
         this.decay = decay;
+        this.scale = scale;
+    }
+
+    /** The transform of {@code mode}: scaled by 1 − ρ unless the mode has {@code no_rescale}. */
+    public static BowTransform forMode(DiffusionMode mode, double decay) {
+        if (mode.contains(DiffusionMode.Word.NO_RESCALE)) return new BowTransform(decay);
+        if (decay == 1.0) {
+            throw new IllegalArgumentException("BoW_cumsum_gamma 1 rescales bow by 1 − ρ = 0; add the no_rescale word for a plain cumulative sum");
+        }
+        return new BowTransform(decay, 1.0 - decay);
     }
 
     public double decay() {
         return decay;
     }
 
+    public double scale() {
+        return scale;
+    }
+
     /** bow(x): the decayed cumulative sum forward in time. */
     public float[] toBow(float[] x, int rows, int seqLen, int channels) {
         checkShape(x, rows, seqLen, channels);
-        return decayedCumsum(x, rows, seqLen, channels, false);
+        return decayedCumsum(x, rows, seqLen, channels, false, scale);
     }
 
     /** x from bow(x): the first difference with the previous position scaled by ρ. */
     public float[] fromBow(float[] bow, int rows, int seqLen, int channels) {
         checkShape(bow, rows, seqLen, channels);
-        return decayedDifference(bow, rows, seqLen, channels, false);
+        return decayedDifference(bow, rows, seqLen, channels, false, 1.0 / scale);
     }
 
     /**
@@ -51,16 +78,17 @@ public final class BowTransform {
      */
     public float[] toBowBackward(float[] dBow, int rows, int seqLen, int channels) {
         checkShape(dBow, rows, seqLen, channels);
-        return decayedCumsum(dBow, rows, seqLen, channels, true);
+        return decayedCumsum(dBow, rows, seqLen, channels, true, scale);
     }
 
     /** d/dbow given d/dx: the transpose of {@link #fromBow}, dbow_n = dx_n − ρ·dx_{n+1}. */
     public float[] fromBowBackward(float[] dx, int rows, int seqLen, int channels) {
         checkShape(dx, rows, seqLen, channels);
-        return decayedDifference(dx, rows, seqLen, channels, true);
+        return decayedDifference(dx, rows, seqLen, channels, true, 1.0 / scale);
     }
 
-    private float[] decayedCumsum(float[] in, int rows, int seqLen, int channels, boolean reverseTime) {
+    /** factor × the decayed running sum of {@code in}. */
+    private float[] decayedCumsum(float[] in, int rows, int seqLen, int channels, boolean reverseTime, double factor) {
         float[] out = new float[in.length];
         double[] running = new double[channels];
         for (int r = 0; r < rows; r++) {
@@ -69,15 +97,15 @@ public final class BowTransform {
                 int base = (r * seqLen + (reverseTime ? seqLen - 1 - step : step)) * channels;
                 for (int c = 0; c < channels; c++) {
                     running[c] = decay * running[c] + in[base + c];
-                    out[base + c] = (float) running[c];
+                    out[base + c] = (float) (factor * running[c]);
                 }
             }
         }
         return out;
     }
 
-    /** out_n = in_n − ρ·in_{n−1} (or in_{n+1} when {@code reverseTime}), zero beyond the row's ends. */
-    private float[] decayedDifference(float[] in, int rows, int seqLen, int channels, boolean reverseTime) {
+    /** out_n = factor·(in_n − ρ·in_{n−1}) (or in_{n+1} when {@code reverseTime}), zero beyond the row's ends. */
+    private float[] decayedDifference(float[] in, int rows, int seqLen, int channels, boolean reverseTime, double factor) {
         float[] out = new float[in.length];
         int neighbour = reverseTime ? 1 : -1;
         for (int r = 0; r < rows; r++) {
@@ -87,7 +115,7 @@ public final class BowTransform {
                 int other = base + neighbour * channels;
                 for (int c = 0; c < channels; c++) {
                     double previous = hasNeighbour ? in[other + c] : 0.0;
-                    out[base + c] = (float) (in[base + c] - decay * previous);
+                    out[base + c] = (float) (factor * (in[base + c] - decay * previous));
                 }
             }
         }

@@ -37,9 +37,12 @@ public final class DiffusionMode {
         LOGITS_DIRECT_PRIMARY("logits_direct_primary"),
         /** double_logit_reg's direct logits take zb as it is, without the inverse transform. */
         DIRECT_BOW_X_TO_LOGITS("direct_bow_x_to_logits"),
-        /** Read only by the fork's unpublished train.py / sample.py. */
+        /** bow is not scaled by 1 − ρ ({@link BowTransform#forMode}; our reading, the fork's train.py is not public). */
         NO_RESCALE("no_rescale"),
-        /** Read only by the fork's unpublished train.py / sample.py ("norm on the x_reconst"). */
+        /**
+         * The bow-space x̂ head's token-space vectors are normalised to unit length, like Ê's rows, before they
+         * give logits or are returned ("the norm on the x_reconst" of the seed; our reading, see {@link ReturnedEmbeddingNorm}).
+         */
         NORM_RET_EMBEDDINGS("norm_ret_embeddings");
 
         private final String spelling;
@@ -71,7 +74,10 @@ public final class DiffusionMode {
             new Requirement(Word.LOGITS_DIRECT_PRIMARY, EnumSet.of(Word.DOUBLE_LOGIT_REG),
                     "it picks between double_logit_reg's two logit heads"),
             new Requirement(Word.DIRECT_BOW_X_TO_LOGITS, EnumSet.of(Word.DOUBLE_LOGIT_REG),
-                    "it changes the zb term of double_logit_reg's direct logits"));
+                    "it changes the zb term of double_logit_reg's direct logits"),
+            new Requirement(Word.NO_RESCALE, EnumSet.of(Word.BOW_EMBEDDING), "it changes the scale of the bow transform"),
+            new Requirement(Word.NORM_RET_EMBEDDINGS, EnumSet.of(Word.RECONST_FIRST, Word.DOUBLE_LOGIT_REG),
+                    "it normalises the vectors of the bow-space x̂ head, which only those modes build"));
 
     public static final DiffusionMode TOKEN = parse(Word.TOKEN.spelling);
 
@@ -86,8 +92,8 @@ public final class DiffusionMode {
     /**
      * Parses the fork's string form. Refused, with the valid words listed: an unknown or
      * empty word, a word given twice, {@code token} next to anything, a word missing the
-     * word it modifies (pred_x0, diff_lm_norms, logits_direct_primary,
-     * direct_bow_x_to_logits; reconst_first and double_logit_reg need BoW_embedding), and
+     * word it modifies (pred_x0, diff_lm_norms, logits_direct_primary, direct_bow_x_to_logits,
+     * norm_ret_embeddings; reconst_first, double_logit_reg and no_rescale need BoW_embedding), and
      * reconst_first with double_logit_reg (the fork's constructor builds reconst_first's
      * head while its forward runs double_logit_reg's, reading parameters never built).
      */

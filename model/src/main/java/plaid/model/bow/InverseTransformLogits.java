@@ -24,11 +24,11 @@ public final class InverseTransformLogits {
     }
 
     /** The logits of {@code mode}'s bow-space x̂ head, which only reconst_first and double_logit_reg have. */
-    public static InverseTransformLogits forMode(DiffusionMode mode, double bowCumsumGamma) {
+    public static InverseTransformLogits forMode(DiffusionMode mode, BowTransform bow) {
         if (!mode.contains(DiffusionMode.Word.RECONST_FIRST) && !mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG)) {
             throw new IllegalArgumentException("diffusion_mode " + mode + " has no bow-space x̂ head");
         }
-        return new InverseTransformLogits(new BowTransform(bowCumsumGamma), mode.contains(DiffusionMode.Word.DIFF_LM_NORMS));
+        return new InverseTransformLogits(bow, mode.contains(DiffusionMode.Word.DIFF_LM_NORMS));
     }
 
     /**

@@ -58,7 +58,7 @@ public final class DiffusionSampler {
         double[] bounds = params.gammaBounds();
         double gamma0 = bounds[0], gamma1 = bounds[1];
 
-        ModelCall model = new ModelCall(new Denoiser(params, rows, seqLen), embedding);
+        ModelCall model = new ModelCall(new Denoiser(params, rows, seqLen, request.useSecondaryLogits()), embedding);
         GuidanceGradient guidance = request.guidance().isEmpty() ? null : new GuidanceGradient(be, config.vocabSize, config.embedDim);
         double[] z = new double[size];
         noise.initialLatent(z);

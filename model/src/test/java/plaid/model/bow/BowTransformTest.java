@@ -117,6 +117,30 @@ class BowTransformTest {
         assertClose(t.fromBowBackward(weights, ROWS, SEQ, CHANNELS), expectedFromBow, 1e-5);
     }
 
+    @ParameterizedTest
+    @ValueSource(doubles = {0.0, 0.5, 0.95})
+    void theModesRescaleByOneMinusRhoUnlessNoRescaleAndTheBackwardsFollow(double rho) {
+        BowTransform plain = BowTransform.forMode(DiffusionMode.parse("BoW_embedding_no_rescale"), rho);
+        BowTransform scaled = BowTransform.forMode(DiffusionMode.parse("BoW_embedding"), rho);
+        assertThat(plain.scale()).isEqualTo(1.0);
+        assertThat(scaled.scale()).isEqualTo(1.0 - rho);
+        float[] x = gaussian(6, ROWS * SEQ * CHANNELS);
+        double[] expected = directBow(widen(x), rho, ROWS, SEQ, CHANNELS);
+        for (int i = 0; i < expected.length; i++) expected[i] *= 1 - rho;
+        assertClose(scaled.toBow(x, ROWS, SEQ, CHANNELS), expected, 1e-6);
+        assertClose(scaled.fromBow(scaled.toBow(x, ROWS, SEQ, CHANNELS), ROWS, SEQ, CHANNELS), widen(x), 1e-5);
+        // each backward is the transpose of its forward: <f(x), y> = <x, fᵀ(y)>
+        float[] y = gaussian(7, x.length);
+        assertThat(dot(scaled.toBow(x, ROWS, SEQ, CHANNELS), y)).isCloseTo(dot(x, scaled.toBowBackward(y, ROWS, SEQ, CHANNELS)), within(1e-4));
+        assertThat(dot(scaled.fromBow(x, ROWS, SEQ, CHANNELS), y)).isCloseTo(dot(x, scaled.fromBowBackward(y, ROWS, SEQ, CHANNELS)), within(1e-3));
+    }
+
+    private static double dot(float[] a, float[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += (double) a[i] * b[i];
+        return s;
+    }
+
     @Test
     void rowsDoNotLeakIntoEachOther() {
         BowTransform t = new BowTransform(0.9);

@@ -96,12 +96,12 @@ class InverseTransformLogitsTest {
     @Test
     void forModePicksTheMetricAndRefusesModesWithoutABowSpaceHead() {
         float[] xBow = gaussian(19, ROWS * SEQ * EMBED), embedding = gaussian(20, VOCAB * EMBED);
-        InverseTransformLogits norms = InverseTransformLogits.forMode(DiffusionMode.parse("BoW_embedding_reconst_first_diff_lm_norms"), 0.5);
-        InverseTransformLogits dots = InverseTransformLogits.forMode(DiffusionMode.parse("BoW_embedding_double_logit_reg"), 0.5);
+        InverseTransformLogits norms = InverseTransformLogits.forMode(DiffusionMode.parse("BoW_embedding_reconst_first_diff_lm_norms"), new BowTransform(0.5));
+        InverseTransformLogits dots = InverseTransformLogits.forMode(DiffusionMode.parse("BoW_embedding_double_logit_reg"), new BowTransform(0.5));
         double[] e = widen(embedding);
         assertClose(norms.logits(inputs(xBow, embedding)), directLogits(widen(xBow), e, e, 0.5, true), 1e-5);
         assertClose(dots.logits(inputs(xBow, embedding)), directLogits(widen(xBow), e, e, 0.5, false), 1e-5);
-        assertThatThrownBy(() -> InverseTransformLogits.forMode(DiffusionMode.TOKEN, 0.5))
+        assertThatThrownBy(() -> InverseTransformLogits.forMode(DiffusionMode.TOKEN, new BowTransform(0.5)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no bow-space");
     }
 

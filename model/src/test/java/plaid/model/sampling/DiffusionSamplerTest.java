@@ -38,11 +38,48 @@ class DiffusionSamplerTest {
 
     @Test
     void bowModesSampleValidTokens() {
-        for (String mode : new String[] {"BoW_embedding", "BoW_embedding_reconst_first_diff_lm_norms"}) {
+        for (String mode : new String[] {"BoW_embedding", "BoW_embedding_reconst_first_diff_lm_norms", "BoW_embedding_double_logit_reg_norm_ret_embeddings"}) {
             PlaidParameters p = inMode(TinyModel.initialised(VOCAB, 1), mode, 0.5);
             int[][] a = new DiffusionSampler(p, 8).sample(SMALL, NoiseSource.seeded(7));
             assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream)).as(mode).hasSize(3 * 8).allMatch(t -> t >= 0 && t < VOCAB);
         }
+    }
+
+    @Test
+    void useSecondaryLogitsSwapsWhichHeadGuidanceAndTheArgmaxRead() {
+        // the two primaries have the same parameters: reading the secondary logits of one is reading the primary of the other
+        PlaidParameters embedPrimary = doubleLogitModel("BoW_embedding_double_logit_reg");
+        PlaidParameters directPrimary = PlaidParameters.fromStateDicts(config("BoW_embedding_double_logit_reg_logits_direct_primary"),
+                embedPrimary.backend(), embedPrimary.toStateDicts());
+        SamplingRequest guided = SMALL.withGuidance(List.of(GuidanceTerm.at(5, 3.0, 0), GuidanceTerm.at(9, 3.0, 1)));
+
+        int[][] secondary = new DiffusionSampler(embedPrimary, 8).sample(guided.withSecondaryLogits(true), NoiseSource.seeded(4));
+        int[][] primary = new DiffusionSampler(embedPrimary, 8).sample(guided, NoiseSource.seeded(4));
+        assertThat(secondary).isDeepEqualTo(new DiffusionSampler(directPrimary, 8).sample(guided, NoiseSource.seeded(4)));
+        assertThat(java.util.Arrays.deepEquals(secondary, primary)).isFalse();
+
+        assertThatThrownBy(() -> new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8).sample(SMALL.withSecondaryLogits(true), NoiseSource.seeded(0)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_secondary_logits").hasMessageContaining("double_logit_reg");
+    }
+
+    private static PlaidConfig config(String mode) {
+        PlaidConfig c = TinyModel.config(VOCAB);
+        c.diffusionMode = mode;
+        c.bowCumsumGamma = 0.5;
+        return c.validate();
+    }
+
+    /** A double_logit_reg model with every parameter randomised, both readouts included. */
+    private static PlaidParameters doubleLogitModel(String mode) {
+        PlaidParameters p = PlaidParameters.initialize(config(mode), new plaid.backend.cpu.CpuBackend(), 2);
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(3);
+        for (var q : p.all()) {
+            if (q.group() != plaid.model.ParameterGroup.MODEL) continue;
+            float[] v = p.backend().download(q.value());
+            for (int k = 0; k < v.length; k++) v[k] += (float) (0.1 * rng.nextGaussian());
+            p.backend().upload(v, q.value());
+        }
+        return p;
     }
 
     /** The same weights under another diffusion_mode (only the readout's shape differs between modes: re-initialised there). */
@@ -51,7 +88,7 @@ class DiffusionSamplerTest {
         c.diffusionMode = mode;
         c.bowCumsumGamma = rho;
         c.validate();
-        if (c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST)) return PlaidParameters.initialize(c, p.backend(), 1);
+        if (c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST) || c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG)) return PlaidParameters.initialize(c, p.backend(), 1);
         return PlaidParameters.fromStateDicts(c, p.backend(), p.toStateDicts());
     }
 
