@@ -31,9 +31,14 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        return evaluate(services, EvaluateLikelihoodRequest.newBuilder().setCheckpoint(checkpoint).setDataset(dataset)
+                .setSplit(split).setMaxSequences(maxSequences).setSeed(seed).build());
+    }
+
+    /** Runs the evaluation, showing progress, and prints the result. */
+    static int evaluate(Services services, EvaluateLikelihoodRequest request) {
         return TrainCommand.withTrainer(services, trainer -> {
-            var events = trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder().setCheckpoint(checkpoint).setDataset(dataset)
-                    .setSplit(split).setMaxSequences(maxSequences).setSeed(seed).build());
+            var events = trainer.evaluateLikelihood(request);
             ProgressBar bar = new ProgressBar(System.err, "evaluating");
             while (events.hasNext()) {
                 EvaluateLikelihoodProgress e = events.next();

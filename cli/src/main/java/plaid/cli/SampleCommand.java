@@ -6,19 +6,25 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Unmatched;
+import plaid.model.PlaidConfig;
 import plaid.v1.AnyPosition;
 import plaid.v1.GenerateEvent;
 import plaid.v1.GenerateRequest;
 import plaid.v1.Guidance;
 import plaid.v1.GuidanceTerm;
 import plaid.v1.Infill;
+import plaid.v1.ModelShape;
 import plaid.v1.Negation;
 import plaid.v1.Prefix;
 import plaid.v1.SamplerServiceGrpc;
 import plaid.v1.TextOrTokens;
+import plaid.v1.TrainingSpec;
 import plaid.v1.UpdateRule;
 
-@Command(name = "sample", mixinStandardHelpOptions = true, description = "Generate text with sampler-svc, with any of sample.py's guidance forms.")
+@Command(name = "sample", mixinStandardHelpOptions = true, description = {"Generate text with sampler-svc, with any of sample.py's guidance forms.",
+        "sample.py's flags are accepted as written: --weights_path (the checkpoint), shape options (--dim=384 --n_heads=6 --diffusion_mode=... "
+                + "--BoW_cumsum_gamma=0.5, for weights without a config.json), --use_secondary_logits=True, --just_unconditional=True."})
 final class SampleCommand implements Callable<Integer> {
     @Mixin
     Services services;
@@ -65,13 +71,42 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--partial-every", defaultValue = "0", description = "print partial decodes every this many steps")
     int partialEvery;
 
+    @Option(names = "--validate-only", description = "check the command line and print what it resolves to; contacts no service")
+    boolean validateOnly;
+
+    @Unmatched
+    List<String> originalFlags = new ArrayList<>();
+
     @Override
     public Integer call() {
+        OriginalFlags flags = OriginalFlags.parse(originalFlags);
+        flags.take("weights_path").ifPresent(weights -> {
+            if (model.checkpoint != null && !model.checkpoint.equals(weights))
+                throw new IllegalArgumentException("option --weights_path=" + weights + " contradicts --checkpoint " + model.checkpoint);
+            model.checkpoint = weights;
+        });
+        boolean secondaryLogits = flags.takeBoolean("use_secondary_logits");
+        boolean justUnconditional = flags.takeBoolean("just_unconditional");
+        ModelShape.Builder shapeFlags = ModelShape.newBuilder();
+        flags.setInto(List.of(shapeFlags));
+        ModelShape shape = shapeFlags.build();
+        PlaidConfig options = OriginalFlags.check(TrainingSpec.newBuilder().setShape(shape).build());
+        Guidance guidance = guidance();
+        // sample.py's just_unconditional skips its guided demos; here guidance is only what is asked for.
+        if (justUnconditional && !guidance.equals(Guidance.getDefaultInstance()))
+            throw new IllegalArgumentException("option --just_unconditional=True samples without guidance: drop --prefix, --infill, --contain and --negate");
+        String name = model.name(shape);
+        if (validateOnly) {
+            System.out.println("valid: " + samples + " samples of " + steps + " steps from model '" + name + "'"
+                    + (model.checkpoint != null ? " loaded from '" + model.checkpoint + "'" : "") + (guidance.equals(Guidance.getDefaultInstance()) ? ", unguided" : ", guided")
+                    + ": use_secondary_logits=" + secondaryLogits + " " + OriginalFlags.differingFromDefaults(options));
+            return 0;
+        }
         try (Services.Connection connection = services.sampler()) {
             var sampler = SamplerServiceGrpc.newBlockingStub(connection.channel());
-            GenerateRequest.Builder request = GenerateRequest.newBuilder().setModel(model.load(sampler)).setSamples(samples).setSeqLen(seqLen)
+            GenerateRequest.Builder request = GenerateRequest.newBuilder().setModel(model.load(sampler, shape)).setSamples(samples).setSeqLen(seqLen)
                     .setSteps(steps).setSeed(seed).setUpdate(ddim ? UpdateRule.UPDATE_RULE_DDIM : UpdateRule.UPDATE_RULE_ANCESTRAL)
-                    .setGuidance(guidance()).setPartialDecodeEvery(partialEvery).setSkipSpecialTokens(true);
+                    .setGuidance(guidance).setPartialDecodeEvery(partialEvery).setSkipSpecialTokens(true).setUseSecondaryLogits(secondaryLogits);
             if (scoreTemp != null) request.setScoreTemp(scoreTemp);
             ProgressBar bar = new ProgressBar(System.err, "sampling");
             var events = sampler.generate(request.build());

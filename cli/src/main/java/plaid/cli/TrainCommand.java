@@ -1,17 +1,18 @@
 package plaid.cli;
 
-import com.google.protobuf.Descriptors.FieldDescriptor;
-import com.google.protobuf.Message;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Unmatched;
+import plaid.model.PlaidConfig;
 import plaid.v1.CancelJobRequest;
+import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.Job;
 import plaid.v1.JobState;
 import plaid.v1.ListJobsRequest;
@@ -57,18 +58,24 @@ final class TrainCommand {
     }
 
     @Command(name = "submit", mixinStandardHelpOptions = true,
-            description = "Submit a training job. Any train.py option is accepted as the original writes it, e.g. --batch_size=64 --lr=1e-3.")
+            description = {"Submit a training job. Any train.py option is accepted as the original (and the seed's fork) writes it, "
+                    + "e.g. --batch_size=64 --lr=1e-3 --diffusion_mode=BoW_embedding --BoW_cumsum_gamma=0.5.",
+                    "--steps=0 --weights_path=W --dataset=D is train.py's evaluation-only run: the likelihood of checkpoint W on the zero-shot set D."})
     static final class Submit implements Callable<Integer> {
+        /** train.py's default dataset, the corpus name a job trains on when neither --corpus nor --dataset gives one. */
+        static final String DEFAULT_CORPUS = "openwebtext2";
+
         @Mixin
         Services services;
 
-        @Option(names = "--corpus", required = true, description = "a corpus of the services ('demo' is built in)")
+        @Option(names = "--corpus", description = "a corpus of the services ('demo' is built in; default: train.py's --dataset, else "
+                + DEFAULT_CORPUS + ")")
         String corpus;
 
         @Option(names = "--seed", defaultValue = "0", description = "run seed (default: ${DEFAULT-VALUE})")
         long seed;
 
-        @Option(names = "--name", defaultValue = "", description = "display name")
+        @Option(names = "--name", defaultValue = "", description = "display name (default: --wandb_run_name)")
         String name;
 
         @Option(names = "--wait", description = "follow the job until it ends; the exit code says how it ended")
@@ -77,75 +84,87 @@ final class TrainCommand {
         @Option(names = "--max-val-nll", description = "with --wait: exit with 5 when the final validation NLL is above this")
         Double maxValNll;
 
+        @Option(names = "--validate-only", description = "check the command line and print what it resolves to; contacts no service")
+        boolean validateOnly;
+
         @Unmatched
         List<String> originalFlags = new ArrayList<>();
 
         @Override
         public Integer call() {
-            TrainingSpec spec = spec(corpus, seed, originalFlags);
-            Job job = withTrainer(services, t -> t.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).setDisplayName(name).build()));
-            System.out.println(job.getId());
-            if (!waitForEnd) return 0;
-            return verdict(withTrainer(services, t -> JobWatcher.watch(t, job.getId(), System.out)), maxValNll);
+            Run run = run(corpus, seed, originalFlags);
+            if (validateOnly) {
+                System.out.println("valid: " + run.summary());
+                return 0;
+            }
+            return switch (run) {
+                case Training training -> {
+                    Job job = withTrainer(services, t -> t.submitJob(SubmitJobRequest.newBuilder().setSpec(training.spec()).setDisplayName(name).build()));
+                    System.out.println(job.getId());
+                    if (!waitForEnd) yield 0;
+                    yield verdict(withTrainer(services, t -> JobWatcher.watch(t, job.getId(), System.out)), maxValNll);
+                }
+                case Evaluation evaluation -> EvalCommand.evaluate(services, evaluation.request());
+            };
+        }
+    }
+
+    /** What a train.py command line asks for. */
+    sealed interface Run {
+        /** One line for --validate-only. */
+        String summary();
+    }
+
+    /** A training job, with the options the trainer will run it with. */
+    record Training(TrainingSpec spec, PlaidConfig config) implements Run {
+        @Override
+        public String summary() {
+            return "training job on corpus '" + spec.getCorpus() + "': " + OriginalFlags.differingFromDefaults(config);
+        }
+    }
+
+    /** train.py's --steps=0 run: the likelihood of --weights_path on --dataset. */
+    record Evaluation(EvaluateLikelihoodRequest request, PlaidConfig config) implements Run {
+        @Override
+        public String summary() {
+            return "evaluation (steps=0) of '" + request.getCheckpoint() + "' on " + request.getDataset() + ", batch_size=" + request.getBatchSize()
+                    + " seq_len=" + request.getSeqLen() + "; the shape is the checkpoint's config.json's, the flags say: "
+                    + OriginalFlags.differingFromDefaults(config);
         }
     }
 
     /**
-     * A spec from train.py-style flags ({@code --name=value} or {@code --name value}): each
-     * name is looked up among the fields of the shape, optimisation and reporting messages.
+     * A train.py command line ({@code --name=value} or {@code --name value}): each name is a field
+     * of the shape, optimisation or reporting message, or one of train.py's --weights_path
+     * (fine-tuning from those weights), --dataset (the corpus) and --steps=0 (evaluation only).
+     * The options are checked as the trainer checks them.
      */
-    static TrainingSpec spec(String corpus, long seed, List<String> flags) {
+    static Run run(String corpus, long seed, List<String> args) {
+        OriginalFlags flags = OriginalFlags.parse(args);
+        Optional<String> weights = flags.take("weights_path");
+        Optional<String> dataset = flags.take("dataset");
+        if (corpus != null && dataset.isPresent() && !dataset.get().equals(corpus))
+            throw new IllegalArgumentException("option --dataset=" + dataset.get() + " contradicts --corpus " + corpus);
+        Optional<Integer> steps = flags.takeInt("steps");
+        boolean evaluation = steps.isPresent() && steps.get() == 0;
         ModelShape.Builder shape = ModelShape.newBuilder();
         Optimization.Builder optimization = Optimization.newBuilder();
         Reporting.Builder reporting = Reporting.newBuilder();
-        List<Message.Builder> sections = List.of(shape, optimization, reporting);
-        for (int i = 0; i < flags.size(); i++) {
-            String flag = flags.get(i);
-            if (!flag.startsWith("--")) throw new IllegalArgumentException("unexpected argument '" + flag + "'");
-            String nameValue = flag.substring(2);
-            String name, value;
-            if (nameValue.contains("=")) {
-                name = nameValue.substring(0, nameValue.indexOf('='));
-                value = nameValue.substring(nameValue.indexOf('=') + 1);
-            } else if (i + 1 < flags.size()) {
-                name = nameValue;
-                value = flags.get(++i);
-            } else {
-                throw new IllegalArgumentException("option --" + nameValue + " needs a value");
-            }
-            setOption(sections, name, value);
+        if (!evaluation) steps.ifPresent(optimization::setSteps);
+        flags.setInto(List.of(shape, optimization, reporting));
+        TrainingSpec.Builder spec = TrainingSpec.newBuilder().setSeed(seed).setShape(shape).setOptimization(optimization).setReporting(reporting);
+        PlaidConfig config = OriginalFlags.check(spec.build());
+        if (evaluation) {
+            String checkpoint = weights.orElseThrow(() -> new IllegalArgumentException("option --steps=0 (evaluation only) needs --weights_path"));
+            String set = dataset.or(() -> Optional.ofNullable(corpus))
+                    .orElseThrow(() -> new IllegalArgumentException("option --steps=0 (evaluation only) needs --dataset, a zero-shot set such as wikitext2"));
+            return new Evaluation(EvaluateLikelihoodRequest.newBuilder().setCheckpoint(checkpoint).setDataset(set).setSplit("valid")
+                    .setBatchSize(reporting.hasValBatchSize() ? reporting.getValBatchSize() : 0).setSeqLen(shape.hasSeqLen() ? shape.getSeqLen() : 0)
+                    .setSeed(seed).build(), config);
         }
-        return TrainingSpec.newBuilder().setCorpus(corpus).setSeed(seed).setShape(shape).setOptimization(optimization).setReporting(reporting).build();
-    }
-
-    private static void setOption(List<Message.Builder> sections, String name, String value) {
-        String field = name.equals("beta1") ? "beta_1" : name.equals("beta2") ? "beta_2" : name.equals("selfcond") ? "self_conditioning" : name;
-        for (Message.Builder section : sections) {
-            FieldDescriptor f = section.getDescriptorForType().findFieldByName(field);
-            if (f == null) continue;
-            try {
-                section.setField(f, switch (f.getJavaType()) {
-                    case INT -> Integer.parseInt(value);
-                    case LONG -> Long.parseLong(value);
-                    case DOUBLE -> Double.parseDouble(value);
-                    case BOOLEAN -> parseBoolean(name, value);
-                    case STRING -> value;
-                    default -> throw new IllegalArgumentException("option --" + name + " cannot be set from the command line");
-                });
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("option --" + name + ": '" + value + "' is not a valid " + f.getJavaType().name().toLowerCase(Locale.ROOT));
-            }
-            return;
-        }
-        throw new IllegalArgumentException("unknown option --" + name);
-    }
-
-    private static boolean parseBoolean(String name, String value) {
-        return switch (value.toLowerCase(Locale.ROOT)) {
-            case "true", "1" -> true;
-            case "false", "0" -> false;
-            default -> throw new IllegalArgumentException("option --" + name + ": '" + value + "' is not True or False");
-        };
+        weights.ifPresent(spec::setWeightsFrom);
+        spec.setCorpus(corpus != null ? corpus : dataset.orElse(Submit.DEFAULT_CORPUS));
+        return new Training(spec.build(), config);
     }
 
     @Command(name = "watch", mixinStandardHelpOptions = true, description = "Follow a job until it ends; the exit code says how it ended.")

@@ -16,7 +16,7 @@ class TrainCommandTest {
 
     @Test
     void acceptsTheOriginalsFlagsInBothSpellings() {
-        TrainingSpec spec = TrainCommand.spec("demo", 3, List.of("--grad_accum_steps=2", "--dim", "512", "--lr=1e-3", "--selfcond=False",
+        TrainingSpec spec = spec("demo", 3, List.of("--grad_accum_steps=2", "--dim", "512", "--n_heads=8", "--lr=1e-3", "--selfcond=False",
                 "--beta2=0.95", "--hook_freq=100"));
         assertThat(spec.getCorpus()).isEqualTo("demo");
         assertThat(spec.getSeed()).isEqualTo(3);
@@ -32,9 +32,74 @@ class TrainCommandTest {
 
     @Test
     void namesTheBadOption() {
-        assertThatThrownBy(() -> TrainCommand.spec("demo", 0, List.of("--no_such_option=1"))).hasMessage("unknown option --no_such_option");
-        assertThatThrownBy(() -> TrainCommand.spec("demo", 0, List.of("--dim=wide"))).hasMessageContaining("--dim").hasMessageContaining("'wide'");
-        assertThatThrownBy(() -> TrainCommand.spec("demo", 0, List.of("--lr"))).hasMessage("option --lr needs a value");
+        assertThatThrownBy(() -> spec("demo", 0, List.of("--no_such_option=1"))).hasMessage("unknown option --no_such_option");
+        assertThatThrownBy(() -> spec("demo", 0, List.of("--dim=wide"))).hasMessageContaining("--dim").hasMessageContaining("'wide'");
+        assertThatThrownBy(() -> spec("demo", 0, List.of("--lr"))).hasMessage("option --lr needs a value");
+    }
+
+    @Test
+    void theForksFlagsFillTheirFields() {
+        TrainingSpec spec = spec(null, 0, List.of("--diffusion_mode=BoW_embedding_reconst_first_pred_x0", "--BoW_cumsum_gamma=0.5",
+                "--lr_scheduler=cosine", "--model_save_path=saves/a", "--wandb_run_name=a", "--debug=True", "--weights_path=w"));
+        assertThat(spec.getCorpus()).as("train.py's default dataset").isEqualTo(TrainCommand.Submit.DEFAULT_CORPUS);
+        assertThat(spec.getShape().getDiffusionMode()).isEqualTo("BoW_embedding_reconst_first_pred_x0");
+        assertThat(spec.getShape().getBowCumsumGamma()).isEqualTo(0.5);
+        assertThat(spec.getOptimization().getLrScheduler()).isEqualTo("cosine");
+        assertThat(spec.getReporting().getModelSavePath()).isEqualTo("saves/a");
+        assertThat(spec.getReporting().getWandbRunName()).isEqualTo("a");
+        assertThat(spec.getReporting().getDebug()).isTrue();
+        assertThat(spec.getWeightsFrom()).as("train.py's weights_path: fine-tuning").isEqualTo("w");
+        assertThat(spec(null, 0, List.of("--dataset=demo")).getCorpus()).isEqualTo("demo");
+        assertThatThrownBy(() -> spec("demo", 0, List.of("--dataset=wikitext2"))).hasMessageContaining("--dataset");
+    }
+
+    @Test
+    void stepsZeroIsTheEvaluationOnlyRun() {
+        TrainCommand.Run run = TrainCommand.run(null, 4, List.of("--weights_path=plaid1b", "--dim=2048", "--n_blocks=24", "--n_heads=32", "--seq_len=1024",
+                "--dataset=wikitext2", "--val_batch_size=1", "--steps=0"));
+        assertThat(run).isInstanceOfSatisfying(TrainCommand.Evaluation.class, e -> {
+            assertThat(e.request().getCheckpoint()).isEqualTo("plaid1b");
+            assertThat(e.request().getDataset()).isEqualTo("wikitext2");
+            assertThat(e.request().getBatchSize()).isEqualTo(1);
+            assertThat(e.request().getSeqLen()).isEqualTo(1024);
+            assertThat(e.request().getSeed()).isEqualTo(4);
+            assertThat(e.config().dim).isEqualTo(2048);
+        });
+        assertThatThrownBy(() -> TrainCommand.run(null, 0, List.of("--steps=0", "--dataset=wikitext2"))).hasMessageContaining("--weights_path");
+        assertThatThrownBy(() -> TrainCommand.run(null, 0, List.of("--steps=0", "--weights_path=w"))).hasMessageContaining("--dataset");
+    }
+
+    @Test
+    void badForkValuesAreRefusedByTheirFlag() {
+        assertThatThrownBy(() -> spec(null, 0, List.of("--diffusion_mode=BoW_embedding_reconst_frist", "--BoW_cumsum_gamma=0")))
+                .hasMessageStartingWith("option --diffusion_mode: ").hasMessageContaining("unknown word 'reconst_frist'").hasMessageContaining("Valid words");
+        assertThatThrownBy(() -> spec(null, 0, List.of("--diffusion_mode=BoW_embedding"))).hasMessageStartingWith("option --BoW_cumsum_gamma");
+        assertThatThrownBy(() -> spec(null, 0, List.of("--diffusion_mode=BoW_embedding", "--BoW_cumsum_gamma=1.5"))).hasMessageStartingWith("option --BoW_cumsum_gamma");
+        assertThatThrownBy(() -> spec(null, 0, List.of("--lr_scheduler=step"))).hasMessage("option --lr_scheduler: must be linear or cosine, got step");
+        assertThatThrownBy(() -> spec(null, 0, List.of("--diffusion_mode=[token|BoW|see", "options"))).hasMessageStartingWith("option --diffusion_mode: '[token|BoW|see' is a placeholder");
+    }
+
+    @Test
+    void validateOnlyPrintsTheResolvedOptionsAndContactsNoService() {
+        StringWriter out = new StringWriter();
+        var cl = PlaidCommand.commandLine();
+        cl.setOut(new PrintWriter(out));
+        java.io.ByteArrayOutputStream stdout = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream previous = System.out;
+        System.setOut(new java.io.PrintStream(stdout, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = cl.execute("train", "submit", "--trainer", "127.0.0.1:1", "--validate-only", "--batch_size=128", "--diffusion_mode=BoW_embedding", "--BoW_cumsum_gamma=0.5");
+        } finally {
+            System.setOut(previous);
+        }
+        assertThat(code).isZero();
+        assertThat(stdout.toString(java.nio.charset.StandardCharsets.UTF_8).strip())
+                .isEqualTo("valid: training job on corpus 'openwebtext2': batch_size=128 diffusion_mode=BoW_embedding BoW_cumsum_gamma=0.5");
+    }
+
+    private static TrainingSpec spec(String corpus, long seed, List<String> flags) {
+        return ((TrainCommand.Training) TrainCommand.run(corpus, seed, flags)).spec();
     }
 
     @Test

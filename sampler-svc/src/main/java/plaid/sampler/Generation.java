@@ -124,8 +124,11 @@ public class Generation {
         InvalidArgument.require(request.getPartialDecodeEvery() >= 0, "partial_decode_every", "must not be negative, got " + request.getPartialDecodeEvery());
         InvalidArgument.require(request.getProgressEvery() >= 0, "progress_every", "must not be negative, got " + request.getProgressEvery());
         int progressEvery = request.getProgressEvery() == 0 ? config.defaultProgressEvery() : request.getProgressEvery();
+        InvalidArgument.require(!request.getUseSecondaryLogits() || model.hasSecondaryLogits(), "use_secondary_logits",
+                "needs a model with secondary logits (a double_logit_reg diffusion_mode); model '" + model.name() + "' runs diffusion_mode "
+                        + model.parameters().config().diffusionMode);
         SamplingRequest sampling = new SamplingRequest(samples, seqLen, steps, scoreTemp, noiseScale, update,
-                GuidanceTerms.of(request.getGuidance(), model, seqLen));
+                GuidanceTerms.of(request.getGuidance(), model, seqLen), request.getUseSecondaryLogits());
         return new Job(model, sampling, request.getSeed(), progressEvery, request.getPartialDecodeEvery(), request.getSkipSpecialTokens(), response);
     }
 

@@ -2,9 +2,11 @@ package plaid.sampler;
 
 import com.google.protobuf.Timestamp;
 import plaid.model.PlaidParameters;
+import plaid.model.bow.DiffusionMode;
 import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.v1.ModelInfo;
+import plaid.v1.ModelShape;
 import plaid.v1.TextOrTokens;
 
 import java.time.Instant;
@@ -16,9 +18,10 @@ import java.util.List;
  * ({@code null}: the model takes and gives token ids only).
  *
  * @param checkpoint the path as the request gave it, relative to the model root
+ * @param requestedShape the shape options the request gave
  * @param maxSeqLen  the longest seq_len Generate accepts for it, and Score's chunk length
  */
-record LoadedModel(String name, String checkpoint, boolean useEma, PlaidParameters parameters, BpeTokenizer tokenizer,
+record LoadedModel(String name, String checkpoint, boolean useEma, ModelShape requestedShape, PlaidParameters parameters, BpeTokenizer tokenizer,
                    int maxSeqLen, Instant loadedAt) {
 
     int vocabSize() {
@@ -26,7 +29,7 @@ record LoadedModel(String name, String checkpoint, boolean useEma, PlaidParamete
     }
 
     ModelInfo info() {
-        return ModelInfo.newBuilder()
+        ModelInfo.Builder info = ModelInfo.newBuilder()
                 .setName(name)
                 .setCheckpoint(checkpoint)
                 .setVocabSize(vocabSize())
@@ -36,7 +39,14 @@ record LoadedModel(String name, String checkpoint, boolean useEma, PlaidParamete
                 .setParameters(parameters.parameterCount())
                 .setDevice(parameters.backend().name())
                 .setLoadedAt(Timestamp.newBuilder().setSeconds(loadedAt.getEpochSecond()).setNanos(loadedAt.getNano()))
-                .build();
+                .setDiffusionMode(parameters.config().diffusionMode);
+        if (parameters.config().bowCumsumGamma != null) info.setBowCumsumGamma(parameters.config().bowCumsumGamma);
+        return info.build();
+    }
+
+    /** Whether its mode has a second logit head for use_secondary_logits (double_logit_reg). */
+    boolean hasSecondaryLogits() {
+        return parameters.config().diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
     }
 
     /**

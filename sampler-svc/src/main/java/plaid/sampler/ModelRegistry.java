@@ -1,6 +1,7 @@
 package plaid.sampler;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.grpc.Status;
@@ -19,7 +20,9 @@ import plaid.model.checkpoint.Safetensors;
 import plaid.service.InvalidArgument;
 import plaid.tensor.HostTensor;
 import plaid.text.BpeTokenizer;
+import plaid.spec.SpecOptions;
 import plaid.v1.LoadModelRequest;
+import plaid.v1.ModelShape;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,22 +31,29 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Comparator;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * The loaded models by name. A model directory holds the four state dicts (the original's
- * .pt or our .safetensors), optionally a {@code config.json} with the shape options and
- * the trained seq_len, and optionally its {@code tokenizer.json}.
+ * .pt or our .safetensors), optionally a {@code config.json} with the shape options (every
+ * ModelShape option by train.py's name: dim, seq_len, diffusion_mode, BoW_cumsum_gamma, ...),
+ * and optionally its {@code tokenizer.json}. A directory of trainer checkpoints
+ * ({@code step-<N>}, as a job's model_save_path holds them) stands for its newest one.
  */
 @ApplicationScoped
 public class ModelRegistry {
     private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
     private static final Pattern MODEL_NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
-    /** The shape options a model directory's config.json must give, as the original's train.py names them. */
-    private static final List<String> SHAPE_OPTIONS = List.of("dim", "n_blocks", "vocab_size", "embed_dim", "n_heads");
+    /** The shape options the tensors tell when neither config.json nor the request gives them. */
+    private static final Set<String> INFERRED_OPTIONS = Set.of("dim", "n_blocks", "vocab_size", "embed_dim", "n_heads");
+    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
     private static final Pattern BLOCK_NORM = Pattern.compile("blocks\\.\\d+\\.rmsnorm1\\.weight");
     private static final String CONFIG_FILE = "config.json";
     private static final String TOKENIZER_FILE = "tokenizer.json";
@@ -75,10 +85,11 @@ public class ModelRegistry {
     synchronized LoadedModel load(LoadModelRequest request) {
         InvalidArgument.require(MODEL_NAME.matcher(request.getName()).matches(), "name",
                 "must be 1-64 characters of [A-Za-z0-9._-], got '" + request.getName() + "'");
-        Path dir = root.resolveExisting(request.getCheckpoint(), "checkpoint");
+        Path dir = newestStep(root.resolveExisting(request.getCheckpoint(), "checkpoint"));
         LoadedModel existing = models.get(request.getName());
         if (existing != null) {
-            if (existing.checkpoint().equals(request.getCheckpoint()) && existing.useEma() == request.getUseEma()) return existing;
+            if (existing.checkpoint().equals(request.getCheckpoint()) && existing.useEma() == request.getUseEma()
+                    && existing.requestedShape().equals(request.getShape())) return existing;
             throw Status.ALREADY_EXISTS.withDescription("name '" + request.getName() + "' is taken by checkpoint '"
                     + existing.checkpoint() + "'" + (existing.useEma() ? " (EMA weights)" : "")).asRuntimeException();
         }
@@ -86,7 +97,7 @@ public class ModelRegistry {
             throw Status.RESOURCE_EXHAUSTED.withDescription("already " + models.size() + " models loaded (sampler-svc.limits.max-models)").asRuntimeException();
 
         Map<ParameterGroup, Map<String, HostTensor>> weights = stateDicts(dir, request.getCheckpoint());
-        PlaidConfig shape = shape(dir, weights);
+        PlaidConfig shape = shape(dir, weights, request.getShape());
         BpeTokenizer tokenizer = tokenizer(dir, shape.vocabSize);
         PlaidParameters parameters;
         try {
@@ -101,8 +112,8 @@ public class ModelRegistry {
                     .asRuntimeException();
         }
         int maxSeqLen = config.limits().maxSeqLen().orElse(shape.seqLen);
-        LoadedModel model = new LoadedModel(request.getName(), request.getCheckpoint(), request.getUseEma(), parameters, tokenizer,
-                maxSeqLen, Instant.now());
+        LoadedModel model = new LoadedModel(request.getName(), request.getCheckpoint(), request.getUseEma(), request.getShape(), parameters,
+                tokenizer, maxSeqLen, Instant.now());
         models.put(model.name(), model);
         LOG.infof("loaded model '%s' from %s (%d parameters, %s, tokenizer: %s)", model.name(), dir, parameters.parameterCount(),
                 parameters.backend().name(), tokenizer == null ? "none" : tokenizer.vocabSize() + " tokens");
@@ -123,24 +134,64 @@ public class ModelRegistry {
         return dicts;
     }
 
+    /** {@code dir}, or its newest {@code step-<N>} checkpoint when it holds trainer checkpoints (a job's model_save_path). */
+    private static Path newestStep(Path dir) {
+        try (Stream<Path> children = Files.list(dir)) {
+            return children.filter(child -> Files.isDirectory(child) && STEP_DIR.matcher(child.getFileName().toString()).matches())
+                    .max(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString().substring("step-".length()))))
+                    .orElse(dir);
+        } catch (IOException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot list " + dir.getFileName() + ": " + e.getMessage()).asRuntimeException();
+        }
+    }
+
     /**
-     * The shape options as config.json gives them, the rest told by the weights (a trainer
-     * checkpoint has no config.json): n_heads by the rotary buffer's length, d_head / 2. The
-     * trained seq_len comes only from config.json; without it the original's default.
+     * Every ModelShape option: as config.json gives it, else as the request does (a different
+     * value in both is refused naming the request's field), else told by the weights where they
+     * can (n_heads by the rotary buffer's length, d_head / 2), else train.py's default.
      */
-    private static PlaidConfig shape(Path dir, Map<ParameterGroup, Map<String, HostTensor>> weights) {
+    private static PlaidConfig shape(Path dir, Map<ParameterGroup, Map<String, HostTensor>> weights, ModelShape requested) {
         JsonNode json = configJson(dir);
         PlaidConfig shape = PlaidConfig.defaults();
-        for (String option : SHAPE_OPTIONS) {
+        Map<String, String> fieldOfOption = new HashMap<>();
+        // ModelShape orders dim before n_heads, which is inferred from it.
+        for (FieldDescriptor field : ModelShape.getDescriptor().getFields()) {
+            String option = SpecOptions.option(field);
             JsonNode given = json.get(option);
-            shape.set(option, Long.toString(given != null ? integer(given, option) : inferred(option, shape, weights)));
+            if (given != null && !given.isNull()) {
+                setFromConfigJson(shape, option, given);
+                InvalidArgument.require(!requested.hasField(field) || sameValue(option, given.asText(), requested.getField(field).toString()),
+                        "shape." + field.getName(), "is " + requested.getField(field) + ", but the checkpoint's " + CONFIG_FILE + " gives " + given);
+            } else if (requested.hasField(field)) {
+                SpecOptions.apply(requested, field, shape);
+                fieldOfOption.put(option, "shape." + field.getName());
+            } else if (INFERRED_OPTIONS.contains(option)) {
+                shape.set(option, Long.toString(inferred(option, shape, weights)));
+            }
         }
-        JsonNode seqLen = json.get("seq_len");
-        if (seqLen != null) shape.set("seq_len", Long.toString(integer(seqLen, "seq_len")));
         try {
-            return shape.validate();
+            return SpecOptions.validate(shape, fieldOfOption, "checkpoint");
+        } catch (SpecOptions.Refusal refusal) {
+            throw InvalidArgument.of(refusal.field(), refusal.problem());
+        }
+    }
+
+    private static void setFromConfigJson(PlaidConfig shape, String option, JsonNode given) {
+        // Integral options may be written 384.0; PlaidConfig parses 384.
+        String text = given.isNumber() && given.canConvertToExactIntegral() ? Long.toString(given.asLong()) : given.asText();
+        try {
+            shape.set(option, text);
         } catch (IllegalArgumentException e) {
-            throw InvalidArgument.of("checkpoint", "shape: " + e.getMessage());
+            throw InvalidArgument.of("checkpoint", CONFIG_FILE + ": " + e.getMessage());
+        }
+    }
+
+    /** Whether two texts of an option parse to the same value (0.5 and 5e-1, True and true). */
+    private static boolean sameValue(String option, String a, String b) {
+        try {
+            return Objects.equals(PlaidConfig.defaults().set(option, a).asMap().get(option), PlaidConfig.defaults().set(option, b).asMap().get(option));
+        } catch (IllegalArgumentException e) {
+            return false;
         }
     }
 
@@ -154,12 +205,7 @@ public class ModelRegistry {
         }
     }
 
-    private static long integer(JsonNode value, String option) {
-        InvalidArgument.require(value.canConvertToExactIntegral(), "checkpoint", CONFIG_FILE + " must give " + option + " as an integer, got " + value);
-        return value.asLong();
-    }
-
-    /** An option that config.json leaves out, from the tensors' shapes ({@link #SHAPE_OPTIONS} orders dim before n_heads). */
+    /** An option that neither config.json nor the request gives, from the tensors' shapes. */
     private static long inferred(String option, PlaidConfig shapeSoFar, Map<ParameterGroup, Map<String, HostTensor>> weights) {
         Map<String, HostTensor> model = weights.get(ParameterGroup.MODEL), embedding = weights.get(ParameterGroup.EMBEDDING_MATRIX);
         return switch (option) {

@@ -37,11 +37,8 @@ public class JobStore {
     /** A new queued job, or the one an earlier submission with the same request id made. */
     @Transactional
     public Job create(TrainingSpec spec, String displayName, String requestId, int totalSteps) {
-        if (!requestId.isEmpty()) {
-            Optional<JobRecord> earlier = em.createQuery("from JobRecord where requestId = :r", JobRecord.class)
-                    .setParameter("r", requestId).getResultStream().findFirst();
-            if (earlier.isPresent()) return job(earlier.get());
-        }
+        Optional<Job> earlier = byRequestId(requestId);
+        if (earlier.isPresent()) return earlier.get();
         JobRecord job = new JobRecord();
         job.id = UUID.randomUUID().toString();
         job.requestId = requestId.isEmpty() ? null : requestId;
@@ -53,6 +50,14 @@ public class JobStore {
         em.persist(job);
         append(job.id, JobEvent.newBuilder().setState(JobState.JOB_STATE_QUEUED));
         return job(job);
+    }
+
+    /** The job an earlier submission with this request id made; none for an empty id. */
+    @Transactional
+    public Optional<Job> byRequestId(String requestId) {
+        if (requestId.isEmpty()) return Optional.empty();
+        return em.createQuery("from JobRecord where requestId = :r", JobRecord.class)
+                .setParameter("r", requestId).getResultStream().findFirst().map(this::job);
     }
 
     @Transactional

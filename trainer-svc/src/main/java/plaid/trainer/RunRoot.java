@@ -2,12 +2,14 @@ package plaid.trainer;
 
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.service.ConfinedRoot;
+import plaid.service.InvalidArgument;
 
 import java.nio.file.Path;
 
 /** The configured run root, where each job's files live, and the only way requests reach files. */
 @ApplicationScoped
 public class RunRoot {
+    static final String MODEL_SAVE_PATH = "spec.reporting.model_save_path";
     private final ConfinedRoot root;
 
     RunRoot(TrainerServiceConfig config) {
@@ -23,8 +25,17 @@ public class RunRoot {
         return root.path().resolve("jobs").resolve(jobId);
     }
 
-    public Path checkpoint(String jobId, int step) {
-        return job(jobId).resolve("checkpoints").resolve("step-" + step);
+    /** The job's checkpoint of {@code step}: under the spec's model_save_path (null: none), else jobs/<id>/checkpoints. */
+    public Path checkpoint(String jobId, String modelSavePath, int step) {
+        return (modelSavePath == null ? job(jobId).resolve("checkpoints") : savePath(modelSavePath)).resolve("step-" + step);
+    }
+
+    /** A spec's model_save_path under the root; INVALID_ARGUMENT naming the field when it leads out or into jobs/. */
+    public Path savePath(String modelSavePath) {
+        Path dir = resolve(modelSavePath, MODEL_SAVE_PATH);
+        InvalidArgument.require(!dir.startsWith(root.path().resolve("jobs")) && !dir.equals(root.path()), MODEL_SAVE_PATH,
+                "must name a folder under the run root outside jobs/ (the service's own), got '" + modelSavePath + "'");
+        return dir;
     }
 
     /** How responses name a file: relative to the root, '/'-separated. */

@@ -25,6 +25,7 @@ import plaid.v1.WatchJobRequest;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 
 import static plaid.service.Replies.reply;
 import static plaid.service.Replies.status;
@@ -60,12 +61,22 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
     public void submitJob(SubmitJobRequest request, StreamObserver<Job> response) {
         reply(response, () -> {
             InvalidArgument.require(request.hasSpec(), "spec", "must be set");
+            // A retry returns the job even when its model_save_path now exists: the job made it.
+            Optional<Job> earlier = store.byRequestId(request.getRequestId());
+            if (earlier.isPresent()) return earlier.get();
             TrainingSpec spec = request.getSpec();
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
             corpus.check(spec.getCorpus(), plan.config());
             if (spec.hasResumeFrom()) requireDirectory(spec.getResumeFrom(), "spec.resume_from");
             if (spec.hasWeightsFrom()) requireDirectory(spec.getWeightsFrom(), "spec.weights_from");
-            Job job = store.create(spec, request.getDisplayName(), request.getRequestId(), plan.config().steps);
+            if (plan.config().modelSavePath != null) {
+                InvalidArgument.require(!Files.exists(root.savePath(plan.config().modelSavePath)), RunRoot.MODEL_SAVE_PATH,
+                        "'" + plan.config().modelSavePath + "' already exists under the run root: a job does not overwrite another's weights");
+            }
+            // The fork's run name names the job unless the request names it.
+            String displayName = request.getDisplayName().isEmpty() && plan.config().wandbRunName != null
+                    ? plan.config().wandbRunName : request.getDisplayName();
+            Job job = store.create(spec, displayName, request.getRequestId(), plan.config().steps);
             runner.enqueue(job.getId());
             return job;
         });

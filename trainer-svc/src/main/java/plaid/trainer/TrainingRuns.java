@@ -152,7 +152,7 @@ public class TrainingRuns {
         }
 
         private void checkpoint(int done) throws IOException {
-            Path dir = root.checkpoint(jobId, done);
+            Path dir = root.checkpoint(jobId, options.modelSavePath, done);
             TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
             stream.state().write(dir.resolve(STREAM_STATE));
             CheckpointFiles.write(dir, options, data.tokenizerFile());

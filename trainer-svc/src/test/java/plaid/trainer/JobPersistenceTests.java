@@ -124,7 +124,7 @@ abstract class JobPersistenceTests {
         // Retention keeps the newest two; the oldest is gone from disk too.
         assertThat(finished.getCheckpointsList()).extracting(CheckpointInfo::getStep).containsExactly(20, 30);
         assertThat(finished.getCheckpointsList()).allSatisfy(c -> assertThat(root.path().resolve(c.getPath())).isDirectory());
-        assertThat(root.checkpoint(submitted.getId(), 10)).doesNotExist();
+        assertThat(root.checkpoint(submitted.getId(), null, 10)).doesNotExist();
 
         assertThat(store.lossCurve(submitted.getId()).values()).containsExactlyElementsOf(losses(events));
         assertThat(trainer.listJobs(ListJobsRequest.newBuilder().addStates(JobState.JOB_STATE_SUCCEEDED).build()).getJobsList())
