@@ -34,7 +34,8 @@ public final class EmbeddingMatrix {
             for (int j = 0; j < embedDim; j++) dot += (double) matrix[r * embedDim + j] * dNormalized[r * embedDim + j];
             for (int j = 0; j < embedDim; j++) {
                 int i = r * embedDim + j;
-                dm[i] = (float) (dNormalized[i] / c - matrix[i] * dot / (c * c * n));
+                // a zero row (a zero-initialised head under norm_ret_embeddings) has no second term: its limit is 0
+                dm[i] = (float) (dNormalized[i] / c - (n == 0 ? 0 : matrix[i] * dot / (c * c * n)));
             }
         }
         return dm;

@@ -120,7 +120,7 @@ class BowEmbeddingObjectiveTest {
         }
     }
 
-    /** One mode per family the fork's experiments use (docs/bow-modes.md records the figures printed). */
+    /** One mode per family the fork's experiments use; BowModesBenchmark runs them longer for docs/bow-modes.md. */
     @ParameterizedTest
     @ValueSource(strings = {"BoW_embedding", "BoW_embedding_reconst_first", "BoW_embedding_reconst_first_diff_lm_norms",
         "BoW_embedding_double_logit_reg", "BoW_embedding_double_logit_reg_logits_direct_primary"})
@@ -140,7 +140,7 @@ class BowEmbeddingObjectiveTest {
     }
 
     /** Rows counting up from a random token: structure a tiny model can learn in a few steps. */
-    private static int[] countingRows(SplittableRandom rng, PlaidConfig c, int rows, int seqLen) {
+    static int[] countingRows(SplittableRandom rng, PlaidConfig c, int rows, int seqLen) {
         int[] tokens = new int[rows * seqLen];
         for (int r = 0; r < rows; r++) {
             int start = rng.nextInt(c.vocabSize);
@@ -150,7 +150,7 @@ class BowEmbeddingObjectiveTest {
     }
 
     /** Mean eval-mode NLL over a fixed set of draws, so two calls differ only by the weights. */
-    private static double validationNll(DiffusionObjective objective, PlaidConfig c, int[] tokens) {
+    static double validationNll(DiffusionObjective objective, PlaidConfig c, int[] tokens) {
         SplittableRandom rng = new SplittableRandom(7);
         int draws = 8;
         double sum = 0;

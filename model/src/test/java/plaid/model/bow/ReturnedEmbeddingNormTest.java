@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -46,6 +47,14 @@ class ReturnedEmbeddingNormTest {
                     / (plus[i] - minus[i]);
             assertThat((double) analytic[i]).as("index %d", i).isCloseTo(numeric, within(2e-3 * (1 + Math.abs(numeric))));
         }
+    }
+
+    @Test
+    void aZeroHeadOutputGivesAFiniteGradient() {
+        // the embed head's readout starts at zero: the first backward must not be 0/0
+        float[] head = new float[ROWS * SEQ * EMBED];
+        float[] d = new ReturnedEmbeddingNorm(new BowTransform(0.5)).backward(head, gaussian(4, head.length), ROWS, SEQ, EMBED);
+        for (float v : d) assertThat(Float.isFinite(v)).isTrue();
     }
 
     private static double weighted(float[] values, float[] weights) {
