@@ -118,6 +118,13 @@ final class OriginalFlags {
         }
     }
 
+    /** The options that {@code options}' set fields give, as {@code name=value} words with the values {@code config} holds. */
+    static String given(Message options, PlaidConfig config) {
+        Map<String, Object> values = config.asMap();
+        return options.getAllFields().keySet().stream().map(SpecOptions::option).map(option -> option + "=" + values.get(option))
+                .collect(Collectors.joining(" "));
+    }
+
     /** The options that differ from train.py's defaults, as {@code name=value} words: what a --validate-only line shows. */
     static String differingFromDefaults(PlaidConfig config) {
         Map<String, Object> defaults = PlaidConfig.defaults().asMap();

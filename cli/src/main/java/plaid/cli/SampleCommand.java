@@ -99,7 +99,7 @@ final class SampleCommand implements Callable<Integer> {
         if (validateOnly) {
             System.out.println("valid: " + samples + " samples of " + steps + " steps from model '" + name + "'"
                     + (model.checkpoint != null ? " loaded from '" + model.checkpoint + "'" : "") + (guidance.equals(Guidance.getDefaultInstance()) ? ", unguided" : ", guided")
-                    + ": use_secondary_logits=" + secondaryLogits + " " + OriginalFlags.differingFromDefaults(options));
+                    + ": use_secondary_logits=" + secondaryLogits + " " + OriginalFlags.given(shape, options));
             return 0;
         }
         try (Services.Connection connection = services.sampler()) {

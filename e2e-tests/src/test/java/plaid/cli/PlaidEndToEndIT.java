@@ -103,6 +103,50 @@ class PlaidEndToEndIT {
         assertThat(watch.out()).contains("resuming at step ").contains("job " + jobId + " succeeded");
     }
 
+    /**
+     * A job of the fork's mode submitted as the seed document writes it, then sampled as its
+     * sample.py line does: the sampler reads the mode from the checkpoint's config.json.
+     */
+    @Test
+    void aBowModeJobTrainsWithTheSeedsFlagsAndItsCheckpointSamples() {
+        String save = "diffusion_hype_model_saves/BoW_embedding_reconst_first_pred_x0_g=0.5";
+        Run bow = plaid(trainSubmit("--wait", "--steps=6", "--hook_freq=6", "--model_save_path=" + save, "--wandb_run_name=bow_pred_x0",
+                "--lr_scheduler=cosine", "--diffusion_mode=BoW_embedding_reconst_first_pred_x0", "--BoW_cumsum_gamma=0.5", "--debug=True"));
+        assertThat(bow.exitCode()).as(bow.toString()).isZero();
+        assertThat(bow.lineAfter("checkpoint ")).isEqualTo(save + "/step-6");
+        assertThat(plaid("train", "list").lines()).anySatisfy(line -> assertThat(line).contains("SUCCEEDED").endsWith("bow_pred_x0"));
+
+        Run sample = plaid("sample", "--weights_path=" + save, "--seq_len=16", "--just_unconditional=True", "--samples", "2", "--steps", "10");
+        assertThat(sample.exitCode()).as(sample.toString()).isZero();
+        assertThat(sample.lines()).hasSize(2);
+
+        Run secondary = plaid("sample", "--weights_path=" + save, "--use_secondary_logits=True", "--samples", "2", "--steps", "10");
+        assertThat(secondary.exitCode()).as(secondary.toString()).isEqualTo(PlaidCommand.EXIT_USAGE);
+        assertThat(secondary.err()).contains("INVALID_ARGUMENT: use_secondary_logits needs a model with secondary logits")
+                .contains("BoW_embedding_reconst_first_pred_x0");
+
+        Run conflicting = plaid("sample", "--weights_path=" + save, "--BoW_cumsum_gamma=0", "--samples", "2", "--steps", "10");
+        assertThat(conflicting.exitCode()).as(conflicting.toString()).isEqualTo(PlaidCommand.EXIT_USAGE);
+        assertThat(conflicting.err()).contains("INVALID_ARGUMENT: shape.bow_cumsum_gamma is 0.0, but the checkpoint's config.json gives 0.5");
+    }
+
+    @Test
+    void aBadDiffusionModeIsRefusedNamingTheField() {
+        Run cli = plaid(trainSubmit("--diffusion_mode=BoW_embedding_reconst_frist", "--BoW_cumsum_gamma=0.5"));
+        assertThat(cli.exitCode()).as(cli.toString()).isEqualTo(PlaidCommand.EXIT_USAGE);
+        assertThat(cli.err()).contains("option --diffusion_mode: ").contains("unknown word 'reconst_frist'");
+
+        try (Services.Connection connection = Services.connect(services.trainer().address(), null)) {
+            var trainer = TrainerServiceGrpc.newBlockingStub(connection.channel());
+            var spec = plaid.v1.TrainingSpec.newBuilder().setCorpus("demo")
+                    .setShape(plaid.v1.ModelShape.newBuilder().setDiffusionMode("BoW_embedding_reconst_frist").setBowCumsumGamma(0.5)).build();
+            var refusal = org.junit.jupiter.api.Assertions.assertThrows(io.grpc.StatusRuntimeException.class,
+                    () -> trainer.submitJob(plaid.v1.SubmitJobRequest.newBuilder().setSpec(spec).build()));
+            assertThat(refusal.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.INVALID_ARGUMENT);
+            assertThat(refusal.getStatus().getDescription()).startsWith("spec.shape.diffusion_mode ").contains("Valid words");
+        }
+    }
+
     @Test
     void evalBoundsTheLikelihoodOfAZeroShotCorpus() {
         Run eval = plaid("eval", "--checkpoint", checkpoint, "--dataset", "ptb", "--max-sequences", "2");

@@ -162,11 +162,11 @@ public class ModelRegistry {
                 setFromConfigJson(shape, option, given);
                 InvalidArgument.require(!requested.hasField(field) || sameValue(option, given.asText(), requested.getField(field).toString()),
                         "shape." + field.getName(), "is " + requested.getField(field) + ", but the checkpoint's " + CONFIG_FILE + " gives " + given);
-            } else if (requested.hasField(field)) {
-                SpecOptions.apply(requested, field, shape);
+            } else {
+                // Not config.json's: the request's field is where a refused value (or a missing one) belongs.
                 fieldOfOption.put(option, "shape." + field.getName());
-            } else if (INFERRED_OPTIONS.contains(option)) {
-                shape.set(option, Long.toString(inferred(option, shape, weights)));
+                if (requested.hasField(field)) SpecOptions.apply(requested, field, shape);
+                else if (INFERRED_OPTIONS.contains(option)) shape.set(option, Long.toString(inferred(option, shape, weights)));
             }
         }
         try {

@@ -27,6 +27,7 @@ import plaid.v1.Infill;
 import plaid.v1.ListModelsRequest;
 import plaid.v1.LoadModelRequest;
 import plaid.v1.ModelInfo;
+import plaid.v1.ModelShape;
 import plaid.v1.Negation;
 import plaid.v1.Prefix;
 import plaid.v1.SamplerServiceGrpc;
@@ -84,6 +85,10 @@ class SamplerGrpcServiceTest {
         Files.createDirectories(MODEL_ROOT.resolve("no-weights"));
         copyModel(tiny, MODEL_ROOT.resolve("no-config"));
         Files.delete(MODEL_ROOT.resolve("no-config/config.json"));
+        // BoW_embedding keeps Plaid's head, so the same weights run in bow space
+        copyModel(tiny, MODEL_ROOT.resolve("tiny-bow"));
+        Files.writeString(MODEL_ROOT.resolve("tiny-bow/config.json"), Files.readString(tiny.resolve("config.json"))
+                .replace("{", "{\"diffusion_mode\": \"BoW_embedding\", \"BoW_cumsum_gamma\": 0.5, "));
     }
 
     @BeforeEach
@@ -325,6 +330,44 @@ class SamplerGrpcServiceTest {
             assertThat(result.getTokensList()).singleElement().satisfies(ids -> assertThat(ids.getIdsList()).hasSize(16));
             assertThat(result.getTextsCount()).isEqualTo(Files.isRegularFile(SamplerServiceTestProfile.OWT2_TOKENIZER) ? 1 : 0);
         }
+    }
+
+    @Test
+    void theForksModeComesFromConfigJsonOrTheRequestsShape() {
+        ModelInfo bow = sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny-bow").setCheckpoint("tiny-bow").build());
+        assertThat(bow.getDiffusionMode()).isEqualTo("BoW_embedding");
+        assertThat(bow.getBowCumsumGamma()).isEqualTo(0.5);
+        assertThat(result(SMALL.toBuilder().setModel("tiny-bow").build()).getTokensCount()).isEqualTo(3);
+        assertThat(sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny").setCheckpoint("tiny").build()).getDiffusionMode()).isEqualTo("token");
+
+        // weights without config.json take the shape options of the request, as sample.py's flags give them
+        ModelInfo fromRequest = sampler.loadModel(LoadModelRequest.newBuilder().setName("no-config-bow").setCheckpoint("no-config")
+                .setShape(ModelShape.newBuilder().setSeqLen(TinyModelDirectory.SEQ_LEN).setDiffusionMode("BoW_embedding").setBowCumsumGamma(0.25)).build());
+        assertThat(fromRequest.getDiffusionMode()).isEqualTo("BoW_embedding");
+        assertThat(fromRequest.getBowCumsumGamma()).isEqualTo(0.25);
+        assertThat(fromRequest.getMaxSeqLen()).isEqualTo(TinyModelDirectory.SEQ_LEN);
+
+        assertInvalid("shape.dim", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny-wide").setCheckpoint("tiny")
+                .setShape(ModelShape.newBuilder().setDim(64)).build()));
+        assertInvalid("shape.bow_cumsum_gamma", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny-bow-0").setCheckpoint("tiny-bow")
+                .setShape(ModelShape.newBuilder().setBowCumsumGamma(0)).build()));
+        assertInvalid("shape.bow_cumsum_gamma", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("no-gamma").setCheckpoint("no-config")
+                .setShape(ModelShape.newBuilder().setDiffusionMode("BoW_embedding")).build()));
+        assertInvalid("shape.diffusion_mode", () -> sampler.loadModel(LoadModelRequest.newBuilder().setName("bad-mode").setCheckpoint("no-config")
+                .setShape(ModelShape.newBuilder().setDiffusionMode("BoW_embeding").setBowCumsumGamma(0)).build()));
+    }
+
+    @Test
+    void secondaryLogitsNeedAModeThatHasThem() {
+        assertInvalid("use_secondary_logits", () -> events(SMALL.toBuilder().setUseSecondaryLogits(true).build()));
+    }
+
+    @Test
+    void aFolderOfTrainerCheckpointsLoadsItsNewest() {
+        ModelInfo newest = sampler.loadModel(LoadModelRequest.newBuilder().setName("run-newest").setCheckpoint("run/checkpoints").build());
+        ModelInfo direct = sampler.loadModel(LoadModelRequest.newBuilder().setName("run-direct").setCheckpoint(TRAINER_CHECKPOINT).build());
+        assertThat(newest.getParameters()).isEqualTo(direct.getParameters());
+        assertThat(result(SMALL.toBuilder().setModel("run-newest").build())).isEqualTo(result(SMALL.toBuilder().setModel("run-direct").build()));
     }
 
     private List<GenerateEvent> events(GenerateRequest request) {

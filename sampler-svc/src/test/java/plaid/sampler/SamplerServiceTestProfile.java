@@ -27,7 +27,7 @@ public class SamplerServiceTestProfile implements QuarkusTestProfile {
         return Map.of("sampler-svc.model-root", MODEL_ROOT.toString(),
                 "sampler-svc.tokenizer", OWT2_TOKENIZER.toString(),
                 "sampler-svc.backend", "cpu",
-                "sampler-svc.limits.max-models", "8",
+                "sampler-svc.limits.max-models", "16",
                 "sampler-svc.limits.queue-capacity", Integer.toString(QUEUE_CAPACITY),
                 "sampler-svc.limits.max-samples", Integer.toString(MAX_SAMPLES),
                 "sampler-svc.limits.max-steps", Integer.toString(MAX_STEPS),

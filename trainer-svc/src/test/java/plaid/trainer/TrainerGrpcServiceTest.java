@@ -2,6 +2,7 @@ package plaid.trainer;
 
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.Test;
@@ -71,11 +72,56 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         assertInvalid("spec.corpus", spec -> spec.setCorpus("no-such-corpus.jsonl"));
         assertInvalid("spec.resume_from", spec -> spec.setResumeFrom("jobs/none/checkpoints/step-1"));
         assertInvalid("spec.devices", spec -> spec.setDevices(2));
+        assertInvalid("spec.shape.diffusion_mode", spec -> spec.setShape(spec.getShape().toBuilder().setDiffusionMode("BoW_embedding_reconst_frist")));
+        assertInvalid("spec.shape.bow_cumsum_gamma", spec -> spec.setShape(spec.getShape().toBuilder().setDiffusionMode("BoW_embedding")));
+        assertInvalid("spec.shape.bow_cumsum_gamma", spec -> spec.setShape(spec.getShape().toBuilder().setDiffusionMode("BoW_embedding").setBowCumsumGamma(1.5)));
+        assertInvalid("spec.optimization.lr_scheduler", spec -> spec.setOptimization(spec.getOptimization().toBuilder().setLrScheduler("step")));
+        assertInvalid("spec.optimization.reconst_secondary_weight", spec -> spec.setOptimization(spec.getOptimization().toBuilder().setReconstSecondaryWeight(-1)));
+        assertInvalid("spec.reporting.model_save_path", spec -> spec.setReporting(spec.getReporting().toBuilder().setModelSavePath("../outside")));
+        assertInvalid("spec.reporting.model_save_path", spec -> spec.setReporting(spec.getReporting().toBuilder().setModelSavePath("jobs/mine")));
         assertStatus(Status.Code.INVALID_ARGUMENT, "page_size", () -> trainer.listJobs(ListJobsRequest.newBuilder().setPageSize(-1).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "page_token", () -> trainer.listJobs(ListJobsRequest.newBuilder().setPageToken("x").build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "job_id", () -> trainer.getJob(GetJobRequest.getDefaultInstance()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "checkpoint", () -> trainer.getCheckpointPlots(
                 GetCheckpointPlotsRequest.newBuilder().setCheckpoint("/etc").build()));
+    }
+
+    @Test
+    void aRefusedDiffusionModeListsTheValidWords() {
+        TrainingSpec spec = tinySpec(STEPS).toBuilder().setShape(tinySpec(STEPS).getShape().toBuilder().setDiffusionMode("[token|BoW|see")).build();
+        StatusRuntimeException refusal = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                () -> trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build()));
+        assertThat(refusal.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+        assertThat(refusal.getStatus().getDescription()).startsWith("spec.shape.diffusion_mode ")
+                .contains("BoW_embedding, reconst_first, pred_x0, diff_lm_norms, double_logit_reg");
+    }
+
+    /** A job of the fork's mode: named by its run name, checkpointed under its model_save_path with the mode in config.json. */
+    @Test
+    void aBowModeJobSavesWhereModelSavePathSaysWithItsModeInConfigJson() throws IOException {
+        TrainingSpec base = tinySpec(4);
+        TrainingSpec spec = base.toBuilder()
+                .setShape(base.getShape().toBuilder().setDiffusionMode("BoW_embedding_reconst_first_pred_x0").setBowCumsumGamma(0.5))
+                .setOptimization(base.getOptimization().toBuilder().setLrScheduler("cosine"))
+                .setReporting(base.getReporting().toBuilder().setModelSavePath("hype_saves/bow_g=0.5").setWandbRunName("bow_g=0.5").setDebug(true))
+                .build();
+        Job submitted = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+        assertThat(submitted.getDisplayName()).as("the run name names the job").isEqualTo("bow_g=0.5");
+        List<JobEvent> events = watch(submitted.getId(), 0);
+        assertThat(events.getLast().getState()).as(events.toString()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        Job done = trainer.getJob(GetJobRequest.newBuilder().setJobId(submitted.getId()).build());
+        assertThat(done.getCheckpointsList()).isNotEmpty().allSatisfy(c -> assertThat(c.getPath()).startsWith("hype_saves/bow_g=0.5/step-"));
+        var config = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+                TrainerServiceTestProfile.RUN_ROOT.resolve(done.getCheckpoints(done.getCheckpointsCount() - 1).getPath()).resolve("config.json").toFile());
+        assertThat(config.get("diffusion_mode").asText()).isEqualTo("BoW_embedding_reconst_first_pred_x0");
+        assertThat(config.get("BoW_cumsum_gamma").asDouble()).isEqualTo(0.5);
+        assertThat(config.get("lr_scheduler").asText()).isEqualTo("cosine");
+        assertThat(config.get("wandb_run_name").asText()).isEqualTo("bow_g=0.5");
+        assertThat(config.get("debug").asBoolean()).isTrue();
+
+        assertInvalid("spec.reporting.model_save_path", SubmitJobRequest.newBuilder().setSpec(spec).build());
+        assertThat(trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec.toBuilder().setReporting(spec.getReporting().toBuilder()
+                .setModelSavePath("hype_saves/other"))).setDisplayName("mine").build()).getDisplayName()).as("a request's name wins").isEqualTo("mine");
     }
 
     @Test
