@@ -1,12 +1,15 @@
 # Dev check on the GPU machine (PyTorch there is an oracle, never a product dependency): re-runs
 # sample.py's unconditional call0 of a sampler fixture in PyTorch from its weights and recorded noise
-# (fp32 model, fp64 sampler state; TF32=1 allows TF32) and reports agreement with the recorded samples.
+# (fp32 model, fp64 sampler state; TF32=1 allows TF32 as sample.py does; SDPA_MATH=1 forces SDPA's math
+# path, which takes attention's products through TF32 too) and reports agreement with the recorded samples.
 # usage: mkdir -p .gpu/oracle && cp -r ../shared/fixtures/sampler .gpu/oracle/ ; on the GPU machine:
 #        python3 gpu/oracle/sampler_oracle.py .gpu/oracle/sampler/small $OUT   (carry .gpu/oracle)
 import json, struct, sys, torch, torch.nn.functional as F
 import numpy as np
+import contextlib
 import os
 tf32 = os.environ.get('TF32') == '1'
+sdpa_math = os.environ.get('SDPA_MATH') == '1'
 torch.backends.cuda.matmul.allow_tf32 = tf32
 torch.backends.cudnn.allow_tf32 = tf32
 d = sys.argv[1]; out = sys.argv[2]
@@ -49,7 +52,8 @@ def model(z, gamma, x_sc):
             u1, u2 = u[..., :d // 2], u[..., d // 2:]
             return u * cos[None, :, None, :] + torch.cat((-u2, u1), dim=-1) * sin[None, :, None, :]
         q, k = rot(q), rot(k)
-        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2).reshape(B, S, D)
+        with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH) if sdpa_math else contextlib.nullcontext():
+            o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)).transpose(1, 2).reshape(B, S, D)
         x = torch.addmm(x.view(-1, D), o.reshape(-1, D), M[p + 'attn_out.weight'].T, alpha=r).view(B, S, D)
         b = F.rms_norm(x, [D], M[p + 'rmsnorm2.weight'], eps=1e-5)
         h = F.gelu(b @ M[p + 'mlp.fc1.weight'].T, approximate='tanh') @ M[p + 'mlp.fc2.weight'].T

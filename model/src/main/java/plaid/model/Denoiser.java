@@ -210,6 +210,12 @@ public final class Denoiser {
 
     static double sigmaSquared(double gamma) { return NoiseSchedule.sigmoid(gamma); }
 
+    /** α² as the model computes it in its forward: torch.sigmoid(−γ) on a float32 γ, in float32. */
+    private static float alphaSquaredFloat(double gamma) { return (float) NoiseSchedule.sigmoid(-(double) (float) gamma); }
+
+    /** σ² likewise. */
+    private static float sigmaSquaredFloat(double gamma) { return (float) NoiseSchedule.sigmoid((double) (float) gamma); }
+
     /** Frequencies exp(linspace(−5, 5, 32)) of the γ features. */
     private static final double[] GAMMA_FREQ = new double[GAMMA_FEATURES / 2];
 
@@ -244,7 +250,7 @@ public final class Denoiser {
 
         // 1. rescale z to unit variance: x = z / √(α²/E + σ²)
         float[] invStd = new float[rows];
-        for (int b = 0; b < rows; b++) invStd[b] = 1f / (float) Math.sqrt(alphaSquared(gamma[b]) / e + sigmaSquared(gamma[b]));
+        for (int b = 0; b < rows; b++) invStd[b] = 1f / (float) Math.sqrt(alphaSquaredFloat(gamma[b]) / (float) e + sigmaSquaredFloat(gamma[b]));
         be.scaleGroups(z, invStd, xIn);
 
         // 2. input projections and the γ features
@@ -366,7 +372,7 @@ public final class Denoiser {
 
     private float[] zBiasFactors() {
         float[] f = new float[rows];
-        for (int b = 0; b < rows; b++) f[b] = biasScale * (float) (Math.sqrt(alphaSquared(gamma[b])) / sigmaSquared(gamma[b]));
+        for (int b = 0; b < rows; b++) f[b] = biasScale * ((float) Math.sqrt(alphaSquaredFloat(gamma[b])) / sigmaSquaredFloat(gamma[b]));
         return f;
     }
 

@@ -2,6 +2,7 @@ package plaid.model.sampling;
 
 import java.util.Arrays;
 import plaid.backend.ComputeBackend;
+import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.Denoiser;
@@ -19,7 +20,9 @@ import plaid.model.bow.BowTransform;
  * of a final model call. The sampler state is float64 as in the original; the model sees
  * z and γ_t cast to float32, as there. In the fork's BoW modes the state z lives in bow space
  * (plaid-reference §7): a token-space x̂ is converted with bow before the update and before it
- * is fed back for self-conditioning. Not thread-safe: one call at a time.
+ * is fed back for self-conditioning. Matrix products run in TF32, as sample.py sets
+ * {@code torch.backends.cuda.matmul.allow_tf32 = True} before generating ({@link MatmulPrecision}):
+ * near-tied logits at the end of a trajectory follow that rounding. Not thread-safe: one call at a time.
  */
 public final class DiffusionSampler {
     private final PlaidParameters params;
@@ -46,6 +49,10 @@ public final class DiffusionSampler {
      * after every {@code decodeEvery}-th step (no extra model calls).
      */
     public int[][] sample(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
+        return MatmulPrecision.withTf32(() -> sampleInTf32(request, noise, decodeEvery, listener));
+    }
+
+    private int[][] sampleInTf32(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
         request.validateFor(config.vocabSize, maxSeqLen);
         if (listener != null && decodeEvery <= 0) throw new IllegalArgumentException("decodeEvery must be positive, got " + decodeEvery);
         int rows = request.samples(), seqLen = request.seqLen(), steps = request.steps();

@@ -14,16 +14,16 @@ import plaid.model.PlaidParameters;
 
 /**
  * The sampler replaying the original's recorded noise against every {@code sampler/*}
- * directory: the final argmax tokens must agree with sample.py's almost everywhere. Only
- * near-ties can flip. The issue asks 99.9% for unguided calls; the small fixture's call0
- * agrees at 2045/2048 (99.85%), and so does a plain PyTorch fp32 re-run of the same
- * computation on the H200 (gpu/oracle/sampler_oracle.py: the same 3 positions, top-2 logit
- * gaps 5e-4..6e-3 on logits near 25; with TF32 on it gets 2047/2048). The fixture's own
- * rounding decides those ties, so the bound here is 99.8% until the fixtures' settings are
- * pinned down. Guidance adds a backward pass with its own rounding, hence 99% there.
+ * directory: the final argmax tokens must agree with sample.py's almost everywhere (the
+ * issue's 99.9% unguided, 99% guided). Only near-ties can flip. The recordings follow
+ * sample.py in running matrix products in TF32 (it sets allow_tf32 before generating): in
+ * plain float32 the small fixture's call0 agrees at 2045/2048, as a PyTorch float32 re-run
+ * does, and with TF32 emulated at 2047; a PyTorch TF32 re-run with attention through the SDPA
+ * math path agrees at 2048 (gpu/oracle/sampler_oracle.py). Guidance adds a backward pass with
+ * its own rounding.
  */
 class SamplerFixtureTest {
-    private static final double UNGUIDED_AGREEMENT = 0.998;
+    private static final double UNGUIDED_AGREEMENT = 0.999;
     private static final double GUIDED_AGREEMENT = 0.99;
 
     @TestFactory

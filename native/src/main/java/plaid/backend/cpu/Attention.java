@@ -2,6 +2,7 @@ package plaid.backend.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
 
 /**
@@ -33,13 +34,18 @@ final class Attention {
         }
     }
 
-    static void forward(CpuTensor qkv, int heads, Segments segments, CpuTensor out, CpuTensor lse) {
+    /** @param tf32 QKᵀ and PV as TF32 matrix products ({@link #forwardTf32}); else in float32 with double softmax sums */
+    static void forward(CpuTensor qkv, int heads, Segments segments, CpuTensor out, CpuTensor lse, boolean tf32) {
         int seqLen = segments.seqLen(), rows = segments.rows(), d = qkv.lastDim();
         double scale = 1.0 / Math.sqrt(d);
         CpuBackend.parallelFor(rows * heads, (long) seqLen * seqLen * d, bh -> {
             int b = bh / heads, h = bh % heads;
             Head head = Head.unpack(qkv, b, h, seqLen, heads, d);
             float[] lanes = new float[F.length()];
+            if (tf32) {
+                forwardTf32(head, b, h, heads, (float) Math.sqrt(scale), segments, out, lse, lanes);
+                return;
+            }
             double[] p = new double[seqLen];
             float[] acc = new float[d];
             for (int i = 0; i < seqLen; i++) {
@@ -60,6 +66,39 @@ final class Attention {
                 lse.data[lse.offset + (b * heads + h) * seqLen + i] = (float) (max + Math.log(sum));
             }
         });
+    }
+
+    /**
+     * One head as PyTorch's SDPA math path computes it under TF32: S = (q·√scale)(k·√scale)ᵀ and
+     * O = softmax(S)·v, each product's operands rounded to TF32, the softmax in float32.
+     */
+    private static void forwardTf32(Head head, int b, int h, int heads, float sqrtScale, Segments segments, CpuTensor out, CpuTensor lse,
+                                    float[] lanes) {
+        int seqLen = segments.seqLen(), d = head.q.length / seqLen;
+        float[] q = head.q, k = head.k, v = head.v;
+        for (int x = 0; x < q.length; x++) {
+            q[x] = MatmulPrecision.roundToTf32(q[x] * sqrtScale);
+            k[x] = MatmulPrecision.roundToTf32(k[x] * sqrtScale);
+            v[x] = MatmulPrecision.roundToTf32(v[x]);
+        }
+        float[] p = new float[seqLen], acc = new float[d];
+        for (int i = 0; i < seqLen; i++) {
+            int lo = segments.segmentStart(b, i), hi = segments.segmentEnd(b, i);
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = lo; j < hi; j++) {
+                p[j] = (float) dot(q, i * d, k, j * d, d, lanes);
+                max = Math.max(max, p[j]);
+            }
+            float sum = 0;
+            for (int j = lo; j < hi; j++) {
+                p[j] = (float) Math.exp(p[j] - max);
+                sum += p[j];
+            }
+            java.util.Arrays.fill(acc, 0f);
+            for (int j = lo; j < hi; j++) axpy(MatmulPrecision.roundToTf32(p[j] / sum), v, j * d, acc, 0, d);
+            System.arraycopy(acc, 0, out.data, out.offset + ((b * seqLen + i) * heads + h) * d, d);
+            lse.data[lse.offset + (b * heads + h) * seqLen + i] = (float) (max + Math.log(sum));
+        }
     }
 
     static void backward(CpuTensor dOut, CpuTensor qkv, CpuTensor out, CpuTensor lse, int heads, Segments segments, CpuTensor dqkv) {

@@ -3,6 +3,7 @@ package plaid.backend.cpu;
 import java.util.Arrays;
 import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
+import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 
@@ -85,7 +86,12 @@ public final class CpuBackend implements ComputeBackend {
         int k = transA ? rowsOf(ca) : ca.lastDim();
         if ((long) m * k != ca.size()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
         if ((long) k * n != cb.size()) throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
-        Gemm.multiply(transA, transB, m, n, k, alpha, ca.data, ca.offset, cb.data, cb.offset, beta, cc.data, cc.offset);
+        if (MatmulPrecision.tf32()) {
+            Gemm.multiply(transA, transB, m, n, k, alpha, MatmulPrecision.roundedCopy(ca.data, ca.offset, (int) ca.size()), 0,
+                    MatmulPrecision.roundedCopy(cb.data, cb.offset, (int) cb.size()), 0, beta, cc.data, cc.offset);
+        } else {
+            Gemm.multiply(transA, transB, m, n, k, alpha, ca.data, ca.offset, cb.data, cb.offset, beta, cc.data, cc.offset);
+        }
         boolean hasBias = epilogue == Epilogue.BIAS || epilogue == Epilogue.BIAS_GELU;
         boolean hasGelu = epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU;
         if (hasBias) {
@@ -362,7 +368,7 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp) {
-        Attention.forward(cpu(qkv), heads, segments, cpu(out), cpu(logSumExp));
+        Attention.forward(cpu(qkv), heads, segments, cpu(out), cpu(logSumExp), MatmulPrecision.tf32());
     }
 
     @Override
