@@ -7,6 +7,9 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Unmatched;
@@ -23,9 +26,30 @@ import plaid.v1.SubmitJobRequest;
 import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 
-@Command(name = "train", mixinStandardHelpOptions = true, description = "Training jobs on trainer-svc.",
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = {"Training jobs on trainer-svc.", "With train.py's flags and no subcommand, `plaid train --flag=value ...` is `plaid train submit`."},
         subcommands = {TrainCommand.Submit.class, TrainCommand.Watch.class, TrainCommand.Cancel.class, TrainCommand.ListJobs.class})
-final class TrainCommand {
+final class TrainCommand implements Callable<Integer> {
+    /** The seed's command lines read `python train.py --flag=...`: the same flags right after `train` submit a job. */
+    @Mixin
+    Submit submit;
+
+    /** picocli gives a mixin's {@code @Unmatched} to no one: train.py's flags land here and are handed on. */
+    @Unmatched
+    List<String> originalFlags = new ArrayList<>();
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        if (originalFlags.isEmpty() && !submit.validateOnly && submit.corpus == null) {
+            throw new ParameterException(spec.commandLine(), "give train.py's flags (e.g. --batch_size=64) or a subcommand");
+        }
+        submit.originalFlags = originalFlags;
+        return submit.call();
+    }
+
     /** Exit code when a job succeeded but its validation NLL is above the threshold given. */
     static final int EXIT_NLL_ABOVE_THRESHOLD = 5;
 

@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Every {@code python train.py ...} and {@code python sample.py ...} line of the seed document
  * (the fork's README, {@code seed-fork-readme.txt} under -Dplaid.docs) through {@code plaid
- * train submit --validate-only} and {@code plaid sample --validate-only}: each is accepted,
+ * train --validate-only} (the seed's flags right after {@code train}) and {@code plaid sample --validate-only}: each is accepted,
  * except the placeholder lines, which are refused naming the flag.
  */
 class SeedDocumentTest {
@@ -129,7 +129,7 @@ class SeedDocumentTest {
     }
 
     private static Outcome validate(SeedLine line) {
-        List<String> argv = new ArrayList<>(line.script().equals("train") ? List.of("train", "submit") : List.of("sample"));
+        List<String> argv = new ArrayList<>(line.script().equals("train") ? List.of("train") : List.of("sample"));
         argv.addAll(line.args());
         argv.add("--validate-only");
         // Unreachable services: --validate-only must not need them.

@@ -98,6 +98,28 @@ class TrainCommandTest {
                 .isEqualTo("valid: training job on corpus 'openwebtext2': batch_size=128 diffusion_mode=BoW_embedding BoW_cumsum_gamma=0.5");
     }
 
+    @Test
+    void bareTrainWithTheOriginalsFlagsSubmitsAndWithoutAnyIsAUsageError() {
+        StringWriter err = new StringWriter();
+        var cl = PlaidCommand.commandLine();
+        cl.setErr(new PrintWriter(err));
+        java.io.ByteArrayOutputStream stdout = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream previous = System.out;
+        System.setOut(new java.io.PrintStream(stdout, true, java.nio.charset.StandardCharsets.UTF_8));
+        int flags, none;
+        try {
+            flags = cl.execute("train", "--trainer", "127.0.0.1:1", "--validate-only", "--grad_accum_steps=2", "--BoW_cumsum_gamma=0",
+                    "--diffusion_mode=BoW_embedding_double_logit_reg");
+            none = PlaidCommand.commandLine().execute("train");
+        } finally {
+            System.setOut(previous);
+        }
+        assertThat(flags).isZero();
+        assertThat(stdout.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .contains("valid: training job").contains("grad_accum_steps=2").contains("diffusion_mode=BoW_embedding_double_logit_reg");
+        assertThat(none).isEqualTo(PlaidCommand.EXIT_USAGE);
+    }
+
     private static TrainingSpec spec(String corpus, long seed, List<String> flags) {
         return ((TrainCommand.Training) TrainCommand.run(corpus, seed, flags)).spec();
     }
