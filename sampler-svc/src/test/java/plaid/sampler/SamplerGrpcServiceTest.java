@@ -89,6 +89,7 @@ class SamplerGrpcServiceTest {
         copyModel(tiny, MODEL_ROOT.resolve("tiny-bow"));
         Files.writeString(MODEL_ROOT.resolve("tiny-bow/config.json"), Files.readString(tiny.resolve("config.json"))
                 .replace("{", "{\"diffusion_mode\": \"BoW_embedding\", \"BoW_cumsum_gamma\": 0.5, "));
+        TinyModelDirectory.writeDoubleLogitReg(MODEL_ROOT.resolve("tiny-double"), tokenizer);
     }
 
     @BeforeEach
@@ -360,6 +361,14 @@ class SamplerGrpcServiceTest {
     @Test
     void secondaryLogitsNeedAModeThatHasThem() {
         assertInvalid("use_secondary_logits", () -> events(SMALL.toBuilder().setUseSecondaryLogits(true).build()));
+
+        ModelInfo twoHeads = sampler.loadModel(LoadModelRequest.newBuilder().setName("tiny-double").setCheckpoint("tiny-double").build());
+        assertThat(twoHeads.getDiffusionMode()).isEqualTo("BoW_embedding_double_logit_reg");
+        GenerateRequest primary = SMALL.toBuilder().setModel("tiny-double").build();
+        GeneratedTexts secondary = result(primary.toBuilder().setUseSecondaryLogits(true).build());
+        assertThat(secondary.getTokensCount()).isEqualTo(primary.getSamples());
+        // the same trajectory read through the other head: other argmax tokens
+        assertThat(secondary.getTokensList()).isNotEqualTo(result(primary).getTokensList());
     }
 
     @Test

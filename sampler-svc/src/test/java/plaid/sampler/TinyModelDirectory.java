@@ -71,4 +71,35 @@ final class TinyModelDirectory {
                 """.formatted(tokenizer.vocabSize(), SEQ_LEN));
         return tokenizer;
     }
+
+    /**
+     * An untrained double_logit_reg model of the same shape and tokenizer in {@code dir}, its readouts
+     * randomised so the two sets of logits differ.
+     */
+    static void writeDoubleLogitReg(Path dir, BpeTokenizer tokenizer) throws IOException {
+        PlaidConfig config = PlaidConfig.defaults();
+        config.vocabSize = tokenizer.vocabSize();
+        config.dim = 32;
+        config.nBlocks = 2;
+        config.nHeads = 2;
+        config.embedDim = 16;
+        config.seqLen = SEQ_LEN;
+        config.diffusionMode = "BoW_embedding_double_logit_reg";
+        config.bowCumsumGamma = 0.5;
+        PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 2);
+        SplittableRandom rng = new SplittableRandom(6);
+        for (var p : parameters.all()) {
+            if (!p.name().startsWith("output_linear")) continue;
+            float[] v = new float[(int) p.value().numel()];
+            for (int i = 0; i < v.length; i++) v[i] = (float) (0.2 * rng.nextGaussian());
+            parameters.backend().upload(v, p.value());
+        }
+        Files.createDirectories(dir);
+        TrainingCheckpoint.saveWeights(parameters, dir, CheckpointFormat.SAFETENSORS);
+        tokenizer.save(dir.resolve("tokenizer.json"));
+        Files.writeString(dir.resolve("config.json"), """
+                {"dim": 32, "n_blocks": 2, "n_heads": 2, "embed_dim": 16, "vocab_size": %d, "seq_len": %d,
+                 "diffusion_mode": "BoW_embedding_double_logit_reg", "BoW_cumsum_gamma": 0.5}
+                """.formatted(tokenizer.vocabSize(), SEQ_LEN));
+    }
 }
