@@ -37,23 +37,24 @@ extern "C" __global__ void gelu_backward(long long n, const float* dOut, const f
     }
 }
 
-// Rotary embedding on q and k of qkv [rows, seqLen, 3, heads, 2*half]; n = positions * 2 * heads * half,
-// one thread per rotated pair. sign = -1 rotates back (the backward).
+// Rotary embedding on q and k of qkv [rows, seqLen, 3, heads, 2*half]; n = positions * half:
+// one thread per position and frequency, which computes its cosine and sine once and rotates
+// that pair of every head of q and k (consecutive threads touch consecutive floats).
+// sign = -1 rotates back (the backward).
 extern "C" __global__ void rotary(long long n, int seqLen, int heads, int half, const float* invFreq, float sign, float* qkv) {
     FOR_EACH_ELEMENT(i, n) {
         int j = (int) (i % half);
-        long long rest = i / half;
-        int h = (int) (rest % heads);
-        rest /= heads;
-        int part = (int) (rest % 2); // 0: q, 1: k
-        long long position = rest / 2;
+        long long position = i / half;
         // angle rounded to float as the reference's float32 frequency table
         float angle = (float) (int) (position % seqLen) * invFreq[j];
         float cosine = (float) cos((double) angle), sine = sign * (float) sin((double) angle);
-        float* pair = qkv + position * 3 * heads * 2 * half + (long long) (part * heads + h) * 2 * half + j;
-        float x1 = pair[0], x2 = pair[half];
-        pair[0] = x1 * cosine - x2 * sine;
-        pair[half] = x2 * cosine + x1 * sine;
+        float* base = qkv + position * 3 * heads * 2 * half + j;
+        for (int partHead = 0; partHead < 2 * heads; partHead++) { // q's heads, then k's
+            float* pair = base + (long long) partHead * 2 * half;
+            float x1 = pair[0], x2 = pair[half];
+            pair[0] = x1 * cosine - x2 * sine;
+            pair[half] = x2 * cosine + x1 * sine;
+        }
     }
 }
 
@@ -79,5 +80,36 @@ extern "C" __global__ void adam_w(long long n, float* param, const float* grad, 
         v[i] = vi;
         float p = param[i] * (1 - decay);
         param[i] = p - stepSize * mi / ((float) (sqrt((double) vi) / biasCorrection2Sqrt) + eps);
+    }
+}
+
+// Two floats rounded to bf16 (to nearest, ties to even) and packed: `lo` in the low half.
+__device__ __forceinline__ unsigned int pack_bf16x2(float lo, float hi) {
+    unsigned int packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+}
+
+// dst[i] = bf16(src[i]): the GEMM operands of the bf16 mode (CudaBackend.gemm).
+extern "C" __global__ void convert_to_bf16(long long n, const float* src, unsigned short* dst) {
+    FOR_EACH_ELEMENT(i, n) dst[i] = (unsigned short) (pack_bf16x2(src[i], 0.0f) & 0xffffu);
+}
+
+// Same, four elements a thread: n = groups of four; src 16-byte and dst 8-byte aligned (checked on the host).
+extern "C" __global__ void convert_to_bf16_vec4(long long n, const float4* src, uint2* dst) {
+    FOR_EACH_ELEMENT(i, n) {
+        float4 v = src[i];
+        dst[i] = make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w));
+    }
+}
+
+// Both operands of a GEMM in one launch: groups of four [0, nA) from a, the rest from b.
+extern "C" __global__ void convert_two_to_bf16_vec4(long long n, long long nA, const float4* a, uint2* aDst, const float4* b, uint2* bDst) {
+    FOR_EACH_ELEMENT(i, n) {
+        bool first = i < nA;
+        float4 v = first ? a[i] : b[i - nA];
+        uint2 packed = make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w));
+        if (first) aDst[i] = packed;
+        else bDst[i - nA] = packed;
     }
 }

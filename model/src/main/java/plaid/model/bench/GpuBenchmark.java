@@ -5,9 +5,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
+import plaid.backend.ComputeBackend;
+import plaid.backend.Segments;
+import plaid.backend.Tensor;
 import plaid.backend.cuda.CudaBackend;
 import plaid.backend.cuda.GemmPrecision;
 import plaid.backend.cuda.OpTiming;
+import plaid.model.Denoiser;
 import plaid.model.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
@@ -23,7 +27,13 @@ import plaid.model.sampling.SamplingRequest;
  * step at batch 256 with its peak device memory, and where a training step's time goes, per op.
  * Random weights and tokens (speed does not depend on their values), on the CUDA backend, once
  * per GEMM precision in {@code -Dplaid.bench.precisions} (default fp32,bf16).
- * Run by gpu/bench.sh; {@code -Dplaid.bench.only=sampling|training} runs one half.
+ * In the bf16 mode also: sampling with its bf16 operand copies and tensor-core attention switched
+ * off (what each buys; {@code -Dplaid.bench.noAblations=true} skips them in the sampler's figures),
+ * the sampling step measured directly (the denoiser's call and the sampler's transfers, without
+ * its setup and final argmax), {@code -Dplaid.bench.noGuided=true} skips guided sampling, a per-op profile of one
+ * sampling call per shape ({@code -Dplaid.bench.noProfiles=true} skips them), and the 1B step's
+ * largest GEMMs and attention forward alone, as TFLOP/s.
+ * Run by gpu/bench.sh; {@code -Dplaid.bench.only=sampling|training|operations} runs one part.
  */
 public final class GpuBenchmark {
     /** How many sampler steps the timing divides by: the difference of two runs, so setup and the final argmax cancel. */
@@ -35,6 +45,15 @@ public final class GpuBenchmark {
     private static final int GUIDANCE_PREFIX = 8;
     private static final double GUIDANCE_WEIGHT = 1.0;
     private static final int PROFILE_ROWS = 25;
+    /**
+     * Sampler rows with the bf16 mode's bf16 operands and tensor-core attention switched off, to
+     * show what each buys (the directly measured step has these rows always: they are quick).
+     */
+    private static final boolean ABLATIONS = !Boolean.getBoolean("plaid.bench.noAblations");
+    /** Skips the prefix-guided sampling rows (the slowest). */
+    private static final boolean NO_GUIDED = Boolean.getBoolean("plaid.bench.noGuided");
+    /** A per-op profile of one sampling call per shape (bf16). */
+    private static final boolean PROFILES = !Boolean.getBoolean("plaid.bench.noProfiles");
 
     /** One line of the table: our figure, the original's on the same kind of card, and the unit. */
     private record Row(String work, String mode, double ours, double original, String unit) {}
@@ -54,11 +73,12 @@ public final class GpuBenchmark {
         }
         try (CudaBackend gpu = new CudaBackend()) {
             GpuBenchmark bench = new GpuBenchmark(gpu);
-            if (!only.equals("training")) {
+            if (only.equals("all") || only.equals("operations")) bench.operations();
+            if (!only.equals("training") && !only.equals("operations")) {
                 bench.sampling("1B", config(2048, 24, 32), 1024, 1024, 51.4, 134.5, precisions);
                 bench.sampling("small", config(384, 16, 6), 1024, 256, 18.0, 46.2, precisions);
             }
-            if (!only.equals("sampling")) bench.training(precisions);
+            if (!only.equals("sampling") && !only.equals("operations")) bench.training(precisions);
             bench.printTable();
         }
     }
@@ -79,6 +99,7 @@ public final class GpuBenchmark {
         log("initialising the %s model (D %d, L %d, H %d, V %d)", shape, config.dim, config.nBlocks, config.nHeads, config.vocabSize);
         PlaidParameters params = PlaidParameters.initialize(config, gpu, 1);
         DiffusionSampler sampler = new DiffusionSampler(params, Math.max(unguidedSeqLen, guidedSeqLen));
+        if (shape.equals("small")) smallSampler = sampler;
         int[] prefix = new SplittableRandom(4).ints(GUIDANCE_PREFIX, 0, config.vocabSize).toArray();
         SamplingRequest unguided = SamplingRequest.defaults(unguidedSeqLen).withSamples(8);
         SamplingRequest guided = SamplingRequest.defaults(guidedSeqLen).withSamples(8).withGuidance(Guidance.prefix(prefix, GUIDANCE_WEIGHT));
@@ -87,26 +108,173 @@ public final class GpuBenchmark {
             String mode = precision.name().toLowerCase(Locale.ROOT);
             guarded("sampling " + shape + " unguided " + mode, () -> rows.add(new Row(
                     "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, mode, samplerStepMillis(sampler, unguided), unguidedAnchor, "ms/step")));
-            guarded("sampling " + shape + " guided " + mode, () -> rows.add(new Row(
+            if (!NO_GUIDED) guarded("sampling " + shape + " guided " + mode, () -> rows.add(new Row(
                     "sampling, prefix-guided (" + GUIDANCE_PREFIX + " tokens), " + shape + ", 8 × " + guidedSeqLen, mode,
                     samplerStepMillis(sampler, guided), guidedAnchor, "ms/step")));
+            if (precision == GemmPrecision.BF16) {
+                // the step without the sampler's per-call setup and final argmax, whose spread the difference above inherits
+                guarded("sampling step " + shape + " unguided " + mode + ", measured directly", () -> {
+                    String work = "sampling step measured directly (median of " + DIRECT_STEPS + "), unguided, " + shape + ", 8 × " + unguidedSeqLen;
+                    rows.add(new Row(work, mode, directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                    gpu.flashAttention(false);
+                    try {
+                        rows.add(new Row(work, "bf16, fp32 attention", directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                        gpu.bf16Operands(false);
+                        rows.add(new Row(work, "bf16, fp32 attention, fp32 operands", directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                    } finally {
+                        gpu.flashAttention(true);
+                        gpu.bf16Operands(true);
+                    }
+                });
+            }
+            if (precision == GemmPrecision.BF16 && ABLATIONS) {
+                // what each half of the bf16 mode buys: the earlier code had neither
+                guarded("sampling " + shape + " unguided bf16 without the tensor-core attention", () -> {
+                    gpu.flashAttention(false);
+                    try {
+                        rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention",
+                                samplerStepMillis(sampler, unguided), unguidedAnchor, "ms/step"));
+                        gpu.bf16Operands(false);
+                        rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention, fp32 operands",
+                                samplerStepMillis(sampler, unguided), unguidedAnchor, "ms/step"));
+                    } finally {
+                        gpu.flashAttention(true);
+                        gpu.bf16Operands(true);
+                    }
+                });
+            }
+            if (precision == GemmPrecision.BF16 && PROFILES) {
+                guarded("profile of sampling " + shape + " " + mode, () -> printProfile(
+                        "one unguided sampling call of 1 step (2 model calls), " + shape + ", 8 × " + unguidedSeqLen + ", " + mode,
+                        () -> sampler.sample(unguided.withSteps(1), NoiseSource.seeded(5))));
+            }
         }
+    }
+
+    private static final int DIRECT_STEPS = 20;
+
+    /**
+     * One unguided sampler step done here as DiffusionSampler does it, with 8 samples: upload
+     * float32(z), the denoiser's forward at bias scale 1 with self-conditioning, download x̂,
+     * upload it as the next self-conditioning input (the sampler's float64 update of z, ≈ 0.1 ms
+     * of host time for 8 × 1024 × 16 values, is left out). The median over {@value #DIRECT_STEPS}
+     * steps after three of warm-up.
+     */
+    private double directStepMillis(PlaidParameters params, int seqLen) {
+        releaseGarbage();
+        PlaidConfig c = params.config();
+        int samples = 8, size = samples * seqLen * c.embedDim;
+        Denoiser denoiser = new Denoiser(params, samples, seqLen);
+        Tensor embedding = gpu.allocate(c.vocabSize, c.embedDim);
+        gpu.upload(params.normalizedEmbedding(), embedding);
+        Tensor z = gpu.allocate(samples * seqLen, c.embedDim), selfCond = gpu.allocate(samples * seqLen, c.embedDim);
+        Segments segments = Segments.whole(samples, seqLen);
+        float[] zHost = new float[size];
+        SplittableRandom random = new SplittableRandom(6);
+        for (int k = 0; k < size; k++) zHost[k] = (float) random.nextGaussian();
+        double[] gammas = new double[samples];
+        java.util.Arrays.fill(gammas, 0.5);
+        double[] millis = new double[DIRECT_STEPS];
+        for (int i = -3; i < DIRECT_STEPS; i++) {
+            gpu.synchronize();
+            long start = System.nanoTime();
+            gpu.upload(zHost, z);
+            denoiser.forward(z, gammas, embedding, 1.0, selfCond, null, segments);
+            float[] reconst = gpu.download(denoiser.xReconst());
+            gpu.upload(reconst, selfCond);
+            if (i >= 0) millis[i] = (System.nanoTime() - start) / 1e6;
+        }
+        java.util.Arrays.sort(millis);
+        return millis[DIRECT_STEPS / 2];
+    }
+
+    // ---- single operations at the 1B shape ------------------------------------------
+
+    /**
+     * The 1B step's largest GEMMs (per block: qkv, fc1 and fc2; the output head) in the bf16 mode
+     * with bf16 operand copies (conversions included) and with the fp32 matrices cuBLAS rounds on
+     * the fly, as TFLOP/s; and one block's attention forward, fp32 tiled against tensor cores.
+     */
+    private void operations() {
+        releaseGarbage();
+        gpu.gemmPrecision(GemmPrecision.BF16);
+        int tokens = 8 * 1024, d = 2048, v = 32768;
+        record Shape(String name, int m, int n, int k, ComputeBackend.Epilogue epilogue) {}
+        List<Shape> shapes = List.of(new Shape("qkv", tokens, 3 * d, d, ComputeBackend.Epilogue.NONE),
+                new Shape("mlp fc1 + GELU", tokens, 4 * d, d, ComputeBackend.Epilogue.GELU),
+                new Shape("mlp fc2", tokens, d, 4 * d, ComputeBackend.Epilogue.NONE),
+                new Shape("output head + bias", tokens, v, d, ComputeBackend.Epilogue.BIAS));
+        for (Shape shape : shapes) {
+            guarded("gemm " + shape.name(), () -> {
+                Tensor a = gpu.allocate(shape.m(), shape.k()), b = gpu.allocate(shape.n(), shape.k()), c = gpu.allocate(shape.m(), shape.n());
+                Tensor bias = gpu.allocate(shape.n()), pre = shape.epilogue() == ComputeBackend.Epilogue.GELU ? gpu.allocate(shape.m(), shape.n()) : null;
+                gpu.fill(a, 0.01f);
+                gpu.fill(b, 0.02f);
+                double flops = 2.0 * shape.m() * shape.n() * shape.k();
+                for (boolean copies : new boolean[] {true, false}) {
+                    gpu.bf16Operands(copies);
+                    try {
+                        Runnable gemm = () -> gpu.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre);
+                        for (int i = 0; i < 3; i++) gemm.run(); // the heuristic's query, first launches, the clocks
+                        int calls = 10;
+                        double millis = timeMillis(() -> {
+                            for (int i = 0; i < calls; i++) gemm.run();
+                        }) / calls;
+                        rows.add(new Row("gemm " + shape.name() + ", " + shape.m() + " × " + shape.n() + " × " + shape.k(),
+                                copies ? "bf16, bf16 operands" : "bf16, fp32 operands", flops / millis / 1e9, 790, "TFLOP/s"));
+                    } finally {
+                        gpu.bf16Operands(true);
+                    }
+                }
+            });
+        }
+        guarded("attention forward", () -> {
+            int rowsOfSamples = 8, seqLen = 1024, heads = 32, headDim = 64;
+            Tensor qkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim), out = gpu.allocate(rowsOfSamples, seqLen, heads, headDim);
+            Tensor lse = gpu.allocate(rowsOfSamples, heads, seqLen);
+            gpu.fill(qkv, 0.01f);
+            Segments segments = Segments.whole(rowsOfSamples, seqLen);
+            double flops = 4.0 * rowsOfSamples * heads * seqLen * seqLen * headDim;
+            for (String variant : List.of("bf16, tensor cores, async tiles", "bf16, tensor cores, tiles converted on load", "fp32 tiled")) {
+                gpu.flashAttention(!variant.startsWith("fp32"));
+                gpu.flashAttentionFromBf16Copy(variant.contains("async"));
+                try {
+                    Runnable attention = () -> gpu.attention(qkv, heads, segments, out, lse);
+                    for (int i = 0; i < 3; i++) attention.run();
+                    int calls = 20;
+                    double millis = timeMillis(() -> {
+                        for (int i = 0; i < calls; i++) attention.run();
+                    }) / calls;
+                    rows.add(new Row("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant, millis, Double.NaN, "ms"));
+                    rows.add(new Row("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant, flops / millis / 1e9, 790, "TFLOP/s"));
+                } finally {
+                    gpu.flashAttention(true);
+                    gpu.flashAttentionFromBf16Copy(true);
+                }
+            }
+        });
     }
 
     /**
      * One sampler step: (time of warm-up + timed steps − time of warm-up steps) ÷ timed steps,
-     * each time the best of two runs so a stray allocation or collection does not skew the difference.
+     * each time the best of three runs so a stray allocation or collection does not skew the difference.
      */
     private double samplerStepMillis(DiffusionSampler sampler, SamplingRequest request) {
+        // a fast step needs more of them to stand out of the noise of the runs' setup and final argmax
+        int timedSteps = sampler == smallSampler ? SMALL_SHAPE_STEP_FACTOR * TIMED_SAMPLER_STEPS : TIMED_SAMPLER_STEPS;
         sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)); // compiles kernels, warms the JIT
-        double baseline = bestOfTwo(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)));
-        double longer = bestOfTwo(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS + TIMED_SAMPLER_STEPS), NoiseSource.seeded(5)));
-        return (longer - baseline) / TIMED_SAMPLER_STEPS;
+        double baseline = bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)));
+        double longer = bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS + timedSteps), NoiseSource.seeded(5)));
+        return (longer - baseline) / timedSteps;
     }
 
-    private double bestOfTwo(Runnable work) {
+    /** The small shape's sampler, which times {@value #SMALL_SHAPE_STEP_FACTOR}× the steps. */
+    private DiffusionSampler smallSampler;
+    private static final int SMALL_SHAPE_STEP_FACTOR = 4;
+
+    private double bestOfThree(Runnable work) {
         double best = Double.POSITIVE_INFINITY;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             releaseGarbage();
             best = Math.min(best, timeMillis(work));
         }
@@ -212,9 +380,13 @@ public final class GpuBenchmark {
     private void printTable() {
         System.out.printf("%n| work | mode | ours | original | unit | ours ÷ original |%n|---|---|---|---|---|---|%n");
         for (Row r : rows) {
-            System.out.printf("| %s | %s | %.1f | %.1f | %s | %.2f |%n", r.work(), r.mode(), r.ours(), r.original(), r.unit(), r.ours() / r.original());
+            if (Double.isNaN(r.original())) {
+                System.out.printf("| %s | %s | %.1f | — | %s | — |%n", r.work(), r.mode(), r.ours(), r.unit());
+            } else {
+                System.out.printf("| %s | %s | %.1f | %.1f | %s | %.2f |%n", r.work(), r.mode(), r.ours(), r.original(), r.unit(), r.ours() / r.original());
+            }
         }
-        System.out.println("\n(for ms and GiB below 1 is better; for tokens/s above 1 is better)");
+        System.out.println("\n(for ms and GiB below 1 is better; for tokens/s above 1 is better; TFLOP/s rows: the original column is the card's dense bf16 peak)");
     }
 
     private static void log(String format, Object... args) {

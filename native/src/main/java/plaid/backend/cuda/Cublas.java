@@ -22,6 +22,8 @@ final class Cublas {
     static final int CUBLAS_DEFAULT_MATH = 0;
     /** cudaDataType CUDA_R_32F: every matrix stays fp32 in memory whatever the compute type. */
     static final int CUDA_R_32F = 0;
+    /** cudaDataType CUDA_R_16BF: the bf16 copies of GEMM operands in the bf16 mode (cuBLASLt only). */
+    static final int CUDA_R_16BF = 14;
     /** cublasComputeType_t values; see {@link GemmPrecision}. */
     static final int CUBLAS_COMPUTE_32F = 68;
     static final int CUBLAS_COMPUTE_32F_FAST_16BF = 75;

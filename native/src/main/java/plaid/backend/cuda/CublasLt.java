@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
 /**
- * Bindings to cuBLASLt in jextract's style: only a matmul with a fused bias / GELU epilogue.
+ * Bindings to cuBLASLt in jextract's style: only a matmul (fp32 or bf16 operands) with a fused bias / GELU epilogue.
  * Every wrapper returns the cublasStatus_t.
  */
 final class CublasLt {
@@ -30,6 +30,11 @@ final class CublasLt {
     static final int EPILOGUE_GELU_AUX = EPILOGUE_GELU | 128;
     // cublasLtMatmulPreferenceAttributes_t
     static final int PREF_MAX_WORKSPACE_BYTES = 1;
+    /** Minimum alignment in bytes (uint32_t, default 256) the chosen algorithm may assume for A, B, C and D. */
+    static final int PREF_MIN_ALIGNMENT_A_BYTES = 5;
+    static final int PREF_MIN_ALIGNMENT_B_BYTES = 6;
+    static final int PREF_MIN_ALIGNMENT_C_BYTES = 7;
+    static final int PREF_MIN_ALIGNMENT_D_BYTES = 8;
     /** cublasLtMatmulHeuristicResult_t: algo (8 × uint64), workspaceSize, state, wavesCount, reserved[4]. */
     static final long HEURISTIC_RESULT_BYTES = 64 + 8 + 4 + 4 + 16;
 

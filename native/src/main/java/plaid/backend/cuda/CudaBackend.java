@@ -26,7 +26,8 @@ import plaid.backend.Tensor;
  * ({@code plaid/kernels/*.cu}) for the rest, in fp32 with the reference's double accumulations
  * (attention accumulates in fp32 in its tiled kernels), so results agree with
  * {@link plaid.backend.cpu.CpuBackend} to rounding. {@link GemmPrecision} TF32 and BF16 trade
- * that agreement for tensor-core speed in the matrix products.
+ * that agreement for tensor-core speed in the matrix products; BF16 also in the attention forward
+ * (attention_flash.cu).
  *
  * <p>Work is queued on one stream created with default flags, so it synchronises with the
  * legacy default stream that the synchronous cuMemcpy and cuMemset calls use: a copy waits
@@ -75,6 +76,8 @@ public final class CudaBackend implements ComputeBackend {
     private final StagedArrays stagedArrays = new StagedArrays();
     /** Device-only intermediates (partial sums, attention deltas). */
     private final DeviceBuffer workspace = new DeviceBuffer();
+    /** The bf16 copies of a GEMM's operands in the bf16 mode (see {@link #bf16Operands(boolean)}). */
+    private final DeviceBuffer bf16OperandA = new DeviceBuffer(), bf16OperandB = new DeviceBuffer();
     /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
     private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
     private final AtomicLong allocatedBytes = new AtomicLong();
@@ -82,6 +85,9 @@ public final class CudaBackend implements ComputeBackend {
     private final OpProfile profile = new OpProfile(this::synchronizeContext);
     private volatile GemmPrecision gemmPrecision = GemmPrecision.fromSystemProperty();
     private volatile boolean tiledAttention = true;
+    private volatile boolean bf16Operands = !Boolean.getBoolean("plaid.cuda.bf16.fp32Operands");
+    private volatile boolean flashAttention = !Boolean.getBoolean("plaid.cuda.bf16.fp32Attention");
+    private volatile boolean flashAttentionFromBf16Copy = !Boolean.getBoolean("plaid.cuda.bf16.flashAttentionConvertsTiles");
     private final Object lifecycle = new Object();
     private boolean closed;
 
@@ -211,6 +217,36 @@ public final class CudaBackend implements ComputeBackend {
         tiledAttention = on;
     }
 
+    /**
+     * In the bf16 mode, whether GEMMs whose arithmetic outweighs their memory traffic round both
+     * operands into bf16 copies and multiply those (bf16 × bf16 → fp32 through cuBLASLt, fp32
+     * sums; default, or off with {@code -Dplaid.cuda.bf16.fp32Operands=true}), or always hand
+     * cuBLAS the fp32 matrices to round on the fly (several times slower on an H200).
+     */
+    public void bf16Operands(boolean on) {
+        bf16Operands = on;
+    }
+
+    /**
+     * In the bf16 mode, whether the attention forward runs on the tensor cores (attention_flash.cu:
+     * bf16 products, fp32 softmax and sums; default, or off with
+     * {@code -Dplaid.cuda.bf16.fp32Attention=true}) or as in the fp32 mode. The backward is the
+     * fp32 kernels' in every mode.
+     */
+    public void flashAttention(boolean on) {
+        flashAttention = on;
+    }
+
+    /**
+     * Which tensor-core forward: on (default), attention_forward_flash_bf16 on a bf16 copy of qkv
+     * with its tiles copied asynchronously while the previous one is multiplied; off
+     * ({@code -Dplaid.cuda.bf16.flashAttentionConvertsTiles=true}), attention_forward_flash, which
+     * rounds each tile on its way into shared memory and waits for its loads.
+     */
+    public void flashAttentionFromBf16Copy(boolean on) {
+        flashAttentionFromBf16Copy = on;
+    }
+
     /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
     public long allocatedBytes() {
         return allocatedBytes.get();
@@ -254,7 +290,11 @@ public final class CudaBackend implements ComputeBackend {
             liveAllocations.clear();
             stagedArrays.free();
             workspace.free();
+            bf16OperandA.free();
+            bf16OperandB.free();
             kernels.close();
+            destroyLtPlans();
+            ltArena.close();
             Cublas.cublasDestroy(cublas);
             CublasLt.destroy(cublasLt);
             CudaDriver.cuStreamDestroy(stream);
@@ -417,6 +457,13 @@ public final class CudaBackend implements ComputeBackend {
         return tensor;
     }
 
+    /**
+     * Bytes per critical copy between a Java array and the device: the copies read and write the
+     * array in place (no staging buffer to allocate, zero and copy again), and the garbage
+     * collector waits for each chunk.
+     */
+    private static final long HEAP_COPY_CHUNK_BYTES = 64L << 20;
+
     @Override
     public void upload(float[] src, Tensor dst) {
         CudaTensor d = cuda(dst);
@@ -424,8 +471,11 @@ public final class CudaBackend implements ComputeBackend {
         if (src.length == 0) return;
         bindContext();
         long start = profile.start();
-        try (Arena arena = Arena.ofConfined()) {
-            CudaDriver.check(CudaDriver.cuMemcpyHtoD(d.address(), arena.allocateFrom(JAVA_FLOAT, src), d.numel() * Float.BYTES), "cuMemcpyHtoD_v2");
+        MemorySegment host = MemorySegment.ofArray(src);
+        long bytes = d.numel() * Float.BYTES;
+        for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
+            long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
+            CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(d.address() + offset, host.asSlice(offset, chunk), chunk), "cuMemcpyHtoD_v2");
         }
         profile.stop("upload", start);
     }
@@ -437,10 +487,15 @@ public final class CudaBackend implements ComputeBackend {
         if (s.numel() == 0) return new float[0];
         bindContext();
         long start = profile.start();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(JAVA_FLOAT, s.numel());
-            CudaDriver.check(CudaDriver.cuMemcpyDtoH(host, s.address(), s.numel() * Float.BYTES), "cuMemcpyDtoH_v2");
-            return host.toArray(JAVA_FLOAT);
+        try {
+            float[] values = new float[Math.toIntExact(s.numel())];
+            MemorySegment host = MemorySegment.ofArray(values);
+            long bytes = s.numel() * Float.BYTES;
+            for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
+                long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
+                CudaDriver.check(CudaDriver.cuMemcpyDtoHHeap(host.asSlice(offset, chunk), s.address() + offset, chunk), "cuMemcpyDtoH_v2");
+            }
+            return values;
         } finally {
             profile.stop("download", start);
         }
@@ -483,27 +538,35 @@ public final class CudaBackend implements ComputeBackend {
             throw new CudaException(kernel.symbol() + " needs " + sharedBytes + " bytes of shared memory, more than the "
                     + MAX_DYNAMIC_SHARED_BYTES + " available (segments too long for these simple attention kernels)");
         }
+        if (parameters.length > MAX_KERNEL_PARAMETERS) throw new IllegalArgumentException(kernel.symbol() + ": more than " + MAX_KERNEL_PARAMETERS + " parameters");
         bindContext();
         long start = profile.start();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pointers = arena.allocate(ADDRESS, parameters.length);
-            for (int i = 0; i < parameters.length; i++) {
-                MemorySegment value = switch (parameters[i]) {
-                    case CudaTensor t -> arena.allocateFrom(JAVA_LONG, t.address());
-                    case Long l -> arena.allocateFrom(JAVA_LONG, l);
-                    case Integer n -> arena.allocateFrom(JAVA_INT, n);
-                    case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
-                    case Double d -> arena.allocateFrom(JAVA_DOUBLE, d);
-                    case Boolean b -> arena.allocateFrom(JAVA_INT, b ? 1 : 0);
-                    default -> throw new IllegalArgumentException("cannot pass " + parameters[i] + " to a kernel");
-                };
-                pointers.setAtIndex(ADDRESS, i, value);
+        // cuLaunchKernel copies the values before it returns, so one scratch buffer per thread serves every launch
+        MemorySegment scratch = LAUNCH_SCRATCH.get();
+        MemorySegment pointers = scratch.asSlice(0, MAX_KERNEL_PARAMETERS * ADDRESS.byteSize());
+        MemorySegment values = scratch.asSlice(MAX_KERNEL_PARAMETERS * ADDRESS.byteSize(), MAX_KERNEL_PARAMETERS * Long.BYTES);
+        for (int i = 0; i < parameters.length; i++) {
+            MemorySegment value = values.asSlice((long) i * Long.BYTES, Long.BYTES);
+            switch (parameters[i]) {
+                case CudaTensor t -> value.set(JAVA_LONG, 0, t.address());
+                case Long l -> value.set(JAVA_LONG, 0, l);
+                case Integer n -> value.set(JAVA_INT, 0, n);
+                case Float f -> value.set(JAVA_FLOAT, 0, f);
+                case Double d -> value.set(JAVA_DOUBLE, 0, d);
+                case Boolean b -> value.set(JAVA_INT, 0, b ? 1 : 0);
+                default -> throw new IllegalArgumentException("cannot pass " + parameters[i] + " to a kernel");
             }
-            CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
-                    (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
+            pointers.setAtIndex(ADDRESS, i, value);
         }
+        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
+                (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
         profile.stop(kernel.symbol(), start);
     }
+
+    private static final int MAX_KERNEL_PARAMETERS = 16;
+    /** Per thread: the parameter pointers and values of a launch (8 bytes each). */
+    private static final ThreadLocal<MemorySegment> LAUNCH_SCRATCH = ThreadLocal.withInitial(
+            () -> Arena.ofAuto().allocate(MAX_KERNEL_PARAMETERS * (ADDRESS.byteSize() + Long.BYTES), Long.BYTES));
 
     /** A kernel over {@code n} elements, whose first parameter is n (a grid-stride loop). */
     private void launchElementwise(Kernel kernel, long n, Object... parameters) {
@@ -561,13 +624,30 @@ public final class CudaBackend implements ComputeBackend {
         if (cc.numel() == 0) return;
         bindContext();
         GemmPrecision precision = gemmPrecision;
-        long start = profile.start();
+        CudaTensor biasTensor = hasBias ? cuda(bias) : null, pre = hasGelu && preActivation != null ? cuda(preActivation) : null;
+        if (precision == GemmPrecision.BF16 && bf16Operands && bf16OperandsPay(m, n, k)) {
+            // both operands rounded to bf16 copies, then a bf16 × bf16 → fp32 product (fp32 sums): the tensor cores' full rate
+            LtOperands operands = new LtOperands(BF16_SCRATCH_ALIGNMENT, BF16_SCRATCH_ALIGNMENT, Cublas.CUDA_R_16BF, Cublas.CUBLAS_COMPUTE_32F) {
+                @Override
+                long[] prepare() {
+                    return toBf16(ca, cb);
+                }
+            };
+            if (ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc, biasTensor, hasGelu, pre, BF16_OPERANDS_PROFILE_KEY)) return;
+        }
         if (hasBias || hasGelu) {
-            fusedEpilogueMatmul(transA, transB, m, n, k, alpha, ca, cb, beta, cc, hasBias ? cuda(bias) : null, hasGelu,
-                    hasGelu && preActivation != null ? cuda(preActivation) : null, precision);
-            profile.stop(precision.profileKey + " + epilogue", start);
+            LtOperands operands = new LtOperands(alignment(ca.address()), alignment(cb.address()), Cublas.CUDA_R_32F, precision.cublasComputeType) {
+                @Override
+                long[] prepare() {
+                    return new long[] {ca.address(), cb.address()};
+                }
+            };
+            if (!ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc, biasTensor, hasGelu, pre, precision.profileKey + " + epilogue")) {
+                throw new CudaException("cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
+            }
             return;
         }
+        long start = profile.start();
         // cuBLAS is column-major, where a row-major X reads as Xᵀ: C = op(A)·op(B) is computed as
         // Cᵀ = op(B)ᵀ·op(A)ᵀ, an n×m column-major product with the operands swapped.
         try (Arena arena = Arena.ofConfined()) {
@@ -581,53 +661,184 @@ public final class CudaBackend implements ComputeBackend {
         profile.stop(precision.profileKey, start);
     }
 
+    /** What {@link #opProfile()} lists the bf16-operand GEMMs under (their conversions are listed as convert_to_bf16*). */
+    public static final String BF16_OPERANDS_PROFILE_KEY = "gemm bf16 (bf16 operands)";
+    /** The largest operand (elements) copied to bf16 scratch: bounds the scratch at 256 MiB an operand. */
+    private static final long BF16_OPERAND_MAX_ELEMENTS = 1L << 27;
     /**
-     * The GEMM of {@link #gemm} with cuBLASLt applying the bias (per column of row-major C) and
+     * Flops per byte of the fp32 A, B and C below which a GEMM is bound by memory, not arithmetic
+     * (a thin inner dimension, or an operand much larger than the product's work), so converting
+     * its operands would cost more than the tensor cores save.
+     */
+    private static final double BF16_OPERAND_MIN_FLOPS_PER_BYTE = 32;
+    private static final int BF16_SCRATCH_ALIGNMENT = 256;
+
+    /** Whether rounding both operands to bf16 copies pays for a GEMM of this shape (see the constants above). */
+    static boolean bf16OperandsPay(int m, int n, int k) {
+        long aElements = (long) m * k, bElements = (long) k * n, cElements = (long) m * n;
+        if (aElements > BF16_OPERAND_MAX_ELEMENTS || bElements > BF16_OPERAND_MAX_ELEMENTS) return false;
+        double flops = 2.0 * m * n * k;
+        return flops / (Float.BYTES * (double) (aElements + bElements + cElements)) >= BF16_OPERAND_MIN_FLOPS_PER_BYTE;
+    }
+
+    /** The bf16 copy of a tensor in {@code scratch}: its device address. */
+    private long toBf16(CudaTensor t, DeviceBuffer scratch) {
+        long n = t.numel();
+        long copy = scratch.reserve(n * 2);
+        if (t.address() % 16 == 0 && n % 4 == 0) launchElementwise(Kernel.CONVERT_TO_BF16_VEC4, n / 4, t, copy);
+        else launchElementwise(Kernel.CONVERT_TO_BF16, n, t, copy);
+        return copy;
+    }
+
+    /** Bf16 copies of a GEMM's two operands in their scratch buffers, in one launch where both allow float4 reads. */
+    private long[] toBf16(CudaTensor a, CudaTensor b) {
+        long na = a.numel(), nb = b.numel();
+        if (a.address() % 16 != 0 || na % 4 != 0 || b.address() % 16 != 0 || nb % 4 != 0) {
+            return new long[] {toBf16(a, bf16OperandA), toBf16(b, bf16OperandB)};
+        }
+        long aCopy = bf16OperandA.reserve(na * 2), bCopy = bf16OperandB.reserve(nb * 2);
+        launchElementwise(Kernel.CONVERT_TWO_TO_BF16_VEC4, (na + nb) / 4, na / 4, a, aCopy, b, bCopy);
+        return new long[] {aCopy, bCopy};
+    }
+
+    /** The largest power of two (at most 256) dividing a device address: what cuBLASLt may assume of it. */
+    private static int alignment(long address) {
+        return (int) Long.lowestOneBit(address | 256);
+    }
+
+    /**
+     * The operands of a cuBLASLt product: their element type and alignment, the compute type, and
+     * how to get their device addresses ({@link #prepare}, called once an algorithm is found).
+     */
+    private abstract static class LtOperands {
+        final int alignmentA, alignmentB, type, computeType;
+
+        LtOperands(int alignmentA, int alignmentB, int type, int computeType) {
+            this.alignmentA = alignmentA;
+            this.alignmentB = alignmentB;
+            this.type = type;
+            this.computeType = computeType;
+        }
+
+        /** {a, b} device addresses, row-major as in {@link #gemm}. */
+        abstract long[] prepare();
+    }
+
+    /** What decides cuBLASLt's choice of algorithm; its heuristic is asked once per key. */
+    private record LtKey(boolean transA, boolean transB, int m, int n, int k, int type, int computeType, int epilogue,
+                         int alignmentA, int alignmentB, int alignmentC) {}
+
+    /**
+     * What cuBLASLt needs for one key, made once: the operation and layout descriptors (the
+     * pointers of the bias and the pre-activation are set per call) and the heuristic's first
+     * algorithm (a cublasLtMatmulHeuristicResult_t); NO_PLAN when cuBLASLt has none.
+     */
+    private record LtPlan(MemorySegment desc, MemorySegment first, MemorySegment second, MemorySegment result, MemorySegment algorithm) {}
+
+    private static final LtPlan NO_PLAN = new LtPlan(null, null, null, null, null);
+    private final Map<LtKey, LtPlan> ltPlans = new ConcurrentHashMap<>();
+    private final Arena ltArena = Arena.ofShared();
+
+    /**
+     * The GEMM of {@link #gemm} through cuBLASLt, applying the bias (per column of row-major C) and
      * GELU, storing the pre-activation when asked, in the product's epilogue: one pass over C.
      * Same column-major mapping as the plain GEMM: Cᵀ = op(B)ᵀ·op(A)ᵀ, so the bias runs along
-     * the n rows of the column-major result.
+     * the n rows of the column-major result. False, with nothing queued, when cuBLASLt has no
+     * algorithm for it.
      */
-    private void fusedEpilogueMatmul(boolean transA, boolean transB, int m, int n, int k, float alpha, CudaTensor a, CudaTensor b,
-                                     float beta, CudaTensor c, CudaTensor bias, boolean gelu, CudaTensor preActivation,
-                                     GemmPrecision precision) {
+    private boolean ltMatmul(boolean transA, boolean transB, int m, int n, int k, float alpha, LtOperands operands, float beta,
+                             CudaTensor c, CudaTensor bias, boolean gelu, CudaTensor preActivation, String profileKey) {
         if (ltWorkspace == null) ltWorkspace = allocateFloats(LT_WORKSPACE_BYTES / Float.BYTES);
+        int epilogue = gelu ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU) | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
+                : bias != null ? CublasLt.EPILOGUE_BIAS : CublasLt.EPILOGUE_DEFAULT;
+        LtKey key = new LtKey(transA, transB, m, n, k, operands.type, operands.computeType, epilogue, operands.alignmentA, operands.alignmentB,
+                alignment(c.address()));
+        LtPlan plan = ltPlans.computeIfAbsent(key, this::ltPlan);
+        if (plan == NO_PLAN) return false;
+        long[] addresses = operands.prepare();
+        synchronized (plan) { // the pointers set on its descriptor hold until its matmul is queued
+            try (Arena arena = Arena.ofConfined()) {
+                if (bias != null) setLtAttribute(plan.desc(), CublasLt.MATMUL_DESC_BIAS_POINTER, arena.allocateFrom(JAVA_LONG, bias.address()));
+                if (preActivation != null) {
+                    setLtAttribute(plan.desc(), CublasLt.MATMUL_DESC_EPILOGUE_AUX_POINTER, arena.allocateFrom(JAVA_LONG, preActivation.address()));
+                }
+                long start = profile.start();
+                // the algorithm is the first member of the heuristic result
+                CublasLt.check(CublasLt.matmul(cublasLt, plan.desc(), arena.allocateFrom(JAVA_FLOAT, alpha), addresses[1], plan.first(),
+                        addresses[0], plan.second(), arena.allocateFrom(JAVA_FLOAT, beta), c.address(), plan.result(), c.address(), plan.result(),
+                        plan.algorithm(), ltWorkspace.address(), LT_WORKSPACE_BYTES, stream), "cublasLtMatmul");
+                profile.stop(profileKey, start);
+            }
+        }
+        return true;
+    }
+
+    private LtPlan ltPlan(LtKey key) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(ADDRESS);
-            CublasLt.check(CublasLt.matmulDescCreate(slot, precision.cublasComputeType, Cublas.CUDA_R_32F), "cublasLtMatmulDescCreate");
+            CublasLt.check(CublasLt.matmulDescCreate(slot, key.computeType(), Cublas.CUDA_R_32F), "cublasLtMatmulDescCreate");
             MemorySegment desc = slot.get(ADDRESS, 0);
-            MemorySegment first = null, second = null, result = null, preference = null;
+            MemorySegment first = null, second = null, result = null;
+            boolean kept = false;
             try {
-                setLtAttribute(desc, CublasLt.MATMUL_DESC_TRANSA, arena.allocateFrom(JAVA_INT, transB ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
-                setLtAttribute(desc, CublasLt.MATMUL_DESC_TRANSB, arena.allocateFrom(JAVA_INT, transA ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
-                int epilogue = gelu ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU) | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
-                        : bias != null ? CublasLt.EPILOGUE_BIAS : CublasLt.EPILOGUE_DEFAULT;
-                setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE, arena.allocateFrom(JAVA_INT, epilogue));
-                if (bias != null) setLtAttribute(desc, CublasLt.MATMUL_DESC_BIAS_POINTER, arena.allocateFrom(JAVA_LONG, bias.address()));
-                if (preActivation != null) {
-                    setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_POINTER, arena.allocateFrom(JAVA_LONG, preActivation.address()));
-                    setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_LD, arena.allocateFrom(JAVA_LONG, (long) n));
+                setLtAttribute(desc, CublasLt.MATMUL_DESC_TRANSA, arena.allocateFrom(JAVA_INT, key.transB() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
+                setLtAttribute(desc, CublasLt.MATMUL_DESC_TRANSB, arena.allocateFrom(JAVA_INT, key.transA() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
+                setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE, arena.allocateFrom(JAVA_INT, key.epilogue()));
+                if (key.epilogue() == (CublasLt.EPILOGUE_GELU_AUX | CublasLt.EPILOGUE_BIAS) || key.epilogue() == CublasLt.EPILOGUE_GELU_AUX) {
+                    setLtAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_LD, arena.allocateFrom(JAVA_LONG, (long) key.n()));
                 }
-                first = ltLayout(arena, transB ? k : n, transB ? n : k);
-                second = ltLayout(arena, transA ? m : k, transA ? k : m);
-                result = ltLayout(arena, n, m);
-                CublasLt.check(CublasLt.preferenceCreate(slot), "cublasLtMatmulPreferenceCreate");
-                preference = slot.get(ADDRESS, 0);
-                CublasLt.check(CublasLt.preferenceSetAttribute(preference, CublasLt.PREF_MAX_WORKSPACE_BYTES,
-                        arena.allocateFrom(JAVA_LONG, LT_WORKSPACE_BYTES), Long.BYTES), "cublasLtMatmulPreferenceSetAttribute");
-                MemorySegment heuristic = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 16);
-                MemorySegment found = arena.allocate(JAVA_INT);
-                CublasLt.check(CublasLt.algoGetHeuristic(cublasLt, desc, first, second, result, result, preference, 1, heuristic, found),
-                        "cublasLtMatmulAlgoGetHeuristic");
-                if (found.get(JAVA_INT, 0) == 0) throw new CudaException("cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
-                // the algorithm is the first member of the heuristic result
-                CublasLt.check(CublasLt.matmul(cublasLt, desc, arena.allocateFrom(JAVA_FLOAT, alpha), b.address(), first, a.address(), second,
-                        arena.allocateFrom(JAVA_FLOAT, beta), c.address(), result, c.address(), result, heuristic,
-                        ltWorkspace.address(), LT_WORKSPACE_BYTES, stream), "cublasLtMatmul");
+                int m = key.m(), n = key.n(), k = key.k();
+                first = ltLayout(arena, key.type(), key.transB() ? k : n, key.transB() ? n : k);
+                second = ltLayout(arena, key.type(), key.transA() ? m : k, key.transA() ? k : m);
+                result = ltLayout(arena, Cublas.CUDA_R_32F, n, m);
+                MemorySegment algorithm = ltHeuristic(arena, desc, first, second, result, key);
+                if (algorithm == null) return NO_PLAN;
+                kept = true;
+                return new LtPlan(desc, first, second, result, algorithm);
             } finally {
-                for (MemorySegment layout : new MemorySegment[] {first, second, result}) if (layout != null) CublasLt.matrixLayoutDestroy(layout);
-                if (preference != null) CublasLt.preferenceDestroy(preference);
-                CublasLt.matmulDescDestroy(desc);
+                if (!kept) {
+                    for (MemorySegment layout : new MemorySegment[] {first, second, result}) if (layout != null) CublasLt.matrixLayoutDestroy(layout);
+                    CublasLt.matmulDescDestroy(desc);
+                }
             }
+        }
+    }
+
+    private void destroyLtPlans() {
+        for (LtPlan plan : ltPlans.values()) {
+            if (plan == NO_PLAN) continue;
+            for (MemorySegment layout : new MemorySegment[] {plan.first(), plan.second(), plan.result()}) CublasLt.matrixLayoutDestroy(layout);
+            CublasLt.matmulDescDestroy(plan.desc());
+        }
+        ltPlans.clear();
+    }
+
+    /** cuBLASLt's first choice for this product, kept in {@link #ltArena}; null when it has none. */
+    private MemorySegment ltHeuristic(Arena arena, MemorySegment desc, MemorySegment first, MemorySegment second, MemorySegment result, LtKey key) {
+        MemorySegment slot = arena.allocate(ADDRESS);
+        CublasLt.check(CublasLt.preferenceCreate(slot), "cublasLtMatmulPreferenceCreate");
+        MemorySegment preference = slot.get(ADDRESS, 0);
+        try {
+            CublasLt.check(CublasLt.preferenceSetAttribute(preference, CublasLt.PREF_MAX_WORKSPACE_BYTES,
+                    arena.allocateFrom(JAVA_LONG, LT_WORKSPACE_BYTES), Long.BYTES), "cublasLtMatmulPreferenceSetAttribute");
+            // the column-major product's A is our B and its B our A
+            int[][] alignments = {{CublasLt.PREF_MIN_ALIGNMENT_A_BYTES, key.alignmentB()}, {CublasLt.PREF_MIN_ALIGNMENT_B_BYTES, key.alignmentA()},
+                    {CublasLt.PREF_MIN_ALIGNMENT_C_BYTES, key.alignmentC()}, {CublasLt.PREF_MIN_ALIGNMENT_D_BYTES, key.alignmentC()}};
+            for (int[] attribute : alignments) {
+                CublasLt.check(CublasLt.preferenceSetAttribute(preference, attribute[0], arena.allocateFrom(JAVA_INT, attribute[1]), Integer.BYTES),
+                        "cublasLtMatmulPreferenceSetAttribute(" + attribute[0] + ")");
+            }
+            MemorySegment heuristic = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 16);
+            MemorySegment found = arena.allocate(JAVA_INT);
+            int status = CublasLt.algoGetHeuristic(cublasLt, desc, first, second, result, result, preference, 1, heuristic, found);
+            // CUBLAS_STATUS_NOT_SUPPORTED (15): no algorithm for this combination
+            if (status == 15 || status == 0 && found.get(JAVA_INT, 0) == 0) return null;
+            CublasLt.check(status, "cublasLtMatmulAlgoGetHeuristic");
+            synchronized (ltArena) {
+                return ltArena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 16).copyFrom(heuristic);
+            }
+        } finally {
+            CublasLt.preferenceDestroy(preference);
         }
     }
 
@@ -635,10 +846,10 @@ public final class CudaBackend implements ComputeBackend {
         CublasLt.check(CublasLt.matmulDescSetAttribute(desc, attribute, value, value.byteSize()), "cublasLtMatmulDescSetAttribute(" + attribute + ")");
     }
 
-    /** A column-major fp32 matrix layout of rows × cols with leading dimension rows. */
-    private static MemorySegment ltLayout(Arena arena, int rows, int cols) {
+    /** A column-major matrix layout of rows × cols elements of {@code type} with leading dimension rows. */
+    private static MemorySegment ltLayout(Arena arena, int type, int rows, int cols) {
         MemorySegment slot = arena.allocate(ADDRESS);
-        CublasLt.check(CublasLt.matrixLayoutCreate(slot, Cublas.CUDA_R_32F, rows, cols, Math.max(1, rows)), "cublasLtMatrixLayoutCreate");
+        CublasLt.check(CublasLt.matrixLayoutCreate(slot, type, rows, cols, Math.max(1, rows)), "cublasLtMatrixLayoutCreate");
         return slot.get(ADDRESS, 0);
     }
 
@@ -769,7 +980,7 @@ public final class CudaBackend implements ComputeBackend {
         if (invFreq.length != half) throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
         long positions = c.numel() / (3L * heads * headDim);
         long[] staged = stage(bits(invFreq));
-        launchElementwise(Kernel.ROTARY, positions * 2 * heads * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c);
+        launchElementwise(Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c);
     }
 
     // ---- attention ----------------------------------------------------------------
@@ -811,6 +1022,16 @@ public final class CudaBackend implements ComputeBackend {
         return true;
     }
 
+    /** Queries per block of attention_forward_flash (QUERIES there). */
+    private static final int FLASH_ATTENTION_QUERIES = 128;
+
+    /** The flash kernel pads heads to 64 dimensions in steps of 16 and reads float4s. */
+    private static boolean flashAttentionFits(int headDim, int rowsTimesHeads, CudaTensor... tensors) {
+        if (headDim > TILED_ATTENTION_MAX_HEAD_DIM || headDim % 16 != 0 || rowsTimesHeads > MAX_GRID_Y) return false;
+        for (CudaTensor t : tensors) if (t.address() % 16 != 0) return false;
+        return true;
+    }
+
     private static long attentionTiles(int seqLen) {
         return (seqLen + ATTENTION_TILE - 1) / ATTENTION_TILE;
     }
@@ -823,6 +1044,20 @@ public final class CudaBackend implements ComputeBackend {
         long queries = (long) rowsTimesHeads * seqLen;
         if (queries == 0) return;
         SegmentBounds bounds = stageSegments(segments);
+        if (gemmPrecision == GemmPrecision.BF16 && flashAttention && flashAttentionFits(d, rowsTimesHeads, cq, co)) {
+            long tiles = (seqLen + FLASH_ATTENTION_QUERIES - 1) / FLASH_ATTENTION_QUERIES;
+            float scale = (float) (1.0 / Math.sqrt(d));
+            if (flashAttentionFromBf16Copy) {
+                // the GEMM operand scratch is free here: work on the stream runs in order
+                long qkv16 = toBf16(cq, bf16OperandA);
+                launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(),
+                        qkv16, co, cuda(logSumExp));
+            } else {
+                launch(Kernel.ATTENTION_FORWARD_FLASH, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(), cq, co,
+                        cuda(logSumExp));
+            }
+            return;
+        }
         if (tiledAttentionFits(d, rowsTimesHeads, cq, co)) {
             launch(Kernel.ATTENTION_FORWARD_TILED, attentionTiles(seqLen), rowsTimesHeads, 0, seqLen, heads, d, (float) (1.0 / Math.sqrt(d)),
                     bounds.starts(), bounds.ends(), cq, co, cuda(logSumExp));

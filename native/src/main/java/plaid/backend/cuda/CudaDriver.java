@@ -42,6 +42,14 @@ final class CudaDriver {
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
     private static final MethodHandle cuMemcpyDtoH = LIBRARY.function("cuMemcpyDtoH_v2",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    /**
+     * The same two copies as critical downcalls that may read and write Java arrays in place
+     * (no off-heap staging copy); the garbage collector waits while one runs, so callers copy in chunks.
+     */
+    private static final MethodHandle cuMemcpyHtoDHeap = LIBRARY.function("cuMemcpyHtoD_v2",
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG), java.lang.foreign.Linker.Option.critical(true));
+    private static final MethodHandle cuMemcpyDtoHHeap = LIBRARY.function("cuMemcpyDtoH_v2",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), java.lang.foreign.Linker.Option.critical(true));
     private static final MethodHandle cuMemcpyDtoD = LIBRARY.function("cuMemcpyDtoD_v2",
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle cuMemsetD32 = LIBRARY.function("cuMemsetD32_v2",
@@ -154,6 +162,24 @@ final class CudaDriver {
     static int cuMemcpyDtoH(MemorySegment destination, long source, long bytes) {
         try {
             return (int) cuMemcpyDtoH.invokeExact(destination, source, bytes);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** {@link #cuMemcpyHtoD} from a heap segment (a Java array) or an off-heap one. */
+    static int cuMemcpyHtoDHeap(long destination, MemorySegment source, long bytes) {
+        try {
+            return (int) cuMemcpyHtoDHeap.invokeExact(destination, source, bytes);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** {@link #cuMemcpyDtoH} into a heap segment (a Java array) or an off-heap one. */
+    static int cuMemcpyDtoHHeap(MemorySegment destination, long source, long bytes) {
+        try {
+            return (int) cuMemcpyDtoHHeap.invokeExact(destination, source, bytes);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

@@ -3,11 +3,14 @@ package plaid.backend.cuda;
 import java.util.Locale;
 
 /**
- * The arithmetic of {@link CudaBackend#gemm}: every matrix stays fp32 in memory and every sum
- * is accumulated in fp32; TF32 and BF16 let cuBLAS round the inputs for the tensor cores
- * (10 and 7 mantissa bits), which is several times faster and no longer agrees with the CPU
- * reference to fp32 rounding. Chosen by {@code -Dplaid.cuda.precision=fp32|tf32|bf16}
- * (default fp32) or {@link CudaBackend#gemmPrecision(GemmPrecision)}.
+ * The arithmetic of {@link CudaBackend#gemm}: every sum is accumulated in fp32. FP32 agrees with
+ * the CPU reference to fp32 rounding; TF32 and BF16 let the tensor cores multiply inputs rounded
+ * to 10 and 7 mantissa bits, several times faster. In BF16 the GEMMs big enough to pay for it
+ * multiply bf16 copies of both operands through cuBLASLt (the copies are the rounding), the
+ * others hand cuBLAS the fp32 matrices to round on the fly; BF16 also runs the attention forward
+ * on the tensor cores ({@link CudaBackend#bf16Operands}, {@link CudaBackend#flashAttention}).
+ * Chosen by {@code -Dplaid.cuda.precision=fp32|tf32|bf16} (default fp32) or
+ * {@link CudaBackend#gemmPrecision(GemmPrecision)}.
  */
 public enum GemmPrecision {
     FP32(Cublas.CUBLAS_COMPUTE_32F),

@@ -17,6 +17,9 @@ enum Kernel {
     GATHER(Sources.ELEMENTWISE),
     SCATTER_ADD(Sources.ELEMENTWISE),
     ADAM_W(Sources.ELEMENTWISE),
+    CONVERT_TO_BF16(Sources.ELEMENTWISE),
+    CONVERT_TO_BF16_VEC4(Sources.ELEMENTWISE),
+    CONVERT_TWO_TO_BF16_VEC4(Sources.ELEMENTWISE),
 
     DOT_PARTIALS(Sources.REDUCTIONS),
     SUM_GROUP_ROWS(Sources.REDUCTIONS),
@@ -39,7 +42,10 @@ enum Kernel {
 
     ATTENTION_FORWARD_TILED(Sources.ATTENTION_TILED),
     ATTENTION_BACKWARD_QUERY_TILED(Sources.ATTENTION_TILED),
-    ATTENTION_BACKWARD_KEY_VALUE_TILED(Sources.ATTENTION_TILED);
+    ATTENTION_BACKWARD_KEY_VALUE_TILED(Sources.ATTENTION_TILED),
+
+    ATTENTION_FORWARD_FLASH(Sources.ATTENTION_FLASH),
+    ATTENTION_FORWARD_FLASH_BF16(Sources.ATTENTION_FLASH);
 
     /** The kernel source files; an enum constant cannot name a static field of its own enum. */
     private static final class Sources {
@@ -48,6 +54,7 @@ enum Kernel {
         static final String ROWS = "rows.cu";
         static final String ATTENTION = "attention.cu";
         static final String ATTENTION_TILED = "attention_tiled.cu";
+        static final String ATTENTION_FLASH = "attention_flash.cu";
     }
 
     final String source;

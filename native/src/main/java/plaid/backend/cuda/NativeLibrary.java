@@ -45,8 +45,8 @@ final class NativeLibrary {
                 + USUAL_DIRECTORIES + " (set LD_LIBRARY_PATH to its directory)");
     }
 
-    MethodHandle function(String name, FunctionDescriptor descriptor) {
-        return LINKER.downcallHandle(symbols.findOrThrow(name), descriptor);
+    MethodHandle function(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        return LINKER.downcallHandle(symbols.findOrThrow(name), descriptor, options);
     }
 
     /** What a binding's wrapper throws when its downcall threw: downcalls throw nothing checked, so this only passes the unchecked on. */
