@@ -72,6 +72,10 @@ public final class Denoiser {
     private final Tensor zbLogits, unitVectors, dOutHeadEmbed, dHeadScratch;
     /** norm_ret_embeddings: the head's output before the normalisation, for the backward. */
     private float[] unnormalizedHead;
+    /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
+    private boolean logitGradientsZeroed;
+    /** Whether forwards write the probabilities ({@link #keepProbabilities}). */
+    private boolean keepProbabilities = true;
 
     public Denoiser(PlaidParameters params, int rows, int seqLen) {
         this(params, rows, seqLen, false);
@@ -171,10 +175,24 @@ public final class Denoiser {
     public int rows() { return rows; }
 
     /**
-     * d/dlogits [rows·S, V] for {@link #backward}: zeroed by each forward, the caller adds
+     * d/dlogits [rows·S, V] for {@link #backward}: zero after each forward, the caller adds
      * the loss's or the guidance's gradient here.
      */
-    public Tensor logitGradient() { return dLogits; }
+    public Tensor logitGradient() {
+        zeroLogitGradients();
+        return dLogits;
+    }
+
+    /**
+     * Zeroes the logit gradients once per forward, when first asked for: a forward with no backward
+     * after it (unguided sampling) never writes the [rows·S, V] tensors.
+     */
+    private void zeroLogitGradients() {
+        if (logitGradientsZeroed) return;
+        be.fill(dLogits, 0f);
+        if (dSecondaryLogits != null) be.fill(dSecondaryLogits, 0f);
+        logitGradientsZeroed = true;
+    }
 
     public int seqLen() { return seqLen; }
 
@@ -182,7 +200,19 @@ public final class Denoiser {
     public Tensor logits() { return logits; }
 
     /** softmax(logits) [rows·S, V] of the latest forward. */
-    public Tensor probs() { return probs; }
+    public Tensor probs() {
+        if (!keepProbabilities) throw new IllegalStateException("this denoiser's forwards do not keep the probabilities");
+        return probs;
+    }
+
+    /**
+     * Whether forwards write softmax(logits) for a backward, a loss or guidance to read (the default). Without
+     * them (unguided sampling) Plaid's head forms x̂ = softmax(logits)·Ê in one pass over the logits
+     * ({@link ComputeBackend#softmaxExpectation}); {@link #probs()} and {@link #backward} are then refused.
+     */
+    public void keepProbabilities(boolean keep) {
+        this.keepProbabilities = keep;
+    }
 
     /** Whether the head gives a second set of logits (double_logit_reg). */
     public boolean hasSecondaryLogits() { return secondaryLogits != null; }
@@ -191,10 +221,16 @@ public final class Denoiser {
     public Tensor secondaryLogits() { return requireSecondary(secondaryLogits); }
 
     /** softmax of {@link #secondaryLogits()}. */
-    public Tensor secondaryProbs() { return requireSecondary(secondaryProbs); }
+    public Tensor secondaryProbs() {
+        probs(); // refused alike when not kept
+        return requireSecondary(secondaryProbs);
+    }
 
-    /** d/d{@link #secondaryLogits()}, zeroed by each forward like {@link #logitGradient()}. */
-    public Tensor secondaryLogitGradient() { return requireSecondary(dSecondaryLogits); }
+    /** d/d{@link #secondaryLogits()}, zero after each forward like {@link #logitGradient()}. */
+    public Tensor secondaryLogitGradient() {
+        zeroLogitGradients();
+        return requireSecondary(dSecondaryLogits);
+    }
 
     private Tensor requireSecondary(Tensor t) {
         if (t == null) throw new IllegalStateException("diffusion_mode " + c.diffusionMode() + " has no secondary logits");
@@ -302,9 +338,13 @@ public final class Denoiser {
         be.gemm(false, true, 1f, zBias, embedding, 1f, logits);
 
         // 6. x̂ = softmax(logits) Ê
-        be.softmax(logits, probs);
-        be.gemm(false, false, 1f, probs, embedding, 0f, xReconst);
-        be.fill(dLogits, 0f);
+        if (keepProbabilities) {
+            be.softmax(logits, probs);
+            be.gemm(false, false, 1f, probs, embedding, 0f, xReconst);
+        } else {
+            be.softmaxExpectation(logits, embedding, xReconst);
+        }
+        logitGradientsZeroed = false;
     }
 
     /** LayerNorm of the blocks' output with the weight output_norm{suffix}, times the µP readout scale. */
@@ -317,8 +357,8 @@ public final class Denoiser {
     private void reconstFirstHead() {
         bowSpaceReconst(lnOut, "", true);
         be.upload(bowSpaceLogits.logits(bowSpaceLogitInputs()), logits);
-        be.softmax(logits, probs);
-        be.fill(dLogits, 0f);
+        if (keepProbabilities) be.softmax(logits, probs);
+        logitGradientsZeroed = false;
     }
 
     /**
@@ -360,10 +400,11 @@ public final class Denoiser {
         bowSpaceReconst(lnOutEmbed, "_embed", false);
         be.upload(bow.fromBow(be.download(xReconst), rows, seqLen, c.embedDim), unitVectors);
         be.gemm(false, true, 1f, unitVectors, embedding, 0f, fromEmbed);
-        be.softmax(logits, probs);
-        be.softmax(secondaryLogits, secondaryProbs);
-        be.fill(dLogits, 0f);
-        be.fill(dSecondaryLogits, 0f);
+        if (keepProbabilities) {
+            be.softmax(logits, probs);
+            be.softmax(secondaryLogits, secondaryProbs);
+        }
+        logitGradientsZeroed = false;
     }
 
     private InverseTransformLogits.Inputs bowSpaceLogitInputs() {
@@ -409,8 +450,10 @@ public final class Denoiser {
      * wants d/dz only) the parameters' gradients are neither computed nor touched.
      */
     public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
+        if (!keepProbabilities) throw new IllegalStateException("backward after a forward that did not keep the probabilities");
         int d = c.dim;
         double[] dGamma = new double[rows];
+        zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there
         switch (head) {
             case PLAID -> plaidHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);
             case RECONST_FIRST -> reconstFirstHeadBackward(dXReconst, dEmbedding, parameterGradients, dGamma);

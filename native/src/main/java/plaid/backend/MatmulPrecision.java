@@ -8,7 +8,8 @@ import java.util.function.Supplier;
  * accumulation. This is what {@code torch.backends.cuda.matmul.allow_tf32 = True} gives the original's
  * sample.py, which sets it before generating; the parity fixtures of the model itself were made in plain
  * float32, so everything else runs without it. Per thread, so a sampler and a scorer sharing a backend
- * do not change each other's arithmetic.
+ * do not change each other's arithmetic. The CUDA backend runs such GEMMs with cuBLAS's TF32 compute
+ * and keeps its attention kernels; the CPU backend emulates both.
  */
 public final class MatmulPrecision {
     private static final ThreadLocal<Boolean> TF32 = ThreadLocal.withInitial(() -> false);

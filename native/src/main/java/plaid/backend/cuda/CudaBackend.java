@@ -18,6 +18,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import plaid.backend.ComputeBackend;
+import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 
@@ -623,7 +624,8 @@ public final class CudaBackend implements ComputeBackend {
         if (hasGelu && preActivation != null) requireSameSize(cc, cuda(preActivation), "gemm pre-activation");
         if (cc.numel() == 0) return;
         bindContext();
-        GemmPrecision precision = gemmPrecision;
+        // a thread asking for TF32 products (the sampler, as sample.py) gets them where the backend would run plain fp32
+        GemmPrecision precision = gemmPrecision == GemmPrecision.FP32 && MatmulPrecision.tf32() ? GemmPrecision.TF32 : gemmPrecision;
         CudaTensor biasTensor = hasBias ? cuda(bias) : null, pre = hasGelu && preActivation != null ? cuda(preActivation) : null;
         if (precision == GemmPrecision.BF16 && bf16Operands && bf16OperandsPay(m, n, k)) {
             // both operands rounded to bf16 copies, then a bf16 × bf16 → fp32 product (fp32 sums): the tensor cores' full rate
@@ -1098,6 +1100,26 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor cl = cuda(logits), cp = cuda(probs);
         requireSameSize(cl, cp, "softmax");
         launchRowwise(Kernel.SOFTMAX, cl.rows(), cl.lastDim(), cl, cp);
+    }
+
+    /** The widest table softmax_expectation's per-thread registers take (EXPECTATION_MAX_WIDTH in rows.cu). */
+    private static final int EXPECTATION_MAX_WIDTH = 32;
+
+    @Override
+    public void softmaxExpectation(Tensor logits, Tensor table, Tensor out) {
+        CudaTensor cl = cuda(logits), ct = cuda(table), co = cuda(out);
+        int v = cl.lastDim(), e = co.lastDim();
+        if ((long) v * e != ct.numel() || cl.rows() * e != co.numel()) {
+            throw new IllegalArgumentException("softmaxExpectation: logits " + cl + ", table " + ct + " and out " + co + " do not fit");
+        }
+        if (e > EXPECTATION_MAX_WIDTH) {
+            // wider tables than the kernel's registers hold: the probabilities in a scratch tensor, then a GEMM
+            Tensor probs = allocate(Math.toIntExact(cl.rows()), v);
+            softmax(cl, probs);
+            gemm(false, false, 1f, probs, ct, 0f, co);
+            return;
+        }
+        launchRowwise(Kernel.SOFTMAX_EXPECTATION, cl.rows(), v, e, cl, ct, co, MatmulPrecision.tf32());
     }
 
     @Override
