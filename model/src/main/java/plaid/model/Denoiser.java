@@ -74,8 +74,6 @@ public final class Denoiser {
     private float[] unnormalizedHead;
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
     private boolean logitGradientsZeroed;
-    /** Whether forwards write the probabilities ({@link #keepProbabilities}). */
-    private boolean keepProbabilities = true;
 
     public Denoiser(PlaidParameters params, int rows, int seqLen) {
         this(params, rows, seqLen, false);
@@ -200,19 +198,7 @@ public final class Denoiser {
     public Tensor logits() { return logits; }
 
     /** softmax(logits) [rows·S, V] of the latest forward. */
-    public Tensor probs() {
-        if (!keepProbabilities) throw new IllegalStateException("this denoiser's forwards do not keep the probabilities");
-        return probs;
-    }
-
-    /**
-     * Whether forwards write softmax(logits) for a backward, a loss or guidance to read (the default). Without
-     * them (unguided sampling) Plaid's head forms x̂ = softmax(logits)·Ê in one pass over the logits
-     * ({@link ComputeBackend#softmaxExpectation}); {@link #probs()} and {@link #backward} are then refused.
-     */
-    public void keepProbabilities(boolean keep) {
-        this.keepProbabilities = keep;
-    }
+    public Tensor probs() { return probs; }
 
     /** Whether the head gives a second set of logits (double_logit_reg). */
     public boolean hasSecondaryLogits() { return secondaryLogits != null; }
@@ -221,10 +207,7 @@ public final class Denoiser {
     public Tensor secondaryLogits() { return requireSecondary(secondaryLogits); }
 
     /** softmax of {@link #secondaryLogits()}. */
-    public Tensor secondaryProbs() {
-        probs(); // refused alike when not kept
-        return requireSecondary(secondaryProbs);
-    }
+    public Tensor secondaryProbs() { return requireSecondary(secondaryProbs); }
 
     /** d/d{@link #secondaryLogits()}, zero after each forward like {@link #logitGradient()}. */
     public Tensor secondaryLogitGradient() {
@@ -338,12 +321,8 @@ public final class Denoiser {
         be.gemm(false, true, 1f, zBias, embedding, 1f, logits);
 
         // 6. x̂ = softmax(logits) Ê
-        if (keepProbabilities) {
-            be.softmax(logits, probs);
-            be.gemm(false, false, 1f, probs, embedding, 0f, xReconst);
-        } else {
-            be.softmaxExpectation(logits, embedding, xReconst);
-        }
+        be.softmax(logits, probs);
+        be.gemm(false, false, 1f, probs, embedding, 0f, xReconst);
         logitGradientsZeroed = false;
     }
 
@@ -357,7 +336,7 @@ public final class Denoiser {
     private void reconstFirstHead() {
         bowSpaceReconst(lnOut, "", true);
         be.upload(bowSpaceLogits.logits(bowSpaceLogitInputs()), logits);
-        if (keepProbabilities) be.softmax(logits, probs);
+        be.softmax(logits, probs);
         logitGradientsZeroed = false;
     }
 
@@ -400,10 +379,8 @@ public final class Denoiser {
         bowSpaceReconst(lnOutEmbed, "_embed", false);
         be.upload(bow.fromBow(be.download(xReconst), rows, seqLen, c.embedDim), unitVectors);
         be.gemm(false, true, 1f, unitVectors, embedding, 0f, fromEmbed);
-        if (keepProbabilities) {
-            be.softmax(logits, probs);
-            be.softmax(secondaryLogits, secondaryProbs);
-        }
+        be.softmax(logits, probs);
+        be.softmax(secondaryLogits, secondaryProbs);
         logitGradientsZeroed = false;
     }
 
@@ -450,7 +427,6 @@ public final class Denoiser {
      * wants d/dz only) the parameters' gradients are neither computed nor touched.
      */
     public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
-        if (!keepProbabilities) throw new IllegalStateException("backward after a forward that did not keep the probabilities");
         int d = c.dim;
         double[] dGamma = new double[rows];
         zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there

@@ -110,14 +110,6 @@ public interface ComputeBackend extends AutoCloseable {
     void softmax(Tensor logits, Tensor probs);
 
     /**
-     * out[r] = Σ_v softmax(logits[r])_v · table[v] without keeping the probabilities: Plaid's x̂ =
-     * softmax(logits)·Ê for a forward that no backward follows. logits [N, V], table [V, E], out [N, E].
-     * The probabilities are those {@link #softmax} gives; under {@link MatmulPrecision#tf32()} they and the
-     * table are rounded to TF32 as a GEMM's operands would be. Sums in float, as a GEMM's.
-     */
-    void softmaxExpectation(Tensor logits, Tensor table, Tensor out);
-
-    /**
      * Cross-entropy of each row's logits against {@code targets[row]}: returns −log p per row
      * (double), computed stably.
      */

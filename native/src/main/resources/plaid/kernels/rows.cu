@@ -92,45 +92,6 @@ extern "C" __global__ void softmax(int width, const float* logits, float* probs)
     FOR_EACH_COLUMN(j) p[j] *= inv; // each thread rescales the columns it wrote
 }
 
-// The widest table softmax_expectation takes: its per-thread sums live in registers.
-#define EXPECTATION_MAX_WIDTH 32
-
-// x to TF32, round to nearest even (MatmulPrecision.roundToTf32); NaN and infinities unchanged.
-__device__ float round_to_tf32(float x) {
-    int bits = __float_as_int(x);
-    if ((bits & 0x7f800000) == 0x7f800000) return x;
-    return __int_as_float((bits + 0xFFF + ((bits >> 13) & 1)) & ~0x1FFF);
-}
-
-// out[row] = Σ_j p_j·table[j] with p = softmax(logits[row]) exactly as the softmax kernel forms it,
-// never written out; tableWidth ≤ EXPECTATION_MAX_WIDTH. tf32: p and the table rounded as a TF32 GEMM's operands.
-extern "C" __global__ void softmax_expectation(int width, int tableWidth, const float* logits, const float* table, float* out, int tf32) {
-    __shared__ double scratch[BLOCK];
-    const float* l = ROW(logits);
-    double localMax = NEG_INFINITY;
-    FOR_EACH_COLUMN(j) localMax = fmax(localMax, (double) l[j]);
-    float max = (float) block_reduce(localMax, scratch, Max());
-    double sum = 0;
-    FOR_EACH_COLUMN(j) sum += (float) exp((double) (l[j] - max));
-    float inv = (float) (1.0 / block_reduce(sum, scratch, Sum()));
-    float acc[EXPECTATION_MAX_WIDTH];
-#pragma unroll
-    for (int k = 0; k < EXPECTATION_MAX_WIDTH; k++) acc[k] = 0;
-    FOR_EACH_COLUMN(j) {
-        float p = (float) exp((double) (l[j] - max)) * inv;
-        if (tf32) p = round_to_tf32(p);
-        const float* t = table + (long long) j * tableWidth;
-#pragma unroll
-        for (int k = 0; k < EXPECTATION_MAX_WIDTH; k++) {
-            if (k < tableWidth) acc[k] += p * (tf32 ? round_to_tf32(t[k]) : t[k]);
-        }
-    }
-    for (int k = 0; k < tableWidth; k++) {
-        double total = block_reduce((double) acc[k], scratch, Sum());
-        if (threadIdx.x == 0) out[(long long) blockIdx.x * tableWidth + k] = (float) total;
-    }
-}
-
 // loss[row] = logsumexp(logits[row]) − logits[row, targets[row]], in double.
 extern "C" __global__ void cross_entropy(int width, const float* logits, const int* targets, double* loss) {
     __shared__ double scratch[BLOCK];

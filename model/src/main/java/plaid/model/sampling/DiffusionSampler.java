@@ -65,10 +65,8 @@ public final class DiffusionSampler {
         double[] bounds = params.gammaBounds();
         double gamma0 = bounds[0], gamma1 = bounds[1];
 
-        Denoiser denoiser = new Denoiser(params, rows, seqLen, request.useSecondaryLogits());
+        ModelCall model = new ModelCall(new Denoiser(params, rows, seqLen, request.useSecondaryLogits()), embedding);
         GuidanceGradient guidance = request.guidance().isEmpty() ? null : new GuidanceGradient(be, config.vocabSize, config.embedDim);
-        denoiser.keepProbabilities(guidance != null); // only guidance reads them
-        ModelCall model = new ModelCall(denoiser, embedding);
         double[] z = new double[size];
         noise.initialLatent(z);
         for (int k = 0; k < size; k++) z[k] *= request.initialNoiseScale();

@@ -399,32 +399,6 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
-    public void softmaxExpectation(Tensor logits, Tensor table, Tensor out) {
-        CpuTensor cl = cpu(logits), ct = cpu(table), co = cpu(out);
-        int v = cl.lastDim(), e = co.lastDim(), rows = cl.size() / v;
-        if ((long) v * e != ct.size() || (long) rows * e != co.size()) {
-            throw new IllegalArgumentException("softmaxExpectation: logits " + cl + ", table " + ct + " and out " + co + " do not fit");
-        }
-        boolean tf32 = MatmulPrecision.tf32();
-        float[] t = tf32 ? MatmulPrecision.roundedCopy(ct.data, ct.offset, ct.size()) : Arrays.copyOfRange(ct.data, ct.offset, ct.offset + ct.size());
-        parallelFor(rows, (long) v * e, r -> {
-            int lo = cl.offset + r * v;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < v; j++) max = Math.max(max, cl.data[lo + j]);
-            double sum = 0;
-            for (int j = 0; j < v; j++) sum += (float) Math.exp(cl.data[lo + j] - max);
-            float inv = (float) (1.0 / sum);
-            float[] acc = new float[e];
-            for (int j = 0; j < v; j++) {
-                float p = (float) Math.exp(cl.data[lo + j] - max) * inv;
-                if (tf32) p = MatmulPrecision.roundToTf32(p);
-                for (int k = 0; k < e; k++) acc[k] += p * t[j * e + k];
-            }
-            System.arraycopy(acc, 0, co.data, co.offset + r * e, e);
-        });
-    }
-
-    @Override
     public double[] crossEntropy(Tensor logits, int[] targets) {
         CpuTensor cl = cpu(logits);
         int v = cl.lastDim(), rows = cl.size() / v;

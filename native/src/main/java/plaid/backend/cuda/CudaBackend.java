@@ -1102,26 +1102,6 @@ public final class CudaBackend implements ComputeBackend {
         launchRowwise(Kernel.SOFTMAX, cl.rows(), cl.lastDim(), cl, cp);
     }
 
-    /** The widest table softmax_expectation's per-thread registers take (EXPECTATION_MAX_WIDTH in rows.cu). */
-    private static final int EXPECTATION_MAX_WIDTH = 32;
-
-    @Override
-    public void softmaxExpectation(Tensor logits, Tensor table, Tensor out) {
-        CudaTensor cl = cuda(logits), ct = cuda(table), co = cuda(out);
-        int v = cl.lastDim(), e = co.lastDim();
-        if ((long) v * e != ct.numel() || cl.rows() * e != co.numel()) {
-            throw new IllegalArgumentException("softmaxExpectation: logits " + cl + ", table " + ct + " and out " + co + " do not fit");
-        }
-        if (e > EXPECTATION_MAX_WIDTH) {
-            // wider tables than the kernel's registers hold: the probabilities in a scratch tensor, then a GEMM
-            Tensor probs = allocate(Math.toIntExact(cl.rows()), v);
-            softmax(cl, probs);
-            gemm(false, false, 1f, probs, ct, 0f, co);
-            return;
-        }
-        launchRowwise(Kernel.SOFTMAX_EXPECTATION, cl.rows(), v, e, cl, ct, co, MatmulPrecision.tf32());
-    }
-
     @Override
     public double[] crossEntropy(Tensor logits, int[] targets) {
         CudaTensor cl = cuda(logits);

@@ -31,7 +31,6 @@ enum Kernel {
     LAYER_NORM(Sources.ROWS),
     LAYER_NORM_BACKWARD(Sources.ROWS),
     SOFTMAX(Sources.ROWS),
-    SOFTMAX_EXPECTATION(Sources.ROWS),
     CROSS_ENTROPY(Sources.ROWS),
     CROSS_ENTROPY_BACKWARD(Sources.ROWS),
     SOFTMAX_BACKWARD(Sources.ROWS),

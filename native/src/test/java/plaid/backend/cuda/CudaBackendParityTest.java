@@ -17,7 +17,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import plaid.backend.ComputeBackend.Epilogue;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.backend.MatmulPrecision;
 import plaid.backend.cpu.CpuBackend;
 
 /**
@@ -495,25 +494,6 @@ class CudaBackendParityTest {
         cpu.crossEntropyBackward(probs.cpu(), targets, rowScale, dLogits.cpu());
         gpu.crossEntropyBackward(probs.gpu(), targets, rowScale, dLogits.gpu());
         assertAgree("crossEntropyBackward", dLogits, ELEMENTWISE);
-    }
-
-    /** Tables of 16 (the kernel) and 40 (wider than its registers: softmax, then a GEMM), in fp32 and under TF32. */
-    @ParameterizedTest
-    @ValueSource(ints = {16, 40})
-    void softmaxExpectation(int tableWidth) {
-        int rows = 7, vocabulary = 3000;
-        float[] logits = randomValues(rows, vocabulary);
-        for (int i = 0; i < logits.length; i++) logits[i] *= 6;
-        Twin l = twin(logits, rows, vocabulary), table = randomTwin(vocabulary, tableWidth), out = zeros(rows, tableWidth);
-        cpu.softmaxExpectation(l.cpu(), table.cpu(), out.cpu());
-        gpu.softmaxExpectation(l.gpu(), table.gpu(), out.gpu());
-        assertAgree("softmaxExpectation", out, ACCUMULATED);
-        MatmulPrecision.withTf32(() -> {
-            cpu.softmaxExpectation(l.cpu(), table.cpu(), out.cpu());
-            gpu.softmaxExpectation(l.gpu(), table.gpu(), out.gpu());
-            return null;
-        });
-        assertAgree("softmaxExpectation under TF32", out, ACCUMULATED);
     }
 
     @ParameterizedTest
