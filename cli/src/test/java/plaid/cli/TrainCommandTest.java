@@ -79,45 +79,38 @@ class TrainCommandTest {
         assertThatThrownBy(() -> spec(null, 0, List.of("--diffusion_mode=[token|BoW|see", "options"))).hasMessageStartingWith("option --diffusion_mode: '[token|BoW|see' is a placeholder");
     }
 
-    @Test
-    void validateOnlyPrintsTheResolvedOptionsAndContactsNoService() {
-        StringWriter out = new StringWriter();
-        var cl = PlaidCommand.commandLine();
-        cl.setOut(new PrintWriter(out));
+    /** The exit code and what went to System.out (where the commands print their results) of one plaid command line. */
+    private record Execution(int code, String stdout) {}
+
+    private static Execution execute(String... args) {
         java.io.ByteArrayOutputStream stdout = new java.io.ByteArrayOutputStream();
         java.io.PrintStream previous = System.out;
         System.setOut(new java.io.PrintStream(stdout, true, java.nio.charset.StandardCharsets.UTF_8));
-        int code;
         try {
-            code = cl.execute("train", "submit", "--trainer", "127.0.0.1:1", "--validate-only", "--batch_size=128", "--diffusion_mode=BoW_embedding", "--BoW_cumsum_gamma=0.5");
+            var cl = PlaidCommand.commandLine();
+            cl.setErr(new PrintWriter(new StringWriter()));
+            return new Execution(cl.execute(args), stdout.toString(java.nio.charset.StandardCharsets.UTF_8));
         } finally {
             System.setOut(previous);
         }
-        assertThat(code).isZero();
-        assertThat(stdout.toString(java.nio.charset.StandardCharsets.UTF_8).strip())
+    }
+
+    @Test
+    void validateOnlyPrintsTheResolvedOptionsAndContactsNoService() {
+        Execution run = execute("train", "submit", "--trainer", "127.0.0.1:1", "--validate-only", "--batch_size=128",
+                "--diffusion_mode=BoW_embedding", "--BoW_cumsum_gamma=0.5");
+        assertThat(run.code()).isZero();
+        assertThat(run.stdout().strip())
                 .isEqualTo("valid: training job on corpus 'openwebtext2': batch_size=128 diffusion_mode=BoW_embedding BoW_cumsum_gamma=0.5");
     }
 
     @Test
     void bareTrainWithTheOriginalsFlagsSubmitsAndWithoutAnyIsAUsageError() {
-        StringWriter err = new StringWriter();
-        var cl = PlaidCommand.commandLine();
-        cl.setErr(new PrintWriter(err));
-        java.io.ByteArrayOutputStream stdout = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream previous = System.out;
-        System.setOut(new java.io.PrintStream(stdout, true, java.nio.charset.StandardCharsets.UTF_8));
-        int flags, none;
-        try {
-            flags = cl.execute("train", "--trainer", "127.0.0.1:1", "--validate-only", "--grad_accum_steps=2", "--BoW_cumsum_gamma=0",
-                    "--diffusion_mode=BoW_embedding_double_logit_reg");
-            none = PlaidCommand.commandLine().execute("train");
-        } finally {
-            System.setOut(previous);
-        }
-        assertThat(flags).isZero();
-        assertThat(stdout.toString(java.nio.charset.StandardCharsets.UTF_8))
-                .contains("valid: training job").contains("grad_accum_steps=2").contains("diffusion_mode=BoW_embedding_double_logit_reg");
-        assertThat(none).isEqualTo(PlaidCommand.EXIT_USAGE);
+        Execution flags = execute("train", "--trainer", "127.0.0.1:1", "--validate-only", "--grad_accum_steps=2", "--BoW_cumsum_gamma=0",
+                "--diffusion_mode=BoW_embedding_double_logit_reg");
+        assertThat(flags.code()).isZero();
+        assertThat(flags.stdout()).contains("valid: training job").contains("grad_accum_steps=2").contains("diffusion_mode=BoW_embedding_double_logit_reg");
+        assertThat(execute("train").code()).isEqualTo(PlaidCommand.EXIT_USAGE);
     }
 
     private static TrainingSpec spec(String corpus, long seed, List<String> flags) {

@@ -65,6 +65,110 @@ __device__ void load_values_transposed(unsigned int (*vt)[VT_WORDS], const float
     }
 }
 
+// One warp's 16 queries as this thread holds them (the mma fragments' rows g and g + 8): each row's
+// segment [lo, hi), the online softmax's running max (log2 units) and sum (this thread's columns),
+// and the output accumulator, dimension tile j in o[j] (elements 0–1: row g, 2–3: row g + 8).
+struct QueryRows {
+    int q0, q1, lo0, hi0, lo1, hi1;
+    float max0, max1, sum0, sum1;
+    float o[HEAD / 8][4];
+};
+
+// This thread's rows of the block's query tile starting at `first`, with empty softmax state.
+__device__ __forceinline__ void start_rows(QueryRows& r, int first, int warp, int g, int S, long long rowStart, const int* segmentStart,
+                                           const int* segmentEnd) {
+    r.q0 = first + warp * 16 + g;
+    r.q1 = r.q0 + 8;
+    r.lo0 = r.q0 < S ? segmentStart[rowStart + r.q0] : 0;
+    r.hi0 = r.q0 < S ? segmentEnd[rowStart + r.q0] : 0;
+    r.lo1 = r.q1 < S ? segmentStart[rowStart + r.q1] : 0;
+    r.hi1 = r.q1 < S ? segmentEnd[rowStart + r.q1] : 0;
+    r.max0 = r.max1 = NEG_INFINITY_F;
+    r.sum0 = r.sum1 = 0;
+#pragma unroll
+    for (int j = 0; j < HEAD / 8; j++) r.o[j][0] = r.o[j][1] = r.o[j][2] = r.o[j][3] = 0;
+}
+
+// Scores s (16 queries × KEYS keys from `from`; n-tile j holds keys 8j..8j+7) scaled to log2 units and
+// masked to each query's segment; the running max moves to include them, sum and o rescaled to it.
+// base0/base1: what p = exp2(s − base) subtracts (0 for a row that has seen no key of its segment yet,
+// so exp2 never sees −∞ − −∞).
+__device__ __forceinline__ void online_softmax_step(QueryRows& r, float (&s)[KEYS / 8][4], int from, int t, float scaleLog2, float& base0,
+                                                    float& base1) {
+    float tileMax0 = NEG_INFINITY_F, tileMax1 = NEG_INFINITY_F;
+#pragma unroll
+    for (int j = 0; j < KEYS / 8; j++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int key = from + 8 * j + 2 * t + (e & 1);
+            bool upper = e >= 2;
+            int lo = upper ? r.lo1 : r.lo0, hi = upper ? r.hi1 : r.hi0;
+            float x = key >= lo && key < hi ? s[j][e] * scaleLog2 : NEG_INFINITY_F;
+            s[j][e] = x;
+            if (upper) tileMax1 = fmaxf(tileMax1, x);
+            else tileMax0 = fmaxf(tileMax0, x);
+        }
+    }
+    tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 1));
+    tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 2));
+    tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 1));
+    tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 2));
+    float newMax0 = fmaxf(r.max0, tileMax0), newMax1 = fmaxf(r.max1, tileMax1);
+    base0 = newMax0 == NEG_INFINITY_F ? 0 : newMax0;
+    base1 = newMax1 == NEG_INFINITY_F ? 0 : newMax1;
+    float correction0 = exp2f(r.max0 - base0), correction1 = exp2f(r.max1 - base1);
+    r.max0 = newMax0;
+    r.max1 = newMax1;
+    r.sum0 *= correction0;
+    r.sum1 *= correction1;
+#pragma unroll
+    for (int j = 0; j < HEAD / 8; j++) {
+        r.o[j][0] *= correction0;
+        r.o[j][1] *= correction0;
+        r.o[j][2] *= correction1;
+        r.o[j][3] *= correction1;
+    }
+}
+
+// p = exp2(s − base) for keys 16kk..16kk+15, added to the sums and packed as the p·v product's A fragment.
+__device__ __forceinline__ void probabilities(QueryRows& r, const float (&s)[KEYS / 8][4], int kk, float base0, float base1,
+                                              unsigned int (&pa)[4]) {
+    float p[8];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+        p[e] = exp2f(s[2 * kk][e] - (e >= 2 ? base1 : base0));
+        p[4 + e] = exp2f(s[2 * kk + 1][e] - (e >= 2 ? base1 : base0));
+    }
+    r.sum0 += p[0] + p[1] + p[4] + p[5];
+    r.sum1 += p[2] + p[3] + p[6] + p[7];
+    pa[0] = pack_bf16x2(p[0], p[1]);
+    pa[1] = pack_bf16x2(p[2], p[3]);
+    pa[2] = pack_bf16x2(p[4], p[5]);
+    pa[3] = pack_bf16x2(p[6], p[7]);
+}
+
+// o / sum into out [rows, S, H, d] and max + log sum (natural log) into logSumExp [rows·H, S].
+__device__ __forceinline__ void write_rows(QueryRows& r, int S, int H, int d, int head, int t, long long rowStart, float* out,
+                                           float* logSumExp) {
+    r.sum0 += __shfl_xor_sync(FULL_WARP, r.sum0, 1);
+    r.sum0 += __shfl_xor_sync(FULL_WARP, r.sum0, 2);
+    r.sum1 += __shfl_xor_sync(FULL_WARP, r.sum1, 1);
+    r.sum1 += __shfl_xor_sync(FULL_WARP, r.sum1, 2);
+    float inverse0 = 1.0f / r.sum0, inverse1 = 1.0f / r.sum1;
+#pragma unroll
+    for (int j = 0; j < HEAD / 8; j++) {
+        int dim = 8 * j + 2 * t;
+        if (dim < d) {
+            if (r.q0 < S) *(float2*) (out + ((rowStart + r.q0) * H + head) * d + dim) = make_float2(r.o[j][0] * inverse0, r.o[j][1] * inverse0);
+            if (r.q1 < S) *(float2*) (out + ((rowStart + r.q1) * H + head) * d + dim) = make_float2(r.o[j][2] * inverse1, r.o[j][3] * inverse1);
+        }
+    }
+    if (t == 0) {
+        if (r.q0 < S) logSumExp[(long long) blockIdx.y * S + r.q0] = r.max0 * LN2 + logf(r.sum0);
+        if (r.q1 < S) logSumExp[(long long) blockIdx.y * S + r.q1] = r.max1 * LN2 + logf(r.sum1);
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(int S, int H, int d, float scale, const int* segmentStart,
                                                                             const int* segmentEnd, const float* qkv, float* out,
                                                                             float* logSumExp) {
@@ -78,19 +182,13 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int g = lane / 4, t = lane % 4; // the mma fragments' group (row) and thread-in-group (column pair)
 
-    // this thread's two query rows: g and g + 8 of the warp's 16
-    int q0 = first + warp * 16 + g, q1 = q0 + 8;
-    int lo0 = q0 < S ? segmentStart[rowStart + q0] : 0, hi0 = q0 < S ? segmentEnd[rowStart + q0] : 0;
-    int lo1 = q1 < S ? segmentStart[rowStart + q1] : 0, hi1 = q1 < S ? segmentEnd[rowStart + q1] : 0;
+    QueryRows r; // this thread's two query rows: g and g + 8 of the warp's 16
+    start_rows(r, first, warp, g, S, rowStart, segmentStart, segmentEnd);
     int last = min(first + QUERIES, S) - 1;
     int spanLo = segmentStart[rowStart + first], spanHi = segmentEnd[rowStart + last];
 
     load_rows(queries, QUERIES, qkv, rowStart, first, S - first, 0, head, H, d);
     __syncthreads();
-    float o[HEAD / 8][4];
-#pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0;
-    float max0 = NEG_INFINITY_F, max1 = NEG_INFINITY_F, sum0 = 0, sum1 = 0; // sums: this thread's columns only
     float scaleLog2 = scale * LOG2E;
 
     for (int from = spanLo; from < spanHi; from += KEYS) {
@@ -112,75 +210,21 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
 #pragma unroll
             for (int j = 0; j < KEYS / 8; j++) mma_bf16(s[j], qa, keys[8 * j + g][kk * 8 + t], keys[8 * j + g][kk * 8 + 4 + t]);
         }
-        float tileMax0 = NEG_INFINITY_F, tileMax1 = NEG_INFINITY_F;
-#pragma unroll
-        for (int j = 0; j < KEYS / 8; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int key = from + 8 * j + 2 * t + (e & 1);
-                bool upper = e >= 2;
-                int lo = upper ? lo1 : lo0, hi = upper ? hi1 : hi0;
-                float x = key >= lo && key < hi ? s[j][e] * scaleLog2 : NEG_INFINITY_F;
-                s[j][e] = x;
-                if (upper) tileMax1 = fmaxf(tileMax1, x);
-                else tileMax0 = fmaxf(tileMax0, x);
-            }
-        }
-        tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 1));
-        tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 2));
-        tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 1));
-        tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 2));
-        float newMax0 = fmaxf(max0, tileMax0), newMax1 = fmaxf(max1, tileMax1);
-        // a row that has seen no key of its segment yet keeps zeros (and exp2 never sees −∞ − −∞)
-        float base0 = newMax0 == NEG_INFINITY_F ? 0 : newMax0, base1 = newMax1 == NEG_INFINITY_F ? 0 : newMax1;
-        float correction0 = exp2f(max0 - base0), correction1 = exp2f(max1 - base1);
-        max0 = newMax0;
-        max1 = newMax1;
-        sum0 *= correction0;
-        sum1 *= correction1;
-#pragma unroll
-        for (int j = 0; j < HEAD / 8; j++) {
-            o[j][0] *= correction0;
-            o[j][1] *= correction0;
-            o[j][2] *= correction1;
-            o[j][3] *= correction1;
-        }
+        float base0, base1;
+        online_softmax_step(r, s, from, t, scaleLog2, base0, base1);
         // p = exp2(s − max); the score tile's fragments are the p·v product's A fragments
 #pragma unroll
         for (int kk = 0; kk < KEYS / 16; kk++) {
-            float p[8];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                p[e] = exp2f(s[2 * kk][e] - (e >= 2 ? base1 : base0));
-                p[4 + e] = exp2f(s[2 * kk + 1][e] - (e >= 2 ? base1 : base0));
-            }
-            sum0 += p[0] + p[1] + p[4] + p[5];
-            sum1 += p[2] + p[3] + p[6] + p[7];
-            unsigned int pa[4] = {pack_bf16x2(p[0], p[1]), pack_bf16x2(p[2], p[3]), pack_bf16x2(p[4], p[5]), pack_bf16x2(p[6], p[7])};
+            unsigned int pa[4];
+            probabilities(r, s, kk, base0, base1, pa);
 #pragma unroll
             for (int j = 0; j < HEAD / 8; j++) {
-                mma_bf16(o[j], pa, valuesT[8 * j + g][kk * 8 + t], valuesT[8 * j + g][kk * 8 + 4 + t]);
+                mma_bf16(r.o[j], pa, valuesT[8 * j + g][kk * 8 + t], valuesT[8 * j + g][kk * 8 + 4 + t]);
             }
         }
     }
 
-    sum0 += __shfl_xor_sync(FULL_WARP, sum0, 1);
-    sum0 += __shfl_xor_sync(FULL_WARP, sum0, 2);
-    sum1 += __shfl_xor_sync(FULL_WARP, sum1, 1);
-    sum1 += __shfl_xor_sync(FULL_WARP, sum1, 2);
-    float inverse0 = 1.0f / sum0, inverse1 = 1.0f / sum1;
-#pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) {
-        int dim = 8 * j + 2 * t;
-        if (dim < d) {
-            if (q0 < S) *(float2*) (out + ((rowStart + q0) * H + head) * d + dim) = make_float2(o[j][0] * inverse0, o[j][1] * inverse0);
-            if (q1 < S) *(float2*) (out + ((rowStart + q1) * H + head) * d + dim) = make_float2(o[j][2] * inverse1, o[j][3] * inverse1);
-        }
-    }
-    if (t == 0) {
-        if (q0 < S) logSumExp[(long long) blockIdx.y * S + q0] = max0 * LN2 + logf(sum0);
-        if (q1 < S) logSumExp[(long long) blockIdx.y * S + q1] = max1 * LN2 + logf(sum1);
-    }
+    write_rows(r, S, H, d, head, t, rowStart, out, logSumExp);
 }
 
 // ---- the same forward on a bf16 copy of qkv, its tiles copied asynchronously -----------------
@@ -235,9 +279,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_b
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int g = lane / 4, t = lane % 4;
 
-    int q0 = first + warp * 16 + g, q1 = q0 + 8;
-    int lo0 = q0 < S ? segmentStart[rowStart + q0] : 0, hi0 = q0 < S ? segmentEnd[rowStart + q0] : 0;
-    int lo1 = q1 < S ? segmentStart[rowStart + q1] : 0, hi1 = q1 < S ? segmentEnd[rowStart + q1] : 0;
+    QueryRows r;
+    start_rows(r, first, warp, g, S, rowStart, segmentStart, segmentEnd);
     int last = min(first + QUERIES, S) - 1;
     int spanLo = segmentStart[rowStart + first], spanHi = segmentEnd[rowStart + last];
 
@@ -256,10 +299,6 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_b
     }
     __syncthreads(); // the key stages are free again
 
-    float o[HEAD / 8][4];
-#pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0;
-    float max0 = NEG_INFINITY_F, max1 = NEG_INFINITY_F, sum0 = 0, sum1 = 0;
     float scaleLog2 = scale * LOG2E;
 
     int tiles = (spanHi - spanLo + KEYS - 1) / KEYS;
@@ -292,49 +331,12 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_b
                 mma_bf16(s[j], qa[kk], keys[stage][8 * j + g][kk * 8 + t], keys[stage][8 * j + g][kk * 8 + 4 + t]);
             }
         }
-        float tileMax0 = NEG_INFINITY_F, tileMax1 = NEG_INFINITY_F;
-#pragma unroll
-        for (int j = 0; j < KEYS / 8; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int key = from + 8 * j + 2 * t + (e & 1);
-                bool upper = e >= 2;
-                int lo = upper ? lo1 : lo0, hi = upper ? hi1 : hi0;
-                float x = key >= lo && key < hi ? s[j][e] * scaleLog2 : NEG_INFINITY_F;
-                s[j][e] = x;
-                if (upper) tileMax1 = fmaxf(tileMax1, x);
-                else tileMax0 = fmaxf(tileMax0, x);
-            }
-        }
-        tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 1));
-        tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 2));
-        tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 1));
-        tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 2));
-        float newMax0 = fmaxf(max0, tileMax0), newMax1 = fmaxf(max1, tileMax1);
-        float base0 = newMax0 == NEG_INFINITY_F ? 0 : newMax0, base1 = newMax1 == NEG_INFINITY_F ? 0 : newMax1;
-        float correction0 = exp2f(max0 - base0), correction1 = exp2f(max1 - base1);
-        max0 = newMax0;
-        max1 = newMax1;
-        sum0 *= correction0;
-        sum1 *= correction1;
-#pragma unroll
-        for (int j = 0; j < HEAD / 8; j++) {
-            o[j][0] *= correction0;
-            o[j][1] *= correction0;
-            o[j][2] *= correction1;
-            o[j][3] *= correction1;
-        }
+        float base0, base1;
+        online_softmax_step(r, s, from, t, scaleLog2, base0, base1);
 #pragma unroll
         for (int kk = 0; kk < KEYS / 16; kk++) {
-            float p[8];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                p[e] = exp2f(s[2 * kk][e] - (e >= 2 ? base1 : base0));
-                p[4 + e] = exp2f(s[2 * kk + 1][e] - (e >= 2 ? base1 : base0));
-            }
-            sum0 += p[0] + p[1] + p[4] + p[5];
-            sum1 += p[2] + p[3] + p[6] + p[7];
-            unsigned int pa[4] = {pack_bf16x2(p[0], p[1]), pack_bf16x2(p[2], p[3]), pack_bf16x2(p[4], p[5]), pack_bf16x2(p[6], p[7])};
+            unsigned int pa[4];
+            probabilities(r, s, kk, base0, base1, pa);
             // lanes 0–7, 8–15, 16–23, 24–31 address the rows of four 8×8 blocks of v: keys 16kk + 0–7 and + 8–15,
             // dimensions 8j and 8(j + 1); transposed, they are the b fragments of dimension tiles j and j + 1
             int key = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
@@ -344,28 +346,12 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_b
                 asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                              : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
                              : "r"(shared_address(&values[stage][key][(j + (lane >> 4)) * 4])));
-                mma_bf16(o[j], pa, b[0], b[1]);
-                mma_bf16(o[j + 1], pa, b[2], b[3]);
+                mma_bf16(r.o[j], pa, b[0], b[1]);
+                mma_bf16(r.o[j + 1], pa, b[2], b[3]);
             }
         }
         __syncthreads(); // this stage is refilled two tiles on
     }
 
-    sum0 += __shfl_xor_sync(FULL_WARP, sum0, 1);
-    sum0 += __shfl_xor_sync(FULL_WARP, sum0, 2);
-    sum1 += __shfl_xor_sync(FULL_WARP, sum1, 1);
-    sum1 += __shfl_xor_sync(FULL_WARP, sum1, 2);
-    float inverse0 = 1.0f / sum0, inverse1 = 1.0f / sum1;
-#pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) {
-        int dim = 8 * j + 2 * t;
-        if (dim < d) {
-            if (q0 < S) *(float2*) (out + ((rowStart + q0) * H + head) * d + dim) = make_float2(o[j][0] * inverse0, o[j][1] * inverse0);
-            if (q1 < S) *(float2*) (out + ((rowStart + q1) * H + head) * d + dim) = make_float2(o[j][2] * inverse1, o[j][3] * inverse1);
-        }
-    }
-    if (t == 0) {
-        if (q0 < S) logSumExp[(long long) blockIdx.y * S + q0] = max0 * LN2 + logf(sum0);
-        if (q1 < S) logSumExp[(long long) blockIdx.y * S + q1] = max1 * LN2 + logf(sum1);
-    }
+    write_rows(r, S, H, d, head, t, rowStart, out, logSumExp);
 }

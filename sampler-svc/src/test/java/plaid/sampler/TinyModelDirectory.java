@@ -32,6 +32,18 @@ final class TinyModelDirectory {
 
     private TinyModelDirectory() {}
 
+    /** The tiny models' shape (what their config.json says) over {@code tokenizer}'s vocabulary. */
+    private static PlaidConfig shape(BpeTokenizer tokenizer) {
+        PlaidConfig config = PlaidConfig.defaults();
+        config.vocabSize = tokenizer.vocabSize();
+        config.dim = 32;
+        config.nBlocks = 2;
+        config.nHeads = 2;
+        config.embedDim = 16;
+        config.seqLen = SEQ_LEN;
+        return config;
+    }
+
     static BpeTokenizer write(Path dir, Path trainerCheckpoint) throws IOException {
         Random random = new Random(3);
         List<String> corpus = IntStream.range(0, 200).mapToObj(i -> {
@@ -42,13 +54,7 @@ final class TinyModelDirectory {
         BpeTokenizer tokenizer = new BpeTrainer(280, List.of(END_OF_TEXT), 2).train(corpus.stream());
         int[] stream = corpus.stream().flatMapToInt(doc -> IntStream.of(tokenizer.encode(doc))).toArray();
 
-        PlaidConfig config = PlaidConfig.defaults();
-        config.vocabSize = tokenizer.vocabSize();
-        config.dim = 32;
-        config.nBlocks = 2;
-        config.nHeads = 2;
-        config.embedDim = 16;
-        config.seqLen = SEQ_LEN;
+        PlaidConfig config = shape(tokenizer);
         config.batchSize = 4;
         config.lrWarmupSteps = 2;
         config.ema = 0.5;
@@ -77,13 +83,7 @@ final class TinyModelDirectory {
      * randomised so the two sets of logits differ.
      */
     static void writeDoubleLogitReg(Path dir, BpeTokenizer tokenizer) throws IOException {
-        PlaidConfig config = PlaidConfig.defaults();
-        config.vocabSize = tokenizer.vocabSize();
-        config.dim = 32;
-        config.nBlocks = 2;
-        config.nHeads = 2;
-        config.embedDim = 16;
-        config.seqLen = SEQ_LEN;
+        PlaidConfig config = shape(tokenizer);
         config.diffusionMode = "BoW_embedding_double_logit_reg";
         config.bowCumsumGamma = 0.5;
         PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 2);
