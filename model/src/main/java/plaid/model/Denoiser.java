@@ -292,13 +292,11 @@ public final class Denoiser {
             be.gemm(false, true, 1f, norm1[i], params.model(p + "attn_qkv.weight").value(), 0f, qkv[i].reshape(tokens, 3 * d));
             be.rotary(qkv[i], c.nHeads, invFreq, false);
             be.attention(qkv[i], c.nHeads, segments, attn[i].reshape(rows, seqLen, c.nHeads, c.headDim()), lse[i]);
-            be.copy(blockIn[i], mid[i]);
-            be.gemm(false, true, residual, attn[i], params.model(p + "attn_out.weight").value(), 1f, mid[i]);
+            be.gemmOnto(false, true, residual, attn[i], params.model(p + "attn_out.weight").value(), blockIn[i], mid[i]);
             be.rmsNorm(mid[i], params.model(p + "rmsnorm2.weight").value(), NORM_EPS, norm2[i], rstd2[i]);
             be.gemm(false, true, 1f, norm2[i], params.model(p + "mlp.fc1.weight").value(), 0f, mlpActivation, Epilogue.GELU, null, fc1Pre[i]);
             Tensor out = i + 1 < c.nBlocks ? blockIn[i + 1] : hOut;
-            be.copy(mid[i], out);
-            be.gemm(false, true, residual, mlpActivation, params.model(p + "mlp.fc2.weight").value(), 1f, out);
+            be.gemmOnto(false, true, residual, mlpActivation, params.model(p + "mlp.fc2.weight").value(), mid[i], out);
         }
 
         // 4. output norm with the µP readout scale 256/D

@@ -1,5 +1,8 @@
 package plaid.backend;
 
+import java.util.Collection;
+import java.util.function.Supplier;
+
 /**
  * The coarse operations Plaid's denoiser, objective and optimiser are built from.
  *
@@ -44,6 +47,26 @@ public interface ComputeBackend extends AutoCloseable {
 
     default void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         gemm(transA, transB, alpha, a, b, beta, c, Epilogue.NONE, null, null);
+    }
+
+    /**
+     * {@code out = alpha * op(a) op(b) + addend}: a product added onto a residual stream kept elsewhere
+     * ({@code addend}, out's shape; it may be {@code out} itself). A backend that can read the addend
+     * in place in its GEMM saves the copy into {@code out}; this default copies.
+     */
+    default void gemmOnto(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, Tensor addend, Tensor out) {
+        if (addend != out) copy(addend, out);
+        gemm(transA, transB, alpha, a, b, 1f, out);
+    }
+
+    /**
+     * Runs {@code body} on this thread with the promise that {@code tensors} are not written meanwhile (the
+     * weights, while sampling), so the backend may keep derived copies of them for the duration: the CUDA
+     * backend keeps their bf16 GEMM operands instead of converting them in every product. This default
+     * keeps none. A nested call adds nothing to the outer one's tensors.
+     */
+    default <T> T withReadOnly(Collection<Tensor> tensors, Supplier<T> body) {
+        return body.get();
     }
 
     /** {@code y += alpha * x}. */

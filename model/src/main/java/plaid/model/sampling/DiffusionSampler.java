@@ -1,6 +1,7 @@
 package plaid.model.sampling;
 
 import java.util.Arrays;
+import java.util.List;
 import plaid.backend.ComputeBackend;
 import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
@@ -8,6 +9,7 @@ import plaid.backend.Tensor;
 import plaid.model.Denoiser;
 import plaid.model.EmbeddingMatrix;
 import plaid.model.NoiseSchedule;
+import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidConfig;
 import plaid.model.PlaidParameters;
@@ -49,7 +51,9 @@ public final class DiffusionSampler {
      * after every {@code decodeEvery}-th step (no extra model calls).
      */
     public int[][] sample(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
-        return MatmulPrecision.withTf32(() -> sampleInTf32(request, noise, decodeEvery, listener));
+        // the weights are read-only while sampling: a backend may keep derived copies of them for the call
+        List<Tensor> weights = params.all().stream().map(Parameter::value).toList();
+        return MatmulPrecision.withTf32(() -> be.withReadOnly(weights, () -> sampleInTf32(request, noise, decodeEvery, listener)));
     }
 
     private int[][] sampleInTf32(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {

@@ -11,12 +11,14 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.ref.Cleaner;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import plaid.backend.ComputeBackend;
 import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
@@ -613,7 +615,20 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
                      Epilogue epilogue, Tensor bias, Tensor preActivation) {
-        CudaTensor ca = cuda(a), cb = cuda(b), cc = cuda(c);
+        gemm(transA, transB, alpha, a, b, beta, c, c, epilogue, bias, preActivation);
+    }
+
+    /** The bf16-operand path reads the addend in place, as cuBLASLt's C beside the output D; the others copy it first. */
+    @Override
+    public void gemmOnto(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, Tensor addend, Tensor out) {
+        requireSameSize(cuda(addend), cuda(out), "gemmOnto addend");
+        gemm(transA, transB, alpha, a, b, 1f, addend, out, Epilogue.NONE, null, null);
+    }
+
+    /** c = alpha·op(a)·op(b) + beta·cIn, then the epilogue; cIn is c, or for {@link #gemmOnto} the addend. */
+    private void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor cIn, Tensor c,
+                      Epilogue epilogue, Tensor bias, Tensor preActivation) {
+        CudaTensor ca = cuda(a), cb = cuda(b), cc = cuda(c), addend = cuda(cIn);
         int m = Math.toIntExact(cc.rows()), n = cc.lastDim();
         int k = transA ? Math.toIntExact(ca.rows()) : ca.lastDim();
         if ((long) m * k != ca.numel()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
@@ -635,8 +650,9 @@ public final class CudaBackend implements ComputeBackend {
                     return toBf16(ca, cb);
                 }
             };
-            if (ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc, biasTensor, hasGelu, pre, BF16_OPERANDS_PROFILE_KEY)) return;
+            if (ltMatmul(transA, transB, m, n, k, alpha, operands, beta, addend, cc, biasTensor, hasGelu, pre, BF16_OPERANDS_PROFILE_KEY)) return;
         }
+        if (addend != cc) copy(addend, cc); // the paths below add onto c itself
         if (hasBias || hasGelu) {
             LtOperands operands = new LtOperands(alignment(ca.address()), alignment(cb.address()), Cublas.CUDA_R_32F, precision.cublasComputeType) {
                 @Override
@@ -644,7 +660,7 @@ public final class CudaBackend implements ComputeBackend {
                     return new long[] {ca.address(), cb.address()};
                 }
             };
-            if (!ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc, biasTensor, hasGelu, pre, precision.profileKey + " + epilogue")) {
+            if (!ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc, cc, biasTensor, hasGelu, pre, precision.profileKey + " + epilogue")) {
                 throw new CudaException("cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
             }
             return;
@@ -685,15 +701,65 @@ public final class CudaBackend implements ComputeBackend {
 
     /** The bf16 copy of a tensor in {@code scratch}: its device address. */
     private long toBf16(CudaTensor t, DeviceBuffer scratch) {
-        long n = t.numel();
-        long copy = scratch.reserve(n * 2);
-        if (t.address() % 16 == 0 && n % 4 == 0) launchElementwise(Kernel.CONVERT_TO_BF16_VEC4, n / 4, t, copy);
-        else launchElementwise(Kernel.CONVERT_TO_BF16, n, t, copy);
-        return copy;
+        return convertToBf16(t, scratch.reserve(t.numel() * 2));
     }
 
-    /** Bf16 copies of a GEMM's two operands in their scratch buffers, in one launch where both allow float4 reads. */
+    /** Writes t as bf16 to {@code destination}; returns it. */
+    private long convertToBf16(CudaTensor t, long destination) {
+        long n = t.numel();
+        if (t.address() % 16 == 0 && n % 4 == 0) launchElementwise(Kernel.CONVERT_TO_BF16_VEC4, n / 4, t, destination);
+        else launchElementwise(Kernel.CONVERT_TO_BF16, n, t, destination);
+        return destination;
+    }
+
+    /** A read-only tensor's bf16 copy ({@link #withReadOnly}): its size, and its device address once made (0 before). */
+    private static final class ReadOnlyCopy {
+        final long elements;
+        long address;
+
+        ReadOnlyCopy(long elements) {
+            this.elements = elements;
+        }
+    }
+
+    /** This thread's read-only tensors by device address, while a {@link #withReadOnly} call runs. */
+    private final ThreadLocal<Map<Long, ReadOnlyCopy>> readOnlyCopies = ThreadLocal.withInitial(LinkedHashMap::new);
+
+    @Override
+    public <T> T withReadOnly(Collection<Tensor> tensors, Supplier<T> body) {
+        Map<Long, ReadOnlyCopy> copies = readOnlyCopies.get();
+        if (!copies.isEmpty()) return body.get();
+        for (Tensor t : tensors) {
+            CudaTensor c = cuda(t);
+            copies.put(c.address(), new ReadOnlyCopy(c.numel()));
+        }
+        try {
+            return body.get();
+        } finally {
+            for (ReadOnlyCopy copy : copies.values()) {
+                if (copy.address != 0) deviceFree(copy.address, copy.elements * 2);
+            }
+            copies.clear();
+        }
+    }
+
+    /** The kept bf16 copy of t when it is read-only on this thread (made at its first use), else 0. */
+    private long readOnlyBf16(CudaTensor t) {
+        ReadOnlyCopy copy = readOnlyCopies.get().get(t.address());
+        if (copy == null || copy.elements != t.numel()) return 0;
+        if (copy.address == 0) copy.address = convertToBf16(t, deviceAlloc(copy.elements * 2));
+        return copy.address;
+    }
+
+    /**
+     * Bf16 copies of a GEMM's two operands: a read-only operand's kept copy, the others converted into their
+     * scratch buffers, both in one launch where both need converting and allow float4 reads.
+     */
     private long[] toBf16(CudaTensor a, CudaTensor b) {
+        long keptA = readOnlyBf16(a), keptB = readOnlyBf16(b);
+        if (keptA != 0 || keptB != 0) {
+            return new long[] {keptA != 0 ? keptA : toBf16(a, bf16OperandA), keptB != 0 ? keptB : toBf16(b, bf16OperandB)};
+        }
         long na = a.numel(), nb = b.numel();
         if (a.address() % 16 != 0 || na % 4 != 0 || b.address() % 16 != 0 || nb % 4 != 0) {
             return new long[] {toBf16(a, bf16OperandA), toBf16(b, bf16OperandB)};
@@ -749,12 +815,12 @@ public final class CudaBackend implements ComputeBackend {
      * algorithm for it.
      */
     private boolean ltMatmul(boolean transA, boolean transB, int m, int n, int k, float alpha, LtOperands operands, float beta,
-                             CudaTensor c, CudaTensor bias, boolean gelu, CudaTensor preActivation, String profileKey) {
+                             CudaTensor cIn, CudaTensor c, CudaTensor bias, boolean gelu, CudaTensor preActivation, String profileKey) {
         if (ltWorkspace == null) ltWorkspace = allocateFloats(LT_WORKSPACE_BYTES / Float.BYTES);
         int epilogue = gelu ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU) | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
                 : bias != null ? CublasLt.EPILOGUE_BIAS : CublasLt.EPILOGUE_DEFAULT;
         LtKey key = new LtKey(transA, transB, m, n, k, operands.type, operands.computeType, epilogue, operands.alignmentA, operands.alignmentB,
-                alignment(c.address()));
+                Math.min(alignment(cIn.address()), alignment(c.address())));
         LtPlan plan = ltPlans.computeIfAbsent(key, this::ltPlan);
         if (plan == NO_PLAN) return false;
         long[] addresses = operands.prepare();
@@ -767,7 +833,7 @@ public final class CudaBackend implements ComputeBackend {
                 long start = profile.start();
                 // the algorithm is the first member of the heuristic result
                 CublasLt.check(CublasLt.matmul(cublasLt, plan.desc(), arena.allocateFrom(JAVA_FLOAT, alpha), addresses[1], plan.first(),
-                        addresses[0], plan.second(), arena.allocateFrom(JAVA_FLOAT, beta), c.address(), plan.result(), c.address(), plan.result(),
+                        addresses[0], plan.second(), arena.allocateFrom(JAVA_FLOAT, beta), cIn.address(), plan.result(), c.address(), plan.result(),
                         plan.algorithm(), ltWorkspace.address(), LT_WORKSPACE_BYTES, stream), "cublasLtMatmul");
                 profile.stop(profileKey, start);
             }

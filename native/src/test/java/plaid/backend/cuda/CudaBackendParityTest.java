@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.offset;
 import static org.assertj.core.api.Assertions.tuple;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import plaid.backend.ComputeBackend.Epilogue;
 import plaid.backend.Segments;
@@ -283,6 +285,51 @@ class CudaBackendParityTest {
         cpu.gemm(false, true, 1f, a.cpu().view(3, m, k), b.cpu().view(1, n, k), 1f, c.cpu().view(1, m, n));
         gpu.gemm(false, true, 1f, a.gpu().view(3, m, k), b.gpu().view(1, n, k), 1f, c.gpu().view(1, m, n));
         assertAgree("bf16-operand gemm into an offset view", c, BF16_FORWARD);
+    }
+
+    /** Inside withReadOnly a weight is converted to bf16 once for all products (same results); outside, every product converts both operands. */
+    @Test
+    void readOnlyWeightsKeepTheirBf16Copies() {
+        gpu.gemmPrecision(GemmPrecision.BF16);
+        int m = 256, n = 512, k = 384;
+        Twin a = randomTwin(m, k), weight = randomTwin(n, k), c = zeros(m, n);
+        gpu.gemm(false, true, 1f, a.gpu(), weight.gpu(), 0f, c.gpu());
+        float[] converted = gpu.download(c.gpu());
+        gpu.resetOpProfile();
+        gpu.profileOps(true);
+        try {
+            float[][] kept = gpu.withReadOnly(List.of(weight.gpu()), () -> {
+                float[][] results = new float[3][];
+                for (int call = 0; call < results.length; call++) {
+                    gpu.gemm(false, true, 1f, a.gpu(), weight.gpu(), 0f, c.gpu());
+                    results[call] = gpu.download(c.gpu());
+                }
+                return results;
+            });
+            for (float[] result : kept) assertThat(result).containsExactly(converted);
+        } finally {
+            gpu.profileOps(false);
+        }
+        // three products: the activation converted three times, the weight once
+        assertThat(gpu.opProfile()).filteredOn(t -> t.op().startsWith("convert")).extracting(OpTiming::op, OpTiming::calls)
+                .containsExactly(org.assertj.core.groups.Tuple.tuple("convert_to_bf16_vec4", 4L));
+    }
+
+    /** A product onto a residual kept in another tensor, and onto itself, in fp32 (copy, then GemmEx) and with bf16 operands (read in place). */
+    @ParameterizedTest
+    @EnumSource(value = GemmPrecision.class, names = {"FP32", "BF16"})
+    void gemmOntoAnAddend(GemmPrecision precision) {
+        gpu.gemmPrecision(precision);
+        int m = 256, n = 512, k = 384;
+        double tolerance = precision == GemmPrecision.FP32 ? ACCUMULATED : 3e-2; // bf16: as gemmInReducedPrecision
+        Twin a = randomTwin(m, k), b = randomTwin(n, k), addend = randomTwin(m, n), out = randomTwin(m, n);
+        cpu.gemmOnto(false, true, 0.5f, a.cpu(), b.cpu(), addend.cpu(), out.cpu());
+        gpu.gemmOnto(false, true, 0.5f, a.gpu(), b.gpu(), addend.gpu(), out.gpu());
+        assertAgree("gemmOnto " + precision, out, tolerance);
+        assertAgree("gemmOnto leaves the addend", addend, 0);
+        cpu.gemmOnto(false, true, 0.5f, a.cpu(), b.cpu(), addend.cpu(), addend.cpu());
+        gpu.gemmOnto(false, true, 0.5f, a.gpu(), b.gpu(), addend.gpu(), addend.gpu());
+        assertAgree("gemmOnto in place " + precision, addend, tolerance);
     }
 
     @Test
