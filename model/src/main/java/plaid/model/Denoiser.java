@@ -67,9 +67,9 @@ public final class Denoiser {
     private final Tensor discardedNormGradient;
     private final Tensor dh, dMid, dNorm, dAttn, dQkv, dFc, dOutHead, dLogits, dZBias, dX, dGammaFeatures, gammaRowSum, dZ;
     // double_logit_reg only (null otherwise): the embed head's norm, the second set of logits,
-    // zb as the direct logits take it, x = bow⁻¹(x̂) of the embed head, and gradient scratch
+    // bow⁻¹(zb) for the direct logits, x = bow⁻¹(x̂) of the embed head, and gradient scratch
     private final Tensor lnOutEmbed, lnMeanEmbed, lnRstdEmbed, secondaryLogits, secondaryProbs, dSecondaryLogits;
-    private final Tensor zbLogits, unitVectors, dOutHeadEmbed, dHeadScratch;
+    private final Tensor zbLogits, tokenSpaceReconst, dOutHeadEmbed, dHeadScratch;
     /** norm_ret_embeddings: the head's output before the normalisation, for the backward. */
     private float[] unnormalizedHead;
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
@@ -161,12 +161,12 @@ public final class Denoiser {
             secondaryProbs = be.allocate(tokens, v);
             dSecondaryLogits = be.allocate(tokens, v);
             zbLogits = be.allocate(tokens, e);
-            unitVectors = be.allocate(tokens, e);
+            tokenSpaceReconst = be.allocate(tokens, e);
             dOutHeadEmbed = be.allocate(tokens, d);
             dHeadScratch = be.allocate(tokens, e);
         } else {
             lnOutEmbed = lnMeanEmbed = lnRstdEmbed = secondaryLogits = secondaryProbs = dSecondaryLogits = null;
-            zbLogits = unitVectors = dOutHeadEmbed = dHeadScratch = null;
+            zbLogits = tokenSpaceReconst = dOutHeadEmbed = dHeadScratch = null;
         }
     }
 
@@ -355,7 +355,7 @@ public final class Denoiser {
         }
     }
 
-    /** The d/dh of {@link #bowSpaceReconst}'s output h before the normalisation, given d/dx̂ (in place). */
+    /** The d/dh of {@link #bowSpaceReconst}'s output h before the normalisation, given d/dx̂. */
     private float[] throughReturnedNorm(float[] dReturned) {
         return returnedNorm == null ? dReturned : returnedNorm.backward(unnormalizedHead, dReturned, rows, seqLen, c.embedDim);
     }
@@ -370,16 +370,20 @@ public final class Denoiser {
         be.scaleGroups(z, zBiasFactors(), zBias);
         be.gemm(false, true, 1f, lnOut, params.model("output_linear_logits.weight").value(), 0f, direct, Epilogue.BIAS,
                 params.model("output_linear_logits.bias").value(), null);
-        if (directBowXToLogits) be.copy(zBias, zbLogits);
-        else be.upload(bow.fromBow(be.download(zBias), rows, seqLen, c.embedDim), zbLogits);
-        be.gemm(false, true, 1f, zbLogits, embedding, 1f, direct);
+        if (!directBowXToLogits) be.upload(bow.fromBow(be.download(zBias), rows, seqLen, c.embedDim), zbLogits);
+        be.gemm(false, true, 1f, directLogitsZBias(), embedding, 1f, direct);
 
         bowSpaceReconst(lnOutEmbed, "_embed", false);
-        be.upload(bow.fromBow(be.download(xReconst), rows, seqLen, c.embedDim), unitVectors);
-        be.gemm(false, true, 1f, unitVectors, embedding, 0f, fromEmbed);
+        be.upload(bow.fromBow(be.download(xReconst), rows, seqLen, c.embedDim), tokenSpaceReconst);
+        be.gemm(false, true, 1f, tokenSpaceReconst, embedding, 0f, fromEmbed);
         be.softmax(logits, probs);
         be.softmax(secondaryLogits, secondaryProbs);
         logitGradientsZeroed = false;
+    }
+
+    /** zb as double_logit_reg's direct logits take it: bow⁻¹(zb), or zb itself under direct_bow_x_to_logits. */
+    private Tensor directLogitsZBias() {
+        return directBowXToLogits ? zBias : zbLogits;
     }
 
     private InverseTransformLogits.Inputs bowSpaceLogitInputs() {
@@ -555,15 +559,14 @@ public final class Denoiser {
 
         Tensor dXHat = dX; // scratch until step 1 overwrites it
         be.upload(throughReturnedNorm(dHat), dXHat);
-        bowSpaceReconstBackward(dXHat, "", dOutHead, parameterGradients);
+        bowSpaceReconstBackward(lnOut, "", dXHat, dOutHead, parameterGradients);
         if (withoutZBias) be.fill(dZ, 0f);
         else zBiasBackward(dXHat, dGamma);
     }
 
-    /** The readout of the bow-space x̂ head, given d/dh: its parameters' gradients, and d/dy into {@code dY}. */
-    private void bowSpaceReconstBackward(Tensor dHead, String suffix, Tensor dY, boolean parameterGradients) {
+    /** The readout of the bow-space x̂ head from y, given d/dh: its parameters' gradients, and d/dy into {@code dY}. */
+    private void bowSpaceReconstBackward(Tensor y, String suffix, Tensor dHead, Tensor dY, boolean parameterGradients) {
         Parameter wOut = params.model("output_linear" + suffix + ".weight"), bOut = params.model("output_linear" + suffix + ".bias");
-        Tensor y = suffix.isEmpty() ? lnOut : lnOutEmbed;
         if (parameterGradients) be.gemm(true, false, 1f, dHead, y, 1f, wOut.grad());
         if (parameterGradients) be.sumGroupRows(dHead, bOut.grad().reshape(1, c.embedDim), true);
         be.gemm(false, false, 1f, dHead, wOut.value(), 0f, dY);
@@ -582,7 +585,7 @@ public final class Denoiser {
 
         // logits from the embed head: x·Êᵀ with x = bow⁻¹(x̂)
         be.gemm(false, false, 1f, dFromEmbed, embedding, 0f, dHeadScratch);
-        be.scaleGroups(unitVectors, keep, dX);
+        be.scaleGroups(tokenSpaceReconst, keep, dX);
         be.gemm(true, false, 1f, dFromEmbed, dX, 1f, dEmbedding);
         float[] dHat = bow.fromBowBackward(be.download(dHeadScratch), rows, seqLen, e);
         if (dXReconst != null) {
@@ -590,7 +593,7 @@ public final class Denoiser {
             for (int k = 0; k < dHat.length; k++) dHat[k] += fromCaller[k];
         }
         be.upload(throughReturnedNorm(dHat), dHeadScratch);
-        bowSpaceReconstBackward(dHeadScratch, "_embed", dOutHeadEmbed, parameterGradients);
+        bowSpaceReconstBackward(lnOutEmbed, "_embed", dHeadScratch, dOutHeadEmbed, parameterGradients);
         if (withoutZBias) be.fill(dZBias, 0f);
         else be.copy(dHeadScratch, dZBias);
 
@@ -599,15 +602,11 @@ public final class Denoiser {
         if (parameterGradients) be.gemm(true, false, 1f, dDirect, lnOut, 1f, wOut.grad());
         if (parameterGradients) be.sumGroupRows(dDirect, bOut.grad().reshape(1, c.vocabSize), true);
         be.gemm(false, false, 1f, dDirect, wOut.value(), 0f, dOutHead);
-        be.scaleGroups(zbLogits, keep, dX);
+        be.scaleGroups(directLogitsZBias(), keep, dX);
         be.gemm(true, false, 1f, dDirect, dX, 1f, dEmbedding);
         be.gemm(false, false, 1f, dDirect, embedding, 0f, dHeadScratch);
-        if (directBowXToLogits) {
-            be.axpy(1f, dHeadScratch, dZBias);
-        } else {
-            be.upload(bow.fromBowBackward(be.download(dHeadScratch), rows, seqLen, e), dHeadScratch);
-            be.axpy(1f, dHeadScratch, dZBias);
-        }
+        if (!directBowXToLogits) be.upload(bow.fromBowBackward(be.download(dHeadScratch), rows, seqLen, e), dHeadScratch);
+        be.axpy(1f, dHeadScratch, dZBias);
         zBiasBackward(dZBias, dGamma);
     }
 

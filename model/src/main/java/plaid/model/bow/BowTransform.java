@@ -28,7 +28,11 @@ public final class BowTransform {
     private final double decay;
     private final double scale;
 
-    /** The unscaled transform: @param decay ρ, the fork's {@code BoW_cumsum_gamma}, in [0, 1] */
+    /**
+     * The unscaled transform.
+     *
+     * @param decay ρ, the fork's {@code BoW_cumsum_gamma}, in [0, 1]
+     */
     public BowTransform(double decay) {
         this(decay, 1.0);
     }
