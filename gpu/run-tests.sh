@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs on the GPU machine (no Java, Maven or network), from the repository root, with .gpu/
 # carried (made by gpu/prepare.sh): the CUDA backend's tests, then, when their classes travelled,
-# the model's parity and fixture tests on the CUDA backend (-Dplaid.backend=cuda).
+# the model's parity and fixture tests on the CUDA backend (-Dplaid.backend=cuda), and its parity
+# tests again in the bf16 mode.
 # Logs and JUnit XML reports go to $OUT (./gpu-out when OUT is unset).
 # Exit status: non-zero when any test failed or no test ran.
 set -uo pipefail
@@ -34,5 +35,7 @@ status=0
 run cuda -- --select-package plaid.backend.cuda || status=1
 if [ -d .gpu/classes/model/test ]; then
   run model -Dplaid.backend=cuda -- --select-package plaid.model --include-classname '.*(Parity|Fixture)Test' || status=1
+  # the bf16 mode against the same fixtures, to the CUDA issue's bounds (forward 2e-2, gradients 5e-2)
+  run model-bf16 -Dplaid.backend=cuda -Dplaid.cuda.precision=bf16 -- --select-class plaid.model.DenoiserParityTest || status=1
 fi
 exit $status

@@ -72,6 +72,8 @@ public final class Denoiser {
     private final Tensor zbLogits, tokenSpaceReconst, dOutHeadEmbed, dHeadScratch;
     /** norm_ret_embeddings: the head's output before the normalisation, for the backward. */
     private float[] unnormalizedHead;
+    /** Whether the latest forward kept what {@link #backward} reads (the MLPs' pre-activations). */
+    private boolean keptForBackward;
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
     private boolean logitGradientsZeroed;
 
@@ -256,6 +258,17 @@ public final class Denoiser {
      * @param segments   attention segments per row
      */
     public void forward(Tensor z, double[] gamma, Tensor embedding, double biasScale, Tensor xSelfcond, float[] mask, Segments segments) {
+        forward(z, gamma, embedding, biasScale, xSelfcond, mask, segments, true);
+    }
+
+    /**
+     * {@link #forward(Tensor, double[], Tensor, double, Tensor, float[], Segments)}, keeping what the
+     * backward reads only when {@code forBackward}: a forward nothing backpropagates through (unguided
+     * sampling, the self-conditioning pass, evaluation) lets the backend skip writing the MLPs'
+     * pre-activations and keep their activations at its GEMM operand precision.
+     */
+    public void forward(Tensor z, double[] gamma, Tensor embedding, double biasScale, Tensor xSelfcond, float[] mask, Segments segments,
+                        boolean forBackward) {
         if (gamma.length != rows || segments.rows() != rows || segments.seqLen() != seqLen) {
             throw new IllegalArgumentException("denoiser built for " + rows + "×" + seqLen + " got γ for " + gamma.length + " rows, segments " + segments.rows() + "×" + segments.seqLen());
         }
@@ -265,6 +278,7 @@ public final class Denoiser {
         this.biasScale = (float) biasScale;
         this.mask = mask;
         this.segments = segments;
+        this.keptForBackward = forBackward;
         int e = c.embedDim, d = c.dim;
 
         // 1. rescale z to unit variance: x = z / √(α²/E + σ²)
@@ -294,9 +308,9 @@ public final class Denoiser {
             be.attention(qkv[i], c.nHeads, segments, attn[i].reshape(rows, seqLen, c.nHeads, c.headDim()), lse[i]);
             be.gemmOnto(false, true, residual, attn[i], params.model(p + "attn_out.weight").value(), blockIn[i], mid[i]);
             be.rmsNorm(mid[i], params.model(p + "rmsnorm2.weight").value(), NORM_EPS, norm2[i], rstd2[i]);
-            be.gemm(false, true, 1f, norm2[i], params.model(p + "mlp.fc1.weight").value(), 0f, mlpActivation, Epilogue.GELU, null, fc1Pre[i]);
             Tensor out = i + 1 < c.nBlocks ? blockIn[i + 1] : hOut;
-            be.gemmOnto(false, true, residual, mlpActivation, params.model(p + "mlp.fc2.weight").value(), mid[i], out);
+            be.mlpOnto(residual, norm2[i], params.model(p + "mlp.fc1.weight").value(), params.model(p + "mlp.fc2.weight").value(), mid[i], out,
+                    mlpActivation, keptForBackward ? fc1Pre[i] : null);
         }
 
         // 4. output norm with the µP readout scale 256/D
@@ -429,6 +443,7 @@ public final class Denoiser {
      * wants d/dz only) the parameters' gradients are neither computed nor touched.
      */
     public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
+        if (!keptForBackward) throw new IllegalStateException("the latest forward was run without keeping what the backward reads (forBackward false)");
         int d = c.dim;
         double[] dGamma = new double[rows];
         zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there

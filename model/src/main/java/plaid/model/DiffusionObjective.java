@@ -181,7 +181,7 @@ public final class DiffusionObjective {
                 gSub[j] = gamma[scRows[j]];
             }
             be.upload(zs, zSub);
-            sc.forward(zSub, gSub, embedding, mb.biasScale(), be.allocate(scRows.length * seqLen, e), null, mb.segments().select(scRows));
+            sc.forward(zSub, gSub, embedding, mb.biasScale(), be.allocate(scRows.length * seqLen, e), null, mb.segments().select(scRows), false);
             float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
             for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
         }
@@ -189,7 +189,7 @@ public final class DiffusionObjective {
 
         // main pass
         Denoiser main = denoiser(rows, seqLen);
-        main.forward(zT, gamma, embedding, mb.biasScale(), xScT, mb.selfcondMask(), mb.segments());
+        main.forward(zT, gamma, embedding, mb.biasScale(), xScT, mb.selfcondMask(), mb.segments(), backward);
         float[] xHat = reconstInDiffusionSpace(be.download(main.xReconst()), rows, seqLen);
 
         // reconstruction: mean over positions of the cross-entropy, rows < R

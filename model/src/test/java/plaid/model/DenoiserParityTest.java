@@ -1,6 +1,7 @@
 package plaid.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -14,14 +15,25 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.backend.ComputeBackends;
+import plaid.backend.cuda.CudaBackend;
+import plaid.backend.cuda.GemmPrecision;
 import plaid.fixtures.FixtureRoot;
 import plaid.tensor.HostTensor;
 
 /**
  * The CPU model against every {@code parity/*} directory the original code produced:
- * the schedule, one denoiser forward, the training objective and every gradient.
+ * the schedule, one denoiser forward, the training objective and every gradient. On the CUDA
+ * backend in the bf16 mode ({@code -Dplaid.cuda.precision=bf16}) to the CUDA issue's bounds.
  */
 class DenoiserParityTest {
+
+    /** Relative bounds on forward outputs, the loss's terms and the gradients. */
+    private record Tolerances(double forward, double loss, double gradient) {}
+
+    private static Tolerances tolerances(ComputeBackend be) {
+        boolean bf16 = be instanceof CudaBackend && GemmPrecision.fromSystemProperty() == GemmPrecision.BF16;
+        return bf16 ? new Tolerances(2e-2, 2e-2, 5e-2) : new Tolerances(1e-4, 1e-5, 1e-3);
+    }
 
     static Stream<Path> parityDirs() {
         List<Path> dirs = FixtureRoot.directories("parity");
@@ -55,11 +67,18 @@ class DenoiserParityTest {
             HostTensor zIn = f.tensor("forward.z");
             int rows = zIn.dim(0), seqLen = zIn.dim(1);
             Tensor z = upload(be, zIn), xsc = upload(be, f.tensor("forward.x_selfcond")), emb = upload(be, f.tensor("forward.embedding"));
+            Tolerances tolerance = tolerances(be);
             Denoiser d = new Denoiser(p, rows, seqLen);
-            d.forward(z, f.tensor("forward.gamma").toDoubles(), emb, f.number("forward_bias_scale"), xsc,
-                    f.tensor("forward.selfcond_mask").toFloats(), Segments.whole(rows, seqLen));
-            assertThat(ParityFixture.relativeError(be.download(d.logits()), f.tensor("forward.logits").toDoubles())).isLessThan(1e-4);
-            assertThat(ParityFixture.relativeError(be.download(d.xReconst()), f.tensor("forward.x_reconst").toDoubles())).isLessThan(1e-4);
+            for (boolean forBackward : new boolean[] {true, false}) {
+                d.forward(z, f.tensor("forward.gamma").toDoubles(), emb, f.number("forward_bias_scale"), xsc,
+                        f.tensor("forward.selfcond_mask").toFloats(), Segments.whole(rows, seqLen), forBackward);
+                assertThat(ParityFixture.relativeError(be.download(d.logits()), f.tensor("forward.logits").toDoubles())).as("logits, kept for a backward: " + forBackward)
+                        .isLessThan(tolerance.forward());
+                assertThat(ParityFixture.relativeError(be.download(d.xReconst()), f.tensor("forward.x_reconst").toDoubles())).as("x̂, kept for a backward: " + forBackward)
+                        .isLessThan(tolerance.forward());
+            }
+            assertThatThrownBy(() -> d.backward(null, be.allocate(emb.shape()), false)).as("a backward after a forward kept for none")
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("forBackward");
         }));
     }
 
@@ -96,19 +115,20 @@ class DenoiserParityTest {
             DiffusionObjective objective = new DiffusionObjective(p);
             DiffusionObjective.MicroBatch mb = lossCase(f);
             DiffusionObjective.Result r = objective.evaluate(mb, true);
+            Tolerances tolerance = tolerances(be);
 
             assertThat(ParityFixture.relativeError(r.gamma(), f.tensor("loss.gamma").toDoubles())).as("gamma").isLessThan(1e-6);
-            assertThat(ParityFixture.relativeError(r.xSelfcond(), f.tensor("loss.x_selfcond").toDoubles())).as("x_selfcond").isLessThan(1e-4);
+            assertThat(ParityFixture.relativeError(r.xSelfcond(), f.tensor("loss.x_selfcond").toDoubles())).as("x_selfcond").isLessThan(tolerance.forward());
             Denoiser main = objective.denoiser(mb.rows(), mb.seqLen());
-            assertThat(ParityFixture.relativeError(be.download(main.xReconst()), f.tensor("loss.x_reconst").toDoubles())).as("x_reconst").isLessThan(1e-4);
-            assertThat(relative(r.loss(), f.tensor("loss.loss").scalar())).as("loss").isLessThan(1e-5);
-            assertThat(relative(r.nll(), f.tensor("loss.nll").scalar())).as("nll").isLessThan(1e-5);
-            assertThat(relative(r.prior(), f.tensor("loss.prior").scalar())).as("prior").isLessThan(1e-5);
+            assertThat(ParityFixture.relativeError(be.download(main.xReconst()), f.tensor("loss.x_reconst").toDoubles())).as("x_reconst").isLessThan(tolerance.forward());
+            assertThat(relative(r.loss(), f.tensor("loss.loss").scalar())).as("loss").isLessThan(tolerance.loss());
+            assertThat(relative(r.nll(), f.tensor("loss.nll").scalar())).as("nll").isLessThan(tolerance.loss());
+            assertThat(relative(r.prior(), f.tensor("loss.prior").scalar())).as("prior").isLessThan(tolerance.loss());
             double[] reconst = f.tensor("loss.reconst").toDoubles();
-            for (int i = 0; i < reconst.length; i++) assertThat(relative(r.reconst()[i], reconst[i])).as("reconst[%d]", i).isLessThan(1e-5);
+            for (int i = 0; i < reconst.length; i++) assertThat(relative(r.reconst()[i], reconst[i])).as("reconst[%d]", i).isLessThan(tolerance.loss());
             double[] diffusion = f.tensor("loss.diffusion").toDoubles();
             for (int i = mb.reconstBs(); i < diffusion.length; i++) {
-                assertThat(relative(r.diffusion()[i], diffusion[i])).as("diffusion[%d]", i).isLessThan(1e-5);
+                assertThat(relative(r.diffusion()[i], diffusion[i])).as("diffusion[%d]", i).isLessThan(tolerance.loss());
             }
 
             List<String> failures = new ArrayList<>();
@@ -118,7 +138,7 @@ class DenoiserParityTest {
                 if (!f.has(key)) continue;
                 checked++;
                 double err = ParityFixture.relativeError(be.download(param.grad()), f.tensor(key).toDoubles());
-                if (!(err < 1e-3)) failures.add(key + " rel.err " + err);
+                if (!(err < tolerance.gradient())) failures.add(key + " rel.err " + err);
             }
             assertThat(checked).as("gradient tensors compared").isEqualTo(p.all().size());
             assertThat(failures).isEmpty();

@@ -60,6 +60,19 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * The transformer block's MLP onto a residual stream: {@code out = addend + alpha · gelu(x w1ᵀ) w2ᵀ}.
+     * {@code activation} [m, hidden] is its workspace and {@code preActivation} (same shape), when
+     * non-null, receives {@code x w1ᵀ} for the backward. With a pre-activation asked for, activation
+     * holds gelu(x w1ᵀ) on return; without one, nothing reads it but w2's product, so a backend may keep
+     * it elsewhere at its GEMM operand precision (the CUDA bf16 mode: one bf16 write instead of fp32
+     * output, pre-activation and a bf16 copy) and leave {@code activation} as it was.
+     */
+    default void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation) {
+        gemm(false, true, 1f, x, w1, 0f, activation, Epilogue.GELU, null, preActivation);
+        gemmOnto(false, true, alpha, activation, w2, addend, out);
+    }
+
+    /**
      * Runs {@code body} on this thread with the promise that {@code tensors} are not written meanwhile (the
      * weights, while sampling), so the backend may keep derived copies of them for the duration: the CUDA
      * backend keeps their bf16 GEMM operands instead of converting them in every product. This default
@@ -131,6 +144,13 @@ public interface ComputeBackend extends AutoCloseable {
 
     /** Row-wise softmax over the last dimension. */
     void softmax(Tensor logits, Tensor probs);
+
+    /**
+     * Per row of the last dimension, the first index of its largest value, as the scan
+     * {@code best = 0; if (x[j] > x[best]) best = j} finds it (NaNs never win unless in column 0):
+     * the sampler's decoded tokens, without bringing the logits to the host.
+     */
+    int[] argmaxRows(Tensor t);
 
     /**
      * Cross-entropy of each row's logits against {@code targets[row]}: returns −log p per row

@@ -15,12 +15,28 @@
 #define FOR_EACH_ELEMENT(i, n) \
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < (n); i += (long long) gridDim.x * blockDim.x)
 
+// Two floats rounded to bf16 (to nearest, ties to even) and packed: `lo` in the low half.
+__device__ __forceinline__ unsigned int pack_bf16x2(float lo, float hi) {
+    unsigned int packed;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+    return packed;
+}
+
+// One float rounded to bf16 as pack_bf16x2 does.
+__device__ __forceinline__ unsigned short to_bf16(float x) {
+    return (unsigned short) (pack_bf16x2(x, 0.0f) & 0xffffu);
+}
+
 struct Sum {
     __device__ double operator()(double a, double b) const { return a + b; }
 };
 
 struct Max {
     __device__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+
+struct Min {
+    __device__ double operator()(double a, double b) const { return fmin(a, b); }
 };
 
 // Combines one double per thread across the block and hands every thread the result.

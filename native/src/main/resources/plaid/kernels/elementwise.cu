@@ -40,20 +40,34 @@ extern "C" __global__ void gelu_backward(long long n, const float* dOut, const f
 // Rotary embedding on q and k of qkv [rows, seqLen, 3, heads, 2*half]; n = positions * half:
 // one thread per position and frequency, which computes its cosine and sine once and rotates
 // that pair of every head of q and k (consecutive threads touch consecutive floats).
-// sign = -1 rotates back (the backward).
-extern "C" __global__ void rotary(long long n, int seqLen, int heads, int half, const float* invFreq, float sign, float* qkv) {
+// sign = -1 rotates back (the backward). qkv16, when non-null, receives the result as bf16, v
+// included: the flash attention's input (CudaBackend's Bf16Handoff).
+extern "C" __global__ void rotary(long long n, int seqLen, int heads, int half, const float* invFreq, float sign, float* qkv,
+                                  unsigned short* qkv16) {
     FOR_EACH_ELEMENT(i, n) {
         int j = (int) (i % half);
         long long position = i / half;
         // angle rounded to float as the reference's float32 frequency table
         float angle = (float) (int) (position % seqLen) * invFreq[j];
         float cosine = (float) cos((double) angle), sine = sign * (float) sin((double) angle);
-        float* base = qkv + position * 3 * heads * 2 * half + j;
+        long long base = position * 3 * heads * 2 * half + j;
         for (int partHead = 0; partHead < 2 * heads; partHead++) { // q's heads, then k's
-            float* pair = base + (long long) partHead * 2 * half;
-            float x1 = pair[0], x2 = pair[half];
-            pair[0] = x1 * cosine - x2 * sine;
-            pair[half] = x2 * cosine + x1 * sine;
+            long long pair = base + (long long) partHead * 2 * half;
+            float x1 = qkv[pair], x2 = qkv[pair + half];
+            float y1 = x1 * cosine - x2 * sine, y2 = x2 * cosine + x1 * sine;
+            qkv[pair] = y1;
+            qkv[pair + half] = y2;
+            if (qkv16) {
+                qkv16[pair] = to_bf16(y1);
+                qkv16[pair + half] = to_bf16(y2);
+            }
+        }
+        if (qkv16) { // v's heads, unrotated, complete the bf16 copy
+            for (int partHead = 2 * heads; partHead < 3 * heads; partHead++) {
+                long long pair = base + (long long) partHead * 2 * half;
+                qkv16[pair] = to_bf16(qkv[pair]);
+                qkv16[pair + half] = to_bf16(qkv[pair + half]);
+            }
         }
     }
 }
@@ -83,16 +97,9 @@ extern "C" __global__ void adam_w(long long n, float* param, const float* grad, 
     }
 }
 
-// Two floats rounded to bf16 (to nearest, ties to even) and packed: `lo` in the low half.
-__device__ __forceinline__ unsigned int pack_bf16x2(float lo, float hi) {
-    unsigned int packed;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
-    return packed;
-}
-
 // dst[i] = bf16(src[i]): the GEMM operands of the bf16 mode (CudaBackend.gemm).
 extern "C" __global__ void convert_to_bf16(long long n, const float* src, unsigned short* dst) {
-    FOR_EACH_ELEMENT(i, n) dst[i] = (unsigned short) (pack_bf16x2(src[i], 0.0f) & 0xffffu);
+    FOR_EACH_ELEMENT(i, n) dst[i] = to_bf16(src[i]);
 }
 
 // Same, four elements a thread: n = groups of four; src 16-byte and dst 8-byte aligned (checked on the host).

@@ -5,7 +5,9 @@
 #define ROW(pointer) ((pointer) + (long long) blockIdx.x * width)
 #define FOR_EACH_COLUMN(j) for (int j = threadIdx.x; j < width; j += BLOCK)
 
-extern "C" __global__ void rms_norm(int width, const float* x, const float* weight, float eps, float* out, float* rstd) {
+// Norms write out16, when non-null, as bf16 too: the next GEMM's operand (CudaBackend's Bf16Handoff).
+extern "C" __global__ void rms_norm(int width, const float* x, const float* weight, float eps, float* out, float* rstd,
+                                    unsigned short* out16) {
     __shared__ double scratch[BLOCK];
     const float* xr = ROW(x);
     double squares = 0;
@@ -14,7 +16,11 @@ extern "C" __global__ void rms_norm(int width, const float* x, const float* weig
     float inv = (float) (1.0 / sqrt(squares / width + eps));
     if (threadIdx.x == 0) rstd[blockIdx.x] = inv;
     float* outr = ROW(out);
-    FOR_EACH_COLUMN(j) outr[j] = xr[j] * inv * weight[j];
+    FOR_EACH_COLUMN(j) {
+        float y = xr[j] * inv * weight[j];
+        outr[j] = y;
+        if (out16) ROW(out16)[j] = to_bf16(y);
+    }
 }
 
 // y = x·r·w with r = (mean x² + eps)^-½:  dx = r·(g⊙w) − x·r³·mean(g⊙w⊙x)
@@ -31,7 +37,8 @@ extern "C" __global__ void rms_norm_backward(int width, const float* dOut, const
     FOR_EACH_COLUMN(j) dxr[j] = (float) (inv * ((double) g[j] * weight[j]) - xr[j] * c);
 }
 
-extern "C" __global__ void layer_norm(int width, const float* x, const float* weight, float eps, float* out, float* mean, float* rstd) {
+extern "C" __global__ void layer_norm(int width, const float* x, const float* weight, float eps, float* out, float* mean, float* rstd,
+                                      unsigned short* out16) {
     __shared__ double scratch[BLOCK];
     const float* xr = ROW(x);
     double mu = 0;
@@ -49,7 +56,11 @@ extern "C" __global__ void layer_norm(int width, const float* x, const float* we
         rstd[blockIdx.x] = (float) inv;
     }
     float* outr = ROW(out);
-    FOR_EACH_COLUMN(j) outr[j] = (float) ((xr[j] - mu) * inv) * weight[j];
+    FOR_EACH_COLUMN(j) {
+        float y = (float) ((xr[j] - mu) * inv) * weight[j];
+        outr[j] = y;
+        if (out16) ROW(out16)[j] = to_bf16(y);
+    }
 }
 
 // dx = r·(gw − mean(gw) − x̂·mean(gw⊙x̂)),  gw = dOut⊙w
@@ -90,6 +101,26 @@ extern "C" __global__ void softmax(int width, const float* logits, float* probs)
     }
     float inv = (float) (1.0 / block_reduce(sum, scratch, Sum()));
     FOR_EACH_COLUMN(j) p[j] *= inv; // each thread rescales the columns it wrote
+}
+
+// out[row] = the first column holding the row's largest value, as the scan "best = 0; if x[j] >
+// x[best]: best = j" finds it: NaNs never win, except a NaN in column 0, which nothing beats.
+// Written as a double, so it comes back through the reductions' download.
+extern "C" __global__ void argmax_rows(int width, const float* x, double* out) {
+    __shared__ double scratch[BLOCK];
+    const float* xr = ROW(x);
+    double localMax = NEG_INFINITY;
+    FOR_EACH_COLUMN(j) localMax = fmax(localMax, (double) xr[j]); // fmax passes over NaN
+    double max = block_reduce(localMax, scratch, Max());
+    double first = width;
+    FOR_EACH_COLUMN(j) { // each thread visits its columns in ascending order
+        if ((double) xr[j] == max) {
+            first = j;
+            break;
+        }
+    }
+    first = block_reduce(first, scratch, Min());
+    if (threadIdx.x == 0) out[blockIdx.x] = xr[0] != xr[0] || first == width ? 0 : first;
 }
 
 // loss[row] = logsumexp(logits[row]) − logits[row, targets[row]], in double.

@@ -116,12 +116,17 @@ public final class GpuBenchmark {
                 guarded("sampling step " + shape + " unguided " + mode + ", measured directly", () -> {
                     String work = "sampling step measured directly (median of " + DIRECT_STEPS + "), unguided, " + shape + ", 8 × " + unguidedSeqLen;
                     rows.add(new Row(work, mode, directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
-                    gpu.flashAttention(false);
+                    gpu.bf16Activations(false);
                     try {
-                        rows.add(new Row(work, "bf16, fp32 attention", directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                        rows.add(new Row(work, "bf16, activations converted", directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                        gpu.flashAttention(false);
+                        rows.add(new Row(work, "bf16, activations converted, fp32 attention", directStepMillis(params, unguidedSeqLen), unguidedAnchor,
+                                "ms/step"));
                         gpu.bf16Operands(false);
-                        rows.add(new Row(work, "bf16, fp32 attention, fp32 operands", directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                        rows.add(new Row(work, "bf16, activations converted, fp32 attention, fp32 operands", directStepMillis(params, unguidedSeqLen),
+                                unguidedAnchor, "ms/step"));
                     } finally {
+                        gpu.bf16Activations(true);
                         gpu.flashAttention(true);
                         gpu.bf16Operands(true);
                     }
@@ -181,7 +186,7 @@ public final class GpuBenchmark {
                 gpu.synchronize();
                 long start = System.nanoTime();
                 gpu.upload(zHost, z);
-                denoiser.forward(z, gammas, embedding, 1.0, selfCond, null, segments);
+                denoiser.forward(z, gammas, embedding, 1.0, selfCond, null, segments, false);
                 float[] reconst = gpu.download(denoiser.xReconst());
                 gpu.upload(reconst, selfCond);
                 if (i >= 0) millis[i] = (System.nanoTime() - start) / 1e6;

@@ -379,6 +379,19 @@ public final class CpuBackend implements ComputeBackend {
     // ---- output head --------------------------------------------------------------
 
     @Override
+    public int[] argmaxRows(Tensor t) {
+        CpuTensor c = cpu(t);
+        int width = c.lastDim(), rows = width == 0 ? 0 : c.size() / width;
+        int[] best = new int[rows];
+        parallelFor(rows, width, r -> {
+            int base = c.offset + r * width, at = 0;
+            for (int j = 1; j < width; j++) if (c.data[base + j] > c.data[base + at]) at = j;
+            best[r] = at;
+        });
+        return best;
+    }
+
+    @Override
     public void softmax(Tensor logits, Tensor probs) {
         CpuTensor cl = cpu(logits), cp = cpu(probs);
         requireSameSize(cl, cp, "softmax");

@@ -81,6 +81,10 @@ public final class CudaBackend implements ComputeBackend {
     private final DeviceBuffer workspace = new DeviceBuffer();
     /** The bf16 copies of a GEMM's operands in the bf16 mode (see {@link #bf16Operands(boolean)}). */
     private final DeviceBuffer bf16OperandA = new DeviceBuffer(), bf16OperandB = new DeviceBuffer();
+    /** Bf16 copies passed from the op that wrote a tensor to the op right after it (see {@link Bf16Handoff}). */
+    private final Bf16Handoff handoff = new Bf16Handoff();
+    /** The MLP's activation in bf16, when no backward follows ({@link #mlpOnto}). */
+    private final DeviceBuffer mlpActivation16 = new DeviceBuffer();
     /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
     private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
     private final AtomicLong allocatedBytes = new AtomicLong();
@@ -91,6 +95,7 @@ public final class CudaBackend implements ComputeBackend {
     private volatile boolean bf16Operands = !Boolean.getBoolean("plaid.cuda.bf16.fp32Operands");
     private volatile boolean flashAttention = !Boolean.getBoolean("plaid.cuda.bf16.fp32Attention");
     private volatile boolean flashAttentionFromBf16Copy = !Boolean.getBoolean("plaid.cuda.bf16.flashAttentionConvertsTiles");
+    private volatile boolean bf16Activations = !Boolean.getBoolean("plaid.cuda.bf16.convertActivations");
     private final Object lifecycle = new Object();
     private boolean closed;
 
@@ -250,6 +255,16 @@ public final class CudaBackend implements ComputeBackend {
         flashAttentionFromBf16Copy = on;
     }
 
+    /**
+     * In the bf16 mode, whether activations reach the tensor cores without a conversion pass (default,
+     * or off with {@code -Dplaid.cuda.bf16.convertActivations=true}): the norms, the rotary and the flash
+     * attention write a bf16 copy of their output for the op right after them ({@link Bf16Handoff}), and
+     * an MLP with no backward after it keeps its activation in bf16 only ({@link #mlpOnto}).
+     */
+    public void bf16Activations(boolean on) {
+        bf16Activations = on;
+    }
+
     /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
     public long allocatedBytes() {
         return allocatedBytes.get();
@@ -295,6 +310,8 @@ public final class CudaBackend implements ComputeBackend {
             workspace.free();
             bf16OperandA.free();
             bf16OperandB.free();
+            handoff.free();
+            mlpActivation16.free();
             kernels.close();
             destroyLtPlans();
             ltArena.close();
@@ -364,6 +381,52 @@ public final class CudaBackend implements ComputeBackend {
             deviceFree(address, capacity);
             address = 0;
             capacity = 0;
+        }
+    }
+
+    /**
+     * A bf16 copy of a tensor written by the op that wrote the tensor (the norms, the rotary, the flash
+     * attention), for the op queued right after it, which would otherwise convert the tensor itself (a
+     * bf16-operand GEMM, the flash attention): one pass over the activation fewer. Every queued device
+     * operation is counted, and a copy is handed over only when nothing was queued since it was made,
+     * so a write to the tensor in between cannot be missed. Two buffers, so that the op taking one copy
+     * may make the next. Like the operand scratch, it assumes one thread queues work at a time.
+     */
+    private final class Bf16Handoff {
+        private final DeviceBuffer first = new DeviceBuffer(), second = new DeviceBuffer();
+        private long queued;
+        private long madeAt = -1, address, elements, copy;
+
+        /** Counts one queued device operation; every launch, product, copy and fill calls it. */
+        void queued() {
+            queued++;
+        }
+
+        /** Where the op about to be queued writes t's bf16 copy; 0 (none) unless the bf16 mode hands copies over. */
+        long reserve(CudaTensor t) {
+            if (gemmPrecision != GemmPrecision.BF16 || !bf16Activations) return 0;
+            DeviceBuffer free = first.address == copy && copy != 0 ? second : first;
+            return free.reserve(t.numel() * 2);
+        }
+
+        /** Records that the op just queued wrote t's bf16 copy at {@code copy} (0: it wrote none). */
+        void made(CudaTensor t, long copy) {
+            this.address = t.address();
+            this.elements = t.numel();
+            this.copy = copy;
+            this.madeAt = copy == 0 ? -1 : queued;
+        }
+
+        /** t's bf16 copy when the op queued last made it, else 0. */
+        long take(CudaTensor t) {
+            return madeAt == queued && address == t.address() && elements == t.numel() ? copy : 0;
+        }
+
+        void free() {
+            first.free();
+            second.free();
+            copy = 0;
+            madeAt = -1;
         }
     }
 
@@ -480,6 +543,7 @@ public final class CudaBackend implements ComputeBackend {
             long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
             CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(d.address() + offset, host.asSlice(offset, chunk), chunk), "cuMemcpyHtoD_v2");
         }
+        handoff.queued();
         profile.stop("upload", start);
     }
 
@@ -511,6 +575,7 @@ public final class CudaBackend implements ComputeBackend {
         bindContext();
         long start = profile.start();
         CudaDriver.check(CudaDriver.cuMemsetD32(c.address(), Float.floatToRawIntBits(value), c.numel()), "cuMemsetD32_v2");
+        handoff.queued();
         profile.stop("fill", start);
     }
 
@@ -522,6 +587,7 @@ public final class CudaBackend implements ComputeBackend {
         bindContext();
         long start = profile.start();
         CudaDriver.check(CudaDriver.cuMemcpyDtoD(d.address(), s.address(), s.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
+        handoff.queued();
         profile.stop("copy", start);
     }
 
@@ -563,6 +629,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
                 (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
+        handoff.queued();
         profile.stop(kernel.symbol(), start);
     }
 
@@ -625,6 +692,31 @@ public final class CudaBackend implements ComputeBackend {
         gemm(transA, transB, alpha, a, b, 1f, addend, out, Epilogue.NONE, null, null);
     }
 
+    /**
+     * Without a pre-activation to keep, in the bf16 mode: fc1's product with GELU in its epilogue writes
+     * the activation as bf16 only (2 bytes an element instead of fp32 output, fp32 pre-activation and a
+     * bf16 conversion), and fc2 reads it as its operand, adding onto the addend in place.
+     */
+    @Override
+    public void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation) {
+        CudaTensor cx = cuda(x), c1 = cuda(w1), c2 = cuda(w2), cAddend = cuda(addend), cOut = cuda(out);
+        int m = Math.toIntExact(cx.rows()), k = cx.lastDim(), hidden = Math.toIntExact(c1.rows()), n = Math.toIntExact(c2.rows());
+        boolean shapesFit = c1.lastDim() == k && c2.lastDim() == hidden && cuda(activation).numel() == (long) m * hidden
+                && cOut.numel() == (long) m * n && cAddend.numel() == cOut.numel() && m > 0;
+        if (preActivation == null && gemmPrecision == GemmPrecision.BF16 && bf16Operands && bf16Activations && shapesFit
+                && bf16OperandsPay(m, hidden, k) && bf16OperandsPay(m, n, hidden)) {
+            bindContext();
+            long activation16 = mlpActivation16.reserve((long) m * hidden * 2);
+            if (ltMatmul(false, true, m, hidden, k, 1f, bf16LtOperands(() -> toBf16(cx, c1)), 0f, activation16, activation16, Cublas.CUDA_R_16BF,
+                    null, true, null, BF16_OPERANDS_PROFILE_KEY)
+                    && ltMatmul(false, true, m, n, hidden, alpha, bf16LtOperands(() -> new long[] {activation16, bf16Operand(c2, bf16OperandB)}), 1f,
+                    cAddend.address(), cOut.address(), Cublas.CUDA_R_32F, null, false, null, BF16_OPERANDS_PROFILE_KEY)) {
+                return;
+            }
+        }
+        ComputeBackend.super.mlpOnto(alpha, x, w1, w2, addend, out, activation, preActivation); // also where cuBLASLt has no algorithm
+    }
+
     /** c = alpha·op(a)·op(b) + beta·cIn, then the epilogue; cIn is c, or for {@link #gemmOnto} the addend. */
     private void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor cIn, Tensor c,
                       Epilogue epilogue, Tensor bias, Tensor preActivation) {
@@ -644,23 +736,18 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor biasTensor = hasBias ? cuda(bias) : null, pre = hasGelu && preActivation != null ? cuda(preActivation) : null;
         if (precision == GemmPrecision.BF16 && bf16Operands && bf16OperandsPay(m, n, k)) {
             // both operands rounded to bf16 copies, then a bf16 × bf16 → fp32 product (fp32 sums): the tensor cores' full rate
-            LtOperands operands = new LtOperands(BF16_SCRATCH_ALIGNMENT, BF16_SCRATCH_ALIGNMENT, Cublas.CUDA_R_16BF, Cublas.CUBLAS_COMPUTE_32F) {
-                @Override
-                long[] prepare() {
-                    return toBf16(ca, cb);
-                }
-            };
-            if (ltMatmul(transA, transB, m, n, k, alpha, operands, beta, addend, cc, biasTensor, hasGelu, pre, BF16_OPERANDS_PROFILE_KEY)) return;
+            LtOperands operands = bf16LtOperands(() -> toBf16(ca, cb));
+            if (ltMatmul(transA, transB, m, n, k, alpha, operands, beta, addend.address(), cc.address(), Cublas.CUDA_R_32F, biasTensor, hasGelu, pre,
+                    BF16_OPERANDS_PROFILE_KEY)) {
+                return;
+            }
         }
         if (addend != cc) copy(addend, cc); // the paths below add onto c itself
         if (hasBias || hasGelu) {
-            LtOperands operands = new LtOperands(alignment(ca.address()), alignment(cb.address()), Cublas.CUDA_R_32F, precision.cublasComputeType) {
-                @Override
-                long[] prepare() {
-                    return new long[] {ca.address(), cb.address()};
-                }
-            };
-            if (!ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc, cc, biasTensor, hasGelu, pre, precision.profileKey + " + epilogue")) {
+            LtOperands operands = new LtOperands(alignment(ca.address()), alignment(cb.address()), Cublas.CUDA_R_32F, precision.cublasComputeType,
+                    () -> new long[] {ca.address(), cb.address()});
+            if (!ltMatmul(transA, transB, m, n, k, alpha, operands, beta, cc.address(), cc.address(), Cublas.CUDA_R_32F, biasTensor, hasGelu, pre,
+                    precision.profileKey + " + epilogue")) {
                 throw new CudaException("cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
             }
             return;
@@ -676,6 +763,7 @@ public final class CudaBackend implements ComputeBackend {
                     ca.address(), Math.max(1, transA ? m : k),
                     arena.allocateFrom(JAVA_FLOAT, beta), cc.address(), n, precision.cublasComputeType), "cublasGemmEx");
         }
+        handoff.queued();
         profile.stop(precision.profileKey, start);
     }
 
@@ -743,6 +831,14 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
+    /** t's bf16 copy: handed over, kept because t is read-only, or else converted into {@code scratch}. */
+    private long bf16Operand(CudaTensor t, DeviceBuffer scratch) {
+        long handed = handoff.take(t);
+        if (handed != 0) return handed;
+        long kept = readOnlyBf16(t);
+        return kept != 0 ? kept : toBf16(t, scratch);
+    }
+
     /** The kept bf16 copy of t when it is read-only on this thread (made at its first use), else 0. */
     private long readOnlyBf16(CudaTensor t) {
         ReadOnlyCopy copy = readOnlyCopies.get().get(t.address());
@@ -752,13 +848,16 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /**
-     * Bf16 copies of a GEMM's two operands: a read-only operand's kept copy, the others converted into their
-     * scratch buffers, both in one launch where both need converting and allow float4 reads.
+     * Bf16 copies of a GEMM's two operands: one handed over by the op that wrote the operand, a read-only
+     * operand's kept copy, the others converted into their scratch buffers, both in one launch where both
+     * need converting and allow float4 reads.
      */
     private long[] toBf16(CudaTensor a, CudaTensor b) {
-        long keptA = readOnlyBf16(a), keptB = readOnlyBf16(b);
-        if (keptA != 0 || keptB != 0) {
-            return new long[] {keptA != 0 ? keptA : toBf16(a, bf16OperandA), keptB != 0 ? keptB : toBf16(b, bf16OperandB)};
+        // both hand-offs are taken before anything is queued, which would end them
+        long handedA = handoff.take(a), handedB = handoff.take(b);
+        long readyA = handedA != 0 ? handedA : readOnlyBf16(a), readyB = handedB != 0 ? handedB : readOnlyBf16(b);
+        if (readyA != 0 || readyB != 0) {
+            return new long[] {readyA != 0 ? readyA : toBf16(a, bf16OperandA), readyB != 0 ? readyB : toBf16(b, bf16OperandB)};
         }
         long na = a.numel(), nb = b.numel();
         if (a.address() % 16 != 0 || na % 4 != 0 || b.address() % 16 != 0 || nb % 4 != 0) {
@@ -776,24 +875,18 @@ public final class CudaBackend implements ComputeBackend {
 
     /**
      * The operands of a cuBLASLt product: their element type and alignment, the compute type, and
-     * how to get their device addresses ({@link #prepare}, called once an algorithm is found).
+     * how to get their {a, b} device addresses, row-major as in {@link #gemm} (asked once an
+     * algorithm is found, so a product cuBLASLt cannot do converts nothing).
      */
-    private abstract static class LtOperands {
-        final int alignmentA, alignmentB, type, computeType;
+    private record LtOperands(int alignmentA, int alignmentB, int type, int computeType, Supplier<long[]> addresses) {}
 
-        LtOperands(int alignmentA, int alignmentB, int type, int computeType) {
-            this.alignmentA = alignmentA;
-            this.alignmentB = alignmentB;
-            this.type = type;
-            this.computeType = computeType;
-        }
-
-        /** {a, b} device addresses, row-major as in {@link #gemm}. */
-        abstract long[] prepare();
+    /** Bf16 operands in the scratch alignment, multiplied with fp32 sums. */
+    private static LtOperands bf16LtOperands(Supplier<long[]> addresses) {
+        return new LtOperands(BF16_SCRATCH_ALIGNMENT, BF16_SCRATCH_ALIGNMENT, Cublas.CUDA_R_16BF, Cublas.CUBLAS_COMPUTE_32F, addresses);
     }
 
     /** What decides cuBLASLt's choice of algorithm; its heuristic is asked once per key. */
-    private record LtKey(boolean transA, boolean transB, int m, int n, int k, int type, int computeType, int epilogue,
+    private record LtKey(boolean transA, boolean transB, int m, int n, int k, int type, int computeType, int outputType, int epilogue,
                          int alignmentA, int alignmentB, int alignmentC) {}
 
     /**
@@ -811,19 +904,19 @@ public final class CudaBackend implements ComputeBackend {
      * The GEMM of {@link #gemm} through cuBLASLt, applying the bias (per column of row-major C) and
      * GELU, storing the pre-activation when asked, in the product's epilogue: one pass over C.
      * Same column-major mapping as the plain GEMM: Cᵀ = op(B)ᵀ·op(A)ᵀ, so the bias runs along
-     * the n rows of the column-major result. False, with nothing queued, when cuBLASLt has no
-     * algorithm for it.
+     * the n rows of the column-major result. cIn and c are device addresses of outputType (fp32;
+     * bf16 for the MLP's activation). False, with nothing queued, when cuBLASLt has no algorithm for it.
      */
     private boolean ltMatmul(boolean transA, boolean transB, int m, int n, int k, float alpha, LtOperands operands, float beta,
-                             CudaTensor cIn, CudaTensor c, CudaTensor bias, boolean gelu, CudaTensor preActivation, String profileKey) {
+                             long cIn, long c, int outputType, CudaTensor bias, boolean gelu, CudaTensor preActivation, String profileKey) {
         if (ltWorkspace == null) ltWorkspace = allocateFloats(LT_WORKSPACE_BYTES / Float.BYTES);
         int epilogue = gelu ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU) | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
                 : bias != null ? CublasLt.EPILOGUE_BIAS : CublasLt.EPILOGUE_DEFAULT;
-        LtKey key = new LtKey(transA, transB, m, n, k, operands.type, operands.computeType, epilogue, operands.alignmentA, operands.alignmentB,
-                Math.min(alignment(cIn.address()), alignment(c.address())));
+        LtKey key = new LtKey(transA, transB, m, n, k, operands.type(), operands.computeType(), outputType, epilogue, operands.alignmentA(),
+                operands.alignmentB(), Math.min(alignment(cIn), alignment(c)));
         LtPlan plan = ltPlans.computeIfAbsent(key, this::ltPlan);
         if (plan == NO_PLAN) return false;
-        long[] addresses = operands.prepare();
+        long[] addresses = operands.addresses().get();
         synchronized (plan) { // the pointers set on its descriptor hold until its matmul is queued
             try (Arena arena = Arena.ofConfined()) {
                 if (bias != null) setLtAttribute(plan.desc(), CublasLt.MATMUL_DESC_BIAS_POINTER, arena.allocateFrom(JAVA_LONG, bias.address()));
@@ -833,8 +926,9 @@ public final class CudaBackend implements ComputeBackend {
                 long start = profile.start();
                 // the algorithm is the first member of the heuristic result
                 CublasLt.check(CublasLt.matmul(cublasLt, plan.desc(), arena.allocateFrom(JAVA_FLOAT, alpha), addresses[1], plan.first(),
-                        addresses[0], plan.second(), arena.allocateFrom(JAVA_FLOAT, beta), cIn.address(), plan.result(), c.address(), plan.result(),
+                        addresses[0], plan.second(), arena.allocateFrom(JAVA_FLOAT, beta), cIn, plan.result(), c, plan.result(),
                         plan.algorithm(), ltWorkspace.address(), LT_WORKSPACE_BYTES, stream), "cublasLtMatmul");
+                handoff.queued();
                 profile.stop(profileKey, start);
             }
         }
@@ -858,7 +952,7 @@ public final class CudaBackend implements ComputeBackend {
                 int m = key.m(), n = key.n(), k = key.k();
                 first = ltLayout(arena, key.type(), key.transB() ? k : n, key.transB() ? n : k);
                 second = ltLayout(arena, key.type(), key.transA() ? m : k, key.transA() ? k : m);
-                result = ltLayout(arena, Cublas.CUDA_R_32F, n, m);
+                result = ltLayout(arena, key.outputType(), n, m);
                 MemorySegment algorithm = ltHeuristic(arena, desc, first, second, result, key);
                 if (algorithm == null) return NO_PLAN;
                 kept = true;
@@ -991,8 +1085,10 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
-        CudaTensor cx = cuda(x);
-        launchRowwise(Kernel.RMS_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, cuda(out), cuda(rstd));
+        CudaTensor cx = cuda(x), co = cuda(out);
+        long out16 = handoff.reserve(co);
+        launchRowwise(Kernel.RMS_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, co, cuda(rstd), out16);
+        handoff.made(co, out16);
     }
 
     @Override
@@ -1015,8 +1111,10 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd) {
-        CudaTensor cx = cuda(x);
-        launchRowwise(Kernel.LAYER_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, cuda(out), cuda(mean), cuda(rstd));
+        CudaTensor cx = cuda(x), co = cuda(out);
+        long out16 = handoff.reserve(co);
+        launchRowwise(Kernel.LAYER_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, co, cuda(mean), cuda(rstd), out16);
+        handoff.made(co, out16);
     }
 
     @Override
@@ -1048,7 +1146,10 @@ public final class CudaBackend implements ComputeBackend {
         if (invFreq.length != half) throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
         long positions = c.numel() / (3L * heads * headDim);
         long[] staged = stage(bits(invFreq));
-        launchElementwise(Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c);
+        // the forward rotation's result is the flash attention's input: its bf16 copy is made here
+        long qkv16 = !inverse && flashAttention && flashAttentionFromBf16Copy ? handoff.reserve(c) : 0;
+        launchElementwise(Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c, qkv16);
+        handoff.made(c, qkv16);
     }
 
     // ---- attention ----------------------------------------------------------------
@@ -1116,8 +1217,9 @@ public final class CudaBackend implements ComputeBackend {
             long tiles = (seqLen + FLASH_ATTENTION_QUERIES - 1) / FLASH_ATTENTION_QUERIES;
             float scale = (float) (1.0 / Math.sqrt(d));
             if (flashAttentionFromBf16Copy) {
-                // the GEMM operand scratch is free here: work on the stream runs in order
-                long qkv16 = toBf16(cq, bf16OperandA);
+                // handed over by the rotary, or converted into the GEMM operand scratch (free here: work on the stream runs in order)
+                long qkv16 = handoff.take(cq);
+                if (qkv16 == 0) qkv16 = toBf16(cq, bf16OperandA);
                 launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(),
                         qkv16, co, cuda(logSumExp));
             } else {
@@ -1166,6 +1268,19 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor cl = cuda(logits), cp = cuda(probs);
         requireSameSize(cl, cp, "softmax");
         launchRowwise(Kernel.SOFTMAX, cl.rows(), cl.lastDim(), cl, cp);
+    }
+
+    @Override
+    public int[] argmaxRows(Tensor t) {
+        CudaTensor c = cuda(t);
+        int width = c.lastDim(), rows = width == 0 ? 0 : Math.toIntExact(c.numel() / width);
+        if (rows == 0) return new int[0];
+        long found = workspace.reserve((long) rows * Double.BYTES);
+        launchRowwise(Kernel.ARGMAX_ROWS, rows, width, c, found);
+        double[] columns = downloadDoubles(found, rows);
+        int[] best = new int[rows];
+        for (int r = 0; r < rows; r++) best[r] = (int) columns[r];
+        return best;
     }
 
     @Override

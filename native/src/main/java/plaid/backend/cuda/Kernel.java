@@ -31,6 +31,7 @@ enum Kernel {
     LAYER_NORM(Sources.ROWS),
     LAYER_NORM_BACKWARD(Sources.ROWS),
     SOFTMAX(Sources.ROWS),
+    ARGMAX_ROWS(Sources.ROWS),
     CROSS_ENTROPY(Sources.ROWS),
     CROSS_ENTROPY_BACKWARD(Sources.ROWS),
     SOFTMAX_BACKWARD(Sources.ROWS),

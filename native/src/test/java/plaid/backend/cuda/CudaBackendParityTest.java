@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.offset;
 import static org.assertj.core.api.Assertions.tuple;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
@@ -332,6 +333,118 @@ class CudaBackendParityTest {
         assertAgree("gemmOnto in place " + precision, addend, tolerance);
     }
 
+    /** The conversion kernels launched while {@code work} ran, once per launch. */
+    private static List<String> conversions(Runnable work) {
+        gpu.resetOpProfile();
+        gpu.profileOps(true);
+        try {
+            work.run();
+        } finally {
+            gpu.profileOps(false);
+        }
+        return gpu.opProfile().stream().filter(t -> t.op().startsWith("convert"))
+                .flatMap(t -> java.util.stream.Stream.generate(t::op).limit(t.calls())).sorted().toList();
+    }
+
+    /**
+     * Without a pre-activation the bf16 mode's MLP keeps its activation in bf16 only: the activation tensor
+     * is left as it was, and the result still agrees with the CPU's fp32 MLP. With one, all three agree.
+     */
+    @ParameterizedTest(name = "with pre-activation {0}")
+    @ValueSource(booleans = {false, true})
+    void mlpOntoAResidualInTheBf16Mode(boolean withPreActivation) {
+        gpu.gemmPrecision(GemmPrecision.BF16);
+        int m = 256, d = 128, hidden = 512;
+        assertThat(CudaBackend.bf16OperandsPay(m, hidden, d) && CudaBackend.bf16OperandsPay(m, d, hidden)).as("both products take bf16 operands").isTrue();
+        Twin x = randomTwin(m, d), w1 = randomTwin(hidden, d), w2 = randomTwin(d, hidden), addend = randomTwin(m, d), out = zeros(m, d);
+        Twin activation = zeros(m, hidden), pre = zeros(m, hidden);
+        gpu.fill(activation.gpu(), Float.NaN);
+        cpu.mlpOnto(0.5f, x.cpu(), w1.cpu(), w2.cpu(), addend.cpu(), out.cpu(), activation.cpu(), pre.cpu());
+        gpu.mlpOnto(0.5f, x.gpu(), w1.gpu(), w2.gpu(), addend.gpu(), out.gpu(), activation.gpu(), withPreActivation ? pre.gpu() : null);
+        assertAgree("mlp onto a residual", out, BF16_FORWARD);
+        if (withPreActivation) {
+            assertAgree("mlp activation", activation, BF16_FORWARD);
+            assertAgree("mlp pre-activation", pre, BF16_FORWARD);
+        } else {
+            assertThat(gpu.download(activation.gpu())).as("the fp32 activation is not written").containsOnly(Float.NaN);
+        }
+    }
+
+    /**
+     * A norm hands its output's bf16 copy to the product right after it: one conversion (the weight's)
+     * instead of two, the same result bit for bit as converting, and no hand-over once anything else
+     * was queued in between (here a scale of the norm's output, which the product must see).
+     */
+    @ParameterizedTest(name = "layer norm {0}")
+    @ValueSource(booleans = {false, true})
+    void normsHandTheirBf16CopyToTheNextProduct(boolean layerNorm) {
+        gpu.gemmPrecision(GemmPrecision.BF16);
+        int m = 256, n = 512, k = 384;
+        Tensor x = gpu.allocate(m, k), weight = gpu.allocate(k), normed = gpu.allocate(m, k), mean = gpu.allocate(m), rstd = gpu.allocate(m);
+        Tensor w = gpu.allocate(n, k), c = gpu.allocate(m, n);
+        gpu.upload(randomValues(m, k), x);
+        gpu.upload(randomFactors(k), weight);
+        gpu.upload(randomValues(n, k), w);
+        java.util.function.Function<Boolean, float[]> normThenProduct = scaledBetween -> {
+            if (layerNorm) gpu.layerNorm(x, weight, 1e-5f, normed, mean, rstd);
+            else gpu.rmsNorm(x, weight, 1e-5f, normed, rstd);
+            if (scaledBetween) gpu.scale(normed, 2f);
+            gpu.gemm(false, true, 1f, normed, w, 0f, c);
+            return gpu.download(c);
+        };
+        try {
+            for (boolean scaledBetween : new boolean[] {false, true}) {
+                gpu.bf16Activations(false);
+                float[] converted = normThenProduct.apply(scaledBetween);
+                assertThat(conversions(() -> normThenProduct.apply(scaledBetween))).as("without hand-over: both operands, one launch")
+                        .containsExactly("convert_two_to_bf16_vec4");
+                gpu.bf16Activations(true);
+                float[][] handed = new float[1][];
+                List<String> launched = conversions(() -> handed[0] = normThenProduct.apply(scaledBetween));
+                assertThat(handed[0]).as("scaled between: " + scaledBetween).containsExactly(converted);
+                assertThat(launched).as("scaled between: " + scaledBetween + "; handed over: only the weight converted")
+                        .containsExactly(scaledBetween ? "convert_two_to_bf16_vec4" : "convert_to_bf16_vec4");
+            }
+        } finally {
+            gpu.bf16Activations(true);
+        }
+    }
+
+    /** The rotary hands q, k (rotated) and v in bf16 to the flash attention: no conversion, same outputs as converting. */
+    @Test
+    void rotaryHandsItsBf16CopyToTheFlashAttention() {
+        gpu.gemmPrecision(GemmPrecision.BF16);
+        int rows = 2, seqLen = 300, heads = 4, headDim = 64;
+        float[] invFreq = new float[headDim / 2];
+        for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
+        float[] values = randomValues(rows, seqLen, 3, heads, headDim);
+        Tensor qkv = gpu.allocate(rows, seqLen, 3, heads, headDim), out = gpu.allocate(rows, seqLen, heads, headDim), lse = gpu.allocate(rows, heads, seqLen);
+        Segments segments = Segments.ofLengths(seqLen, new int[][] {{seqLen}, {100, 200}});
+        java.util.function.Function<Boolean, float[]> rotaryThenAttention = scaledBetween -> {
+            gpu.upload(values, qkv);
+            gpu.rotary(qkv, heads, invFreq, false);
+            if (scaledBetween) gpu.scale(qkv, 0.5f);
+            gpu.attention(qkv, heads, segments, out, lse);
+            float[] o = gpu.download(out), l = gpu.download(lse);
+            float[] both = Arrays.copyOf(o, o.length + l.length);
+            System.arraycopy(l, 0, both, o.length, l.length);
+            return both;
+        };
+        try {
+            for (boolean scaledBetween : new boolean[] {false, true}) {
+                gpu.bf16Activations(false);
+                float[] converted = rotaryThenAttention.apply(scaledBetween);
+                gpu.bf16Activations(true);
+                float[][] handed = new float[1][];
+                List<String> launched = conversions(() -> handed[0] = rotaryThenAttention.apply(scaledBetween));
+                assertThat(handed[0]).as("scaled between: " + scaledBetween).containsExactly(converted);
+                assertThat(launched).as("conversions of qkv, scaled between: " + scaledBetween).hasSize(scaledBetween ? 1 : 0);
+            }
+        } finally {
+            gpu.bf16Activations(true);
+        }
+    }
+
     @Test
     void gemmOnOffsetViews() {
         Twin a = randomTwin(2, 8, 16), b = randomTwin(16, 12), c = randomTwin(3, 8, 12);
@@ -522,6 +635,25 @@ class CudaBackendParityTest {
     }
 
     // ---- output head --------------------------------------------------------------
+
+    /** Random rows with planted ties, NaNs (also in column 0) and a row of −∞: the same index as the CPU's scan. */
+    @Test
+    void argmaxRowsAsTheCpu() {
+        int rows = 300, width = 5000;
+        float[] values = randomValues(rows, width);
+        for (int r = 0; r < rows; r++) {
+            int at = random.nextInt(width), tie = random.nextInt(width);
+            values[r * width + at] = 2f;
+            values[r * width + tie] = 2f;
+            values[r * width + random.nextInt(width)] = Float.NaN;
+        }
+        values[7 * width] = Float.NaN;
+        java.util.Arrays.fill(values, 9 * width, 10 * width, Float.NEGATIVE_INFINITY);
+        Twin t = twin(values, rows, width);
+        int[] expected = cpu.argmaxRows(t.cpu());
+        assertThat(expected[7]).as("NaN in column 0").isZero();
+        assertThat(gpu.argmaxRows(t.gpu())).containsExactly(expected);
+    }
 
     @Test
     void softmaxAndCrossEntropy() {
