@@ -72,7 +72,7 @@ public final class Denoiser {
     private final Tensor zbLogits, tokenSpaceReconst, dOutHeadEmbed, dHeadScratch;
     /** norm_ret_embeddings: the head's output before the normalisation, for the backward. */
     private float[] unnormalizedHead;
-    /** Whether the latest forward kept what {@link #backward} reads (the MLPs' pre-activations). */
+    /** Whether the latest forward kept what {@link #backward} reads (the blocks' qkv, attention outputs and log-sum-exps, the MLPs' pre-activations). */
     private boolean keptForBackward;
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
     private boolean logitGradientsZeroed;
@@ -264,8 +264,8 @@ public final class Denoiser {
     /**
      * {@link #forward(Tensor, double[], Tensor, double, Tensor, float[], Segments)}, keeping what the
      * backward reads only when {@code forBackward}: a forward nothing backpropagates through (unguided
-     * sampling, the self-conditioning pass, evaluation) lets the backend skip writing the MLPs'
-     * pre-activations and keep their activations at its GEMM operand precision.
+     * sampling, the self-conditioning pass, evaluation) lets the backend keep the blocks' activations at
+     * its GEMM operand precision and skip the fp32 copies only the backward reads.
      */
     public void forward(Tensor z, double[] gamma, Tensor embedding, double biasScale, Tensor xSelfcond, float[] mask, Segments segments,
                         boolean forBackward) {
@@ -303,10 +303,8 @@ public final class Denoiser {
         for (int i = 0; i < c.nBlocks; i++) {
             String p = "blocks." + i + ".";
             be.rmsNorm(blockIn[i], params.model(p + "rmsnorm1.weight").value(), NORM_EPS, norm1[i], rstd1[i]);
-            be.gemm(false, true, 1f, norm1[i], params.model(p + "attn_qkv.weight").value(), 0f, qkv[i].reshape(tokens, 3 * d));
-            be.rotary(qkv[i], c.nHeads, invFreq, false);
-            be.attention(qkv[i], c.nHeads, segments, attn[i].reshape(rows, seqLen, c.nHeads, c.headDim()), lse[i]);
-            be.gemmOnto(false, true, residual, attn[i], params.model(p + "attn_out.weight").value(), blockIn[i], mid[i]);
+            be.attentionOnto(residual, norm1[i], params.model(p + "attn_qkv.weight").value(), params.model(p + "attn_out.weight").value(), c.nHeads,
+                    invFreq, segments, blockIn[i], mid[i], qkv[i], attn[i], lse[i], keptForBackward);
             be.rmsNorm(mid[i], params.model(p + "rmsnorm2.weight").value(), NORM_EPS, norm2[i], rstd2[i]);
             Tensor out = i + 1 < c.nBlocks ? blockIn[i + 1] : hOut;
             be.mlpOnto(residual, norm2[i], params.model(p + "mlp.fc1.weight").value(), params.model(p + "mlp.fc2.weight").value(), mid[i], out,

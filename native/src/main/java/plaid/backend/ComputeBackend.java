@@ -60,6 +60,24 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * The transformer block's attention onto a residual stream: {@code qkv = x wQkvᵀ} (viewed as [rows, S, 3,
+     * heads, d]), the rotary embedding on q and k, attention within the segments into {@code attn} [rows·S,
+     * heads·d], then {@code out = addend + alpha · attn wOutᵀ}. {@code qkv}, {@code attn} and {@code logSumExp}
+     * [rows, heads, S] are its workspace. When {@code forBackward} they hold what the backward reads on
+     * return; otherwise nothing reads them but the next step of this op, so a backend may keep them
+     * elsewhere at its GEMM operand precision and leave them as they were (the CUDA bf16 mode: a bf16 qkv
+     * rotated in place and a bf16 attention output, no fp32 passes over them).
+     */
+    default void attentionOnto(float alpha, Tensor x, Tensor wQkv, Tensor wOut, int heads, float[] invFreq, Segments segments, Tensor addend,
+                               Tensor out, Tensor qkv, Tensor attn, Tensor logSumExp, boolean forBackward) {
+        int headDim = qkv.shape()[qkv.shape().length - 1];
+        gemm(false, true, 1f, x, wQkv, 0f, qkv.reshape(segments.rows() * segments.seqLen(), 3 * heads * headDim));
+        rotary(qkv, heads, invFreq, false);
+        attention(qkv, heads, segments, attn.reshape(segments.rows(), segments.seqLen(), heads, headDim), logSumExp);
+        gemmOnto(false, true, alpha, attn, wOut, addend, out);
+    }
+
+    /**
      * The transformer block's MLP onto a residual stream: {@code out = addend + alpha · gelu(x w1ᵀ) w2ᵀ}.
      * {@code activation} [m, hidden] is its workspace and {@code preActivation} (same shape), when
      * non-null, receives {@code x w1ᵀ} for the backward. With a pre-activation asked for, activation

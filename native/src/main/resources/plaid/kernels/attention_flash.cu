@@ -141,9 +141,10 @@ __device__ __forceinline__ void probabilities(QueryRows& r, const float (&s)[KEY
     pa[3] = pack_bf16x2(p[6], p[7]);
 }
 
-// o / sum into out [rows, S, H, d] and max + log sum (natural log) into logSumExp [rows·H, S].
+// o / sum into out [rows, S, H, d] and max + log sum (natural log) into logSumExp [rows·H, S]; o / sum
+// also as bf16 into out16 when it is non-null, and out may be null (the forward with no backward after it).
 __device__ __forceinline__ void write_rows(QueryRows& r, int S, int H, int d, int head, int t, long long rowStart, float* out,
-                                           float* logSumExp) {
+                                           unsigned short* out16, float* logSumExp) {
     r.sum0 += __shfl_xor_sync(FULL_WARP, r.sum0, 1);
     r.sum0 += __shfl_xor_sync(FULL_WARP, r.sum0, 2);
     r.sum1 += __shfl_xor_sync(FULL_WARP, r.sum1, 1);
@@ -153,8 +154,16 @@ __device__ __forceinline__ void write_rows(QueryRows& r, int S, int H, int d, in
     for (int j = 0; j < HEAD / 8; j++) {
         int dim = 8 * j + 2 * t;
         if (dim < d) {
-            if (r.q0 < S) *(float2*) (out + ((rowStart + r.q0) * H + head) * d + dim) = make_float2(r.o[j][0] * inverse0, r.o[j][1] * inverse0);
-            if (r.q1 < S) *(float2*) (out + ((rowStart + r.q1) * H + head) * d + dim) = make_float2(r.o[j][2] * inverse1, r.o[j][3] * inverse1);
+            long long at0 = ((rowStart + r.q0) * H + head) * d + dim, at1 = ((rowStart + r.q1) * H + head) * d + dim;
+            float2 v0 = make_float2(r.o[j][0] * inverse0, r.o[j][1] * inverse0), v1 = make_float2(r.o[j][2] * inverse1, r.o[j][3] * inverse1);
+            if (out) {
+                if (r.q0 < S) *(float2*) (out + at0) = v0;
+                if (r.q1 < S) *(float2*) (out + at1) = v1;
+            }
+            if (out16) {
+                if (r.q0 < S) *(unsigned int*) (out16 + at0) = pack_bf16x2(v0.x, v0.y);
+                if (r.q1 < S) *(unsigned int*) (out16 + at1) = pack_bf16x2(v1.x, v1.y);
+            }
         }
     }
     if (t == 0) {
@@ -218,7 +227,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
         }
     }
 
-    write_rows(r, S, H, d, head, t, rowStart, out, logSumExp);
+    write_rows(r, S, H, d, head, t, rowStart, out, nullptr, logSumExp);
 }
 
 // ---- the same forward on a bf16 copy of qkv, its tiles copied asynchronously -----------------
@@ -226,7 +235,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
 // for every tile's loads. This variant reads qkv16, a bf16 copy of qkv in the same layout (made
 // by convert_to_bf16_vec4 before the launch): tile i + 1 is copied with cp.async while tile i is
 // multiplied (two stages of keys and values), the query fragments stay in registers, and v's
-// fragments come from its [key][dimension] rows through ldmatrix.trans. Same outputs.
+// fragments come from its [key][dimension] rows through ldmatrix.trans. Same outputs; out16, when
+// non-null, receives out in bf16 too (the next GEMM's operand), and out may then be null.
 
 __device__ __forceinline__ unsigned int shared_address(const void* pointer) {
     unsigned int address;
@@ -262,7 +272,7 @@ __device__ void copy_rows_async(unsigned int (*rows)[ROW_WORDS], int capacity, c
 extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_bf16(int S, int H, int d, float scale,
                                                                                     const int* segmentStart, const int* segmentEnd,
                                                                                     const unsigned short* qkv16, float* out,
-                                                                                    float* logSumExp) {
+                                                                                    unsigned short* out16, float* logSumExp) {
     // two stages of keys and of values; the queries pass through the key stages before the loop
     __shared__ __align__(128) unsigned int keys[2][KEYS][ROW_WORDS];
     __shared__ __align__(128) unsigned int values[2][KEYS][ROW_WORDS];
@@ -347,5 +357,5 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_b
         __syncthreads(); // this stage is refilled two tiles on
     }
 
-    write_rows(r, S, H, d, head, t, rowStart, out, logSumExp);
+    write_rows(r, S, H, d, head, t, rowStart, out, out16, logSumExp);
 }

@@ -27,6 +27,10 @@ __device__ __forceinline__ unsigned short to_bf16(float x) {
     return (unsigned short) (pack_bf16x2(x, 0.0f) & 0xffffu);
 }
 
+__device__ __forceinline__ float from_bf16(unsigned short x) {
+    return __uint_as_float((unsigned int) x << 16);
+}
+
 struct Sum {
     __device__ double operator()(double a, double b) const { return a + b; }
 };

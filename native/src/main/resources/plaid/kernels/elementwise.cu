@@ -72,6 +72,24 @@ extern "C" __global__ void rotary(long long n, int seqLen, int heads, int half, 
     }
 }
 
+// The same rotation in place on q and k of a bf16 qkv16 (the bf16 mode's forward with no backward
+// after it, whose QKV product writes bf16): each pair in fp32, rounded back to bf16.
+extern "C" __global__ void rotary_bf16(long long n, int seqLen, int heads, int half, const float* invFreq, unsigned short* qkv16) {
+    FOR_EACH_ELEMENT(i, n) {
+        int j = (int) (i % half);
+        long long position = i / half;
+        float angle = (float) (int) (position % seqLen) * invFreq[j];
+        float cosine = (float) cos((double) angle), sine = (float) sin((double) angle);
+        long long base = position * 3 * heads * 2 * half + j;
+        for (int partHead = 0; partHead < 2 * heads; partHead++) {
+            long long pair = base + (long long) partHead * 2 * half;
+            float x1 = from_bf16(qkv16[pair]), x2 = from_bf16(qkv16[pair + half]);
+            qkv16[pair] = to_bf16(x1 * cosine - x2 * sine);
+            qkv16[pair + half] = to_bf16(x2 * cosine + x1 * sine);
+        }
+    }
+}
+
 // out[i, :] = table[ids[i], :]; n = ids * width.
 extern "C" __global__ void gather(long long n, int width, const int* ids, const float* table, float* out) {
     FOR_EACH_ELEMENT(i, n) out[i] = table[(long long) ids[i / width] * width + i % width];

@@ -83,8 +83,8 @@ public final class CudaBackend implements ComputeBackend {
     private final DeviceBuffer bf16OperandA = new DeviceBuffer(), bf16OperandB = new DeviceBuffer();
     /** Bf16 copies passed from the op that wrote a tensor to the op right after it (see {@link Bf16Handoff}). */
     private final Bf16Handoff handoff = new Bf16Handoff();
-    /** The MLP's activation in bf16, when no backward follows ({@link #mlpOnto}). */
-    private final DeviceBuffer mlpActivation16 = new DeviceBuffer();
+    /** A block's activations in bf16 when no backward follows: qkv and the attention's output ({@link #attentionOnto}), the MLP's ({@link #mlpOnto}). */
+    private final DeviceBuffer qkv16 = new DeviceBuffer(), attention16 = new DeviceBuffer(), mlpActivation16 = new DeviceBuffer();
     /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
     private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
     private final AtomicLong allocatedBytes = new AtomicLong();
@@ -311,6 +311,8 @@ public final class CudaBackend implements ComputeBackend {
             bf16OperandA.free();
             bf16OperandB.free();
             handoff.free();
+            qkv16.free();
+            attention16.free();
             mlpActivation16.free();
             kernels.close();
             destroyLtPlans();
@@ -690,6 +692,43 @@ public final class CudaBackend implements ComputeBackend {
     public void gemmOnto(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, Tensor addend, Tensor out) {
         requireSameSize(cuda(addend), cuda(out), "gemmOnto addend");
         gemm(transA, transB, alpha, a, b, 1f, addend, out, Epilogue.NONE, null, null);
+    }
+
+    /**
+     * Without a backward after it, in the bf16 mode with the flash attention: the QKV product writes bf16,
+     * rotated in place (rotary_bf16), the flash attention reads that and writes its output in bf16 only,
+     * and the output product reads it, adding onto the addend in place; qkv and attn are not written.
+     */
+    @Override
+    public void attentionOnto(float alpha, Tensor x, Tensor wQkv, Tensor wOut, int heads, float[] invFreq, Segments segments, Tensor addend,
+                              Tensor out, Tensor qkv, Tensor attn, Tensor logSumExp, boolean forBackward) {
+        CudaTensor cx = cuda(x), cQkv = cuda(wQkv), cOut = cuda(wOut), cq = cuda(qkv), ca = cuda(attn), cAddend = cuda(addend), co = cuda(out);
+        int rows = segments.rows(), seqLen = segments.seqLen(), tokens = rows * seqLen;
+        int d = cq.lastDim(), width = heads * d, k = cx.lastDim(), n = Math.toIntExact(cOut.rows());
+        boolean shapesFit = tokens > 0 && cq.numel() == (long) tokens * 3 * width && ca.numel() == (long) tokens * width
+                && cx.numel() == (long) tokens * k && cQkv.numel() == 3L * width * k && cOut.lastDim() == width
+                && co.numel() == (long) tokens * n && cAddend.numel() == co.numel() && invFreq.length == d / 2
+                && cuda(logSumExp).numel() == (long) rows * heads * seqLen;
+        if (!forBackward && gemmPrecision == GemmPrecision.BF16 && bf16Operands && bf16Activations && flashAttention && flashAttentionFromBf16Copy
+                && shapesFit && flashAttentionFits(d, rows * heads, cq, ca) && bf16OperandsPay(tokens, 3 * width, k) && bf16OperandsPay(tokens, n, width)) {
+            bindContext();
+            long qkvCopy = qkv16.reserve((long) tokens * 3 * width * 2);
+            if (ltMatmul(false, true, tokens, 3 * width, k, 1f, bf16LtOperands(() -> toBf16(cx, cQkv)), 0f, qkvCopy, qkvCopy, Cublas.CUDA_R_16BF,
+                    null, false, null, BF16_OPERANDS_PROFILE_KEY)) {
+                long[] frequencies = stage(bits(invFreq));
+                launchElementwise(Kernel.ROTARY_BF16, (long) tokens * (d / 2), seqLen, heads, d / 2, frequencies[0], qkvCopy);
+                SegmentBounds bounds = stageSegments(segments);
+                long attentionCopy = attention16.reserve((long) tokens * width * 2);
+                launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, flashAttentionTiles(seqLen), rows * heads, 0, seqLen, heads, d, (float) (1.0 / Math.sqrt(d)),
+                        bounds.starts(), bounds.ends(), qkvCopy, 0L, attentionCopy, cuda(logSumExp));
+                if (ltMatmul(false, true, tokens, n, width, alpha, bf16LtOperands(() -> new long[] {attentionCopy, bf16Operand(cOut, bf16OperandB)}),
+                        1f, cAddend.address(), co.address(), Cublas.CUDA_R_32F, null, false, null, BF16_OPERANDS_PROFILE_KEY)) {
+                    return;
+                }
+            }
+        }
+        // also where cuBLASLt has no algorithm for a product: the general path redoes the block
+        ComputeBackend.super.attentionOnto(alpha, x, wQkv, wOut, heads, invFreq, segments, addend, out, qkv, attn, logSumExp, forBackward);
     }
 
     /**
@@ -1201,6 +1240,10 @@ public final class CudaBackend implements ComputeBackend {
         return true;
     }
 
+    private static long flashAttentionTiles(int seqLen) {
+        return (seqLen + FLASH_ATTENTION_QUERIES - 1) / FLASH_ATTENTION_QUERIES;
+    }
+
     private static long attentionTiles(int seqLen) {
         return (seqLen + ATTENTION_TILE - 1) / ATTENTION_TILE;
     }
@@ -1214,14 +1257,16 @@ public final class CudaBackend implements ComputeBackend {
         if (queries == 0) return;
         SegmentBounds bounds = stageSegments(segments);
         if (gemmPrecision == GemmPrecision.BF16 && flashAttention && flashAttentionFits(d, rowsTimesHeads, cq, co)) {
-            long tiles = (seqLen + FLASH_ATTENTION_QUERIES - 1) / FLASH_ATTENTION_QUERIES;
+                long tiles = flashAttentionTiles(seqLen);
             float scale = (float) (1.0 / Math.sqrt(d));
             if (flashAttentionFromBf16Copy) {
                 // handed over by the rotary, or converted into the GEMM operand scratch (free here: work on the stream runs in order)
                 long qkv16 = handoff.take(cq);
                 if (qkv16 == 0) qkv16 = toBf16(cq, bf16OperandA);
+                long out16 = handoff.reserve(co);
                 launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(),
-                        qkv16, co, cuda(logSumExp));
+                        qkv16, co, out16, cuda(logSumExp));
+                handoff.made(co, out16);
             } else {
                 launch(Kernel.ATTENTION_FORWARD_FLASH, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(), cq, co,
                         cuda(logSumExp));

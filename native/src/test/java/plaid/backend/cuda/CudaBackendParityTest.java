@@ -89,6 +89,11 @@ class CudaBackendParityTest {
         return values;
     }
 
+    private static float[] scaled(float[] values, float factor) {
+        for (int i = 0; i < values.length; i++) values[i] *= factor;
+        return values;
+    }
+
     private float[] randomFactors(int n) {
         float[] values = new float[n];
         for (int i = 0; i < n; i++) values[i] = 0.5f + random.nextFloat();
@@ -367,6 +372,39 @@ class CudaBackendParityTest {
             assertAgree("mlp pre-activation", pre, BF16_FORWARD);
         } else {
             assertThat(gpu.download(activation.gpu())).as("the fp32 activation is not written").containsOnly(Float.NaN);
+        }
+    }
+
+    /**
+     * A block's attention half in the bf16 mode: kept for a backward, qkv, the attention output, its
+     * log-sum-exp and the result agree with the CPU; with no backward after it, the result still does,
+     * and qkv and attn are left as they were (bf16 copies elsewhere instead).
+     */
+    @ParameterizedTest(name = "for a backward {0}")
+    @ValueSource(booleans = {true, false})
+    void attentionOntoAResidualInTheBf16Mode(boolean forBackward) {
+        gpu.gemmPrecision(GemmPrecision.BF16);
+        int rows = 2, seqLen = 128, heads = 4, headDim = 64, width = heads * headDim, tokens = rows * seqLen;
+        float[] invFreq = new float[headDim / 2];
+        for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
+        Segments segments = Segments.ofLengths(seqLen, new int[][] {{seqLen}, {50, 78}});
+        // weights scaled as initialised (≈ 1/√width), so the scores stay O(1): a near one-hot softmax would let bf16 rounding pick other keys
+        Twin x = randomTwin(tokens, width), addend = randomTwin(tokens, width);
+        Twin wQkv = twin(scaled(randomValues(3 * width, width), 1f / 16), 3 * width, width), wOut = twin(scaled(randomValues(width, width), 1f / 16), width, width);
+        Twin out = zeros(tokens, width), qkv = zeros(rows, seqLen, 3, heads, headDim), attn = zeros(tokens, width), lse = zeros(rows, heads, seqLen);
+        gpu.fill(qkv.gpu(), Float.NaN);
+        gpu.fill(attn.gpu(), Float.NaN);
+        cpu.attentionOnto(0.5f, x.cpu(), wQkv.cpu(), wOut.cpu(), heads, invFreq, segments, addend.cpu(), out.cpu(), qkv.cpu(), attn.cpu(), lse.cpu(), true);
+        gpu.attentionOnto(0.5f, x.gpu(), wQkv.gpu(), wOut.gpu(), heads, invFreq, segments, addend.gpu(), out.gpu(), qkv.gpu(), attn.gpu(), lse.gpu(),
+                forBackward);
+        assertAgree("attention onto a residual, for a backward " + forBackward, out, BF16_FORWARD);
+        assertAgree("attention log-sum-exp, for a backward " + forBackward, lse, BF16_FORWARD);
+        if (forBackward) {
+            assertAgree("qkv", qkv, BF16_FORWARD);
+            assertAgree("attention output", attn, BF16_FORWARD);
+        } else {
+            assertThat(gpu.download(qkv.gpu())).as("the fp32 qkv is not written").containsOnly(Float.NaN);
+            assertThat(gpu.download(attn.gpu())).as("the fp32 attention output is not written").containsOnly(Float.NaN);
         }
     }
 
