@@ -42,8 +42,8 @@ import plaid.backend.Tensor;
  * device memory this backend holds, and {@link #profileOps} times each operation.
  */
 public final class CudaBackend implements ComputeBackend {
-    /** Threads per block, equal to BLOCK in common.cuh. */
-    private static final int BLOCK = 256;
+    /** Threads per block, equal to BLOCK in common.cuh (a kernel may ask for another count: Kernel.threads). */
+    static final int BLOCK = 256;
     /** Cap on an element-wise grid; the kernels' grid-stride loops cover the rest. */
     private static final long MAX_ELEMENTWISE_BLOCKS = 1 << 16;
     /**
@@ -561,7 +561,7 @@ public final class CudaBackend implements ComputeBackend {
             }
             pointers.setAtIndex(ADDRESS, i, value);
         }
-        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
+        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, kernel.threads, 1, 1,
                 (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
         profile.stop(kernel.symbol(), start);
     }

@@ -58,9 +58,16 @@ enum Kernel {
     }
 
     final String source;
+    /** Threads per block: BLOCK of common.cuh unless the kernel is written for another count. */
+    final int threads;
 
     Kernel(String source) {
+        this(source, CudaBackend.BLOCK);
+    }
+
+    Kernel(String source, int threads) {
         this.source = source;
+        this.threads = threads;
     }
 
     String symbol() {
