@@ -1090,7 +1090,7 @@ public final class CudaBackend implements ComputeBackend {
         return true;
     }
 
-    /** Queries per block of attention_forward_flash (QUERIES there). */
+    /** Queries per block of attention_forward_flash and attention_forward_flash_bf16 (QUERIES there). */
     private static final int FLASH_ATTENTION_QUERIES = 128;
 
     /** The flash kernel pads heads to 64 dimensions in steps of 16 and reads float4s. */
@@ -1119,7 +1119,7 @@ public final class CudaBackend implements ComputeBackend {
                 // the GEMM operand scratch is free here: work on the stream runs in order
                 long qkv16 = toBf16(cq, bf16OperandA);
                 launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(),
-                        qkv16, co, cuda(logSumExp));
+                        qkv16, co, 0L, cuda(logSumExp)); // no bf16 copy of out (out16) yet
             } else {
                 launch(Kernel.ATTENTION_FORWARD_FLASH, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(), cq, co,
                         cuda(logSumExp));
