@@ -103,46 +103,65 @@ __device__ __forceinline__ void start_rows(QueryRows<M>& r, int first, int g, in
     }
 }
 
-// Raw scores s (m-tile i, n-tile j: keys from + 8j..8j+7), masked to each query's segment when
-// MASKED (else every key is in every segment); the running max moves to include them, sum and o
-// are rescaled to it. base: what p = exp2(s·scaleLog2 − base) subtracts per row (0 for a row that
-// has seen no key of its segment yet, so exp2 never sees −∞ − −∞).
+// The running max only moves when a tile's max passes it by more than this (log2 units), so most
+// tiles skip rescaling sum and o; p = exp2(s·scaleLog2 − max) stays ≤ 2^RESCALE_SLACK, far from overflow.
+#define RESCALE_SLACK 8.0f
+
+// Raw scores s of a key tile (m-tile i, n-tile j: keys from + 8j..8j+7), masked to each
+// query's segment when MASKED (else every key is in every segment). Where they pass a row's
+// running max by more than RESCALE_SLACK, the max moves to them and sum and o are rescaled.
+// base: what p = exp2(s·scaleLog2 − base) subtracts per row (0 for a row that has seen no key of
+// its segment yet, so exp2 never sees −∞ − −∞).
 template <int M, bool MASKED>
 __device__ __forceinline__ void online_softmax_step(QueryRows<M>& r, float (&s)[M][KEYS / 8][4], int from, int t, float scaleLog2,
                                                     float (&base)[2 * M]) {
-    float tileMax[2 * M];
+    if (MASKED) {
 #pragma unroll
-    for (int k = 0; k < 2 * M; k++) tileMax[k] = NEG_INFINITY_F;
+        for (int i = 0; i < M; i++) {
 #pragma unroll
-    for (int i = 0; i < M; i++) {
+            for (int j = 0; j < KEYS / 8; j++) {
 #pragma unroll
-        for (int j = 0; j < KEYS / 8; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int k = 2 * i + (e >> 1);
-                if (MASKED) {
-                    int key = from + 8 * j + 2 * t + (e & 1);
+                for (int e = 0; e < 4; e++) {
+                    int k = 2 * i + (e >> 1), key = from + 8 * j + 2 * t + (e & 1);
                     if (key < r.lo[k] || key >= r.hi[k]) s[i][j][e] = NEG_INFINITY_F;
                 }
-                tileMax[k] = fmaxf(tileMax[k], s[i][j][e]);
+            }
+        }
+    }
+    bool grows = false;
+    float tileMax[2 * M];
+#pragma unroll
+    for (int k = 0; k < 2 * M; k++) {
+        // a tree, not a chain of dependent fmaxf
+        float m[KEYS / 8];
+#pragma unroll
+        for (int j = 0; j < KEYS / 8; j++) m[j] = fmaxf(s[k / 2][j][2 * (k & 1)], s[k / 2][j][2 * (k & 1) + 1]);
+#pragma unroll
+        for (int width = KEYS / 16; width > 0; width /= 2) {
+#pragma unroll
+            for (int j = 0; j < width; j++) m[j] = fmaxf(m[j], m[j + width]);
+        }
+        m[0] = fmaxf(m[0], __shfl_xor_sync(FULL_WARP, m[0], 1));
+        m[0] = fmaxf(m[0], __shfl_xor_sync(FULL_WARP, m[0], 2));
+        tileMax[k] = m[0] * scaleLog2; // scale > 0: the max commutes with it
+        grows |= tileMax[k] > r.max[k] + RESCALE_SLACK;
+    }
+    if (__any_sync(FULL_WARP, grows)) {
+#pragma unroll
+        for (int k = 0; k < 2 * M; k++) {
+            bool moves = tileMax[k] > r.max[k] + RESCALE_SLACK;
+            float correction = moves ? exp2_approx(r.max[k] - tileMax[k]) : 1.0f; // 0 from a max of −∞
+            if (moves) r.max[k] = tileMax[k];
+            r.sum[k] *= correction;
+#pragma unroll
+            for (int j = 0; j < HEAD / 8; j++) {
+                r.o[k / 2][j][2 * (k & 1)] *= correction;
+                r.o[k / 2][j][2 * (k & 1) + 1] *= correction;
             }
         }
     }
 #pragma unroll
-    for (int k = 0; k < 2 * M; k++) {
-        tileMax[k] = fmaxf(tileMax[k], __shfl_xor_sync(FULL_WARP, tileMax[k], 1));
-        tileMax[k] = fmaxf(tileMax[k], __shfl_xor_sync(FULL_WARP, tileMax[k], 2));
-        float newMax = fmaxf(r.max[k], tileMax[k] * scaleLog2); // scale > 0: the max commutes with it
-        base[k] = newMax == NEG_INFINITY_F ? 0 : newMax;
-        float correction = exp2_approx(r.max[k] - base[k]);
-        r.max[k] = newMax;
-        r.sum[k] *= correction;
-#pragma unroll
-        for (int j = 0; j < HEAD / 8; j++) {
-            r.o[k / 2][j][2 * (k & 1)] *= correction;
-            r.o[k / 2][j][2 * (k & 1) + 1] *= correction;
-        }
-    }
+    for (int k = 0; k < 2 * M; k++) base[k] = r.max[k] == NEG_INFINITY_F ? 0 : r.max[k];
 }
 
 // p = exp2(s·scaleLog2 − base) for m-tile i, keys 16kk..16kk+15, added to the sums and packed as
