@@ -274,21 +274,20 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
 // by convert_to_bf16_vec4 before the launch): tile i + 1 is copied with cp.async while tile i is
 // multiplied (two stages of keys and values, one barrier a tile). Each warp owns 32 queries (two
 // m-tiles), so every k or v fragment, read with ldmatrix, feeds two mma; the query fragments stay
-// in registers. Tiles that lie inside every segment of a warp's queries skip the mask. Same
+// in registers. Tiles that lie inside every segment of a warp's queries skip the mask. Shared and
+// global addresses are worked out once per thread (at 255 registers the loop has no room for
+// address arithmetic: recomputing them per copy and per ldmatrix cost a third of the time). Same
 // outputs, plus an optional bf16 copy of out.
 
 #define FLASH_THREADS 128 // 4 warps × 32 queries; Kernel.ATTENTION_FORWARD_FLASH_BF16 launches as many
-#define ROW_HALVES (HEAD + 8) // bf16 per shared row: the padding keeps ldmatrix conflict-free
+#define ROW_BYTES (2 * (HEAD + 8)) // bytes per shared row of bf16: the padding keeps ldmatrix conflict-free
+#define STAGE_BYTES (2 * KEYS * ROW_BYTES) // a stage: KEYS rows of keys, then KEYS of values
+#define CHUNKS_PER_ROW (HEAD / 8) // 16-byte pieces of a row
+#define ROWS_PER_PASS (FLASH_THREADS / CHUNKS_PER_ROW) // rows one cp.async per thread covers
 
-__device__ __forceinline__ unsigned int shared_address(const void* pointer) {
-    unsigned int address;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(pointer));
-    return address;
-}
-
-// 16 bytes from global to shared memory, asynchronously; zeros when !valid.
-__device__ __forceinline__ void copy_async_16(void* destination, const void* source, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(destination)), "l"(source), "r"(valid ? 16 : 0));
+// 16 bytes from global to shared memory (a 32-bit shared address), asynchronously; zeros when !valid.
+__device__ __forceinline__ void copy_async_16(unsigned int destination, const void* source, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(destination), "l"(source), "r"(valid ? 16 : 0));
 }
 
 __device__ __forceinline__ void copy_async_commit() {
@@ -300,35 +299,58 @@ __device__ __forceinline__ void copy_async_wait_all() {
 }
 
 // Four 8×8 bf16 matrices from shared memory, lane l addressing row l % 8 of matrix l / 8.
-__device__ __forceinline__ void load_matrices(unsigned int (&m)[4], const void* address) {
+__device__ __forceinline__ void load_matrices(unsigned int (&m)[4], unsigned int address) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
-                 : "r"(shared_address(address)));
+                 : "r"(address));
 }
 
 // The same, each matrix transposed.
-__device__ __forceinline__ void load_matrices_transposed(unsigned int (&m)[4], const void* address) {
+__device__ __forceinline__ void load_matrices_transposed(unsigned int (&m)[4], unsigned int address) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
-                 : "r"(shared_address(address)));
+                 : "r"(address));
 }
 
-// `capacity` rows of `part` from position `from` (bf16 qkv16) into shared rows; zeros past count and d.
-__device__ __forceinline__ void copy_rows_async(unsigned short (*rows)[ROW_HALVES], int capacity, const unsigned short* qkv16,
-                                                long long rowStart, int from, int count, int part, int head, int H, int d) {
-    for (int i = threadIdx.x; i < capacity * (HEAD / 8); i += FLASH_THREADS) {
-        int r = i / (HEAD / 8), c = i % (HEAD / 8);
-        bool valid = r < count && c * 8 < d;
-        const unsigned short* source = valid ? qkv16 + ((rowStart + from + r) * 3 + part) * H * d + (long long) head * d + c * 8 : qkv16;
-        copy_async_16(&rows[r][c * 8], source, valid);
+// This thread's share of copying `rows` rows of one part (q, k or v) of qkv16 into shared rows:
+// its 16-byte piece of rows r0, r0 + ROWS_PER_PASS, ... The addresses are worked out once;
+// a tile only adds its offset (zeros past `count` rows and past d).
+struct RowCopier {
+    const unsigned short* qkv16;  // what an invalid copy names (it reads nothing)
+    const unsigned short* source; // piece of row r0 of position 0
+    long long passStride;         // elements from one of this thread's rows to its next
+    long long positionStride;     // elements from one position to the next (3·H·d)
+    unsigned int destination;     // shared offset of the piece within rows
+    int r0;
+    bool inHead;                  // the piece lies within d
+
+    __device__ __forceinline__ RowCopier(const unsigned short* qkv16, long long rowStart, int head, int H, int d) : qkv16(qkv16) {
+        int c = threadIdx.x % CHUNKS_PER_ROW;
+        r0 = threadIdx.x / CHUNKS_PER_ROW;
+        positionStride = 3LL * H * d;
+        passStride = ROWS_PER_PASS * positionStride;
+        source = qkv16 + (rowStart + r0) * positionStride + (long long) head * d + c * 8;
+        destination = r0 * ROW_BYTES + c * 16;
+        inHead = c * 8 < d;
     }
-}
 
-// One key tile of a warp's 32 queries: s = q·kᵀ, the online softmax, o += p·v.
+    // `rows` rows (a multiple of ROWS_PER_PASS) of `part` from position `from` to shared address `rowsAddress`
+    template <int ROWS>
+    __device__ __forceinline__ void copy(unsigned int rowsAddress, int part, int H, int d, int from, int count) const {
+        const unsigned short* piece = source + from * positionStride + (long long) part * H * d;
+#pragma unroll
+        for (int n = 0; n < ROWS / ROWS_PER_PASS; n++) {
+            bool valid = inHead && r0 + n * ROWS_PER_PASS < count;
+            copy_async_16(rowsAddress + destination + n * ROWS_PER_PASS * ROW_BYTES, valid ? piece + n * passStride : qkv16, valid);
+        }
+    }
+};
+
+// One key tile for a warp's 32 queries: s = q·kᵀ, the online softmax step, o += p·v. keyAddress
+// and valueAddress: this lane's ldmatrix addresses in the stage's first key and value rows.
 template <bool MASKED>
-__device__ __forceinline__ void flash_tile(QueryRows<2>& r, const unsigned int (&qa)[2][HEAD / 16][4],
-                                           unsigned short (*keys)[ROW_HALVES], unsigned short (*values)[ROW_HALVES], int from,
-                                           int lane, int t, float scaleLog2) {
+__device__ __forceinline__ void flash_tile(QueryRows<2>& r, const unsigned int (&qa)[2][HEAD / 16][4], unsigned int keyAddress,
+                                           unsigned int valueAddress, int from, int t, float scaleLog2) {
     float s[2][KEYS / 8][4];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
@@ -341,7 +363,7 @@ __device__ __forceinline__ void flash_tile(QueryRows<2>& r, const unsigned int (
         for (int j = 0; j < KEYS / 8; j += 2) {
             // matrices: keys 8j.. and 8(j + 1).. × dimensions 16kk.. and 16kk + 8..: b fragments of n-tiles j and j + 1
             unsigned int b[4];
-            load_matrices(b, &keys[8 * j + (lane & 7) + ((lane >> 4) << 3)][kk * 16 + ((lane >> 3) & 1) * 8]);
+            load_matrices(b, keyAddress + 8 * j * ROW_BYTES + kk * 32);
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 mma_bf16(s[i][j], qa[i][kk], b[0], b[1]);
@@ -356,12 +378,11 @@ __device__ __forceinline__ void flash_tile(QueryRows<2>& r, const unsigned int (
         unsigned int pa[2][4];
 #pragma unroll
         for (int i = 0; i < 2; i++) probabilities(r, s, i, kk, scaleLog2, base, pa[i]);
-        // matrices: keys 16kk.. and 16kk + 8.. × dimensions 8j.. and 8(j + 1)..; transposed, the b fragments of dimension tiles j and j + 1
-        int key = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
 #pragma unroll
         for (int j = 0; j < HEAD / 8; j += 2) {
+            // matrices: keys 16kk.. and 16kk + 8.. × dimensions 8j.. and 8(j + 1)..; transposed, the b fragments of dimension tiles j and j + 1
             unsigned int b[4];
-            load_matrices_transposed(b, &values[key][(j + (lane >> 4)) * 8]);
+            load_matrices_transposed(b, valueAddress + 16 * kk * ROW_BYTES + j * 16);
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 mma_bf16(r.o[i][j], pa[i], b[0], b[1]);
@@ -377,7 +398,7 @@ extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward
                                                                                             const unsigned short* qkv16, float* out,
                                                                                             unsigned short* out16, float* logSumExp) {
     // two stages, each KEYS rows of keys then KEYS of values; the queries (QUERIES = 2·KEYS rows) pass through stage 1
-    __shared__ __align__(128) unsigned short stages[2][2 * KEYS][ROW_HALVES];
+    __shared__ __align__(128) unsigned char stages[2][STAGE_BYTES];
 
     int row = blockIdx.y / H, head = blockIdx.y % H;
     long long rowStart = (long long) row * S;
@@ -401,11 +422,13 @@ extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward
     insideLo = __reduce_max_sync(FULL_WARP, insideLo);
     insideHi = __reduce_min_sync(FULL_WARP, insideHi);
 
+    unsigned int stage0 = (unsigned int) __cvta_generic_to_shared(stages);
+    RowCopier copier(qkv16, rowStart, head, H, d);
     int tileCount = (spanHi - spanLo + KEYS - 1) / KEYS;
-    copy_rows_async(stages[1], QUERIES, qkv16, rowStart, first, S - first, 0, head, H, d);
+    copier.copy<QUERIES>(stage0 + STAGE_BYTES, 0, H, d, first, S - first);
     if (tileCount > 0) {
-        copy_rows_async(stages[0], KEYS, qkv16, rowStart, spanLo, min(KEYS, spanHi - spanLo), 1, head, H, d);
-        copy_rows_async(stages[0] + KEYS, KEYS, qkv16, rowStart, spanLo, min(KEYS, spanHi - spanLo), 2, head, H, d);
+        copier.copy<KEYS>(stage0, 1, H, d, spanLo, spanHi - spanLo);
+        copier.copy<KEYS>(stage0 + KEYS * ROW_BYTES, 2, H, d, spanLo, spanHi - spanLo);
     }
     copy_async_commit();
     copy_async_wait_all();
@@ -415,25 +438,31 @@ extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward
 #pragma unroll
     for (int i = 0; i < 2; i++) {
 #pragma unroll
-        for (int kk = 0; kk < HEAD / 16; kk++) load_matrices(qa[i][kk], &stages[1][warp * 32 + i * 16 + (lane & 15)][kk * 16 + (lane >> 4) * 8]);
+        for (int kk = 0; kk < HEAD / 16; kk++) {
+            load_matrices(qa[i][kk], stage0 + STAGE_BYTES + (warp * 32 + i * 16 + (lane & 15)) * ROW_BYTES + kk * 32 + (lane >> 4) * 16);
+        }
     }
+    // this lane's rows and columns of the k and v matrices that ldmatrix reads (see flash_tile)
+    unsigned int keyLane = ((lane & 7) + ((lane >> 4) << 3)) * ROW_BYTES + ((lane >> 3) & 1) * 16;
+    unsigned int valueLane = KEYS * ROW_BYTES + (((lane >> 3) & 1) * 8 + (lane & 7)) * ROW_BYTES + (lane >> 4) * 16;
 
     float scaleLog2 = scale * LOG2E;
     for (int tile = 0; tile < tileCount; tile++) {
-        int from = spanLo + tile * KEYS, stage = tile & 1;
+        int from = spanLo + tile * KEYS;
+        unsigned int stage = stage0 + (tile & 1) * STAGE_BYTES, other = stage0 + STAGE_BYTES - (tile & 1) * STAGE_BYTES;
         if (tile > 0) copy_async_wait_all();
         // tile's copies are visible, and every warp is done with the other stage (the previous tile, or the queries)
         __syncthreads();
         if (tile + 1 < tileCount) {
             int next = from + KEYS;
-            copy_rows_async(stages[stage ^ 1], KEYS, qkv16, rowStart, next, min(KEYS, spanHi - next), 1, head, H, d);
-            copy_rows_async(stages[stage ^ 1] + KEYS, KEYS, qkv16, rowStart, next, min(KEYS, spanHi - next), 2, head, H, d);
+            copier.copy<KEYS>(other, 1, H, d, next, spanHi - next);
+            copier.copy<KEYS>(other + KEYS * ROW_BYTES, 2, H, d, next, spanHi - next);
             copy_async_commit();
         }
         if (from >= insideLo && from + KEYS <= insideHi) {
-            flash_tile<false>(r, qa, stages[stage], stages[stage] + KEYS, from, lane, t, scaleLog2);
+            flash_tile<false>(r, qa, stage + keyLane, stage + valueLane, from, t, scaleLog2);
         } else {
-            flash_tile<true>(r, qa, stages[stage], stages[stage] + KEYS, from, lane, t, scaleLog2);
+            flash_tile<true>(r, qa, stage + keyLane, stage + valueLane, from, t, scaleLog2);
         }
     }
 
