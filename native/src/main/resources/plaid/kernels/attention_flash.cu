@@ -3,12 +3,13 @@
 // accumulation, online softmax in fp32 (exp2 of log2e-scaled scores). Same layouts, segments
 // and outputs as attention_forward_tiled: qkv [rows, S, 3, H, d] (fp32, rounded to bf16 on the
 // way into shared memory), out [rows, S, H, d], logSumExp [rows, H, S] (natural log).
-// Grid: x = tile of QUERIES positions, y = row * H + head; 8 warps, each owning 16 queries.
+// Grid: x = tile of QUERIES positions, y = row * H + head; BLOCK threads (8 warps of 16 queries)
+// here, FLASH_THREADS (4 warps of 32) in attention_forward_flash_bf16 below.
 // Needs d % 16 == 0, d <= HEAD (the head is zero-padded to HEAD) and 16-byte aligned tensors
 // (checked on the host).
 #include "common.cuh"
 
-#define QUERIES 128 // 8 warps × 16 queries
+#define QUERIES 128 // queries per block, in both kernels
 #define KEYS 64     // keys per shared tile
 #define HEAD 64     // head dimensions computed (zero-padded past d)
 #define ROW_WORDS ((HEAD + 8) / 2) // 32-bit words per shared row of Q or K: 8 bf16 of padding keeps the fragment loads conflict-free
@@ -17,6 +18,13 @@
 #define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
 #define NEG_INFINITY_F (-__int_as_float(0x7f800000))
+
+// 2^x, one MUFU instruction (exp2f adds range handling that the scores never need).
+__device__ __forceinline__ float exp2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
 
 // c += a·b for one 16×8×16 tile: a row-major 16×16 bf16 (4 words), b column-major 16×8 (2 words).
 __device__ __forceinline__ void mma_bf16(float* c, const unsigned int* a, unsigned int b0, unsigned int b1) {
@@ -59,116 +67,140 @@ __device__ void load_values_transposed(unsigned int (*vt)[VT_WORDS], const float
     }
 }
 
-// One warp's 16 queries as this thread holds them (the mma fragments' rows g and g + 8): each row's
-// segment [lo, hi), the online softmax's running max (log2 units) and sum (this thread's columns),
-// and the output accumulator, dimension tile j in o[j] (elements 0–1: row g, 2–3: row g + 8).
+// One warp's 16·M queries (M m-tiles) as this thread holds them: m-tile i's fragment rows g and
+// g + 8 are rows 2i and 2i + 1 here. Each row's segment [lo, hi), the online softmax's running
+// max (log2 units) and sum (this thread's columns), and the output accumulator: m-tile i,
+// dimension tile j in o[i][j] (elements 0–1: row 2i, 2–3: row 2i + 1).
+template <int M>
 struct QueryRows {
-    int q0, q1, lo0, hi0, lo1, hi1;
-    float max0, max1, sum0, sum1;
-    float o[HEAD / 8][4];
+    int q[2 * M], lo[2 * M], hi[2 * M];
+    float max[2 * M], sum[2 * M];
+    float o[M][HEAD / 8][4];
 };
 
-// This thread's rows of the block's query tile starting at `first`, with empty softmax state.
-__device__ __forceinline__ void start_rows(QueryRows& r, int first, int warp, int g, int S, long long rowStart, const int* segmentStart,
+// This thread's rows of the warp's queries starting at `first`, with empty softmax state.
+template <int M>
+__device__ __forceinline__ void start_rows(QueryRows<M>& r, int first, int g, int S, long long rowStart, const int* segmentStart,
                                            const int* segmentEnd) {
-    r.q0 = first + warp * 16 + g;
-    r.q1 = r.q0 + 8;
-    r.lo0 = r.q0 < S ? segmentStart[rowStart + r.q0] : 0;
-    r.hi0 = r.q0 < S ? segmentEnd[rowStart + r.q0] : 0;
-    r.lo1 = r.q1 < S ? segmentStart[rowStart + r.q1] : 0;
-    r.hi1 = r.q1 < S ? segmentEnd[rowStart + r.q1] : 0;
-    r.max0 = r.max1 = NEG_INFINITY_F;
-    r.sum0 = r.sum1 = 0;
 #pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) r.o[j][0] = r.o[j][1] = r.o[j][2] = r.o[j][3] = 0;
+    for (int k = 0; k < 2 * M; k++) {
+        r.q[k] = first + 8 * k + g;
+        r.lo[k] = r.q[k] < S ? segmentStart[rowStart + r.q[k]] : 0;
+        r.hi[k] = r.q[k] < S ? segmentEnd[rowStart + r.q[k]] : 0;
+        r.max[k] = NEG_INFINITY_F;
+        r.sum[k] = 0;
+    }
+#pragma unroll
+    for (int i = 0; i < M; i++) {
+#pragma unroll
+        for (int j = 0; j < HEAD / 8; j++) r.o[i][j][0] = r.o[i][j][1] = r.o[i][j][2] = r.o[i][j][3] = 0;
+    }
 }
 
-// Scores s (16 queries × KEYS keys from `from`; n-tile j holds keys 8j..8j+7) scaled to log2 units and
-// masked to each query's segment; the running max moves to include them, sum and o rescaled to it.
-// base0/base1: what p = exp2(s − base) subtracts (0 for a row that has seen no key of its segment yet,
-// so exp2 never sees −∞ − −∞).
-__device__ __forceinline__ void online_softmax_step(QueryRows& r, float (&s)[KEYS / 8][4], int from, int t, float scaleLog2, float& base0,
-                                                    float& base1) {
-    float tileMax0 = NEG_INFINITY_F, tileMax1 = NEG_INFINITY_F;
+// The running max only moves when a tile's max passes it by more than this (log2 units), so most
+// tiles skip rescaling sum and o; p = exp2(s·scaleLog2 − max) stays ≤ 2^RESCALE_SLACK, far from overflow.
+#define RESCALE_SLACK 8.0f
+
+// Raw scores s of a key tile (m-tile i, n-tile j: keys from + 8j..8j+7), masked to each
+// query's segment when MASKED (else every key is in every segment). Where they pass a row's
+// running max by more than RESCALE_SLACK, the max moves to them and sum and o are rescaled.
+// base: what p = exp2(s·scaleLog2 − base) subtracts per row (0 for a row that has seen no key of
+// its segment yet, so exp2 never sees −∞ − −∞).
+template <int M, bool MASKED>
+__device__ __forceinline__ void online_softmax_step(QueryRows<M>& r, float (&s)[M][KEYS / 8][4], int from, int t, float scaleLog2,
+                                                    float (&base)[2 * M]) {
+    if (MASKED) {
 #pragma unroll
-    for (int j = 0; j < KEYS / 8; j++) {
+        for (int i = 0; i < M; i++) {
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            int key = from + 8 * j + 2 * t + (e & 1);
-            bool upper = e >= 2;
-            int lo = upper ? r.lo1 : r.lo0, hi = upper ? r.hi1 : r.hi0;
-            float x = key >= lo && key < hi ? s[j][e] * scaleLog2 : NEG_INFINITY_F;
-            s[j][e] = x;
-            if (upper) tileMax1 = fmaxf(tileMax1, x);
-            else tileMax0 = fmaxf(tileMax0, x);
+            for (int j = 0; j < KEYS / 8; j++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    int k = 2 * i + (e >> 1), key = from + 8 * j + 2 * t + (e & 1);
+                    if (key < r.lo[k] || key >= r.hi[k]) s[i][j][e] = NEG_INFINITY_F;
+                }
+            }
         }
     }
-    tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 1));
-    tileMax0 = fmaxf(tileMax0, __shfl_xor_sync(FULL_WARP, tileMax0, 2));
-    tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 1));
-    tileMax1 = fmaxf(tileMax1, __shfl_xor_sync(FULL_WARP, tileMax1, 2));
-    float newMax0 = fmaxf(r.max0, tileMax0), newMax1 = fmaxf(r.max1, tileMax1);
-    base0 = newMax0 == NEG_INFINITY_F ? 0 : newMax0;
-    base1 = newMax1 == NEG_INFINITY_F ? 0 : newMax1;
-    float correction0 = exp2f(r.max0 - base0), correction1 = exp2f(r.max1 - base1);
-    r.max0 = newMax0;
-    r.max1 = newMax1;
-    r.sum0 *= correction0;
-    r.sum1 *= correction1;
+    bool grows = false;
+    float tileMax[2 * M];
 #pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) {
-        r.o[j][0] *= correction0;
-        r.o[j][1] *= correction0;
-        r.o[j][2] *= correction1;
-        r.o[j][3] *= correction1;
+    for (int k = 0; k < 2 * M; k++) {
+        // a tree, not a chain of dependent fmaxf
+        float m[KEYS / 8];
+#pragma unroll
+        for (int j = 0; j < KEYS / 8; j++) m[j] = fmaxf(s[k / 2][j][2 * (k & 1)], s[k / 2][j][2 * (k & 1) + 1]);
+#pragma unroll
+        for (int width = KEYS / 16; width > 0; width /= 2) {
+#pragma unroll
+            for (int j = 0; j < width; j++) m[j] = fmaxf(m[j], m[j + width]);
+        }
+        m[0] = fmaxf(m[0], __shfl_xor_sync(FULL_WARP, m[0], 1));
+        m[0] = fmaxf(m[0], __shfl_xor_sync(FULL_WARP, m[0], 2));
+        tileMax[k] = m[0] * scaleLog2; // scale > 0: the max commutes with it
+        grows |= tileMax[k] > r.max[k] + RESCALE_SLACK;
     }
+    if (__any_sync(FULL_WARP, grows)) {
+#pragma unroll
+        for (int k = 0; k < 2 * M; k++) {
+            bool moves = tileMax[k] > r.max[k] + RESCALE_SLACK;
+            float correction = moves ? exp2_approx(r.max[k] - tileMax[k]) : 1.0f; // 0 from a max of −∞
+            if (moves) r.max[k] = tileMax[k];
+            r.sum[k] *= correction;
+#pragma unroll
+            for (int j = 0; j < HEAD / 8; j++) {
+                r.o[k / 2][j][2 * (k & 1)] *= correction;
+                r.o[k / 2][j][2 * (k & 1) + 1] *= correction;
+            }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 2 * M; k++) base[k] = r.max[k] == NEG_INFINITY_F ? 0 : r.max[k];
 }
 
-// p = exp2(s − base) for keys 16kk..16kk+15, added to the sums and packed as the p·v product's A fragment.
-__device__ __forceinline__ void probabilities(QueryRows& r, const float (&s)[KEYS / 8][4], int kk, float base0, float base1,
-                                              unsigned int (&pa)[4]) {
+// p = exp2(s·scaleLog2 − base) for m-tile i, keys 16kk..16kk+15, added to the sums and packed as
+// the p·v product's A fragment.
+template <int M>
+__device__ __forceinline__ void probabilities(QueryRows<M>& r, const float (&s)[M][KEYS / 8][4], int i, int kk, float scaleLog2,
+                                              const float (&base)[2 * M], unsigned int (&pa)[4]) {
     float p[8];
 #pragma unroll
     for (int e = 0; e < 4; e++) {
-        p[e] = exp2f(s[2 * kk][e] - (e >= 2 ? base1 : base0));
-        p[4 + e] = exp2f(s[2 * kk + 1][e] - (e >= 2 ? base1 : base0));
+        float b = base[2 * i + (e >> 1)];
+        p[e] = exp2_approx(__fmaf_rn(s[i][2 * kk][e], scaleLog2, -b));
+        p[4 + e] = exp2_approx(__fmaf_rn(s[i][2 * kk + 1][e], scaleLog2, -b));
     }
-    r.sum0 += p[0] + p[1] + p[4] + p[5];
-    r.sum1 += p[2] + p[3] + p[6] + p[7];
+    r.sum[2 * i] += p[0] + p[1] + p[4] + p[5];
+    r.sum[2 * i + 1] += p[2] + p[3] + p[6] + p[7];
     pa[0] = pack_bf16x2(p[0], p[1]);
     pa[1] = pack_bf16x2(p[2], p[3]);
     pa[2] = pack_bf16x2(p[4], p[5]);
     pa[3] = pack_bf16x2(p[6], p[7]);
 }
 
-// o / sum into out [rows, S, H, d] and max + log sum (natural log) into logSumExp [rows·H, S]; o / sum
-// also as bf16 into out16 when it is non-null, and out may be null (the forward with no backward after it).
-__device__ __forceinline__ void write_rows(QueryRows& r, int S, int H, int d, int head, int t, long long rowStart, float* out,
+// o / sum into out [rows, S, H, d] (and, when out16 is not null, rounded to bf16 into out16, same
+// layout; out may then be null: the forward with no backward after it), max + log sum (natural log)
+// into logSumExp [rows·H, S]. A row whose segment is empty gets zeros and −∞.
+template <int M>
+__device__ __forceinline__ void write_rows(QueryRows<M>& r, int S, int H, int d, int head, int t, long long rowStart, float* out,
                                            unsigned short* out16, float* logSumExp) {
-    r.sum0 += __shfl_xor_sync(FULL_WARP, r.sum0, 1);
-    r.sum0 += __shfl_xor_sync(FULL_WARP, r.sum0, 2);
-    r.sum1 += __shfl_xor_sync(FULL_WARP, r.sum1, 1);
-    r.sum1 += __shfl_xor_sync(FULL_WARP, r.sum1, 2);
-    float inverse0 = 1.0f / r.sum0, inverse1 = 1.0f / r.sum1;
 #pragma unroll
-    for (int j = 0; j < HEAD / 8; j++) {
-        int dim = 8 * j + 2 * t;
-        if (dim < d) {
-            long long at0 = ((rowStart + r.q0) * H + head) * d + dim, at1 = ((rowStart + r.q1) * H + head) * d + dim;
-            float2 v0 = make_float2(r.o[j][0] * inverse0, r.o[j][1] * inverse0), v1 = make_float2(r.o[j][2] * inverse1, r.o[j][3] * inverse1);
-            if (out) {
-                if (r.q0 < S) *(float2*) (out + at0) = v0;
-                if (r.q1 < S) *(float2*) (out + at1) = v1;
-            }
-            if (out16) {
-                if (r.q0 < S) *(unsigned int*) (out16 + at0) = pack_bf16x2(v0.x, v0.y);
-                if (r.q1 < S) *(unsigned int*) (out16 + at1) = pack_bf16x2(v1.x, v1.y);
+    for (int k = 0; k < 2 * M; k++) {
+        float sum = r.sum[k];
+        sum += __shfl_xor_sync(FULL_WARP, sum, 1);
+        sum += __shfl_xor_sync(FULL_WARP, sum, 2);
+        if (r.q[k] >= S) continue;
+        float inverse = sum > 0 ? 1.0f / sum : 0.0f;
+        long long at = ((rowStart + r.q[k]) * H + head) * d + 2 * t;
+#pragma unroll
+        for (int j = 0; j < HEAD / 8; j++) {
+            if (8 * j + 2 * t < d) {
+                float x0 = r.o[k / 2][j][2 * (k & 1)] * inverse, x1 = r.o[k / 2][j][2 * (k & 1) + 1] * inverse;
+                if (out != nullptr) *(float2*) (out + at + 8 * j) = make_float2(x0, x1);
+                if (out16 != nullptr) *(unsigned int*) (out16 + at + 8 * j) = pack_bf16x2(x0, x1);
             }
         }
-    }
-    if (t == 0) {
-        if (r.q0 < S) logSumExp[(long long) blockIdx.y * S + r.q0] = r.max0 * LN2 + logf(r.sum0);
-        if (r.q1 < S) logSumExp[(long long) blockIdx.y * S + r.q1] = r.max1 * LN2 + logf(r.sum1);
+        if (t == 0) logSumExp[(long long) blockIdx.y * S + r.q[k]] = r.max[k] * LN2 + logf(sum);
     }
 }
 
@@ -185,8 +217,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int g = lane / 4, t = lane % 4; // the mma fragments' group (row) and thread-in-group (column pair)
 
-    QueryRows r; // this thread's two query rows: g and g + 8 of the warp's 16
-    start_rows(r, first, warp, g, S, rowStart, segmentStart, segmentEnd);
+    QueryRows<1> r; // 8 warps × 16 queries
+    start_rows(r, first + warp * 16, g, S, rowStart, segmentStart, segmentEnd);
     int last = min(first + QUERIES, S) - 1;
     int spanLo = segmentStart[rowStart + first], spanHi = segmentEnd[rowStart + last];
 
@@ -202,27 +234,27 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
         __syncthreads();
 
         // s = q·kᵀ for 16 queries × KEYS keys: n-tile j holds keys 8j..8j+7
-        float s[KEYS / 8][4];
+        float s[1][KEYS / 8][4];
 #pragma unroll
-        for (int j = 0; j < KEYS / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0;
+        for (int j = 0; j < KEYS / 8; j++) s[0][j][0] = s[0][j][1] = s[0][j][2] = s[0][j][3] = 0;
 #pragma unroll
         for (int kk = 0; kk < HEAD / 16; kk++) {
             // this warp's 16 queries, dimensions 16kk..16kk+15, as the A fragment (re-read from shared: fewer registers)
             unsigned int qa[4] = {queries[warp * 16 + g][kk * 8 + t], queries[warp * 16 + g + 8][kk * 8 + t],
                                   queries[warp * 16 + g][kk * 8 + 4 + t], queries[warp * 16 + g + 8][kk * 8 + 4 + t]};
 #pragma unroll
-            for (int j = 0; j < KEYS / 8; j++) mma_bf16(s[j], qa, keys[8 * j + g][kk * 8 + t], keys[8 * j + g][kk * 8 + 4 + t]);
+            for (int j = 0; j < KEYS / 8; j++) mma_bf16(s[0][j], qa, keys[8 * j + g][kk * 8 + t], keys[8 * j + g][kk * 8 + 4 + t]);
         }
-        float base0, base1;
-        online_softmax_step(r, s, from, t, scaleLog2, base0, base1);
-        // p = exp2(s − max); the score tile's fragments are the p·v product's A fragments
+        float base[2];
+        online_softmax_step<1, true>(r, s, from, t, scaleLog2, base);
+        // p = exp2(s·scaleLog2 − max); the score tile's fragments are the p·v product's A fragments
 #pragma unroll
         for (int kk = 0; kk < KEYS / 16; kk++) {
             unsigned int pa[4];
-            probabilities(r, s, kk, base0, base1, pa);
+            probabilities(r, s, 0, kk, scaleLog2, base, pa);
 #pragma unroll
             for (int j = 0; j < HEAD / 8; j++) {
-                mma_bf16(r.o[j], pa, valuesT[8 * j + g][kk * 8 + t], valuesT[8 * j + g][kk * 8 + 4 + t]);
+                mma_bf16(r.o[0][j], pa, valuesT[8 * j + g][kk * 8 + t], valuesT[8 * j + g][kk * 8 + 4 + t]);
             }
         }
     }
@@ -234,127 +266,198 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
 // attention_forward_flash converts each tile on its way into shared memory, so a block waits
 // for every tile's loads. This variant reads qkv16, a bf16 copy of qkv in the same layout (made
 // by convert_to_bf16_vec4 before the launch): tile i + 1 is copied with cp.async while tile i is
-// multiplied (two stages of keys and values), the query fragments stay in registers, and v's
-// fragments come from its [key][dimension] rows through ldmatrix.trans. Same outputs; out16, when
-// non-null, receives out in bf16 too (the next GEMM's operand), and out may then be null.
+// multiplied (two stages of keys and values, one barrier a tile). Each warp owns 32 queries (two
+// m-tiles), so every k or v fragment, read with ldmatrix, feeds two mma; the query fragments stay
+// in registers. Tiles that lie inside every segment of a warp's queries skip the mask. Shared and
+// global addresses are worked out once per thread (at 255 registers the loop has no room for
+// address arithmetic: recomputing them per copy and per ldmatrix cost a third of the time). Same
+// outputs, plus an optional bf16 copy of out.
 
-__device__ __forceinline__ unsigned int shared_address(const void* pointer) {
-    unsigned int address;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(pointer));
-    return address;
-}
+#define FLASH_THREADS 128 // 4 warps × 32 queries; Kernel.ATTENTION_FORWARD_FLASH_BF16 launches as many
+#define ROW_BYTES (2 * (HEAD + 8)) // bytes per shared row of bf16: the padding keeps ldmatrix conflict-free
+#define STAGE_BYTES (2 * KEYS * ROW_BYTES) // a stage: KEYS rows of keys, then KEYS of values
+#define CHUNKS_PER_ROW (HEAD / 8) // 16-byte pieces of a row
+#define ROWS_PER_PASS (FLASH_THREADS / CHUNKS_PER_ROW) // rows one cp.async per thread covers
 
-// 16 bytes from global to shared memory, asynchronously; zeros when !valid.
-__device__ __forceinline__ void copy_async_16(void* destination, const void* source, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(destination)), "l"(source), "r"(valid ? 16 : 0));
+// 16 bytes from global to shared memory (a 32-bit shared address), asynchronously; zeros when !valid.
+__device__ __forceinline__ void copy_async_16(unsigned int destination, const void* source, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(destination), "l"(source), "r"(valid ? 16 : 0));
 }
 
 __device__ __forceinline__ void copy_async_commit() {
     asm volatile("cp.async.commit_group;");
 }
 
-template <int PENDING>
-__device__ __forceinline__ void copy_async_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(PENDING));
+__device__ __forceinline__ void copy_async_wait_all() {
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
 }
 
-// `capacity` rows of `part` from position `from` (bf16 qkv16) into shared rows of ROW_WORDS words; zeros past count and d.
-__device__ void copy_rows_async(unsigned int (*rows)[ROW_WORDS], int capacity, const unsigned short* qkv16, long long rowStart, int from,
-                                int count, int part, int head, int H, int d) {
-    for (int i = threadIdx.x; i < capacity * (HEAD / 8); i += BLOCK) {
-        int r = i / (HEAD / 8), c = i % (HEAD / 8);
-        bool valid = r < count && c * 8 < d;
-        const unsigned short* source = valid ? qkv16 + ((rowStart + from + r) * 3 + part) * H * d + (long long) head * d + c * 8 : qkv16;
-        copy_async_16(&rows[r][c * 4], source, valid);
+// Four 8×8 bf16 matrices from shared memory, lane l addressing row l % 8 of matrix l / 8.
+__device__ __forceinline__ void load_matrices(unsigned int (&m)[4], unsigned int address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
+                 : "r"(address));
+}
+
+// The same, each matrix transposed.
+__device__ __forceinline__ void load_matrices_transposed(unsigned int (&m)[4], unsigned int address) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
+                 : "r"(address));
+}
+
+// This thread's share of copying `rows` rows of one part (q, k or v) of qkv16 into shared rows:
+// its 16-byte piece of rows r0, r0 + ROWS_PER_PASS, ... The addresses are worked out once;
+// a tile only adds its offset (zeros past `count` rows and past d).
+struct RowCopier {
+    const unsigned short* qkv16;  // what an invalid copy names (it reads nothing)
+    const unsigned short* source; // piece of row r0 of position 0
+    long long passStride;         // elements from one of this thread's rows to its next
+    long long positionStride;     // elements from one position to the next (3·H·d)
+    unsigned int destination;     // shared offset of the piece within rows
+    int r0;
+    bool inHead;                  // the piece lies within d
+
+    __device__ __forceinline__ RowCopier(const unsigned short* qkv16, long long rowStart, int head, int H, int d) : qkv16(qkv16) {
+        int c = threadIdx.x % CHUNKS_PER_ROW;
+        r0 = threadIdx.x / CHUNKS_PER_ROW;
+        positionStride = 3LL * H * d;
+        passStride = ROWS_PER_PASS * positionStride;
+        source = qkv16 + (rowStart + r0) * positionStride + (long long) head * d + c * 8;
+        destination = r0 * ROW_BYTES + c * 16;
+        inHead = c * 8 < d;
+    }
+
+    // `rows` rows (a multiple of ROWS_PER_PASS) of `part` from position `from` to shared address `rowsAddress`
+    template <int ROWS>
+    __device__ __forceinline__ void copy(unsigned int rowsAddress, int part, int H, int d, int from, int count) const {
+        const unsigned short* piece = source + from * positionStride + (long long) part * H * d;
+#pragma unroll
+        for (int n = 0; n < ROWS / ROWS_PER_PASS; n++) {
+            bool valid = inHead && r0 + n * ROWS_PER_PASS < count;
+            copy_async_16(rowsAddress + destination + n * ROWS_PER_PASS * ROW_BYTES, valid ? piece + n * passStride : qkv16, valid);
+        }
+    }
+};
+
+// One key tile for a warp's 32 queries: s = q·kᵀ, the online softmax step, o += p·v. keyAddress
+// and valueAddress: this lane's ldmatrix addresses in the stage's first key and value rows.
+template <bool MASKED>
+__device__ __forceinline__ void flash_tile(QueryRows<2>& r, const unsigned int (&qa)[2][HEAD / 16][4], unsigned int keyAddress,
+                                           unsigned int valueAddress, int from, int t, float scaleLog2) {
+    float s[2][KEYS / 8][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < KEYS / 8; j++) s[i][j][0] = s[i][j][1] = s[i][j][2] = s[i][j][3] = 0;
+    }
+#pragma unroll
+    for (int kk = 0; kk < HEAD / 16; kk++) {
+#pragma unroll
+        for (int j = 0; j < KEYS / 8; j += 2) {
+            // matrices: keys 8j.. and 8(j + 1).. × dimensions 16kk.. and 16kk + 8..: b fragments of n-tiles j and j + 1
+            unsigned int b[4];
+            load_matrices(b, keyAddress + 8 * j * ROW_BYTES + kk * 32);
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                mma_bf16(s[i][j], qa[i][kk], b[0], b[1]);
+                mma_bf16(s[i][j + 1], qa[i][kk], b[2], b[3]);
+            }
+        }
+    }
+    float base[4];
+    online_softmax_step<2, MASKED>(r, s, from, t, scaleLog2, base);
+#pragma unroll
+    for (int kk = 0; kk < KEYS / 16; kk++) {
+        unsigned int pa[2][4];
+#pragma unroll
+        for (int i = 0; i < 2; i++) probabilities(r, s, i, kk, scaleLog2, base, pa[i]);
+#pragma unroll
+        for (int j = 0; j < HEAD / 8; j += 2) {
+            // matrices: keys 16kk.. and 16kk + 8.. × dimensions 8j.. and 8(j + 1)..; transposed, the b fragments of dimension tiles j and j + 1
+            unsigned int b[4];
+            load_matrices_transposed(b, valueAddress + 16 * kk * ROW_BYTES + j * 16);
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                mma_bf16(r.o[i][j], pa[i], b[0], b[1]);
+                mma_bf16(r.o[i][j + 1], pa[i], b[2], b[3]);
+            }
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash_bf16(int S, int H, int d, float scale,
-                                                                                    const int* segmentStart, const int* segmentEnd,
-                                                                                    const unsigned short* qkv16, float* out,
-                                                                                    unsigned short* out16, float* logSumExp) {
-    // two stages of keys and of values; the queries pass through the key stages before the loop
-    __shared__ __align__(128) unsigned int keys[2][KEYS][ROW_WORDS];
-    __shared__ __align__(128) unsigned int values[2][KEYS][ROW_WORDS];
+extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward_flash_bf16(int S, int H, int d, float scale,
+                                                                                            const int* segmentStart,
+                                                                                            const int* segmentEnd,
+                                                                                            const unsigned short* qkv16, float* out,
+                                                                                            unsigned short* out16, float* logSumExp) {
+    // two stages, each KEYS rows of keys then KEYS of values; the queries (QUERIES = 2·KEYS rows) pass through stage 1
+    __shared__ __align__(128) unsigned char stages[2][STAGE_BYTES];
 
     int row = blockIdx.y / H, head = blockIdx.y % H;
     long long rowStart = (long long) row * S;
     int first = blockIdx.x * QUERIES;
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int g = lane / 4, t = lane % 4;
+    int t = lane % 4;
 
-    QueryRows r;
-    start_rows(r, first, warp, g, S, rowStart, segmentStart, segmentEnd);
+    QueryRows<2> r;
+    start_rows(r, first + warp * 32, lane / 4, S, rowStart, segmentStart, segmentEnd);
     int last = min(first + QUERIES, S) - 1;
     int spanLo = segmentStart[rowStart + first], spanHi = segmentEnd[rowStart + last];
-
-    unsigned int (*queries)[ROW_WORDS] = keys[0]; // QUERIES = 2 × KEYS rows: both key stages
-    copy_rows_async(queries, QUERIES, qkv16, rowStart, first, S - first, 0, head, H, d);
-    copy_async_commit();
-    copy_async_wait<0>();
-    __syncthreads();
-    unsigned int qa[HEAD / 16][4];
+    // keys inside every segment of this warp's queries (rows past S do not count): tiles there need no mask
+    int insideLo = 0, insideHi = 0x7fffffff;
 #pragma unroll
-    for (int kk = 0; kk < HEAD / 16; kk++) {
-        qa[kk][0] = queries[warp * 16 + g][kk * 8 + t];
-        qa[kk][1] = queries[warp * 16 + g + 8][kk * 8 + t];
-        qa[kk][2] = queries[warp * 16 + g][kk * 8 + 4 + t];
-        qa[kk][3] = queries[warp * 16 + g + 8][kk * 8 + 4 + t];
-    }
-    __syncthreads(); // the key stages are free again
-
-    float scaleLog2 = scale * LOG2E;
-
-    int tiles = (spanHi - spanLo + KEYS - 1) / KEYS;
-    if (tiles > 0) {
-        copy_rows_async(keys[0], KEYS, qkv16, rowStart, spanLo, min(KEYS, spanHi - spanLo), 1, head, H, d);
-        copy_rows_async(values[0], KEYS, qkv16, rowStart, spanLo, min(KEYS, spanHi - spanLo), 2, head, H, d);
-        copy_async_commit();
-    }
-    for (int tile = 0; tile < tiles; tile++) {
-        int from = spanLo + tile * KEYS, stage = tile & 1;
-        if (tile + 1 < tiles) {
-            // the other stage was last read in the previous iteration, which ended with a barrier
-            int next = from + KEYS;
-            copy_rows_async(keys[stage ^ 1], KEYS, qkv16, rowStart, next, min(KEYS, spanHi - next), 1, head, H, d);
-            copy_rows_async(values[stage ^ 1], KEYS, qkv16, rowStart, next, min(KEYS, spanHi - next), 2, head, H, d);
-            copy_async_commit();
-            copy_async_wait<1>();
-        } else {
-            copy_async_wait<0>();
+    for (int k = 0; k < 4; k++) {
+        if (r.q[k] < S) {
+            insideLo = max(insideLo, r.lo[k]);
+            insideHi = min(insideHi, r.hi[k]);
         }
-        __syncthreads();
+    }
+    insideLo = __reduce_max_sync(FULL_WARP, insideLo);
+    insideHi = __reduce_min_sync(FULL_WARP, insideHi);
 
-        float s[KEYS / 8][4];
+    unsigned int stage0 = (unsigned int) __cvta_generic_to_shared(stages);
+    RowCopier copier(qkv16, rowStart, head, H, d);
+    int tileCount = (spanHi - spanLo + KEYS - 1) / KEYS;
+    copier.copy<QUERIES>(stage0 + STAGE_BYTES, 0, H, d, first, S - first);
+    if (tileCount > 0) {
+        copier.copy<KEYS>(stage0, 1, H, d, spanLo, spanHi - spanLo);
+        copier.copy<KEYS>(stage0 + KEYS * ROW_BYTES, 2, H, d, spanLo, spanHi - spanLo);
+    }
+    copy_async_commit();
+    copy_async_wait_all();
+    __syncthreads();
+    // this warp's queries as A fragments: m-tile i, dimensions 16kk..16kk+15
+    unsigned int qa[2][HEAD / 16][4];
 #pragma unroll
-        for (int j = 0; j < KEYS / 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0;
+    for (int i = 0; i < 2; i++) {
 #pragma unroll
         for (int kk = 0; kk < HEAD / 16; kk++) {
-#pragma unroll
-            for (int j = 0; j < KEYS / 8; j++) {
-                mma_bf16(s[j], qa[kk], keys[stage][8 * j + g][kk * 8 + t], keys[stage][8 * j + g][kk * 8 + 4 + t]);
-            }
+            load_matrices(qa[i][kk], stage0 + STAGE_BYTES + (warp * 32 + i * 16 + (lane & 15)) * ROW_BYTES + kk * 32 + (lane >> 4) * 16);
         }
-        float base0, base1;
-        online_softmax_step(r, s, from, t, scaleLog2, base0, base1);
-#pragma unroll
-        for (int kk = 0; kk < KEYS / 16; kk++) {
-            unsigned int pa[4];
-            probabilities(r, s, kk, base0, base1, pa);
-            // lanes 0–7, 8–15, 16–23, 24–31 address the rows of four 8×8 blocks of v: keys 16kk + 0–7 and + 8–15,
-            // dimensions 8j and 8(j + 1); transposed, they are the b fragments of dimension tiles j and j + 1
-            int key = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
-#pragma unroll
-            for (int j = 0; j < HEAD / 8; j += 2) {
-                unsigned int b[4];
-                asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                             : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
-                             : "r"(shared_address(&values[stage][key][(j + (lane >> 4)) * 4])));
-                mma_bf16(r.o[j], pa, b[0], b[1]);
-                mma_bf16(r.o[j + 1], pa, b[2], b[3]);
-            }
+    }
+    // this lane's rows and columns of the k and v matrices that ldmatrix reads (see flash_tile)
+    unsigned int keyLane = ((lane & 7) + ((lane >> 4) << 3)) * ROW_BYTES + ((lane >> 3) & 1) * 16;
+    unsigned int valueLane = KEYS * ROW_BYTES + (((lane >> 3) & 1) * 8 + (lane & 7)) * ROW_BYTES + (lane >> 4) * 16;
+
+    float scaleLog2 = scale * LOG2E;
+    for (int tile = 0; tile < tileCount; tile++) {
+        int from = spanLo + tile * KEYS;
+        unsigned int stage = stage0 + (tile & 1) * STAGE_BYTES, other = stage0 + STAGE_BYTES - (tile & 1) * STAGE_BYTES;
+        if (tile > 0) copy_async_wait_all();
+        // tile's copies are visible, and every warp is done with the other stage (the previous tile, or the queries)
+        __syncthreads();
+        if (tile + 1 < tileCount) {
+            int next = from + KEYS;
+            copier.copy<KEYS>(other, 1, H, d, next, spanHi - next);
+            copier.copy<KEYS>(other + KEYS * ROW_BYTES, 2, H, d, next, spanHi - next);
+            copy_async_commit();
         }
-        __syncthreads(); // this stage is refilled two tiles on
+        if (from >= insideLo && from + KEYS <= insideHi) {
+            flash_tile<false>(r, qa, stage + keyLane, stage + valueLane, from, t, scaleLog2);
+        } else {
+            flash_tile<true>(r, qa, stage + keyLane, stage + valueLane, from, t, scaleLog2);
+        }
     }
 
     write_rows(r, S, H, d, head, t, rowStart, out, out16, logSumExp);

@@ -42,8 +42,8 @@ import plaid.backend.Tensor;
  * device memory this backend holds, and {@link #profileOps} times each operation.
  */
 public final class CudaBackend implements ComputeBackend {
-    /** Threads per block, equal to BLOCK in common.cuh. */
-    private static final int BLOCK = 256;
+    /** Threads per block, equal to BLOCK in common.cuh (a kernel may ask for another count: Kernel.threads). */
+    static final int BLOCK = 256;
     /** Cap on an element-wise grid; the kernels' grid-stride loops cover the rest. */
     private static final long MAX_ELEMENTWISE_BLOCKS = 1 << 16;
     /**
@@ -629,7 +629,7 @@ public final class CudaBackend implements ComputeBackend {
             }
             pointers.setAtIndex(ADDRESS, i, value);
         }
-        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, BLOCK, 1, 1,
+        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, kernel.threads, 1, 1,
                 (int) sharedBytes, stream, pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
         handoff.queued();
         profile.stop(kernel.symbol(), start);
@@ -1230,7 +1230,7 @@ public final class CudaBackend implements ComputeBackend {
         return true;
     }
 
-    /** Queries per block of attention_forward_flash (QUERIES there). */
+    /** Queries per block of attention_forward_flash and attention_forward_flash_bf16 (QUERIES there). */
     private static final int FLASH_ATTENTION_QUERIES = 128;
 
     /** The flash kernel pads heads to 64 dimensions in steps of 16 and reads float4s. */
@@ -1257,7 +1257,7 @@ public final class CudaBackend implements ComputeBackend {
         if (queries == 0) return;
         SegmentBounds bounds = stageSegments(segments);
         if (gemmPrecision == GemmPrecision.BF16 && flashAttention && flashAttentionFits(d, rowsTimesHeads, cq, co)) {
-                long tiles = flashAttentionTiles(seqLen);
+            long tiles = flashAttentionTiles(seqLen);
             float scale = (float) (1.0 / Math.sqrt(d));
             if (flashAttentionFromBf16Copy) {
                 // handed over by the rotary, or converted into the GEMM operand scratch (free here: work on the stream runs in order)

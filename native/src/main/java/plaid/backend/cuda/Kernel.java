@@ -47,7 +47,8 @@ enum Kernel {
     ATTENTION_BACKWARD_KEY_VALUE_TILED(Sources.ATTENTION_TILED),
 
     ATTENTION_FORWARD_FLASH(Sources.ATTENTION_FLASH),
-    ATTENTION_FORWARD_FLASH_BF16(Sources.ATTENTION_FLASH);
+    /** 4 warps of 32 queries (FLASH_THREADS in attention_flash.cu): two blocks' registers fit an SM. */
+    ATTENTION_FORWARD_FLASH_BF16(Sources.ATTENTION_FLASH, 128);
 
     /** The kernel source files; an enum constant cannot name a static field of its own enum. */
     private static final class Sources {
@@ -60,9 +61,16 @@ enum Kernel {
     }
 
     final String source;
+    /** Threads per block: BLOCK of common.cuh unless the kernel is written for another count. */
+    final int threads;
 
     Kernel(String source) {
+        this(source, CudaBackend.BLOCK);
+    }
+
+    Kernel(String source, int threads) {
         this.source = source;
+        this.threads = threads;
     }
 
     String symbol() {

@@ -616,7 +616,9 @@ class CudaBackendParityTest {
     /**
      * The bf16 mode's tensor-core forward (attention_flash.cu) against the CPU: whole rows over
      * several key tiles, segments across its 128-query and 64-key tiles with a head padded from 48,
-     * split rows with a 16-wide head; then the fp32 backward from its outputs.
+     * split rows with a 16-wide head, segments on tile boundaries (key tiles wholly inside some
+     * warps' segments, the unmasked path, beside masked ones) with a 32-wide head and a length
+     * that no tile divides; then the fp32 backward from its outputs.
      */
     @ParameterizedTest(name = "from a bf16 copy {0}")
     @CsvSource({"true,attention_forward_flash_bf16", "false,attention_forward_flash"})
@@ -628,6 +630,7 @@ class CudaBackendParityTest {
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(200, new int[][] {{37, 100, 63}, {1, 198, 1}}), 3, 48);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(24, new int[][] {{24}, {10, 14}, {5, 7, 12}}), 2, 16);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(1024, new int[][] {{1024}, {130, 700, 194}}), 2, 64);
+            assertFlashAttentionAgrees(kernel, Segments.ofLengths(333, new int[][] {{1, 63, 128, 141}, {333}, {192, 141}}), 2, 32);
         } finally {
             gpu.flashAttentionFromBf16Copy(true);
         }
