@@ -202,7 +202,7 @@ public final class GpuBenchmark {
     /**
      * The 1B step's largest GEMMs (per block: qkv, fc1 and fc2; the output head) in the bf16 mode
      * with bf16 operand copies (conversions included) and with the fp32 matrices cuBLAS rounds on
-     * the fly, as TFLOP/s; and one block's attention forward, fp32 tiled against tensor cores.
+     * the fly, as TFLOP/s; and one block's attention forward and backward, fp32 tiled against tensor cores.
      */
     private void operations() {
         releaseGarbage();
@@ -237,7 +237,7 @@ public final class GpuBenchmark {
                 }
             });
         }
-        guarded("attention forward", () -> {
+        guarded("attention", () -> {
             int rowsOfSamples = 8, seqLen = 1024, heads = 32, headDim = 64;
             Tensor qkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim), out = gpu.allocate(rowsOfSamples, seqLen, heads, headDim);
             Tensor lse = gpu.allocate(rowsOfSamples, heads, seqLen);
@@ -259,6 +259,28 @@ public final class GpuBenchmark {
                 } finally {
                     gpu.flashAttention(true);
                     gpu.flashAttentionFromBf16Copy(true);
+                }
+            }
+            // the backward from the forward's outputs; flops: the convention's 2.5 forwards (5 of its products)
+            Tensor dOut = gpu.allocate(rowsOfSamples, seqLen, heads, headDim), dqkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim);
+            gpu.fill(dOut, 0.01f);
+            gpu.attention(qkv, heads, segments, out, lse);
+            Runnable backward = () -> gpu.attentionBackward(dOut, qkv, out, lse, heads, segments, dqkv);
+            for (String variant : List.of("bf16, tensor cores", "fp32 tiled")) {
+                gpu.flashAttention(!variant.startsWith("fp32"));
+                try {
+                    for (int i = 0; i < 3; i++) backward.run();
+                    int calls = 20;
+                    double millis = timeMillis(() -> {
+                        for (int i = 0; i < calls; i++) backward.run();
+                    }) / calls;
+                    rows.add(new Row("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, millis, Double.NaN, "ms"));
+                    rows.add(new Row("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, 2.5 * flops / millis / 1e9, 790, "TFLOP/s"));
+                    if (!variant.startsWith("fp32")) printProfile("10 attention backwards, one 1B block, " + variant, () -> {
+                        for (int i = 0; i < 10; i++) backward.run();
+                    });
+                } finally {
+                    gpu.flashAttention(true);
                 }
             }
         });

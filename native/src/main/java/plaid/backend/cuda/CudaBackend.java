@@ -30,7 +30,7 @@ import plaid.backend.Tensor;
  * (attention accumulates in fp32 in its tiled kernels), so results agree with
  * {@link plaid.backend.cpu.CpuBackend} to rounding. {@link GemmPrecision} TF32 and BF16 trade
  * that agreement for tensor-core speed in the matrix products; BF16 also in the attention forward
- * (attention_flash.cu).
+ * and backward (attention_flash.cu, attention_flash_backward.cu).
  *
  * <p>Work is queued on one stream created with default flags, so it synchronises with the
  * legacy default stream that the synchronous cuMemcpy and cuMemset calls use: a copy waits
@@ -236,10 +236,9 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /**
-     * In the bf16 mode, whether the attention forward runs on the tensor cores (attention_flash.cu:
-     * bf16 products, fp32 softmax and sums; default, or off with
-     * {@code -Dplaid.cuda.bf16.fp32Attention=true}) or as in the fp32 mode. The backward is the
-     * fp32 kernels' in every mode.
+     * In the bf16 mode, whether attention runs on the tensor cores (attention_flash.cu and
+     * attention_flash_backward.cu: bf16 products, fp32 softmax and sums; default, or off with
+     * {@code -Dplaid.cuda.bf16.fp32Attention=true}) or as in the fp32 mode, forward and backward.
      */
     public void flashAttention(boolean on) {
         flashAttention = on;
@@ -1230,7 +1229,7 @@ public final class CudaBackend implements ComputeBackend {
         return true;
     }
 
-    /** Queries per block of attention_forward_flash and attention_forward_flash_bf16 (QUERIES there). */
+    /** Queries per block of attention_forward_flash and attention_forward_flash_bf16 (QUERIES there), and positions per block of attention_flash_backward.cu (OWNED). */
     private static final int FLASH_ATTENTION_QUERIES = 128;
 
     /** The flash kernel pads heads to 64 dimensions in steps of 16 and reads float4s. */
@@ -1290,9 +1289,24 @@ public final class CudaBackend implements ComputeBackend {
         long queries = (long) rowsTimesHeads * seqLen;
         if (queries == 0) return;
         SegmentBounds bounds = stageSegments(segments);
-        long delta = workspace.reserve(queries * Double.BYTES);
-        launchElementwise(Kernel.ATTENTION_DELTA, queries, d, cg, cuda(out), delta);
+        CudaTensor co = cuda(out);
         double scale = 1.0 / Math.sqrt(d);
+        if (gemmPrecision == GemmPrecision.BF16 && flashAttention && flashAttentionFits(d, rowsTimesHeads, cg, cq, co, cd)) {
+            // bf16 copies in the GEMM operand scratch (free here: work on the stream runs in order): qkv's handed
+            // over or converted, dOut's made with the deltas
+            long qkv16 = handoff.take(cq);
+            if (qkv16 == 0) qkv16 = toBf16(cq, bf16OperandA);
+            long dOut16 = bf16OperandB.reserve(cg.numel() * 2), delta = workspace.reserve(queries * Float.BYTES);
+            launchElementwise(Kernel.ATTENTION_BACKWARD_DELTA, queries * 16, d, cg, co, dOut16, delta);
+            long tiles = flashAttentionTiles(seqLen);
+            for (Kernel kernel : List.of(Kernel.ATTENTION_BACKWARD_KEY_VALUE_FLASH, Kernel.ATTENTION_BACKWARD_QUERY_FLASH)) {
+                launch(kernel, tiles, rowsTimesHeads, 0, seqLen, heads, d, (float) scale, bounds.starts(), bounds.ends(), qkv16, dOut16, cl,
+                        delta, cd);
+            }
+            return;
+        }
+        long delta = workspace.reserve(queries * Double.BYTES);
+        launchElementwise(Kernel.ATTENTION_DELTA, queries, d, cg, co, delta);
         if (tiledAttentionFits(d, rowsTimesHeads, cg, cq, cd)) {
             for (Kernel kernel : List.of(Kernel.ATTENTION_BACKWARD_QUERY_TILED, Kernel.ATTENTION_BACKWARD_KEY_VALUE_TILED)) {
                 launch(kernel, attentionTiles(seqLen), rowsTimesHeads, 0, seqLen, heads, d, (float) scale,

@@ -48,7 +48,11 @@ enum Kernel {
 
     ATTENTION_FORWARD_FLASH(Sources.ATTENTION_FLASH),
     /** 4 warps of 32 queries (FLASH_THREADS in attention_flash.cu): two blocks' registers fit an SM. */
-    ATTENTION_FORWARD_FLASH_BF16(Sources.ATTENTION_FLASH, 128);
+    ATTENTION_FORWARD_FLASH_BF16(Sources.ATTENTION_FLASH, 128),
+
+    ATTENTION_BACKWARD_DELTA(Sources.ATTENTION_FLASH_BACKWARD),
+    ATTENTION_BACKWARD_KEY_VALUE_FLASH(Sources.ATTENTION_FLASH_BACKWARD),
+    ATTENTION_BACKWARD_QUERY_FLASH(Sources.ATTENTION_FLASH_BACKWARD);
 
     /** The kernel source files; an enum constant cannot name a static field of its own enum. */
     private static final class Sources {
@@ -58,6 +62,7 @@ enum Kernel {
         static final String ATTENTION = "attention.cu";
         static final String ATTENTION_TILED = "attention_tiled.cu";
         static final String ATTENTION_FLASH = "attention_flash.cu";
+        static final String ATTENTION_FLASH_BACKWARD = "attention_flash_backward.cu";
     }
 
     final String source;

@@ -618,7 +618,8 @@ class CudaBackendParityTest {
      * several key tiles, segments across its 128-query and 64-key tiles with a head padded from 48,
      * split rows with a 16-wide head, segments on tile boundaries (key tiles wholly inside some
      * warps' segments, the unmasked path, beside masked ones) with a 32-wide head and a length
-     * that no tile divides; then the fp32 backward from its outputs.
+     * that no tile divides, a length off the tiles with one-position segments; then the
+     * tensor-core backward (attention_flash_backward.cu) from its outputs.
      */
     @ParameterizedTest(name = "from a bf16 copy {0}")
     @CsvSource({"true,attention_forward_flash_bf16", "false,attention_forward_flash"})
@@ -631,6 +632,7 @@ class CudaBackendParityTest {
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(24, new int[][] {{24}, {10, 14}, {5, 7, 12}}), 2, 16);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(1024, new int[][] {{1024}, {130, 700, 194}}), 2, 64);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(333, new int[][] {{1, 63, 128, 141}, {333}, {192, 141}}), 2, 32);
+            assertFlashAttentionAgrees(kernel, Segments.ofLengths(77, new int[][] {{1, 75, 1}, {77}}), 2, 32);
         } finally {
             gpu.flashAttentionFromBf16Copy(true);
         }
@@ -647,7 +649,8 @@ class CudaBackendParityTest {
         assertAgree("flash attention log-sum-exp " + shape, lse, BF16_FORWARD);
         Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = randomTwin(rows, seqLen, 3, heads, d);
         cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
-        gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu());
+        assertThat(opsOf(() -> gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu()))).as(shape)
+                .contains("attention_backward_key_value_flash", "attention_backward_query_flash");
         assertAgree("attention dqkv after the flash forward " + shape, dqkv, BF16_GRADIENT);
     }
 
