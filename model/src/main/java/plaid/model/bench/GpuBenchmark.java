@@ -342,6 +342,8 @@ public final class GpuBenchmark {
                 printProfile("one training step, " + shape + ", " + mode, () -> steps.accept(1));
             });
         }
+        // the per-query kernels replace the tiled fp32 ones; the bf16 mode's attention runs on the tensor cores instead
+        if (precisions.getFirst() == GemmPrecision.BF16) return;
         gpu.gemmPrecision(precisions.getFirst());
         String mode = precisions.getFirst().name().toLowerCase(Locale.ROOT) + ", per-query attention";
         guarded("training " + mode, () -> {
