@@ -90,22 +90,17 @@ extern "C" __global__ void softmax(int width, const float* logits, float* probs)
     __shared__ double scratch[BLOCK];
     const float* l = ROW(logits);
     float* p = ROW(probs);
-    // the max and Σ exp(l − max) in one read: each thread rescales its sum when its max moves
-    // (the reference rounds each term to float before summing; this differs by rounding only)
-    float localMax = -__int_as_float(0x7f800000);
-    double localSum = 0;
+    double localMax = NEG_INFINITY;
+    FOR_EACH_COLUMN(j) localMax = fmax(localMax, (double) l[j]);
+    float max = (float) block_reduce(localMax, scratch, Max());
+    double sum = 0;
     FOR_EACH_COLUMN(j) {
-        float v = l[j];
-        if (v > localMax) {
-            localSum *= exp((double) (localMax - v));
-            localMax = v;
-        }
-        localSum += exp((double) (v - localMax));
+        float e = (float) exp((double) (l[j] - max));
+        p[j] = e;
+        sum += e;
     }
-    float max = (float) block_reduce((double) localMax, scratch, Max());
-    double sum = block_reduce(localSum * exp((double) (localMax - max)), scratch, Sum());
-    float inv = (float) (1.0 / sum);
-    FOR_EACH_COLUMN(j) p[j] = (float) exp((double) (l[j] - max)) * inv;
+    float inv = (float) (1.0 / block_reduce(sum, scratch, Sum()));
+    FOR_EACH_COLUMN(j) p[j] *= inv; // each thread rescales the columns it wrote
 }
 
 // out[row] = the first column holding the row's largest value, as the scan "best = 0; if x[j] >

@@ -152,6 +152,9 @@ public final class GpuBenchmark {
                 guarded("profile of sampling " + shape + " " + mode, () -> printProfile(
                         "one unguided sampling call of 1 step (2 model calls), " + shape + ", 8 × " + unguidedSeqLen + ", " + mode,
                         () -> sampler.sample(unguided.withSteps(1), NoiseSource.seeded(5))));
+                if (!NO_GUIDED) guarded("profile of guided sampling " + shape + " " + mode, () -> printProfile(
+                        "one prefix-guided sampling call of 1 step (2 model calls, 1 backward), " + shape + ", 8 × " + guidedSeqLen + ", " + mode,
+                        () -> sampler.sample(guided.withSteps(1), NoiseSource.seeded(5))));
             }
         }
     }
