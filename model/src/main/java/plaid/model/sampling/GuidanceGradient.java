@@ -1,7 +1,9 @@
 package plaid.model.sampling;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.Denoiser;
@@ -27,28 +29,72 @@ final class GuidanceGradient {
 
     /** d G / d z [N·S·E] at the denoiser's latest forward. */
     float[] compute(Denoiser denoiser, List<GuidanceTerm> terms) {
-        int rows = denoiser.rows(), seqLen = denoiser.seqLen();
+        int seqLen = denoiser.seqLen();
+        for (GuidanceTerm[] pass : positionPasses(terms, seqLen)) addPositionTerms(denoiser, pass);
         for (GuidanceTerm term : terms) {
-            int first = term.position() instanceof GuidanceTerm.At(int index) ? index : 0;
-            int count = term.position() instanceof GuidanceTerm.At ? 1 : seqLen;
-            int[] targets = new int[count];
+            if (term.position() instanceof GuidanceTerm.At) continue;
+            int[] targets = new int[seqLen];
             Arrays.fill(targets, term.token());
-            for (int b = 0; b < rows; b++) {
-                long offset = (long) (b * seqLen + first) * vocabSize;
-                double[] logp = be.crossEntropy(denoiser.logits().view(offset, count, vocabSize), targets);
-                for (int j = 0; j < count; j++) logp[j] = -logp[j];
-                double[] slope = slopes(term, logp, seqLen);
-                // crossEntropyBackward adds scale·(p − onehot): the negated slope gives slope·(onehot − p)
-                float[] scale = new float[count];
-                for (int j = 0; j < count; j++) scale[j] = (float) -slope[j];
-                be.crossEntropyBackward(denoiser.probs().view(offset, count, vocabSize), targets, scale,
-                        denoiser.logitGradient().view(offset, count, vocabSize));
-            }
+            addTerm(denoiser, 0, targets, logp -> slopes(term, logp, seqLen));
         }
         return be.download(denoiser.backward(null, discardedEmbeddingGradient, false).dz());
     }
 
-    /** d(w·term)/d log p at each position the term reads. */
+    /**
+     * The 'at' terms as passes of at most one term per position ({@code pass[s]}, null where none), in the
+     * terms' order: each pass costs one cross-entropy and one backward per sample over the span of positions
+     * it covers, rather than one of each per term and sample, each waiting for the device (a prefix of 8 tokens
+     * and 8 samples: 16 launches instead of 128).
+     */
+    private static List<GuidanceTerm[]> positionPasses(List<GuidanceTerm> terms, int seqLen) {
+        List<GuidanceTerm[]> passes = new ArrayList<>();
+        for (GuidanceTerm term : terms) {
+            if (!(term.position() instanceof GuidanceTerm.At(int index))) continue;
+            GuidanceTerm[] free = passes.stream().filter(p -> p[index] == null).findFirst().orElse(null);
+            if (free == null) passes.add(free = new GuidanceTerm[seqLen]);
+            free[index] = term;
+        }
+        return passes;
+    }
+
+    /** One pass of 'at' terms, over the positions from its first term's to its last's (those between get slope 0). */
+    private void addPositionTerms(Denoiser denoiser, GuidanceTerm[] pass) {
+        int first = 0, last = pass.length - 1;
+        while (pass[first] == null) first++;
+        while (pass[last] == null) last--;
+        int[] targets = new int[last - first + 1];
+        for (int j = 0; j < targets.length; j++) targets[j] = pass[first + j] == null ? 0 : pass[first + j].token();
+        int from = first;
+        addTerm(denoiser, first, targets, logp -> {
+            double[] slope = new double[logp.length];
+            for (int j = 0; j < slope.length; j++) {
+                GuidanceTerm term = pass[from + j];
+                if (term != null) slope[j] = pointSlope(term, logp[j]);
+            }
+            return slope;
+        });
+    }
+
+    /**
+     * For each sample, adds slope·(onehot(target) − p) to the logit gradient at positions first.. (one per target),
+     * the slopes given by {@code slopes} from log p of the targets there.
+     */
+    private void addTerm(Denoiser denoiser, int first, int[] targets, UnaryOperator<double[]> slopes) {
+        int rows = denoiser.rows(), seqLen = denoiser.seqLen(), count = targets.length;
+        for (int b = 0; b < rows; b++) {
+            long offset = (long) (b * seqLen + first) * vocabSize;
+            double[] logp = be.crossEntropy(denoiser.logits().view(offset, count, vocabSize), targets);
+            for (int j = 0; j < count; j++) logp[j] = -logp[j];
+            double[] slope = slopes.apply(logp);
+            // crossEntropyBackward adds scale·(p − onehot): the negated slope gives slope·(onehot − p)
+            float[] scale = new float[count];
+            for (int j = 0; j < count; j++) scale[j] = (float) -slope[j];
+            be.crossEntropyBackward(denoiser.probs().view(offset, count, vocabSize), targets, scale,
+                    denoiser.logitGradient().view(offset, count, vocabSize));
+        }
+    }
+
+    /** d(w·term)/d log p at each position an 'anywhere' or 'everywhere' term reads. */
     private static double[] slopes(GuidanceTerm term, double[] logp, int seqLen) {
         double[] slope = new double[logp.length];
         if (term.position() instanceof GuidanceTerm.Anywhere) {
@@ -59,9 +105,14 @@ final class GuidanceGradient {
             double outer = term.weight() * (term.complement() ? log1mexpSlope(logpAny) : 1.0);
             for (int j = 0; j < logp.length; j++) slope[j] = outer * Math.exp(logp[j] - max) / sum;
         } else {
-            for (int j = 0; j < logp.length; j++) slope[j] = term.weight() * (term.complement() ? log1mexpSlope(logp[j]) : 1.0);
+            for (int j = 0; j < logp.length; j++) slope[j] = pointSlope(term, logp[j]);
         }
         return slope;
+    }
+
+    /** d(w·term)/d log p of a term that reads one position's log p (its own, not a sum over positions). */
+    private static double pointSlope(GuidanceTerm term, double logp) {
+        return term.weight() * (term.complement() ? log1mexpSlope(logp) : 1.0);
     }
 
     /** d/dl log(1 − eˡ) = −1/expm1(−l), for l = log p ≤ 0. */

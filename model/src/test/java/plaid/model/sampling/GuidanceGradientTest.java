@@ -22,6 +22,8 @@ class GuidanceGradientTest {
         List<GuidanceTerm> terms = List.of(
                 GuidanceTerm.at(4, 2.0, 1),
                 GuidanceTerm.at(9, 10.0, 3).complemented(),
+                GuidanceTerm.at(5, 1.0, 1), // a second term at position 1: another pass over the 'at' positions
+                GuidanceTerm.at(6, 0.7, 4),
                 GuidanceTerm.anywhere(12, 3.0),
                 GuidanceTerm.anywhere(2, 1.5).complemented(),
                 GuidanceTerm.everywhere(7, 0.5),

@@ -1171,8 +1171,10 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void geluBackward(Tensor dOut, Tensor x, Tensor dx) {
-        CudaTensor cx = cuda(x);
-        launchElementwise(Kernel.GELU_BACKWARD, cx.numel(), cuda(dOut), cx, cuda(dx));
+        CudaTensor cx = cuda(x), cd = cuda(dx);
+        long dx16 = handoff.reserve(cd); // the MLP's gradient goes to fc1's products next
+        launchElementwise(Kernel.GELU_BACKWARD, cx.numel(), cuda(dOut), cx, cd, dx16);
+        handoff.made(cd, dx16);
     }
 
     @Override
@@ -1184,8 +1186,9 @@ public final class CudaBackend implements ComputeBackend {
         if (invFreq.length != half) throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
         long positions = c.numel() / (3L * heads * headDim);
         long[] staged = stage(bits(invFreq));
-        // the forward rotation's result is the flash attention's input: its bf16 copy is made here
-        long qkv16 = !inverse && flashAttention && flashAttentionFromBf16Copy ? handoff.reserve(c) : 0;
+        // the forward rotation's result is the flash attention's input, the inverse's (the gradient) the QKV
+        // weight's products': their bf16 copy is made here
+        long qkv16 = inverse || flashAttention && flashAttentionFromBf16Copy ? handoff.reserve(c) : 0;
         launchElementwise(Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c, qkv16);
         handoff.made(c, qkv16);
     }

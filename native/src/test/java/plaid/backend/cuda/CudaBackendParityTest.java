@@ -400,23 +400,33 @@ class CudaBackendParityTest {
     }
 
     /**
-     * A norm hands its output's bf16 copy to the product right after it: one conversion (the weight's)
-     * instead of two, the same result bit for bit as converting, and no hand-over once anything else
-     * was queued in between (here a scale of the norm's output, which the product must see).
+     * The norms, the GELU backward and the inverse rotary hand their output's bf16 copy to the product
+     * right after it: one conversion (the weight's) instead of two, the same result bit for bit as
+     * converting, and no hand-over once anything else was queued in between (here a scale of the
+     * output, which the product must see).
      */
-    @ParameterizedTest(name = "layer norm {0}")
-    @ValueSource(booleans = {false, true})
-    void normsHandTheirBf16CopyToTheNextProduct(boolean layerNorm) {
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"rmsNorm", "layerNorm", "geluBackward", "rotary inverse"})
+    void opsHandTheirBf16OutputToTheNextProduct(String producer) {
         gpu.gemmPrecision(GemmPrecision.BF16);
-        int m = 256, n = 512, k = 384;
+        int m = 256, n = 512, k = 384, heads = 2, headDim = 64; // rotary: [2, 128, 3, 2, 64] = m × k
         Tensor x = gpu.allocate(m, k), weight = gpu.allocate(k), normed = gpu.allocate(m, k), mean = gpu.allocate(m), rstd = gpu.allocate(m);
         Tensor w = gpu.allocate(n, k), c = gpu.allocate(m, n);
+        float[] invFreq = new float[headDim / 2];
+        for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
         gpu.upload(randomValues(m, k), x);
         gpu.upload(randomFactors(k), weight);
         gpu.upload(randomValues(n, k), w);
         java.util.function.Function<Boolean, float[]> normThenProduct = scaledBetween -> {
-            if (layerNorm) gpu.layerNorm(x, weight, 1e-5f, normed, mean, rstd);
-            else gpu.rmsNorm(x, weight, 1e-5f, normed, rstd);
+            switch (producer) {
+                case "rmsNorm" -> gpu.rmsNorm(x, weight, 1e-5f, normed, rstd);
+                case "layerNorm" -> gpu.layerNorm(x, weight, 1e-5f, normed, mean, rstd);
+                case "geluBackward" -> gpu.geluBackward(x, w.view(0, m, k), normed);
+                default -> {
+                    gpu.copy(x, normed);
+                    gpu.rotary(normed.reshape(2, 128, 3, heads, headDim), heads, invFreq, true);
+                }
+            }
             if (scaledBetween) gpu.scale(normed, 2f);
             gpu.gemm(false, true, 1f, normed, w, 0f, c);
             return gpu.download(c);
