@@ -64,7 +64,6 @@ public final class Denoiser {
     private final Tensor mlpActivation;
     private final Tensor hOut, lnOut, lnMean, lnRstd, zBias, logits, probs, xReconst;
     // gradient scratch
-    private final Tensor discardedNormGradient;
     private final Tensor dh, dMid, dNorm, dAttn, dQkv, dFc, dOutHead, dLogits, dZBias, dX, dGammaFeatures, gammaRowSum, dZ;
     // double_logit_reg only (null otherwise): the embed head's norm, the second set of logits,
     // bow⁻¹(zb) for the direct logits, x = bow⁻¹(x̂) of the embed head, and gradient scratch
@@ -141,7 +140,6 @@ public final class Denoiser {
         logits = be.allocate(tokens, v);
         probs = be.allocate(tokens, v);
         xReconst = be.allocate(tokens, e);
-        discardedNormGradient = be.allocate(d);
         dh = be.allocate(tokens, d);
         dMid = be.allocate(tokens, d);
         dNorm = be.allocate(tokens, d);
@@ -423,11 +421,9 @@ public final class Denoiser {
 
     // ---- backward -----------------------------------------------------------------
 
-    /** Where a norm's weight gradient goes: the parameter's, or scratch when none is wanted. */
-    private Tensor weightGradient(Parameter norm, boolean parameterGradients) {
-        if (parameterGradients) return norm.grad();
-        be.fill(discardedNormGradient, 0f);
-        return discardedNormGradient;
+    /** Where a norm's weight gradient goes: the parameter's, or nowhere (null) when none is wanted. */
+    private static Tensor weightGradient(Parameter norm, boolean parameterGradients) {
+        return parameterGradients ? norm.grad() : null;
     }
 
     /** What the backward returns besides the parameter gradients it accumulates. */

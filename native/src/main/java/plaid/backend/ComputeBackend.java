@@ -129,11 +129,13 @@ public interface ComputeBackend extends AutoCloseable {
     /** RMSNorm over the last dimension: out = x / √(mean x² + eps) · weight; saves 1/rms per row. */
     void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd);
 
+    /** dx, and the weight's gradient accumulated into dWeight unless it is null (guidance wants none). */
     void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight);
 
     /** LayerNorm without bias over the last dimension; saves mean and 1/std per row. */
     void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd);
 
+    /** As {@link #rmsNormBackward}: dWeight may be null. */
     void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight);
 
     /** GELU with the tanh approximation. */

@@ -216,7 +216,7 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
-        CpuTensor cg = cpu(dOut), cx = cpu(x), cw = cpu(weight), cr = cpu(rstd), cdx = cpu(dx), cdw = cpu(dWeight);
+        CpuTensor cg = cpu(dOut), cx = cpu(x), cw = cpu(weight), cr = cpu(rstd), cdx = cpu(dx);
         int d = cx.lastDim(), rows = cx.size() / d;
         // y = x·r·w with r = (mean x² + eps)^-½:  dx = r·(g⊙w) − x·r³·mean(g⊙w⊙x)
         parallelFor(rows, d, r -> {
@@ -230,7 +230,7 @@ public final class CpuBackend implements ComputeBackend {
                 cdx.data[cdx.offset + o + j] = (float) (inv * gw - cx.data[cx.offset + o + j] * c);
             }
         });
-        accumulateNormWeightGrad(cg, cx, cr, null, cdw, d, rows);
+        if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, null, cpu(dWeight), d, rows);
     }
 
     /** dWeight[j] += Σ_rows dOut·x̂ with x̂ = (x − mean)·rstd (mean absent for RMSNorm). */
@@ -277,7 +277,7 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
-        CpuTensor cg = cpu(dOut), cx = cpu(x), cw = cpu(weight), cm = cpu(mean), cr = cpu(rstd), cdx = cpu(dx), cdw = cpu(dWeight);
+        CpuTensor cg = cpu(dOut), cx = cpu(x), cw = cpu(weight), cm = cpu(mean), cr = cpu(rstd), cdx = cpu(dx);
         int d = cx.lastDim(), rows = cx.size() / d;
         // dx = r·(gw − mean(gw) − x̂·mean(gw⊙x̂)),  gw = dOut⊙w
         parallelFor(rows, d, r -> {
@@ -296,7 +296,7 @@ public final class CpuBackend implements ComputeBackend {
                 cdx.data[cdx.offset + o + j] = (float) (inv * (gw - meanG - xh * meanGX));
             }
         });
-        accumulateNormWeightGrad(cg, cx, cr, cm, cdw, d, rows);
+        if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, cm, cpu(dWeight), d, rows);
     }
 
     private static final double GELU_C = Math.sqrt(2.0 / Math.PI);

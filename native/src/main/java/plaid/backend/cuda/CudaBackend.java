@@ -1133,7 +1133,7 @@ public final class CudaBackend implements ComputeBackend {
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
         CudaTensor cg = cuda(dOut), cx = cuda(x), cr = cuda(rstd);
         launchRowwise(Kernel.RMS_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cr, cuda(dx));
-        accumulateNormWeightGrad(cg, cx, cr, 0L, cuda(dWeight));
+        if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, 0L, cuda(dWeight));
     }
 
     /** dWeight[j] += Σ_rows dOut·(x − mean)·rstd; meanAddress 0 for RMSNorm. */
@@ -1159,7 +1159,7 @@ public final class CudaBackend implements ComputeBackend {
     public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
         CudaTensor cg = cuda(dOut), cx = cuda(x), cm = cuda(mean), cr = cuda(rstd);
         launchRowwise(Kernel.LAYER_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cm, cr, cuda(dx));
-        accumulateNormWeightGrad(cg, cx, cr, cm.address(), cuda(dWeight));
+        if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, cm.address(), cuda(dWeight));
     }
 
     @Override

@@ -131,6 +131,10 @@ class CpuBackendGradientTest {
                 numericGradient(xs -> dot(gd, rmsNormRef(xs, toDouble(w), eps)), toDouble(x)), 1e-5);
         assertClose("rmsNorm dWeight (accumulated)", be.download(dw),
                 plus(dw0, numericGradient(ws -> dot(gd, rmsNormRef(toDouble(x), ws, eps)), toDouble(w))), 1e-5);
+
+        Tensor dxAlone = tensor(nans(rows * d), rows, d);
+        be.rmsNormBackward(tensor(g, rows, d), tx, tw, rstd, dxAlone, null);
+        assertThat(be.download(dxAlone)).as("dx without a weight gradient").containsExactly(be.download(dx));
     }
 
     @Test

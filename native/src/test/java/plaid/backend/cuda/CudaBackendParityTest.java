@@ -549,6 +549,10 @@ class CudaBackendParityTest {
         gpu.rmsNormBackward(dOut.gpu(), x.gpu(), w.gpu(), rstd.gpu(), dx.gpu(), dw.gpu());
         assertAgree("rmsNorm dx", dx, ELEMENTWISE);
         assertAgree("rmsNorm dWeight (accumulated)", dw, ELEMENTWISE);
+        float[] dxWithWeightGradient = gpu.download(dx.gpu());
+        gpu.fill(dx.gpu(), Float.NaN);
+        gpu.rmsNormBackward(dOut.gpu(), x.gpu(), w.gpu(), rstd.gpu(), dx.gpu(), null);
+        assertThat(gpu.download(dx.gpu())).as("dx without a weight gradient").containsExactly(dxWithWeightGradient);
     }
 
     @Test
