@@ -8,30 +8,14 @@
 // Needs d % 16 == 0, d <= HEAD (the head is zero-padded to HEAD) and 16-byte aligned tensors
 // (checked on the host).
 #include "common.cuh"
+#include "tensor_cores.cuh"
 
 #define QUERIES 128 // queries per block, in both kernels
 #define KEYS 64     // keys per shared tile
 #define HEAD 64     // head dimensions computed (zero-padded past d)
 #define ROW_WORDS ((HEAD + 8) / 2) // 32-bit words per shared row of Q or K: 8 bf16 of padding keeps the fragment loads conflict-free
 #define VT_WORDS ((KEYS + 8) / 2)  // words per shared row of vᵀ
-#define FULL_WARP 0xffffffffu
-#define LOG2E 1.4426950408889634f
 #define LN2 0.6931471805599453f
-#define NEG_INFINITY_F (-__int_as_float(0x7f800000))
-
-// 2^x, one MUFU instruction (exp2f adds range handling that the scores never need).
-__device__ __forceinline__ float exp2_approx(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
-
-// c += a·b for one 16×8×16 tile: a row-major 16×16 bf16 (4 words), b column-major 16×8 (2 words).
-__device__ __forceinline__ void mma_bf16(float* c, const unsigned int* a, unsigned int b0, unsigned int b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 // Part 0 (q), 1 (k) or 2 (v) of a token's head in qkv.
 __device__ __forceinline__ const float* head_vector(const float* qkv, long long token, int part, int head, int H, int d) {
@@ -279,33 +263,6 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_forward_flash(i
 #define CHUNKS_PER_ROW (HEAD / 8) // 16-byte pieces of a row
 #define ROWS_PER_PASS (FLASH_THREADS / CHUNKS_PER_ROW) // rows one cp.async per thread covers
 
-// 16 bytes from global to shared memory (a 32-bit shared address), asynchronously; zeros when !valid.
-__device__ __forceinline__ void copy_async_16(unsigned int destination, const void* source, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(destination), "l"(source), "r"(valid ? 16 : 0));
-}
-
-__device__ __forceinline__ void copy_async_commit() {
-    asm volatile("cp.async.commit_group;");
-}
-
-__device__ __forceinline__ void copy_async_wait_all() {
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
-}
-
-// Four 8×8 bf16 matrices from shared memory, lane l addressing row l % 8 of matrix l / 8.
-__device__ __forceinline__ void load_matrices(unsigned int (&m)[4], unsigned int address) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
-                 : "r"(address));
-}
-
-// The same, each matrix transposed.
-__device__ __forceinline__ void load_matrices_transposed(unsigned int (&m)[4], unsigned int address) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
-                 : "r"(address));
-}
-
 // This thread's share of copying `rows` rows of one part (q, k or v) of qkv16 into shared rows:
 // its 16-byte piece of rows r0, r0 + ROWS_PER_PASS, ... The addresses are worked out once;
 // a tile only adds its offset (zeros past `count` rows and past d).
@@ -335,7 +292,7 @@ struct RowCopier {
 #pragma unroll
         for (int n = 0; n < ROWS / ROWS_PER_PASS; n++) {
             bool valid = inHead && r0 + n * ROWS_PER_PASS < count;
-            copy_async_16(rowsAddress + destination + n * ROWS_PER_PASS * ROW_BYTES, valid ? piece + n * passStride : qkv16, valid);
+            copy_async<16>(rowsAddress + destination + n * ROWS_PER_PASS * ROW_BYTES, valid ? piece + n * passStride : qkv16, valid);
         }
     }
 };
@@ -416,7 +373,7 @@ extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward
     insideLo = __reduce_max_sync(FULL_WARP, insideLo);
     insideHi = __reduce_min_sync(FULL_WARP, insideHi);
 
-    unsigned int stage0 = (unsigned int) __cvta_generic_to_shared(stages);
+    unsigned int stage0 = shared_address(stages);
     RowCopier copier(qkv16, rowStart, head, H, d);
     int tileCount = (spanHi - spanLo + KEYS - 1) / KEYS;
     copier.copy<QUERIES>(stage0 + STAGE_BYTES, 0, H, d, first, S - first);
@@ -425,7 +382,7 @@ extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward
         copier.copy<KEYS>(stage0 + KEYS * ROW_BYTES, 2, H, d, spanLo, spanHi - spanLo);
     }
     copy_async_commit();
-    copy_async_wait_all();
+    copy_async_wait<0>();
     __syncthreads();
     // this warp's queries as A fragments: m-tile i, dimensions 16kk..16kk+15
     unsigned int qa[2][HEAD / 16][4];
@@ -444,7 +401,7 @@ extern "C" __global__ void __launch_bounds__(FLASH_THREADS, 2) attention_forward
     for (int tile = 0; tile < tileCount; tile++) {
         int from = spanLo + tile * KEYS;
         unsigned int stage = stage0 + (tile & 1) * STAGE_BYTES, other = stage0 + STAGE_BYTES - (tile & 1) * STAGE_BYTES;
-        if (tile > 0) copy_async_wait_all();
+        if (tile > 0) copy_async_wait<0>();
         // tile's copies are visible, and every warp is done with the other stage (the previous tile, or the queries)
         __syncthreads();
         if (tile + 1 < tileCount) {

@@ -9,66 +9,12 @@
 // Grid: x = tile of 128 positions (8 warps × 16, the mma fragments' rows), y = row * H + head.
 // Needs d % 16 == 0, d <= HEAD (zero-padded to HEAD) and 16-byte aligned tensors (checked on the host).
 #include "common.cuh"
+#include "tensor_cores.cuh"
 
 #define OWNED 128  // positions a block owns: 8 warps × 16
 #define TILE 64    // positions of the other side per shared tile
 #define HEAD 64    // head dimensions computed (zero-padded past d)
 #define ROW_WORDS ((HEAD + 8) / 2) // 32-bit words per shared row: 8 bf16 of padding keep ldmatrix conflict-free
-#define LOG2E 1.4426950408889634f
-#define NEG_INFINITY_F (-__int_as_float(0x7f800000))
-#define FULL_WARP 0xffffffffu
-
-// c += a·b for one 16×8×16 tile: a row-major 16×16 bf16 (4 words), b column-major 16×8 (2 words).
-static __device__ __forceinline__ void mma_16816(float* c, const unsigned int* a, unsigned int b0, unsigned int b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// 2^x, flushing denormals (the probabilities that small do not matter); 2^−∞ = 0 for masked scores.
-static __device__ __forceinline__ float exp2_ftz(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
-
-static __device__ __forceinline__ unsigned int smem_address(const void* pointer) {
-    return (unsigned int) __cvta_generic_to_shared(pointer);
-}
-
-// Four 8×8 bf16 matrices from shared memory, lane l addressing row l % 8 of matrix l / 8.
-static __device__ __forceinline__ void load_matrices(unsigned int (&m)[4], const void* row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
-                 : "r"(smem_address(row)));
-}
-
-// The same, each matrix transposed.
-static __device__ __forceinline__ void load_matrices_transposed(unsigned int (&m)[4], const void* row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(m[0]), "=r"(m[1]), "=r"(m[2]), "=r"(m[3])
-                 : "r"(smem_address(row)));
-}
-
-// `bytes` (4, 8 or 16) from global to shared memory, asynchronously; zeros when !valid.
-template <int BYTES>
-static __device__ __forceinline__ void async_copy(void* destination, const void* source, bool valid) {
-    if (BYTES == 16) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_address(destination)), "l"(source), "r"(valid ? 16 : 0));
-    } else {
-        asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(smem_address(destination)), "l"(source), "n"(BYTES),
-                     "r"(valid ? BYTES : 0));
-    }
-}
-
-static __device__ __forceinline__ void async_commit() {
-    asm volatile("cp.async.commit_group;");
-}
-
-template <int PENDING>
-static __device__ __forceinline__ void async_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(PENDING));
-}
 
 // `capacity` head vectors from position `from` into shared rows; zeros past count and d. `stride`: elements
 // between consecutive positions (3·H·d in qkv16, H·d in dOut16); `base`: the row's first vector.
@@ -77,7 +23,7 @@ static __device__ __forceinline__ void copy_head_rows(unsigned int (*rows)[ROW_W
     for (int i = threadIdx.x; i < capacity * (HEAD / 8); i += BLOCK) {
         int r = i / (HEAD / 8), c = i % (HEAD / 8);
         bool valid = r < count && c * 8 < d;
-        async_copy<16>(&rows[r][c * 4], valid ? base + (from + r) * stride + c * 8 : base, valid);
+        copy_async<16>(shared_address(&rows[r][c * 4]), valid ? base + (from + r) * stride + c * 8 : base, valid);
     }
 }
 
@@ -87,7 +33,7 @@ static __device__ __forceinline__ void load_a_fragments(unsigned int (&a)[HEAD /
     // matrices: rows 0–7 and 8–15 of dimensions 16kk..+7, then the same of 16kk+8..+15
     int row = warp * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
 #pragma unroll
-    for (int kk = 0; kk < HEAD / 16; kk++) load_matrices(a[kk], &rows[row][kk * 8 + (lane >> 4) * 4]);
+    for (int kk = 0; kk < HEAD / 16; kk++) load_matrices(a[kk], shared_address(&rows[row][kk * 8 + (lane >> 4) * 4]));
 }
 
 // acc[j] += a-rows · rowsᵀ over HEAD dimensions, for the TILE shared rows (n-tile j: rows 8j..8j+7).
@@ -100,9 +46,9 @@ static __device__ __forceinline__ void multiply_by_rows(float (&acc)[TILE / 8][4
 #pragma unroll
         for (int j = 0; j < TILE / 8; j += 2) {
             unsigned int b[4];
-            load_matrices(b, &rows[j * 8 + row][kk * 8 + word]);
-            mma_16816(acc[j], a[kk], b[0], b[1]);
-            mma_16816(acc[j + 1], a[kk], b[2], b[3]);
+            load_matrices(b, shared_address(&rows[j * 8 + row][kk * 8 + word]));
+            mma_bf16(acc[j], a[kk], b[0], b[1]);
+            mma_bf16(acc[j + 1], a[kk], b[2], b[3]);
         }
     }
 }
@@ -120,9 +66,9 @@ static __device__ __forceinline__ void multiply_weights_by_rows(float (&acc)[HEA
 #pragma unroll
         for (int j = 0; j < HEAD / 8; j += 2) {
             unsigned int b[4];
-            load_matrices_transposed(b, &rows[kk * 16 + row][j * 4 + word]);
-            mma_16816(acc[j], a, b[0], b[1]);
-            mma_16816(acc[j + 1], a, b[2], b[3]);
+            load_matrices_transposed(b, shared_address(&rows[kk * 16 + row][j * 4 + word]));
+            mma_bf16(acc[j], a, b[0], b[1]);
+            mma_bf16(acc[j + 1], a, b[2], b[3]);
         }
     }
 }
@@ -189,8 +135,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 1) attention_backward_key_va
     // the block's keys and values pass through the query and gradient stages (OWNED = 2 × TILE rows)
     copy_head_rows(queries[0], OWNED, qRow + (long long) H * d, qkvStride, first, S - first, d);
     copy_head_rows(gradients[0], OWNED, qRow + 2LL * H * d, qkvStride, first, S - first, d);
-    async_commit();
-    async_wait<0>();
+    copy_async_commit();
+    copy_async_wait<0>();
     __syncthreads();
     unsigned int kf[HEAD / 16][4], vf[HEAD / 16][4];
     load_a_fragments(kf, queries[0], warp, lane);
@@ -215,12 +161,12 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 1) attention_backward_key_va
         copy_head_rows(queries[stage], TILE, qRow, qkvStride, from, count, d);
         copy_head_rows(gradients[stage], TILE, dOutRow, dOutStride, from, count, d);
         int i = threadIdx.x;
-        if (i < TILE) async_copy<4>(&lse[stage][i], lseRow + (i < count ? from + i : 0), i < count);
+        if (i < TILE) copy_async<4>(shared_address(&lse[stage][i]), lseRow + (i < count ? from + i : 0), i < count);
         else if (i < 2 * TILE) {
             i -= TILE;
-            async_copy<4>(&deltas[stage][i], delta + (i < count ? (rowStart + from + i) * H + head : 0), i < count);
+            copy_async<4>(shared_address(&deltas[stage][i]), delta + (i < count ? (rowStart + from + i) * H + head : 0), i < count);
         }
-        async_commit();
+        copy_async_commit();
     };
 
     int tiles = (spanHi - spanLo + TILE - 1) / TILE;
@@ -229,9 +175,9 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 1) attention_backward_key_va
         int from = spanLo + tile * TILE, stage = tile & 1;
         if (tile + 1 < tiles) {
             copy_tile(stage ^ 1, from + TILE); // the other stage was last read before the previous iteration's closing barrier
-            async_wait<1>();
+            copy_async_wait<1>();
         } else {
-            async_wait<0>();
+            copy_async_wait<0>();
         }
         __syncthreads();
 
@@ -249,7 +195,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 1) attention_backward_key_va
             for (int e = 0; e < 4; e++) {
                 int query = from + column + (e & 1);
                 bool visible = e < 2 ? query >= lo0 && query < hi0 : query >= lo1 && query < hi1;
-                float probability = exp2_ftz(visible ? __fmaf_rn(p[j][e], scaleLog2, minusLseLog2[e & 1]) : NEG_INFINITY_F);
+                float probability = exp2_approx(visible ? __fmaf_rn(p[j][e], scaleLog2, minusLseLog2[e & 1]) : NEG_INFINITY_F);
                 p[j][e] = probability;
                 ds[j][e] = probability * (ds[j][e] - deltaF[e & 1]);
             }
@@ -287,8 +233,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_backward_query_
     // the block's queries and output gradients pass through the key and value stages
     copy_head_rows(keys[0], OWNED, qRow, qkvStride, first, S - first, d);
     copy_head_rows(values[0], OWNED, dOut16 + rowStart * dOutStride + (long long) head * d, dOutStride, first, S - first, d);
-    async_commit();
-    async_wait<0>();
+    copy_async_commit();
+    copy_async_wait<0>();
     __syncthreads();
     unsigned int qf[HEAD / 16][4], gf[HEAD / 16][4];
     load_a_fragments(qf, keys[0], warp, lane);
@@ -312,7 +258,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_backward_query_
     if (tiles > 0) {
         copy_head_rows(keys[0], TILE, kRow, qkvStride, spanLo, min(TILE, spanHi - spanLo), d);
         copy_head_rows(values[0], TILE, vRow, qkvStride, spanLo, min(TILE, spanHi - spanLo), d);
-        async_commit();
+        copy_async_commit();
     }
     for (int tile = 0; tile < tiles; tile++) {
         int from = spanLo + tile * TILE, stage = tile & 1;
@@ -320,10 +266,10 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_backward_query_
             int next = from + TILE;
             copy_head_rows(keys[stage ^ 1], TILE, kRow, qkvStride, next, min(TILE, spanHi - next), d);
             copy_head_rows(values[stage ^ 1], TILE, vRow, qkvStride, next, min(TILE, spanHi - next), d);
-            async_commit();
-            async_wait<1>();
+            copy_async_commit();
+            copy_async_wait<1>();
         } else {
-            async_wait<0>();
+            copy_async_wait<0>();
         }
         __syncthreads();
 
@@ -339,7 +285,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_backward_query_
                 int key = from + 8 * j + 2 * t + (e & 1);
                 bool upper = e >= 2;
                 bool visible = upper ? key >= lo1 && key < hi1 : key >= lo0 && key < hi0;
-                float probability = exp2_ftz(visible ? __fmaf_rn(p[j][e], scaleLog2, minusLseLog2[upper]) : NEG_INFINITY_F);
+                float probability = exp2_approx(visible ? __fmaf_rn(p[j][e], scaleLog2, minusLseLog2[upper]) : NEG_INFINITY_F);
                 ds[j][e] = probability * (ds[j][e] - deltas[upper]);
             }
         }

@@ -32,7 +32,7 @@ final class KernelCompiler {
 
     static final String RESOURCE_DIRECTORY = "plaid/kernels/";
     /** Headers every source may include. */
-    static final List<String> HEADERS = List.of("common.cuh");
+    static final List<String> HEADERS = List.of("common.cuh", "tensor_cores.cuh");
     /**
      * No fused multiply-add: the Java reference rounds every product, and contracting would
      * make element-wise results differ in the last bit.

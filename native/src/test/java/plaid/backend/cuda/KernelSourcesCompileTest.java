@@ -35,6 +35,11 @@ class KernelSourcesCompileTest {
             sources = files.filter(f -> f.toString().endsWith(".cu")).sorted().toList();
         }
         assertThat(sources).as("kernel sources in " + kernels).isNotEmpty();
+        try (Stream<Path> files = Files.list(kernels)) {
+            // nvcc below finds any header in the directory; NVRTC at run time only those KernelCompiler hands it
+            assertThat(files.map(f -> f.getFileName().toString()).filter(name -> name.endsWith(".cuh")))
+                    .as("every header is one NVRTC is given").containsExactlyInAnyOrderElementsOf(KernelCompiler.HEADERS);
+        }
         assertThat(sources.stream().map(f -> f.getFileName().toString()))
                 .as("every source a Kernel names exists")
                 .containsAll(Stream.of(Kernel.values()).map(k -> k.source).distinct().toList());
