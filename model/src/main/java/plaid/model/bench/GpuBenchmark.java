@@ -226,14 +226,9 @@ public final class GpuBenchmark {
                 for (boolean copies : new boolean[] {true, false}) {
                     gpu.bf16Operands(copies);
                     try {
-                        Runnable gemm = () -> gpu.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre);
-                        for (int i = 0; i < 3; i++) gemm.run(); // the heuristic's query, first launches, the clocks
-                        int calls = 10;
-                        double millis = timeMillis(() -> {
-                            for (int i = 0; i < calls; i++) gemm.run();
-                        }) / calls;
+                        double millis = millisPerCall(() -> gpu.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre), 10);
                         rows.add(new Row("gemm " + shape.name() + ", " + shape.m() + " × " + shape.n() + " × " + shape.k(),
-                                copies ? "bf16, bf16 operands" : "bf16, fp32 operands", flops / millis / 1e9, 790, "TFLOP/s"));
+                                copies ? "bf16, bf16 operands" : "bf16, fp32 operands", flops / millis / 1e9, DENSE_BF16_PEAK_TFLOPS, "TFLOP/s"));
                     } finally {
                         gpu.bf16Operands(true);
                     }
@@ -251,14 +246,8 @@ public final class GpuBenchmark {
                 gpu.flashAttention(!variant.startsWith("fp32"));
                 gpu.flashAttentionFromBf16Copy(variant.contains("async"));
                 try {
-                    Runnable attention = () -> gpu.attention(qkv, heads, segments, out, lse);
-                    for (int i = 0; i < 3; i++) attention.run();
-                    int calls = 20;
-                    double millis = timeMillis(() -> {
-                        for (int i = 0; i < calls; i++) attention.run();
-                    }) / calls;
-                    rows.add(new Row("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant, millis, Double.NaN, "ms"));
-                    rows.add(new Row("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant, flops / millis / 1e9, 790, "TFLOP/s"));
+                    addMillisAndRate("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant,
+                            millisPerCall(() -> gpu.attention(qkv, heads, segments, out, lse), 20), flops);
                 } finally {
                     gpu.flashAttention(true);
                     gpu.flashAttentionFromBf16Copy(true);
@@ -272,13 +261,7 @@ public final class GpuBenchmark {
             for (String variant : List.of("bf16, tensor cores", "fp32 tiled")) {
                 gpu.flashAttention(!variant.startsWith("fp32"));
                 try {
-                    for (int i = 0; i < 3; i++) backward.run();
-                    int calls = 20;
-                    double millis = timeMillis(() -> {
-                        for (int i = 0; i < calls; i++) backward.run();
-                    }) / calls;
-                    rows.add(new Row("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, millis, Double.NaN, "ms"));
-                    rows.add(new Row("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, 2.5 * flops / millis / 1e9, 790, "TFLOP/s"));
+                    addMillisAndRate("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, millisPerCall(backward, 20), 2.5 * flops);
                     if (!variant.startsWith("fp32")) printProfile("10 attention backwards, one 1B block, " + variant, () -> {
                         for (int i = 0; i < 10; i++) backward.run();
                     });
@@ -364,6 +347,23 @@ public final class GpuBenchmark {
     // ---- measuring and reporting --------------------------------------------------
 
     /** Wall-clock milliseconds of work that ends by reading a result back (which waits for the device). */
+    /** The card's dense bf16 matrix-product rate (anchors.md), what the TFLOP/s rows stand beside. */
+    private static final double DENSE_BF16_PEAK_TFLOPS = 790;
+
+    /** Mean time of one call of {@code op} over {@code calls}, after three (cuBLASLt's heuristic query, first launches, the clocks). */
+    private double millisPerCall(Runnable op, int calls) {
+        for (int i = 0; i < 3; i++) op.run();
+        return timeMillis(() -> {
+            for (int i = 0; i < calls; i++) op.run();
+        }) / calls;
+    }
+
+    /** Two rows for one timed operation: its time, and its rate beside the card's dense bf16 peak. */
+    private void addMillisAndRate(String work, String mode, double millis, double flops) {
+        rows.add(new Row(work, mode, millis, Double.NaN, "ms"));
+        rows.add(new Row(work, mode, flops / millis / 1e9, DENSE_BF16_PEAK_TFLOPS, "TFLOP/s"));
+    }
+
     private double timeMillis(Runnable work) {
         gpu.synchronize();
         long start = System.nanoTime();
