@@ -306,7 +306,7 @@ public final class Denoiser {
             be.rmsNorm(mid[i], params.model(p + "rmsnorm2.weight").value(), NORM_EPS, norm2[i], rstd2[i]);
             Tensor out = i + 1 < c.nBlocks ? blockIn[i + 1] : hOut;
             be.mlpOnto(residual, norm2[i], params.model(p + "mlp.fc1.weight").value(), params.model(p + "mlp.fc2.weight").value(), mid[i], out,
-                    mlpActivation, keptForBackward ? fc1Pre[i] : null);
+                    mlpActivation, fc1Pre[i], keptForBackward);
         }
 
         // 4. output norm with the µP readout scale 256/D

@@ -79,14 +79,15 @@ public interface ComputeBackend extends AutoCloseable {
 
     /**
      * The transformer block's MLP onto a residual stream: {@code out = addend + alpha · gelu(x w1ᵀ) w2ᵀ}.
-     * {@code activation} [m, hidden] is its workspace and {@code preActivation} (same shape), when
-     * non-null, receives {@code x w1ᵀ} for the backward. With a pre-activation asked for, activation
-     * holds gelu(x w1ᵀ) on return; without one, nothing reads it but w2's product, so a backend may keep
-     * it elsewhere at its GEMM operand precision (the CUDA bf16 mode: one bf16 write instead of fp32
-     * output, pre-activation and a bf16 copy) and leave {@code activation} as it was.
+     * {@code activation} and {@code preActivation} [m, hidden] are its workspace. When {@code forBackward},
+     * preActivation receives {@code x w1ᵀ} for the backward and activation holds gelu(x w1ᵀ) on return;
+     * otherwise nothing reads the activation but w2's product, so a backend may keep it elsewhere at its
+     * GEMM operand precision and leave both as they were (the CUDA bf16 mode: one bf16 write instead of
+     * fp32 output, pre-activation and a bf16 copy), as {@link #attentionOnto} does.
      */
-    default void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation) {
-        gemm(false, true, 1f, x, w1, 0f, activation, Epilogue.GELU, null, preActivation);
+    default void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation,
+                         boolean forBackward) {
+        gemm(false, true, 1f, x, w1, 0f, activation, Epilogue.GELU, null, forBackward ? preActivation : null);
         gemmOnto(false, true, alpha, activation, w2, addend, out);
     }
 

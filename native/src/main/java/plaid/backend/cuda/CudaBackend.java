@@ -731,17 +731,18 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /**
-     * Without a pre-activation to keep, in the bf16 mode: fc1's product with GELU in its epilogue writes
+     * Without a backward after it, in the bf16 mode: fc1's product with GELU in its epilogue writes
      * the activation as bf16 only (2 bytes an element instead of fp32 output, fp32 pre-activation and a
      * bf16 conversion), and fc2 reads it as its operand, adding onto the addend in place.
      */
     @Override
-    public void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation) {
+    public void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation,
+                        boolean forBackward) {
         CudaTensor cx = cuda(x), c1 = cuda(w1), c2 = cuda(w2), cAddend = cuda(addend), cOut = cuda(out);
         int m = Math.toIntExact(cx.rows()), k = cx.lastDim(), hidden = Math.toIntExact(c1.rows()), n = Math.toIntExact(c2.rows());
         boolean shapesFit = c1.lastDim() == k && c2.lastDim() == hidden && cuda(activation).numel() == (long) m * hidden
                 && cOut.numel() == (long) m * n && cAddend.numel() == cOut.numel() && m > 0;
-        if (preActivation == null && gemmPrecision == GemmPrecision.BF16 && bf16Operands && bf16Activations && shapesFit
+        if (!forBackward && gemmPrecision == GemmPrecision.BF16 && bf16Operands && bf16Activations && shapesFit
                 && bf16OperandsPay(m, hidden, k) && bf16OperandsPay(m, n, hidden)) {
             bindContext();
             long activation16 = mlpActivation16.reserve((long) m * hidden * 2);
@@ -752,7 +753,8 @@ public final class CudaBackend implements ComputeBackend {
                 return;
             }
         }
-        ComputeBackend.super.mlpOnto(alpha, x, w1, w2, addend, out, activation, preActivation); // also where cuBLASLt has no algorithm
+        // also where cuBLASLt has no algorithm for a product
+        ComputeBackend.super.mlpOnto(alpha, x, w1, w2, addend, out, activation, preActivation, forBackward);
     }
 
     /** c = alpha·op(a)·op(b) + beta·cIn, then the epilogue; cIn is c, or for {@link #gemmOnto} the addend. */
@@ -1263,8 +1265,7 @@ public final class CudaBackend implements ComputeBackend {
             float scale = (float) (1.0 / Math.sqrt(d));
             if (flashAttentionFromBf16Copy) {
                 // handed over by the rotary, or converted into the GEMM operand scratch (free here: work on the stream runs in order)
-                long qkv16 = handoff.take(cq);
-                if (qkv16 == 0) qkv16 = toBf16(cq, bf16OperandA);
+                long qkv16 = bf16Operand(cq, bf16OperandA);
                 long out16 = handoff.reserve(co);
                 launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(),
                         qkv16, co, out16, cuda(logSumExp));
@@ -1297,8 +1298,7 @@ public final class CudaBackend implements ComputeBackend {
         if (gemmPrecision == GemmPrecision.BF16 && flashAttention && flashAttentionFits(d, rowsTimesHeads, cg, cq, co, cd)) {
             // bf16 copies in the GEMM operand scratch (free here: work on the stream runs in order): qkv's handed
             // over or converted, dOut's made with the deltas
-            long qkv16 = handoff.take(cq);
-            if (qkv16 == 0) qkv16 = toBf16(cq, bf16OperandA);
+            long qkv16 = bf16Operand(cq, bf16OperandA);
             long dOut16 = bf16OperandB.reserve(cg.numel() * 2), delta = workspace.reserve(queries * Float.BYTES);
             launchElementwise(Kernel.ATTENTION_BACKWARD_DELTA, queries * 16, d, cg, co, dOut16, delta);
             long tiles = flashAttentionTiles(seqLen);
