@@ -13,7 +13,7 @@ import plaid.backend.Tensor;
  * the last term broadcast over positions. h is the first block's input.
  */
 final class InputProjection {
-    static final int GAMMA_FEATURES = 64;
+    private static final int GAMMA_FEATURES = 64;
 
     /** The frequencies f of the γ features. */
     private static final double[] GAMMA_FREQ = new double[GAMMA_FEATURES / 2];

@@ -123,7 +123,7 @@ final class TransformerBlock {
     }
 
     /** Where a norm's weight gradient goes: the parameter's, or nowhere (null) when none is wanted. */
-    static Tensor weightGradient(Parameter norm, boolean parameterGradients) {
+    private static Tensor weightGradient(Parameter norm, boolean parameterGradients) {
         return parameterGradients ? norm.grad() : null;
     }
 }
