@@ -79,9 +79,6 @@ final class TransformerBlock {
         fc1Pre = be.allocate(tokens, 4 * d);
     }
 
-    /** The block's output h_out. */
-    Tensor output() { return out; }
-
     /**
      * h_out from h_in. With {@code forBackward} false the backend may skip the fp32 copies only the
      * backward reads (qkv, attention output, log-sum-exps, the MLP's pre-activation).
