@@ -2,7 +2,7 @@
 # Runs on the GPU machine (no Java, Maven or network), from the repository root, with .gpu/
 # carried (made by `gpu/prepare.sh native model`): first the parity tests (gpu/run-tests.sh),
 # so a kernel that no longer agrees with the CPU is seen next to its speed, then
-# plaid.model.bench.GpuBenchmark (sampling and training figures beside the original's, and
+# plaid.bench.GpuBenchmark (sampling and training figures beside the original's, and
 # the per-op breakdown of a training step). Each phase has its own time limit, in seconds:
 # TESTS_LIMIT_S (default 180) and BENCH_LIMIT_S (default 300). Extra arguments go to the
 # benchmark's JVM, e.g. -Dplaid.bench.precisions=fp32,tf32,bf16 or -Dplaid.bench.only=training.
@@ -18,7 +18,7 @@ echo "== parity tests: exit $tests_status (124: out of time)"
 
 classpath=$( (ls -d .gpu/classes/*/main; ls .gpu/lib/*.jar | grep -v junit-platform-console-standalone) | paste -sd:)
 timeout "${BENCH_LIMIT_S:-300}" "$java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss8m -Xmx48g \
-  -Dplaid.kernel.cache=/tmp/plaid-kernels "$@" -cp "$classpath" plaid.model.bench.GpuBenchmark 2>&1 | tee "$out/bench.txt"
+  -Dplaid.kernel.cache=/tmp/plaid-kernels "$@" -cp "$classpath" plaid.bench.GpuBenchmark 2>&1 | tee "$out/bench.txt"
 bench_status=${PIPESTATUS[0]}
 echo "== benchmark: exit $bench_status (124: out of time)"
 [ "$tests_status" -eq 0 ] && [ "$bench_status" -eq 0 ]

@@ -22,6 +22,7 @@ final class CudaDriver {
     static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     /** A stream that synchronises with the legacy default stream (CU_STREAM_DEFAULT). */
     static final int CU_STREAM_DEFAULT = 0;
+    static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("the CUDA driver (libcuda)", "libcuda.so.1", "libcuda.so");
 
@@ -66,7 +67,9 @@ final class CudaDriver {
 
     /** Throws unless {@code result} is CUDA_SUCCESS, naming the call and the driver's description of the error. */
     static void check(int result, String call) {
-        if (result != 0) throw new CudaException(call + " failed: " + errorString(result) + " (CUresult " + result + ")");
+        if (result != 0) {
+            throw new CudaException(call + " failed: " + errorString(result) + " (CUresult " + result + ")", result == CUDA_ERROR_OUT_OF_MEMORY);
+        }
     }
 
     private static String errorString(int result) {

@@ -1,4 +1,4 @@
-package plaid.model.bench;
+package plaid.bench;
 
 import java.util.ArrayList;
 import java.util.List;
