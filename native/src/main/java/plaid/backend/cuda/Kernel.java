@@ -70,7 +70,7 @@ enum Kernel {
     final int threads;
 
     Kernel(String source) {
-        this(source, CudaBackend.BLOCK);
+        this(source, Launcher.BLOCK);
     }
 
     Kernel(String source, int threads) {
