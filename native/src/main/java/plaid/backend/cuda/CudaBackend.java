@@ -227,8 +227,7 @@ public final class CudaBackend implements ComputeBackend {
     // ---- checks -------------------------------------------------------------------
 
     static CudaTensor cuda(Tensor t) {
-        if (t instanceof CudaTensor c) return c;
-        throw new IllegalArgumentException("tensor " + t + " does not belong to the CUDA backend");
+        return CudaTensor.of(t);
     }
 
     private static CudaTensor cudaOrNull(Tensor t) {
@@ -236,14 +235,11 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     static void requireSameSize(CudaTensor a, CudaTensor b, String what) {
-        if (a.numel() != b.numel()) {
-            throw new IllegalArgumentException(what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
-        }
+        CudaTensor.requireSameSize(a, b, what);
     }
 
     private static long groupSize(CudaTensor t, int groups) {
-        if (groups <= 0 || t.numel() % groups != 0) throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
-        return t.numel() / groups;
+        return CudaTensor.groupSize(t, groups);
     }
 
     private static void checkIds(int[] ids, int vocabulary) {
@@ -253,11 +249,6 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     // ---- dense algebra ------------------------------------------------------------
-
-    /** Whether rounding both operands to bf16 copies pays for a GEMM of this shape in the bf16 mode. */
-    static boolean bf16OperandsPay(int m, int n, int k) {
-        return Bf16Operands.pay(m, n, k);
-    }
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,

@@ -282,7 +282,7 @@ class CudaBackendParityTest {
     void gemmWithBf16Operands(boolean transA, boolean transB, Epilogue epilogue) {
         use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 200, n = 248, k = 1000;
-        assertThat(CudaBackend.bf16OperandsPay(m, n, k)).as("the shape takes the bf16-operand path").isTrue();
+        assertThat(Bf16Operands.pay(m, n, k)).as("the shape takes the bf16-operand path").isTrue();
         Twin a = transA ? randomTwin(k, m) : randomTwin(m, k);
         Twin b = transB ? randomTwin(n, k) : randomTwin(k, n);
         Twin c = randomTwin(m, n), bias = randomTwin(n), pre = zeros(m, n);
@@ -359,7 +359,7 @@ class CudaBackendParityTest {
     void mlpOntoAResidualInTheBf16Mode(boolean forBackward) {
         use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 256, d = 128, hidden = 512;
-        assertThat(CudaBackend.bf16OperandsPay(m, hidden, d) && CudaBackend.bf16OperandsPay(m, d, hidden)).as("both products take bf16 operands").isTrue();
+        assertThat(Bf16Operands.pay(m, hidden, d) && Bf16Operands.pay(m, d, hidden)).as("both products take bf16 operands").isTrue();
         Twin x = randomTwin(m, d), w1 = randomTwin(hidden, d), w2 = randomTwin(d, hidden), addend = randomTwin(m, d), out = zeros(m, d);
         Twin activation = zeros(m, hidden), pre = zeros(m, hidden);
         gpu.fill(activation.gpu(), Float.NaN);
