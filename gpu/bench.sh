@@ -15,6 +15,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source gpu/device-env.sh
 
+classes=${BENCH_CLASSES:-.gpu/classes}
+if [ -z "${BENCH_MAIN:-}" ] && [ ! -d "$classes/bench/main" ]; then
+  echo "no $classes/bench: the benchmark lives in the bench module; run gpu/prepare.sh native model bench" >&2
+  exit 2
+fi
 tests_status=0
 if [ "${TESTS_LIMIT_S:-180}" != 0 ]; then
   timeout "${TESTS_LIMIT_S:-180}" gpu/run-tests.sh
@@ -22,7 +27,7 @@ if [ "${TESTS_LIMIT_S:-180}" != 0 ]; then
   echo "== parity tests: exit $tests_status (124: out of time)"
 fi
 
-classpath=$( (ls -d "${BENCH_CLASSES:-.gpu/classes}"/*/main; ls .gpu/lib/*.jar | grep -v junit-platform-console-standalone) | paste -sd:)
+classpath=$( (ls -d "$classes"/*/main; ls .gpu/lib/*.jar | grep -v junit-platform-console-standalone) | paste -sd:)
 timeout "${BENCH_LIMIT_S:-300}" "$java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss8m -Xmx48g \
   -Dplaid.kernel.cache=/tmp/plaid-kernels "$@" -cp "$classpath" "${BENCH_MAIN:-plaid.bench.GpuBenchmark}" 2>&1 | tee "$out/${BENCH_OUT:-bench.txt}"
 bench_status=${PIPESTATUS[0]}

@@ -1,5 +1,8 @@
 package plaid.backend.cuda;
 
+import static plaid.backend.cuda.CudaTensor.groupSize;
+import static plaid.backend.cuda.CudaTensor.requireSameSize;
+
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Collection;
@@ -182,7 +185,6 @@ public final class CudaBackend implements ComputeBackend {
         });
     }
 
-    // ---- memory -------------------------------------------------------------------
 
     @Override
     public Tensor allocate(int... shape) {
@@ -224,7 +226,6 @@ public final class CudaBackend implements ComputeBackend {
         if (s.numel() > 0) launcher.copy(s, d);
     }
 
-    // ---- checks -------------------------------------------------------------------
 
     static CudaTensor cuda(Tensor t) {
         return CudaTensor.of(t);
@@ -234,13 +235,6 @@ public final class CudaBackend implements ComputeBackend {
         return t == null ? null : cuda(t);
     }
 
-    static void requireSameSize(CudaTensor a, CudaTensor b, String what) {
-        CudaTensor.requireSameSize(a, b, what);
-    }
-
-    private static long groupSize(CudaTensor t, int groups) {
-        return CudaTensor.groupSize(t, groups);
-    }
 
     private static void checkIds(int[] ids, int vocabulary) {
         for (int id : ids) {
@@ -248,7 +242,6 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    // ---- dense algebra ------------------------------------------------------------
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
@@ -353,7 +346,6 @@ public final class CudaBackend implements ComputeBackend {
         launcher.elementwise(Kernel.SUM_GROUP_ROWS, co.numel(), width, rowsPerGroup, cx, co, accumulate);
     }
 
-    // ---- normalisation, activation, position --------------------------------------
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
@@ -437,7 +429,6 @@ public final class CudaBackend implements ComputeBackend {
         attention.backward(options, cuda(dOut), cuda(qkv), cuda(out), cuda(logSumExp), heads, segments, cuda(dqkv));
     }
 
-    // ---- output head --------------------------------------------------------------
 
     @Override
     public void softmax(Tensor logits, Tensor probs) {
@@ -490,7 +481,6 @@ public final class CudaBackend implements ComputeBackend {
         launcher.rowwise(Kernel.SOFTMAX_BACKWARD, cp.rows(), cp.lastDim(), cp, cuda(dProbs), cuda(dLogits), accumulate);
     }
 
-    // ---- embeddings ---------------------------------------------------------------
 
     @Override
     public void gather(Tensor table, int[] ids, Tensor out) {
@@ -512,7 +502,6 @@ public final class CudaBackend implements ComputeBackend {
         launcher.elementwise(Kernel.SCATTER_ADD, (long) ids.length * width, width, staged[0], cuda(dOut), ct);
     }
 
-    // ---- optimiser ----------------------------------------------------------------
 
     @Override
     public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,

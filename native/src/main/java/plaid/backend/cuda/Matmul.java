@@ -49,7 +49,7 @@ final class Matmul {
         boolean hasBias = epilogue == Epilogue.BIAS || epilogue == Epilogue.BIAS_GELU;
         boolean hasGelu = epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU;
         if (hasBias && (bias == null || bias.numel() != n)) throw new IllegalArgumentException("gemm: bias " + bias + " needs " + n + " values");
-        if (hasGelu && preActivation != null) CudaBackend.requireSameSize(cc, preActivation, "gemm pre-activation");
+        if (hasGelu && preActivation != null) CudaTensor.requireSameSize(cc, preActivation, "gemm pre-activation");
         if (cc.numel() == 0) return;
         device.bind();
         GemmPrecision precision = options.gemmArithmetic();
