@@ -88,9 +88,9 @@ public final class GpuBenchmark {
         hostCopy = null;
     }
 
-    /** The weights of {@code params} on {@code face}: the same object when they are there already, else a copy. */
+    /** The weights of {@code params} on {@code face}: the same object when their face has its options already, else a copy. */
     private PlaidParameters on(CudaBackend face, PlaidParameters params) {
-        if (params.backend() == face) return params;
+        if (params.backend() instanceof CudaBackend current && current.options().equals(face.options())) return params;
         if (copiedFrom != params) {
             hostCopy = null;
             releaseGarbage();
