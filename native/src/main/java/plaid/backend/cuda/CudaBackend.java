@@ -135,6 +135,11 @@ public final class CudaBackend implements ComputeBackend {
         return "cuda";
     }
 
+    @Override
+    public boolean bf16Arithmetic() {
+        return options.precision() == GemmPrecision.BF16;
+    }
+
     /** Waits for all queued work, reporting any error a kernel raised. */
     public void synchronize() {
         device.synchronizeStream();
