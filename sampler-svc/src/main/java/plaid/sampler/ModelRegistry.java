@@ -9,7 +9,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import org.jboss.logging.Logger;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
-import plaid.backend.cuda.CudaException;
+import plaid.backend.BackendException;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidConfig;
@@ -105,7 +105,7 @@ public class ModelRegistry {
             if (!request.getUseEma()) useLiveWeights(parameters, dir);
         } catch (IllegalArgumentException e) {
             throw InvalidArgument.of("checkpoint", "'" + request.getCheckpoint() + "' does not fit its shape options: " + e.getMessage());
-        } catch (CudaException e) {
+        } catch (BackendException e) {
             throw DeviceErrors.status(e, "cannot load checkpoint '" + request.getCheckpoint() + "'");
         } catch (IOException e) {
             throw Status.FAILED_PRECONDITION.withDescription("cannot read checkpoint '" + request.getCheckpoint() + "': " + e.getMessage())

@@ -1,4 +1,4 @@
-package plaid.backend.cuda;
+package plaid.backend.cuda.bind;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -10,18 +10,19 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
+import plaid.backend.cuda.CudaException;
 
 /**
  * Bindings to NCCL in jextract's style: only what data-parallel training's gradient
  * all-reduce needs. Every wrapper returns the ncclResult_t.
  */
-final class Nccl {
+public final class Nccl {
     private Nccl() {}
 
     /** ncclUniqueId: 128 opaque bytes, passed by value to ncclCommInitRank. */
-    static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(128, JAVA_BYTE).withName("internal"));
-    static final int NCCL_FLOAT32 = 7;
-    static final int NCCL_SUM = 0;
+    public static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(128, JAVA_BYTE).withName("internal"));
+    public static final int NCCL_FLOAT32 = 7;
+    public static final int NCCL_SUM = 0;
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("NCCL (libnccl)", "libnccl.so.2", "libnccl.so");
 
@@ -35,7 +36,7 @@ final class Nccl {
     private static final MethodHandle ncclCommDestroy = LIBRARY.function("ncclCommDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is ncclSuccess. */
-    static void check(int result, String call) {
+    public static void check(int result, String call) {
         if (result != 0) throw new CudaException(call + " failed: " + errorString(result) + " (ncclResult " + result + ")");
     }
 
@@ -47,7 +48,7 @@ final class Nccl {
         }
     }
 
-    static int ncclGetVersion(MemorySegment version) {
+    public static int ncclGetVersion(MemorySegment version) {
         try {
             return (int) ncclGetVersion.invokeExact(version);
         } catch (Throwable t) {
@@ -55,7 +56,7 @@ final class Nccl {
         }
     }
 
-    static int ncclGetUniqueId(MemorySegment uniqueId) {
+    public static int ncclGetUniqueId(MemorySegment uniqueId) {
         try {
             return (int) ncclGetUniqueId.invokeExact(uniqueId);
         } catch (Throwable t) {
@@ -63,7 +64,7 @@ final class Nccl {
         }
     }
 
-    static int ncclCommInitRank(MemorySegment comm, int ranks, MemorySegment uniqueId, int rank) {
+    public static int ncclCommInitRank(MemorySegment comm, int ranks, MemorySegment uniqueId, int rank) {
         try {
             return (int) ncclCommInitRank.invokeExact(comm, ranks, uniqueId, rank);
         } catch (Throwable t) {
@@ -71,7 +72,7 @@ final class Nccl {
         }
     }
 
-    static int ncclAllReduce(long send, long receive, long count, int dataType, int op, MemorySegment comm, MemorySegment stream) {
+    public static int ncclAllReduce(long send, long receive, long count, int dataType, int op, MemorySegment comm, MemorySegment stream) {
         try {
             return (int) ncclAllReduce.invokeExact(send, receive, count, dataType, op, comm, stream);
         } catch (Throwable t) {
@@ -79,7 +80,7 @@ final class Nccl {
         }
     }
 
-    static int ncclCommDestroy(MemorySegment comm) {
+    public static int ncclCommDestroy(MemorySegment comm) {
         try {
             return (int) ncclCommDestroy.invokeExact(comm);
         } catch (Throwable t) {

@@ -1,4 +1,4 @@
-package plaid.model.bench;
+package plaid.bench;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -9,6 +9,7 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.backend.cuda.CudaBackend;
+import plaid.backend.cuda.CudaOptions;
 import plaid.backend.cuda.GemmPrecision;
 import plaid.backend.cuda.OpTiming;
 import plaid.model.Denoiser;
@@ -34,6 +35,8 @@ import plaid.model.sampling.SamplingRequest;
  * sampling call per shape ({@code -Dplaid.bench.noProfiles=true} skips them), and the 1B step's
  * largest GEMMs and attention forward alone, as TFLOP/s.
  * Run by gpu/bench.sh; {@code -Dplaid.bench.only=sampling|training|operations} runs one part.
+ * Each option set is its own backend, a face of one device ({@link CudaBackend#withOptions}), and
+ * a model measured under several gets its weights copied onto each.
  */
 public final class GpuBenchmark {
     /** How many sampler steps the timing divides by: the difference of two runs, so setup and the final argmax cancel. */
@@ -58,11 +61,44 @@ public final class GpuBenchmark {
     /** One line of the table: our figure, the original's on the same kind of card, and the unit. */
     private record Row(String work, String mode, double ours, double original, String unit) {}
 
+    /** The backend of the -Dplaid.cuda.* options; the measurements use faces of it with other options. */
     private final CudaBackend gpu;
     private final List<Row> rows = new ArrayList<>();
 
     private GpuBenchmark(CudaBackend gpu) {
         this.gpu = gpu;
+    }
+
+    /** The face of the device with these options. */
+    private CudaBackend with(java.util.function.UnaryOperator<CudaOptions> change) {
+        return gpu.withOptions(change.apply(gpu.options()));
+    }
+
+    private CudaBackend in(GemmPrecision precision) {
+        return with(o -> o.withPrecision(precision));
+    }
+
+    /** The host copy of the weights last copied onto another face, and whose they are. */
+    private PlaidParameters copiedFrom;
+    private java.util.Map<plaid.model.ParameterGroup, java.util.Map<String, plaid.tensor.HostTensor>> hostCopy;
+
+    /** Lets the last phase's weights go (the host copy holds their source). */
+    private void forgetCopies() {
+        copiedFrom = null;
+        hostCopy = null;
+    }
+
+    /** The weights of {@code params} on {@code face}: the same object when their face has its options already, else a copy. */
+    private PlaidParameters on(CudaBackend face, PlaidParameters params) {
+        if (params.backend() instanceof CudaBackend current && current.options().equals(face.options())) return params;
+        if (copiedFrom != params) {
+            hostCopy = null;
+            releaseGarbage();
+            hostCopy = params.toStateDicts();
+            copiedFrom = params;
+        }
+        releaseGarbage(); // the previous copy on the device
+        return PlaidParameters.fromStateDicts(params.config(), face, hostCopy);
     }
 
     public static void main(String[] args) {
@@ -95,57 +131,50 @@ public final class GpuBenchmark {
 
     private void sampling(String shape, PlaidConfig config, int unguidedSeqLen, int guidedSeqLen, double unguidedAnchor,
                           double guidedAnchor, List<GemmPrecision> precisions) {
+        forgetCopies();
         releaseGarbage(); // the previous phase's model and activations
         log("initialising the %s model (D %d, L %d, H %d, V %d)", shape, config.dim, config.nBlocks, config.nHeads, config.vocabSize);
-        PlaidParameters params = PlaidParameters.initialize(config, gpu, 1);
-        DiffusionSampler sampler = new DiffusionSampler(params, Math.max(unguidedSeqLen, guidedSeqLen));
-        if (shape.equals("small")) smallSampler = sampler;
+        PlaidParameters initial = PlaidParameters.initialize(config, in(precisions.getFirst()), 1);
+        int maxSeqLen = Math.max(unguidedSeqLen, guidedSeqLen);
+        int timedSteps = shape.equals("small") ? SMALL_SHAPE_STEP_FACTOR * TIMED_SAMPLER_STEPS : TIMED_SAMPLER_STEPS;
         int[] prefix = new SplittableRandom(4).ints(GUIDANCE_PREFIX, 0, config.vocabSize).toArray();
         SamplingRequest unguided = SamplingRequest.defaults(unguidedSeqLen).withSamples(8);
         SamplingRequest guided = SamplingRequest.defaults(guidedSeqLen).withSamples(8).withGuidance(Guidance.prefix(prefix, GUIDANCE_WEIGHT));
         for (GemmPrecision precision : precisions) {
-            gpu.gemmPrecision(precision);
+            CudaBackend face = in(precision);
+            PlaidParameters params = on(face, initial);
+            DiffusionSampler sampler = new DiffusionSampler(params, maxSeqLen);
             String mode = precision.name().toLowerCase(Locale.ROOT);
             guarded("sampling " + shape + " unguided " + mode, () -> rows.add(new Row(
-                    "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, mode, samplerStepMillis(sampler, unguided), unguidedAnchor, "ms/step")));
+                    "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, mode, samplerStepMillis(sampler, unguided, timedSteps), unguidedAnchor, "ms/step")));
             if (!NO_GUIDED) guarded("sampling " + shape + " guided " + mode, () -> rows.add(new Row(
                     "sampling, prefix-guided (" + GUIDANCE_PREFIX + " tokens), " + shape + ", 8 × " + guidedSeqLen, mode,
-                    samplerStepMillis(sampler, guided), guidedAnchor, "ms/step")));
+                    samplerStepMillis(sampler, guided, timedSteps), guidedAnchor, "ms/step")));
             if (precision == GemmPrecision.BF16) {
                 // the step without the sampler's per-call setup and final argmax, whose spread the difference above inherits
                 guarded("sampling step " + shape + " unguided " + mode + ", measured directly", () -> {
                     String work = "sampling step measured directly (median of " + DIRECT_STEPS + "), unguided, " + shape + ", 8 × " + unguidedSeqLen;
                     rows.add(new Row(work, mode, directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
-                    gpu.bf16Activations(false);
-                    try {
-                        rows.add(new Row(work, "bf16, activations converted", directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
-                        gpu.flashAttention(false);
-                        rows.add(new Row(work, "bf16, activations converted, fp32 attention", directStepMillis(params, unguidedSeqLen), unguidedAnchor,
-                                "ms/step"));
-                        gpu.bf16Operands(false);
-                        rows.add(new Row(work, "bf16, activations converted, fp32 attention, fp32 operands", directStepMillis(params, unguidedSeqLen),
-                                unguidedAnchor, "ms/step"));
-                    } finally {
-                        gpu.bf16Activations(true);
-                        gpu.flashAttention(true);
-                        gpu.bf16Operands(true);
-                    }
+                    CudaOptions converted = face.options().withBf16Activations(false);
+                    rows.add(new Row(work, "bf16, activations converted", directStepMillis(on(face.withOptions(converted), params), unguidedSeqLen),
+                            unguidedAnchor, "ms/step"));
+                    CudaOptions fp32Attention = converted.withFlashAttention(false);
+                    rows.add(new Row(work, "bf16, activations converted, fp32 attention",
+                            directStepMillis(on(face.withOptions(fp32Attention), params), unguidedSeqLen), unguidedAnchor, "ms/step"));
+                    rows.add(new Row(work, "bf16, activations converted, fp32 attention, fp32 operands",
+                            directStepMillis(on(face.withOptions(fp32Attention.withBf16Operands(false)), params), unguidedSeqLen), unguidedAnchor, "ms/step"));
                 });
             }
             if (precision == GemmPrecision.BF16 && ABLATIONS) {
                 // what each half of the bf16 mode buys: the earlier code had neither
                 guarded("sampling " + shape + " unguided bf16 without the tensor-core attention", () -> {
-                    gpu.flashAttention(false);
-                    try {
-                        rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention",
-                                samplerStepMillis(sampler, unguided), unguidedAnchor, "ms/step"));
-                        gpu.bf16Operands(false);
-                        rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention, fp32 operands",
-                                samplerStepMillis(sampler, unguided), unguidedAnchor, "ms/step"));
-                    } finally {
-                        gpu.flashAttention(true);
-                        gpu.bf16Operands(true);
-                    }
+                    CudaOptions fp32Attention = face.options().withFlashAttention(false);
+                    rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention",
+                            samplerStepMillis(new DiffusionSampler(on(face.withOptions(fp32Attention), params), maxSeqLen), unguided, timedSteps),
+                            unguidedAnchor, "ms/step"));
+                    rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention, fp32 operands",
+                            samplerStepMillis(new DiffusionSampler(on(face.withOptions(fp32Attention.withBf16Operands(false)), params), maxSeqLen), unguided,
+                                    timedSteps), unguidedAnchor, "ms/step"));
                 });
             }
             if (precision == GemmPrecision.BF16 && PROFILES) {
@@ -171,6 +200,7 @@ public final class GpuBenchmark {
     private double directStepMillis(PlaidParameters params, int seqLen) {
         releaseGarbage();
         PlaidConfig c = params.config();
+        CudaBackend gpu = (CudaBackend) params.backend();
         int samples = 8, size = samples * seqLen * c.embedDim;
         Denoiser denoiser = new Denoiser(params, samples, seqLen);
         Tensor embedding = gpu.allocate(c.vocabSize, c.embedDim);
@@ -209,7 +239,7 @@ public final class GpuBenchmark {
      */
     private void operations() {
         releaseGarbage();
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        CudaBackend gpu = in(GemmPrecision.BF16);
         int tokens = 8 * 1024, d = 2048, v = 32768;
         record Shape(String name, int m, int n, int k, ComputeBackend.Epilogue epilogue) {}
         List<Shape> shapes = List.of(new Shape("qkv", tokens, 3 * d, d, ComputeBackend.Epilogue.NONE),
@@ -224,14 +254,10 @@ public final class GpuBenchmark {
                 gpu.fill(b, 0.02f);
                 double flops = 2.0 * shape.m() * shape.n() * shape.k();
                 for (boolean copies : new boolean[] {true, false}) {
-                    gpu.bf16Operands(copies);
-                    try {
-                        double millis = millisPerCall(() -> gpu.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre), 10);
-                        rows.add(new Row("gemm " + shape.name() + ", " + shape.m() + " × " + shape.n() + " × " + shape.k(),
-                                copies ? "bf16, bf16 operands" : "bf16, fp32 operands", flops / millis / 1e9, DENSE_BF16_PEAK_TFLOPS, "TFLOP/s"));
-                    } finally {
-                        gpu.bf16Operands(true);
-                    }
+                    CudaBackend face = gpu.withOptions(gpu.options().withBf16Operands(copies));
+                    double millis = millisPerCall(() -> face.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre), 10);
+                    rows.add(new Row("gemm " + shape.name() + ", " + shape.m() + " × " + shape.n() + " × " + shape.k(),
+                            copies ? "bf16, bf16 operands" : "bf16, fp32 operands", flops / millis / 1e9, DENSE_BF16_PEAK_TFLOPS, "TFLOP/s"));
                 }
             });
         }
@@ -243,31 +269,22 @@ public final class GpuBenchmark {
             Segments segments = Segments.whole(rowsOfSamples, seqLen);
             double flops = 4.0 * rowsOfSamples * heads * seqLen * seqLen * headDim;
             for (String variant : List.of("bf16, tensor cores, async tiles", "bf16, tensor cores, tiles converted on load", "fp32 tiled")) {
-                gpu.flashAttention(!variant.startsWith("fp32"));
-                gpu.flashAttentionFromBf16Copy(variant.contains("async"));
-                try {
-                    addMillisAndRate("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant,
-                            millisPerCall(() -> gpu.attention(qkv, heads, segments, out, lse), 20), flops);
-                } finally {
-                    gpu.flashAttention(true);
-                    gpu.flashAttentionFromBf16Copy(true);
-                }
+                CudaBackend face = gpu.withOptions(gpu.options().withFlashAttention(!variant.startsWith("fp32"))
+                        .withFlashAttentionFromBf16Copy(variant.contains("async")));
+                addMillisAndRate("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant,
+                        millisPerCall(() -> face.attention(qkv, heads, segments, out, lse), 20), flops);
             }
             // the backward from the forward's outputs; flops: the convention's 2.5 forwards (5 of its products)
             Tensor dOut = gpu.allocate(rowsOfSamples, seqLen, heads, headDim), dqkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim);
             gpu.fill(dOut, 0.01f);
             gpu.attention(qkv, heads, segments, out, lse);
-            Runnable backward = () -> gpu.attentionBackward(dOut, qkv, out, lse, heads, segments, dqkv);
             for (String variant : List.of("bf16, tensor cores", "fp32 tiled")) {
-                gpu.flashAttention(!variant.startsWith("fp32"));
-                try {
-                    addMillisAndRate("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, millisPerCall(backward, 20), 2.5 * flops);
-                    if (!variant.startsWith("fp32")) printProfile("10 attention backwards, one 1B block, " + variant, () -> {
-                        for (int i = 0; i < 10; i++) backward.run();
-                    });
-                } finally {
-                    gpu.flashAttention(true);
-                }
+                CudaBackend face = gpu.withOptions(gpu.options().withFlashAttention(!variant.startsWith("fp32")));
+                Runnable backward = () -> face.attentionBackward(dOut, qkv, out, lse, heads, segments, dqkv);
+                addMillisAndRate("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, millisPerCall(backward, 20), 2.5 * flops);
+                if (!variant.startsWith("fp32")) printProfile("10 attention backwards, one 1B block, " + variant, () -> {
+                    for (int i = 0; i < 10; i++) backward.run();
+                });
             }
         });
     }
@@ -276,17 +293,14 @@ public final class GpuBenchmark {
      * One sampler step: (time of warm-up + timed steps − time of warm-up steps) ÷ timed steps,
      * each time the best of three runs so a stray allocation or collection does not skew the difference.
      */
-    private double samplerStepMillis(DiffusionSampler sampler, SamplingRequest request) {
-        // a fast step needs more of them to stand out of the noise of the runs' setup and final argmax
-        int timedSteps = sampler == smallSampler ? SMALL_SHAPE_STEP_FACTOR * TIMED_SAMPLER_STEPS : TIMED_SAMPLER_STEPS;
+    private double samplerStepMillis(DiffusionSampler sampler, SamplingRequest request, int timedSteps) {
         sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)); // compiles kernels, warms the JIT
         double baseline = bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)));
         double longer = bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS + timedSteps), NoiseSource.seeded(5)));
         return (longer - baseline) / timedSteps;
     }
 
-    /** The small shape's sampler, which times {@value #SMALL_SHAPE_STEP_FACTOR}× the steps. */
-    private DiffusionSampler smallSampler;
+    /** The small shape times {@value #SMALL_SHAPE_STEP_FACTOR}× the steps: a fast step needs more of them to stand out of the noise of the runs' setup and final argmax. */
     private static final int SMALL_SHAPE_STEP_FACTOR = 4;
 
     private double bestOfThree(Runnable work) {
@@ -303,21 +317,14 @@ public final class GpuBenchmark {
     private void training(List<GemmPrecision> precisions) {
         PlaidConfig c = config(384, 16, 6);
         c.batchSize = Integer.getInteger("plaid.bench.trainingBatch", 256);
+        forgetCopies();
         releaseGarbage(); // the sampling phases' models and activations
-        log("initialising the small model for training at batch %d, seq %d", c.batchSize, c.seqLen);
-        PlaidParameters params = PlaidParameters.initialize(c, gpu, 1);
-        SplittableRandom tokens = new SplittableRandom(2);
-        Trainer trainer = new Trainer(params, new RandomSource(3), (n, seqLen) -> tokens.ints((long) n * seqLen, 0, c.vocabSize).toArray(), 0);
         String shape = "small, batch " + c.batchSize + " × seq " + c.seqLen;
         double tokensPerStep = (double) c.batchSize * c.seqLen;
-        int[] step = {0};
-        IntConsumer steps = count -> {
-            for (int i = 0; i < count; i++) trainer.step(step[0]++);
-        };
         for (GemmPrecision precision : precisions) {
-            gpu.gemmPrecision(precision);
             String mode = precision.name().toLowerCase(Locale.ROOT);
             guarded("training " + mode, () -> {
+                IntConsumer steps = trainingSteps(c, in(precision));
                 releaseGarbage();
                 gpu.resetPeakAllocatedBytes();
                 steps.accept(WARMUP_TRAINING_STEPS);
@@ -330,18 +337,26 @@ public final class GpuBenchmark {
         }
         // the per-query kernels replace the tiled fp32 ones; the bf16 mode's attention runs on the tensor cores instead
         if (precisions.getFirst() == GemmPrecision.BF16) return;
-        gpu.gemmPrecision(precisions.getFirst());
         String mode = precisions.getFirst().name().toLowerCase(Locale.ROOT) + ", per-query attention";
         guarded("training " + mode, () -> {
-            gpu.tiledAttention(false);
-            try {
-                steps.accept(1);
-                double millis = timeMillis(() -> steps.accept(TIMED_TRAINING_STEPS)) / TIMED_TRAINING_STEPS;
-                rows.add(new Row("training step, " + shape, mode, millis, 450, "ms/step"));
-            } finally {
-                gpu.tiledAttention(true);
-            }
+            releaseGarbage();
+            IntConsumer steps = trainingSteps(c, with(o -> o.withPrecision(precisions.getFirst()).withTiledAttention(false)));
+            steps.accept(1);
+            double millis = timeMillis(() -> steps.accept(TIMED_TRAINING_STEPS)) / TIMED_TRAINING_STEPS;
+            rows.add(new Row("training step, " + shape, mode, millis, 450, "ms/step"));
         });
+    }
+
+    /** Runs the given number of training steps of a fresh small model on {@code face}, each call going on from the last. */
+    private static IntConsumer trainingSteps(PlaidConfig c, CudaBackend face) {
+        log("initialising the small model for training at batch %d, seq %d", c.batchSize, c.seqLen);
+        PlaidParameters params = PlaidParameters.initialize(c, face, 1);
+        SplittableRandom tokens = new SplittableRandom(2);
+        Trainer trainer = new Trainer(params, new RandomSource(3), (n, seqLen) -> tokens.ints((long) n * seqLen, 0, c.vocabSize).toArray(), 0);
+        int[] step = {0};
+        return count -> {
+            for (int i = 0; i < count; i++) trainer.step(step[0]++);
+        };
     }
 
     // ---- measuring and reporting --------------------------------------------------

@@ -1,4 +1,4 @@
-package plaid.backend.cuda;
+package plaid.backend.cuda.bind;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -6,12 +6,13 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import plaid.backend.cuda.CudaException;
 
 /**
  * Bindings to NVRTC, CUDA's runtime compiler, in jextract's style: only what compiling a
  * kernel source to a CUBIN needs. Every wrapper returns the nvrtcResult.
  */
-final class Nvrtc {
+public final class Nvrtc {
     private Nvrtc() {}
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("NVRTC (libnvrtc)",
@@ -30,7 +31,7 @@ final class Nvrtc {
     private static final MethodHandle nvrtcDestroyProgram = LIBRARY.function("nvrtcDestroyProgram", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is NVRTC_SUCCESS. */
-    static void check(int result, String call) {
+    public static void check(int result, String call) {
         if (result != 0) throw new CudaException(call + " failed: " + errorString(result) + " (nvrtcResult " + result + ")");
     }
 
@@ -42,7 +43,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcCreateProgram(MemorySegment program, MemorySegment source, MemorySegment name, int headerCount,
+    public static int nvrtcCreateProgram(MemorySegment program, MemorySegment source, MemorySegment name, int headerCount,
                                   MemorySegment headers, MemorySegment includeNames) {
         try {
             return (int) nvrtcCreateProgram.invokeExact(program, source, name, headerCount, headers, includeNames);
@@ -51,7 +52,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcCompileProgram(MemorySegment program, int optionCount, MemorySegment options) {
+    public static int nvrtcCompileProgram(MemorySegment program, int optionCount, MemorySegment options) {
         try {
             return (int) nvrtcCompileProgram.invokeExact(program, optionCount, options);
         } catch (Throwable t) {
@@ -59,7 +60,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcGetProgramLogSize(MemorySegment program, MemorySegment size) {
+    public static int nvrtcGetProgramLogSize(MemorySegment program, MemorySegment size) {
         try {
             return (int) nvrtcGetProgramLogSize.invokeExact(program, size);
         } catch (Throwable t) {
@@ -67,7 +68,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcGetProgramLog(MemorySegment program, MemorySegment log) {
+    public static int nvrtcGetProgramLog(MemorySegment program, MemorySegment log) {
         try {
             return (int) nvrtcGetProgramLog.invokeExact(program, log);
         } catch (Throwable t) {
@@ -75,7 +76,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcGetCUBINSize(MemorySegment program, MemorySegment size) {
+    public static int nvrtcGetCUBINSize(MemorySegment program, MemorySegment size) {
         try {
             return (int) nvrtcGetCUBINSize.invokeExact(program, size);
         } catch (Throwable t) {
@@ -83,7 +84,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcGetCUBIN(MemorySegment program, MemorySegment cubin) {
+    public static int nvrtcGetCUBIN(MemorySegment program, MemorySegment cubin) {
         try {
             return (int) nvrtcGetCUBIN.invokeExact(program, cubin);
         } catch (Throwable t) {
@@ -91,7 +92,7 @@ final class Nvrtc {
         }
     }
 
-    static int nvrtcDestroyProgram(MemorySegment program) {
+    public static int nvrtcDestroyProgram(MemorySegment program) {
         try {
             return (int) nvrtcDestroyProgram.invokeExact(program);
         } catch (Throwable t) {

@@ -1,4 +1,4 @@
-package plaid.text;
+package plaid.bench;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -7,25 +7,30 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.ToLongFunction;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import plaid.text.BpeTokenizer;
+import plaid.text.ZeroShotDataset;
 
 /**
  * Tokenizer throughput on detokenized WikiText-2, in MB/s of UTF-8 input, on one thread
  * and on all threads. Each measurement uses a fresh tokenizer and reports the first pass
  * (word cache cold) and the best of the following passes (cache warm).
  *
- * <p>Usage: {@code TokenizerBenchmark [tokenizer.json] [wikitext2 raw file]}; defaults
- * are {@code owt2_tokenizer.json} and {@code wikitext2.valid.tokens} under the
- * {@code plaid.data} directory ({@code ../shared/data}).
+ * <p>Run: {@code ./mvnw -q test -pl bench -am -Dbench -Dtest=TokenizerBenchmark -Dsurefire.failIfNoSpecifiedTests=false}
+ * ({@code -Dplaid.bench.tokenizer=FILE} and {@code -Dplaid.bench.text=FILE} override the defaults,
+ * {@code owt2_tokenizer.json} and {@code wikitext2.valid.tokens} under {@code -Dplaid.data}).
  */
-public final class TokenizerBenchmark {
+@Tag("benchmark")
+class TokenizerBenchmark {
     private static final int WARM_PASSES = 5;
 
-    private TokenizerBenchmark() {}
-
-    public static void main(String[] args) throws IOException {
+    @Test
+    void tokenizerThroughput() throws IOException {
         Path data = Path.of(System.getProperty("plaid.data", "../shared/data"));
-        Path tokenizerFile = args.length > 0 ? Path.of(args[0]) : data.resolve("owt2_tokenizer.json");
-        Path rawFile = args.length > 1 ? Path.of(args[1]) : data.resolve(ZeroShotDataset.WIKITEXT2.rawFileName("valid"));
+        String tokenizerOverride = System.getProperty("plaid.bench.tokenizer"), textOverride = System.getProperty("plaid.bench.text");
+        Path tokenizerFile = tokenizerOverride != null ? Path.of(tokenizerOverride) : data.resolve("owt2_tokenizer.json");
+        Path rawFile = textOverride != null ? Path.of(textOverride) : data.resolve(ZeroShotDataset.WIKITEXT2.rawFileName("valid"));
         String text = ZeroShotDataset.WIKITEXT2.read(rawFile).text();
         double megabytes = text.getBytes(StandardCharsets.UTF_8).length / 1e6;
         // Lines are the unit of parallel work, as documents would be in training.

@@ -18,18 +18,21 @@ import org.junit.jupiter.api.Test;
  * which surefire skips unless asked).
  *
  * <pre>
- * ./mvnw -q -o test -pl native -Dbench -Dtest=GemmBenchmark [-Dgemm.bench.filter=name-part]
+ * ./mvnw -q -o test -pl bench -am -Dbench -Dtest=GemmBenchmark -Dsurefire.failIfNoSpecifiedTests=false [-Dgemm.bench.filter=name-part]
  * </pre>
  * or, without Surefire, through {@link #main} (a filter argument selects shapes):
  * <pre>
- * ./mvnw -q -o test-compile -pl native
- * $JAVA25/bin/java --add-modules jdk.incubator.vector -cp native/target/classes:native/target/test-classes \
+ * ./mvnw -q -o test-compile -pl bench -am
+ * $JAVA25/bin/java --add-modules jdk.incubator.vector -cp native/target/classes:bench/target/test-classes \
  *     plaid.backend.cpu.GemmBenchmark [name-part]
  * </pre>
  *
  * <p>Shapes: 1024³, then the small Plaid model's linear layers (D 384, a batch of 8×256 = 2048
  * tokens, vocabulary 32768) as the denoiser calls them: forward x·Wᵀ (NT), input gradient
  * dY·W (NN), weight gradient dYᵀ·x (TN), and the 16-wide embedding's products.
+ *
+ * <p>In native's package, though it lives in the bench module, to time the package-private
+ * {@link Gemm} kernel itself rather than through a tensor.
  */
 @Tag("benchmark")
 class GemmBenchmark {

@@ -1,14 +1,18 @@
-package plaid.model;
+package plaid.bench;
 
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.model.PlaidConfig;
+import plaid.model.PlaidParameters;
+import plaid.model.RandomSource;
+import plaid.model.Trainer;
 
 /**
  * Figures, not a pass/fail test: one optimiser step of the default small model
  * (D 384, L 16, H 6, seq 256, V 32768) on the CPU backend, in tokens per second.
- * Run: {@code ./mvnw -q test -pl model -Dbench -Dtest=TrainingStepBenchmark}
+ * Run: {@code ./mvnw -q test -pl bench -am -Dbench -Dtest=TrainingStepBenchmark -Dsurefire.failIfNoSpecifiedTests=false}
  * ({@code -Dplaid.bench.batch=N} sets the batch; the original's 256 needs ~30 GB here).
  */
 @Tag("benchmark")

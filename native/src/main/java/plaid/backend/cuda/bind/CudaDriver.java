@@ -1,4 +1,4 @@
-package plaid.backend.cuda;
+package plaid.backend.cuda.bind;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -8,6 +8,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import plaid.backend.cuda.CudaException;
 
 /**
  * Bindings to the CUDA driver API (libcuda), in jextract's style: one downcall handle and one
@@ -15,19 +16,21 @@ import java.lang.invoke.MethodHandle;
  * CUmodule, CUfunction, CUstream) are addresses; device pointers (CUdeviceptr) are longs;
  * every wrapper returns the CUresult, which {@link #check} turns into an exception.
  */
-final class CudaDriver {
+public final class CudaDriver {
     private CudaDriver() {}
 
-    static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
-    static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+    public static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+    public static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     /** A stream that synchronises with the legacy default stream (CU_STREAM_DEFAULT). */
-    static final int CU_STREAM_DEFAULT = 0;
+    public static final int CU_STREAM_DEFAULT = 0;
+    public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("the CUDA driver (libcuda)", "libcuda.so.1", "libcuda.so");
 
     private static final MethodHandle cuInit = LIBRARY.function("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle cuGetErrorString = LIBRARY.function("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle cuDeviceGet = LIBRARY.function("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cuDeviceGetName = LIBRARY.function("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle cuDeviceGetAttribute = LIBRARY.function("cuDeviceGetAttribute",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle cuDevicePrimaryCtxRetain = LIBRARY.function("cuDevicePrimaryCtxRetain",
@@ -65,8 +68,10 @@ final class CudaDriver {
     private static final MethodHandle cuStreamSynchronize = LIBRARY.function("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is CUDA_SUCCESS, naming the call and the driver's description of the error. */
-    static void check(int result, String call) {
-        if (result != 0) throw new CudaException(call + " failed: " + errorString(result) + " (CUresult " + result + ")");
+    public static void check(int result, String call) {
+        if (result != 0) {
+            throw new CudaException(call + " failed: " + errorString(result) + " (CUresult " + result + ")", result == CUDA_ERROR_OUT_OF_MEMORY);
+        }
     }
 
     private static String errorString(int result) {
@@ -79,7 +84,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuInit(int flags) {
+    public static int cuInit(int flags) {
         try {
             return (int) cuInit.invokeExact(flags);
         } catch (Throwable t) {
@@ -87,7 +92,15 @@ final class CudaDriver {
         }
     }
 
-    static int cuDeviceGet(MemorySegment device, int ordinal) {
+    public static int cuDeviceGetName(MemorySegment name, int length, int device) {
+        try {
+            return (int) cuDeviceGetName.invokeExact(name, length, device);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuDeviceGet(MemorySegment device, int ordinal) {
         try {
             return (int) cuDeviceGet.invokeExact(device, ordinal);
         } catch (Throwable t) {
@@ -95,7 +108,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuDeviceGetAttribute(MemorySegment value, int attribute, int device) {
+    public static int cuDeviceGetAttribute(MemorySegment value, int attribute, int device) {
         try {
             return (int) cuDeviceGetAttribute.invokeExact(value, attribute, device);
         } catch (Throwable t) {
@@ -103,7 +116,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuDevicePrimaryCtxRetain(MemorySegment context, int device) {
+    public static int cuDevicePrimaryCtxRetain(MemorySegment context, int device) {
         try {
             return (int) cuDevicePrimaryCtxRetain.invokeExact(context, device);
         } catch (Throwable t) {
@@ -111,7 +124,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuDevicePrimaryCtxRelease(int device) {
+    public static int cuDevicePrimaryCtxRelease(int device) {
         try {
             return (int) cuDevicePrimaryCtxRelease.invokeExact(device);
         } catch (Throwable t) {
@@ -119,7 +132,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuCtxSetCurrent(MemorySegment context) {
+    public static int cuCtxSetCurrent(MemorySegment context) {
         try {
             return (int) cuCtxSetCurrent.invokeExact(context);
         } catch (Throwable t) {
@@ -127,7 +140,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuCtxSynchronize() {
+    public static int cuCtxSynchronize() {
         try {
             return (int) cuCtxSynchronize.invokeExact();
         } catch (Throwable t) {
@@ -135,7 +148,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuMemAlloc(MemorySegment devicePointer, long bytes) {
+    public static int cuMemAlloc(MemorySegment devicePointer, long bytes) {
         try {
             return (int) cuMemAlloc.invokeExact(devicePointer, bytes);
         } catch (Throwable t) {
@@ -143,7 +156,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuMemFree(long devicePointer) {
+    public static int cuMemFree(long devicePointer) {
         try {
             return (int) cuMemFree.invokeExact(devicePointer);
         } catch (Throwable t) {
@@ -151,7 +164,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuMemcpyHtoD(long destination, MemorySegment source, long bytes) {
+    public static int cuMemcpyHtoD(long destination, MemorySegment source, long bytes) {
         try {
             return (int) cuMemcpyHtoD.invokeExact(destination, source, bytes);
         } catch (Throwable t) {
@@ -159,7 +172,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuMemcpyDtoH(MemorySegment destination, long source, long bytes) {
+    public static int cuMemcpyDtoH(MemorySegment destination, long source, long bytes) {
         try {
             return (int) cuMemcpyDtoH.invokeExact(destination, source, bytes);
         } catch (Throwable t) {
@@ -168,7 +181,7 @@ final class CudaDriver {
     }
 
     /** {@link #cuMemcpyHtoD} from a heap segment (a Java array) or an off-heap one. */
-    static int cuMemcpyHtoDHeap(long destination, MemorySegment source, long bytes) {
+    public static int cuMemcpyHtoDHeap(long destination, MemorySegment source, long bytes) {
         try {
             return (int) cuMemcpyHtoDHeap.invokeExact(destination, source, bytes);
         } catch (Throwable t) {
@@ -177,7 +190,7 @@ final class CudaDriver {
     }
 
     /** {@link #cuMemcpyDtoH} into a heap segment (a Java array) or an off-heap one. */
-    static int cuMemcpyDtoHHeap(MemorySegment destination, long source, long bytes) {
+    public static int cuMemcpyDtoHHeap(MemorySegment destination, long source, long bytes) {
         try {
             return (int) cuMemcpyDtoHHeap.invokeExact(destination, source, bytes);
         } catch (Throwable t) {
@@ -185,7 +198,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuMemcpyDtoD(long destination, long source, long bytes) {
+    public static int cuMemcpyDtoD(long destination, long source, long bytes) {
         try {
             return (int) cuMemcpyDtoD.invokeExact(destination, source, bytes);
         } catch (Throwable t) {
@@ -193,7 +206,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuMemsetD32(long destination, int value, long count) {
+    public static int cuMemsetD32(long destination, int value, long count) {
         try {
             return (int) cuMemsetD32.invokeExact(destination, value, count);
         } catch (Throwable t) {
@@ -201,7 +214,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuModuleLoadData(MemorySegment module, MemorySegment image) {
+    public static int cuModuleLoadData(MemorySegment module, MemorySegment image) {
         try {
             return (int) cuModuleLoadData.invokeExact(module, image);
         } catch (Throwable t) {
@@ -209,7 +222,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuModuleUnload(MemorySegment module) {
+    public static int cuModuleUnload(MemorySegment module) {
         try {
             return (int) cuModuleUnload.invokeExact(module);
         } catch (Throwable t) {
@@ -217,7 +230,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuModuleGetFunction(MemorySegment function, MemorySegment module, MemorySegment name) {
+    public static int cuModuleGetFunction(MemorySegment function, MemorySegment module, MemorySegment name) {
         try {
             return (int) cuModuleGetFunction.invokeExact(function, module, name);
         } catch (Throwable t) {
@@ -225,7 +238,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuLaunchKernel(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
+    public static int cuLaunchKernel(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
                               int sharedMemoryBytes, MemorySegment stream, MemorySegment kernelParameters, MemorySegment extra) {
         try {
             return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedMemoryBytes, stream,
@@ -235,7 +248,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuStreamCreate(MemorySegment stream, int flags) {
+    public static int cuStreamCreate(MemorySegment stream, int flags) {
         try {
             return (int) cuStreamCreate.invokeExact(stream, flags);
         } catch (Throwable t) {
@@ -243,7 +256,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuStreamDestroy(MemorySegment stream) {
+    public static int cuStreamDestroy(MemorySegment stream) {
         try {
             return (int) cuStreamDestroy.invokeExact(stream);
         } catch (Throwable t) {
@@ -251,7 +264,7 @@ final class CudaDriver {
         }
     }
 
-    static int cuStreamSynchronize(MemorySegment stream) {
+    public static int cuStreamSynchronize(MemorySegment stream) {
         try {
             return (int) cuStreamSynchronize.invokeExact(stream);
         } catch (Throwable t) {
