@@ -163,7 +163,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         Thread.ofVirtual().name("trainer-stream").start(() -> {
             try {
                 body.run();
-            } catch (Exception e) {
+            } catch (Throwable e) {
                 response.onError(status(e));
             }
         });
