@@ -16,7 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import plaid.backend.ComputeBackend;
@@ -48,8 +47,6 @@ public final class CheckpointDirectory {
     static final String STEP_FILE = "step";
     private static final String STEP_PREFIX = "step-";
     private static final Pattern STEP_FOLDER = Pattern.compile(STEP_PREFIX + "(\\d{1,18})");
-    /** The shape options the tensors tell when nothing else gives them (n_heads after dim). */
-    public static final Set<String> INFERRED_OPTIONS = Set.of("dim", "n_blocks", "vocab_size", "embed_dim", "n_heads");
     private static final Pattern BLOCK_NORM = Pattern.compile("blocks\\.\\d+\\.rmsnorm1\\.weight");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -99,12 +96,13 @@ public final class CheckpointDirectory {
 
     /** This folder, or its newest {@code step-<N>} checkpoint when it holds trainer checkpoints (a job's model_save_path). */
     public CheckpointDirectory newestStep() throws IOException {
-        Optional<Path> newest;
-        try (Stream<Path> children = Files.list(dir)) {
-            newest = children.filter(child -> STEP_FOLDER.matcher(child.getFileName().toString()).matches())
-                    .filter(child -> Files.isDirectory(child, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(child))
-                    .max(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString().substring(STEP_PREFIX.length()))));
-        }
+        Optional<Path> newest = relativeMessages(() -> {
+            try (Stream<Path> children = Files.list(dir)) {
+                return children.filter(child -> STEP_FOLDER.matcher(child.getFileName().toString()).matches())
+                        .filter(child -> Files.isDirectory(child, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(child))
+                        .max(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString().substring(STEP_PREFIX.length()))));
+            }
+        });
         if (newest.isEmpty()) return this;
         Path real = confined(newest.get());
         if (!Files.isDirectory(real)) throw new Unusable(name(newest.get()) + " is not a folder");
@@ -163,7 +161,7 @@ public final class CheckpointDirectory {
         if (file.isEmpty()) return options;
         JsonNode json;
         try {
-            json = JSON.readTree(file.get().toFile());
+            json = relativeMessages(() -> JSON.readTree(file.get().toFile()));
         } catch (JsonProcessingException e) {
             // Jackson's message quotes the offending text; the location is enough and leaks nothing.
             JsonLocation at = e.getLocation();
@@ -217,8 +215,9 @@ public final class CheckpointDirectory {
     }
 
     /**
-     * A shape option from the tensors' shapes ({@code soFar} holds the options already known:
-     * n_heads is dim / (2 × the rotary buffer's length)); empty for an option they do not tell.
+     * A shape option from the tensors' shapes: dim, n_blocks, vocab_size, embed_dim and n_heads
+     * ({@code soFar} holds the options already known: n_heads is dim / (2 × the rotary buffer's
+     * length)); empty for an option they do not tell.
      */
     public static OptionalLong inferredOption(String option, PlaidConfig soFar, Map<ParameterGroup, Map<String, HostTensor>> weights)
             throws Unusable {
@@ -246,6 +245,9 @@ public final class CheckpointDirectory {
             real = path.toRealPath();
         } catch (NoSuchFileException e) {
             throw new Unusable(name(path) + " does not exist (or is a link to nothing)");
+        } catch (IOException e) {
+            // The file system's message names the absolute path; the kind of failure is enough.
+            throw new Unusable(name(path) + " cannot be resolved (" + e.getClass().getSimpleName() + ")");
         }
         if (!real.startsWith(root)) throw new Unusable(name(path) + " leads outside the root through a link");
         return real;
@@ -267,7 +269,7 @@ public final class CheckpointDirectory {
     private <T> T relativeMessages(Read<T> read) throws IOException {
         try {
             return read.read();
-        } catch (Unusable e) {
+        } catch (Unusable | JsonProcessingException e) {
             throw e;
         } catch (IOException e) {
             String message = String.valueOf(e.getMessage()).replace(root + root.getFileSystem().getSeparator(), "").replace(root.toString(), ".");

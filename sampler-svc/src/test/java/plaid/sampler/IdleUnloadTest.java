@@ -41,6 +41,9 @@ class IdleUnloadTest {
         }
     }
 
+    @TestHTTPResource("/")
+    URI server;
+
     @Test
     void aModelNoCallNamesForTheIdleTimeIsUnloaded() throws Exception {
         Path dir = SamplerServiceTestProfile.MODEL_ROOT.resolve("idle-base");

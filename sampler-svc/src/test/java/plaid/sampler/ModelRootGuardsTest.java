@@ -1,13 +1,8 @@
 package plaid.sampler;
 
-import com.google.protobuf.ByteString;
-import com.google.protobuf.CodedOutputStream;
-import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
-import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.ClientCalls;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import jakarta.inject.Inject;
@@ -19,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import plaid.model.CheckpointDirectory;
 import plaid.service.LoopbackChannels;
+import plaid.service.RawRequests;
 import plaid.v1.GenerateRequest;
 import plaid.v1.Guidance;
 import plaid.v1.ListModelsRequest;
@@ -29,12 +25,8 @@ import plaid.v1.SamplerServiceGrpc;
 import plaid.v1.TextOrTokens;
 import plaid.v1.UnloadModelRequest;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -162,19 +154,18 @@ class ModelRootGuardsTest {
     }
 
     @Test
-    void invalidUtf8InAStringFieldIsRefusedNamingTheField() throws IOException {
-        byte[] invalid = {'a', (byte) 0xC3, (byte) 0x28};
-        byte[] loadModel = field(LoadModelRequest.NAME_FIELD_NUMBER, invalid);
-        assertRefused(Status.Code.INVALID_ARGUMENT, "name is not valid UTF-8", () -> unary(SamplerServiceGrpc.getLoadModelMethod(), loadModel));
+    void invalidUtf8InAStringFieldIsRefusedNamingTheField() {
+        byte[] loadModel = RawRequests.fields(LoadModelRequest.NAME_FIELD_NUMBER, RawRequests.invalidUtf8());
+        assertRefused(Status.Code.INVALID_ARGUMENT, "name is not valid UTF-8", () -> RawRequests.unary(channel, SamplerServiceGrpc.getLoadModelMethod(), loadModel));
 
-        byte[] text = field(TextOrTokens.TEXT_FIELD_NUMBER, invalid);
-        byte[] guidance = field(Guidance.PREFIX_FIELD_NUMBER, field(Prefix.TEXT_FIELD_NUMBER, text));
-        byte[] generate = concat(field(GenerateRequest.MODEL_FIELD_NUMBER, "tiny".getBytes()), field(GenerateRequest.GUIDANCE_FIELD_NUMBER, guidance));
+        byte[] text = RawRequests.fields(TextOrTokens.TEXT_FIELD_NUMBER, RawRequests.invalidUtf8());
+        byte[] guidance = RawRequests.fields(Guidance.PREFIX_FIELD_NUMBER, RawRequests.fields(Prefix.TEXT_FIELD_NUMBER, text));
+        byte[] generate = RawRequests.fields(GenerateRequest.MODEL_FIELD_NUMBER, "tiny".getBytes(), GenerateRequest.GUIDANCE_FIELD_NUMBER, guidance);
         assertRefused(Status.Code.INVALID_ARGUMENT, "guidance.prefix.text.text is not valid UTF-8",
-                () -> ClientCalls.blockingServerStreamingCall(channel, raw(SamplerServiceGrpc.getGenerateMethod()), CallOptions.DEFAULT, generate).next());
+                () -> RawRequests.firstStreamed(channel, SamplerServiceGrpc.getGenerateMethod(), generate));
 
         assertRefused(Status.Code.INVALID_ARGUMENT, "request is not a valid plaid.v1.LoadModelRequest message",
-                () -> unary(SamplerServiceGrpc.getLoadModelMethod(), new byte[] {(byte) 0xFF, (byte) 0xFF}));
+                () -> RawRequests.unary(channel, SamplerServiceGrpc.getLoadModelMethod(), new byte[] {(byte) 0xFF, (byte) 0xFF}));
         // The service still answers well-formed calls.
         assertThat(sampler.listModels(ListModelsRequest.getDefaultInstance())).isNotNull();
     }
@@ -195,44 +186,5 @@ class ModelRootGuardsTest {
         StatusRuntimeException refusal = assertThrows(StatusRuntimeException.class, call);
         assertThat(refusal.getStatus().getCode()).as(refusal.getStatus().toString()).isEqualTo(code);
         assertThat(refusal.getStatus().getDescription()).startsWith(description);
-    }
-
-    private <R> R unary(MethodDescriptor<?, R> method, byte[] request) {
-        return ClientCalls.blockingUnaryCall(channel, raw(method), CallOptions.DEFAULT, request);
-    }
-
-    /** {@code method} with its request sent as the given bytes, unchecked. */
-    private static <R> MethodDescriptor<byte[], R> raw(MethodDescriptor<?, R> method) {
-        return method.toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
-            @Override
-            public InputStream stream(byte[] value) {
-                return new ByteArrayInputStream(value);
-            }
-
-            @Override
-            public byte[] parse(InputStream stream) {
-                try {
-                    return stream.readAllBytes();
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }
-        }, method.getResponseMarshaller()).build();
-    }
-
-    /** One length-delimited field in protobuf's wire form. */
-    private static byte[] field(int number, byte[] value) throws IOException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        CodedOutputStream out = CodedOutputStream.newInstance(bytes);
-        out.writeBytes(number, ByteString.copyFrom(value));
-        out.flush();
-        return bytes.toByteArray();
-    }
-
-    private static byte[] concat(byte[] a, byte[] b) {
-        byte[] both = new byte[a.length + b.length];
-        System.arraycopy(a, 0, both, 0, a.length);
-        System.arraycopy(b, 0, both, a.length, b.length);
-        return both;
     }
 }
