@@ -1,10 +1,13 @@
 package plaid.data;
 
+import io.grpc.BindableService;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import plaid.service.InvalidArgument;
+import plaid.service.MalformedRequests;
 import plaid.text.BpeTokenizer;
 import plaid.v1.DataServiceGrpc;
 import plaid.v1.DetokenizeRequest;
@@ -31,7 +34,7 @@ import static plaid.service.Replies.start;
  * virtual threads and return at once.
  */
 @GrpcService
-public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
+public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableService {
     private final ServiceTokenizer tokenizer;
     private final Datasets datasets;
     private final CorpusPreparation preparation;
@@ -45,6 +48,12 @@ public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
         this.preparation = preparation;
         this.batchStreaming = batchStreaming;
         this.limits = config.limits();
+    }
+
+    /** Requests that do not parse (invalid UTF-8 in a string) are refused naming the field, not dropped. */
+    @Override
+    public ServerServiceDefinition bindService() {
+        return MalformedRequests.checked(DataServiceGrpc.bindService(this));
     }
 
     @Override

@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
+import plaid.model.CheckpointDirectory;
 import plaid.model.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
@@ -24,6 +25,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -65,19 +67,21 @@ public class TrainingRuns {
         Path start = store.latestCheckpoint(job.getId()).map(c -> root.path().resolve(c.path))
                 .orElse(spec.hasResumeFrom() ? root.resolve(spec.getResumeFrom(), "spec.resume_from") : null);
         TokenStream.Config streamConfig = corpus.streamConfig(data.trainShard(), options);
-        TokenStream stream = start != null && Files.isRegularFile(start.resolve(STREAM_STATE))
-                ? TokenStream.resume(data.tokenizer(), streamConfig, TokenStream.State.read(start.resolve(STREAM_STATE)))
+        CheckpointDirectory from = start == null ? null : CheckpointDirectory.open(root.path(), start);
+        Optional<Path> streamState = from == null ? Optional.empty() : from.existing(STREAM_STATE);
+        TokenStream stream = streamState.isPresent()
+                ? TokenStream.resume(data.tokenizer(), streamConfig, TokenStream.State.read(streamState.get()))
                 : TokenStream.start(data.tokenizer(), streamConfig);
         try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
             PlaidParameters params;
             if (start == null && spec.hasWeightsFrom()) {
                 Path weights = root.resolve(spec.getWeightsFrom(), "spec.weights_from");
-                params = TrainingCheckpoint.loadWeights(options, backend, weights, TrainingCheckpoint.detectFormat(weights));
+                params = CheckpointDirectory.open(root.path(), weights).loadWeights(options, backend);
             } else {
                 params = PlaidParameters.initialize(options, backend, options.seed);
             }
             Trainer trainer = new Trainer(params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
-            int next = start == null ? 0 : TrainingCheckpoint.restore(trainer, start);
+            int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
             if (start != null)
                 events.append(job.getId(), JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
             return new Run(job.getId(), plan, data, trainer, stream, control).from(next);
@@ -155,7 +159,7 @@ public class TrainingRuns {
             Path dir = root.checkpoint(jobId, options.modelSavePath, done);
             TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
             stream.state().write(dir.resolve(STREAM_STATE));
-            CheckpointFiles.write(dir, options, data.tokenizerFile());
+            CheckpointDirectory.writeTokenizer(dir, data.tokenizerFile());
             CheckpointCharts.write(dir, trainer.parameters(), store.lossCurve(jobId), done);
             CheckpointInfo info = CheckpointInfo.newBuilder().setStep(done).setPath(root.relative(dir)).setResumable(true).build();
             for (CheckpointRecord dropped : events.checkpointWritten(jobId, info, plan.keepCheckpoints()))

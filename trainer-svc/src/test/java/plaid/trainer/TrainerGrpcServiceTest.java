@@ -6,6 +6,7 @@ import io.grpc.StatusRuntimeException;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.Test;
+import plaid.model.CheckpointDirectory;
 import plaid.service.LoopbackChannels;
 import plaid.service.PrometheusScrape;
 import plaid.v1.CancelJobRequest;
@@ -176,8 +177,8 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         assertThat(isPng(plots.getLossCurvePng().toByteArray())).isTrue();
 
         // The directory stands on its own: shape and tokenizer beside the weights.
-        assertThat(CheckpointFiles.readConfig(root.path().resolve(checkpoint)).asMap()).containsEntry("dim", 32).containsEntry("n_blocks", 2);
-        assertThat(root.path().resolve(checkpoint).resolve(CheckpointFiles.TOKENIZER)).isRegularFile();
+        assertThat(CheckpointDirectory.open(root.path().resolve(checkpoint)).config().asMap()).containsEntry("dim", 32).containsEntry("n_blocks", 2);
+        assertThat(root.path().resolve(checkpoint).resolve(CheckpointDirectory.TOKENIZER_FILE)).isRegularFile();
 
         Files.writeString(root.path().resolve("ptb.valid.txt"),
                 " the house of commons voted on the motion . \n the debate continued in the chamber . \n");
