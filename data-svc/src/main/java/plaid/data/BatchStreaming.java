@@ -25,8 +25,6 @@ import java.util.concurrent.locks.ReentrantLock;
 @ApplicationScoped
 public class BatchStreaming {
     private static final Logger LOG = Logger.getLogger(BatchStreaming.class);
-    /** As the original: documents held by the rolling document shuffle. */
-    private static final int DOCUMENT_BUFFER_SIZE = 10;
 
     private final Datasets datasets;
     private final ServiceTokenizer tokenizer;
@@ -76,8 +74,8 @@ public class BatchStreaming {
         int shuffleChunks = request.getShuffleBufferChunks() == 0 ? config.defaultShuffleBufferChunks() : request.getShuffleBufferChunks();
         List<Path> shards = datasets.shards(request.getCorpus(), request.getSplit());
         try {
-            return new TokenStream.Config(shards, request.getSeqLen(), request.getBatchSize(), DOCUMENT_BUFFER_SIZE,
-                    shuffleChunks, request.getSeed(), request.getRank(), request.getWorldSize());
+            return TokenStream.Config.withChunkBuffer(shards, request.getSeqLen(), request.getBatchSize(), shuffleChunks,
+                    request.getSeed(), request.getRank(), request.getWorldSize());
         } catch (IllegalArgumentException e) {
             // The checks above leave only the division of the shards among the ranks.
             throw InvalidArgument.of("world_size", "does not fit the corpus: " + e.getMessage());

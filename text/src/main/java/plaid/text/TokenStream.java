@@ -37,6 +37,8 @@ public final class TokenStream {
     /** Id 0 ends every document, as in the original. */
     public static final int END_OF_TEXT_ID = 0;
     private static final int TOKENIZE_GROUP = 64;
+    /** Documents held by the original's rolling document shuffle. */
+    private static final int ORIGINAL_DOCUMENT_BUFFER = 10;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -61,7 +63,12 @@ public final class TokenStream {
 
         /** The original's buffer sizes. */
         public static Config original(List<Path> shards, int seqLen, int batchSize, long seed, int rank, int worldSize) {
-            return new Config(shards, seqLen, batchSize, 10, 256_000_000 / seqLen, seed, rank, worldSize);
+            return withChunkBuffer(shards, seqLen, batchSize, 256_000_000 / seqLen, seed, rank, worldSize);
+        }
+
+        /** The original's document buffer with a chunk buffer of one's own (the services keep theirs smaller). */
+        public static Config withChunkBuffer(List<Path> shards, int seqLen, int batchSize, int chunkBufferSize, long seed, int rank, int worldSize) {
+            return new Config(shards, seqLen, batchSize, ORIGINAL_DOCUMENT_BUFFER, chunkBufferSize, seed, rank, worldSize);
         }
 
         int firstShard() {

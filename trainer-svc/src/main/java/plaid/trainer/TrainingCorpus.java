@@ -33,8 +33,6 @@ public class TrainingCorpus {
     /** Id 0, which TokenStream puts after every document. */
     static final String END_OF_TEXT = "<|endoftext|>";
     private static final int BYTE_SYMBOLS = 256;
-    /** The original's rolling document shuffle. */
-    private static final int DOCUMENT_BUFFER = 10;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A job's prepared data; {@code tokenizerFile} holds {@code tokenizer}. */
@@ -105,7 +103,7 @@ public class TrainingCorpus {
 
     /** The shard's stream as the job reads it, one row per call (the trainer asks for whole batches). */
     public TokenStream.Config streamConfig(Path shard, PlaidConfig options) {
-        return new TokenStream.Config(List.of(shard), options.seqLen, 1, DOCUMENT_BUFFER, config.shuffleBufferChunks(), options.seed, 0, 1);
+        return TokenStream.Config.withChunkBuffer(List.of(shard), options.seqLen, 1, config.shuffleBufferChunks(), options.seed, 0, 1);
     }
 
     /** {@code rows × seqLen} ids from a one-row stream. */
