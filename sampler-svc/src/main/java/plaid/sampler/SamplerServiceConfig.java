@@ -63,6 +63,10 @@ public interface SamplerServiceConfig {
         /** Monte Carlo draws per text in one Score. */
         @WithDefault("1024")
         int maxScoreDraws();
+
+        /** Characters of one Score text; only its first seq_len tokens are scored. */
+        @WithDefault("100000")
+        int maxScoreTextChars();
     }
 
     /** Progress events of a Generate whose request leaves progress_every at 0. */
