@@ -128,7 +128,7 @@ class TrainCommandTest {
         for (double nonFinite : new double[] {Double.NaN, Double.POSITIVE_INFINITY}) {
             Job diverged = ok.toBuilder().setLatestValidation(ValidationResult.newBuilder().setNll(nonFinite)).build();
             assertThat(TrainCommand.verdict(diverged, 7.0)).as("NLL %s", nonFinite).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
-            assertThat(TrainCommand.verdict(diverged, Double.MAX_VALUE)).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
+            assertThat(TrainCommand.verdict(diverged, 1e300)).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
         }
     }
 
