@@ -73,8 +73,11 @@ final class TrainCommand implements Callable<Integer> {
                 System.err.println("plaid: the job reported no validation NLL to compare with " + maxValNll);
                 return EXIT_NLL_ABOVE_THRESHOLD;
             }
-            if (job.getLatestValidation().getNll() > maxValNll) {
-                System.err.printf("plaid: validation NLL %.4f is above the threshold %.4f%n", job.getLatestValidation().getNll(), maxValNll);
+            // NaN compares false with everything: a diverged model's NLL must not pass the gate
+            if (!(job.getLatestValidation().getNll() <= maxValNll)) {
+                double nll = job.getLatestValidation().getNll();
+                if (Double.isFinite(nll)) System.err.printf("plaid: validation NLL %.4f is above the threshold %.4f%n", nll, maxValNll);
+                else System.err.printf("plaid: validation NLL %s is not finite (the model diverged): it never passes the threshold%n", nll);
                 return EXIT_NLL_ABOVE_THRESHOLD;
             }
         }

@@ -124,6 +124,12 @@ class TrainCommandTest {
         assertThat(TrainCommand.verdict(ok, 4.5)).isZero();
         assertThat(TrainCommand.verdict(ok, 3.5)).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
         assertThat(TrainCommand.verdict(ok.toBuilder().setState(JobState.JOB_STATE_FAILED).build(), null)).isEqualTo(PlaidCommand.EXIT_JOB_FAILED);
+        // a diverged model's NLL never passes the gate, whatever the threshold
+        for (double nonFinite : new double[] {Double.NaN, Double.POSITIVE_INFINITY}) {
+            Job diverged = ok.toBuilder().setLatestValidation(ValidationResult.newBuilder().setNll(nonFinite)).build();
+            assertThat(TrainCommand.verdict(diverged, 7.0)).as("NLL %s", nonFinite).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
+            assertThat(TrainCommand.verdict(diverged, 1e300)).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
+        }
     }
 
     @Test

@@ -75,6 +75,8 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
             if (earlier.isPresent()) return earlier.get();
             TrainingSpec spec = request.getSpec();
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
+            JobMemory.of(plan.config(), config.shuffleBufferChunks())
+                    .requireFitsHeap("cpu".equals(config.backend()), Runtime.getRuntime().maxMemory());
             corpus.check(spec.getCorpus(), plan.config());
             if (spec.hasResumeFrom()) requireDirectory(spec.getResumeFrom(), "spec.resume_from");
             if (spec.hasWeightsFrom()) requireDirectory(spec.getWeightsFrom(), "spec.weights_from");

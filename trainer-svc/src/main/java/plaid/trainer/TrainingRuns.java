@@ -12,6 +12,7 @@ import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
 import plaid.model.TrainingCheckpoint;
+import plaid.model.TrainingDivergedException;
 import plaid.text.TokenStream;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.Job;
@@ -19,6 +20,7 @@ import plaid.v1.JobEvent;
 import plaid.v1.JobState;
 import plaid.v1.StepMetrics;
 import plaid.v1.TrainingSpec;
+import plaid.v1.ValidationProgress;
 import plaid.v1.ValidationResult;
 
 import java.io.IOException;
@@ -111,12 +113,26 @@ public class TrainingRuns {
 
         JobState from(int next) throws IOException {
             lastCheckpoint = next;
+            try {
+                return train(next);
+            } catch (Stopped stopped) {
+                return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
+            } catch (TrainingDivergedException diverged) {
+                // The failing step changed nothing and no checkpoint is written after it: the newest one stays.
+                String kept = store.latestCheckpoint(jobId).map(c -> "its last checkpoint, " + c.path + ", is kept")
+                        .orElse("no checkpoint was written");
+                events.append(jobId, JobEvent.newBuilder().setMessage(diverged.getMessage() + ": the job fails; " + kept));
+                throw diverged;
+            }
+        }
+
+        private JobState train(int next) throws IOException {
             long reportedAt = System.nanoTime();
             int reportedSteps = next;
             for (int step = next; step < options.steps; step++) {
                 if (control.cancelled() || control.shuttingDown()) {
                     if (step > lastCheckpoint) checkpoint(step);
-                    return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
+                    throw new Stopped();
                 }
                 Trainer.StepMetrics metrics = trainer.step(step);
                 completedSteps.increment();
@@ -128,13 +144,27 @@ public class TrainingRuns {
                     reportedAt = now;
                     reportedSteps = done;
                 }
-                if (done % options.hookFreq == 0 && done < options.steps) validate(done, options.valSteps);
+                if (done % options.hookFreq == 0 && done < options.steps) {
+                    try {
+                        validate(done, options.valSteps);
+                    } catch (Stopped stopped) {
+                        if (done > lastCheckpoint) checkpoint(done);
+                        throw stopped;
+                    }
+                }
                 if (done % plan.checkpointFreq() == 0 && done < options.steps) checkpoint(done);
             }
-            double finalNll = options.finalValSteps > 0 ? validate(options.steps, options.finalValSteps) : Double.NaN;
-            checkpoint(options.steps);
-            events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps: final validation NLL %.4f nats/token"
-                    .formatted(options.steps, finalNll)));
+            // Checkpointed before the final validation, which may take long: a crash or stop
+            // during it resumes here, at the validation, not at the last periodic checkpoint.
+            if (lastCheckpoint < options.steps) checkpoint(options.steps);
+            if (options.finalValSteps == 0) {
+                events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps (no final validation: final_val_steps=0)"
+                        .formatted(options.steps)));
+            } else {
+                double finalNll = validate(options.steps, options.finalValSteps);
+                events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps: final validation NLL %.4f nats/token"
+                        .formatted(options.steps, finalNll)));
+            }
             return JobState.JOB_STATE_SUCCEEDED;
         }
 
@@ -147,15 +177,30 @@ public class TrainingRuns {
                     .setTokensPerSecond(tokensPerSecond).setEtaSeconds(etaSeconds)));
         }
 
-        /** train.py's validation: a fresh pass over the held-out documents, the same every time. */
+        /**
+         * train.py's validation: a fresh pass over the held-out documents, the same every time.
+         * Reports progress about every tenth of its batches, and stops ({@link Stopped}) between
+         * two batches when the job is cancelled or the service stops.
+         */
         private double validate(int done, int steps) {
             TokenStream validation = TokenStream.start(data.tokenizer(), corpus.streamConfig(data.validShard(), options));
-            double nll = trainer.validationNll(TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed);
+            int every = Math.max(1, steps / 10);
+            double nll = trainer.validationNll(TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed, batches -> {
+                if (control.cancelled() || control.shuttingDown()) throw new Stopped();
+                if (batches % every == 0 && batches < steps) {
+                    events.append(jobId, JobEvent.newBuilder().setValidating(ValidationProgress.newBuilder()
+                            .setStep(done).setBatchesDone(batches).setBatches(steps)));
+                }
+            });
+            if (!Double.isFinite(nll)) throw new TrainingDivergedException(done, "the validation NLL", nll);
             events.append(jobId, JobEvent.newBuilder().setValidation(ValidationResult.newBuilder().setStep(done).setNll(nll)));
             return nll;
         }
 
         private void checkpoint(int done) throws IOException {
+            // Never save NaN weights over the good ones (the next step would fail on them anyway).
+            var poisoned = trainer.nonFiniteWeight();
+            if (poisoned.isPresent()) throw new TrainingDivergedException(done - 1, "weight " + poisoned.get(), Double.NaN);
             Path dir = root.checkpoint(jobId, options.modelSavePath, done);
             TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
             stream.state().write(dir.resolve(STREAM_STATE));
@@ -165,6 +210,13 @@ public class TrainingRuns {
             for (CheckpointRecord dropped : events.checkpointWritten(jobId, info, plan.keepCheckpoints()))
                 deleteTree(root.path().resolve(dropped.path));
             lastCheckpoint = done;
+        }
+    }
+
+    /** The job was cancelled or the service stops: unwinds the run to {@link Run#from}. */
+    private static final class Stopped extends RuntimeException {
+        Stopped() {
+            super(null, null, false, false);
         }
     }
 
