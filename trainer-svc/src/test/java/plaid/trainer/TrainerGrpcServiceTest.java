@@ -105,9 +105,8 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         // every checkpoint it wrote holds finite weights (the NaN ones were never saved)
         assertThat(failed.getCheckpointsList()).isNotEmpty().allSatisfy(c -> {
             var dir = root.path().resolve(c.getPath());
-            var config = CheckpointFiles.readConfig(dir);
-            var params = plaid.model.TrainingCheckpoint.loadWeights(config, new plaid.backend.cpu.CpuBackend(), dir,
-                    plaid.model.TrainingCheckpoint.detectFormat(dir));
+            var checkpointDir = plaid.model.CheckpointDirectory.open(dir);
+            var params = checkpointDir.loadWeights(checkpointDir.config(), new plaid.backend.cpu.CpuBackend());
             for (float[] values : params.snapshotValues())
                 for (float v : values) assertThat(Float.isFinite(v)).as(c.getPath()).isTrue();
         });
