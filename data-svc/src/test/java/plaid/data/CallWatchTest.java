@@ -22,14 +22,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** A long Tokenize stops within seconds once its call is cancelled, its deadline passes, or the service stops. */
 class CallWatchTest {
-    /** Each text is one piece the word cache does not hold: about a second of work each on a loaded machine. */
-    static final List<String> HEAVY_TEXTS = heavyTexts(30);
     private static BpeTokenizer tokenizer;
+    private static List<String> heavyTexts;
 
     @BeforeAll
     static void tokenizer() throws IOException {
         assumeTrue(Files.isRegularFile(DataServiceTestProfile.TOKENIZER), "no OWT2 tokenizer at " + DataServiceTestProfile.TOKENIZER);
         tokenizer = BpeTokenizer.load(DataServiceTestProfile.TOKENIZER);
+        heavyTexts = heavyTexts(30);
     }
 
     @Test
@@ -54,7 +54,7 @@ class CallWatchTest {
 
     private static void assertStopsPromptly(CallWatch watch, Status.Code expected) {
         long start = System.nanoTime();
-        StatusRuntimeException stopped = assertThrows(StatusRuntimeException.class, () -> DataGrpcService.tokenizeAll(tokenizer, HEAVY_TEXTS, watch));
+        StatusRuntimeException stopped = assertThrows(StatusRuntimeException.class, () -> DataGrpcService.tokenizeAll(tokenizer, heavyTexts, watch));
         double seconds = (System.nanoTime() - start) / 1e9;
         assertThat(stopped.getStatus().getCode()).isEqualTo(expected);
         // All texts take tens of seconds; one text, the most that runs on after the stop, about one.
@@ -65,6 +65,7 @@ class CallWatchTest {
         return Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon().unstarted(r));
     }
 
+    /** Each text is one piece the word cache does not hold: a second or more of work each on a loaded machine. */
     static List<String> heavyTexts(int count) {
         Random random = new Random(1);
         return IntStream.range(0, count).mapToObj(i -> {
