@@ -8,6 +8,7 @@ import plaid.model.bow.DiffusionMode;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.InverseTransformLogits;
 import plaid.model.bow.ReturnedEmbeddingNorm;
+import plaid.options.PlaidConfig;
 
 /**
  * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
+import plaid.options.PlaidConfig;
 import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
 

@@ -5,6 +5,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 /**
  * Figures, not a pass/fail test: validation NLL before and after a short CPU training run of each of the

@@ -4,6 +4,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 /**
  * Figures, not a pass/fail test: one optimiser step of the default small model

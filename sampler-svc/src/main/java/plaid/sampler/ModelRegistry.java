@@ -12,7 +12,7 @@ import plaid.backend.ComputeBackends;
 import plaid.backend.cuda.CudaException;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.TrainingCheckpoint;
 import plaid.model.checkpoint.CheckpointFormat;
@@ -20,7 +20,7 @@ import plaid.model.checkpoint.Safetensors;
 import plaid.service.InvalidArgument;
 import plaid.tensor.HostTensor;
 import plaid.text.BpeTokenizer;
-import plaid.spec.SpecOptions;
+import plaid.options.SpecOptions;
 import plaid.v1.LoadModelRequest;
 import plaid.v1.ModelShape;
 

@@ -2,7 +2,7 @@ package plaid.trainer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;

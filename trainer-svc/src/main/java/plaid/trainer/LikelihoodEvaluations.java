@@ -5,7 +5,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.TrainingCheckpoint;
 import plaid.model.sampling.LikelihoodEstimate;

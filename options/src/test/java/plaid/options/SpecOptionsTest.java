@@ -1,11 +1,10 @@
-package plaid.spec;
+package plaid.options;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import plaid.model.PlaidConfig;
 import plaid.v1.ModelShape;
 import plaid.v1.Optimization;
 import plaid.v1.Reporting;
