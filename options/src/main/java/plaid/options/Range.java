@@ -113,7 +113,7 @@ public interface Range<T> {
         @Override
         public String problem(Double v) {
             if (v.isNaN()) return "must be a number, got NaN";
-            if (v.isInfinite()) return "must be finite, got " + v + (v > 0 ? " (a number too large for a double, such as 1e309, reads as Infinity)" : "");
+            if (v.isInfinite()) return "must be finite, got " + v + (v > 0 ? " (a literal beyond ±1.8e308, such as 1e309, reads as infinite)" : "");
             boolean above = minClosed ? v >= min : v > min;
             boolean below = maxClosed ? v <= max : v < max;
             if (above && below) return null;
