@@ -6,7 +6,9 @@ import java.util.function.Function;
 /**
  * One row of {@link OptionTable}: an option of the original train.py or sample.py, with its
  * spelling there (also its config.json key and its command-line flag), the plaid.v1 field that
- * carries it, its type, default, range and doc, and the {@link PlaidConfig} field that holds it.
+ * carries it, its type, default, range and doc, and the {@link PlaidConfig} field that holds it
+ * (an option without one, {@code getter} and {@code setter} null, is held by PlaidConfig itself and
+ * read with {@link PlaidConfig#get}).
  *
  * @param name train.py's / sample.py's spelling, e.g. {@code BoW_cumsum_gamma}
  * @param group the typed part of a run it belongs to; for shape, optimization and reporting the message of {@code field}
@@ -22,13 +24,13 @@ public record Option<T>(
         Function<PlaidConfig, T> getter, BiConsumer<PlaidConfig, T> setter) {
 
     public T get(PlaidConfig config) {
-        return getter.apply(config);
+        return getter != null ? getter.apply(config) : kind.cast(config.held(this));
     }
 
     /** Sets the value as it is: ranges are checked by {@link PlaidConfig#validate}, where options meet. */
     public void set(PlaidConfig config, T value) {
         if (value == null && !optional) throw new OptionRefusal(name, "cannot be None");
-        setter.accept(config, value);
+        put(config, value);
     }
 
     /** Sets a value of the option's type given untyped (a protobuf field's value). */
@@ -67,11 +69,16 @@ public record Option<T>(
     }
 
     void reset(PlaidConfig config) {
-        setter.accept(config, defaultValue);
+        put(config, defaultValue);
     }
 
     void copy(PlaidConfig from, PlaidConfig to) {
-        setter.accept(to, getter.apply(from));
+        put(to, get(from));
+    }
+
+    private void put(PlaidConfig config, T value) {
+        if (setter != null) setter.accept(config, value);
+        else config.hold(this, value);
     }
 
     @Override

@@ -31,8 +31,10 @@ import plaid.model.bow.DiffusionMode;
  * Every option of the original train.py and sample.py, once: its spelling there (the flag and the
  * config.json key), the plaid.v1 field that carries it, type, default, range, doc, and the
  * {@link PlaidConfig} field holding it. The command line's flags, the proto translation
- * ({@link SpecOptions}), config.json and every refusal are read off this table; a new option is
- * one row here plus its field in PlaidConfig and its use.
+ * ({@link SpecOptions}), config.json and every refusal are read off this table. A new option is
+ * one row here (with null for the PlaidConfig field's getter and setter, it is read as
+ * {@code config.get(OptionTable.ROW)}; a proto field named in the row carries it over gRPC) plus
+ * its use.
  *
  * <p>The upper bounds on sizes are not the original's (it has none); they keep one option from
  * asking for more memory or time than any machine has by itself (seq_len=100000000 wedged a job

@@ -1,5 +1,6 @@
 package plaid.options;
 
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import plaid.model.bow.BowTransform;
@@ -9,7 +10,8 @@ import plaid.model.bow.DiffusionMode;
  * The options of one run: every row of {@link OptionTable}, which gives each its train.py name,
  * default and range (defaults are set there, not here). Fields are named as train.py's options,
  * camel-cased ({@code batch_size} → {@code batchSize}); the model reads them directly, anything
- * that names an option by text goes through the table ({@link #set}, {@link #asMap}).
+ * that names an option by text goes through the table ({@link #set}, {@link #asMap}). A row may
+ * also have no field here: then this object holds its value, read with {@link #get}.
  */
 public final class PlaidConfig {
     public int batchSize;
@@ -64,6 +66,8 @@ public final class PlaidConfig {
     public boolean justUnconditional;
     public int vocabSize;
     public long seed;
+    /** The values of the rows that have no field above. */
+    private final Map<Option<?>, Object> held = new IdentityHashMap<>();
 
     private PlaidConfig() {
         for (Option<?> option : OptionTable.ALL) option.reset(this);
@@ -77,12 +81,21 @@ public final class PlaidConfig {
     public PlaidConfig copy() {
         PlaidConfig c = new PlaidConfig();
         for (Option<?> option : OptionTable.ALL) option.copy(this, c);
+        c.held.putAll(held);
         return c;
     }
 
     /** The value of one option. */
     public <T> T get(Option<T> option) {
         return option.get(this);
+    }
+
+    Object held(Option<?> option) {
+        return held.containsKey(option) ? held.get(option) : option.defaultValue();
+    }
+
+    void hold(Option<?> option, Object value) {
+        held.put(option, value);
     }
 
     /** Sets one option to a value of its type (checked by {@link #validate}). */

@@ -58,7 +58,7 @@ class OptionTableTest {
     /** Each row reads and writes its own field of PlaidConfig, and every field has a row. */
     @Test
     void everyPlaidConfigFieldIsOneRow() throws IllegalAccessException {
-        List<Field> fields = Arrays.stream(PlaidConfig.class.getDeclaredFields()).filter(f -> !Modifier.isStatic(f.getModifiers())).toList();
+        List<Field> fields = Arrays.stream(PlaidConfig.class.getDeclaredFields()).filter(f -> !Modifier.isStatic(f.getModifiers()) && Modifier.isPublic(f.getModifiers())).toList();
         assertThat(OptionTable.ALL).hasSameSizeAs(fields);
         Set<String> written = new HashSet<>();
         for (Option<?> option : OptionTable.ALL) {
@@ -83,5 +83,19 @@ class OptionTableTest {
             default -> "other";
         };
         option.set(config, (T) other);
+    }
+
+    /** A row with no PlaidConfig field: PlaidConfig holds its value, typed, from its default on. */
+    @Test
+    void aRowWithoutAFieldIsHeldByTheConfig() {
+        Option<Integer> row = new Option<>("new_option", OptionGroup.RUN, null, OptionKind.INT, false, 3, Range.ints(0, 5), "a new option", null, null);
+        PlaidConfig config = PlaidConfig.defaults();
+        assertThat(config.get(row)).isEqualTo(3);
+        row.parseInto(config, "4");
+        assertThat(config.get(row)).isEqualTo(4);
+        assertThat(config.copy().get(row)).isEqualTo(4);
+        config.set(row, 9);
+        assertThat(row.problem(config.get(row))).isEqualTo("must be at most 5, got 9");
+        assertThat(PlaidConfig.defaults().get(row)).isEqualTo(3);
     }
 }
