@@ -38,7 +38,6 @@ public final class OptionKind<T> {
 
     /**
      * The value of a text, as argparse would read it; booleans as True/False (or 1/0, yes/no).
-     * Integral options also take an integral float (config.json may write 384.0).
      *
      * @throws IllegalArgumentException saying what the text is not (without the option's name)
      */
@@ -58,15 +57,9 @@ public final class OptionKind<T> {
     }
 
     private static Long integral(String t, long min, long max) {
-        try {
-            long v = Long.parseLong(t);
-            if (v < min || v > max) throw new NumberFormatException(t);
-            return v;
-        } catch (NumberFormatException e) {
-            double d = Double.parseDouble(t);
-            if (d != Math.rint(d) || d < min || d > max) throw new NumberFormatException(t);
-            return (long) d;
-        }
+        long v = Long.parseLong(t);
+        if (v < min || v > max) throw new NumberFormatException(t);
+        return v;
     }
 
     private static boolean bool(String t) {

@@ -64,7 +64,8 @@ public final class OptionTable {
 
     private OptionTable() {}
 
-    // @formatter:off
+    // One line a row, however long: the formatter leaves them as they are.
+    // spotless:off
     // name, group, proto field, type, default, range, doc, PlaidConfig field (get, set)
     public static final Option<Integer> BATCH_SIZE = row("batch_size", OPTIMIZATION, "batch_size", INT, 256, ints(2, MAX_BATCH), "sequences per optimiser step, over all devices", c -> c.batchSize, (c, v) -> c.batchSize = v);
     public static final Option<String> DATASET = row("dataset", RUN, null, TEXT, "openwebtext2", any(), "the training corpus (a plaid.v1 job's corpus)", c -> c.dataset, (c, v) -> c.dataset = v);
@@ -115,7 +116,7 @@ public final class OptionTable {
     public static final Option<Boolean> JUST_UNCONDITIONAL = row("just_unconditional", SAMPLING, null, BOOL, false, any(), "only unconditional samples", c -> c.justUnconditional, (c, v) -> c.justUnconditional = v);
     public static final Option<Integer> VOCAB_SIZE = row("vocab_size", SHAPE, "vocab_size", INT, 32768, ints(2, MAX_VOCAB), "not a train.py flag: the dataset decides it there (32768 for OWT2)", c -> c.vocabSize, (c, v) -> c.vocabSize = v);
     public static final Option<Long> SEED = row("seed", RUN, null, LONG, 0L, any(), "not a train.py flag: the run seed every random draw derives from (a plaid.v1 job's seed)", c -> c.seed, (c, v) -> c.seed = v);
-    // @formatter:on
+    // spotless:on
 
     /** Every option, in the order above (config.json's). */
     public static final List<Option<?>> ALL = List.of(BATCH_SIZE, DATASET, GRAD_ACCUM_STEPS, HOOK_FREQ, LR, LR_WARMUP_STEPS, BIAS_WARMUP_STEPS, LR_DECAY,

@@ -74,7 +74,7 @@ class RangeTest {
         assertThatThrownBy(() -> PlaidConfig.defaults().set("selfcond", "maybe")).hasMessage("option selfcond 'maybe' is not True or False");
         assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "None")).hasMessage("option dim 'None' is not a valid int");
         assertThatThrownBy(() -> PlaidConfig.defaults().set("no_such", "1")).hasMessage("option no_such is not an option of train.py or sample.py");
-        assertThat(PlaidConfig.defaults().set("dim", "384.0").dim).as("config.json may write integers as floats").isEqualTo(384);
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "384.0")).as("as argparse's int").hasMessage("option dim '384.0' is not a valid int");
     }
 
     private static void assertRefused(String option, String value, String problem) {
