@@ -8,6 +8,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.stream.Collectors;
 import plaid.options.Option;
+import plaid.options.OptionGroup;
 import plaid.options.OptionRefusal;
 import plaid.options.OptionTable;
 import plaid.options.PlaidConfig;
@@ -84,6 +85,24 @@ final class OriginalFlags {
         } catch (OptionRefusal refusal) {
             throw new IllegalArgumentException("option --" + refusal.option() + ": " + refusal.problem(), refusal);
         }
+    }
+
+    /**
+     * The flags of {@code groups}' options and of {@code alsoTaken}, one line each as the option
+     * table gives them (type, default, range, doc): a command's help.
+     */
+    static String help(String title, List<OptionGroup> groups, List<Option<?>> alsoTaken) {
+        List<Option<?>> options = new java.util.ArrayList<>(alsoTaken);
+        OptionTable.ALL.stream().filter(o -> groups.contains(o.group())).forEach(options::add);
+        StringBuilder out = new StringBuilder("%n" + title + " (--name=value or --name value):%n");
+        for (Option<?> o : options) {
+            Object value = o.defaultValue();
+            String shown = value == null ? "None" : value instanceof Boolean b ? (b ? "True" : "False") : value.toString();
+            String range = o.range().toString().equals("any") ? "" : ", in " + o.range();
+            out.append("  --").append(o.name()).append("=").append(o.kind()).append(" (default ").append(shown).append(range).append(")%n")
+                    .append("      ").append(o.doc().replace("%", "%%")).append("%n");
+        }
+        return out.toString();
     }
 
     /** The spec's options as the trainer will read them, or the refusal naming the flag. */

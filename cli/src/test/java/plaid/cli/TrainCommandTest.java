@@ -144,6 +144,19 @@ class TrainCommandTest {
                 .hasMessage("option --beta1: must be in [0, 1), got 1.0");
     }
 
+    @Test
+    void helpListsTrainPysFlagsFromTheOptionTable() {
+        StringWriter out = new StringWriter();
+        var cl = PlaidCommand.commandLine();
+        cl.getSubcommands().get("train").getSubcommands().get("submit").usage(new PrintWriter(out));
+        assertThat(out.toString()).contains("train.py's flags").contains("--lr=float (default 0.0014, in (0, 1])")
+                .contains("--beta1=float (default 0.9, in [0, 1))").contains("--selfcond=bool (default True)").contains("--BoW_cumsum_gamma=float").contains("--weights_path=str")
+                .doesNotContain("--use_secondary_logits");
+        StringWriter sample = new StringWriter();
+        cl.getSubcommands().get("sample").usage(new PrintWriter(sample));
+        assertThat(sample.toString()).contains("--use_secondary_logits=bool").contains("--diffusion_mode=str").doesNotContain("--lr=");
+    }
+
     private static TrainingSpec spec(String corpus, long seed, List<String> flags) {
         return ((TrainCommand.Training) TrainCommand.run(corpus, seed, flags)).spec();
     }
