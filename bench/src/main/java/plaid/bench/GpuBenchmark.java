@@ -13,7 +13,7 @@ import plaid.backend.cuda.CudaOptions;
 import plaid.backend.cuda.GemmPrecision;
 import plaid.backend.cuda.OpTiming;
 import plaid.model.Denoiser;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;

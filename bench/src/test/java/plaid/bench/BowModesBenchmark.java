@@ -6,7 +6,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.DiffusionObjective;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;

@@ -13,7 +13,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Unmatched;
-import plaid.model.PlaidConfig;
+import plaid.options.OptionTable;
+import plaid.options.PlaidConfig;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.Job;
@@ -168,11 +169,11 @@ final class TrainCommand implements Callable<Integer> {
      */
     static Run run(String corpus, long seed, List<String> args) {
         OriginalFlags flags = OriginalFlags.parse(args);
-        Optional<String> weights = flags.take("weights_path");
-        Optional<String> dataset = flags.take("dataset");
+        Optional<String> weights = flags.take(OptionTable.WEIGHTS_PATH);
+        Optional<String> dataset = flags.take(OptionTable.DATASET);
         if (corpus != null && dataset.isPresent() && !dataset.get().equals(corpus))
             throw new IllegalArgumentException("option --dataset=" + dataset.get() + " contradicts --corpus " + corpus);
-        Optional<Integer> steps = flags.takeInt("steps");
+        Optional<Integer> steps = flags.take(OptionTable.STEPS);
         boolean evaluation = steps.isPresent() && steps.get() == 0;
         ModelShape.Builder shape = ModelShape.newBuilder();
         Optimization.Builder optimization = Optimization.newBuilder();

@@ -1,5 +1,6 @@
 package plaid.model;
 
+import plaid.options.PlaidConfig;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
+import plaid.options.PlaidConfig;
 
 /**
  * The original's optimisation (plaid-reference §4): AdamW with µP learning rates per

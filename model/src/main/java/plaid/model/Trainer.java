@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import plaid.backend.Segments;
+import plaid.options.PlaidConfig;
 
 /**
  * lib/utils.train_loop with train.py's forward: one optimiser step = grad_accum_steps

@@ -15,6 +15,7 @@ import java.util.Optional;
 import java.util.stream.Stream;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
+import plaid.options.PlaidConfig;
 import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
 

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 class OptimizerTest {
 

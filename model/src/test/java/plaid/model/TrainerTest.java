@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 class TrainerTest {
 

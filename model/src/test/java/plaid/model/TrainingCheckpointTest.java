@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.TorchCheckpoint;
+import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 class TrainingCheckpointTest {

@@ -11,12 +11,12 @@ import plaid.backend.ComputeBackends;
 import plaid.backend.BackendException;
 import plaid.model.CheckpointDirectory;
 import plaid.model.ParameterGroup;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.service.InvalidArgument;
 import plaid.tensor.HostTensor;
 import plaid.text.BpeTokenizer;
-import plaid.spec.SpecOptions;
+import plaid.options.SpecOptions;
 import plaid.v1.LoadModelRequest;
 import plaid.v1.ModelShape;
 

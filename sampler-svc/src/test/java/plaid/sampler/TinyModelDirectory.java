@@ -2,7 +2,7 @@ package plaid.sampler;
 
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.CheckpointDirectory;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;

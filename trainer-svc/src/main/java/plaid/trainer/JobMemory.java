@@ -1,7 +1,7 @@
 package plaid.trainer;
 
 import io.grpc.Status;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.bow.DiffusionMode;
 
 import java.util.Locale;

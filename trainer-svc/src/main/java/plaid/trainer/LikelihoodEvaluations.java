@@ -6,7 +6,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
 import plaid.model.CheckpointDirectory;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.sampling.LikelihoodEstimate;
 import plaid.model.sampling.LikelihoodEvaluator;

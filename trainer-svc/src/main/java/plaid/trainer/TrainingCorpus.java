@@ -3,7 +3,7 @@ package plaid.trainer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.Trainer;
 import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;

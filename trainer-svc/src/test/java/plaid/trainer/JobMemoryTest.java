@@ -2,7 +2,7 @@ package plaid.trainer;
 
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 
 import static org.assertj.core.api.Assertions.assertThat;

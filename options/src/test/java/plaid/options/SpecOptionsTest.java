@@ -1,11 +1,10 @@
-package plaid.spec;
+package plaid.options;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import plaid.model.PlaidConfig;
 import plaid.v1.ModelShape;
 import plaid.v1.Optimization;
 import plaid.v1.Reporting;
@@ -62,5 +61,44 @@ class SpecOptionsTest {
             assertThat(r.field()).isEqualTo("checkpoint");
             assertThat(r.problem()).startsWith("option n_heads ");
         });
+    }
+
+    @Test
+    void flagsSetTheFieldThatCarriesThemByEitherSpelling() {
+        ModelShape.Builder shape = ModelShape.newBuilder();
+        Optimization.Builder optimization = Optimization.newBuilder();
+        java.util.List<com.google.protobuf.Message.Builder> messages = java.util.List.of(shape, optimization);
+        SpecOptions.setFlag(messages, "beta1", "0.5");
+        SpecOptions.setFlag(messages, "beta_2", "0.75");
+        SpecOptions.setFlag(messages, "selfcond", "False");
+        SpecOptions.setFlag(messages, "BoW_cumsum_gamma", "0.25");
+        SpecOptions.setFlag(messages, "lr", "3e-4");
+        assertThat(optimization.getBeta1()).isEqualTo(0.5);
+        assertThat(optimization.getBeta2()).isEqualTo(0.75);
+        assertThat(optimization.getLr()).isEqualTo(3e-4);
+        assertThat(shape.hasSelfConditioning()).isTrue();
+        assertThat(shape.getSelfConditioning()).isFalse();
+        assertThat(shape.getBowCumsumGamma()).isEqualTo(0.25);
+        assertThatThrownBy(() -> SpecOptions.setFlag(messages, "print_freq", "5")).isInstanceOfSatisfying(OptionRefusal.class,
+                r -> assertThat(r.option()).isEqualTo("print_freq"));
+        assertThatThrownBy(() -> SpecOptions.setFlag(messages, "dim", "wide")).hasMessage("option dim 'wide' is not a valid int");
+    }
+
+    @Test
+    void outOfRangeFieldsAreRefusedNamingTheField() {
+        TrainingSpec nan = TrainingSpec.newBuilder().setOptimization(Optimization.newBuilder().setLr(Double.NaN)).build();
+        assertThatThrownBy(() -> SpecOptions.config(nan)).hasMessage("spec.optimization.lr must be a number, got NaN");
+        TrainingSpec beta = TrainingSpec.newBuilder().setOptimization(Optimization.newBuilder().setBeta1(1.5)).build();
+        assertThatThrownBy(() -> SpecOptions.config(beta)).isInstanceOfSatisfying(SpecOptions.Refusal.class, r -> {
+            assertThat(r.option()).isEqualTo("beta1");
+            assertThat(r.field()).isEqualTo("spec.optimization.beta_1");
+            assertThat(r.problem()).isEqualTo("must be in [0, 1), got 1.5");
+        });
+        TrainingSpec valBatch = TrainingSpec.newBuilder().setReporting(Reporting.newBuilder().setValBatchSize(0)).build();
+        assertThatThrownBy(() -> SpecOptions.config(valBatch)).hasMessage("spec.reporting.val_batch_size must be at least 1, got 0");
+        TrainingSpec accum = TrainingSpec.newBuilder().setOptimization(Optimization.newBuilder().setBatchSize(10).setGradAccumSteps(4)).build();
+        assertThatThrownBy(() -> SpecOptions.config(accum)).hasMessage("spec.optimization.grad_accum_steps must divide batch_size 10, got 4");
+        assertThat(SpecOptions.config(TrainingSpec.newBuilder().setOptimization(Optimization.newBuilder().setLr(0.1 + 0.2)).build()).lr)
+                .as("the field's double, as it is").isEqualTo(0.1 + 0.2);
     }
 }

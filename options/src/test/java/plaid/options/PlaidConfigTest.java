@@ -1,4 +1,4 @@
-package plaid.model;
+package plaid.options;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
