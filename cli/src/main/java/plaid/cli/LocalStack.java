@@ -113,7 +113,7 @@ final class LocalStack implements AutoCloseable {
     /** Refuses a port something else already listens on: never adopt a service this command did not start. */
     private static void requireFree(Service s) {
         try (ServerSocket probe = new ServerSocket()) {
-            probe.setReuseAddress(false);
+            probe.setReuseAddress(true); // a port left in TIME_WAIT by a stack that ended is free; a listener is not
             probe.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), s.port()));
         } catch (IOException taken) {
             throw new IllegalStateException(s.address() + " (" + s.module() + "'s port) is already in use by a process this command did"

@@ -72,7 +72,7 @@ class DemoInterruptIT {
 
     private static boolean free(int port) {
         try (ServerSocket s = new ServerSocket()) {
-            s.setReuseAddress(false);
+            s.setReuseAddress(true); // TIME_WAIT left by the stopped services is not a listener
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
             return true;
         } catch (IOException taken) {
