@@ -149,7 +149,7 @@ class TrainCommandTest {
         StringWriter out = new StringWriter();
         var cl = PlaidCommand.commandLine();
         cl.getSubcommands().get("train").getSubcommands().get("submit").usage(new PrintWriter(out));
-        assertThat(out.toString()).contains("train.py's flags").contains("--lr=float (default 0.0014, in (0, 1])")
+        assertThat(out.toString()).contains("train.py's flags").contains("--lr=float (default 0.0014, in (0, 1000])")
                 .contains("--beta1=float (default 0.9, in [0, 1))").contains("--selfcond=bool (default True)").contains("--BoW_cumsum_gamma=float").contains("--weights_path=str")
                 .doesNotContain("--use_secondary_logits");
         StringWriter sample = new StringWriter();

@@ -13,10 +13,10 @@ class RangeTest {
         assertRefused("lr", "NaN", "must be a number, got NaN");
         assertRefused("lr", "1e309", "must be finite, got Infinity (a literal beyond ±1.8e308, such as 1e309, reads as infinite)");
         assertRefused("lr", "-Infinity", "must be finite, got -Infinity");
-        assertRefused("lr", "1e300", "must be in (0, 1], got 1.0E300");
-        assertRefused("lr", "1e3", "must be in (0, 1], got 1000.0");
-        assertRefused("lr", "0", "must be in (0, 1], got 0.0");
-        assertRefused("lr", "-1e-3", "must be in (0, 1], got -0.001");
+        assertRefused("lr", "1e300", "must be in (0, 1000], got 1.0E300");
+        assertRefused("lr", "1e4", "must be in (0, 1000], got 10000.0");
+        assertRefused("lr", "0", "must be in (0, 1000], got 0.0");
+        assertRefused("lr", "-1e-3", "must be in (0, 1000], got -0.001");
         assertThat(PlaidConfig.defaults().set("lr", "1").validate().lr).isEqualTo(1.0);
     }
 
