@@ -17,7 +17,7 @@ import java.util.concurrent.TimeUnit;
  * the port defaults to the environment's {@code PORT}, the service to "" (the whole server).
  */
 public final class HealthProbe {
-    private static final long DEADLINE_SECONDS = 3;
+    private static final long DEADLINE_SECONDS = 8;
 
     private HealthProbe() {}
 
