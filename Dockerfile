@@ -12,10 +12,8 @@ ARG FLAVOUR=cpu
 
 FROM ${JRE_IMAGE} AS cpu
 
-FROM ${JRE_IMAGE} AS jre
-
 FROM ${CUDA_IMAGE} AS gpu
-COPY --from=jre /opt/java/openjdk /opt/java/openjdk
+COPY --from=cpu /opt/java/openjdk /opt/java/openjdk
 ENV JAVA_HOME=/opt/java/openjdk \
     PATH=/opt/java/openjdk/bin:$PATH
 
