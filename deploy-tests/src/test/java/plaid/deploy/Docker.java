@@ -11,7 +11,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * The {@code docker} command line, as a user drives the stack. Testcontainers is not used: its
@@ -82,15 +81,16 @@ final class Docker {
     }
 
     /**
-     * Skips the test, saying why, where no engine answers; fails it instead where the
-     * environment says the deploy tests must run (PLAID_DEPLOY_TEST_REQUIRED=true, as .ci/run sets).
+     * Why the tests of {@code what} must be skipped (no engine answers), or empty when an engine
+     * does. Fails instead where the environment says the deploy tests must run
+     * (PLAID_DEPLOY_TEST_REQUIRED=true, as .ci/run sets).
      */
-    void assumeEngine(String what) {
+    Optional<String> skipWithoutEngine(String what) {
         Optional<String> missing = engineMissing();
-        if (missing.isEmpty()) return;
+        if (missing.isEmpty()) return missing;
         String reason = missing.get() + ": " + what + " cannot run here";
         if ("true".equals(System.getenv("PLAID_DEPLOY_TEST_REQUIRED"))) throw new AssertionError(reason + " (PLAID_DEPLOY_TEST_REQUIRED=true)");
-        Assumptions.abort(reason);
+        return Optional.of(reason);
     }
 
     /** An image name from the environment, or the real one compose defaults to. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,7 +25,7 @@ class GpuFlavourImageTest {
     @Test
     void gpuFlavourBuildsOnTheCudaBaseAndItsServiceStartsOnTheCpuWithoutAGpu() throws InterruptedException {
         Docker docker = new Docker(Map.of("PLAID_TAG", TAG));
-        docker.assumeEngine("the GPU flavour's build");
+        docker.skipWithoutEngine("the GPU flavour's build").ifPresent(Assumptions::abort);
         assertThat(Docker.REPO.resolve("sampler-svc/target/quarkus-app/quarkus-run.jar")).as("sampler-svc packaged").exists();
         String hint = "without a registry, build stand-ins with deploy/base-images.sh and set PLAID_JRE_IMAGE and PLAID_CUDA_IMAGE";
         docker.requireImage(Docker.baseImage("PLAID_JRE_IMAGE", "eclipse-temurin:25-jre"), hint);
