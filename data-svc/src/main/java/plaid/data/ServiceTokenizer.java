@@ -14,11 +14,15 @@ import java.nio.file.Path;
  */
 @ApplicationScoped
 public class ServiceTokenizer {
+    private static final org.jboss.logging.Logger LOG = org.jboss.logging.Logger.getLogger(ServiceTokenizer.class);
     private final Path file;
+    /** How replies name the file: as configured, relative to the data root, never the server's absolute path. */
+    private final String shownName;
     private volatile BpeTokenizer loaded;
 
     ServiceTokenizer(DataServiceConfig config, DataRoot root) {
         this.file = root.path().resolve(config.tokenizer());
+        this.shownName = "'" + config.tokenizer() + "' under the data root";
     }
 
     /** The tokenizer, or FAILED_PRECONDITION naming the missing file. */
@@ -28,11 +32,13 @@ public class ServiceTokenizer {
         synchronized (this) {
             if (loaded == null) {
                 if (!Files.isRegularFile(file))
-                    throw Status.FAILED_PRECONDITION.withDescription("no tokenizer at " + file + " (config data-svc.tokenizer)").asRuntimeException();
+                    throw Status.FAILED_PRECONDITION.withDescription("no tokenizer at " + shownName + " (config data-svc.tokenizer)").asRuntimeException();
                 try {
                     loaded = BpeTokenizer.load(file);
                 } catch (IOException | RuntimeException e) {
-                    throw Status.FAILED_PRECONDITION.withDescription("cannot load the tokenizer " + file + ": " + e.getMessage()).asRuntimeException();
+                    // the cause may quote the file's contents: it goes to the log, not to the caller
+                    LOG.errorf(e, "cannot load the tokenizer %s", file);
+                    throw Status.FAILED_PRECONDITION.withDescription("cannot load the tokenizer " + shownName + " (see the service's log)").asRuntimeException();
                 }
             }
             return loaded;
