@@ -183,25 +183,27 @@ public class SweepRunner {
     }
 
     /**
-     * The median rule: at the trial's newest validation step, a NLL above the median of the
+     * The median rule: at a validation step of the trial, a NLL above the median of the
      * completed trials' NLLs at that step stops it (its job is cancelled and checkpoints).
+     * Every recorded step is judged, oldest first, so a late look misses none.
      */
     private SweepTrial stopIfHopeless(String sweepId, SweepTrial trial, List<SweepTrial> all, SubmitSweepRequest request) {
-        if (trial.getValidationsCount() == 0) return trial;
-        int step = trial.getValidationsMap().keySet().stream().max(Integer::compare).orElseThrow();
-        double nll = trial.getValidationsMap().get(step);
-        List<Double> completed = all.stream().filter(t -> t.getState() == TrialState.TRIAL_STATE_SUCCEEDED && t.containsValidations(step))
-                .map(t -> t.getValidationsMap().get(step)).sorted().toList();
         int minimum = request.getEarlyStopping().getMinCompletedTrials() == 0 ? 2 : request.getEarlyStopping().getMinCompletedTrials();
-        if (completed.size() < minimum) return trial;
-        double median = median(completed);
-        if (!(nll > median)) return trial;
-        cancelJob(trial.getJobId());
-        SweepTrial stopped = trial.toBuilder().setState(TrialState.TRIAL_STATE_STOPPED_EARLY).setValidationNll(nll).setValidationStep(step)
-                .setReason("validation NLL %.4f at step %d is above the median %.4f of %d completed trials".formatted(nll, step, median, completed.size()))
-                .build();
-        sweeps.updateTrial(sweepId, stopped);
-        return stopped;
+        for (int step : trial.getValidationsMap().keySet().stream().sorted().toList()) {
+            double nll = trial.getValidationsMap().get(step);
+            List<Double> completed = all.stream().filter(t -> t.getState() == TrialState.TRIAL_STATE_SUCCEEDED && t.containsValidations(step))
+                    .map(t -> t.getValidationsMap().get(step)).sorted().toList();
+            if (completed.size() < minimum) continue;
+            double median = median(completed);
+            if (!(nll > median)) continue;
+            cancelJob(trial.getJobId());
+            SweepTrial stopped = trial.toBuilder().setState(TrialState.TRIAL_STATE_STOPPED_EARLY).setValidationNll(nll).setValidationStep(step)
+                    .setReason("validation NLL %.4f at step %d is above the median %.4f of %d completed trials".formatted(nll, step, median, completed.size()))
+                    .build();
+            sweeps.updateTrial(sweepId, stopped);
+            return stopped;
+        }
+        return trial;
     }
 
     static double median(List<Double> sorted) {

@@ -11,6 +11,7 @@ import plaid.v1.SweepTrial;
 import plaid.v1.TrialState;
 
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
@@ -36,7 +37,8 @@ public class SweepStore {
         sweep.displayName = request.getDisplayName();
         sweep.request = Messages.json(request.toBuilder().clearRequestId().build());
         sweep.state = SweepState.SWEEP_STATE_RUNNING;
-        sweep.createdAt = Instant.now();
+        // The database keeps microseconds: what this returns is what a later read gives.
+        sweep.createdAt = Instant.now().truncatedTo(ChronoUnit.MICROS);
         em.persist(sweep);
         for (SweepTrial trial : trials) {
             SweepTrialRecord record = new SweepTrialRecord();
