@@ -68,7 +68,7 @@ class SweepCommandTest {
                 """);
         SubmitSweepRequest fromYaml = request("--corpus=demo", "--space", yaml.toString(), "--batch_size=16");
         assertThat(fromYaml.getParametersList()).extracting(SweepParameter::getName).containsExactly("lr", "weight_decay");
-        assertThat(fromYaml.getParameters(1).getGrid().getValuesList()).containsExactly("0", "4e-5");
+        assertThat(fromYaml.getParameters(1).getGrid().getValuesList()).extracting(Double::parseDouble).containsExactly(0.0, 4e-5);
         assertThat(fromYaml.getTrials()).isEqualTo(3);
         assertThat(fromYaml.getBase().getOptimization().getBatchSize()).isEqualTo(16);
         Path json = Files.writeString(dir.resolve("space.json"), "{\"parameters\": {\"lr\": [\"1e-3\", \"2e-3\"]}, \"max_concurrent\": 2}");

@@ -123,7 +123,7 @@ class SweepTest {
         assertThat(trainer.listSweeps(ListSweepsRequest.getDefaultInstance()).getSweepsList()).extracting(Sweep::getId).contains(submitted.getId());
     }
 
-    /** A trial that cannot learn (lr 1e-9) is stopped at its first validation, worse than the completed trial's there. */
+    /** A trial that cannot learn (lr 1e-9) is stopped at the first validation where it is worse than the completed trial. */
     @Test
     void theMedianRuleStopsHopelessTrials() throws InterruptedException {
         TrainingSpec base = tinySpec(30).toBuilder().setReporting(tinySpec(30).getReporting().toBuilder().setHookFreq(6).setCheckpointFreq(100)).build();
@@ -133,10 +133,15 @@ class SweepTest {
         Sweep done = awaitEnd(submitted.getId());
         assertThat(done.getTrialsList()).extracting(SweepTrial::getState)
                 .containsExactly(TrialState.TRIAL_STATE_SUCCEEDED, TrialState.TRIAL_STATE_STOPPED_EARLY);
-        SweepTrial stopped = done.getTrials(1);
-        assertThat(stopped.getValidationStep()).isEqualTo(6);
+        SweepTrial stopped = done.getTrials(1), completed = done.getTrials(0);
+        int step = stopped.getValidationStep();
+        assertThat(step).as("stopped before its end").isLessThan(30).isPositive();
         assertThat(stopped.getReason()).contains("above the median");
-        assertThat(stopped.getValidationNll()).isGreaterThan(done.getTrials(0).getValidationsOrThrow(6));
+        assertThat(stopped.getValidationNll()).isEqualTo(stopped.getValidationsOrThrow(step)).isGreaterThan(completed.getValidationsOrThrow(step));
+        // The first step where it was worse is where it stopped.
+        stopped.getValidationsMap().forEach((earlier, nll) -> {
+            if (earlier < step) assertThat(nll).isLessThanOrEqualTo(completed.getValidationsOrThrow(earlier));
+        });
         assertThat(done.getBestTrial()).isZero();
     }
 
