@@ -126,7 +126,7 @@ class SweepTest {
     /** A trial that cannot learn (lr 1e-9) is stopped at the first validation where it is worse than the completed trial. */
     @Test
     void theMedianRuleStopsHopelessTrials() throws InterruptedException {
-        TrainingSpec base = tinySpec(30).toBuilder().setReporting(tinySpec(30).getReporting().toBuilder().setHookFreq(6).setCheckpointFreq(100)).build();
+        TrainingSpec base = tinySpec(18).toBuilder().setReporting(tinySpec(18).getReporting().toBuilder().setHookFreq(6).setCheckpointFreq(100)).build();
         Sweep submitted = trainer.submitSweep(SubmitSweepRequest.newBuilder().setBase(base).setStrategy(SweepStrategy.SWEEP_STRATEGY_GRID)
                 .addParameters(grid("lr", "3e-3", "1e-9"))
                 .setEarlyStopping(MedianStopping.newBuilder().setEnabled(true).setMinCompletedTrials(1)).build());
@@ -135,7 +135,7 @@ class SweepTest {
                 .containsExactly(TrialState.TRIAL_STATE_SUCCEEDED, TrialState.TRIAL_STATE_STOPPED_EARLY);
         SweepTrial stopped = done.getTrials(1), completed = done.getTrials(0);
         int step = stopped.getValidationStep();
-        assertThat(step).as("stopped before its end").isLessThan(30).isPositive();
+        assertThat(step).as("stopped before its end").isLessThan(18).isPositive();
         assertThat(stopped.getReason()).contains("above the median");
         assertThat(stopped.getValidationNll()).isEqualTo(stopped.getValidationsOrThrow(step)).isGreaterThan(completed.getValidationsOrThrow(step));
         // The first step where it was worse is where it stopped.
