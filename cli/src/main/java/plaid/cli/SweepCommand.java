@@ -26,6 +26,7 @@ import plaid.v1.SweepParameter;
 import plaid.v1.SweepState;
 import plaid.v1.SweepStrategy;
 import plaid.v1.SweepTrial;
+import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 import plaid.v1.TrialState;
 
@@ -150,8 +151,14 @@ final class SweepCommand implements Callable<Integer> {
     /** Polls the sweep until it ends, printing each trial as it ends. */
     static Sweep follow(Services services, String sweepId) {
         Map<Integer, TrialState> seen = new HashMap<>();
+        try (Services.Connection connection = services.trainer()) {
+            return follow(TrainerServiceGrpc.newBlockingStub(connection.channel()), sweepId, seen);
+        }
+    }
+
+    private static Sweep follow(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, String sweepId, Map<Integer, TrialState> seen) {
         while (true) {
-            Sweep sweep = TrainCommand.withTrainer(services, t -> t.getSweep(GetSweepRequest.newBuilder().setSweepId(sweepId).build()));
+            Sweep sweep = trainer.getSweep(GetSweepRequest.newBuilder().setSweepId(sweepId).build());
             for (SweepTrial trial : sweep.getTrialsList()) {
                 if (seen.put(trial.getIndex(), trial.getState()) == trial.getState()) continue;
                 if (trial.getState() == TrialState.TRIAL_STATE_PENDING) continue;

@@ -20,8 +20,10 @@ import plaid.v1.TrialState;
 
 import java.nio.file.Files;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -50,6 +52,8 @@ public class SweepRunner {
     private final SweepStore sweeps;
     private final JobStore jobs;
     private final JobRunner jobRunner;
+    /** The sequence of the newest event read of each followed trial's job. Guarded by this. */
+    private final Map<String, Long> readUpTo = new HashMap<>();
     /** Sweeps with a thread following them. Guarded by this. */
     private final Set<String> followed = new HashSet<>();
     private volatile boolean stopping;
@@ -141,8 +145,8 @@ public class SweepRunner {
         SubmitSweepRequest request = sweep.getRequest();
         List<SweepTrial> trials = sweep.getTrialsList().stream().map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING ? follow(sweepId, t) : t).toList();
         if (request.getEarlyStopping().getEnabled()) {
-            List<SweepTrial> followed = trials;
-            trials = followed.stream().map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING ? stopIfHopeless(sweepId, t, followed, request) : t).toList();
+            List<SweepTrial> current = trials;
+            trials = current.stream().map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING ? stopIfHopeless(sweepId, t, current, request) : t).toList();
         }
         long running = trials.stream().filter(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING).count();
         int limit = Math.max(1, request.getMaxConcurrent());
@@ -165,10 +169,14 @@ public class SweepRunner {
         if (job == null) {
             next.setState(TrialState.TRIAL_STATE_FAILED).setReason("its job " + trial.getJobId() + " no longer exists");
         } else {
-            // Validation events of steps not recorded yet (a step validated again after a resumption keeps its latest value).
-            for (JobEvent event : jobs.eventsAfter(job.getId(), 0)) {
+            // The job's events since the last look (all of them after a restart); a step validated
+            // again after a resumption keeps its latest value.
+            long after = readUpTo.getOrDefault(job.getId(), 0L);
+            for (JobEvent event : jobs.eventsAfter(job.getId(), after)) {
                 if (event.hasValidation()) next.putValidations(event.getValidation().getStep(), event.getValidation().getNll());
+                after = event.getSequence();
             }
+            readUpTo.put(job.getId(), after);
             if (job.hasLatestValidation()) next.setValidationNll(job.getLatestValidation().getNll()).setValidationStep(job.getLatestValidation().getStep());
             switch (job.getState()) {
                 case JOB_STATE_SUCCEEDED -> next.setState(TrialState.TRIAL_STATE_SUCCEEDED);
@@ -179,6 +187,7 @@ public class SweepRunner {
         }
         SweepTrial updated = next.build();
         if (!updated.equals(trial)) sweeps.updateTrial(sweepId, updated);
+        if (TRIAL_ENDED.contains(updated.getState())) readUpTo.remove(trial.getJobId());
         return updated;
     }
 
@@ -197,6 +206,7 @@ public class SweepRunner {
             double median = median(completed);
             if (!(nll > median)) continue;
             cancelJob(trial.getJobId());
+            readUpTo.remove(trial.getJobId());
             SweepTrial stopped = trial.toBuilder().setState(TrialState.TRIAL_STATE_STOPPED_EARLY).setValidationNll(nll).setValidationStep(step)
                     .setReason("validation NLL %.4f at step %d is above the median %.4f of %d completed trials".formatted(nll, step, median, completed.size()))
                     .build();
