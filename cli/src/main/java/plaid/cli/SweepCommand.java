@@ -15,7 +15,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Unmatched;
-import plaid.spec.SpecOptions;
+import plaid.options.SpecOptions;
 import plaid.v1.CancelSweepRequest;
 import plaid.v1.GetSweepRequest;
 import plaid.v1.ListSweepsRequest;

@@ -7,6 +7,7 @@ import plaid.model.bow.DiffusionMode;
 import plaid.model.head.HeadInputs;
 import plaid.model.head.LogitSet;
 import plaid.model.head.OutputHead;
+import plaid.options.PlaidConfig;
 
 /**
  * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward and backward

@@ -8,6 +8,7 @@ import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
 
 /**
  * train.py's {@code forward}: the variational bound on one micro-batch, with every random

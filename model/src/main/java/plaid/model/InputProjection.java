@@ -1,5 +1,6 @@
 package plaid.model;
 
+import plaid.options.PlaidConfig;
 import java.util.Arrays;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;

@@ -1,5 +1,6 @@
 package plaid.model;
 
+import plaid.options.PlaidConfig;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;

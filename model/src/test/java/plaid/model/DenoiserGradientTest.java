@@ -1,5 +1,6 @@
 package plaid.model;
 
+import plaid.options.PlaidConfig;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;

@@ -3,7 +3,7 @@ package plaid.trainer;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import plaid.service.InvalidArgument;
-import plaid.spec.SpecOptions;
+import plaid.options.SpecOptions;
 import plaid.v1.SubmitSweepRequest;
 import plaid.v1.SweepParameter;
 import plaid.v1.SweepRange;

@@ -11,7 +11,7 @@ import plaid.model.EmbeddingMatrix;
 import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.bow.BowTransform;
 
