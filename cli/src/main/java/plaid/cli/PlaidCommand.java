@@ -12,7 +12,7 @@ import plaid.options.OptionTable;
 /** The {@code plaid} command: a gRPC client of the three services, and the local demo. */
 @Command(name = "plaid", mixinStandardHelpOptions = true, version = "plaid 0.1.0",
         description = "Train, sample from and score Plaid diffusion language models through the plaid services.",
-        subcommands = {DemoCommand.class, TrainCommand.class, SampleCommand.class, ScoreCommand.class, EvalCommand.class, TokenizeCommand.class, UnloadCommand.class,
+        subcommands = {DemoCommand.class, TrainCommand.class, SweepCommand.class, SampleCommand.class, ScoreCommand.class, EvalCommand.class, TokenizeCommand.class, UnloadCommand.class,
             CommandLine.HelpCommand.class})
 public final class PlaidCommand implements Runnable {
     /** Exit codes a CI job can tell apart. */

@@ -8,9 +8,16 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
+import jakarta.inject.Inject;
 import plaid.service.InvalidArgument;
 import plaid.service.MalformedRequests;
 import plaid.v1.CancelJobRequest;
+import plaid.v1.CancelSweepRequest;
+import plaid.v1.GetSweepRequest;
+import plaid.v1.ListSweepsRequest;
+import plaid.v1.ListSweepsResponse;
+import plaid.v1.SubmitSweepRequest;
+import plaid.v1.Sweep;
 import plaid.v1.CheckpointPlots;
 import plaid.v1.EvaluateLikelihoodProgress;
 import plaid.v1.EvaluateLikelihoodRequest;
@@ -47,6 +54,11 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     private final JobRunner runner;
     private final TrainingCorpus corpus;
     private final LikelihoodEvaluations evaluations;
+    // Sweeps (SweepRunner has their logic); injected into fields to leave the constructor as it is.
+    @Inject
+    SweepRunner sweeps;
+    @Inject
+    SweepStore sweepStore;
 
     TrainerGrpcService(TrainerServiceConfig config, RunRoot root, JobStore store, JobEvents events, JobRunner runner,
                        TrainingCorpus corpus, LikelihoodEvaluations evaluations) {
@@ -147,6 +159,38 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
                     .setLossCurvePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.LOSS_CURVE))))
                     .build();
         });
+    }
+
+    @Override
+    @Blocking
+    public void submitSweep(SubmitSweepRequest request, StreamObserver<Sweep> response) {
+        reply(response, () -> sweeps.submit(request));
+    }
+
+    @Override
+    @Blocking
+    public void getSweep(GetSweepRequest request, StreamObserver<Sweep> response) {
+        reply(response, () -> sweeps.find(request.getSweepId()));
+    }
+
+    @Override
+    @Blocking
+    public void listSweeps(ListSweepsRequest request, StreamObserver<ListSweepsResponse> response) {
+        reply(response, () -> {
+            InvalidArgument.require(request.getPageSize() >= 0, "page_size", "must not be negative");
+            int pageSize = request.getPageSize() == 0 ? config.defaultPageSize() : Math.min(request.getPageSize(), config.maxPageSize());
+            int offset = pageOffset(request.getPageToken());
+            List<Sweep> page = sweepStore.page(offset, pageSize + 1);
+            ListSweepsResponse.Builder reply = ListSweepsResponse.newBuilder().addAllSweeps(page.subList(0, Math.min(pageSize, page.size())));
+            if (page.size() > pageSize) reply.setNextPageToken(Integer.toString(offset + pageSize));
+            return reply.build();
+        });
+    }
+
+    @Override
+    @Blocking
+    public void cancelSweep(CancelSweepRequest request, StreamObserver<Sweep> response) {
+        reply(response, () -> sweeps.cancel(request.getSweepId()));
     }
 
     private Job job(String jobId) {
