@@ -38,7 +38,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
     private static final int SLICE_STEPS = 16;
 
     private final long budget;
-    private final boolean join;
+    private volatile boolean join;
     private final int queueCapacity;
     private final EngineMetrics metrics;
     private final DeviceQueue device;
@@ -62,6 +62,11 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
         FunctionCounter.builder("plaid.sampler.generate.joined", joinedRequests, AtomicLong::get)
                 .description("Generate requests that joined a batch already running").register(meters);
         device.serve(this);
+    }
+
+    /** Switches joining a running batch on or off, as {@code batching.join} does at start (the load benchmark compares both in one run). */
+    void joining(boolean on) {
+        join = on;
     }
 
     /** The model's row budget in tokens (rows × seq_len). */
