@@ -47,7 +47,7 @@ import java.util.concurrent.TimeUnit;
 class ServingLoadBenchmark {
     /** 64, 256 and 1024 steps scaled down by 8 for the CPU. */
     private static final int[] STEPS = {8, 32, 128};
-    private static final int SEQ_LEN = 64, ROWS = 64;
+    private static final int SEQ_LEN = 32, ROWS = 32;
     private static final int REQUESTS = Integer.getInteger("plaid.bench.requests", 96);
     private static final double[] LOADS = {0.3, 0.5, 0.7, 0.9};
 
@@ -77,20 +77,20 @@ class ServingLoadBenchmark {
         ManagedChannel channel = LoopbackChannels.open(server);
         SamplerServiceGrpc.newBlockingStub(channel).loadModel(LoadModelRequest.newBuilder().setName("bench").setCheckpoint("bench").build());
         SamplerServiceGrpc.SamplerServiceStub sampler = SamplerServiceGrpc.newStub(channel);
-        System.out.printf("ServingLoadBenchmark: model dim 128, 4 blocks, seq_len %d, CPU (%d cores); steps %s; %d requests per level%n",
+        System.out.printf("ServingLoadBenchmark: model dim 64, 2 blocks, seq_len %d, the tiny tokenizer's vocabulary, CPU (%d cores); steps %s; %d requests per level%n",
                 SEQ_LEN, Runtime.getRuntime().availableProcessors(), Arrays.toString(STEPS), REQUESTS);
 
-        // one full batch: 64 rows of the longest step count together
-        run(sampler, new double[ROWS], requests(ROWS, STEPS[1], 1), true); // warm-up
+        // one full batch: all rows of the longest step count together
+        run(sampler, new double[ROWS], requests(ROWS, STEPS[0], 1), true); // warm-up
         double fullBatch = throughput(run(sampler, new double[ROWS], requests(ROWS, STEPS[2], 2), true));
         double meanSteps = Arrays.stream(STEPS).average().orElseThrow();
         double capacity = fullBatch / meanSteps;
         System.out.printf("full batch of %d rows: %.0f rows×steps/s; capacity at mean %.0f steps: %.2f requests/s%n", ROWS, fullBatch, meanSteps, capacity);
 
-        // 64 concurrent requests of mixed steps, all sent at once
+        // as many concurrent requests of mixed steps as the batch holds, all sent at once
         List<GenerateRequest> mixed = requests(ROWS, 0, 3);
         double concurrent = throughput(run(sampler, new double[ROWS], mixed, true));
-        System.out.printf("64 concurrent mixed requests: %.0f rows×steps/s = %.2f of a full batch%n", concurrent, concurrent / fullBatch);
+        System.out.printf("%d concurrent mixed requests: %.0f rows×steps/s = %.2f of a full batch%n", ROWS, concurrent, concurrent / fullBatch);
 
         System.out.println("load  mode            req/s  rows×steps/s  ttfp p50/p90/p99 (s)      e2e p50/p90/p99 (s)");
         for (double load : LOADS) {
@@ -191,18 +191,24 @@ class ServingLoadBenchmark {
     /** An untrained model of a small shape: throughput does not depend on what the weights say. */
     private static void writeModel(Path dir) throws IOException {
         if (Files.isDirectory(dir)) return;
+        SamplerGrpcServiceTest.writeModels(); // for the tiny model's tokenizer
+        // the tiny model's tokenizer, so that partial decodes are texts as a user would stream them
+        String tinyConfig = Files.readString(SamplerServiceTestProfile.MODEL_ROOT.resolve("tiny/config.json"));
+        java.util.regex.Matcher vocab = java.util.regex.Pattern.compile("\"vocab_size\": (\\d+)").matcher(tinyConfig);
+        if (!vocab.find()) throw new IllegalStateException("no vocab_size in " + tinyConfig);
         PlaidConfig config = PlaidConfig.defaults();
-        config.vocabSize = 2048;
-        config.dim = 128;
-        config.nBlocks = 4;
-        config.nHeads = 4;
+        config.vocabSize = Integer.parseInt(vocab.group(1));
+        config.dim = 64;
+        config.nBlocks = 2;
+        config.nHeads = 2;
         config.embedDim = 16;
         config.seqLen = SEQ_LEN;
         PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 1);
         Files.createDirectories(dir);
         TrainingCheckpoint.saveWeights(parameters, dir, CheckpointFormat.SAFETENSORS);
+        Files.copy(SamplerServiceTestProfile.MODEL_ROOT.resolve("tiny/tokenizer.json"), dir.resolve("tokenizer.json"));
         Files.writeString(dir.resolve("config.json"), """
-                {"dim": 128, "n_blocks": 4, "n_heads": 4, "embed_dim": 16, "vocab_size": 2048, "seq_len": %d}
-                """.formatted(SEQ_LEN));
+                {"dim": 64, "n_blocks": 2, "n_heads": 2, "embed_dim": 16, "vocab_size": %d, "seq_len": %d}
+                """.formatted(config.vocabSize, SEQ_LEN));
     }
 }
