@@ -162,15 +162,32 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
         }
 
         void runSlice(BooleanSupplier yield) {
-            if (sampler == null) sampler = new SamplerBatch(model.parameters(), model.maxSeqLen());
-            SamplerBatch session = sampler;
             try {
-                session.session(() -> {
+                if (sampler == null) sampler = new SamplerBatch(model.parameters(), model.maxSeqLen());
+            } catch (RuntimeException | OutOfMemoryError e) {
+                // the batch cannot even start: those about to join it fail, rather than retrying without end
+                fail(e, drainAdmitted());
+                return;
+            }
+            try {
+                sampler.session(() -> {
                     for (int i = 0; i < SLICE_STEPS && step(); i++) if (yield.getAsBoolean()) break;
                     return null;
                 });
-            } catch (RuntimeException e) {
-                failRunning(e);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                fail(e, running);
+                running.clear();
+                anyRunning = false;
+                sampler = null;
+            }
+        }
+
+        private List<GenerationJob> drainAdmitted() {
+            synchronized (GenerationScheduler.this) {
+                List<GenerationJob> jobs = new ArrayList<>(admitted);
+                admitted.clear();
+                metrics.waiting.addAndGet(-jobs.size());
+                return jobs;
             }
         }
 
@@ -202,7 +219,16 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
             metrics.step(rows);
             for (Iterator<GenerationJob> it = running.iterator(); it.hasNext(); ) {
                 GenerationJob job = it.next();
-                long first = job.afterStep();
+                long first;
+                try {
+                    first = job.afterStep();
+                } catch (RuntimeException e) {
+                    // its client's stream broke: only this request leaves
+                    LOG.warnf(e, "sending a generation's events failed; it leaves the batch");
+                    it.remove();
+                    leave(job, GenerationSink.FinishReason.ERROR);
+                    continue;
+                }
                 if (first >= 0) metrics.firstPartial(first);
                 if (job.trajectory().finished()) {
                     it.remove();
@@ -259,17 +285,15 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
             anyRunning = !running.isEmpty();
         }
 
-        /** A device error: every request of this batch fails with it; the batch starts afresh for those that come next. */
-        private void failRunning(RuntimeException e) {
-            LOG.errorf(e, "a generation step with model '%s' failed; failing the %d requests of its batch", model.name(), running.size());
-            StatusRuntimeException status = DeviceErrors.status(e, "generation failed");
-            for (GenerationJob job : running) {
+        /** A device error: each of {@code jobs} (the batch's requests) fails with it; the batch starts afresh for those that come next. */
+        private void fail(Throwable e, List<GenerationJob> jobs) {
+            LOG.errorf(e, "generation with model '%s' failed; failing the %d requests of its batch", model.name(), jobs.size());
+            StatusRuntimeException status = e instanceof RuntimeException failure ? DeviceErrors.status(failure, "generation failed")
+                    : Status.RESOURCE_EXHAUSTED.withDescription("generation failed: " + e).asRuntimeException();
+            for (GenerationJob job : jobs) {
                 job.sink.fail(status);
                 leave(job, GenerationSink.FinishReason.ERROR);
             }
-            running.clear();
-            anyRunning = false;
-            sampler = null;
         }
 
         /** Its rows are out of the batch: the budget they held goes to those waiting, first come first served. */
