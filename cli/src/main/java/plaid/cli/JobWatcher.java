@@ -27,8 +27,12 @@ final class JobWatcher {
             switch (event.getEventCase()) {
                 case METRICS -> {
                     var m = event.getMetrics();
-                    bar.update(m.getStep() + 1, job.getTotalSteps(), String.format("loss %.3f nll %.3f %.0f tok/s ETA %s%s",
+                    bar.update("training", m.getStep() + 1, job.getTotalSteps(), String.format("loss %.3f nll %.3f %.0f tok/s ETA %s%s",
                             m.getLoss(), m.getNll(), m.getTokensPerSecond(), duration(m.getEtaSeconds()), validation));
+                }
+                case VALIDATING -> {
+                    var v = event.getValidating();
+                    bar.update("validating", v.getBatchesDone(), v.getBatches(), "batches, after step " + v.getStep() + validation);
                 }
                 case VALIDATION -> validation = String.format(" val nll %.3f", event.getValidation().getNll());
                 case CHECKPOINT -> { }

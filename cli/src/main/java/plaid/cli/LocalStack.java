@@ -5,6 +5,13 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,6 +25,11 @@ import java.util.Map;
  * The three services as local processes on loopback (what {@code plaid demo} runs on):
  * each packaged Quarkus app started with the JVM running this command, its log in
  * {@code <work>/logs}, and ready once its gRPC health check says SERVING.
+ *
+ * <p>It only ever talks to services it started: a port already taken is refused before launch,
+ * and a service counts as ready only when the process listening on its port is the one launched
+ * (on Linux, checked through /proc). One command at a time holds a work dir (a lock file), and
+ * the services stop when this JVM ends, on Ctrl-C as on a normal exit (a shutdown hook).
  */
 final class LocalStack implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofMinutes(3);
@@ -53,25 +65,59 @@ final class LocalStack implements AutoCloseable {
         }
     }
 
+    static final String LOCK_FILE = "plaid-stack.lock";
+
     private final Map<Service, Process> processes = new LinkedHashMap<>();
     private final Path home;
     private final Path logs;
+    private final FileChannel lockChannel;
+    private final FileLock lock;
+    private final Thread stopOnExit = new Thread(this::stopServices, "plaid-stack-shutdown");
+    private boolean closed;
 
-    private LocalStack(Path home, Path logs) {
+    private LocalStack(Path home, Path logs, FileChannel lockChannel, FileLock lock) {
         this.home = home;
         this.logs = logs;
+        this.lockChannel = lockChannel;
+        this.lock = lock;
     }
 
     static LocalStack start(Path home, Path work, List<Service> services) throws IOException, InterruptedException {
         Path logs = Files.createDirectories(work.resolve("logs"));
-        LocalStack stack = new LocalStack(home, logs);
+        Path lockFile = work.resolve(LOCK_FILE);
+        FileChannel channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock;
         try {
+            lock = channel.tryLock();
+        } catch (OverlappingFileLockException heldHere) {
+            lock = null;
+        }
+        if (lock == null) {
+            channel.close();
+            throw new IllegalStateException("another plaid command runs the services of " + work + " (it holds " + lockFile
+                    + "): stop it, or use another --work-dir");
+        }
+        LocalStack stack = new LocalStack(home, logs, channel, lock);
+        Runtime.getRuntime().addShutdownHook(stack.stopOnExit);
+        try {
+            for (Service s : services) requireFree(s);
             for (Service s : services) stack.launch(s);
             for (Service s : services) stack.awaitServing(s);
             return stack;
         } catch (IOException | InterruptedException | RuntimeException e) {
             stack.close();
             throw e;
+        }
+    }
+
+    /** Refuses a port something else already listens on: never adopt a service this command did not start. */
+    private static void requireFree(Service s) {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true); // a port left in TIME_WAIT by a stack that ended is free; a listener is not
+            probe.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), s.port()));
+        } catch (IOException taken) {
+            throw new IllegalStateException(s.address() + " (" + s.module() + "'s port) is already in use by a process this command did"
+                    + " not start, perhaps services left running: stop them, or choose other ports (plaid demo --base-port)");
         }
     }
 
@@ -111,7 +157,11 @@ final class LocalStack implements AutoCloseable {
                 try {
                     HealthCheckResponse r = HealthGrpc.newBlockingStub(connection.channel()).withDeadlineAfter(java.time.Duration.ofSeconds(2))
                             .check(HealthCheckRequest.getDefaultInstance());
-                    if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) return;
+                    if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
+                        if (ListeningSockets.owner(s.port(), process.toHandle()).orElse(true)) return;
+                        throw new IllegalStateException(s.address() + " answers, but not from the " + s.module()
+                                + " this command started: refusing to use a service it did not start");
+                    }
                 } catch (StatusRuntimeException notYet) {
                     // still starting
                 }
@@ -126,9 +176,27 @@ final class LocalStack implements AutoCloseable {
         return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
     }
 
-    /** Stops every service gracefully (SIGTERM: Quarkus finishes or checkpoints its work), then waits. */
+    /** Stops every service gracefully (SIGTERM: Quarkus finishes or checkpoints its work), then waits; frees the work dir. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            Runtime.getRuntime().removeShutdownHook(stopOnExit);
+        } catch (IllegalStateException exiting) {
+            // the JVM is shutting down: the hook runs, or has run, stopServices itself
+        }
+        stopServices();
+        try {
+            lock.release();
+            lockChannel.close();
+        } catch (IOException ignored) {
+            // the lock goes with the channel, or with this JVM
+        }
+    }
+
+    /** The shutdown hook's work too: on Ctrl-C the services must not outlive the command. */
+    private synchronized void stopServices() {
         processes.values().forEach(Process::destroy);
         for (Process p : processes.values()) {
             try {

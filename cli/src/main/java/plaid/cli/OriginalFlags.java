@@ -1,29 +1,29 @@
 package plaid.cli;
 
-import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.stream.Collectors;
-import plaid.model.PlaidConfig;
-import plaid.spec.SpecOptions;
+import plaid.options.Option;
+import plaid.options.OptionGroup;
+import plaid.options.OptionRefusal;
+import plaid.options.OptionTable;
+import plaid.options.PlaidConfig;
+import plaid.options.SpecOptions;
 import plaid.v1.TrainingSpec;
 
 /**
  * The original's flags as train.py and sample.py take them ({@code --name=value} or
  * {@code --name value}, booleans as True/False), read once for {@code plaid train submit} and
  * {@code plaid sample}: the command takes the flags that are its own ({@link #take}), the rest
- * become fields of the option messages ({@link #setInto}). A value in square brackets is the
- * seed document's placeholder (e.g. {@code --diffusion_mode=[token|BoW|see options in train.py]})
- * and is refused by the flag's name.
+ * become fields of the option messages ({@link #setInto}), both as {@link OptionTable} spells and
+ * types them. A value in square brackets is the seed document's placeholder (e.g.
+ * {@code --diffusion_mode=[token|BoW|see options in train.py]}) and is refused by the flag's name.
  */
 final class OriginalFlags {
-    /** train.py's names that are not the field's. */
-    private static final Map<String, String> FIELD_OF_FLAG = Map.of("beta1", "beta_1", "beta2", "beta_2");
-
     private final Map<String, String> values = new LinkedHashMap<>();
 
     private OriginalFlags() {}
@@ -52,61 +52,57 @@ final class OriginalFlags {
         return flags;
     }
 
-    /** Removes the flag and returns its value, if given. */
+    /** Removes the flag and returns its text, if given. */
     Optional<String> take(String name) {
         return Optional.ofNullable(values.remove(name));
     }
 
-    /** Removes a True/False flag and returns its value, false when not given. */
-    boolean takeBoolean(String name) {
-        return take(name).map(v -> parseBoolean(name, v)).orElse(false);
+    /** Removes the option's flag and returns its value, typed as the table says, if given. */
+    <T> Optional<T> take(Option<T> option) {
+        return take(option.name()).map(text -> flagged(() -> option.parse(text)));
     }
 
-    /** Removes an integer flag and returns its value, if given. */
-    Optional<Integer> takeInt(String name) {
-        return take(name).map(v -> {
-            try {
-                return Integer.parseInt(v);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("option --" + name + ": '" + v + "' is not a valid int");
-            }
+    /** Sets every remaining flag as the field of one of {@code sections} that carries it; an unknown one is refused. */
+    void setInto(List<? extends Message.Builder> sections) {
+        values.forEach((name, value) -> {
+            if (OptionTable.byName(name).isEmpty() && sections.stream().noneMatch(s -> carries(s, name)))
+                throw new IllegalArgumentException("unknown option --" + name);
+            flagged(() -> {
+                SpecOptions.setFlag(sections, name, value);
+                return null;
+            });
         });
     }
 
-    /** Sets every remaining flag as the field of one of {@code sections} that it names; an unknown one is refused. */
-    void setInto(List<? extends Message.Builder> sections) {
-        values.forEach((name, value) -> setOption(sections, name, value));
+    private static boolean carries(Message.Builder section, String field) {
+        return section.getDescriptorForType().findFieldByName(field) != null;
     }
 
-    private static void setOption(List<? extends Message.Builder> sections, String name, String value) {
-        String fieldName = FIELD_OF_FLAG.getOrDefault(name, name);
-        for (Message.Builder section : sections) {
-            FieldDescriptor f = section.getDescriptorForType().getFields().stream()
-                    .filter(field -> field.getName().equals(fieldName) || SpecOptions.option(field).equals(name)).findFirst().orElse(null);
-            if (f == null) continue;
-            try {
-                section.setField(f, switch (f.getJavaType()) {
-                    case INT -> Integer.parseInt(value);
-                    case LONG -> Long.parseLong(value);
-                    case DOUBLE -> Double.parseDouble(value);
-                    case BOOLEAN -> parseBoolean(name, value);
-                    case STRING -> value;
-                    default -> throw new IllegalArgumentException("option --" + name + " cannot be set from the command line");
-                });
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("option --" + name + ": '" + value + "' is not a valid " + f.getJavaType().name().toLowerCase(Locale.ROOT));
-            }
-            return;
+    /** Runs {@code parse}, a refusal of the option becoming one of its flag. */
+    private static <T> T flagged(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (OptionRefusal refusal) {
+            throw new IllegalArgumentException("option --" + refusal.option() + ": " + refusal.problem(), refusal);
         }
-        throw new IllegalArgumentException("unknown option --" + name);
     }
 
-    private static boolean parseBoolean(String name, String value) {
-        return switch (value.toLowerCase(Locale.ROOT)) {
-            case "true", "1" -> true;
-            case "false", "0" -> false;
-            default -> throw new IllegalArgumentException("option --" + name + ": '" + value + "' is not True or False");
-        };
+    /**
+     * The flags of {@code groups}' options and of {@code alsoTaken}, one line each as the option
+     * table gives them (type, default, range, doc): a command's help.
+     */
+    static String help(String title, List<OptionGroup> groups, List<Option<?>> alsoTaken) {
+        List<Option<?>> options = new java.util.ArrayList<>(alsoTaken);
+        OptionTable.ALL.stream().filter(o -> groups.contains(o.group())).forEach(options::add);
+        StringBuilder out = new StringBuilder("%n" + title + " (--name=value or --name value):%n");
+        for (Option<?> o : options) {
+            Object value = o.defaultValue();
+            String shown = value == null ? "None" : value instanceof Boolean b ? (b ? "True" : "False") : value.toString();
+            String range = o.range().toString().equals("any") ? "" : ", in " + o.range();
+            out.append("  --").append(o.name()).append("=").append(o.kind()).append(" (default ").append(shown).append(range).append(")%n")
+                    .append("      ").append(o.doc().replace("%", "%%")).append("%n");
+        }
+        return out.toString();
     }
 
     /** The spec's options as the trainer will read them, or the refusal naming the flag. */
@@ -128,7 +124,7 @@ final class OriginalFlags {
     /** The options that differ from train.py's defaults, as {@code name=value} words: what a --validate-only line shows. */
     static String differingFromDefaults(PlaidConfig config) {
         Map<String, Object> defaults = PlaidConfig.defaults().asMap();
-        return config.asMap().entrySet().stream().filter(e -> !java.util.Objects.equals(e.getValue(), defaults.get(e.getKey())))
+        return config.asMap().entrySet().stream().filter(e -> !Objects.equals(e.getValue(), defaults.get(e.getKey())))
                 .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(" "));
     }
 }

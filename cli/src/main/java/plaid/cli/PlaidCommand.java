@@ -3,13 +3,16 @@ package plaid.cli;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import plaid.options.OptionGroup;
+import plaid.options.OptionTable;
 
 /** The {@code plaid} command: a gRPC client of the three services, and the local demo. */
 @Command(name = "plaid", mixinStandardHelpOptions = true, version = "plaid 0.1.0",
         description = "Train, sample from and score Plaid diffusion language models through the plaid services.",
-        subcommands = {DemoCommand.class, TrainCommand.class, SampleCommand.class, ScoreCommand.class, EvalCommand.class, TokenizeCommand.class,
+        subcommands = {DemoCommand.class, TrainCommand.class, SampleCommand.class, ScoreCommand.class, EvalCommand.class, TokenizeCommand.class, UnloadCommand.class,
             CommandLine.HelpCommand.class})
 public final class PlaidCommand implements Runnable {
     /** Exit codes a CI job can tell apart. */
@@ -29,6 +32,12 @@ public final class PlaidCommand implements Runnable {
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new PlaidCommand());
         cl.setExecutionExceptionHandler(PlaidCommand::report);
+        String trainFlags = OriginalFlags.help("train.py's flags", List.of(OptionGroup.SHAPE, OptionGroup.OPTIMIZATION, OptionGroup.REPORTING),
+                List.of(OptionTable.DATASET, OptionTable.WEIGHTS_PATH));
+        cl.getSubcommands().get("train").getCommandSpec().usageMessage().footer(trainFlags);
+        cl.getSubcommands().get("train").getSubcommands().get("submit").getCommandSpec().usageMessage().footer(trainFlags);
+        cl.getSubcommands().get("sample").getCommandSpec().usageMessage().footer(OriginalFlags.help("sample.py's flags",
+                List.of(OptionGroup.SHAPE, OptionGroup.SAMPLING), List.of(OptionTable.WEIGHTS_PATH)));
         return cl;
     }
 

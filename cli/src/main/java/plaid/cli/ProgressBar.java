@@ -6,12 +6,18 @@ import java.io.PrintStream;
 final class ProgressBar {
     private static final int WIDTH = 30;
     private final PrintStream out;
-    private final String label;
+    private String label;
     private int lastLength;
 
     ProgressBar(PrintStream out, String label) {
         this.out = out;
         this.label = label;
+    }
+
+    /** Redraws the line under another label (the same line: a job's training, then its validation). */
+    void update(String label, long done, long total, String detail) {
+        this.label = label;
+        update(done, total, detail);
     }
 
     void update(long done, long total, String detail) {

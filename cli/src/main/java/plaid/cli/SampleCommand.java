@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Unmatched;
-import plaid.model.PlaidConfig;
+import plaid.options.OptionTable;
+import plaid.options.PlaidConfig;
 import plaid.v1.AnyPosition;
 import plaid.v1.GenerateEvent;
 import plaid.v1.GenerateRequest;
@@ -80,13 +81,13 @@ final class SampleCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         OriginalFlags flags = OriginalFlags.parse(originalFlags);
-        flags.take("weights_path").ifPresent(weights -> {
+        flags.take(OptionTable.WEIGHTS_PATH).ifPresent(weights -> {
             if (model.checkpoint != null && !model.checkpoint.equals(weights))
                 throw new IllegalArgumentException("option --weights_path=" + weights + " contradicts --checkpoint " + model.checkpoint);
             model.checkpoint = weights;
         });
-        boolean secondaryLogits = flags.takeBoolean("use_secondary_logits");
-        boolean justUnconditional = flags.takeBoolean("just_unconditional");
+        boolean secondaryLogits = flags.take(OptionTable.USE_SECONDARY_LOGITS).orElse(false);
+        boolean justUnconditional = flags.take(OptionTable.JUST_UNCONDITIONAL).orElse(false);
         ModelShape.Builder shapeFlags = ModelShape.newBuilder();
         flags.setInto(List.of(shapeFlags));
         ModelShape shape = shapeFlags.build();

@@ -13,7 +13,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Unmatched;
-import plaid.model.PlaidConfig;
+import plaid.options.OptionTable;
+import plaid.options.PlaidConfig;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.Job;
@@ -73,8 +74,11 @@ final class TrainCommand implements Callable<Integer> {
                 System.err.println("plaid: the job reported no validation NLL to compare with " + maxValNll);
                 return EXIT_NLL_ABOVE_THRESHOLD;
             }
-            if (job.getLatestValidation().getNll() > maxValNll) {
-                System.err.printf("plaid: validation NLL %.4f is above the threshold %.4f%n", job.getLatestValidation().getNll(), maxValNll);
+            // NaN compares false with everything: a diverged model's NLL must not pass the gate
+            if (!(job.getLatestValidation().getNll() <= maxValNll)) {
+                double nll = job.getLatestValidation().getNll();
+                if (Double.isFinite(nll)) System.err.printf("plaid: validation NLL %.4f is above the threshold %.4f%n", nll, maxValNll);
+                else System.err.printf("plaid: validation NLL %s is not finite (the model diverged): it never passes the threshold%n", nll);
                 return EXIT_NLL_ABOVE_THRESHOLD;
             }
         }
@@ -165,11 +169,11 @@ final class TrainCommand implements Callable<Integer> {
      */
     static Run run(String corpus, long seed, List<String> args) {
         OriginalFlags flags = OriginalFlags.parse(args);
-        Optional<String> weights = flags.take("weights_path");
-        Optional<String> dataset = flags.take("dataset");
+        Optional<String> weights = flags.take(OptionTable.WEIGHTS_PATH);
+        Optional<String> dataset = flags.take(OptionTable.DATASET);
         if (corpus != null && dataset.isPresent() && !dataset.get().equals(corpus))
             throw new IllegalArgumentException("option --dataset=" + dataset.get() + " contradicts --corpus " + corpus);
-        Optional<Integer> steps = flags.takeInt("steps");
+        Optional<Integer> steps = flags.take(OptionTable.STEPS);
         boolean evaluation = steps.isPresent() && steps.get() == 0;
         ModelShape.Builder shape = ModelShape.newBuilder();
         Optimization.Builder optimization = Optimization.newBuilder();

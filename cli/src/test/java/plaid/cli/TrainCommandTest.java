@@ -7,6 +7,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import plaid.options.OptionRefusal;
+import plaid.options.PlaidConfig;
 import plaid.v1.Job;
 import plaid.v1.JobState;
 import plaid.v1.TrainingSpec;
@@ -113,6 +115,48 @@ class TrainCommandTest {
         assertThat(execute("train").code()).isEqualTo(PlaidCommand.EXIT_USAGE);
     }
 
+    /**
+     * Issue 21's out-of-range flags: --validate-only refuses each naming its flag, with the words
+     * of the option table's refusal (trainer-svc's OptionRefusalsAgreeTest feeds the same flags to
+     * SubmitJob).
+     */
+    @Test
+    void outOfRangeFlagsAreRefusedByValidateOnlyNamingTheFlag() {
+        List<String> tiny = List.of("--dim=32", "--n_heads=2", "--batch_size=8");
+        List<List<String>> outOfRange = List.of(List.of("lr", "NaN"), List.of("lr", "1e309"), List.of("lr", "1e300"), List.of("lr", "0"),
+                List.of("ema", "2"), List.of("ema", "-1"), List.of("beta1", "1.5"), List.of("beta2", "1"), List.of("weight_decay", "-1"),
+                List.of("lr_warmup_steps", "-1"), List.of("grad_accum_steps", "3"), List.of("seq_len", "100000000"),
+                List.of("batch_size", "99999998"), List.of("val_batch_size", "0"), List.of("print_freq", "0"), List.of("val_steps", "0"),
+                List.of("final_val_steps", "-1"), List.of("clip_quantile", "0"), List.of("n_heads", "3"), List.of("BoW_cumsum_gamma", "1.5"));
+        for (List<String> flag : outOfRange) {
+            PlaidConfig config = PlaidConfig.defaults().set("dim", "32").set("n_heads", "2").set("batch_size", "8").set(flag.get(0), flag.get(1));
+            OptionRefusal expected = org.assertj.core.api.Assertions.catchThrowableOfType(OptionRefusal.class, config::validate);
+            assertThat(expected).as(flag.toString()).isNotNull();
+            List<String> args = new java.util.ArrayList<>(tiny);
+            args.add("--" + flag.get(0) + "=" + flag.get(1));
+            assertThatThrownBy(() -> TrainCommand.run("demo", 0, args)).as(flag.toString())
+                    .hasMessage("option --" + flag.get(0) + ": " + expected.problem());
+            Execution run = execute(java.util.stream.Stream.concat(java.util.stream.Stream.of("train", "submit", "--validate-only"), args.stream()).toArray(String[]::new));
+            assertThat(run.code()).as(flag.toString()).isEqualTo(PlaidCommand.EXIT_USAGE);
+        }
+        assertThatThrownBy(() -> TrainCommand.run("demo", 0, List.of("--lr=NaN"))).hasMessage("option --lr: must be a number, got NaN");
+        assertThatThrownBy(() -> TrainCommand.run("demo", 0, List.of("--beta_1=1"))).as("the field's spelling names the option")
+                .hasMessage("option --beta1: must be in [0, 1), got 1.0");
+    }
+
+    @Test
+    void helpListsTrainPysFlagsFromTheOptionTable() {
+        StringWriter out = new StringWriter();
+        var cl = PlaidCommand.commandLine();
+        cl.getSubcommands().get("train").getSubcommands().get("submit").usage(new PrintWriter(out));
+        assertThat(out.toString()).contains("train.py's flags").contains("--lr=float (default 0.0014, in (0, 1000])")
+                .contains("--beta1=float (default 0.9, in [0, 1))").contains("--selfcond=bool (default True)").contains("--BoW_cumsum_gamma=float").contains("--weights_path=str")
+                .doesNotContain("--use_secondary_logits");
+        StringWriter sample = new StringWriter();
+        cl.getSubcommands().get("sample").usage(new PrintWriter(sample));
+        assertThat(sample.toString()).contains("--use_secondary_logits=bool").contains("--diffusion_mode=str").doesNotContain("--lr=");
+    }
+
     private static TrainingSpec spec(String corpus, long seed, List<String> flags) {
         return ((TrainCommand.Training) TrainCommand.run(corpus, seed, flags)).spec();
     }
@@ -124,6 +168,12 @@ class TrainCommandTest {
         assertThat(TrainCommand.verdict(ok, 4.5)).isZero();
         assertThat(TrainCommand.verdict(ok, 3.5)).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
         assertThat(TrainCommand.verdict(ok.toBuilder().setState(JobState.JOB_STATE_FAILED).build(), null)).isEqualTo(PlaidCommand.EXIT_JOB_FAILED);
+        // a diverged model's NLL never passes the gate, whatever the threshold
+        for (double nonFinite : new double[] {Double.NaN, Double.POSITIVE_INFINITY}) {
+            Job diverged = ok.toBuilder().setLatestValidation(ValidationResult.newBuilder().setNll(nonFinite)).build();
+            assertThat(TrainCommand.verdict(diverged, 7.0)).as("NLL %s", nonFinite).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
+            assertThat(TrainCommand.verdict(diverged, 1e300)).isEqualTo(TrainCommand.EXIT_NLL_ABOVE_THRESHOLD);
+        }
     }
 
     @Test

@@ -11,6 +11,7 @@ import plaid.v1.TokenBatch;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -18,21 +19,22 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * StreamBatches: a {@link TokenStream} per call, driven by a virtual thread that makes the
  * next batch only when the call is ready to send it. gRPC's flow control thus reaches back
- * to the tokenizer: a slow trainer slows the stream instead of filling memory.
+ * to the tokenizer: a slow trainer slows the stream instead of filling memory. A stream
+ * stops when its client leaves (cancel or deadline) and when the service shuts down.
  */
 @ApplicationScoped
 public class BatchStreaming {
     private static final Logger LOG = Logger.getLogger(BatchStreaming.class);
-    /** As the original: documents held by the rolling document shuffle. */
-    private static final int DOCUMENT_BUFFER_SIZE = 10;
 
     private final Datasets datasets;
     private final ServiceTokenizer tokenizer;
     private final DataServiceConfig config;
+    private final InFlightWork inFlight;
     private final Semaphore streamSlots;
 
-    BatchStreaming(Datasets datasets, ServiceTokenizer tokenizer, DataServiceConfig config) {
+    BatchStreaming(Datasets datasets, ServiceTokenizer tokenizer, DataServiceConfig config, InFlightWork inFlight) {
         this.datasets = datasets;
+        this.inFlight = inFlight;
         this.tokenizer = tokenizer;
         this.config = config;
         this.streamSlots = new Semaphore(config.limits().maxConcurrentStreams());
@@ -47,8 +49,9 @@ public class BatchStreaming {
         Readiness readiness = new Readiness(call);
         call.setOnReadyHandler(readiness::signal);
         call.setOnCancelHandler(readiness::cancel);
+        InFlightWork.Registration stopAtShutdown = inFlight.register(readiness::stop);
         Thread.ofVirtual().name("stream-batches-" + request.getCorpus()).start(() -> {
-            try {
+            try (stopAtShutdown) {
                 send(stream, request, readiness, call);
             } finally {
                 streamSlots.release();
@@ -71,8 +74,8 @@ public class BatchStreaming {
         int shuffleChunks = request.getShuffleBufferChunks() == 0 ? config.defaultShuffleBufferChunks() : request.getShuffleBufferChunks();
         List<Path> shards = datasets.shards(request.getCorpus(), request.getSplit());
         try {
-            return new TokenStream.Config(shards, request.getSeqLen(), request.getBatchSize(), DOCUMENT_BUFFER_SIZE,
-                    shuffleChunks, request.getSeed(), request.getRank(), request.getWorldSize());
+            return TokenStream.Config.withChunkBuffer(shards, request.getSeqLen(), request.getBatchSize(), shuffleChunks,
+                    request.getSeed(), request.getRank(), request.getWorldSize());
         } catch (IllegalArgumentException e) {
             // The checks above leave only the division of the shards among the ranks.
             throw InvalidArgument.of("world_size", "does not fit the corpus: " + e.getMessage());
@@ -82,15 +85,18 @@ public class BatchStreaming {
     private static void send(TokenStream stream, StreamBatchesRequest request, Readiness readiness, ServerCallStreamObserver<TokenBatch> call) {
         try {
             for (long skipped = 0; skipped < request.getStartBatch(); skipped++) {
-                if (readiness.cancelled()) return;
-                stream.nextBatch();
+                if (readiness.ended()) throw new CancellationException();
+                stream.nextBatch(readiness::ended);
             }
             long end = request.getMaxBatches() == 0 ? Long.MAX_VALUE : request.getStartBatch() + request.getMaxBatches();
             for (long index = request.getStartBatch(); index < end; index++) {
-                if (!readiness.awaitReady()) return;
-                call.onNext(batch(index, stream.nextBatch(), request));
+                if (!readiness.awaitReady()) throw new CancellationException();
+                call.onNext(batch(index, stream.nextBatch(readiness::ended), request));
             }
             call.onCompleted();
+        } catch (CancellationException e) {
+            // A client that left hears nothing more; one still there learns that the service is going.
+            if (readiness.stopping()) call.onError(Status.UNAVAILABLE.withDescription("data-svc is shutting down; resume from the next batch").asRuntimeException());
         } catch (RuntimeException e) {
             LOG.errorf(e, "stream of corpus '%s' failed", request.getCorpus());
             call.onError(Status.INTERNAL.withDescription("stream failed: " + e).asRuntimeException());
@@ -103,12 +109,12 @@ public class BatchStreaming {
         return batch.build();
     }
 
-    /** Lets the producing thread sleep until gRPC says the call can take another message, or the client leaves. */
+    /** Lets the producing thread sleep until gRPC says the call can take another message, the client leaves, or the service stops. */
     private static final class Readiness {
         private final ServerCallStreamObserver<?> call;
         private final ReentrantLock lock = new ReentrantLock();
         private final Condition changed = lock.newCondition();
-        private boolean cancelled;
+        private boolean cancelled, stopping;
 
         Readiness(ServerCallStreamObserver<?> call) {
             this.call = call;
@@ -133,21 +139,41 @@ public class BatchStreaming {
             }
         }
 
-        boolean cancelled() {
+        void stop() {
             lock.lock();
             try {
-                return cancelled;
+                stopping = true;
+                changed.signalAll();
             } finally {
                 lock.unlock();
             }
         }
 
-        /** True once the call is ready; false if the client cancelled. */
+        boolean stopping() {
+            lock.lock();
+            try {
+                return stopping;
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** Whether the client left or the service stops. */
+        boolean ended() {
+            lock.lock();
+            try {
+                return cancelled || stopping;
+            } finally {
+                lock.unlock();
+            }
+        }
+
+        /** True once the call is ready; false if the client left or the service stops. */
         boolean awaitReady() {
             lock.lock();
             try {
-                while (!cancelled && !call.isReady()) changed.awaitUninterruptibly();
-                return !cancelled;
+                while (!cancelled && !stopping && !call.isReady()) changed.awaitUninterruptibly();
+                return !cancelled && !stopping;
             } finally {
                 lock.unlock();
             }

@@ -24,6 +24,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
@@ -34,7 +35,8 @@ import java.util.stream.Stream;
 /**
  * PrepareDataset: one {@link Owt2Preparer} run at a time (it is disk- and memory-heavy),
  * built in a hidden folder and moved into {@code corpora/<name>} only when complete, so a
- * corpus that is listed is always whole. The run outlives a cancelled call.
+ * corpus that is listed is always whole. The run outlives a cancelled call, but not the
+ * service: shutting down stops it within a line and keeps nothing.
  */
 @ApplicationScoped
 public class CorpusPreparation {
@@ -43,11 +45,13 @@ public class CorpusPreparation {
 
     private final DataRoot root;
     private final DataServiceConfig config;
+    private final InFlightWork inFlight;
     private final Semaphore oneAtATime = new Semaphore(1);
 
-    CorpusPreparation(DataRoot root, DataServiceConfig config) {
+    CorpusPreparation(DataRoot root, DataServiceConfig config, InFlightWork inFlight) {
         this.root = root;
         this.config = config;
+        this.inFlight = inFlight;
     }
 
     /** Checks the request, then prepares on a virtual thread while reporting to {@code call}. */
@@ -81,7 +85,7 @@ public class CorpusPreparation {
         }
         int trainShards = request.getTrainShards() == 0 ? Owt2Preparer.ORIGINAL.trainShards() : request.getTrainShards();
         InvalidArgument.requireInRange(trainShards, 1, config.limits().maxTrainShards(), "train_shards");
-        return new Owt2Preparer.Options(request.getSeed(), validationDocuments, trainShards);
+        return new Owt2Preparer.Options(request.getSeed(), validationDocuments, trainShards, config.limits().maxArchiveLineBytes());
     }
 
     private void prepare(Path source, List<Path> archives, Path target, Owt2Preparer.Options options,
@@ -98,7 +102,7 @@ public class CorpusPreparation {
             Path output = building;
             CompletableFuture<Owt2Preparer.Report> run = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return Owt2Preparer.prepare(source, output, options);
+                    return Owt2Preparer.prepare(source, output, options, inFlight::stopping);
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 }
@@ -137,6 +141,8 @@ public class CorpusPreparation {
                 // Owt2Preparer's refusals of the input (too few documents, ...) are the caller's to fix.
                 if (e.getCause() instanceof IllegalArgumentException || e.getCause() instanceof IllegalStateException)
                     throw Status.FAILED_PRECONDITION.withDescription(e.getCause().getMessage()).asRuntimeException();
+                if (e.getCause() instanceof CancellationException)
+                    throw Status.UNAVAILABLE.withDescription("data-svc is shutting down; the preparation was stopped and nothing kept").asRuntimeException();
                 if (e.getCause() instanceof UncheckedIOException io) throw io.getCause();
                 throw new IllegalStateException(e.getCause());
             }

@@ -1,10 +1,13 @@
 package plaid.data;
 
+import io.grpc.BindableService;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import plaid.service.InvalidArgument;
+import plaid.service.MalformedRequests;
 import plaid.text.BpeTokenizer;
 import plaid.v1.DataServiceGrpc;
 import plaid.v1.DetokenizeRequest;
@@ -20,6 +23,7 @@ import plaid.v1.TokenizeRequest;
 import plaid.v1.TokenizeResponse;
 
 import java.util.Arrays;
+import java.util.List;
 
 import static plaid.service.Replies.reply;
 import static plaid.service.Replies.start;
@@ -31,25 +35,41 @@ import static plaid.service.Replies.start;
  * virtual threads and return at once.
  */
 @GrpcService
-public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
+public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableService {
     private final ServiceTokenizer tokenizer;
     private final Datasets datasets;
     private final CorpusPreparation preparation;
     private final BatchStreaming batchStreaming;
     private final DataServiceConfig.Limits limits;
+    private final InFlightWork inFlight;
 
     DataGrpcService(ServiceTokenizer tokenizer, Datasets datasets, CorpusPreparation preparation,
-                    BatchStreaming batchStreaming, DataServiceConfig config) {
+                    BatchStreaming batchStreaming, DataServiceConfig config, InFlightWork inFlight) {
         this.tokenizer = tokenizer;
         this.datasets = datasets;
         this.preparation = preparation;
         this.batchStreaming = batchStreaming;
         this.limits = config.limits();
+        this.inFlight = inFlight;
+    }
+
+    /** Requests that do not parse (invalid UTF-8 in a string) are refused naming the field, not dropped. */
+    @Override
+    public ServerServiceDefinition bindService() {
+        return MalformedRequests.checked(DataServiceGrpc.bindService(this));
     }
 
     @Override
     @Blocking
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
+        CallWatch watch = inFlight.watchCurrentCall();
+        // The watch is polled; nothing waits that a wake-up would need to reach.
+        try (InFlightWork.Registration counted = inFlight.register(() -> {})) {
+            tokenize(request, response, watch);
+        }
+    }
+
+    private void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response, CallWatch watch) {
         reply(response, () -> {
             InvalidArgument.require(request.getTextsCount() > 0, "texts", "must not be empty");
             InvalidArgument.require(request.getTextsCount() <= limits.maxTexts(), "texts",
@@ -59,12 +79,18 @@ public class DataGrpcService extends DataServiceGrpc.DataServiceImplBase {
                 InvalidArgument.require(length <= limits.maxTextChars(), "texts[" + i + "]",
                         "must be at most " + limits.maxTextChars() + " characters, got " + length);
             }
-            BpeTokenizer bpe = tokenizer.get();
-            TokenizeResponse.Builder reply = TokenizeResponse.newBuilder().setVocabSize(bpe.vocabSize());
-            for (String text : request.getTextsList())
-                reply.addSequences(TokenIds.newBuilder().addAllIds(Arrays.stream(bpe.encode(text)).boxed().toList()));
-            return reply.build();
+            return tokenizeAll(tokenizer.get(), request.getTextsList(), watch);
         });
+    }
+
+    /** Encodes the texts, stopping between them once the call has ended or the service stops. */
+    static TokenizeResponse tokenizeAll(BpeTokenizer bpe, List<String> texts, CallWatch watch) {
+        TokenizeResponse.Builder reply = TokenizeResponse.newBuilder().setVocabSize(bpe.vocabSize());
+        for (String text : texts) {
+            watch.check();
+            reply.addSequences(TokenIds.newBuilder().addAllIds(Arrays.stream(bpe.encode(text)).boxed().toList()));
+        }
+        return reply.build();
     }
 
     @Override

@@ -56,6 +56,10 @@ public interface DataServiceConfig {
 
         @WithDefault("64")
         int maxTrainShards();
+
+        /** Bytes of one line of a PrepareDataset archive; a longer line is counted malformed and skipped unread. */
+        @WithDefault("33554432")
+        int maxArchiveLineBytes();
     }
 
     /** Rolling-shuffle size of a stream whose request leaves it at 0. */

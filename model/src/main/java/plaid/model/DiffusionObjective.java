@@ -8,6 +8,7 @@ import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
 
 /**
  * train.py's {@code forward}: the variational bound on one micro-batch, with every random
@@ -151,8 +152,8 @@ public final class DiffusionObjective {
             gtp[i] = i < r ? 0.0 : schedule.gammaTildePrime(mb.t()[i]); // rows < R: γ̃ detached, so no dγ̃/dt
             gamma[i] = g0 + (g1 - g0) * gt[i];
             gammaPrime[i] = (g1 - g0) * gtp[i];
-            alpha[i] = Math.sqrt(Denoiser.alphaSquared(gamma[i]));
-            sigma[i] = Math.sqrt(Denoiser.sigmaSquared(gamma[i]));
+            alpha[i] = Math.sqrt(NoiseLevel.alphaSquared(gamma[i]));
+            sigma[i] = Math.sqrt(NoiseLevel.sigmaSquared(gamma[i]));
             snrPrime[i] = -Math.exp(-gamma[i]) * gammaPrime[i];
         }
 

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
+import plaid.options.PlaidConfig;
 
 /**
  * The original's optimisation (plaid-reference §4): AdamW with µP learning rates per
@@ -72,11 +73,16 @@ public final class Optimizer {
     /**
      * Clips, steps every parameter and runs the per-step hooks (decay-to-init, EMA).
      * Returns the gradient norm before clipping.
+     *
+     * @throws TrainingDivergedException when the gradient norm is not finite, before anything changes
      */
     public double step(int step) {
         double sumSq = 0;
         for (Parameter p : params.all()) sumSq += be.sumOfSquares(p.grad());
         double gradNorm = Math.sqrt(sumSq);
+        // Clipping cannot rescue a NaN or infinite gradient (its scale would be 0 or NaN): stop
+        // here, so the weights, moments and norm history stay as the last good step left them.
+        TrainingDivergedException.requireFinite(step, "grad_norm", gradNorm);
         double threshold = clipThreshold();
         double clip = threshold / (gradNorm + 1e-6);
         if (clip < 1) for (Parameter p : params.all()) be.scale(p.grad(), (float) clip);

@@ -1,5 +1,7 @@
 package plaid.model;
 
+import plaid.options.PlaidConfig;
+
 /**
  * The four modules of the original, each saved as its own state dict {@code <file>.pt}
  * and optimised with its own learning rate and weight decay (train.py).

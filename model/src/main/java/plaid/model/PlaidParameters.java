@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 /**

@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import plaid.backend.Segments;
+import plaid.options.PlaidConfig;
 
 /**
  * lib/utils.train_loop with train.py's forward: one optimiser step = grad_accum_steps
@@ -47,7 +48,12 @@ public final class Trainer {
 
     public DiffusionObjective objective() { return objective; }
 
-    /** Runs optimiser step {@code step} (0-based, as the original counts). */
+    /**
+     * Runs optimiser step {@code step} (0-based, as the original counts).
+     *
+     * @throws TrainingDivergedException when a loss term or the gradient norm is not finite;
+     *     the weights and the optimiser's state are then left as the step before left them
+     */
     public StepMetrics step(int step) {
         long start = System.nanoTime();
         int accum = c.gradAccumSteps, rows = c.batchSize, fullBatch = rows * accum, seqLen = c.seqLen;
@@ -88,9 +94,36 @@ public final class Trainer {
             prior += last.prior() / accum;
             reconstRows += microReconst;
         }
+        // The terms first, so that the message names the one that went non-finite, not their sum.
+        TrainingDivergedException.requireFinite(step, "gamma_0", last.gamma0());
+        TrainingDivergedException.requireFinite(step, "gamma_1", last.gamma1());
+        TrainingDivergedException.requireFinite(step, "reconst", reconst);
+        TrainingDivergedException.requireFinite(step, "prior", prior);
+        TrainingDivergedException.requireFinite(step, "nll", nll);
+        TrainingDivergedException.requireFinite(step, "loss", loss);
         double gradNorm = optimizer.step(step);
         return new StepMetrics(step, loss, nll, reconst, prior, last.gamma0(), last.gamma1(), reconstRows, gradNorm,
                 optimizer.lrFactor(step), (System.nanoTime() - start) / 1e9);
+    }
+
+    /**
+     * The first parameter (live, or its EMA when EMA is on) holding a NaN or infinite value,
+     * by its state-dict name; empty when every weight is finite. What a checkpoint would save.
+     */
+    public java.util.Optional<String> nonFiniteWeight() {
+        List<Parameter> all = params.all();
+        List<float[]> ema = optimizer.hasEma() ? optimizer.weightsForEvaluation() : null;
+        for (int i = 0; i < all.size(); i++) {
+            Parameter p = all.get(i);
+            if (!allFinite(params.backend().download(p.value()))) return java.util.Optional.of(p.group().fileStem() + "." + p.name());
+            if (ema != null && !allFinite(ema.get(i))) return java.util.Optional.of("ema " + p.group().fileStem() + "." + p.name());
+        }
+        return java.util.Optional.empty();
+    }
+
+    private static boolean allFinite(float[] values) {
+        for (float v : values) if (!Float.isFinite(v)) return false;
+        return true;
     }
 
     /** {@code count} random rows each cut at a random length l ∈ [1, S−1] into (l, S−l). */
@@ -116,6 +149,14 @@ public final class Trainer {
      * weights when EMA is on (train.py's compute_nll).
      */
     public double validationNll(BatchSource val, int steps, int batchSize, long evalSeed) {
+        return validationNll(val, steps, batchSize, evalSeed, done -> {});
+    }
+
+    /**
+     * {@link #validationNll(BatchSource, int, int, long)}, telling {@code afterBatch} the batches
+     * done after each one; an exception it throws ends the pass (the live weights restored).
+     */
+    public double validationNll(BatchSource val, int steps, int batchSize, long evalSeed, java.util.function.IntConsumer afterBatch) {
         List<float[]> live = null;
         if (optimizer.hasEma()) {
             live = params.snapshotValues();
@@ -130,6 +171,7 @@ public final class Trainer {
                 var mb = DiffusionObjective.evalMicroBatch(tokens, batchSize, c.seqLen, c.embedDim, rng);
                 totalNll += objective.evaluate(mb, false).nll() * tokens.length;
                 totalTokens += tokens.length;
+                afterBatch.accept(i + 1);
             }
             return totalNll / totalTokens;
         } finally {

@@ -1,10 +1,8 @@
 package plaid.model;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -13,25 +11,23 @@ import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Stream;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
+import plaid.options.PlaidConfig;
 import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
 
 /**
- * A checkpoint directory: the four state dicts as the original saves them (the EMA weights
- * when EMA is on), the {@code step} file, the run's options ({@code config.json}), and {@code training_state.safetensors} with what
- * exact resumption needs beyond them (live weights, Adam moments, gradient-norm history,
- * reconst_bs statistics). Written to a temporary directory, synced, then renamed into place,
- * so a crash leaves either the old checkpoint or the new one.
+ * Saving and restoring a trainer through a checkpoint folder ({@link CheckpointDirectory} says
+ * what its files are): the four state dicts as the original saves them (the EMA weights when
+ * EMA is on), the step, the run's options, and the training state with what exact resumption
+ * needs beyond them (live weights, Adam moments, gradient-norm history, reconst_bs
+ * statistics). Written to a temporary folder, synced, then renamed into place, so a crash
+ * leaves either the old checkpoint or the new one.
  */
 public final class TrainingCheckpoint {
-    private static final String STATE_FILE = "training_state.safetensors";
-    private static final String STEP_FILE = "step";
-    /** Every option of the run, as train.py names them: what a sampler needs to rebuild the shapes. */
-    public static final String CONFIG_FILE = "config.json";
-
     private TrainingCheckpoint() {}
 
     /** Writes the four modules' state dicts of {@code params} into {@code dir}. */
@@ -42,22 +38,6 @@ public final class TrainingCheckpoint {
     private static void saveWeights(Map<ParameterGroup, Map<String, HostTensor>> dicts, Path dir, CheckpointFormat format) throws IOException {
         Files.createDirectories(dir);
         for (var e : dicts.entrySet()) format.write(dir, e.getKey().fileStem(), new LinkedHashMap<>(e.getValue()));
-    }
-
-    /** Reads the four modules from {@code dir} (original or our format) into parameters for {@code config}. */
-    public static PlaidParameters loadWeights(PlaidConfig config, plaid.backend.ComputeBackend backend, Path dir, CheckpointFormat format)
-            throws IOException {
-        Map<ParameterGroup, Map<String, HostTensor>> dicts = new EnumMap<>(ParameterGroup.class);
-        for (ParameterGroup g : ParameterGroup.values()) dicts.put(g, format.read(dir, g.fileStem()));
-        return PlaidParameters.fromStateDicts(config, backend, dicts);
-    }
-
-    /** The format of the weights in {@code dir}, judged by which model file is there. */
-    public static CheckpointFormat detectFormat(Path dir) throws NoSuchFileException {
-        for (CheckpointFormat f : CheckpointFormat.values()) {
-            if (Files.isRegularFile(f.file(dir, ParameterGroup.MODEL.fileStem()))) return f;
-        }
-        throw new NoSuchFileException(dir.toString(), null, "no model.pt or model.safetensors: not a Plaid checkpoint directory");
     }
 
     /** Saves everything needed to continue after optimiser step {@code step} has run. */
@@ -72,8 +52,8 @@ public final class TrainingCheckpoint {
         Map<ParameterGroup, Map<String, HostTensor>> weights = params.toStateDicts();
         if (os.emaValues() != null) weights = withValues(weights, all, os.emaValues());
         saveWeights(weights, tmp, format);
-        Files.writeString(tmp.resolve(STEP_FILE), Integer.toString(step));
-        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(tmp.resolve(CONFIG_FILE).toFile(), params.config().asMap());
+        Files.writeString(tmp.resolve(CheckpointDirectory.STEP_FILE), Integer.toString(step));
+        CheckpointDirectory.writeConfig(tmp, params.config());
 
         LinkedHashMap<String, HostTensor> state = new LinkedHashMap<>();
         for (int i = 0; i < all.size(); i++) {
@@ -87,7 +67,7 @@ public final class TrainingCheckpoint {
         }
         state.put("grad_norm_history", HostTensor.ofDoubles(DType.F64, new int[] {os.previousGradNorms().length}, os.previousGradNorms()));
         state.put("reconst_bs_stats", HostTensor.ofDoubles(DType.F64, new int[] {5}, trainer.reconstBatchSize().state()));
-        Safetensors.write(tmp.resolve(STATE_FILE), state, Map.of(
+        Safetensors.write(tmp.resolve(CheckpointDirectory.TRAINING_STATE_FILE), state, Map.of(
                 "step", Integer.toString(step),
                 "first_step", Integer.toString(os.firstStep()),
                 "adam_steps", Integer.toString(os.adamSteps())));
@@ -108,24 +88,24 @@ public final class TrainingCheckpoint {
     }
 
     /**
-     * Restores a trainer (built over parameters of the same config) from {@code dir}; returns
-     * the next step to run. A directory from the original code (no training state) restores
-     * the weights only, and the optimiser starts afresh at the step after the saved one.
+     * Restores a trainer (built over parameters of the same config) from {@code checkpoint};
+     * returns the next step to run. A folder from the original code (no training state)
+     * restores the weights only, and the optimiser starts afresh at the step after the saved one.
      */
-    public static int restore(Trainer trainer, Path dir) throws IOException {
-        CheckpointFormat format = detectFormat(dir);
+    public static int restore(Trainer trainer, CheckpointDirectory checkpoint) throws IOException {
         PlaidParameters params = trainer.parameters();
-        Path stepFile = dir.resolve(STEP_FILE);
-        int savedStep = Files.isRegularFile(stepFile) ? Integer.parseInt(Files.readString(stepFile).trim()) : -1;
-        Path stateFile = dir.resolve(STATE_FILE);
+        Optional<Path> stepFile = checkpoint.existing(CheckpointDirectory.STEP_FILE);
+        int savedStep = stepFile.isPresent() ? Integer.parseInt(Files.readString(stepFile.get()).trim()) : -1;
+        Optional<Path> training = checkpoint.existing(CheckpointDirectory.TRAINING_STATE_FILE);
         List<Parameter> all = params.all();
-        if (!Files.isRegularFile(stateFile)) {
-            PlaidParameters loaded = loadWeights(params.config(), params.backend(), dir, format);
+        if (training.isEmpty()) {
+            PlaidParameters loaded = checkpoint.loadWeights(params.config(), params.backend());
             List<float[]> values = loaded.snapshotValues();
             for (int i = 0; i < all.size(); i++) params.backend().upload(values.get(i), all.get(i).value());
             trainer.optimizer().restore(trainer.optimizer().state().withFirstStep(savedStep + 1));
             return savedStep + 1;
         }
+        Path stateFile = training.get();
         Map<String, HostTensor> state = Safetensors.read(stateFile);
         Map<String, String> meta = Safetensors.readMetadata(stateFile);
         List<float[]> m = new ArrayList<>(), v = new ArrayList<>(), ema = new ArrayList<>(), init = new ArrayList<>();
@@ -145,7 +125,7 @@ public final class TrainingCheckpoint {
 
     private static HostTensor require(Map<String, HostTensor> state, String key, Path file) throws IOException {
         HostTensor t = state.get(key);
-        if (t == null) throw new IOException(file + ": training state lacks " + key);
+        if (t == null) throw new IOException(file.getFileName() + ": training state lacks " + key);
         return t;
     }
 

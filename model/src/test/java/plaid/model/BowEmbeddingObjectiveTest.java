@@ -16,6 +16,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 /** DiffusionObjective in the fork's BoW_embedding modes, with each of the fork's heads (plaid-reference §7). */
 class BowEmbeddingObjectiveTest {

@@ -15,8 +15,6 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.backend.ComputeBackends;
-import plaid.backend.cuda.CudaBackend;
-import plaid.backend.cuda.GemmPrecision;
 import plaid.fixtures.FixtureRoot;
 import plaid.tensor.HostTensor;
 
@@ -31,8 +29,7 @@ class DenoiserParityTest {
     private record Tolerances(double forward, double loss, double gradient) {}
 
     private static Tolerances tolerances(ComputeBackend be) {
-        boolean bf16 = be instanceof CudaBackend && GemmPrecision.fromSystemProperty() == GemmPrecision.BF16;
-        return bf16 ? new Tolerances(2e-2, 2e-2, 5e-2) : new Tolerances(1e-4, 1e-5, 1e-3);
+        return be.bf16Arithmetic() ? new Tolerances(2e-2, 2e-2, 5e-2) : new Tolerances(1e-4, 1e-5, 1e-3);
     }
 
     static Stream<Path> parityDirs() {

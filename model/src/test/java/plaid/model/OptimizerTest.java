@@ -1,10 +1,12 @@
 package plaid.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 class OptimizerTest {
 
@@ -18,6 +20,26 @@ class OptimizerTest {
         c.lrWarmupSteps = 100;
         c.lrScheduler = scheduler;
         return c;
+    }
+
+    @Test
+    void aNonFiniteGradientChangesNothing() {
+        PlaidConfig c = TrainerTest.tinyConfig().validate();
+        PlaidParameters params = PlaidParameters.initialize(c, new CpuBackend(), 1);
+        Optimizer o = new Optimizer(params, 0);
+        for (Parameter p : params.all()) params.backend().upload(new float[(int) p.value().numel()], p.grad());
+        o.step(20); // a finite step first, so that the moments are not all zero
+        Optimizer.State before = o.state();
+        var weights = params.snapshotValues();
+        Parameter p = params.all().getFirst();
+        float[] grad = new float[(int) p.value().numel()];
+        grad[0] = Float.POSITIVE_INFINITY;
+        params.backend().upload(grad, p.grad());
+
+        assertThatThrownBy(() -> o.step(21)).isInstanceOf(TrainingDivergedException.class).hasMessageContaining("grad_norm");
+        assertThat(params.snapshotValues()).containsExactlyElementsOf(weights);
+        assertThat(o.state().firstMoments()).containsExactlyElementsOf(before.firstMoments());
+        assertThat(o.state().previousGradNorms()).containsExactly(before.previousGradNorms());
     }
 
     @Test

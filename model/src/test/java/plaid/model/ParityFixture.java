@@ -8,6 +8,7 @@ import java.util.EnumMap;
 import java.util.Map;
 import plaid.backend.ComputeBackend;
 import plaid.model.checkpoint.TorchCheckpoint;
+import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 /** One directory of the original code's outputs: its config, weights and recorded tensors. */

@@ -1,12 +1,14 @@
 package plaid.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 class TrainerTest {
 
@@ -57,6 +59,43 @@ class TrainerTest {
         double[] a = run(c, 11, 5), b = run(c, 11, 5), other = run(c, 12, 5);
         assertThat(a).containsExactly(b);
         assertThat(a).isNotEqualTo(other);
+    }
+
+    @Test
+    void aDivergingRunStopsAtTheFirstNonFiniteTermWithItsWeightsFinite() {
+        // the reproduction: lr=1e3 takes the loss to NaN within a few dozen steps
+        PlaidConfig c = tinyConfig();
+        c.lr = 1e3;
+        c.lrWarmupSteps = 0;
+        PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
+        Trainer trainer = new Trainer(p, new RandomSource(5), fixedBatch(c, 3), 0);
+        TrainingDivergedException diverged = catchThrowableOfType(TrainingDivergedException.class, () -> {
+            for (int step = 0; step < c.steps; step++) trainer.step(step);
+        });
+        assertThat(diverged).as("a run at lr=1e3 must diverge").isNotNull();
+        assertThat(diverged.step()).isGreaterThanOrEqualTo(10); // the first ten steps have a zero learning rate
+        assertThat(diverged.term()).isIn("gamma_0", "gamma_1", "reconst", "prior", "nll", "loss", "grad_norm");
+        assertThat(Double.isFinite(diverged.value())).isFalse();
+        assertThat(diverged.getMessage()).contains("step " + diverged.step()).contains(diverged.term());
+        // the failing step changed nothing, so what a checkpoint would save now is finite
+        assertThat(trainer.nonFiniteWeight()).isEmpty();
+    }
+
+    @Test
+    void aNonFiniteWeightFailsTheNextStepAndIsNamed() {
+        PlaidConfig c = tinyConfig();
+        PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
+        Trainer trainer = new Trainer(p, new RandomSource(5), fixedBatch(c, 3), 0);
+        trainer.step(0);
+        Parameter poisoned = p.all().get(p.all().size() / 2);
+        float[] values = p.backend().download(poisoned.value());
+        values[0] = Float.NaN;
+        p.backend().upload(values, poisoned.value());
+        assertThat(trainer.nonFiniteWeight()).contains(poisoned.group().fileStem() + "." + poisoned.name());
+
+        TrainingDivergedException diverged = catchThrowableOfType(TrainingDivergedException.class, () -> trainer.step(1));
+        assertThat(diverged).isNotNull();
+        assertThat(diverged.step()).isEqualTo(1);
     }
 
     private static double[] run(PlaidConfig c, long seed, int steps) {

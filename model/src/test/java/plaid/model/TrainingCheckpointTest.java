@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.TorchCheckpoint;
+import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 class TrainingCheckpointTest {
@@ -38,13 +39,13 @@ class TrainingCheckpointTest {
         Path dir = tmp.resolve("ckpt");
         TrainingCheckpoint.save(first, 11, dir, format);
         assertThat(Files.exists(dir.resolve("model" + format.extension()))).isTrue();
-        var options = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dir.resolve(TrainingCheckpoint.CONFIG_FILE).toFile());
+        var options = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dir.resolve(CheckpointDirectory.CONFIG_FILE).toFile());
         assertThat(options.get("dim").asInt()).isEqualTo(c.dim);
         assertThat(options.get("n_blocks").asInt()).isEqualTo(c.nBlocks);
         assertThat(options.get("gamma_0").asDouble()).isEqualTo(c.gamma0);
 
         Trainer resumed = newTrainer(c, 99); // other init: everything must come from the checkpoint
-        int next = TrainingCheckpoint.restore(resumed, dir);
+        int next = TrainingCheckpoint.restore(resumed, CheckpointDirectory.open(dir));
         assertThat(next).isEqualTo(12);
         List<float[]> a = first.parameters().snapshotValues(), b = resumed.parameters().snapshotValues();
         for (int i = 0; i < a.size(); i++) assertThat(b.get(i)).containsExactly(a.get(i));
@@ -58,7 +59,7 @@ class TrainingCheckpointTest {
         Trainer t = newTrainer(c, 2);
         for (int s = 0; s < 3; s++) t.step(s);
         TrainingCheckpoint.saveWeights(t.parameters(), tmp, format);
-        PlaidParameters loaded = TrainingCheckpoint.loadWeights(c, new CpuBackend(), tmp, format);
+        PlaidParameters loaded = CheckpointDirectory.open(tmp).loadWeights(c, new CpuBackend());
         List<float[]> a = t.parameters().snapshotValues(), b = loaded.snapshotValues();
         for (int i = 0; i < a.size(); i++) assertThat(b.get(i)).containsExactly(a.get(i));
         assertThat(loaded.rotaryInvFreq()).containsExactly(t.parameters().rotaryInvFreq());
@@ -77,7 +78,7 @@ class TrainingCheckpointTest {
         PlaidConfig wider = c.copy();
         wider.dim = 64;
         wider.nHeads = 4; // same head dim, so the first misfit is a weight
-        assertThatThrownBy(() -> TrainingCheckpoint.loadWeights(wider, new CpuBackend(), tmp, CheckpointFormat.TORCH))
+        assertThatThrownBy(() -> CheckpointDirectory.open(tmp).loadWeights(wider, new CpuBackend()))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("model.input_linear.weight")
                 .hasMessageContaining("[32, 16]");
@@ -90,7 +91,7 @@ class TrainingCheckpointTest {
         var dict = TorchCheckpoint.read(tmp.resolve("model.pt"));
         dict.remove("output_norm.weight");
         TorchCheckpoint.write(tmp.resolve("model.pt"), dict);
-        assertThatThrownBy(() -> TrainingCheckpoint.loadWeights(c, new CpuBackend(), tmp, CheckpointFormat.TORCH))
+        assertThatThrownBy(() -> CheckpointDirectory.open(tmp).loadWeights(c, new CpuBackend()))
                 .hasMessageContaining("missing tensor model.output_norm.weight");
     }
 
@@ -99,7 +100,7 @@ class TrainingCheckpointTest {
         PlaidConfig c = TrainerTest.tinyConfig();
         TrainingCheckpoint.saveWeights(PlaidParameters.initialize(c, new CpuBackend(), 1), tmp, CheckpointFormat.SAFETENSORS);
         Files.delete(tmp.resolve("gamma_bounds.safetensors"));
-        assertThatThrownBy(() -> TrainingCheckpoint.loadWeights(c, new CpuBackend(), tmp, CheckpointFormat.SAFETENSORS))
+        assertThatThrownBy(() -> CheckpointDirectory.open(tmp).loadWeights(c, new CpuBackend()))
                 .hasMessageContaining("gamma_bounds.safetensors");
     }
 

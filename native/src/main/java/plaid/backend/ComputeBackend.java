@@ -19,6 +19,14 @@ public interface ComputeBackend extends AutoCloseable {
 
     String name();
 
+    /**
+     * Whether the matrix products and attention round their inputs to bf16 (the CUDA backend's bf16
+     * mode), so that results agree with the reference to that mode's bounds rather than to fp32 rounding.
+     */
+    default boolean bf16Arithmetic() {
+        return false;
+    }
+
     // ---- memory -------------------------------------------------------------------
 
     /** A new zero-filled tensor. */

@@ -12,7 +12,7 @@ public final class ComputeBackends {
     public static final String PROPERTY = "plaid.backend";
 
     /**
-     * @throws plaid.backend.cuda.CudaException for "cuda" on a machine without a usable GPU
+     * @throws BackendException for "cuda" on a machine without a usable GPU (the message says what is missing)
      * @throws IllegalArgumentException for an unknown name
      */
     public static ComputeBackend create(String name) {
@@ -21,6 +21,7 @@ public final class ComputeBackends {
             case "cuda" -> new CudaBackend();
             case "auto" -> CudaBackend.unavailableReason()
                     .<ComputeBackend>map(reason -> {
+                        // a deployment that expected the GPU reads here why it did not get it (CudaBackend logs what it loaded)
                         System.getLogger(ComputeBackends.class.getName()).log(System.Logger.Level.INFO,
                                 "CUDA backend unavailable (" + reason + "); using the CPU backend");
                         return new CpuBackend();

@@ -212,8 +212,8 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 1) attention_backward_key_va
 
 // dq_i = scale·Σ_j dS_ij·k_j over the keys of query i's segment. Each warp holds 16 queries' q and dOut as
 // A fragments and computes S = q·kᵀ and dP = dOut·vᵀ per tile of TILE keys, copied in two stages.
-// Two blocks per multiprocessor (128 registers, a few bytes spilled) ran 20% faster on an H200 than one (199
-// registers); the key kernel keeps one (250 registers): held to 128 it spilled and ran 30% slower.
+// Two blocks per multiprocessor (held to 128 registers) keep more warps in flight than one; the key kernel
+// keeps one block, as 128 registers make it spill (the timings: docs/benchmarks-gpu.md, "Launch bounds").
 extern "C" __global__ void __launch_bounds__(BLOCK, 2) attention_backward_query_flash(
     int S, int H, int d, float scale, const int* segmentStart, const int* segmentEnd, const unsigned short* qkv16,
     const unsigned short* dOut16, const float* logSumExp, const float* delta, float* dqkv) {

@@ -2,14 +2,15 @@
 // expressions round exactly as the Java reference (which never fuses multiply-adds).
 #pragma once
 
-// Threads per block of every kernel; CudaBackend.BLOCK launches with the same number, and
+// Threads per block of every kernel; Launcher.BLOCK launches with the same number, and
 // block_reduce's tree needs a power of two.
 #define BLOCK 256
 
 #define NEG_INFINITY (-__longlong_as_double(0x7ff0000000000000LL))
 
-// sqrt(2/pi) to the last bit of Java's Math.sqrt(2.0 / Math.PI).
-#define GELU_C 0.7978845608028654
+// Row-wise kernels: one block per row of `width` elements (blockIdx.x is the row).
+#define ROW(pointer) ((pointer) + (long long) blockIdx.x * width)
+#define FOR_EACH_COLUMN(j) for (int j = threadIdx.x; j < width; j += BLOCK)
 
 // Grid-stride loop: the grid is capped, so a thread may visit several elements.
 #define FOR_EACH_ELEMENT(i, n) \
@@ -57,10 +58,4 @@ __device__ double block_reduce(double value, double* scratch, Op op) {
     double result = scratch[0];
     __syncthreads();
     return result;
-}
-
-// GELU with the tanh approximation, evaluated in double as CpuBackend.gelu does.
-__device__ float gelu_value(float x) {
-    double u = GELU_C * (x + 0.044715 * x * x * x);
-    return (float) (0.5 * x * (1 + tanh(u)));
 }

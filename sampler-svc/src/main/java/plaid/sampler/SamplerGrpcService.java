@@ -1,8 +1,11 @@
 package plaid.sampler;
 
+import io.grpc.BindableService;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
+import plaid.service.MalformedRequests;
 import plaid.v1.GenerateEvent;
 import plaid.v1.GenerateRequest;
 import plaid.v1.ListModelsRequest;
@@ -12,6 +15,8 @@ import plaid.v1.ModelInfo;
 import plaid.v1.SamplerServiceGrpc;
 import plaid.v1.ScoreRequest;
 import plaid.v1.ScoreResponse;
+import plaid.v1.UnloadModelRequest;
+import plaid.v1.UnloadModelResponse;
 
 import static plaid.service.Replies.reply;
 import static plaid.service.Replies.start;
@@ -22,7 +27,7 @@ import static plaid.service.Replies.start;
  * their work there, the device thread ({@link DeviceQueue}) answers them.
  */
 @GrpcService
-public class SamplerGrpcService extends SamplerServiceGrpc.SamplerServiceImplBase {
+public class SamplerGrpcService implements SamplerServiceGrpc.AsyncService, BindableService {
     private final ModelRegistry models;
     private final Generation generation;
     private final Scoring scoring;
@@ -33,10 +38,22 @@ public class SamplerGrpcService extends SamplerServiceGrpc.SamplerServiceImplBas
         this.scoring = scoring;
     }
 
+    /** Requests that do not parse (invalid UTF-8 in a string) are refused naming the field, not dropped. */
+    @Override
+    public ServerServiceDefinition bindService() {
+        return MalformedRequests.checked(SamplerServiceGrpc.bindService(this));
+    }
+
     @Override
     @Blocking
     public void loadModel(LoadModelRequest request, StreamObserver<ModelInfo> response) {
         reply(response, () -> models.load(request).info());
+    }
+
+    @Override
+    @Blocking
+    public void unloadModel(UnloadModelRequest request, StreamObserver<UnloadModelResponse> response) {
+        reply(response, () -> UnloadModelResponse.newBuilder().setModel(models.unload(request.getName(), "name").info()).build());
     }
 
     @Override

@@ -2,8 +2,11 @@ package plaid.sampler;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
+import plaid.model.CheckpointDirectory;
 
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /** Everything the sampler service reads from configuration ({@code application.properties}, env, -D). */
@@ -17,7 +20,7 @@ public interface SamplerServiceConfig {
      * The HF tokenizer.json for models whose directory holds none; relative to
      * {@link #modelRoot()} unless absolute. Without either, a model takes token ids only.
      */
-    @WithDefault("tokenizer.json")
+    @WithDefault(CheckpointDirectory.TOKENIZER_FILE)
     Path tokenizer();
 
     /** Where models run: cpu, cuda, or auto (CUDA when usable). */
@@ -51,6 +54,9 @@ public interface SamplerServiceConfig {
         @WithDefault("4")
         int maxModels();
 
+        /** How long a model no Generate or Score names stays loaded (e.g. 30m); unset: until UnloadModel or restart. */
+        Optional<Duration> idleUnload();
+
         /**
          * The longest seq_len Generate accepts, for every model; unset takes each model's
          * trained seq_len (config.json's seq_len).
@@ -79,6 +85,10 @@ public interface SamplerServiceConfig {
         /** Monte Carlo draws per text in one Score. */
         @WithDefault("1024")
         int maxScoreDraws();
+
+        /** Characters of one Score text; only its first seq_len tokens are scored. */
+        @WithDefault("100000")
+        int maxScoreTextChars();
     }
 
     /** Progress events of a Generate whose request leaves progress_every at 0. */

@@ -8,6 +8,7 @@ import plaid.model.sampling.LikelihoodEvaluator;
 import plaid.service.InvalidArgument;
 import plaid.v1.ScoreRequest;
 import plaid.v1.ScoreResponse;
+import plaid.v1.TextOrTokens;
 import plaid.v1.TextScore;
 
 import java.util.Arrays;
@@ -40,12 +41,20 @@ public class Scoring {
         InvalidArgument.requireInRange(draws, 1, limits.maxScoreDraws(), "draws");
         int[][] texts = new int[request.getTextsCount()][];
         for (int i = 0; i < texts.length; i++) {
-            int[] tokens = model.tokens(request.getTexts(i), "texts[" + i + "]");
+            int[] tokens = tokens(model, request.getTexts(i), "texts[" + i + "]");
             InvalidArgument.require(tokens.length > 0, "texts[" + i + "]", "must give at least one token");
             texts[i] = Arrays.copyOf(tokens, Math.min(tokens.length, model.maxSeqLen()));
         }
         CallWatch watch = new CallWatch(response);
         device.submit(() -> score(model, texts, draws, request.getSeed(), watch, response));
+    }
+
+    /** A text is checked against the character limit, then tokenized only as far as the model's seq_len reaches. */
+    private int[] tokens(LoadedModel model, TextOrTokens value, String field) {
+        if (value.getValueCase() != TextOrTokens.ValueCase.TEXT || model.tokenizer() == null) return model.tokens(value, field);
+        int chars = value.getText().length(), limit = config.limits().maxScoreTextChars();
+        InvalidArgument.require(chars <= limit, field + ".text", "must be at most " + limit + " characters, got " + chars);
+        return model.tokenizer().encode(value.getText(), model.maxSeqLen());
     }
 
     private static void score(LoadedModel model, int[][] texts, int draws, long seed, CallWatch watch, StreamObserver<ScoreResponse> response) {

@@ -201,6 +201,13 @@ class SamplerGrpcServiceTest {
         }
         assertThat(sampler.score(request)).isEqualTo(scores);
         assertThat(sampler.score(request.toBuilder().setSeed(4).build())).isNotEqualTo(scores);
+        // A text longer than seq_len is scored on its first seq_len tokens, as those tokens given as ids.
+        String longText = text.repeat(20);
+        int[] first = java.util.Arrays.copyOf(tokenizer.encode(longText), TinyModelDirectory.SEQ_LEN);
+        ScoreRequest cut = ScoreRequest.newBuilder().setModel("tiny").addTexts(text(longText)).addTexts(tokens(first)).setSeed(3).setDraws(4).build();
+        ScoreResponse cutScores = sampler.score(cut);
+        assertThat(cutScores.getScores(0).getTokens()).isEqualTo(TinyModelDirectory.SEQ_LEN);
+        assertThat(cutScores.getScores(0)).isEqualTo(cutScores.getScores(1));
     }
 
     @Test
@@ -238,6 +245,8 @@ class SamplerGrpcServiceTest {
                 .setPrefix(Prefix.newBuilder().setText(tokens(new int[17])))).build()).next());
         assertInvalid("texts", () -> sampler.score(ScoreRequest.newBuilder().setModel("tiny").build()));
         assertInvalid("texts[0]", () -> sampler.score(ScoreRequest.newBuilder().setModel("tiny").addTexts(text("")).build()));
+        assertInvalid("texts[1].text", () -> sampler.score(ScoreRequest.newBuilder().setModel("tiny").addTexts(text("a"))
+                .addTexts(text("a".repeat(100_001))).build()));
         assertInvalid("draws", () -> sampler.score(ScoreRequest.newBuilder().setModel("tiny").addTexts(text("a"))
                 .setDraws(SamplerServiceTestProfile.MAX_SCORE_DRAWS + 1).build()));
     }

@@ -1,7 +1,8 @@
 package plaid.sampler;
 
 import plaid.backend.cpu.CpuBackend;
-import plaid.model.PlaidConfig;
+import plaid.model.CheckpointDirectory;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
@@ -101,5 +102,15 @@ final class TinyModelDirectory {
                 {"dim": 32, "n_blocks": 2, "n_heads": 2, "embed_dim": 16, "vocab_size": %d, "seq_len": %d,
                  "diffusion_mode": "BoW_embedding_double_logit_reg", "BoW_cumsum_gamma": 0.5}
                 """.formatted(tokenizer.vocabSize(), SEQ_LEN));
+    }
+
+    /** An untrained model of the tiny shape with its own small tokenizer and config.json, in {@code dir}: for tests that only load. */
+    static void writeUntrained(Path dir) throws IOException {
+        BpeTokenizer tokenizer = new BpeTrainer(280, List.of(END_OF_TEXT), 2).train(WORDS.stream().map(w -> w + " " + w + "." + END_OF_TEXT));
+        PlaidConfig config = shape(tokenizer);
+        Files.createDirectories(dir);
+        TrainingCheckpoint.saveWeights(PlaidParameters.initialize(config.validate(), new CpuBackend(), 3), dir, CheckpointFormat.SAFETENSORS);
+        tokenizer.save(dir.resolve(CheckpointDirectory.TOKENIZER_FILE));
+        CheckpointDirectory.writeConfig(dir, config);
     }
 }

@@ -8,7 +8,10 @@ import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.event.Observes;
+import org.eclipse.microprofile.config.Config;
+import org.jboss.logging.Logger;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -27,11 +30,35 @@ public class BearerTokenInterceptor implements ServerInterceptor {
     public static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final String SCHEME = "Bearer ";
 
+    static final String PROPERTY = "plaid.auth.token";
+    private static final Logger LOG = Logger.getLogger(BearerTokenInterceptor.class);
+
     /** The configured token, or empty when authentication is off. */
     private final Optional<byte[]> token;
 
-    BearerTokenInterceptor(@ConfigProperty(name = "plaid.auth.token") Optional<String> token) {
-        this.token = token.filter(t -> !t.isBlank()).map(t -> t.getBytes(StandardCharsets.UTF_8));
+    BearerTokenInterceptor(Config config) {
+        // The raw value: MicroProfile Config reads an empty value as unset, which would turn auth off unseen.
+        this.token = token(config.getConfigValue(PROPERTY).getRawValue());
+    }
+
+    /**
+     * The token of a raw configured value: none when unset; a blank one is refused, since
+     * {@code PLAID_AUTH_TOKEN=} or a whitespace token almost always means a secret that did not arrive.
+     */
+    static Optional<byte[]> token(String raw) {
+        if (raw == null) return Optional.empty();
+        if (raw.isBlank()) {
+            throw new IllegalStateException(PROPERTY + " (env PLAID_AUTH_TOKEN) is set but blank: set the token, or unset it"
+                    + " to run without authentication");
+        }
+        return Optional.of(raw.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Made at start (not at the first call), so that a blank token stops the service and the log says whether auth is on. */
+    void announce(@Observes StartupEvent startup) {
+        if (token.isPresent()) LOG.info("gRPC authentication is on: calls other than health need 'authorization: Bearer <token>'");
+        else LOG.warn("gRPC authentication is off: any caller that reaches the port may call; set " + PROPERTY
+                + " (env PLAID_AUTH_TOKEN) to require a bearer token");
     }
 
     @Override

@@ -7,7 +7,11 @@ import org.jboss.logging.Logger;
 
 import java.util.concurrent.Callable;
 
-/** How the services end calls: a refusal keeps its status, anything else is a bug, logged and answered INTERNAL. */
+/**
+ * How the services end calls: a refusal keeps its status, anything else is a bug, logged and
+ * answered INTERNAL; Errors too (an OutOfMemoryError of one call must not leave it unanswered
+ * or answered UNKNOWN, unlogged).
+ */
 public final class Replies {
     private static final Logger LOG = Logger.getLogger(Replies.class);
 
@@ -18,7 +22,7 @@ public final class Replies {
         T value;
         try {
             value = answer.call();
-        } catch (Exception e) {
+        } catch (Throwable e) {
             response.onError(status(e));
             return;
         }
@@ -30,12 +34,12 @@ public final class Replies {
     public static void start(StreamObserver<?> response, Runnable checksAndStart) {
         try {
             checksAndStart.run();
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             response.onError(status(e));
         }
     }
 
-    public static StatusRuntimeException status(Exception e) {
+    public static StatusRuntimeException status(Throwable e) {
         if (e instanceof StatusRuntimeException refusal) return refusal;
         LOG.error("request failed", e);
         return Status.INTERNAL.withDescription(e.toString()).asRuntimeException();

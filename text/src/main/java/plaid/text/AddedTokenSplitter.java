@@ -4,7 +4,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Consumer;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -35,25 +35,23 @@ final class AddedTokenSplitter {
                 .collect(Collectors.joining("|")));
     }
 
-    void split(String text, Consumer<Segment> sink) {
-        if (anyToken == null) {
-            if (!text.isEmpty()) sink.accept(new Text(text));
-            return;
-        }
+    /** Gives the segments in order to {@code sink} until it answers false; returns whether every segment was given. */
+    boolean split(String text, Predicate<Segment> sink) {
+        if (anyToken == null) return text.isEmpty() || sink.test(new Text(text));
         Matcher matcher = anyToken.matcher(text);
         int textStart = 0;
         while (matcher.find()) {
             AddedToken token = byContent.get(matcher.group());
             int textEnd = matcher.start();
             if (token.lstrip()) while (textEnd > textStart && Whitespace.isUnicode(text.charAt(textEnd - 1))) textEnd--;
-            if (textEnd > textStart) sink.accept(new Text(text.substring(textStart, textEnd)));
-            sink.accept(new Token(token));
+            if (textEnd > textStart && !sink.test(new Text(text.substring(textStart, textEnd)))) return false;
+            if (!sink.test(new Token(token))) return false;
             textStart = matcher.end();
             if (token.rstrip()) {
                 while (textStart < text.length() && Whitespace.isUnicode(text.charAt(textStart))) textStart++;
                 matcher.region(textStart, text.length());
             }
         }
-        if (textStart < text.length()) sink.accept(new Text(text.substring(textStart)));
+        return textStart >= text.length() || sink.test(new Text(text.substring(textStart)));
     }
 }

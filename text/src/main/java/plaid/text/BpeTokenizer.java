@@ -20,19 +20,21 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Encoding: added tokens are cut out of the raw text first; the rest is split by the
  * GPT-2 pattern, each piece's UTF-8 bytes become alphabet characters, and merges are
- * applied lowest rank first, leftmost first. Pieces' ids are cached, so repeated words
- * cost one hash lookup. Instances are immutable apart from that cache and thread-safe.
+ * applied lowest rank first, leftmost first ({@link BpeMerges}, O(n log n) in a piece's
+ * length). Short pieces' ids are cached, so repeated words cost one hash lookup.
+ * Instances are immutable apart from that cache and thread-safe.
  */
 public final class BpeTokenizer {
     /** Hugging Face stops caching at this many words; so do we, to bound memory. */
     private static final int WORD_CACHE_CAPACITY = 100_000;
+    /** Longer pieces are rare and not worth their memory; this bounds the cache to a few tens of MB. */
+    private static final int MAX_CACHED_PIECE_CHARS = 64;
 
     private final Map<String, Integer> modelVocab;
     private final String[] tokenById;
     private final Map<String, Integer> idByToken;
     private final List<Merge> merges;
-    private final Map<Long, Integer> mergeRankByPair;
-    private final int[] mergedIdByRank;
+    private final BpeMerges bpeMerges;
     private final int[] idByByte;
     private final List<AddedToken> addedTokens;
     private final AddedTokenSplitter addedTokenSplitter;
@@ -66,15 +68,15 @@ public final class BpeTokenizer {
             specialById[token.id()] = token.special();
         }
         this.merges = List.copyOf(merges);
-        this.mergeRankByPair = new HashMap<>(merges.size() * 2);
-        this.mergedIdByRank = new int[merges.size()];
+        int[][] pairs = new int[merges.size()][];
+        int[] mergedIdByRank = new int[merges.size()];
         for (int rank = 0; rank < merges.size(); rank++) {
             Merge merge = merges.get(rank);
             String usedBy = "merge " + rank;
-            int leftId = requireModelToken(merge.left(), usedBy), rightId = requireModelToken(merge.right(), usedBy);
+            pairs[rank] = new int[] {requireModelToken(merge.left(), usedBy), requireModelToken(merge.right(), usedBy)};
             mergedIdByRank[rank] = requireModelToken(merge.left() + merge.right(), usedBy);
-            mergeRankByPair.putIfAbsent(pairKey(leftId, rightId), rank);
         }
+        this.bpeMerges = new BpeMerges(pairs, mergedIdByRank);
         this.idByByte = new int[256];
         for (int b = 0; b < 256; b++) idByByte[b] = vocab.getOrDefault(String.valueOf(ByteLevelAlphabet.charOf(b)), -1);
         this.addedTokens = List.copyOf(addedTokens);
@@ -107,16 +109,28 @@ public final class BpeTokenizer {
     }
 
     public int[] encode(String text) {
-        IdBuffer ids = new IdBuffer(text.length() / 3 + 16);
+        return encode(text, Integer.MAX_VALUE);
+    }
+
+    /**
+     * The first {@code maxIds} ids of {@link #encode(String)}, found without encoding the
+     * rest of the text: pieces are encoded independently, so the ids of the leading pieces
+     * are the leading ids of the whole.
+     */
+    public int[] encode(String text, int maxIds) {
+        if (maxIds < 0) throw new IllegalArgumentException("maxIds must be >= 0, got " + maxIds);
+        IdBuffer ids = new IdBuffer((int) Math.min(maxIds, text.length() / 3L + 16));
         addedTokenSplitter.split(text, segment -> {
             switch (segment) {
                 case AddedTokenSplitter.Token token -> ids.add(token.token().id());
-                case AddedTokenSplitter.Text plain -> {
-                    for (String piece : preTokenizer.split(plain.text())) ids.addAll(encodePiece(piece));
-                }
+                case AddedTokenSplitter.Text plain -> preTokenizer.forEachPiece(plain.text(), piece -> {
+                    ids.addAll(encodePiece(piece));
+                    return ids.size() < maxIds;
+                });
             }
+            return ids.size() < maxIds;
         });
-        return ids.toArray();
+        return ids.toArray(maxIds);
     }
 
     /** Decodes ids to text, leaving out special tokens as Hugging Face's {@code decode} does by default. */
@@ -150,10 +164,11 @@ public final class BpeTokenizer {
     }
 
     private int[] encodePiece(String piece) {
-        int[] cached = wordCache.get(piece);
+        boolean cacheable = piece.length() <= MAX_CACHED_PIECE_CHARS;
+        int[] cached = cacheable ? wordCache.get(piece) : null;
         if (cached != null) return cached;
         int[] ids = applyMerges(piece);
-        if (wordCache.size() < WORD_CACHE_CAPACITY) wordCache.put(piece, ids);
+        if (cacheable && wordCache.size() < WORD_CACHE_CAPACITY) wordCache.put(piece, ids);
         return ids;
     }
 
@@ -171,25 +186,7 @@ public final class BpeTokenizer {
             else if (unknownId != null) symbols[count++] = unknownId;
             // Without an unknown token Hugging Face drops symbols missing from the vocabulary.
         }
-        while (count > 1) {
-            int bestRank = Integer.MAX_VALUE, bestPosition = -1;
-            for (int i = 0; i + 1 < count; i++) {
-                Integer rank = mergeRankByPair.get(pairKey(symbols[i], symbols[i + 1]));
-                if (rank != null && rank < bestRank) {
-                    bestRank = rank;
-                    bestPosition = i;
-                }
-            }
-            if (bestPosition < 0) break;
-            symbols[bestPosition] = mergedIdByRank[bestRank];
-            System.arraycopy(symbols, bestPosition + 2, symbols, bestPosition + 1, count - bestPosition - 2);
-            count--;
-        }
-        return Arrays.copyOf(symbols, count);
-    }
-
-    private static long pairKey(int leftId, int rightId) {
-        return ((long) leftId << 32) | (rightId & 0xFFFFFFFFL);
+        return bpeMerges.apply(symbols, count);
     }
 
     /** Number of ids, i.e. one more than the largest id. */
@@ -242,7 +239,7 @@ public final class BpeTokenizer {
         }
 
         void add(int id) {
-            if (size == ids.length) ids = Arrays.copyOf(ids, size * 2);
+            if (size == ids.length) ids = Arrays.copyOf(ids, Math.max(16, size * 2));
             ids[size++] = id;
         }
 
@@ -252,8 +249,12 @@ public final class BpeTokenizer {
             size += more.length;
         }
 
-        int[] toArray() {
-            return Arrays.copyOf(ids, size);
+        int size() {
+            return size;
+        }
+
+        int[] toArray(int maxIds) {
+            return Arrays.copyOf(ids, Math.min(size, maxIds));
         }
     }
 }

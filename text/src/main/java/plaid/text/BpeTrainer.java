@@ -63,7 +63,8 @@ public record BpeTrainer(int vocabSize, List<String> specialTokens, long minFreq
     private static Stream<String> ordinaryTextPieces(AddedTokenSplitter splitter, ByteLevelPreTokenizer preTokenizer, String text) {
         List<String> pieces = new ArrayList<>();
         splitter.split(text, segment -> {
-            if (segment instanceof AddedTokenSplitter.Text plain) pieces.addAll(preTokenizer.split(plain.text()));
+            if (segment instanceof AddedTokenSplitter.Text plain) preTokenizer.forEachPiece(plain.text(), pieces::add);
+            return true;
         });
         return pieces.stream();
     }

@@ -2,6 +2,7 @@ package plaid.text;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,19 +24,27 @@ record ByteLevelPreTokenizer(boolean addPrefixSpace, boolean useRegex) {
             "(?U)'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
 
     List<String> split(String text) {
-        if (text.isEmpty()) return List.of();
-        String prepared = addPrefixSpace && !text.startsWith(" ") ? " " + text : text;
-        if (!useRegex) return List.of(prepared);
         List<String> pieces = new ArrayList<>();
+        forEachPiece(text, pieces::add);
+        return pieces;
+    }
+
+    /**
+     * Gives the pieces in order to {@code sink} as they are found, until it answers false;
+     * returns whether every piece was given. Nothing is held but the current piece.
+     */
+    boolean forEachPiece(String text, Predicate<String> sink) {
+        if (text.isEmpty()) return true;
+        String prepared = addPrefixSpace && !text.startsWith(" ") ? " " + text : text;
+        if (!useRegex) return sink.test(prepared);
         Matcher matcher = GPT2_SPLIT.matcher(prepared);
         int end = 0;
         while (matcher.find()) {
             // Hugging Face keeps unmatched gaps as pieces of their own (its "Isolated" split).
-            if (matcher.start() > end) pieces.add(prepared.substring(end, matcher.start()));
-            pieces.add(matcher.group());
+            if (matcher.start() > end && !sink.test(prepared.substring(end, matcher.start()))) return false;
+            if (!sink.test(matcher.group())) return false;
             end = matcher.end();
         }
-        if (end < prepared.length()) pieces.add(prepared.substring(end));
-        return pieces;
+        return end >= prepared.length() || sink.test(prepared.substring(end));
     }
 }

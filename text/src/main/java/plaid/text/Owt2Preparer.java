@@ -6,9 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.github.luben.zstd.ZstdInputStream;
 
-import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -23,6 +21,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 
 /**
@@ -33,9 +33,11 @@ import java.util.stream.Stream;
  * {@code en_shuffled_train_<i>.jsonl}; every line is one JSON string.
  *
  * <p>Bad input is counted and reported, never fatal: a line that is not UTF-8 or not a
- * JSON object with {@code meta.lang} and {@code text} is skipped, and a corrupt zstd
- * frame ends that archive (the documents before it are kept). Documents are spooled to
- * disk so memory holds only one offset per document.
+ * JSON object with {@code meta.lang} and {@code text} is skipped, a line longer than
+ * {@link Options#maxLineBytes} is skipped as malformed without being held (a small archive
+ * may inflate to one enormous line), and a corrupt zstd frame ends that archive (the
+ * documents before it are kept). Documents are spooled to disk so memory holds only one
+ * offset per document.
  */
 public final class Owt2Preparer {
     /** The original's settings: seed 0, 100,000 validation documents, 8 train shards. */
@@ -45,10 +47,19 @@ public final class Owt2Preparer {
     // Python's json.dumps escapes non-ASCII; doing the same keeps every line pure ASCII.
     private static final ObjectMapper ASCII_JSON = JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
 
-    public record Options(long seed, int validationDocuments, int trainShards) {
+    /** Longest archive line kept by default; OWT2's longest documents are a few MB of JSON. */
+    public static final int DEFAULT_MAX_LINE_BYTES = 32 << 20;
+
+    /** @param maxLineBytes longer archive lines are counted as malformed and skipped */
+    public record Options(long seed, int validationDocuments, int trainShards, int maxLineBytes) {
         public Options {
             if (validationDocuments < 0) throw new IllegalArgumentException("validationDocuments must be >= 0, got " + validationDocuments);
             if (trainShards < 1) throw new IllegalArgumentException("trainShards must be >= 1, got " + trainShards);
+            if (maxLineBytes < 1) throw new IllegalArgumentException("maxLineBytes must be >= 1, got " + maxLineBytes);
+        }
+
+        public Options(long seed, int validationDocuments, int trainShards) {
+            this(seed, validationDocuments, trainShards, DEFAULT_MAX_LINE_BYTES);
         }
     }
 
@@ -75,6 +86,14 @@ public final class Owt2Preparer {
 
     /** Reads every {@code *.jsonl.zst} in {@code inputDirectory} (reverse name order, as the original) and writes the splits. */
     public static Report prepare(Path inputDirectory, Path outputDirectory, Options options) throws IOException {
+        return prepare(inputDirectory, outputDirectory, options, () -> false);
+    }
+
+    /**
+     * As {@link #prepare(Path, Path, Options)}, asking {@code stop} after every line and
+     * document; once it answers true the run ends with a {@link CancellationException}.
+     */
+    public static Report prepare(Path inputDirectory, Path outputDirectory, Options options, BooleanSupplier stop) throws IOException {
         List<Path> archives;
         try (Stream<Path> files = Files.list(inputDirectory)) {
             archives = files.filter(p -> p.getFileName().toString().endsWith(".jsonl.zst"))
@@ -84,14 +103,14 @@ public final class Owt2Preparer {
         Files.createDirectories(outputDirectory);
         Path spool = Files.createTempFile(outputDirectory, "owt2-spool", ".jsonl");
         try {
-            Spooler spooler = new Spooler(spool);
+            Spooler spooler = new Spooler(spool, options.maxLineBytes(), stop);
             try (spooler) {
                 for (Path archive : archives) spooler.readArchive(archive);
             }
             long documents = spooler.documentCount();
             if (documents < options.validationDocuments())
                 throw new IllegalStateException("only " + documents + " English documents, fewer than the " + options.validationDocuments() + " validation documents");
-            writeSplits(spool, spooler.offsets(), outputDirectory, options);
+            writeSplits(spool, spooler.offsets(), outputDirectory, options, stop);
             return new Report(archives.size(), documents, spooler.nonEnglish, spooler.malformed, spooler.invalidUtf8,
                     spooler.corruptArchives, options.validationDocuments(), documents - options.validationDocuments(), List.copyOf(spooler.problems));
         } finally {
@@ -107,7 +126,7 @@ public final class Owt2Preparer {
         return directory.resolve("en_shuffled_train_" + shard + ".jsonl");
     }
 
-    private static void writeSplits(Path spool, long[] offsets, Path outputDirectory, Options options) throws IOException {
+    private static void writeSplits(Path spool, long[] offsets, Path outputDirectory, Options options, BooleanSupplier stop) throws IOException {
         int documents = offsets.length - 1;
         int[] order = NumpyLegacyShuffle.permutation(documents, options.seed());
         List<OutputStream> outputs = new ArrayList<>();
@@ -116,6 +135,7 @@ public final class Owt2Preparer {
             for (int shard = 0; shard < options.trainShards(); shard++)
                 outputs.add(new BufferedOutputStream(Files.newOutputStream(trainFile(outputDirectory, shard)), 1 << 20));
             for (int position = 0; position < documents; position++) {
+                stopIfAsked(stop);
                 int document = order[position];
                 ByteBuffer line = ByteBuffer.allocate(Math.toIntExact(offsets[document + 1] - offsets[document]));
                 while (line.hasRemaining()) source.read(line, offsets[document] + line.position());
@@ -128,9 +148,15 @@ public final class Owt2Preparer {
         }
     }
 
+    private static void stopIfAsked(BooleanSupplier stop) {
+        if (stop.getAsBoolean()) throw new CancellationException("preparation stopped");
+    }
+
     /** Filters archive lines into a spool file of JSON-string lines, remembering where each starts. */
     private static final class Spooler implements AutoCloseable {
         private final OutputStream spool;
+        private final int maxLineBytes;
+        private final BooleanSupplier stop;
         private long[] offsets = new long[1 << 16];
         private int count;
         private long written;
@@ -138,17 +164,27 @@ public final class Owt2Preparer {
         int corruptArchives;
         final List<String> problems = new ArrayList<>();
 
-        Spooler(Path spoolFile) throws IOException {
+        Spooler(Path spoolFile, int maxLineBytes, BooleanSupplier stop) throws IOException {
+            this.maxLineBytes = maxLineBytes;
+            this.stop = stop;
             spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), 1 << 20);
         }
 
         void readArchive(Path archive) throws IOException {
             long lineNumber = 0;
-            try (InputStream in = new BufferedInputStream(new ZstdInputStream(Files.newInputStream(archive)), 1 << 20)) {
-                byte[] line;
-                while ((line = readLine(in)) != null) {
+            try (InputStream in = new ZstdInputStream(Files.newInputStream(archive))) {
+                BoundedLines lines = new BoundedLines(in, maxLineBytes);
+                BoundedLines.Line line;
+                while ((line = lines.next()) != null) {
+                    stopIfAsked(stop);
                     lineNumber++;
-                    acceptLine(archive, lineNumber, line);
+                    switch (line) {
+                        case BoundedLines.Kept kept -> acceptLine(archive, lineNumber, kept.bytes());
+                        case BoundedLines.TooLong tooLong -> {
+                            malformed++;
+                            lineProblem(archive, lineNumber, tooLong.bytes() + " bytes, longer than the " + maxLineBytes + " allowed");
+                        }
+                    }
                 }
             } catch (IOException e) {
                 if (!Files.isReadable(archive)) throw e;
@@ -225,14 +261,6 @@ public final class Owt2Preparer {
         @Override
         public void close() throws IOException {
             spool.close();
-        }
-
-        /** The next line without its newline, or null at the end of the stream. */
-        private static byte[] readLine(InputStream in) throws IOException {
-            ByteArrayOutputStream line = new ByteArrayOutputStream(4096);
-            int b;
-            while ((b = in.read()) >= 0 && b != '\n') line.write(b);
-            return b < 0 && line.size() == 0 ? null : line.toByteArray();
         }
     }
 }

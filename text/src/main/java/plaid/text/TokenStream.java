@@ -17,6 +17,8 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 
 /**
  * The original's endless training stream over OWT2 shards (one JSON string per line):
@@ -35,6 +37,8 @@ public final class TokenStream {
     /** Id 0 ends every document, as in the original. */
     public static final int END_OF_TEXT_ID = 0;
     private static final int TOKENIZE_GROUP = 64;
+    /** Documents held by the original's rolling document shuffle. */
+    private static final int ORIGINAL_DOCUMENT_BUFFER = 10;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -59,7 +63,12 @@ public final class TokenStream {
 
         /** The original's buffer sizes. */
         public static Config original(List<Path> shards, int seqLen, int batchSize, long seed, int rank, int worldSize) {
-            return new Config(shards, seqLen, batchSize, 10, 256_000_000 / seqLen, seed, rank, worldSize);
+            return withChunkBuffer(shards, seqLen, batchSize, 256_000_000 / seqLen, seed, rank, worldSize);
+        }
+
+        /** The original's document buffer with a chunk buffer of one's own (the services keep theirs smaller). */
+        public static Config withChunkBuffer(List<Path> shards, int seqLen, int batchSize, int chunkBufferSize, long seed, int rank, int worldSize) {
+            return new Config(shards, seqLen, batchSize, ORIGINAL_DOCUMENT_BUFFER, chunkBufferSize, seed, rank, worldSize);
         }
 
         int firstShard() {
@@ -161,8 +170,17 @@ public final class TokenStream {
 
     /** The next {@code [batchSize][seqLen]} batch of token ids. */
     public int[][] nextBatch() {
+        return nextBatch(() -> false);
+    }
+
+    /**
+     * As {@link #nextBatch()}, asking {@code stop} before tokenizing each group of documents;
+     * once it answers true this ends with a {@link CancellationException} and the stream
+     * must not be used again (a batch may be half made).
+     */
+    public int[][] nextBatch(BooleanSupplier stop) {
         int[][] batch = new int[config.batchSize()][];
-        for (int row = 0; row < batch.length; row++) batch[row] = nextChunk();
+        for (int row = 0; row < batch.length; row++) batch[row] = nextChunk(stop);
         batches++;
         return batch;
     }
@@ -171,9 +189,9 @@ public final class TokenStream {
         return batches;
     }
 
-    private int[] nextChunk() {
+    private int[] nextChunk(BooleanSupplier stop) {
         while (true) {
-            int[] chunk = cutChunk();
+            int[] chunk = cutChunk(stop);
             if (chunkBuffer.size() < config.chunkBufferSize()) {
                 chunkBuffer.add(chunk);
                 continue;
@@ -187,8 +205,11 @@ public final class TokenStream {
         return buffer.set(random.nextInt(buffer.size()), incoming);
     }
 
-    private int[] cutChunk() {
-        while (carry.length < config.seqLen()) tokenizeGroup();
+    private int[] cutChunk(BooleanSupplier stop) {
+        while (carry.length < config.seqLen()) {
+            if (stop.getAsBoolean()) throw new CancellationException("stream stopped");
+            tokenizeGroup();
+        }
         int[] chunk = Arrays.copyOf(carry, config.seqLen());
         carry = Arrays.copyOfRange(carry, config.seqLen(), carry.length);
         return chunk;

@@ -5,6 +5,7 @@ import com.github.luben.zstd.ZstdOutputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -12,7 +13,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -71,6 +75,50 @@ class Owt2PreparerTest {
         writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8(record("en", "\"only one\"")));
         assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), Owt2Preparer.ORIGINAL))
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("fewer than the 100000 validation documents");
+    }
+
+    /** A small archive that inflates to one 64 MiB line: counted as malformed, never held, and the rest is prepared. */
+    @Test
+    void anOverlongLineIsSkippedAsMalformedWithoutBeingHeld(@TempDir Path dir) throws IOException {
+        Path input = Files.createDirectories(dir.resolve("in")), archive = input.resolve("bomb.jsonl.zst");
+        long lineBytes = 64L << 20;
+        try (OutputStream zstd = new ZstdOutputStream(Files.newOutputStream(archive))) {
+            zstd.write(utf8(record("en", "\"before\"") + "\n"));
+            byte[] chunk = new byte[1 << 20];
+            Arrays.fill(chunk, (byte) 'x');
+            for (long written = 0; written < lineBytes; written += chunk.length) zstd.write(chunk);
+            zstd.write(utf8("\n" + record("en", "\"after\"") + "\n"));
+        }
+        assertThat(Files.size(archive)).isLessThan(1 << 20);
+
+        Owt2Preparer.Report report = Owt2Preparer.prepare(input, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1, 1 << 20));
+
+        assertThat(report.malformedLines()).isEqualTo(1);
+        assertThat(report.documents()).isEqualTo(2);
+        assertThat(report.corruptArchives()).isZero();
+        assertThat(report.problems()).containsExactly("bomb.jsonl.zst line 2: " + lineBytes + " bytes, longer than the 1048576 allowed; skipped");
+        List<String> all = new ArrayList<>(readStrings(Owt2Preparer.validationFile(dir.resolve("out"))));
+        all.addAll(readStrings(Owt2Preparer.trainFile(dir.resolve("out"), 0)));
+        assertThat(all).containsExactlyInAnyOrder("before", "after");
+    }
+
+    @Test
+    void stopsWhenAsked(@TempDir Path dir) throws IOException {
+        writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8((record("en", "\"doc\"") + "\n").repeat(100)));
+        AtomicInteger asked = new AtomicInteger();
+        assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1), () -> asked.incrementAndGet() > 10))
+                .isInstanceOf(CancellationException.class);
+        assertThat(asked.get()).isEqualTo(11);
+    }
+
+    @Test
+    void boundedLinesKeepShortLinesAndMeasureLongOnes() throws IOException {
+        BoundedLines lines = new BoundedLines(new ByteArrayInputStream(utf8("ab\n\nabcdef\nabc")), 3);
+        assertThat(((BoundedLines.Kept) lines.next()).bytes()).isEqualTo(utf8("ab"));
+        assertThat(((BoundedLines.Kept) lines.next()).bytes()).isEmpty();
+        assertThat(lines.next()).isEqualTo(new BoundedLines.TooLong(6));
+        assertThat(((BoundedLines.Kept) lines.next()).bytes()).isEqualTo(utf8("abc"));
+        assertThat(lines.next()).isNull();
     }
 
     private static String record(String lang, String textJson) {

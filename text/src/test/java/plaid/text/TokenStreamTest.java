@@ -50,6 +50,22 @@ class TokenStreamTest {
         return Stream.generate(stream::nextBatch).limit(batches).toList();
     }
 
+    /** The services' streams (data-svc's StreamBatches, the trainer's jobs) keep the original's document buffer of 10. */
+    @Test
+    void theServicesConfigKeepsTheOriginalDocumentBuffer() {
+        TokenStream.Config services = TokenStream.Config.withChunkBuffer(shards, 16, 3, 20, 1, 0, 1);
+        assertThat(services).isEqualTo(config(10, 20, 1, 0, 1));
+        assertThat(take(TokenStream.start(tokenizer, services), 5).stream().map(Arrays::deepToString))
+                .containsExactlyElementsOf(take(TokenStream.start(tokenizer, config(10, 20, 1, 0, 1)), 5).stream().map(Arrays::deepToString).toList());
+        assertThat(TokenStream.Config.original(shards, 16, 3, 1, 0, 1).documentBufferSize()).isEqualTo(10);
+    }
+
+    @Test
+    void stoppingEndsANextBatchBeforeItsTokenizing() {
+        TokenStream stream = TokenStream.start(tokenizer, config(10, 20, 1, 0, 1));
+        assertThatThrownBy(() -> stream.nextBatch(() -> true)).isInstanceOf(java.util.concurrent.CancellationException.class);
+    }
+
     @Test
     void batchesAreFullAndDocumentsEndWithEndOfText() {
         List<int[][]> batches = take(TokenStream.start(tokenizer, config(10, 20, 1, 0, 1)), 30);

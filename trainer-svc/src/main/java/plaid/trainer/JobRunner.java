@@ -6,6 +6,7 @@ import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.jboss.logging.Logger;
+import plaid.model.TrainingDivergedException;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
@@ -96,6 +97,10 @@ public class JobRunner {
         String failure = null;
         try {
             end = training.run(job, control);
+        } catch (TrainingDivergedException e) {
+            LOG.warnf("job %s failed: %s", jobId, e.getMessage());
+            end = JobState.JOB_STATE_FAILED;
+            failure = e.getMessage();
         } catch (Exception | Error e) {
             LOG.errorf(e, "job %s failed", jobId);
             end = JobState.JOB_STATE_FAILED;

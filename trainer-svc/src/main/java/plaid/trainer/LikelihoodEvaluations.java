@@ -5,9 +5,9 @@ import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
-import plaid.model.PlaidConfig;
+import plaid.model.CheckpointDirectory;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
-import plaid.model.TrainingCheckpoint;
 import plaid.model.sampling.LikelihoodEstimate;
 import plaid.model.sampling.LikelihoodEvaluator;
 import plaid.service.InvalidArgument;
@@ -42,10 +42,19 @@ public class LikelihoodEvaluations {
 
     /** Checks the request, reports that it started, evaluates, then sends the result. */
     void evaluate(EvaluateLikelihoodRequest request, ServerCallStreamObserver<EvaluateLikelihoodProgress> call) throws IOException {
-        Path checkpoint = root.resolve(request.getCheckpoint(), "checkpoint");
-        if (!Files.isDirectory(checkpoint)) throw Status.NOT_FOUND.withDescription("no checkpoint " + request.getCheckpoint()).asRuntimeException();
-        for (String file : new String[] {CheckpointFiles.CONFIG, CheckpointFiles.TOKENIZER})
-            InvalidArgument.require(Files.isRegularFile(checkpoint.resolve(file)), "checkpoint", "has no " + file + " giving its shape and tokenizer");
+        Path folder = root.resolve(request.getCheckpoint(), "checkpoint");
+        if (!Files.isDirectory(folder)) throw Status.NOT_FOUND.withDescription("no checkpoint " + request.getCheckpoint()).asRuntimeException();
+        CheckpointDirectory checkpoint;
+        PlaidConfig options;
+        Path tokenizerFile;
+        try {
+            checkpoint = CheckpointDirectory.open(root.path(), folder);
+            options = checkpoint.config();
+            tokenizerFile = checkpoint.tokenizerFile().orElseThrow(() -> InvalidArgument.of("checkpoint",
+                    "has no " + CheckpointDirectory.TOKENIZER_FILE + " giving its tokenizer"));
+        } catch (CheckpointDirectory.Unusable e) {
+            throw InvalidArgument.of("checkpoint", e.getMessage());
+        }
         ZeroShotDataset dataset;
         try {
             dataset = ZeroShotDataset.byId(request.getDataset());
@@ -60,8 +69,7 @@ public class LikelihoodEvaluations {
         Path raw = root.path().resolve(dataset.rawFileName(request.getSplit()));
         if (!Files.isRegularFile(raw)) throw Status.NOT_FOUND.withDescription("no " + raw.getFileName() + " in the run root").asRuntimeException();
 
-        PlaidConfig options = CheckpointFiles.readConfig(checkpoint);
-        BpeTokenizer tokenizer = BpeTokenizer.load(checkpoint.resolve(CheckpointFiles.TOKENIZER));
+        BpeTokenizer tokenizer = BpeTokenizer.load(tokenizerFile);
         ZeroShotDataset.EvalText text = dataset.read(raw);
         int[] tokens = tokenizer.encode(text.text());
         int seqLen = request.getSeqLen() > 0 ? request.getSeqLen() : options.seqLen;
@@ -72,7 +80,7 @@ public class LikelihoodEvaluations {
 
         LikelihoodEstimate estimate;
         try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
-            PlaidParameters params = TrainingCheckpoint.loadWeights(options, backend, checkpoint, TrainingCheckpoint.detectFormat(checkpoint));
+            PlaidParameters params = checkpoint.loadWeights(options, backend);
             estimate = new LikelihoodEvaluator(params).evaluate(tokens, seqLen, samples, request.getSeed());
         }
         boolean words = text.unit() == ZeroShotDataset.CountUnit.WORDS;

@@ -1,15 +1,15 @@
 package plaid.trainer;
 
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.service.InvalidArgument;
-import plaid.spec.SpecOptions;
+import plaid.options.SpecOptions;
 import plaid.v1.Reporting;
 import plaid.v1.TrainingSpec;
 
 /**
- * A spec turned into train.py's options ({@link SpecOptions}: every set field of shape,
- * optimization and reporting is the PlaidConfig option of the same name) plus the service's
- * own (checkpoint cadence and retention).
+ * A spec turned into train.py's options ({@link SpecOptions}, which checks each against its range
+ * in the option table, exactly as the cli's --validate-only does) plus the service's own
+ * (checkpoint cadence and retention, devices).
  *
  * @param checkpointFreq a checkpoint every this many steps
  * @param keepCheckpoints the newest this many of the job's checkpoints are kept
@@ -24,10 +24,6 @@ record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints) {
             throw InvalidArgument.of(refusal.field(), refusal.problem());
         }
         Reporting reporting = spec.getReporting();
-        InvalidArgument.require(config.printFreq > 0, "spec.reporting.print_freq", "must be positive");
-        InvalidArgument.require(config.valSteps > 0, "spec.reporting.val_steps", "must be positive");
-        InvalidArgument.require(config.valBatchSize > 0, "spec.reporting.val_batch_size", "must be positive");
-        InvalidArgument.require(config.finalValSteps >= 0, "spec.reporting.final_val_steps", "must not be negative");
         int checkpointFreq = reporting.hasCheckpointFreq() ? reporting.getCheckpointFreq() : config.hookFreq;
         InvalidArgument.require(checkpointFreq > 0, "spec.reporting.checkpoint_freq", "must be positive");
         int keep = reporting.hasKeepCheckpoints() ? reporting.getKeepCheckpoints() : defaultKeepCheckpoints;

@@ -1,6 +1,7 @@
 package plaid.trainer;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import plaid.model.CheckpointDirectory;
 import plaid.service.ConfinedRoot;
 import plaid.service.InvalidArgument;
 
@@ -27,7 +28,7 @@ public class RunRoot {
 
     /** The job's checkpoint of {@code step}: under the spec's model_save_path (null: none), else jobs/<id>/checkpoints. */
     public Path checkpoint(String jobId, String modelSavePath, int step) {
-        return (modelSavePath == null ? job(jobId).resolve("checkpoints") : savePath(modelSavePath)).resolve("step-" + step);
+        return (modelSavePath == null ? job(jobId).resolve("checkpoints") : savePath(modelSavePath)).resolve(CheckpointDirectory.stepFolder(step));
     }
 
     /** A spec's model_save_path under the root; INVALID_ARGUMENT naming the field when it leads out or into jobs/. */

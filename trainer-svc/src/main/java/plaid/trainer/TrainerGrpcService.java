@@ -2,11 +2,14 @@ package plaid.trainer;
 
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
+import io.grpc.BindableService;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import plaid.service.InvalidArgument;
+import plaid.service.MalformedRequests;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CheckpointPlots;
 import plaid.v1.EvaluateLikelihoodProgress;
@@ -36,7 +39,7 @@ import static plaid.service.Replies.status;
  * own virtual threads, as they last as long as a job or an evaluation.
  */
 @GrpcService
-public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
+public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, BindableService {
     private final TrainerServiceConfig config;
     private final RunRoot root;
     private final JobStore store;
@@ -56,6 +59,12 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         this.evaluations = evaluations;
     }
 
+    /** Requests that do not parse (invalid UTF-8 in a string) are refused naming the field, not dropped. */
+    @Override
+    public ServerServiceDefinition bindService() {
+        return MalformedRequests.checked(TrainerServiceGrpc.bindService(this));
+    }
+
     @Override
     @Blocking
     public void submitJob(SubmitJobRequest request, StreamObserver<Job> response) {
@@ -66,6 +75,8 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
             if (earlier.isPresent()) return earlier.get();
             TrainingSpec spec = request.getSpec();
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
+            JobMemory.of(plan.config(), config.shuffleBufferChunks())
+                    .requireFitsHeap("cpu".equals(config.backend()), Runtime.getRuntime().maxMemory());
             corpus.check(spec.getCorpus(), plan.config());
             if (spec.hasResumeFrom()) requireDirectory(spec.getResumeFrom(), "spec.resume_from");
             if (spec.hasWeightsFrom()) requireDirectory(spec.getWeightsFrom(), "spec.weights_from");
@@ -163,7 +174,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         Thread.ofVirtual().name("trainer-stream").start(() -> {
             try {
                 body.run();
-            } catch (Exception e) {
+            } catch (Throwable e) {
                 response.onError(status(e));
             }
         });

@@ -1,15 +1,15 @@
 package plaid.trainer;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.Trainer;
 import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.text.BpeTrainer;
 import plaid.text.DemoCorpus;
+import plaid.text.DocumentFile;
 import plaid.text.TokenStream;
 
 import java.io.IOException;
@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
@@ -34,8 +33,6 @@ public class TrainingCorpus {
     /** Id 0, which TokenStream puts after every document. */
     static final String END_OF_TEXT = "<|endoftext|>";
     private static final int BYTE_SYMBOLS = 256;
-    /** The original's rolling document shuffle. */
-    private static final int DOCUMENT_BUFFER = 10;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A job's prepared data; {@code tokenizerFile} holds {@code tokenizer}. */
@@ -50,11 +47,17 @@ public class TrainingCorpus {
         this.config = config;
     }
 
-    /** Submission checks: the corpus exists and the tokenizer's ids fit the vocabulary. */
+    /**
+     * Submission checks: the corpus exists and reads as documents (a bad line is refused
+     * naming the file and line), and the tokenizer's ids fit the vocabulary.
+     */
     public void check(String corpus, PlaidConfig options) {
         InvalidArgument.require(!corpus.isEmpty(), "spec.corpus", "must name a file under the run root or '" + DEMO + "'");
-        if (!corpus.equals(DEMO))
-            InvalidArgument.require(Files.isRegularFile(root.resolve(corpus, "spec.corpus")), "spec.corpus", "names no file under the run root: " + corpus);
+        if (!corpus.equals(DEMO)) {
+            Path file = root.resolve(corpus, "spec.corpus");
+            InvalidArgument.require(Files.isRegularFile(file), "spec.corpus", "names no file under the run root: " + corpus);
+            checkDocuments(file, corpus);
+        }
         Optional<BpeTokenizer> tokenizer = configuredTokenizer();
         if (tokenizer.isPresent())
             InvalidArgument.require(tokenizer.get().vocabSize() <= options.vocabSize, "spec.shape.vocab_size",
@@ -62,6 +65,18 @@ public class TrainingCorpus {
         else
             InvalidArgument.require(options.vocabSize >= BYTE_SYMBOLS + 1, "spec.shape.vocab_size",
                     "must be at least " + (BYTE_SYMBOLS + 1) + " to train a byte-level tokenizer, got " + options.vocabSize);
+    }
+
+    private static void checkDocuments(Path file, String corpus) {
+        long[] documents = {0};
+        try {
+            DocumentFile.forEach(file, corpus, document -> documents[0]++);
+        } catch (DocumentFile.BadDocumentException e) {
+            throw InvalidArgument.of("spec.corpus", e.getMessage());
+        } catch (IOException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("spec.corpus " + corpus + " cannot be read: " + e.getMessage()).asRuntimeException();
+        }
+        InvalidArgument.require(documents[0] >= 2, "spec.corpus", corpus + " has " + documents[0] + " documents; 2 are needed to hold one out");
     }
 
     /** Writes the job's shards and tokenizer unless an earlier run of the job did. */
@@ -88,7 +103,7 @@ public class TrainingCorpus {
 
     /** The shard's stream as the job reads it, one row per call (the trainer asks for whole batches). */
     public TokenStream.Config streamConfig(Path shard, PlaidConfig options) {
-        return new TokenStream.Config(List.of(shard), options.seqLen, 1, DOCUMENT_BUFFER, config.shuffleBufferChunks(), options.seed, 0, 1);
+        return TokenStream.Config.withChunkBuffer(List.of(shard), options.seqLen, 1, config.shuffleBufferChunks(), options.seed, 0, 1);
     }
 
     /** {@code rows × seqLen} ids from a one-row stream. */
@@ -102,21 +117,12 @@ public class TrainingCorpus {
 
     private List<String> documents(String corpus) throws IOException {
         if (corpus.equals(DEMO)) return DemoCorpus.englishDocuments(config.demoDocuments());
-        Path file = root.resolve(corpus, "spec.corpus");
-        if (file.getFileName().toString().endsWith(".jsonl")) return readShard(file);
-        // Plain text: documents are separated by blank lines.
-        return Arrays.stream(Files.readString(file).split("\\R\\s*\\R")).map(String::strip).filter(d -> !d.isEmpty()).toList();
+        return DocumentFile.read(root.resolve(corpus, "spec.corpus"), corpus);
     }
 
-    /** One document per line: a JSON string, or an object with a "text" string (as OWT2 and most dumps). */
+    /** The documents of a shard this class wrote. */
     private static List<String> readShard(Path file) throws IOException {
-        List<String> documents = new ArrayList<>();
-        for (String line : Files.readAllLines(file)) {
-            if (line.isBlank()) continue;
-            JsonNode node = JSON.readTree(line);
-            documents.add(node.isTextual() ? node.asText() : node.path("text").asText());
-        }
-        return documents;
+        return DocumentFile.read(file, file.getFileName().toString());
     }
 
     private static void writeShard(Path file, List<String> documents) throws IOException {

@@ -6,11 +6,13 @@ import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
-import plaid.model.PlaidConfig;
+import plaid.model.CheckpointDirectory;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
 import plaid.model.TrainingCheckpoint;
+import plaid.model.TrainingDivergedException;
 import plaid.text.TokenStream;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.Job;
@@ -18,12 +20,14 @@ import plaid.v1.JobEvent;
 import plaid.v1.JobState;
 import plaid.v1.StepMetrics;
 import plaid.v1.TrainingSpec;
+import plaid.v1.ValidationProgress;
 import plaid.v1.ValidationResult;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -65,19 +69,21 @@ public class TrainingRuns {
         Path start = store.latestCheckpoint(job.getId()).map(c -> root.path().resolve(c.path))
                 .orElse(spec.hasResumeFrom() ? root.resolve(spec.getResumeFrom(), "spec.resume_from") : null);
         TokenStream.Config streamConfig = corpus.streamConfig(data.trainShard(), options);
-        TokenStream stream = start != null && Files.isRegularFile(start.resolve(STREAM_STATE))
-                ? TokenStream.resume(data.tokenizer(), streamConfig, TokenStream.State.read(start.resolve(STREAM_STATE)))
+        CheckpointDirectory from = start == null ? null : CheckpointDirectory.open(root.path(), start);
+        Optional<Path> streamState = from == null ? Optional.empty() : from.existing(STREAM_STATE);
+        TokenStream stream = streamState.isPresent()
+                ? TokenStream.resume(data.tokenizer(), streamConfig, TokenStream.State.read(streamState.get()))
                 : TokenStream.start(data.tokenizer(), streamConfig);
         try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
             PlaidParameters params;
             if (start == null && spec.hasWeightsFrom()) {
                 Path weights = root.resolve(spec.getWeightsFrom(), "spec.weights_from");
-                params = TrainingCheckpoint.loadWeights(options, backend, weights, TrainingCheckpoint.detectFormat(weights));
+                params = CheckpointDirectory.open(root.path(), weights).loadWeights(options, backend);
             } else {
                 params = PlaidParameters.initialize(options, backend, options.seed);
             }
             Trainer trainer = new Trainer(params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
-            int next = start == null ? 0 : TrainingCheckpoint.restore(trainer, start);
+            int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
             if (start != null)
                 events.append(job.getId(), JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
             return new Run(job.getId(), plan, data, trainer, stream, control).from(next);
@@ -107,12 +113,26 @@ public class TrainingRuns {
 
         JobState from(int next) throws IOException {
             lastCheckpoint = next;
+            try {
+                return train(next);
+            } catch (Stopped stopped) {
+                return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
+            } catch (TrainingDivergedException diverged) {
+                // The failing step changed nothing and no checkpoint is written after it: the newest one stays.
+                String kept = store.latestCheckpoint(jobId).map(c -> "its last checkpoint, " + c.path + ", is kept")
+                        .orElse("no checkpoint was written");
+                events.append(jobId, JobEvent.newBuilder().setMessage(diverged.getMessage() + ": the job fails; " + kept));
+                throw diverged;
+            }
+        }
+
+        private JobState train(int next) throws IOException {
             long reportedAt = System.nanoTime();
             int reportedSteps = next;
             for (int step = next; step < options.steps; step++) {
                 if (control.cancelled() || control.shuttingDown()) {
                     if (step > lastCheckpoint) checkpoint(step);
-                    return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
+                    throw new Stopped();
                 }
                 Trainer.StepMetrics metrics = trainer.step(step);
                 completedSteps.increment();
@@ -124,13 +144,27 @@ public class TrainingRuns {
                     reportedAt = now;
                     reportedSteps = done;
                 }
-                if (done % options.hookFreq == 0 && done < options.steps) validate(done, options.valSteps);
+                if (done % options.hookFreq == 0 && done < options.steps) {
+                    try {
+                        validate(done, options.valSteps);
+                    } catch (Stopped stopped) {
+                        if (done > lastCheckpoint) checkpoint(done);
+                        throw stopped;
+                    }
+                }
                 if (done % plan.checkpointFreq() == 0 && done < options.steps) checkpoint(done);
             }
-            double finalNll = options.finalValSteps > 0 ? validate(options.steps, options.finalValSteps) : Double.NaN;
-            checkpoint(options.steps);
-            events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps: final validation NLL %.4f nats/token"
-                    .formatted(options.steps, finalNll)));
+            // Checkpointed before the final validation, which may take long: a crash or stop
+            // during it resumes here, at the validation, not at the last periodic checkpoint.
+            if (lastCheckpoint < options.steps) checkpoint(options.steps);
+            if (options.finalValSteps == 0) {
+                events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps (no final validation: final_val_steps=0)"
+                        .formatted(options.steps)));
+            } else {
+                double finalNll = validate(options.steps, options.finalValSteps);
+                events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps: final validation NLL %.4f nats/token"
+                        .formatted(options.steps, finalNll)));
+            }
             return JobState.JOB_STATE_SUCCEEDED;
         }
 
@@ -143,24 +177,46 @@ public class TrainingRuns {
                     .setTokensPerSecond(tokensPerSecond).setEtaSeconds(etaSeconds)));
         }
 
-        /** train.py's validation: a fresh pass over the held-out documents, the same every time. */
+        /**
+         * train.py's validation: a fresh pass over the held-out documents, the same every time.
+         * Reports progress about every tenth of its batches, and stops ({@link Stopped}) between
+         * two batches when the job is cancelled or the service stops.
+         */
         private double validate(int done, int steps) {
             TokenStream validation = TokenStream.start(data.tokenizer(), corpus.streamConfig(data.validShard(), options));
-            double nll = trainer.validationNll(TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed);
+            int every = Math.max(1, steps / 10);
+            double nll = trainer.validationNll(TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed, batches -> {
+                if (control.cancelled() || control.shuttingDown()) throw new Stopped();
+                if (batches % every == 0 && batches < steps) {
+                    events.append(jobId, JobEvent.newBuilder().setValidating(ValidationProgress.newBuilder()
+                            .setStep(done).setBatchesDone(batches).setBatches(steps)));
+                }
+            });
+            if (!Double.isFinite(nll)) throw new TrainingDivergedException(done, "the validation NLL", nll);
             events.append(jobId, JobEvent.newBuilder().setValidation(ValidationResult.newBuilder().setStep(done).setNll(nll)));
             return nll;
         }
 
         private void checkpoint(int done) throws IOException {
+            // Never save NaN weights over the good ones (the next step would fail on them anyway).
+            var poisoned = trainer.nonFiniteWeight();
+            if (poisoned.isPresent()) throw new TrainingDivergedException(done - 1, "weight " + poisoned.get(), Double.NaN);
             Path dir = root.checkpoint(jobId, options.modelSavePath, done);
             TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
             stream.state().write(dir.resolve(STREAM_STATE));
-            CheckpointFiles.write(dir, options, data.tokenizerFile());
+            CheckpointDirectory.writeTokenizer(dir, data.tokenizerFile());
             CheckpointCharts.write(dir, trainer.parameters(), store.lossCurve(jobId), done);
             CheckpointInfo info = CheckpointInfo.newBuilder().setStep(done).setPath(root.relative(dir)).setResumable(true).build();
             for (CheckpointRecord dropped : events.checkpointWritten(jobId, info, plan.keepCheckpoints()))
                 deleteTree(root.path().resolve(dropped.path));
             lastCheckpoint = done;
+        }
+    }
+
+    /** The job was cancelled or the service stops: unwinds the run to {@link Run#from}. */
+    private static final class Stopped extends RuntimeException {
+        Stopped() {
+            super(null, null, false, false);
         }
     }
 

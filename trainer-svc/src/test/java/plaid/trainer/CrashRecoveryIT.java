@@ -83,6 +83,34 @@ class CrashRecoveryIT {
         assertThat(lossCurve(crashedEvents)).isEqualTo(lossCurve(watch(trainer, uninterrupted.getId()))).hasSize(STEPS);
     }
 
+    /** kill -9 during the final validation: the final checkpoint is already written, so the job resumes at the validation. */
+    @Test
+    void jobKilledDuringItsFinalValidationResumesThereWithoutRetraining() throws Exception {
+        int steps = 20;
+        TrainingSpec base = JobPersistenceTests.tinySpec(steps);
+        TrainingSpec spec = base.toBuilder().setReporting(base.getReporting().toBuilder().setHookFreq(steps).setFinalValSteps(5000)).build();
+        TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
+        Job crashed = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+        Iterator<JobEvent> live = trainer.watchJob(WatchJobRequest.newBuilder().setJobId(crashed.getId()).build());
+        while (true) {
+            JobEvent event = live.next();
+            if (event.hasValidating() && event.getValidating().getStep() == steps) break;
+        }
+        service.destroyForcibly().waitFor();
+        channel.shutdownNow();
+
+        trainer = start();
+        List<JobEvent> events = watch(trainer, crashed.getId());
+        int resumed = -1;
+        for (int i = 0; i < events.size(); i++) if (events.get(i).getMessage().startsWith("resuming at step ")) resumed = i;
+        assertThat(resumed).as("a resumption: %s", events).isPositive();
+        assertThat(events.get(resumed).getMessage()).startsWith("resuming at step " + steps + " ");
+        List<JobEvent> after = events.subList(resumed, events.size());
+        assertThat(after).as("no step is trained again").noneMatch(JobEvent::hasMetrics);
+        assertThat(after).anySatisfy(e -> assertThat(e.getValidation().getStep()).isEqualTo(steps));
+        assertThat(events.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+    }
+
     /** Loss by step; a step run again after the resumption keeps its latest loss. */
     private static SortedMap<Integer, Double> lossCurve(List<JobEvent> events) {
         SortedMap<Integer, Double> curve = new TreeMap<>();

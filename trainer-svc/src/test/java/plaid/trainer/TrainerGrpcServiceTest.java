@@ -6,6 +6,7 @@ import io.grpc.StatusRuntimeException;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.Test;
+import plaid.model.CheckpointDirectory;
 import plaid.service.LoopbackChannels;
 import plaid.service.PrometheusScrape;
 import plaid.v1.CancelJobRequest;
@@ -84,6 +85,62 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         assertStatus(Status.Code.INVALID_ARGUMENT, "job_id", () -> trainer.getJob(GetJobRequest.getDefaultInstance()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "checkpoint", () -> trainer.getCheckpointPlots(
                 GetCheckpointPlotsRequest.newBuilder().setCheckpoint("/etc").build()));
+    }
+
+    /** The reproduction: lr=1e3 takes the loss to NaN; the job fails naming the step and term, its checkpoints finite. */
+    @Test
+    void aDivergingJobFailsAndKeepsItsLastGoodCheckpoint() throws IOException {
+        TrainingSpec base = tinySpec(40);
+        TrainingSpec spec = base.toBuilder().setOptimization(base.getOptimization().toBuilder().setLr(1e3).setLrWarmupSteps(0))
+                .setReporting(base.getReporting().toBuilder().setHookFreq(20).setValSteps(1).setValBatchSize(4).setFinalValSteps(2)
+                        .setCheckpointFreq(5))
+                .build();
+        Job submitted = submit(spec);
+        List<JobEvent> events = watch(submitted.getId(), 0);
+        assertThat(events.getLast().getState()).as(events.toString()).isEqualTo(JobState.JOB_STATE_FAILED);
+        Job failed = trainer.getJob(GetJobRequest.newBuilder().setJobId(submitted.getId()).build());
+        assertThat(failed.getFailure()).startsWith("training diverged at step ").containsAnyOf(" is NaN", " is Infinity", " is -Infinity");
+        assertThat(events).anySatisfy(e -> assertThat(e.getMessage()).startsWith(failed.getFailure()).contains("the job fails"));
+        assertThat(events).noneSatisfy(e -> assertThat(e.hasValidation() && !Double.isFinite(e.getValidation().getNll())).isTrue());
+        // every checkpoint it wrote holds finite weights (the NaN ones were never saved)
+        assertThat(failed.getCheckpointsList()).isNotEmpty().allSatisfy(c -> {
+            var dir = root.path().resolve(c.getPath());
+            var checkpointDir = plaid.model.CheckpointDirectory.open(dir);
+            var params = checkpointDir.loadWeights(checkpointDir.config(), new plaid.backend.cpu.CpuBackend());
+            for (float[] values : params.snapshotValues())
+                for (float v : values) assertThat(Float.isFinite(v)).as(c.getPath()).isTrue();
+        });
+    }
+
+    @Test
+    void aJobThatCannotFitInMemoryIsRefusedAtSubmissionWithTheEstimate() {
+        for (UnaryOperator<TrainingSpec.Builder> change : List.<UnaryOperator<TrainingSpec.Builder>>of(
+                spec -> spec.setShape(spec.getShape().toBuilder().setSeqLen(100_000_000)),
+                spec -> spec.setOptimization(spec.getOptimization().toBuilder().setBatchSize(99_999_998)))) {
+            StatusRuntimeException refusal = org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class,
+                    () -> trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(change.apply(tinySpec(STEPS).toBuilder())).build()));
+            assertThat(refusal.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+            assertThat(refusal.getStatus().getDescription()).startsWith("the job needs about ").contains("heap is ");
+        }
+    }
+
+    /** The final checkpoint comes before the final validation, whose progress is reported. */
+    @Test
+    void theFinalCheckpointPrecedesTheFinalValidationWhichReportsProgress() {
+        TrainingSpec base = tinySpec(4);
+        List<JobEvent> events = watch(submit(base.toBuilder().setReporting(base.getReporting().toBuilder().setFinalValSteps(20)).build()).getId(), 0);
+        int checkpoint = indexOf(events, e -> e.hasCheckpoint() && e.getCheckpoint().getStep() == 4);
+        int validation = indexOf(events, e -> e.hasValidation() && e.getValidation().getStep() == 4);
+        assertThat(checkpoint).isPositive().isLessThan(validation);
+        assertThat(events.subList(checkpoint, validation).stream().filter(JobEvent::hasValidating).map(JobEvent::getValidating))
+                .extracting(v -> v.getBatchesDone()).containsExactly(2, 4, 6, 8, 10, 12, 14, 16, 18);
+        assertThat(events.get(checkpoint + 1).getValidating().getBatches()).isEqualTo(20);
+        assertThat(events.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+    }
+
+    private static int indexOf(List<JobEvent> events, java.util.function.Predicate<JobEvent> which) {
+        for (int i = 0; i < events.size(); i++) if (which.test(events.get(i))) return i;
+        return -1;
     }
 
     @Test
@@ -176,8 +233,8 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         assertThat(isPng(plots.getLossCurvePng().toByteArray())).isTrue();
 
         // The directory stands on its own: shape and tokenizer beside the weights.
-        assertThat(CheckpointFiles.readConfig(root.path().resolve(checkpoint)).asMap()).containsEntry("dim", 32).containsEntry("n_blocks", 2);
-        assertThat(root.path().resolve(checkpoint).resolve(CheckpointFiles.TOKENIZER)).isRegularFile();
+        assertThat(CheckpointDirectory.open(root.path().resolve(checkpoint)).config().asMap()).containsEntry("dim", 32).containsEntry("n_blocks", 2);
+        assertThat(root.path().resolve(checkpoint).resolve(CheckpointDirectory.TOKENIZER_FILE)).isRegularFile();
 
         Files.writeString(root.path().resolve("ptb.valid.txt"),
                 " the house of commons voted on the motion . \n the debate continued in the chamber . \n");

@@ -3,7 +3,7 @@
  * {@code --diffusion_mode} words), {@link plaid.model.bow.BowTransform} (ρ = {@code BoW_cumsum_gamma}),
  * {@link plaid.model.bow.InverseTransformLogits} (logits of a bow-space x̂) and
  * {@link plaid.model.bow.ReturnedEmbeddingNorm} ({@code norm_ret_embeddings}), host references with their
- * backward. {@code Denoiser} builds each head, {@code DiffusionObjective} trains every mode and
+ * backward. {@link plaid.model.head} builds each head, {@code DiffusionObjective} trains every mode and
  * {@code DiffusionSampler} samples it. Read from the fork's public lib/models.py ({@code DiffusionModel});
  * its train.py and sample.py are not public, so the objective and the two words only they read are ours.
  *

@@ -13,7 +13,7 @@ public enum CheckpointFormat {
     /** PyTorch's torch.save zip, as the original Plaid code writes it. */
     TORCH(".pt") {
         @Override
-        LinkedHashMap<String, HostTensor> readFile(Path file) throws IOException {
+        public LinkedHashMap<String, HostTensor> readFile(Path file) throws IOException {
             return TorchCheckpoint.read(file);
         }
 
@@ -24,7 +24,7 @@ public enum CheckpointFormat {
     },
     SAFETENSORS(".safetensors") {
         @Override
-        LinkedHashMap<String, HostTensor> readFile(Path file) throws IOException {
+        public LinkedHashMap<String, HostTensor> readFile(Path file) throws IOException {
             return Safetensors.read(file);
         }
 
@@ -63,7 +63,8 @@ public enum CheckpointFormat {
         writeFile(file(directory, module), stateDict);
     }
 
-    abstract LinkedHashMap<String, HostTensor> readFile(Path file) throws IOException;
+    /** Reads one state-dict file of this format. */
+    public abstract LinkedHashMap<String, HostTensor> readFile(Path file) throws IOException;
 
     abstract void writeFile(Path file, SequencedMap<String, HostTensor> stateDict) throws IOException;
 }

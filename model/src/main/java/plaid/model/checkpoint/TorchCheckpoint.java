@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -50,6 +51,14 @@ public final class TorchCheckpoint {
     private static final String PICKLE = "data.pkl";
     private static final String BYTE_ORDER = "byteorder";
     private static final String LITTLE_ENDIAN = "little";
+    /** A state dict's pickle is names and shapes: a few KB a hundred tensors. Far more is a decompression bomb, not a checkpoint. */
+    static final int MAX_PICKLE_BYTES = 16 << 20;
+    /** The byteorder record and its like hold a word. */
+    private static final int MAX_RECORD_BYTES = 64;
+    /** The most one storage entry may hold: what one byte array holds. */
+    private static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 8;
+    /** Each decoded element is held as a double or a long (HostTensor). */
+    private static final long DECODED_ELEMENT_BYTES = 8;
     /** torch.save aligns each record's data to this many bytes, so storages can be memory-mapped. */
     private static final int RECORD_ALIGNMENT = 64;
     /** A fixed entry time keeps written files reproducible; 00:00:00 would make the JDK add a timestamp field. */
@@ -66,33 +75,67 @@ public final class TorchCheckpoint {
     /** What {@code _rebuild_tensor_v2} returns: a checked view of a storage, in elements. */
     private record TensorView(StorageRef storage, long offset, int[] shape, long[] strides) {}
 
-    /** The state dict in the file's order, each tensor contiguous with its stored dtype. */
+    /**
+     * The state dict in the file's order, each tensor contiguous with its stored dtype. Nothing
+     * is inflated beyond what the pickle's tensors need: {@code data.pkl} is capped, each
+     * storage entry must declare and hold exactly its tensors' bytes, and a file whose tensors
+     * need more memory than the heap has is refused before any storage is read.
+     */
     public static LinkedHashMap<String, HostTensor> read(Path file) throws IOException {
         try (ZipFile zip = openZip(file)) {
             String prefix = archivePrefix(file, zip);
             checkByteOrder(file, zip, prefix);
-            byte[] pickle = readEntry(file, zip, prefix + PICKLE);
+            byte[] pickle = readEntry(file, zip, prefix + PICKLE, MAX_PICKLE_BYTES);
             Object root = new RestrictedUnpickler(file, prefix + PICKLE, ALLOWED_GLOBALS, TorchCheckpoint::storageRef).load(pickle);
             if (!(root instanceof Map<?, ?> entries)) {
                 throw new CheckpointFormatException(file, prefix + PICKLE + " holds " + RestrictedUnpickler.describe(root) + ", not a state dict");
             }
-            // Keyed by the whole reference, so a storage seen with another dtype or size is size-checked again.
-            Map<StorageRef, MemorySegment> storages = new HashMap<>();
-            LinkedHashMap<String, HostTensor> stateDict = new LinkedHashMap<>();
+            LinkedHashMap<String, TensorView> views = new LinkedHashMap<>();
             for (Map.Entry<?, ?> entry : entries.entrySet()) {
                 if (!(entry.getKey() instanceof String name) || !(entry.getValue() instanceof TensorView view)) {
                     throw new CheckpointFormatException(file, prefix + PICKLE + " maps " + RestrictedUnpickler.describe(entry.getKey())
                             + " to " + RestrictedUnpickler.describe(entry.getValue()) + "; a state dict maps names to tensors");
                 }
+                views.put(name, view);
+            }
+            checkFitsTheHeap(file, views.values());
+            // Keyed by the whole reference, so a storage seen with another dtype or size is size-checked again.
+            Map<StorageRef, MemorySegment> storages = new HashMap<>();
+            LinkedHashMap<String, HostTensor> stateDict = new LinkedHashMap<>();
+            for (Map.Entry<String, TensorView> entry : views.entrySet()) {
+                TensorView view = entry.getValue();
                 MemorySegment storage = storages.get(view.storage());
                 if (storage == null) {
                     storage = readStorage(file, zip, prefix, view.storage());
                     storages.put(view.storage(), storage);
                 }
-                stateDict.put(name, TensorBytes.readView(view.storage().dtype(), storage, view.offset(), view.shape(), view.strides()));
+                stateDict.put(entry.getKey(), TensorBytes.readView(view.storage().dtype(), storage, view.offset(), view.shape(), view.strides()));
             }
             return stateDict;
         }
+    }
+
+    /** Refuses a file whose storages and decoded tensors together need more than the heap can ever hold. */
+    private static void checkFitsTheHeap(Path file, Collection<TensorView> views) throws CheckpointFormatException {
+        long storageBytes = views.stream().map(TensorView::storage).distinct()
+                .mapToLong(TorchCheckpoint::byteSize)
+                .reduce(0, TorchCheckpoint::saturatingAdd);
+        long decodedBytes = views.stream().mapToLong(view -> HostTensor.numel(view.shape()) * DECODED_ELEMENT_BYTES)
+                .reduce(0, TorchCheckpoint::saturatingAdd);
+        long need = saturatingAdd(storageBytes, decodedBytes), heap = Runtime.getRuntime().maxMemory();
+        if (need > heap) {
+            throw new CheckpointFormatException(file, "its tensors need " + need + " bytes to read (" + storageBytes + " of storages), more than the "
+                    + heap + " bytes of this process's heap");
+        }
+    }
+
+    private static long byteSize(StorageRef storage) {
+        return Math.multiplyHigh(storage.numel(), storage.dtype().byteSize()) != 0 ? Long.MAX_VALUE : storage.numel() * storage.dtype().byteSize();
+    }
+
+    private static long saturatingAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
     /**
@@ -198,14 +241,24 @@ public final class TorchCheckpoint {
     private static void checkByteOrder(Path file, ZipFile zip, String prefix) throws IOException {
         // Files from before the byteorder record were written little-endian.
         if (zip.getEntry(prefix + BYTE_ORDER) == null) return;
-        String order = new String(readEntry(file, zip, prefix + BYTE_ORDER), StandardCharsets.US_ASCII).strip();
+        String order = new String(readEntry(file, zip, prefix + BYTE_ORDER, MAX_RECORD_BYTES), StandardCharsets.US_ASCII).strip();
         if (!order.equals(LITTLE_ENDIAN)) throw new CheckpointFormatException(file, "byte order '" + order + "' is not supported, only little-endian");
     }
 
     private static MemorySegment readStorage(Path file, ZipFile zip, String prefix, StorageRef storage) throws IOException {
         String name = prefix + "data/" + storage.key();
-        byte[] bytes = readEntry(file, zip, name);
-        long expected = storage.numel() * storage.dtype().byteSize();
+        long expected = byteSize(storage);
+        ZipEntry entry = zip.getEntry(name);
+        if (entry == null) throw new CheckpointFormatException(file, "missing data entry " + name);
+        if (expected > MAX_ENTRY_BYTES) {
+            throw new CheckpointFormatException(file, "storage entry " + name + " of " + expected + " bytes is larger than one read holds ("
+                    + MAX_ENTRY_BYTES + ")");
+        }
+        if (entry.getSize() != -1 && entry.getSize() != expected) {
+            throw new CheckpointFormatException(file, "storage entry " + name + " holds " + entry.getSize() + " bytes, but the pickle declares "
+                    + storage.numel() + " elements of " + storage.dtype() + " (" + expected + " bytes)");
+        }
+        byte[] bytes = readEntry(file, zip, name, expected);
         if (bytes.length != expected) {
             throw new CheckpointFormatException(file, "storage entry " + name + " holds " + bytes.length + " bytes, but the pickle declares "
                     + storage.numel() + " elements of " + storage.dtype() + " (" + expected + " bytes)");
@@ -213,12 +266,20 @@ public final class TorchCheckpoint {
         return MemorySegment.ofArray(bytes);
     }
 
-    private static byte[] readEntry(Path file, ZipFile zip, String name) throws IOException {
+    /**
+     * The entry's bytes, refused (before inflating anything) when it declares more than
+     * {@code limit}, and (without inflating more than one byte past it) when it holds more.
+     */
+    private static byte[] readEntry(Path file, ZipFile zip, String name, long limit) throws IOException {
         ZipEntry entry = zip.getEntry(name);
         if (entry == null) throw new CheckpointFormatException(file, "missing data entry " + name);
+        if (entry.getSize() > limit)
+            throw new CheckpointFormatException(file, "zip entry " + name + " declares " + entry.getSize() + " bytes, more than the " + limit + " it may hold");
         byte[] bytes;
         try (InputStream in = zip.getInputStream(entry)) {
-            bytes = in.readAllBytes();
+            bytes = in.readNBytes((int) limit);
+            if (in.read() != -1)
+                throw new CheckpointFormatException(file, "zip entry " + name + " inflates to more than the " + limit + " bytes it may hold");
         } catch (ZipException e) {
             throw new CheckpointFormatException(file, "corrupt zip entry " + name + " (" + e.getMessage() + ")", e);
         }

@@ -15,7 +15,7 @@ import plaid.backend.Tensor;
 import plaid.model.Denoiser;
 import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.DiffusionMode;

@@ -13,7 +13,7 @@ import plaid.model.DiffusionObjective.MicroBatch;
 import plaid.model.EmbeddingMatrix;
 import plaid.model.NoiseSchedule;
 import plaid.model.ParameterGroup;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 
 class LikelihoodEvaluatorTest {

@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.Map;
 import plaid.backend.ComputeBackend;
 import plaid.model.ParameterGroup;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.checkpoint.Safetensors;
 import plaid.model.checkpoint.TorchCheckpoint;

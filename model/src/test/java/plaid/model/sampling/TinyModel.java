@@ -2,7 +2,7 @@ package plaid.model.sampling;
 
 import java.util.SplittableRandom;
 import plaid.backend.cpu.CpuBackend;
-import plaid.model.PlaidConfig;
+import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 
 /** A model small enough to sample and evaluate in milliseconds on the CPU backend. */

@@ -1,9 +1,15 @@
 package plaid.backend.cuda;
 
-/** A CUDA, NVRTC or cuBLAS call failed, or what the backend needs is missing. */
-public class CudaException extends RuntimeException {
+import plaid.backend.BackendException;
+
+/** A CUDA, NVRTC, cuBLAS or NCCL call failed, or what the CUDA backend needs is missing. */
+public class CudaException extends BackendException {
     public CudaException(String message) {
-        super(message);
+        super(message, false);
+    }
+
+    public CudaException(String message, boolean outOfDeviceMemory) {
+        super(message, outOfDeviceMemory);
     }
 
     public CudaException(String message, Throwable cause) {

@@ -31,6 +31,24 @@ final class CudaTensor implements Tensor {
         this.numel = n;
     }
 
+    /** The tensor as the CUDA backend's; refused when another backend made it. */
+    static CudaTensor of(Tensor t) {
+        if (t instanceof CudaTensor c) return c;
+        throw new IllegalArgumentException("tensor " + t + " does not belong to the CUDA backend");
+    }
+
+    static void requireSameSize(CudaTensor a, CudaTensor b, String what) {
+        if (a.numel() != b.numel()) {
+            throw new IllegalArgumentException(what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
+        }
+    }
+
+    /** Elements in each of {@code groups} equal groups of t. */
+    static long groupSize(CudaTensor t, int groups) {
+        if (groups <= 0 || t.numel() % groups != 0) throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
+        return t.numel() / groups;
+    }
+
     /** Device address of the first element. */
     long address() {
         return allocation.address() + offset * Float.BYTES;

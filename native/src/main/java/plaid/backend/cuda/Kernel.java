@@ -7,35 +7,40 @@ import java.util.Locale;
  * defines it; the {@code extern "C"} symbol is the constant's name in lower case.
  */
 enum Kernel {
-    AXPY(Sources.ELEMENTWISE),
-    SCALE(Sources.ELEMENTWISE),
-    SCALE_GROUPS(Sources.ELEMENTWISE),
-    ADD_TO_GROUP_ROWS(Sources.ELEMENTWISE),
-    GELU(Sources.ELEMENTWISE),
-    GELU_BACKWARD(Sources.ELEMENTWISE),
-    ROTARY(Sources.ELEMENTWISE),
-    ROTARY_BF16(Sources.ELEMENTWISE),
-    GATHER(Sources.ELEMENTWISE),
-    SCATTER_ADD(Sources.ELEMENTWISE),
-    ADAM_W(Sources.ELEMENTWISE),
-    CONVERT_TO_BF16(Sources.ELEMENTWISE),
-    CONVERT_TO_BF16_VEC4(Sources.ELEMENTWISE),
-    CONVERT_TWO_TO_BF16_VEC4(Sources.ELEMENTWISE),
+    AXPY(Sources.ALGEBRA),
+    SCALE(Sources.ALGEBRA),
+    SCALE_GROUPS(Sources.ALGEBRA),
+    ADD_TO_GROUP_ROWS(Sources.ALGEBRA),
+    DOT_PARTIALS(Sources.ALGEBRA),
+    SUM_GROUP_ROWS(Sources.ALGEBRA),
 
-    DOT_PARTIALS(Sources.REDUCTIONS),
-    SUM_GROUP_ROWS(Sources.REDUCTIONS),
-    NORM_WEIGHT_GRAD_PARTIALS(Sources.REDUCTIONS),
-    NORM_WEIGHT_GRAD_FINISH(Sources.REDUCTIONS),
+    RMS_NORM(Sources.NORMS),
+    RMS_NORM_BACKWARD(Sources.NORMS),
+    LAYER_NORM(Sources.NORMS),
+    LAYER_NORM_BACKWARD(Sources.NORMS),
+    NORM_WEIGHT_GRAD_PARTIALS(Sources.NORMS),
+    NORM_WEIGHT_GRAD_FINISH(Sources.NORMS),
 
-    RMS_NORM(Sources.ROWS),
-    RMS_NORM_BACKWARD(Sources.ROWS),
-    LAYER_NORM(Sources.ROWS),
-    LAYER_NORM_BACKWARD(Sources.ROWS),
-    SOFTMAX(Sources.ROWS),
-    ARGMAX_ROWS(Sources.ROWS),
-    CROSS_ENTROPY(Sources.ROWS),
-    CROSS_ENTROPY_BACKWARD(Sources.ROWS),
-    SOFTMAX_BACKWARD(Sources.ROWS),
+    GELU(Sources.ACTIVATIONS),
+    GELU_BACKWARD(Sources.ACTIVATIONS),
+
+    ROTARY(Sources.ROTARY),
+    ROTARY_BF16(Sources.ROTARY),
+
+    SOFTMAX(Sources.HEAD),
+    ARGMAX_ROWS(Sources.HEAD),
+    CROSS_ENTROPY(Sources.HEAD),
+    CROSS_ENTROPY_BACKWARD(Sources.HEAD),
+    SOFTMAX_BACKWARD(Sources.HEAD),
+
+    GATHER(Sources.EMBEDDINGS),
+    SCATTER_ADD(Sources.EMBEDDINGS),
+
+    ADAM_W(Sources.OPTIMIZER),
+
+    CONVERT_TO_BF16(Sources.CONVERSIONS),
+    CONVERT_TO_BF16_VEC4(Sources.CONVERSIONS),
+    CONVERT_TWO_TO_BF16_VEC4(Sources.CONVERSIONS),
 
     ATTENTION_FORWARD(Sources.ATTENTION),
     ATTENTION_DELTA(Sources.ATTENTION),
@@ -54,11 +59,16 @@ enum Kernel {
     ATTENTION_BACKWARD_KEY_VALUE_FLASH(Sources.ATTENTION_FLASH_BACKWARD),
     ATTENTION_BACKWARD_QUERY_FLASH(Sources.ATTENTION_FLASH_BACKWARD);
 
-    /** The kernel source files; an enum constant cannot name a static field of its own enum. */
+    /** The kernel source files, one per concern as ComputeBackend groups its ops; an enum constant cannot name a static field of its own enum. */
     private static final class Sources {
-        static final String ELEMENTWISE = "elementwise.cu";
-        static final String REDUCTIONS = "reductions.cu";
-        static final String ROWS = "rows.cu";
+        static final String ALGEBRA = "algebra.cu";
+        static final String NORMS = "norms.cu";
+        static final String ACTIVATIONS = "activations.cu";
+        static final String ROTARY = "rotary.cu";
+        static final String HEAD = "head.cu";
+        static final String EMBEDDINGS = "embeddings.cu";
+        static final String OPTIMIZER = "optimizer.cu";
+        static final String CONVERSIONS = "conversions.cu";
         static final String ATTENTION = "attention.cu";
         static final String ATTENTION_TILED = "attention_tiled.cu";
         static final String ATTENTION_FLASH = "attention_flash.cu";
@@ -70,7 +80,7 @@ enum Kernel {
     final int threads;
 
     Kernel(String source) {
-        this(source, CudaBackend.BLOCK);
+        this(source, Launcher.BLOCK);
     }
 
     Kernel(String source, int threads) {

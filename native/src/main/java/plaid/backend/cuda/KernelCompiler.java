@@ -20,6 +20,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import plaid.backend.cuda.bind.Nvrtc;
 
 /**
  * Compiles a kernel source from {@code plaid/kernels/} with NVRTC for one GPU architecture and

@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
+import plaid.backend.cuda.bind.CudaDriver;
 
 /**
  * The kernels of one CUDA context: each source file becomes a module on the first launch of

@@ -6,6 +6,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import plaid.backend.Tensor;
+import plaid.backend.cuda.bind.Nccl;
 
 /**
  * One rank of an NCCL communicator over a {@link CudaBackend}'s device and stream: the

@@ -34,6 +34,8 @@ class CudaBackendParityTest {
     private static final double ELEMENTWISE = 1e-5;
     private static final double ACCUMULATED = 1e-4;
 
+    /** The fp32 backend the tests start from; {@link #gpu} is it or a face of it with other options. */
+    private static CudaBackend fp32;
     private static CudaBackend gpu;
     private final CpuBackend cpu = new CpuBackend();
     private Random random;
@@ -44,12 +46,13 @@ class CudaBackendParityTest {
             assertThat(CudaBackend.unavailableReason()).as("CUDA is required here").isEmpty();
         }
         assumeTrue(CudaBackend.isAvailable(), () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
-        gpu = new CudaBackend();
+        fp32 = new CudaBackend(CudaOptions.fromSystemProperties().withPrecision(GemmPrecision.FP32));
+        gpu = fp32;
     }
 
     @AfterAll
     static void closeDevice() {
-        if (gpu != null) gpu.close();
+        if (fp32 != null) fp32.close();
     }
 
     @BeforeEach
@@ -59,8 +62,12 @@ class CudaBackendParityTest {
 
     @AfterEach
     void restoreModes() {
-        gpu.gemmPrecision(GemmPrecision.FP32);
-        gpu.tiledAttention(true);
+        gpu = fp32;
+    }
+
+    /** Makes {@link #gpu} the face of the same device with these options. */
+    private static void use(java.util.function.UnaryOperator<CudaOptions> change) {
+        gpu = gpu.withOptions(change.apply(gpu.options()));
     }
 
     /** The same values on both backends. */
@@ -239,7 +246,7 @@ class CudaBackendParityTest {
     @ParameterizedTest
     @CsvSource({"TF32,5e-3", "BF16,3e-2"})
     void gemmInReducedPrecision(GemmPrecision precision, double tolerance) {
-        gpu.gemmPrecision(precision);
+        use(o -> o.withPrecision(precision));
         int m = 64, n = 96, k = 256;
         Twin a = randomTwin(m, k), b = randomTwin(n, k), c = randomTwin(m, n);
         cpu.gemm(false, true, 1f, a.cpu(), b.cpu(), 1f, c.cpu());
@@ -273,9 +280,9 @@ class CudaBackendParityTest {
     @CsvSource({"false,true,NONE", "false,false,NONE", "true,false,NONE", "true,true,NONE", "false,true,BIAS", "false,true,GELU",
             "false,false,BIAS_GELU"})
     void gemmWithBf16Operands(boolean transA, boolean transB, Epilogue epilogue) {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 200, n = 248, k = 1000;
-        assertThat(CudaBackend.bf16OperandsPay(m, n, k)).as("the shape takes the bf16-operand path").isTrue();
+        assertThat(Bf16Operands.pay(m, n, k)).as("the shape takes the bf16-operand path").isTrue();
         Twin a = transA ? randomTwin(k, m) : randomTwin(m, k);
         Twin b = transB ? randomTwin(n, k) : randomTwin(k, n);
         Twin c = randomTwin(m, n), bias = randomTwin(n), pre = zeros(m, n);
@@ -290,7 +297,7 @@ class CudaBackendParityTest {
     /** A result that starts 4 bytes into its allocation and operands at odd offsets: the bf16 path must still agree (or fall back). */
     @Test
     void gemmWithBf16OperandsOnOffsetViews() {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 200, n = 248, k = 1000;
         Twin a = randomTwin(m * k + 3), b = randomTwin(n * k + 1), c = randomTwin(m * n + 1);
         cpu.gemm(false, true, 1f, a.cpu().view(3, m, k), b.cpu().view(1, n, k), 1f, c.cpu().view(1, m, n));
@@ -301,7 +308,7 @@ class CudaBackendParityTest {
     /** Inside withReadOnly a weight is converted to bf16 once for all products (same results); outside, every product converts both operands. */
     @Test
     void readOnlyWeightsKeepTheirBf16Copies() {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 256, n = 512, k = 384;
         Twin a = randomTwin(m, k), weight = randomTwin(n, k), c = zeros(m, n);
         gpu.gemm(false, true, 1f, a.gpu(), weight.gpu(), 0f, c.gpu());
@@ -323,7 +330,7 @@ class CudaBackendParityTest {
     @ParameterizedTest
     @EnumSource(value = GemmPrecision.class, names = {"FP32", "BF16"})
     void gemmOntoAnAddend(GemmPrecision precision) {
-        gpu.gemmPrecision(precision);
+        use(o -> o.withPrecision(precision));
         int m = 256, n = 512, k = 384;
         double tolerance = precision == GemmPrecision.FP32 ? ACCUMULATED : 3e-2; // bf16: as gemmInReducedPrecision
         Twin a = randomTwin(m, k), b = randomTwin(n, k), addend = randomTwin(m, n), out = randomTwin(m, n);
@@ -350,9 +357,9 @@ class CudaBackendParityTest {
     @ParameterizedTest(name = "for a backward {0}")
     @ValueSource(booleans = {false, true})
     void mlpOntoAResidualInTheBf16Mode(boolean forBackward) {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 256, d = 128, hidden = 512;
-        assertThat(CudaBackend.bf16OperandsPay(m, hidden, d) && CudaBackend.bf16OperandsPay(m, d, hidden)).as("both products take bf16 operands").isTrue();
+        assertThat(Bf16Operands.pay(m, hidden, d) && Bf16Operands.pay(m, d, hidden)).as("both products take bf16 operands").isTrue();
         Twin x = randomTwin(m, d), w1 = randomTwin(hidden, d), w2 = randomTwin(d, hidden), addend = randomTwin(m, d), out = zeros(m, d);
         Twin activation = zeros(m, hidden), pre = zeros(m, hidden);
         gpu.fill(activation.gpu(), Float.NaN);
@@ -377,7 +384,7 @@ class CudaBackendParityTest {
     @ParameterizedTest(name = "for a backward {0}")
     @ValueSource(booleans = {true, false})
     void attentionOntoAResidualInTheBf16Mode(boolean forBackward) {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int rows = 2, seqLen = 128, heads = 4, headDim = 64, width = heads * headDim, tokens = rows * seqLen;
         float[] invFreq = new float[headDim / 2];
         for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
@@ -411,7 +418,7 @@ class CudaBackendParityTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"rmsNorm", "layerNorm", "geluBackward", "rotary inverse"})
     void opsHandTheirBf16OutputToTheNextProduct(String producer) {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 256, n = 512, k = 384, heads = 2, headDim = 64; // rotary: [2, 128, 3, 2, 64] = m × k
         Tensor x = gpu.allocate(m, k), weight = gpu.allocate(k), normed = gpu.allocate(m, k), mean = gpu.allocate(m), rstd = gpu.allocate(m);
         Tensor w = gpu.allocate(n, k), c = gpu.allocate(m, n);
@@ -436,11 +443,11 @@ class CudaBackendParityTest {
         };
         try {
             for (boolean scaledBetween : new boolean[] {false, true}) {
-                gpu.bf16Activations(false);
+                use(o -> o.withBf16Activations(false));
                 float[] converted = normThenProduct.apply(scaledBetween);
                 assertThat(conversions(() -> normThenProduct.apply(scaledBetween))).as("without hand-over: both operands, one launch")
                         .containsExactly("convert_two_to_bf16_vec4");
-                gpu.bf16Activations(true);
+                use(o -> o.withBf16Activations(true));
                 float[][] handed = new float[1][];
                 List<String> launched = conversions(() -> handed[0] = normThenProduct.apply(scaledBetween));
                 assertThat(handed[0]).as("scaled between: " + scaledBetween).containsExactly(converted);
@@ -448,14 +455,14 @@ class CudaBackendParityTest {
                         .containsExactly(scaledBetween ? "convert_two_to_bf16_vec4" : "convert_to_bf16_vec4");
             }
         } finally {
-            gpu.bf16Activations(true);
+            use(o -> o.withBf16Activations(true));
         }
     }
 
     /** The rotary hands q, k (rotated) and v in bf16 to the flash attention: no conversion, same outputs as converting. */
     @Test
     void rotaryHandsItsBf16CopyToTheFlashAttention() {
-        gpu.gemmPrecision(GemmPrecision.BF16);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
         int rows = 2, seqLen = 300, heads = 4, headDim = 64;
         float[] invFreq = new float[headDim / 2];
         for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
@@ -474,16 +481,16 @@ class CudaBackendParityTest {
         };
         try {
             for (boolean scaledBetween : new boolean[] {false, true}) {
-                gpu.bf16Activations(false);
+                use(o -> o.withBf16Activations(false));
                 float[] converted = rotaryThenAttention.apply(scaledBetween);
-                gpu.bf16Activations(true);
+                use(o -> o.withBf16Activations(true));
                 float[][] handed = new float[1][];
                 List<String> launched = conversions(() -> handed[0] = rotaryThenAttention.apply(scaledBetween));
                 assertThat(handed[0]).as("scaled between: " + scaledBetween).containsExactly(converted);
                 assertThat(launched).as("conversions of qkv, scaled between: " + scaledBetween).hasSize(scaledBetween ? 1 : 0);
             }
         } finally {
-            gpu.bf16Activations(true);
+            use(o -> o.withBf16Activations(true));
         }
     }
 
@@ -609,14 +616,14 @@ class CudaBackendParityTest {
     @ParameterizedTest(name = "tiled {0}")
     @ValueSource(booleans = {true, false})
     void attentionForwardAndBackwardWithSplitRows(boolean tiled) {
-        gpu.tiledAttention(tiled);
+        use(o -> o.withTiledAttention(tiled));
         assertAttentionAgrees(Segments.ofLengths(24, new int[][] {{24}, {10, 14}, {5, 7, 12}}), 2, 16);
     }
 
     @ParameterizedTest(name = "tiled {0}")
     @ValueSource(booleans = {true, false})
     void attentionOverLongWholeRows(boolean tiled) {
-        gpu.tiledAttention(tiled);
+        use(o -> o.withTiledAttention(tiled));
         assertAttentionAgrees(Segments.whole(2, 300), 4, 64);
     }
 
@@ -626,7 +633,7 @@ class CudaBackendParityTest {
      */
     @Test
     void tiledAttentionWithSegmentsAcrossTiles() {
-        gpu.tiledAttention(true); // the device is shared: another test may have left the per-query kernels on
+        use(o -> o.withTiledAttention(true));
         assertAttentionAgrees(Segments.ofLengths(200, new int[][] {{37, 100, 63}, {1, 198, 1}}), 3, 48);
     }
 
@@ -641,8 +648,8 @@ class CudaBackendParityTest {
     @ParameterizedTest(name = "from a bf16 copy {0}")
     @CsvSource({"true,attention_forward_flash_bf16", "false,attention_forward_flash"})
     void flashAttentionInTheBf16Mode(boolean fromBf16Copy, String kernel) {
-        gpu.gemmPrecision(GemmPrecision.BF16);
-        gpu.flashAttentionFromBf16Copy(fromBf16Copy);
+        use(o -> o.withPrecision(GemmPrecision.BF16));
+        use(o -> o.withFlashAttentionFromBf16Copy(fromBf16Copy));
         try {
             assertFlashAttentionAgrees(kernel, Segments.whole(2, 300), 4, 64);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(200, new int[][] {{37, 100, 63}, {1, 198, 1}}), 3, 48);
@@ -651,7 +658,7 @@ class CudaBackendParityTest {
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(333, new int[][] {{1, 63, 128, 141}, {333}, {192, 141}}), 2, 32);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(77, new int[][] {{1, 75, 1}, {77}}), 2, 32);
         } finally {
-            gpu.flashAttentionFromBf16Copy(true);
+            use(o -> o.withFlashAttentionFromBf16Copy(true));
         }
     }
 

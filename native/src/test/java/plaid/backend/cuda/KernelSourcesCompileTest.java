@@ -43,6 +43,9 @@ class KernelSourcesCompileTest {
         assertThat(sources.stream().map(f -> f.getFileName().toString()))
                 .as("every source a Kernel names exists")
                 .containsAll(Stream.of(Kernel.values()).map(k -> k.source).distinct().toList());
+        assertThat(sources.stream().map(f -> f.getFileName().toString()))
+                .as("every source defines a kernel the backend launches")
+                .containsExactlyInAnyOrderElementsOf(Stream.of(Kernel.values()).map(k -> k.source).distinct().toList());
         return sources.stream().map(source -> DynamicTest.dynamicTest(source.getFileName().toString(), () -> compile(source, kernels)));
     }
 

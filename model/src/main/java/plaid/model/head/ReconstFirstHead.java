@@ -1,0 +1,78 @@
+package plaid.model.head;
+
+import plaid.backend.ComputeBackend;
+import plaid.backend.Tensor;
+import plaid.model.PlaidParameters;
+import plaid.model.bow.BowTransform;
+import plaid.model.bow.InverseTransformLogits;
+
+/**
+ * reconst_first's head (plaid-reference §7): the bow-space x̂ directly, x̂ = y W_outᵀ + b_out + zb
+ * ({@link BowSpaceReconst}), and logits from its inverse transform ({@link InverseTransformLogits}:
+ * dot products with Ê, or negative distances under diff_lm_norms). softmax·Ê is never formed.
+ */
+final class ReconstFirstHead implements OutputHead {
+    private final ComputeBackend be;
+    private final int rows, seqLen, vocabSize;
+    private final OutputNorm norm;
+    private final BowSpaceReconst reconst;
+    private final InverseTransformLogits bowSpaceLogits;
+    private final ZBias zb;
+    private final LogitSet logits;
+    // gradient scratch: d/dy and d/dh of the bow-space readout
+    private final Tensor dY, dHead;
+
+    ReconstFirstHead(PlaidParameters params, int rows, int seqLen, Tensor h) {
+        this.be = params.backend();
+        this.rows = rows;
+        this.seqLen = seqLen;
+        this.vocabSize = params.config().vocabSize;
+        int tokens = rows * seqLen, e = params.config().embedDim;
+        BowTransform bow = params.config().bowTransform();
+        norm = new OutputNorm(params, "", h);
+        reconst = new BowSpaceReconst(params, "", bow, rows, seqLen);
+        bowSpaceLogits = InverseTransformLogits.forMode(params.config().diffusionMode(), bow);
+        zb = new ZBias(be, tokens, e);
+        logits = LogitSet.allocate(be, tokens, vocabSize);
+        dY = be.allocate(h.shape());
+        dHead = be.allocate(tokens, e);
+    }
+
+    @Override
+    public LogitSet logits() { return logits; }
+
+    @Override
+    public Tensor xReconst() { return reconst.value(); }
+
+    @Override
+    public void forward(HeadInputs in) {
+        norm.forward();
+        reconst.forward(norm.output(), zb, in, true);
+        be.upload(bowSpaceLogits.logits(logitInputs(in)), logits.logits());
+        be.softmax(logits.logits(), logits.probs());
+    }
+
+    @Override
+    public void backward(HeadInputs in, Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, Tensor dh, Tensor dz, double[] dGamma) {
+        // dx̂ is the caller's plus what the inverse-transform logits send back
+        InverseTransformLogits.Gradients fromLogits = bowSpaceLogits.backward(logitInputs(in), be.download(logits.gradient()));
+        float[] dHat = fromLogits.dXReconstBow();
+        if (dXReconst != null) {
+            float[] direct = be.download(dXReconst);
+            for (int k = 0; k < dHat.length; k++) dHat[k] += direct[k];
+        }
+        float[] dEmb = be.download(dEmbedding), dEmbFromLogits = fromLogits.dEmbedding();
+        for (int k = 0; k < dEmb.length; k++) dEmb[k] += dEmbFromLogits[k];
+        be.upload(dEmb, dEmbedding);
+
+        reconst.backward(dHat, norm.output(), dHead, dY, parameterGradients);
+        if (reconst.withoutZBias()) be.fill(dz, 0f);
+        else zb.backward(dHead, in, dz, dGamma);
+
+        norm.backward(dY, dh, parameterGradients);
+    }
+
+    private InverseTransformLogits.Inputs logitInputs(HeadInputs in) {
+        return new InverseTransformLogits.Inputs(be.download(reconst.value()), rows, seqLen, be.download(in.embedding()), vocabSize, in.mask());
+    }
+}

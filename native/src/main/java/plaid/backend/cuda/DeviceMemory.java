@@ -1,0 +1,222 @@
+package plaid.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import plaid.backend.cuda.bind.CudaDriver;
+
+/**
+ * A backend's device memory and its accounting: tensor allocations, freed when the last tensor
+ * viewing one becomes unreachable or at {@link #close()}; reusable scratch buffers; device copies
+ * of the small host arrays kernels read; every byte counted in {@link #allocatedBytes()}.
+ */
+final class DeviceMemory {
+    private static final Cleaner CLEANER = Cleaner.create();
+    /** Distinct argument arrays kept on the device (see {@link StagedArrays}). */
+    private static final int MAX_STAGED_ARRAYS = 256;
+
+    private final CudaDevice device;
+    private final OpProfile profile;
+    /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
+    private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
+    private final AtomicLong allocatedBytes = new AtomicLong();
+    private final AtomicLong peakAllocatedBytes = new AtomicLong();
+    private final StagedArrays stagedArrays = new StagedArrays();
+    private final Object lifecycle = new Object();
+    private boolean closed;
+
+    DeviceMemory(CudaDevice device, OpProfile profile) {
+        this.device = device;
+        this.profile = profile;
+    }
+
+    /** A tensor allocation, freed once unreachable. */
+    CudaTensor.Allocation allocateFloats(long floats) {
+        if (floats == 0) return new CudaTensor.Allocation(0, 0);
+        long bytes = floats * Float.BYTES;
+        long address = alloc(bytes);
+        liveAllocations.put(address, bytes);
+        CudaTensor.Allocation allocation = new CudaTensor.Allocation(address, floats);
+        CLEANER.register(allocation, () -> release(address));
+        return allocation;
+    }
+
+    /** Frees an unreachable allocation (on the cleaner's thread) unless close() already did. */
+    private void release(long address) {
+        synchronized (lifecycle) {
+            Long bytes = liveAllocations.remove(address);
+            if (bytes == null) return;
+            device.bind();
+            // kernels queued before the last reference was dropped may still be reading it
+            free(address, bytes);
+        }
+    }
+
+    long alloc(long bytes) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment slot = arena.allocate(JAVA_LONG);
+            CudaDriver.check(CudaDriver.cuMemAlloc(slot, bytes), "cuMemAlloc_v2(" + bytes + " bytes)");
+            peakAllocatedBytes.accumulateAndGet(allocatedBytes.addAndGet(bytes), Math::max);
+            return slot.get(JAVA_LONG, 0);
+        }
+    }
+
+    /** Frees after all queued work, which may still read the memory. */
+    void free(long address, long bytes) {
+        CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+        CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+        allocatedBytes.addAndGet(-bytes);
+    }
+
+    long allocatedBytes() {
+        return allocatedBytes.get();
+    }
+
+    long peakAllocatedBytes() {
+        return peakAllocatedBytes.get();
+    }
+
+    void resetPeakAllocatedBytes() {
+        peakAllocatedBytes.set(allocatedBytes.get());
+    }
+
+    /** A new scratch buffer of this memory. */
+    Scratch scratch() {
+        return new Scratch();
+    }
+
+    /** A device buffer that grows to the largest request and is reused across calls; one thread queues work at a time. */
+    final class Scratch {
+        private long address;
+        private long capacity;
+
+        /** Device address of at least {@code bytes} bytes; earlier contents are lost. */
+        long reserve(long bytes) {
+            if (bytes > capacity) {
+                free();
+                address = alloc(bytes);
+                capacity = bytes;
+            }
+            return address;
+        }
+
+        long address() {
+            return address;
+        }
+
+        void free() {
+            if (address == 0) return;
+            DeviceMemory.this.free(address, capacity);
+            address = 0;
+            capacity = 0;
+        }
+    }
+
+    /**
+     * Each array's device address; the arrays may be changed afterwards. A synchronous copy into
+     * this memory's own buffers, not onto the stream: it writes no tensor, so it ends no bf16 hand-over.
+     */
+    long[] stage(int[]... arrays) {
+        long[] addresses = new long[arrays.length];
+        for (int i = 0; i < arrays.length; i++) addresses[i] = stagedArrays.deviceCopy(arrays[i]);
+        return addresses;
+    }
+
+    /** Floats travel through {@link #stage} as their bit patterns. */
+    static int[] bits(float[] values) {
+        int[] bits = new int[values.length];
+        for (int i = 0; i < values.length; i++) bits[i] = Float.floatToRawIntBits(values[i]);
+        return bits;
+    }
+
+    /** {@code count} doubles from the device (waits for the work before them). */
+    double[] downloadDoubles(long address, int count) {
+        long start = profile.start();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_DOUBLE, count);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH(host, address, (long) count * Double.BYTES), "cuMemcpyDtoH_v2");
+            return host.toArray(JAVA_DOUBLE);
+        } finally {
+            profile.stop("download", start);
+        }
+    }
+
+    /** An int array compared by content, as a map key. */
+    private record ArrayKey(int[] values) {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof ArrayKey(int[] otherValues) && Arrays.equals(values, otherValues);
+        }
+
+        @Override
+        public int hashCode() {
+            return Arrays.hashCode(values);
+        }
+    }
+
+    /**
+     * Device copies of the small arrays kernels read, keyed by content. A copy from pageable host
+     * memory first waits for all queued work, and the model passes the same segment bounds and
+     * rotary frequencies to every layer: each distinct array uploads once, and the least recently
+     * used copies beyond {@value #MAX_STAGED_ARRAYS} are freed.
+     */
+    private final class StagedArrays {
+        private final LinkedHashMap<ArrayKey, Long> copies = new LinkedHashMap<>(16, 0.75f, true);
+
+        synchronized long deviceCopy(int[] values) {
+            ArrayKey key = new ArrayKey(values);
+            Long cached = copies.get(key);
+            if (cached != null) return cached;
+            long start = profile.start();
+            long bytes = Math.max(1, values.length) * (long) Integer.BYTES;
+            long address = alloc(bytes);
+            try (Arena arena = Arena.ofConfined()) {
+                if (values.length > 0) {
+                    CudaDriver.check(CudaDriver.cuMemcpyHtoD(address, arena.allocateFrom(JAVA_INT, values), bytes), "cuMemcpyHtoD_v2");
+                }
+            }
+            copies.put(new ArrayKey(values.clone()), address);
+            if (copies.size() > MAX_STAGED_ARRAYS) {
+                var eldest = copies.entrySet().iterator().next();
+                DeviceMemory.this.free(eldest.getValue(), sizeOf(eldest.getKey()));
+                copies.remove(eldest.getKey());
+            }
+            profile.stop("stage arguments", start);
+            return address;
+        }
+
+        synchronized void free() {
+            copies.forEach((key, address) -> DeviceMemory.this.free(address, sizeOf(key)));
+            copies.clear();
+        }
+
+        private static long sizeOf(ArrayKey key) {
+            return Math.max(1, key.values().length) * (long) Integer.BYTES;
+        }
+    }
+
+    /**
+     * Runs {@code releaseTheRest} (the scratch buffers, kernels, handles), once, after freeing every
+     * tensor allocation and staged array; later calls do nothing.
+     */
+    void close(Runnable releaseTheRest) {
+        synchronized (lifecycle) {
+            if (closed) return;
+            closed = true;
+            device.synchronizeAll();
+            for (Long address : liveAllocations.keySet()) CudaDriver.cuMemFree(address);
+            liveAllocations.clear();
+            stagedArrays.free();
+            releaseTheRest.run();
+        }
+    }
+}

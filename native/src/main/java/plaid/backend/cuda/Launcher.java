@@ -1,0 +1,160 @@
+package plaid.backend.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import plaid.backend.cuda.bind.CudaDriver;
+
+/**
+ * The one place that queues device work: kernels, library calls (the GEMMs), and the uploads,
+ * fills and copies that write tensors. It counts every operation it queues, which is what lets a
+ * {@link Bf16Handoff} know that nothing was queued between the op that made a bf16 copy and the op
+ * taking it; no op has to remember to say so. Each operation is also timed when profiling is on.
+ */
+final class Launcher {
+    /** Threads per block, equal to BLOCK in common.cuh (a kernel may ask for another count: Kernel.threads). */
+    static final int BLOCK = 256;
+    /** Cap on an element-wise grid; the kernels' grid-stride loops cover the rest. */
+    private static final long MAX_ELEMENTWISE_BLOCKS = 1 << 16;
+    /**
+     * Dynamic shared memory a block may ask for without opting in: 48 KiB less the BLOCK doubles
+     * of block_reduce's scratch (attention keeps one or two doubles per segment member there).
+     */
+    private static final int MAX_DYNAMIC_SHARED_BYTES = 48 * 1024 - BLOCK * Double.BYTES;
+    private static final int MAX_KERNEL_PARAMETERS = 16;
+    /** Per thread: the parameter pointers and values of a launch (8 bytes each). */
+    private static final ThreadLocal<MemorySegment> LAUNCH_SCRATCH = ThreadLocal.withInitial(
+            () -> Arena.ofAuto().allocate(MAX_KERNEL_PARAMETERS * (ADDRESS.byteSize() + Long.BYTES), Long.BYTES));
+    /**
+     * Bytes per critical copy between a Java array and the device: the copies read and write the
+     * array in place (no staging buffer), and the garbage collector waits for each chunk.
+     */
+    private static final long HEAP_COPY_CHUNK_BYTES = 64L << 20;
+
+    private final CudaDevice device;
+    private final KernelLibrary kernels;
+    private final OpProfile profile;
+    private long queued;
+
+    Launcher(CudaDevice device, KernelLibrary kernels, OpProfile profile) {
+        this.device = device;
+        this.kernels = kernels;
+        this.profile = profile;
+    }
+
+    /** How many operations were queued so far: it changes with every one. */
+    long queued() {
+        return queued;
+    }
+
+    /** A device call that queues one operation (a cuBLAS or cuBLASLt product), counted and timed under {@code profileKey}. */
+    void queue(String profileKey, Runnable call) {
+        long start = profile.start();
+        call.run();
+        queued++;
+        profile.stop(profileKey, start);
+    }
+
+    /**
+     * Queues a kernel. Arguments are passed by value in the kernel's parameter order: tensors as
+     * their device address, Long as long long or a raw device address, Integer, Float, Double,
+     * and Boolean as int.
+     */
+    void launch(Kernel kernel, long gridX, int gridY, long sharedBytes, Object... parameters) {
+        if (sharedBytes > MAX_DYNAMIC_SHARED_BYTES) {
+            throw new CudaException(kernel.symbol() + " needs " + sharedBytes + " bytes of shared memory, more than the "
+                    + MAX_DYNAMIC_SHARED_BYTES + " available (segments too long for these simple attention kernels)");
+        }
+        if (parameters.length > MAX_KERNEL_PARAMETERS) throw new IllegalArgumentException(kernel.symbol() + ": more than " + MAX_KERNEL_PARAMETERS + " parameters");
+        device.bind();
+        long start = profile.start();
+        // cuLaunchKernel copies the values before it returns, so one scratch buffer per thread serves every launch
+        MemorySegment scratch = LAUNCH_SCRATCH.get();
+        MemorySegment pointers = scratch.asSlice(0, MAX_KERNEL_PARAMETERS * ADDRESS.byteSize());
+        MemorySegment values = scratch.asSlice(MAX_KERNEL_PARAMETERS * ADDRESS.byteSize(), MAX_KERNEL_PARAMETERS * Long.BYTES);
+        for (int i = 0; i < parameters.length; i++) {
+            MemorySegment value = values.asSlice((long) i * Long.BYTES, Long.BYTES);
+            switch (parameters[i]) {
+                case CudaTensor t -> value.set(JAVA_LONG, 0, t.address());
+                case Long l -> value.set(JAVA_LONG, 0, l);
+                case Integer n -> value.set(JAVA_INT, 0, n);
+                case Float f -> value.set(JAVA_FLOAT, 0, f);
+                case Double d -> value.set(JAVA_DOUBLE, 0, d);
+                case Boolean b -> value.set(JAVA_INT, 0, b ? 1 : 0);
+                default -> throw new IllegalArgumentException("cannot pass " + parameters[i] + " to a kernel");
+            }
+            pointers.setAtIndex(ADDRESS, i, value);
+        }
+        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, kernel.threads, 1, 1,
+                (int) sharedBytes, device.stream(), pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
+        queued++;
+        profile.stop(kernel.symbol(), start);
+    }
+
+    /** A kernel over {@code n} elements, whose first parameter is n (a grid-stride loop). */
+    void elementwise(Kernel kernel, long n, Object... parameters) {
+        if (n == 0) return;
+        Object[] withCount = new Object[parameters.length + 1];
+        withCount[0] = n;
+        System.arraycopy(parameters, 0, withCount, 1, parameters.length);
+        launch(kernel, Math.min((n + BLOCK - 1) / BLOCK, MAX_ELEMENTWISE_BLOCKS), 1, 0, withCount);
+    }
+
+    /** A kernel with one block per row. */
+    void rowwise(Kernel kernel, long rows, Object... parameters) {
+        if (rows == 0) return;
+        launch(kernel, rows, 1, 0, parameters);
+    }
+
+    void upload(float[] src, CudaTensor dst) {
+        device.bind();
+        long start = profile.start();
+        MemorySegment host = MemorySegment.ofArray(src);
+        long bytes = dst.numel() * Float.BYTES;
+        for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
+            long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
+            CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(dst.address() + offset, host.asSlice(offset, chunk), chunk), "cuMemcpyHtoD_v2");
+        }
+        queued++;
+        profile.stop("upload", start);
+    }
+
+    /** Reads the tensor after the work before it; queues nothing. */
+    float[] download(CudaTensor src) {
+        device.bind();
+        long start = profile.start();
+        try {
+            float[] values = new float[Math.toIntExact(src.numel())];
+            MemorySegment host = MemorySegment.ofArray(values);
+            long bytes = src.numel() * Float.BYTES;
+            for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
+                long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
+                CudaDriver.check(CudaDriver.cuMemcpyDtoHHeap(host.asSlice(offset, chunk), src.address() + offset, chunk), "cuMemcpyDtoH_v2");
+            }
+            return values;
+        } finally {
+            profile.stop("download", start);
+        }
+    }
+
+    void fill(CudaTensor t, float value) {
+        device.bind();
+        long start = profile.start();
+        CudaDriver.check(CudaDriver.cuMemsetD32(t.address(), Float.floatToRawIntBits(value), t.numel()), "cuMemsetD32_v2");
+        queued++;
+        profile.stop("fill", start);
+    }
+
+    void copy(CudaTensor src, CudaTensor dst) {
+        device.bind();
+        long start = profile.start();
+        CudaDriver.check(CudaDriver.cuMemcpyDtoD(dst.address(), src.address(), src.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
+        queued++;
+        profile.stop("copy", start);
+    }
+}
