@@ -29,6 +29,25 @@ public interface SamplerServiceConfig {
 
     Limits limits();
 
+    Batching batching();
+
+    /** How Generate requests share the device (step-level continuous batching). */
+    interface Batching {
+        /**
+         * Each model's row budget: rows × seq_len of the requests running and admitted together
+         * (64 rows of 256 tokens by default); memory grows with it times the vocabulary.
+         */
+        @WithDefault("16384")
+        long maxBatchTokens();
+
+        /**
+         * Whether waiting requests join a running batch at any step boundary; false runs batch at a
+         * time (requests join only a batch that has emptied), the baseline the load benchmark compares with.
+         */
+        @WithDefault("true")
+        boolean join();
+    }
+
     /** Bounds that keep one request from taking the service's memory or time. */
     interface Limits {
         /** Models held at once. */
@@ -44,7 +63,7 @@ public interface SamplerServiceConfig {
          */
         OptionalInt maxSeqLen();
 
-        /** Sequences in one Generate. */
+        /** Sequences in one Generate (its rows × seq_len must also fit the batch budget). */
         @WithDefault("64")
         int maxSamples();
 
@@ -52,7 +71,10 @@ public interface SamplerServiceConfig {
         @WithDefault("16384")
         int maxSteps();
 
-        /** Generate and Score calls waiting for the device; one more is refused. */
+        /**
+         * Score calls waiting for the device, and Generate requests waiting beyond their model's
+         * batch budget; one more is refused (RESOURCE_EXHAUSTED).
+         */
         @WithDefault("16")
         int queueCapacity();
 

@@ -5,7 +5,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
-import jakarta.inject.Inject;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import org.junit.jupiter.api.AfterEach;
@@ -42,7 +41,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -56,24 +54,17 @@ class SamplerGrpcServiceTest {
     private static final Path MODEL_ROOT = SamplerServiceTestProfile.MODEL_ROOT;
     private static final GenerateRequest SMALL = GenerateRequest.newBuilder().setModel("tiny").setSamples(3).setSeqLen(16).setSteps(8)
             .setSeed(11).build();
-    /** A run that would last far longer than any test: only cancellation ends it. */
-    private static final GenerateRequest ENDLESS = GenerateRequest.newBuilder().setModel("tiny").setSamples(1).setSeqLen(8)
-            .setSteps(SamplerServiceTestProfile.MAX_STEPS).setProgressEvery(1).build();
     private static final String TRAINER_CHECKPOINT = "run/checkpoints/step-" + TinyModelDirectory.TRAINED_STEPS;
     private static BpeTokenizer tokenizer;
 
     @TestHTTPResource("/")
     URI server;
-    @Inject
-    DeviceQueue device;
-    @Inject
-    Generation generation;
 
     private ManagedChannel channel;
     private SamplerServiceGrpc.SamplerServiceBlockingStub sampler;
 
     @BeforeAll
-    static void writeModels() throws IOException {
+    static synchronized void writeModels() throws IOException {
         Path tiny = MODEL_ROOT.resolve("tiny");
         if (Files.isDirectory(tiny)) return;
         tokenizer = TinyModelDirectory.write(tiny, MODEL_ROOT.resolve(TRAINER_CHECKPOINT));
@@ -157,15 +148,6 @@ class SamplerGrpcServiceTest {
     }
 
     @Test
-    void metricsCountGenerateCallsAndShowTheQueue() throws Exception {
-        events(SMALL);
-        String metrics = PrometheusScrape.metrics(server);
-        assertThat(PrometheusScrape.value(metrics, "plaid_sampler_generate_requests_total")).isPositive();
-        assertThat(PrometheusScrape.value(metrics, "plaid_sampler_generate_joined_total")).isNotNegative();
-        assertThat(PrometheusScrape.value(metrics, "plaid_sampler_queue_depth")).isNotNegative();
-    }
-
-    @Test
     void prefixGuidancePutsThePrefixTokensAtTheirPositions() {
         int[] prefix = tokenizer.encode("the cat sat");
         GeneratedTexts result = result(SMALL.toBuilder().setGuidance(Guidance.newBuilder()
@@ -242,6 +224,8 @@ class SamplerGrpcServiceTest {
     void badRequestsAreRefusedNamingTheField() {
         assertInvalid("samples", () -> sampler.generate(SMALL.toBuilder().setSamples(SamplerServiceTestProfile.MAX_SAMPLES + 1).build()).next());
         assertInvalid("samples", () -> sampler.generate(SMALL.toBuilder().setSamples(-1).build()).next());
+        assertInvalid("samples", () -> sampler.generate(SMALL.toBuilder().setSamples(SamplerServiceTestProfile.MAX_SAMPLES).setSeqLen(TinyModelDirectory.SEQ_LEN).build()).next());
+        assertInvalid("steps", () -> sampler.generate(SMALL.toBuilder().setSteps(0).setSteps(-5).build()).next());
         assertInvalid("seq_len", () -> sampler.generate(SMALL.toBuilder().setSeqLen(TinyModelDirectory.SEQ_LEN + 1).build()).next());
         assertInvalid("steps", () -> sampler.generate(SMALL.toBuilder().setSteps(-1).build()).next());
         assertInvalid("steps", () -> sampler.generate(SMALL.toBuilder().setSteps(SamplerServiceTestProfile.MAX_STEPS + 1).build()).next());
@@ -265,59 +249,6 @@ class SamplerGrpcServiceTest {
                 .addTexts(text("a".repeat(100_001))).build()));
         assertInvalid("draws", () -> sampler.score(ScoreRequest.newBuilder().setModel("tiny").addTexts(text("a"))
                 .setDraws(SamplerServiceTestProfile.MAX_SCORE_DRAWS + 1).build()));
-    }
-
-    @Test
-    void aFullQueueIsRefusedAndCancellingARunFreesTheDevice() throws Exception {
-        StreamRecorder running = StreamRecorder.start(async(), ENDLESS);
-        assertThat(running.nextEvent(30)).as("the first run reports progress").isNotNull();
-        List<StreamRecorder> waiting = new ArrayList<>();
-        for (int i = 0; i < SamplerServiceTestProfile.QUEUE_CAPACITY; i++) waiting.add(StreamRecorder.start(async(), ENDLESS));
-        awaitWaiting(SamplerServiceTestProfile.QUEUE_CAPACITY);
-        assertRefused(Status.Code.RESOURCE_EXHAUSTED, "the device queue", () -> sampler.generate(ENDLESS).next());
-
-        running.cancel();
-        for (StreamRecorder call : waiting) assertThat(call.nextEvent(30)).as("the waiting runs start once the cancelled one has stopped").isNotNull();
-        waiting.forEach(StreamRecorder::cancel);
-        StatusRuntimeException expired = assertThrows(StatusRuntimeException.class,
-                () -> sampler.withDeadlineAfter(300, TimeUnit.MILLISECONDS).generate(ENDLESS).forEachRemaining(event -> {}));
-        assertThat(expired.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
-        assertThat(sampler.withDeadlineAfter(30, TimeUnit.SECONDS).generate(SMALL)).as("runs that have expired stopped too").toIterable().isNotEmpty();
-    }
-
-    @Test
-    void waitingCompatibleRequestsShareARunAndGetWhatTheyWouldAlone() throws Exception {
-        GenerateRequest first = SMALL.toBuilder().setSamples(2).setSeed(1).setPartialDecodeEvery(4).build();
-        GenerateRequest second = SMALL.toBuilder().setSamples(1).setSeed(2).setProgressEvery(3).build();
-        GeneratedTexts firstAlone = result(first), secondAlone = result(second);
-        long joinedBefore = generation.joinedRequests();
-
-        StreamRecorder blocker = StreamRecorder.start(async(), ENDLESS);
-        assertThat(blocker.nextEvent(30)).isNotNull();
-        StreamRecorder firstShared = StreamRecorder.start(async(), first), secondShared = StreamRecorder.start(async(), second);
-        awaitWaiting(2);
-        blocker.cancel();
-
-        assertThat(firstShared.awaitEnd(30).isOk()).isTrue();
-        assertThat(secondShared.awaitEnd(30).isOk()).isTrue();
-        assertThat(generation.joinedRequests()).isEqualTo(joinedBefore + 1);
-        List<GenerateEvent> firstEvents = firstShared.events(), secondEvents = secondShared.events();
-        assertThat(firstEvents).filteredOn(GenerateEvent::hasPartial).extracting(e -> e.getPartial().getTokensCount()).containsExactly(2, 2);
-        assertThat(secondEvents).map(e -> e.getEventCase().name() + e.getProgress().getStep())
-                .containsExactly("PROGRESS3", "PROGRESS6", "PROGRESS8", "RESULT0");
-        assertThat(firstEvents.getLast().getResult().toBuilder().setElapsedSeconds(0).build()).isEqualTo(firstAlone);
-        assertThat(secondEvents.getLast().getResult().toBuilder().setElapsedSeconds(0).build()).isEqualTo(secondAlone);
-    }
-
-    private SamplerServiceGrpc.SamplerServiceStub async() {
-        return SamplerServiceGrpc.newStub(channel);
-    }
-
-    /** Until {@code calls} wait for the device: the server queues a call a moment after the client sends it. */
-    private void awaitWaiting(int calls) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (device.waiting() < calls && System.nanoTime() < deadline) Thread.sleep(5);
-        assertThat(device.waiting()).isEqualTo(calls);
     }
 
     @Test
@@ -406,7 +337,7 @@ class SamplerGrpcServiceTest {
     }
 
     /** A model directory into the model root, less a fixture's recorded trajectories. */
-    private static void copyModel(Path from, Path to) throws IOException {
+    static void copyModel(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (Stream<Path> files = Files.list(from)) {
             for (Path file : files.toList())
@@ -426,11 +357,11 @@ class SamplerGrpcServiceTest {
         return tokens.getIdsList().stream().mapToInt(Integer::intValue).toArray();
     }
 
-    private static void assertInvalid(String field, Executable call) {
+    static void assertInvalid(String field, Executable call) {
         assertRefused(Status.Code.INVALID_ARGUMENT, field, call);
     }
 
-    private static void assertRefused(Status.Code code, String field, Executable call) {
+    static void assertRefused(Status.Code code, String field, Executable call) {
         StatusRuntimeException refusal = assertThrows(StatusRuntimeException.class, call);
         assertThat(refusal.getStatus().getCode()).as(refusal.getStatus().toString()).isEqualTo(code);
         assertThat(refusal.getStatus().getDescription()).startsWith(field + " ");

@@ -10,7 +10,7 @@ import java.util.Map;
 
 /**
  * A fresh model root per test run holding a tiny trained model, the CPU backend, a short
- * queue, and a step limit high enough for a run
+ * queue, a small batch budget, and a step limit high enough for a run
  * that lasts until it is cancelled.
  */
 public class SamplerServiceTestProfile implements QuarkusTestProfile {
@@ -21,6 +21,8 @@ public class SamplerServiceTestProfile implements QuarkusTestProfile {
     static final int MAX_SAMPLES = 8;
     static final int MAX_STEPS = 10_000_000;
     static final int MAX_SCORE_DRAWS = 64;
+    /** Each model's row budget: 12 rows of 8 tokens, or 6 of 16. */
+    static final int BATCH_TOKENS = 96;
 
     @Override
     public Map<String, String> getConfigOverrides() {
@@ -31,7 +33,8 @@ public class SamplerServiceTestProfile implements QuarkusTestProfile {
                 "sampler-svc.limits.queue-capacity", Integer.toString(QUEUE_CAPACITY),
                 "sampler-svc.limits.max-samples", Integer.toString(MAX_SAMPLES),
                 "sampler-svc.limits.max-steps", Integer.toString(MAX_STEPS),
-                "sampler-svc.limits.max-score-draws", Integer.toString(MAX_SCORE_DRAWS));
+                "sampler-svc.limits.max-score-draws", Integer.toString(MAX_SCORE_DRAWS),
+                "sampler-svc.batching.max-batch-tokens", Integer.toString(BATCH_TOKENS));
     }
 
     private static Path createModelRoot() {

@@ -27,15 +27,29 @@ final class GuidanceGradient {
         this.discardedEmbeddingGradient = be.allocate(vocabSize, embedDim);
     }
 
-    /** d G / d z [N·S·E] at the denoiser's latest forward. */
+    /** The guidance terms of rows first.. first+count of a batch (one request's rows). */
+    record RowTerms(int first, int count, List<GuidanceTerm> terms) {}
+
+    /** d G / d z [N·S·E] at the denoiser's latest forward, every row guided by {@code terms}. */
     float[] compute(Denoiser denoiser, List<GuidanceTerm> terms) {
+        return computeByRows(denoiser, List.of(new RowTerms(0, denoiser.rows(), terms)));
+    }
+
+    /**
+     * d G / d z [N·S·E] at the denoiser's latest forward, each range of rows with its own terms (rows in no
+     * range get no gradient): G is a sum over rows and every row's forward is its own, so each row's
+     * gradient is what a batch of its request alone gives it.
+     */
+    float[] computeByRows(Denoiser denoiser, List<RowTerms> rowTerms) {
         int seqLen = denoiser.seqLen();
-        for (GuidanceTerm[] pass : positionPasses(terms, seqLen)) addPositionTerms(denoiser, pass);
-        for (GuidanceTerm term : terms) {
-            if (term.position() instanceof GuidanceTerm.At) continue;
-            int[] targets = new int[seqLen];
-            Arrays.fill(targets, term.token());
-            addTerm(denoiser, 0, targets, logp -> slopes(term, logp, seqLen));
+        for (RowTerms rows : rowTerms) {
+            for (GuidanceTerm[] pass : positionPasses(rows.terms, seqLen)) addPositionTerms(denoiser, rows, pass);
+            for (GuidanceTerm term : rows.terms) {
+                if (term.position() instanceof GuidanceTerm.At) continue;
+                int[] targets = new int[seqLen];
+                Arrays.fill(targets, term.token());
+                addTerm(denoiser, rows, 0, targets, logp -> slopes(term, logp, seqLen));
+            }
         }
         return be.download(denoiser.backward(null, discardedEmbeddingGradient, false).dz());
     }
@@ -58,14 +72,14 @@ final class GuidanceGradient {
     }
 
     /** One pass of 'at' terms, over the positions from its first term's to its last's (those between get slope 0). */
-    private void addPositionTerms(Denoiser denoiser, GuidanceTerm[] pass) {
+    private void addPositionTerms(Denoiser denoiser, RowTerms rows, GuidanceTerm[] pass) {
         int first = 0, last = pass.length - 1;
         while (pass[first] == null) first++;
         while (pass[last] == null) last--;
         int[] targets = new int[last - first + 1];
         for (int j = 0; j < targets.length; j++) targets[j] = pass[first + j] == null ? 0 : pass[first + j].token();
         int from = first;
-        addTerm(denoiser, first, targets, logp -> {
+        addTerm(denoiser, rows, first, targets, logp -> {
             double[] slope = new double[logp.length];
             for (int j = 0; j < slope.length; j++) {
                 GuidanceTerm term = pass[from + j];
@@ -76,12 +90,12 @@ final class GuidanceGradient {
     }
 
     /**
-     * For each sample, adds slope·(onehot(target) − p) to the logit gradient at positions first.. (one per target),
+     * For each sample of {@code rows}, adds slope·(onehot(target) − p) to the logit gradient at positions first.. (one per target),
      * the slopes given by {@code slopes} from log p of the targets there.
      */
-    private void addTerm(Denoiser denoiser, int first, int[] targets, UnaryOperator<double[]> slopes) {
-        int rows = denoiser.rows(), seqLen = denoiser.seqLen(), count = targets.length;
-        for (int b = 0; b < rows; b++) {
+    private void addTerm(Denoiser denoiser, RowTerms rows, int first, int[] targets, UnaryOperator<double[]> slopes) {
+        int seqLen = denoiser.seqLen(), count = targets.length;
+        for (int b = rows.first; b < rows.first + rows.count; b++) {
             long offset = (long) (b * seqLen + first) * vocabSize;
             double[] logp = be.crossEntropy(denoiser.logits().view(offset, count, vocabSize), targets);
             for (int j = 0; j < count; j++) logp[j] = -logp[j];
