@@ -57,8 +57,13 @@ import plaid.v1.TrainingSpec;
  */
 public final class SecuritySoak {
     private static final String SECRET = "SOAK-SECRET-CONTENTS";
-    private static final Set<Status.Code> REFUSED = Set.of(Status.Code.INVALID_ARGUMENT, Status.Code.FAILED_PRECONDITION,
-            Status.Code.NOT_FOUND, Status.Code.PERMISSION_DENIED, Status.Code.RESOURCE_EXHAUSTED, Status.Code.OUT_OF_RANGE);
+    private static final Set<Status.Code> REFUSED = Set.of(
+            Status.Code.INVALID_ARGUMENT,
+            Status.Code.FAILED_PRECONDITION,
+            Status.Code.NOT_FOUND,
+            Status.Code.PERMISSION_DENIED,
+            Status.Code.RESOURCE_EXHAUSTED,
+            Status.Code.OUT_OF_RANGE);
 
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
     private final List<String> unexpected = java.util.Collections.synchronizedList(new ArrayList<>());
@@ -73,19 +78,29 @@ public final class SecuritySoak {
 
     public static void main(String[] args) throws Exception {
         Duration length = Duration.ofSeconds(Math.round(Double.parseDouble(args.length > 0 ? args[0] : "30") * 60));
-        Path home = Path.of(System.getProperty("plaid.home", ".")).toAbsolutePath().normalize();
+        Path home =
+                Path.of(System.getProperty("plaid.home", ".")).toAbsolutePath().normalize();
         Path work = Files.createTempDirectory("plaid-soak");
         int[] ports = freePorts(3);
-        LocalStack.CpuServices services = LocalStack.CpuServices.under(work, ports[0], ports[1], ports[2],
+        LocalStack.CpuServices services = LocalStack.CpuServices.under(
+                work,
+                ports[0],
+                ports[1],
+                ports[2],
                 List.of("trainer-svc.demo-documents=200", "trainer-svc.shuffle-buffer-chunks=64"));
         System.out.printf("soak: %s for %d s, work dir %s%n", home, length.toSeconds(), work);
         // data-svc tokenizes with the OWT2 tokenizer, the real target of the hostile inputs
-        Path tokenizer = Path.of(System.getProperty("plaid.data", home.resolve("../shared/data").toString()), "owt2_tokenizer.json");
-        Files.copy(tokenizer, Files.createDirectories(LocalStack.CpuServices.dataRoot(work)).resolve("tokenizer.json"));
+        Path tokenizer = Path.of(
+                System.getProperty("plaid.data", home.resolve("../shared/data").toString()), "owt2_tokenizer.json");
+        Files.copy(
+                tokenizer,
+                Files.createDirectories(LocalStack.CpuServices.dataRoot(work)).resolve("tokenizer.json"));
+        int failures;
         try (LocalStack stack = LocalStack.start(home, work, services.all())) {
-            int failures = new SecuritySoak(work, services).run(length);
-            System.exit(failures == 0 ? 0 : 1);
+            failures = new SecuritySoak(work, services).run(length);
         }
+        // only once the stack is closed: System.exit inside the try would skip stopping the services
+        System.exit(failures == 0 ? 0 : 1);
     }
 
     private int run(Duration length) throws Exception {
@@ -102,16 +117,25 @@ public final class SecuritySoak {
         Map<String, List<Long>> rss = new LinkedHashMap<>();
         ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
         try (Services.Connection data = Services.connect(services.data().address(), null);
-                Services.Connection trainer = Services.connect(services.trainer().address(), null);
-                Services.Connection sampler = Services.connect(services.sampler().address(), null)) {
+                Services.Connection trainer =
+                        Services.connect(services.trainer().address(), null);
+                Services.Connection sampler =
+                        Services.connect(services.sampler().address(), null)) {
             var samplerStub = SamplerServiceGrpc.newBlockingStub(sampler.channel());
-            call("LoadModel tiny", Set.of(Status.Code.OK), () -> samplerStub.loadModel(
-                    LoadModelRequest.newBuilder().setName("tiny").setCheckpoint(checkpoint).build()));
+            call(
+                    "LoadModel tiny",
+                    Set.of(Status.Code.OK),
+                    () -> samplerStub.loadModel(LoadModelRequest.newBuilder()
+                            .setName("tiny")
+                            .setCheckpoint(checkpoint)
+                            .build()));
             List<Future<?>> loops = new ArrayList<>();
             loops.add(pool.submit(() -> loop(end, () -> generateBurst(sampler, 64))));
-            loops.add(pool.submit(() -> loop(end, () -> hostileTokenize(DataServiceGrpc.newBlockingStub(data.channel())))));
+            loops.add(pool.submit(
+                    () -> loop(end, () -> hostileTokenize(DataServiceGrpc.newBlockingStub(data.channel())))));
             loops.add(pool.submit(() -> loop(end, () -> hostileScore(samplerStub))));
-            loops.add(pool.submit(() -> loop(end, () -> outOfRangeSpecs(TrainerServiceGrpc.newBlockingStub(trainer.channel())))));
+            loops.add(pool.submit(
+                    () -> loop(end, () -> outOfRangeSpecs(TrainerServiceGrpc.newBlockingStub(trainer.channel())))));
             loops.add(pool.submit(() -> loop(end, () -> hostileLoads(samplerStub, hostileCheckpoints))));
             Instant started = Instant.now();
             while (Instant.now().isBefore(end)) {
@@ -158,7 +182,8 @@ public final class SecuritySoak {
         }
         outcomes.computeIfAbsent(what + " -> " + code, k -> new LongAdder()).increment();
         if (!allowed.contains(code)) unexpected.add(what + ": " + code + " " + message);
-        if (message.contains(SECRET) || message.contains(work.toString())) unexpected.add(what + " leaked in its message: " + message);
+        if (message.contains(SECRET) || message.contains(work.toString()))
+            unexpected.add(what + " leaked in its message: " + message);
         return result;
     }
 
@@ -170,8 +195,13 @@ public final class SecuritySoak {
                 calls.add(burst.submit(() -> call("Generate (64 concurrent)", Set.of(Status.Code.OK), () -> {
                     Iterator<GenerateEvent> events = SamplerServiceGrpc.newBlockingStub(sampler.channel())
                             .withDeadlineAfter(Duration.ofMinutes(5))
-                            .generate(GenerateRequest.newBuilder().setModel("tiny").setSamples(1).setSteps(16)
-                                    .setSeed(seed).setPartialDecodeEvery(4).build());
+                            .generate(GenerateRequest.newBuilder()
+                                    .setModel("tiny")
+                                    .setSamples(1)
+                                    .setSteps(16)
+                                    .setSeed(seed)
+                                    .setPartialDecodeEvery(4)
+                                    .build());
                     boolean result = false;
                     while (events.hasNext()) result |= events.next().hasResult();
                     if (!result) throw new IllegalStateException("stream ended without a result");
@@ -183,20 +213,37 @@ public final class SecuritySoak {
     }
 
     private void hostileTokenize(DataServiceGrpc.DataServiceBlockingStub data) {
-        List<String> texts = List.of("a".repeat(999_999), "the".repeat(333_333), " ".repeat(999_999), "\uD83D\uDE00".repeat(250_000),
-                "ab".repeat(499_999) + "\u0000", "x".repeat(1_000_001));
+        List<String> texts = List.of(
+                "a".repeat(999_999),
+                "the".repeat(333_333),
+                " ".repeat(999_999),
+                "\uD83D\uDE00".repeat(250_000),
+                "ab".repeat(499_999) + "\u0000",
+                "x".repeat(1_000_001));
         for (String text : texts) {
-            Set<Status.Code> allowed = text.length() > 1_000_000 ? Set.of(Status.Code.INVALID_ARGUMENT) : Set.of(Status.Code.OK, Status.Code.INVALID_ARGUMENT);
-            call("Tokenize hostile", allowed, () -> data.withDeadlineAfter(Duration.ofSeconds(60))
-                    .tokenize(TokenizeRequest.newBuilder().addTexts(text).build()));
+            Set<Status.Code> allowed = text.length() > 1_000_000
+                    ? Set.of(Status.Code.INVALID_ARGUMENT)
+                    : Set.of(Status.Code.OK, Status.Code.INVALID_ARGUMENT);
+            call(
+                    "Tokenize hostile",
+                    allowed,
+                    () -> data.withDeadlineAfter(Duration.ofSeconds(60))
+                            .tokenize(
+                                    TokenizeRequest.newBuilder().addTexts(text).build()));
         }
     }
 
     private void hostileScore(SamplerServiceGrpc.SamplerServiceBlockingStub sampler) {
         for (String text : List.of("the ".repeat(250_000), "a".repeat(2_000_000), "")) {
-            call("Score hostile", Set.of(Status.Code.OK, Status.Code.INVALID_ARGUMENT), () -> sampler.withDeadlineAfter(Duration.ofSeconds(60))
-                    .score(ScoreRequest.newBuilder().setModel("tiny").setDraws(1)
-                            .addTexts(TextOrTokens.newBuilder().setText(text)).build()));
+            call(
+                    "Score hostile",
+                    Set.of(Status.Code.OK, Status.Code.INVALID_ARGUMENT),
+                    () -> sampler.withDeadlineAfter(Duration.ofSeconds(60))
+                            .score(ScoreRequest.newBuilder()
+                                    .setModel("tiny")
+                                    .setDraws(1)
+                                    .addTexts(TextOrTokens.newBuilder().setText(text))
+                                    .build()));
         }
     }
 
@@ -216,19 +263,34 @@ public final class SecuritySoak {
                 s -> s.setReporting(s.getReporting().toBuilder().setValBatchSize(0)),
                 s -> s.setReporting(s.getReporting().toBuilder().setPrintFreq(0)));
         for (UnaryOperator<TrainingSpec.Builder> change : bad) {
-            Job job = call("SubmitJob out of range", REFUSED, () -> trainer.withDeadlineAfter(Duration.ofSeconds(30))
-                    .submitJob(SubmitJobRequest.newBuilder().setSpec(change.apply(tinySpec(20).toBuilder())).build()));
-            if (job != null) trainer.cancelJob(plaid.v1.CancelJobRequest.newBuilder().setJobId(job.getId()).build());
+            Job job = call(
+                    "SubmitJob out of range",
+                    REFUSED,
+                    () -> trainer.withDeadlineAfter(Duration.ofSeconds(30))
+                            .submitJob(SubmitJobRequest.newBuilder()
+                                    .setSpec(change.apply(tinySpec(20).toBuilder()))
+                                    .build()));
+            if (job != null)
+                trainer.cancelJob(plaid.v1.CancelJobRequest.newBuilder()
+                        .setJobId(job.getId())
+                        .build());
         }
         Thread.sleep(1000);
     }
 
-    private void hostileLoads(SamplerServiceGrpc.SamplerServiceBlockingStub sampler, List<String> checkpoints) throws InterruptedException {
+    private void hostileLoads(SamplerServiceGrpc.SamplerServiceBlockingStub sampler, List<String> checkpoints)
+            throws InterruptedException {
         for (String checkpoint : checkpoints) {
             // a new name each time, so that a refusal cannot be a name already taken
             String name = "hostile-" + loads.incrementAndGet();
-            call("LoadModel hostile", REFUSED, () -> sampler.withDeadlineAfter(Duration.ofSeconds(60))
-                    .loadModel(LoadModelRequest.newBuilder().setName(name).setCheckpoint(checkpoint).build()));
+            call(
+                    "LoadModel hostile",
+                    REFUSED,
+                    () -> sampler.withDeadlineAfter(Duration.ofSeconds(60))
+                            .loadModel(LoadModelRequest.newBuilder()
+                                    .setName(name)
+                                    .setCheckpoint(checkpoint)
+                                    .build()));
         }
         Thread.sleep(2000);
     }
@@ -258,16 +320,24 @@ public final class SecuritySoak {
         Path bomb = copyFolder(good, root.resolve("attacks/bomb"));
         List<Path> weights;
         try (Stream<Path> files = Files.list(bomb)) {
-            weights = files.filter(p -> p.toString().endsWith(".pt") || (p.toString().endsWith(".safetensors")
-                    && !p.getFileName().toString().startsWith("training_state"))).toList();
+            weights = files.filter(p -> p.toString().endsWith(".pt")
+                            || (p.toString().endsWith(".safetensors")
+                                    && !p.getFileName().toString().startsWith("training_state")))
+                    .toList();
         }
         for (Path w : weights) {
             String name = w.getFileName().toString();
             Files.delete(w);
             writeBomb(bomb.resolve(name.substring(0, name.lastIndexOf('.')) + ".pt"), 1L << 30);
         }
-        return List.of("attacks/escaping-step", "attacks/escaping-step/step-5", "attacks/linked-config", "attacks/linked-tokenizer",
-                "attacks/bomb", "../outside/step-5", outsideCopy.toString());
+        return List.of(
+                "attacks/escaping-step",
+                "attacks/escaping-step/step-5",
+                "attacks/linked-config",
+                "attacks/linked-tokenizer",
+                "attacks/bomb",
+                "../outside/step-5",
+                outsideCopy.toString());
     }
 
     /** A torch.save zip whose data.pkl inflates to {@code bytes} of zeros (about a thousandth of that on disk). */
@@ -292,18 +362,38 @@ public final class SecuritySoak {
     }
 
     private static TrainingSpec tinySpec(int steps) {
-        return TrainingSpec.newBuilder().setCorpus("demo").setSeed(1)
-                .setShape(ModelShape.newBuilder().setDim(32).setNBlocks(2).setNHeads(2).setEmbedDim(8).setSeqLen(16).setVocabSize(512))
-                .setOptimization(Optimization.newBuilder().setSteps(steps).setBatchSize(8).setLrWarmupSteps(5).setBiasWarmupSteps(5))
-                .setReporting(Reporting.newBuilder().setHookFreq(steps).setValSteps(2).setValBatchSize(8).setFinalValSteps(2))
+        return TrainingSpec.newBuilder()
+                .setCorpus("demo")
+                .setSeed(1)
+                .setShape(ModelShape.newBuilder()
+                        .setDim(32)
+                        .setNBlocks(2)
+                        .setNHeads(2)
+                        .setEmbedDim(8)
+                        .setSeqLen(16)
+                        .setVocabSize(512))
+                .setOptimization(Optimization.newBuilder()
+                        .setSteps(steps)
+                        .setBatchSize(8)
+                        .setLrWarmupSteps(5)
+                        .setBiasWarmupSteps(5))
+                .setReporting(Reporting.newBuilder()
+                        .setHookFreq(steps)
+                        .setValSteps(2)
+                        .setValBatchSize(8)
+                        .setFinalValSteps(2))
                 .build();
     }
 
     private String trainTinyModel(TrainerServiceGrpc.TrainerServiceBlockingStub trainer) throws InterruptedException {
-        Job job = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(tinySpec(20)).setDisplayName("soak-model").build());
+        Job job = trainer.submitJob(SubmitJobRequest.newBuilder()
+                .setSpec(tinySpec(20))
+                .setDisplayName("soak-model")
+                .build());
         Instant deadline = Instant.now().plus(Duration.ofMinutes(15));
         while (Instant.now().isBefore(deadline)) {
-            job = trainer.getJob(GetJobRequest.newBuilder().setJobId(job.getId()).build());
+            job = trainer.getJob(
+                    GetJobRequest.newBuilder().setJobId(job.getId()).build());
             if (job.getState() == JobState.JOB_STATE_SUCCEEDED) {
                 return job.getCheckpoints(job.getCheckpointsCount() - 1).getPath();
             }
@@ -343,23 +433,33 @@ public final class SecuritySoak {
 
     private void printProgress(Instant started) {
         long calls = outcomes.values().stream().mapToLong(LongAdder::sum).sum();
-        System.out.printf("soak: %4d s, %d calls, %d unexpected%n", Duration.between(started, Instant.now()).toSeconds(), calls, unexpected.size());
+        System.out.printf(
+                "soak: %4d s, %d calls, %d unexpected%n",
+                Duration.between(started, Instant.now()).toSeconds(), calls, unexpected.size());
     }
 
     private int report(Map<String, Long> pids, Map<String, List<Long>> rss) {
         System.out.println("\n| attack -> status | calls |\n|---|---|");
-        outcomes.entrySet().stream().sorted(Map.Entry.comparingByKey())
-                .forEach(e -> System.out.printf("| %s | %d |%n", e.getKey(), e.getValue().sum()));
+        outcomes.entrySet().stream()
+                .sorted(Map.Entry.comparingByKey())
+                .forEach(e -> System.out.printf(
+                        "| %s | %d |%n", e.getKey(), e.getValue().sum()));
         int restarted = 0;
         Map<String, Long> now = servicePids();
-        System.out.println("\n| service | pid kept | RSS after warm-up (MiB) | RSS at end (MiB) | max (MiB) |\n|---|---|---|---|---|");
+        System.out.println(
+                "\n| service | pid kept | RSS after warm-up (MiB) | RSS at end (MiB) | max (MiB) |\n|---|---|---|---|---|");
         for (var e : rss.entrySet()) {
             List<Long> series = e.getValue();
             boolean kept = pids.get(e.getKey()).equals(now.get(e.getKey())) && !series.contains(-1L);
             if (!kept) restarted++;
             // warm-up: the first fifth of the samples (at least one)
             long warm = series.get(Math.min(series.size() - 1, Math.max(1, series.size() / 5)));
-            System.out.printf("| %s | %s | %d | %d | %d |%n", e.getKey(), kept ? "yes" : "NO", warm >> 10, series.getLast() >> 10,
+            System.out.printf(
+                    "| %s | %s | %d | %d | %d |%n",
+                    e.getKey(),
+                    kept ? "yes" : "NO",
+                    warm >> 10,
+                    series.getLast() >> 10,
                     series.stream().max(Comparator.naturalOrder()).orElse(0L) >> 10);
         }
         System.out.printf("%nunexpected: %d, services restarted or gone: %d%n", unexpected.size(), restarted);
