@@ -13,7 +13,6 @@ import plaid.backend.cuda.CudaOptions;
 import plaid.backend.cuda.GemmPrecision;
 import plaid.backend.cuda.OpTiming;
 import plaid.model.Denoiser;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
@@ -21,6 +20,7 @@ import plaid.model.sampling.DiffusionSampler;
 import plaid.model.sampling.Guidance;
 import plaid.model.sampling.NoiseSource;
 import plaid.model.sampling.SamplingRequest;
+import plaid.options.PlaidConfig;
 
 /**
  * Our figures beside the original's on one H200 (docs/benchmarks-gpu.md, anchors.md): sampling
@@ -41,11 +41,13 @@ import plaid.model.sampling.SamplingRequest;
 public final class GpuBenchmark {
     /** How many sampler steps the timing divides by: the difference of two runs, so setup and the final argmax cancel. */
     private static final int TIMED_SAMPLER_STEPS = Integer.getInteger("plaid.bench.samplerSteps", 10);
+
     private static final int BASELINE_SAMPLER_STEPS = 2;
     private static final int WARMUP_TRAINING_STEPS = 2;
     private static final int TIMED_TRAINING_STEPS = 3;
     /** Tokens of the guidance prefix: one 'at' term per position. */
     private static final int GUIDANCE_PREFIX = 8;
+
     private static final double GUIDANCE_WEIGHT = 1.0;
     private static final int PROFILE_ROWS = 25;
     /**
@@ -63,6 +65,7 @@ public final class GpuBenchmark {
 
     /** The backend of the -Dplaid.cuda.* options; the measurements use faces of it with other options. */
     private final CudaBackend gpu;
+
     private final List<Row> rows = new ArrayList<>();
 
     private GpuBenchmark(CudaBackend gpu) {
@@ -80,6 +83,7 @@ public final class GpuBenchmark {
 
     /** The host copy of the weights last copied onto another face, and whose they are. */
     private PlaidParameters copiedFrom;
+
     private java.util.Map<plaid.model.ParameterGroup, java.util.Map<String, plaid.tensor.HostTensor>> hostCopy;
 
     /** Lets the last phase's weights go (the host copy holds their source). */
@@ -104,7 +108,8 @@ public final class GpuBenchmark {
     public static void main(String[] args) {
         String only = System.getProperty("plaid.bench.only", "all");
         List<GemmPrecision> precisions = new ArrayList<>();
-        for (String name : System.getProperty("plaid.bench.precisions", "fp32,bf16").split(",")) {
+        for (String name :
+                System.getProperty("plaid.bench.precisions", "fp32,bf16").split(",")) {
             precisions.add(GemmPrecision.valueOf(name.trim().toUpperCase(Locale.ROOT)));
         }
         try (CudaBackend gpu = new CudaBackend()) {
@@ -129,61 +134,123 @@ public final class GpuBenchmark {
 
     // ---- sampling -----------------------------------------------------------------
 
-    private void sampling(String shape, PlaidConfig config, int unguidedSeqLen, int guidedSeqLen, double unguidedAnchor,
-                          double guidedAnchor, List<GemmPrecision> precisions) {
+    private void sampling(
+            String shape,
+            PlaidConfig config,
+            int unguidedSeqLen,
+            int guidedSeqLen,
+            double unguidedAnchor,
+            double guidedAnchor,
+            List<GemmPrecision> precisions) {
         forgetCopies();
         releaseGarbage(); // the previous phase's model and activations
-        log("initialising the %s model (D %d, L %d, H %d, V %d)", shape, config.dim, config.nBlocks, config.nHeads, config.vocabSize);
+        log(
+                "initialising the %s model (D %d, L %d, H %d, V %d)",
+                shape, config.dim, config.nBlocks, config.nHeads, config.vocabSize);
         PlaidParameters initial = PlaidParameters.initialize(config, in(precisions.getFirst()), 1);
         int maxSeqLen = Math.max(unguidedSeqLen, guidedSeqLen);
         int timedSteps = shape.equals("small") ? SMALL_SHAPE_STEP_FACTOR * TIMED_SAMPLER_STEPS : TIMED_SAMPLER_STEPS;
-        int[] prefix = new SplittableRandom(4).ints(GUIDANCE_PREFIX, 0, config.vocabSize).toArray();
+        int[] prefix = new SplittableRandom(4)
+                .ints(GUIDANCE_PREFIX, 0, config.vocabSize)
+                .toArray();
         SamplingRequest unguided = SamplingRequest.defaults(unguidedSeqLen).withSamples(8);
-        SamplingRequest guided = SamplingRequest.defaults(guidedSeqLen).withSamples(8).withGuidance(Guidance.prefix(prefix, GUIDANCE_WEIGHT));
+        SamplingRequest guided = SamplingRequest.defaults(guidedSeqLen)
+                .withSamples(8)
+                .withGuidance(Guidance.prefix(prefix, GUIDANCE_WEIGHT));
         for (GemmPrecision precision : precisions) {
             CudaBackend face = in(precision);
             PlaidParameters params = on(face, initial);
             DiffusionSampler sampler = new DiffusionSampler(params, maxSeqLen);
             String mode = precision.name().toLowerCase(Locale.ROOT);
-            guarded("sampling " + shape + " unguided " + mode, () -> rows.add(new Row(
-                    "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, mode, samplerStepMillis(sampler, unguided, timedSteps), unguidedAnchor, "ms/step")));
-            if (!NO_GUIDED) guarded("sampling " + shape + " guided " + mode, () -> rows.add(new Row(
-                    "sampling, prefix-guided (" + GUIDANCE_PREFIX + " tokens), " + shape + ", 8 × " + guidedSeqLen, mode,
-                    samplerStepMillis(sampler, guided, timedSteps), guidedAnchor, "ms/step")));
+            guarded(
+                    "sampling " + shape + " unguided " + mode,
+                    () -> rows.add(new Row(
+                            "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen,
+                            mode,
+                            samplerStepMillis(sampler, unguided, timedSteps),
+                            unguidedAnchor,
+                            "ms/step")));
+            if (!NO_GUIDED)
+                guarded(
+                        "sampling " + shape + " guided " + mode,
+                        () -> rows.add(new Row(
+                                "sampling, prefix-guided (" + GUIDANCE_PREFIX + " tokens), " + shape + ", 8 × "
+                                        + guidedSeqLen,
+                                mode,
+                                samplerStepMillis(sampler, guided, timedSteps),
+                                guidedAnchor,
+                                "ms/step")));
             if (precision == GemmPrecision.BF16) {
-                // the step without the sampler's per-call setup and final argmax, whose spread the difference above inherits
+                // the step without the sampler's per-call setup and final argmax, whose spread the difference above
+                // inherits
                 guarded("sampling step " + shape + " unguided " + mode + ", measured directly", () -> {
-                    String work = "sampling step measured directly (median of " + DIRECT_STEPS + "), unguided, " + shape + ", 8 × " + unguidedSeqLen;
+                    String work = "sampling step measured directly (median of " + DIRECT_STEPS + "), unguided, " + shape
+                            + ", 8 × " + unguidedSeqLen;
                     rows.add(new Row(work, mode, directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
                     CudaOptions converted = face.options().withBf16Activations(false);
-                    rows.add(new Row(work, "bf16, activations converted", directStepMillis(on(face.withOptions(converted), params), unguidedSeqLen),
-                            unguidedAnchor, "ms/step"));
+                    rows.add(new Row(
+                            work,
+                            "bf16, activations converted",
+                            directStepMillis(on(face.withOptions(converted), params), unguidedSeqLen),
+                            unguidedAnchor,
+                            "ms/step"));
                     CudaOptions fp32Attention = converted.withFlashAttention(false);
-                    rows.add(new Row(work, "bf16, activations converted, fp32 attention",
-                            directStepMillis(on(face.withOptions(fp32Attention), params), unguidedSeqLen), unguidedAnchor, "ms/step"));
-                    rows.add(new Row(work, "bf16, activations converted, fp32 attention, fp32 operands",
-                            directStepMillis(on(face.withOptions(fp32Attention.withBf16Operands(false)), params), unguidedSeqLen), unguidedAnchor, "ms/step"));
+                    rows.add(new Row(
+                            work,
+                            "bf16, activations converted, fp32 attention",
+                            directStepMillis(on(face.withOptions(fp32Attention), params), unguidedSeqLen),
+                            unguidedAnchor,
+                            "ms/step"));
+                    rows.add(new Row(
+                            work,
+                            "bf16, activations converted, fp32 attention, fp32 operands",
+                            directStepMillis(
+                                    on(face.withOptions(fp32Attention.withBf16Operands(false)), params),
+                                    unguidedSeqLen),
+                            unguidedAnchor,
+                            "ms/step"));
                 });
             }
             if (precision == GemmPrecision.BF16 && ABLATIONS) {
                 // what each half of the bf16 mode buys: the earlier code had neither
                 guarded("sampling " + shape + " unguided bf16 without the tensor-core attention", () -> {
                     CudaOptions fp32Attention = face.options().withFlashAttention(false);
-                    rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention",
-                            samplerStepMillis(new DiffusionSampler(on(face.withOptions(fp32Attention), params), maxSeqLen), unguided, timedSteps),
-                            unguidedAnchor, "ms/step"));
-                    rows.add(new Row("sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen, "bf16, fp32 attention, fp32 operands",
-                            samplerStepMillis(new DiffusionSampler(on(face.withOptions(fp32Attention.withBf16Operands(false)), params), maxSeqLen), unguided,
-                                    timedSteps), unguidedAnchor, "ms/step"));
+                    rows.add(new Row(
+                            "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen,
+                            "bf16, fp32 attention",
+                            samplerStepMillis(
+                                    new DiffusionSampler(on(face.withOptions(fp32Attention), params), maxSeqLen),
+                                    unguided,
+                                    timedSteps),
+                            unguidedAnchor,
+                            "ms/step"));
+                    rows.add(new Row(
+                            "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen,
+                            "bf16, fp32 attention, fp32 operands",
+                            samplerStepMillis(
+                                    new DiffusionSampler(
+                                            on(face.withOptions(fp32Attention.withBf16Operands(false)), params),
+                                            maxSeqLen),
+                                    unguided,
+                                    timedSteps),
+                            unguidedAnchor,
+                            "ms/step"));
                 });
             }
             if (precision == GemmPrecision.BF16 && PROFILES) {
-                guarded("profile of sampling " + shape + " " + mode, () -> printProfile(
-                        "one unguided sampling call of 1 step (2 model calls), " + shape + ", 8 × " + unguidedSeqLen + ", " + mode,
-                        () -> sampler.sample(unguided.withSteps(1), NoiseSource.seeded(5))));
-                if (!NO_GUIDED) guarded("profile of guided sampling " + shape + " " + mode, () -> printProfile(
-                        "one prefix-guided sampling call of 1 step (2 model calls, 1 backward), " + shape + ", 8 × " + guidedSeqLen + ", " + mode,
-                        () -> sampler.sample(guided.withSteps(1), NoiseSource.seeded(5))));
+                guarded(
+                        "profile of sampling " + shape + " " + mode,
+                        () -> printProfile(
+                                "one unguided sampling call of 1 step (2 model calls), " + shape + ", 8 × "
+                                        + unguidedSeqLen + ", " + mode,
+                                () -> sampler.sample(unguided.withSteps(1), NoiseSource.seeded(5))));
+                if (!NO_GUIDED)
+                    guarded(
+                            "profile of guided sampling " + shape + " " + mode,
+                            () -> printProfile(
+                                    "one prefix-guided sampling call of 1 step (2 model calls, 1 backward), " + shape
+                                            + ", 8 × " + guidedSeqLen + ", " + mode,
+                                    () -> sampler.sample(guided.withSteps(1), NoiseSource.seeded(5))));
             }
         }
     }
@@ -242,49 +309,73 @@ public final class GpuBenchmark {
         CudaBackend gpu = in(GemmPrecision.BF16);
         int tokens = 8 * 1024, d = 2048, v = 32768;
         record Shape(String name, int m, int n, int k, ComputeBackend.Epilogue epilogue) {}
-        List<Shape> shapes = List.of(new Shape("qkv", tokens, 3 * d, d, ComputeBackend.Epilogue.NONE),
+        List<Shape> shapes = List.of(
+                new Shape("qkv", tokens, 3 * d, d, ComputeBackend.Epilogue.NONE),
                 new Shape("mlp fc1 + GELU", tokens, 4 * d, d, ComputeBackend.Epilogue.GELU),
                 new Shape("mlp fc2", tokens, d, 4 * d, ComputeBackend.Epilogue.NONE),
                 new Shape("output head + bias", tokens, v, d, ComputeBackend.Epilogue.BIAS));
         for (Shape shape : shapes) {
             guarded("gemm " + shape.name(), () -> {
-                Tensor a = gpu.allocate(shape.m(), shape.k()), b = gpu.allocate(shape.n(), shape.k()), c = gpu.allocate(shape.m(), shape.n());
-                Tensor bias = gpu.allocate(shape.n()), pre = shape.epilogue() == ComputeBackend.Epilogue.GELU ? gpu.allocate(shape.m(), shape.n()) : null;
+                Tensor a = gpu.allocate(shape.m(), shape.k()),
+                        b = gpu.allocate(shape.n(), shape.k()),
+                        c = gpu.allocate(shape.m(), shape.n());
+                Tensor bias = gpu.allocate(shape.n()),
+                        pre =
+                                shape.epilogue() == ComputeBackend.Epilogue.GELU
+                                        ? gpu.allocate(shape.m(), shape.n())
+                                        : null;
                 gpu.fill(a, 0.01f);
                 gpu.fill(b, 0.02f);
                 double flops = 2.0 * shape.m() * shape.n() * shape.k();
                 for (boolean copies : new boolean[] {true, false}) {
                     CudaBackend face = gpu.withOptions(gpu.options().withBf16Operands(copies));
-                    double millis = millisPerCall(() -> face.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre), 10);
-                    rows.add(new Row("gemm " + shape.name() + ", " + shape.m() + " × " + shape.n() + " × " + shape.k(),
-                            copies ? "bf16, bf16 operands" : "bf16, fp32 operands", flops / millis / 1e9, DENSE_BF16_PEAK_TFLOPS, "TFLOP/s"));
+                    double millis = millisPerCall(
+                            () -> face.gemm(false, true, 1f, a, b, 0f, c, shape.epilogue(), bias, pre), 10);
+                    rows.add(new Row(
+                            "gemm " + shape.name() + ", " + shape.m() + " × " + shape.n() + " × " + shape.k(),
+                            copies ? "bf16, bf16 operands" : "bf16, fp32 operands",
+                            flops / millis / 1e9,
+                            DENSE_BF16_PEAK_TFLOPS,
+                            "TFLOP/s"));
                 }
             });
         }
         guarded("attention", () -> {
             int rowsOfSamples = 8, seqLen = 1024, heads = 32, headDim = 64;
-            Tensor qkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim), out = gpu.allocate(rowsOfSamples, seqLen, heads, headDim);
+            Tensor qkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim),
+                    out = gpu.allocate(rowsOfSamples, seqLen, heads, headDim);
             Tensor lse = gpu.allocate(rowsOfSamples, heads, seqLen);
             gpu.fill(qkv, 0.01f);
             Segments segments = Segments.whole(rowsOfSamples, seqLen);
             double flops = 4.0 * rowsOfSamples * heads * seqLen * seqLen * headDim;
-            for (String variant : List.of("bf16, tensor cores, async tiles", "bf16, tensor cores, tiles converted on load", "fp32 tiled")) {
-                CudaBackend face = gpu.withOptions(gpu.options().withFlashAttention(!variant.startsWith("fp32"))
+            for (String variant : List.of(
+                    "bf16, tensor cores, async tiles", "bf16, tensor cores, tiles converted on load", "fp32 tiled")) {
+                CudaBackend face = gpu.withOptions(gpu.options()
+                        .withFlashAttention(!variant.startsWith("fp32"))
                         .withFlashAttentionFromBf16Copy(variant.contains("async")));
-                addMillisAndRate("attention forward, one 1B block, 8 × 1024, 32 heads of 64", variant,
-                        millisPerCall(() -> face.attention(qkv, heads, segments, out, lse), 20), flops);
+                addMillisAndRate(
+                        "attention forward, one 1B block, 8 × 1024, 32 heads of 64",
+                        variant,
+                        millisPerCall(() -> face.attention(qkv, heads, segments, out, lse), 20),
+                        flops);
             }
             // the backward from the forward's outputs; flops: the convention's 2.5 forwards (5 of its products)
-            Tensor dOut = gpu.allocate(rowsOfSamples, seqLen, heads, headDim), dqkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim);
+            Tensor dOut = gpu.allocate(rowsOfSamples, seqLen, heads, headDim),
+                    dqkv = gpu.allocate(rowsOfSamples, seqLen, 3, heads, headDim);
             gpu.fill(dOut, 0.01f);
             gpu.attention(qkv, heads, segments, out, lse);
             for (String variant : List.of("bf16, tensor cores", "fp32 tiled")) {
                 CudaBackend face = gpu.withOptions(gpu.options().withFlashAttention(!variant.startsWith("fp32")));
                 Runnable backward = () -> face.attentionBackward(dOut, qkv, out, lse, heads, segments, dqkv);
-                addMillisAndRate("attention backward, one 1B block, 8 × 1024, 32 heads of 64", variant, millisPerCall(backward, 20), 2.5 * flops);
-                if (!variant.startsWith("fp32")) printProfile("10 attention backwards, one 1B block, " + variant, () -> {
-                    for (int i = 0; i < 10; i++) backward.run();
-                });
+                addMillisAndRate(
+                        "attention backward, one 1B block, 8 × 1024, 32 heads of 64",
+                        variant,
+                        millisPerCall(backward, 20),
+                        2.5 * flops);
+                if (!variant.startsWith("fp32"))
+                    printProfile("10 attention backwards, one 1B block, " + variant, () -> {
+                        for (int i = 0; i < 10; i++) backward.run();
+                    });
             }
         });
     }
@@ -294,9 +385,12 @@ public final class GpuBenchmark {
      * each time the best of three runs so a stray allocation or collection does not skew the difference.
      */
     private double samplerStepMillis(DiffusionSampler sampler, SamplingRequest request, int timedSteps) {
-        sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)); // compiles kernels, warms the JIT
-        double baseline = bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)));
-        double longer = bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS + timedSteps), NoiseSource.seeded(5)));
+        sampler.sample(
+                request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)); // compiles kernels, warms the JIT
+        double baseline =
+                bestOfThree(() -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS), NoiseSource.seeded(5)));
+        double longer = bestOfThree(
+                () -> sampler.sample(request.withSteps(BASELINE_SAMPLER_STEPS + timedSteps), NoiseSource.seeded(5)));
         return (longer - baseline) / timedSteps;
     }
 
@@ -331,7 +425,12 @@ public final class GpuBenchmark {
                 double millis = timeMillis(() -> steps.accept(TIMED_TRAINING_STEPS)) / TIMED_TRAINING_STEPS;
                 rows.add(new Row("training step, " + shape, mode, millis, 450, "ms/step"));
                 rows.add(new Row("training throughput, " + shape, mode, tokensPerStep / millis, 146, "k tokens/s"));
-                rows.add(new Row("peak device memory, training, " + shape, mode, gpu.peakAllocatedBytes() / (double) (1L << 30), 57.4, "GiB"));
+                rows.add(new Row(
+                        "peak device memory, training, " + shape,
+                        mode,
+                        gpu.peakAllocatedBytes() / (double) (1L << 30),
+                        57.4,
+                        "GiB"));
                 printProfile("one training step, " + shape + ", " + mode, () -> steps.accept(1));
             });
         }
@@ -340,7 +439,8 @@ public final class GpuBenchmark {
         String mode = precisions.getFirst().name().toLowerCase(Locale.ROOT) + ", per-query attention";
         guarded("training " + mode, () -> {
             releaseGarbage();
-            IntConsumer steps = trainingSteps(c, with(o -> o.withPrecision(precisions.getFirst()).withTiledAttention(false)));
+            IntConsumer steps = trainingSteps(
+                    c, with(o -> o.withPrecision(precisions.getFirst()).withTiledAttention(false)));
             steps.accept(1);
             double millis = timeMillis(() -> steps.accept(TIMED_TRAINING_STEPS)) / TIMED_TRAINING_STEPS;
             rows.add(new Row("training step, " + shape, mode, millis, 450, "ms/step"));
@@ -352,7 +452,11 @@ public final class GpuBenchmark {
         log("initialising the small model for training at batch %d, seq %d", c.batchSize, c.seqLen);
         PlaidParameters params = PlaidParameters.initialize(c, face, 1);
         SplittableRandom tokens = new SplittableRandom(2);
-        Trainer trainer = new Trainer(params, new RandomSource(3), (n, seqLen) -> tokens.ints((long) n * seqLen, 0, c.vocabSize).toArray(), 0);
+        Trainer trainer = new Trainer(
+                params,
+                new RandomSource(3),
+                (n, seqLen) -> tokens.ints((long) n * seqLen, 0, c.vocabSize).toArray(),
+                0);
         int[] step = {0};
         return count -> {
             for (int i = 0; i < count; i++) trainer.step(step[0]++);
@@ -369,8 +473,9 @@ public final class GpuBenchmark {
     private double millisPerCall(Runnable op, int calls) {
         for (int i = 0; i < 3; i++) op.run();
         return timeMillis(() -> {
-            for (int i = 0; i < calls; i++) op.run();
-        }) / calls;
+                    for (int i = 0; i < calls; i++) op.run();
+                })
+                / calls;
     }
 
     /** Two rows for one timed operation: its time, and its rate beside the card's dense bf16 peak. */
@@ -419,11 +524,14 @@ public final class GpuBenchmark {
         }
         List<OpTiming> ops = gpu.opProfile();
         double total = ops.stream().mapToDouble(OpTiming::milliseconds).sum();
-        System.out.printf("%nper-op time, %s: %.1f ms unprofiled, %.1f ms profiled (each op synchronised), ops %.1f ms, host between ops %.1f ms%n",
+        System.out.printf(
+                "%nper-op time, %s: %.1f ms unprofiled, %.1f ms profiled (each op synchronised), ops %.1f ms, host between ops %.1f ms%n",
                 what, unprofiled, profiled, total, profiled - total);
         System.out.printf("%-40s %8s %10s %7s%n", "op", "calls", "ms", "share");
         for (OpTiming op : ops.subList(0, Math.min(PROFILE_ROWS, ops.size()))) {
-            System.out.printf("%-40s %8d %10.2f %6.1f%%%n", op.op(), op.calls(), op.milliseconds(), 100 * op.milliseconds() / total);
+            System.out.printf(
+                    "%-40s %8d %10.2f %6.1f%%%n",
+                    op.op(), op.calls(), op.milliseconds(), 100 * op.milliseconds() / total);
         }
         System.out.flush();
     }
@@ -434,10 +542,13 @@ public final class GpuBenchmark {
             if (Double.isNaN(r.original())) {
                 System.out.printf("| %s | %s | %.1f | — | %s | — |%n", r.work(), r.mode(), r.ours(), r.unit());
             } else {
-                System.out.printf("| %s | %s | %.1f | %.1f | %s | %.2f |%n", r.work(), r.mode(), r.ours(), r.original(), r.unit(), r.ours() / r.original());
+                System.out.printf(
+                        "| %s | %s | %.1f | %.1f | %s | %.2f |%n",
+                        r.work(), r.mode(), r.ours(), r.original(), r.unit(), r.ours() / r.original());
             }
         }
-        System.out.println("\n(for ms and GiB below 1 is better; for tokens/s above 1 is better; TFLOP/s rows: the original column is the card's dense bf16 peak)");
+        System.out.println(
+                "\n(for ms and GiB below 1 is better; for tokens/s above 1 is better; TFLOP/s rows: the original column is the card's dense bf16 peak)");
     }
 
     private static void log(String format, Object... args) {

@@ -6,10 +6,10 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.DiffusionObjective;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
+import plaid.options.PlaidConfig;
 
 /**
  * Figures, not a pass/fail test: validation NLL before and after a short CPU training run of each of the
@@ -36,7 +36,9 @@ class BowModesBenchmark {
                 new Run("BoW_embedding_pred_x0_logits_direct_primary_double_logit_reg", 0, 1, 0.1),
                 new Run("BoW_embedding_pred_x0_logits_direct_primary_double_logit_reg", 0.5, 1, 0.1),
                 new Run("BoW_embedding_pred_x0_logits_direct_primary_double_logit_reg_norm_ret_embeddings", 0, 1, 0.1));
-        System.out.println("| diffusion_mode | BoW_cumsum_gamma | reconst_weight | reconst_secondary_weight | NLL at step 0 | NLL at step " + steps + " |");
+        System.out.println(
+                "| diffusion_mode | BoW_cumsum_gamma | reconst_weight | reconst_secondary_weight | NLL at step 0 | NLL at step "
+                        + steps + " |");
         System.out.println("|---|---|---|---|---|---|");
         for (Run run : runs) {
             PlaidConfig c = tinyConfig();
@@ -48,13 +50,20 @@ class BowModesBenchmark {
             c.validate();
             PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
             SplittableRandom data = new SplittableRandom(4);
-            Trainer trainer = new Trainer(p, new RandomSource(3), (rows, seqLen) -> countingRows(data, c, rows, seqLen), 0);
+            Trainer trainer =
+                    new Trainer(p, new RandomSource(3), (rows, seqLen) -> countingRows(data, c, rows, seqLen), 0);
             int[] validation = countingRows(new SplittableRandom(99), c, c.batchSize, c.seqLen);
             double before = validationNll(trainer.objective(), c, validation);
             for (int step = 0; step < steps; step++) trainer.step(step);
             double after = validationNll(trainer.objective(), c, validation);
-            System.out.printf("| %s | %s | %s | %s | %.3f | %.3f |%n", run.mode(), run.rho(), run.reconstWeight(),
-                    run.mode().contains("double_logit_reg") ? String.valueOf(run.secondaryWeight()) : "–", before, after);
+            System.out.printf(
+                    "| %s | %s | %s | %s | %.3f | %.3f |%n",
+                    run.mode(),
+                    run.rho(),
+                    run.reconstWeight(),
+                    run.mode().contains("double_logit_reg") ? String.valueOf(run.secondaryWeight()) : "–",
+                    before,
+                    after);
         }
     }
     /** The tiny model of the model module's trainer tests (D 32, L 2, H 2, V 64, seq 16, batch 8). */
@@ -90,7 +99,9 @@ class BowModesBenchmark {
         int draws = 8;
         double sum = 0;
         for (int i = 0; i < draws; i++) {
-            sum += objective.evaluate(DiffusionObjective.evalMicroBatch(tokens, c.batchSize, c.seqLen, c.embedDim, rng), false).nll();
+            sum += objective
+                    .evaluate(DiffusionObjective.evalMicroBatch(tokens, c.batchSize, c.seqLen, c.embedDim, rng), false)
+                    .nll();
         }
         return sum / draws;
     }

@@ -28,9 +28,13 @@ class TokenizerBenchmark {
     @Test
     void tokenizerThroughput() throws IOException {
         Path data = Path.of(System.getProperty("plaid.data", "../shared/data"));
-        String tokenizerOverride = System.getProperty("plaid.bench.tokenizer"), textOverride = System.getProperty("plaid.bench.text");
-        Path tokenizerFile = tokenizerOverride != null ? Path.of(tokenizerOverride) : data.resolve("owt2_tokenizer.json");
-        Path rawFile = textOverride != null ? Path.of(textOverride) : data.resolve(ZeroShotDataset.WIKITEXT2.rawFileName("valid"));
+        String tokenizerOverride = System.getProperty("plaid.bench.tokenizer"),
+                textOverride = System.getProperty("plaid.bench.text");
+        Path tokenizerFile =
+                tokenizerOverride != null ? Path.of(tokenizerOverride) : data.resolve("owt2_tokenizer.json");
+        Path rawFile = textOverride != null
+                ? Path.of(textOverride)
+                : data.resolve(ZeroShotDataset.WIKITEXT2.rawFileName("valid"));
         String text = ZeroShotDataset.WIKITEXT2.read(rawFile).text();
         double megabytes = text.getBytes(StandardCharsets.UTF_8).length / 1e6;
         // Lines are the unit of parallel work, as documents would be in training.
@@ -38,11 +42,25 @@ class TokenizerBenchmark {
         int threads = ForkJoinPool.commonPool().getParallelism() + 1;
         System.out.printf("text: %s, %.2f MB, %d lines%n", rawFile, megabytes, lines.size());
 
-        measure("1 thread", tokenizerFile, megabytes, tokenizer -> lines.stream().mapToLong(line -> tokenizer.encode(line).length).sum());
-        measure(threads + " threads", tokenizerFile, megabytes, tokenizer -> lines.parallelStream().mapToLong(line -> tokenizer.encode(line).length).sum());
+        measure(
+                "1 thread",
+                tokenizerFile,
+                megabytes,
+                tokenizer -> lines.stream()
+                        .mapToLong(line -> tokenizer.encode(line).length)
+                        .sum());
+        measure(
+                threads + " threads",
+                tokenizerFile,
+                megabytes,
+                tokenizer -> lines.parallelStream()
+                        .mapToLong(line -> tokenizer.encode(line).length)
+                        .sum());
     }
 
-    private static void measure(String label, Path tokenizerFile, double megabytes, ToLongFunction<BpeTokenizer> encodeAll) throws IOException {
+    private static void measure(
+            String label, Path tokenizerFile, double megabytes, ToLongFunction<BpeTokenizer> encodeAll)
+            throws IOException {
         BpeTokenizer tokenizer = BpeTokenizer.load(tokenizerFile);
         long start = System.nanoTime();
         long tokens = encodeAll.applyAsLong(tokenizer);
@@ -53,6 +71,8 @@ class TokenizerBenchmark {
             encodeAll.applyAsLong(tokenizer);
             bestWarmSeconds = Math.min(bestWarmSeconds, (System.nanoTime() - start) / 1e9);
         }
-        System.out.printf("%-12s %d tokens  cold %.1f MB/s  warm %.1f MB/s%n", label, tokens, megabytes / coldSeconds, megabytes / bestWarmSeconds);
+        System.out.printf(
+                "%-12s %d tokens  cold %.1f MB/s  warm %.1f MB/s%n",
+                label, tokens, megabytes / coldSeconds, megabytes / bestWarmSeconds);
     }
 }

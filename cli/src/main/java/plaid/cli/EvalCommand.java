@@ -8,8 +8,11 @@ import plaid.v1.EvaluateLikelihoodProgress;
 import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.LikelihoodResult;
 
-@Command(name = "eval", mixinStandardHelpOptions = true,
-        description = "The likelihood bound of a checkpoint on a zero-shot corpus (ptb, wikitext2, wikitext103, enwik8, text8, billionword).")
+@Command(
+        name = "eval",
+        mixinStandardHelpOptions = true,
+        description =
+                "The likelihood bound of a checkpoint on a zero-shot corpus (ptb, wikitext2, wikitext103, enwik8, text8, billionword).")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     Services services;
@@ -31,8 +34,15 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        return evaluate(services, EvaluateLikelihoodRequest.newBuilder().setCheckpoint(checkpoint).setDataset(dataset)
-                .setSplit(split).setMaxSequences(maxSequences).setSeed(seed).build());
+        return evaluate(
+                services,
+                EvaluateLikelihoodRequest.newBuilder()
+                        .setCheckpoint(checkpoint)
+                        .setDataset(dataset)
+                        .setSplit(split)
+                        .setMaxSequences(maxSequences)
+                        .setSeed(seed)
+                        .build());
     }
 
     /** Runs the evaluation, showing progress, and prints the result. */
@@ -43,15 +53,24 @@ final class EvalCommand implements Callable<Integer> {
             while (events.hasNext()) {
                 EvaluateLikelihoodProgress e = events.next();
                 if (e.hasRunning()) {
-                    bar.update(e.getRunning().getSequencesDone(), e.getRunning().getSequencesTotal(),
+                    bar.update(
+                            e.getRunning().getSequencesDone(),
+                            e.getRunning().getSequencesTotal(),
                             String.format("NLL so far %.4f", e.getRunning().getNllSoFar()));
                 }
                 if (e.hasResult()) {
                     bar.finish();
                     LikelihoodResult r = e.getResult();
                     double perToken = r.getTotalNll() / r.getTokens();
-                    System.out.printf("%s: NLL %.4f nats/token over %d tokens; %s %.4f%n", r.getDataset(), perToken, r.getTokens(),
-                            r.getUnit() == LikelihoodResult.Unit.UNIT_CHARACTERS ? "bits per character" : "word perplexity", r.getPerplexityOrBpc());
+                    System.out.printf(
+                            "%s: NLL %.4f nats/token over %d tokens; %s %.4f%n",
+                            r.getDataset(),
+                            perToken,
+                            r.getTokens(),
+                            r.getUnit() == LikelihoodResult.Unit.UNIT_CHARACTERS
+                                    ? "bits per character"
+                                    : "word perplexity",
+                            r.getPerplexityOrBpc());
                 }
             }
             return 0;

@@ -24,7 +24,8 @@ final class ListeningSockets {
         try {
             Set<String> inodes = listeningInodes(port);
             if (inodes.isEmpty()) return Optional.of(false);
-            List<ProcessHandle> candidates = Stream.concat(Stream.of(process), process.descendants()).toList();
+            List<ProcessHandle> candidates =
+                    Stream.concat(Stream.of(process), process.descendants()).toList();
             for (ProcessHandle p : candidates) {
                 if (holdsAny(p.pid(), inodes)) return Optional.of(true);
             }
@@ -58,7 +59,8 @@ final class ListeningSockets {
             for (Path fd : open.toList()) {
                 try {
                     String target = Files.readSymbolicLink(fd).toString();
-                    if (target.startsWith("socket:[") && inodes.contains(target.substring(8, target.length() - 1))) return true;
+                    if (target.startsWith("socket:[") && inodes.contains(target.substring(8, target.length() - 1)))
+                        return true;
                 } catch (IOException closedMeanwhile) {
                     // the descriptor went away while listing
                 }

@@ -11,9 +11,9 @@ import java.net.ServerSocket;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -42,13 +42,19 @@ final class LocalStack implements AutoCloseable {
 
     /** The three services on the CPU as the demo runs them, under one work dir; the sampler reads checkpoints where the trainer writes them. */
     record CpuServices(Service data, Service trainer, Service sampler) {
-        static CpuServices under(Path work, int dataPort, int trainerPort, int samplerPort, List<String> moreTrainerProperties) {
+        static CpuServices under(
+                Path work, int dataPort, int trainerPort, int samplerPort, List<String> moreTrainerProperties) {
             Path runs = trainerRoot(work);
-            List<String> trainerProperties = new ArrayList<>(List.of("trainer-svc.root=" + runs, "trainer-svc.backend=cpu"));
+            List<String> trainerProperties =
+                    new ArrayList<>(List.of("trainer-svc.root=" + runs, "trainer-svc.backend=cpu"));
             trainerProperties.addAll(moreTrainerProperties);
-            return new CpuServices(new Service("data-svc", dataPort, List.of("data-svc.root=" + dataRoot(work))),
+            return new CpuServices(
+                    new Service("data-svc", dataPort, List.of("data-svc.root=" + dataRoot(work))),
                     new Service("trainer-svc", trainerPort, trainerProperties),
-                    new Service("sampler-svc", samplerPort, List.of("sampler-svc.model-root=" + runs, "sampler-svc.backend=cpu")));
+                    new Service(
+                            "sampler-svc",
+                            samplerPort,
+                            List.of("sampler-svc.model-root=" + runs, "sampler-svc.backend=cpu")));
         }
 
         static Path dataRoot(Path work) {
@@ -94,8 +100,8 @@ final class LocalStack implements AutoCloseable {
         }
         if (lock == null) {
             channel.close();
-            throw new IllegalStateException("another plaid command runs the services of " + work + " (it holds " + lockFile
-                    + "): stop it, or use another --work-dir");
+            throw new IllegalStateException("another plaid command runs the services of " + work + " (it holds "
+                    + lockFile + "): stop it, or use another --work-dir");
         }
         LocalStack stack = new LocalStack(home, logs, channel, lock);
         Runtime.getRuntime().addShutdownHook(stack.stopOnExit);
@@ -116,8 +122,9 @@ final class LocalStack implements AutoCloseable {
             probe.setReuseAddress(true); // a port left in TIME_WAIT by a stack that ended is free; a listener is not
             probe.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), s.port()));
         } catch (IOException taken) {
-            throw new IllegalStateException(s.address() + " (" + s.module() + "'s port) is already in use by a process this command did"
-                    + " not start, perhaps services left running: stop them, or choose other ports (plaid demo --base-port)");
+            throw new IllegalStateException(
+                    s.address() + " (" + s.module() + "'s port) is already in use by a process this command did"
+                            + " not start, perhaps services left running: stop them, or choose other ports (plaid demo --base-port)");
         }
     }
 
@@ -135,15 +142,26 @@ final class LocalStack implements AutoCloseable {
     private void launch(Service s) throws IOException {
         Path jar = home.resolve(s.module()).resolve("target/quarkus-app/quarkus-run.jar");
         if (!Files.isRegularFile(jar)) {
-            throw new IllegalStateException(jar + " is missing: build first with ./mvnw install -DskipTests (./plaid does on its first run)");
+            throw new IllegalStateException(
+                    jar + " is missing: build first with ./mvnw install -DskipTests (./plaid does on its first run)");
         }
         String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector",
-                "--sun-misc-unsafe-memory-access=allow", "-Dquarkus.http.port=" + s.port()));
+        List<String> command = new ArrayList<>(List.of(
+                java,
+                "--enable-native-access=ALL-UNNAMED",
+                "--add-modules",
+                "jdk.incubator.vector",
+                "--sun-misc-unsafe-memory-access=allow",
+                "-Dquarkus.http.port=" + s.port()));
         s.properties().forEach(p -> command.add("-D" + p));
         command.addAll(List.of("-jar", jar.toString()));
         Path log = logs.resolve(s.module() + ".log");
-        processes.put(s, new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start());
+        processes.put(
+                s,
+                new ProcessBuilder(command)
+                        .redirectErrorStream(true)
+                        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                        .start());
     }
 
     private void awaitServing(Service s) throws InterruptedException, IOException {
@@ -152,10 +170,12 @@ final class LocalStack implements AutoCloseable {
         try (Services.Connection connection = Services.connect(s.address(), null)) {
             while (Instant.now().isBefore(deadline)) {
                 if (!process.isAlive()) {
-                    throw new IllegalStateException(s.module() + " exited with " + process.exitValue() + "; its log ends:\n" + tail(s));
+                    throw new IllegalStateException(
+                            s.module() + " exited with " + process.exitValue() + "; its log ends:\n" + tail(s));
                 }
                 try {
-                    HealthCheckResponse r = HealthGrpc.newBlockingStub(connection.channel()).withDeadlineAfter(java.time.Duration.ofSeconds(2))
+                    HealthCheckResponse r = HealthGrpc.newBlockingStub(connection.channel())
+                            .withDeadlineAfter(java.time.Duration.ofSeconds(2))
                             .check(HealthCheckRequest.getDefaultInstance());
                     if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
                         if (ListeningSockets.owner(s.port(), process.toHandle()).orElse(true)) return;
@@ -167,7 +187,8 @@ final class LocalStack implements AutoCloseable {
                 }
                 Thread.sleep(250);
             }
-            throw new IllegalStateException(s.module() + " did not become ready within " + START_TIMEOUT.toSeconds() + " s; its log ends:\n" + tail(s));
+            throw new IllegalStateException(s.module() + " did not become ready within " + START_TIMEOUT.toSeconds()
+                    + " s; its log ends:\n" + tail(s));
         }
     }
 

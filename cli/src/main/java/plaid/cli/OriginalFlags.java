@@ -45,7 +45,8 @@ final class OriginalFlags {
                 throw new IllegalArgumentException("option --" + nameValue + " needs a value");
             }
             if (value.startsWith("["))
-                throw new IllegalArgumentException("option --" + name + ": '" + value + "' is a placeholder of the seed document, not a value: put one in");
+                throw new IllegalArgumentException("option --" + name + ": '" + value
+                        + "' is a placeholder of the seed document, not a value: put one in");
             // As argparse: the last of a repeated flag wins.
             flags.values.put(name, value);
         }
@@ -97,10 +98,20 @@ final class OriginalFlags {
         StringBuilder out = new StringBuilder("%n" + title + " (--name=value or --name value):%n");
         for (Option<?> o : options) {
             Object value = o.defaultValue();
-            String shown = value == null ? "None" : value instanceof Boolean b ? (b ? "True" : "False") : value.toString();
+            String shown =
+                    value == null ? "None" : value instanceof Boolean b ? (b ? "True" : "False") : value.toString();
             String range = o.range().toString().equals("any") ? "" : ", in " + o.range();
-            out.append("  --").append(o.name()).append("=").append(o.kind()).append(" (default ").append(shown).append(range).append(")%n")
-                    .append("      ").append(o.doc().replace("%", "%%")).append("%n");
+            out.append("  --")
+                    .append(o.name())
+                    .append("=")
+                    .append(o.kind())
+                    .append(" (default ")
+                    .append(shown)
+                    .append(range)
+                    .append(")%n")
+                    .append("      ")
+                    .append(o.doc().replace("%", "%%"))
+                    .append("%n");
         }
         return out.toString();
     }
@@ -117,14 +128,18 @@ final class OriginalFlags {
     /** The options that {@code options}' set fields give, as {@code name=value} words with the values {@code config} holds. */
     static String given(Message options, PlaidConfig config) {
         Map<String, Object> values = config.asMap();
-        return options.getAllFields().keySet().stream().map(SpecOptions::option).map(option -> option + "=" + values.get(option))
+        return options.getAllFields().keySet().stream()
+                .map(SpecOptions::option)
+                .map(option -> option + "=" + values.get(option))
                 .collect(Collectors.joining(" "));
     }
 
     /** The options that differ from train.py's defaults, as {@code name=value} words: what a --validate-only line shows. */
     static String differingFromDefaults(PlaidConfig config) {
         Map<String, Object> defaults = PlaidConfig.defaults().asMap();
-        return config.asMap().entrySet().stream().filter(e -> !Objects.equals(e.getValue(), defaults.get(e.getKey())))
-                .map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(" "));
+        return config.asMap().entrySet().stream()
+                .filter(e -> !Objects.equals(e.getValue(), defaults.get(e.getKey())))
+                .map(e -> e.getKey() + "=" + e.getValue())
+                .collect(Collectors.joining(" "));
     }
 }

@@ -22,7 +22,8 @@ final class ProgressBar {
 
     void update(long done, long total, String detail) {
         int filled = total <= 0 ? 0 : (int) Math.min(WIDTH, WIDTH * done / total);
-        String line = String.format("%s [%s%s] %d/%d %s", label, "=".repeat(filled), " ".repeat(WIDTH - filled), done, total, detail);
+        String line = String.format(
+                "%s [%s%s] %d/%d %s", label, "=".repeat(filled), " ".repeat(WIDTH - filled), done, total, detail);
         // pad over what the previous, possibly longer, line left behind
         out.print("\r" + line + " ".repeat(Math.max(0, lastLength - line.length())));
         out.flush();

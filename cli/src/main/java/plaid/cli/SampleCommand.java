@@ -23,9 +23,14 @@ import plaid.v1.TextOrTokens;
 import plaid.v1.TrainingSpec;
 import plaid.v1.UpdateRule;
 
-@Command(name = "sample", mixinStandardHelpOptions = true, description = {"Generate text with sampler-svc, with any of sample.py's guidance forms.",
-        "sample.py's flags are accepted as written: --weights_path (the checkpoint), shape options (--dim=384 --n_heads=6 --diffusion_mode=... "
-                + "--BoW_cumsum_gamma=0.5, for weights without a config.json), --use_secondary_logits=True, --just_unconditional=True."})
+@Command(
+        name = "sample",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Generate text with sampler-svc, with any of sample.py's guidance forms.",
+            "sample.py's flags are accepted as written: --weights_path (the checkpoint), shape options (--dim=384 --n_heads=6 --diffusion_mode=... "
+                    + "--BoW_cumsum_gamma=0.5, for weights without a config.json), --use_secondary_logits=True, --just_unconditional=True."
+        })
 final class SampleCommand implements Callable<Integer> {
     @Mixin
     Services services;
@@ -54,10 +59,17 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--prefix", description = "prefix completion: this text at the start")
     String prefix;
 
-    @Option(names = "--infill", arity = "2", paramLabel = "TEXT", description = "infilling: a prefix and a suffix, with --gap positions between")
+    @Option(
+            names = "--infill",
+            arity = "2",
+            paramLabel = "TEXT",
+            description = "infilling: a prefix and a suffix, with --gap positions between")
     List<String> infill;
 
-    @Option(names = "--gap", defaultValue = "40", description = "positions between the infill prefix and suffix (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--gap",
+            defaultValue = "40",
+            description = "positions between the infill prefix and suffix (default: ${DEFAULT-VALUE})")
     int gap;
 
     @Option(names = "--contain", description = "lexical constraint: the text's tokens somewhere ('any')")
@@ -66,13 +78,18 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--negate", description = "negation: the text's tokens nowhere ('all' with complement)")
     List<String> negate = new ArrayList<>();
 
-    @Option(names = "--weight", defaultValue = "2.0", description = "guidance weight of every form (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--weight",
+            defaultValue = "2.0",
+            description = "guidance weight of every form (default: ${DEFAULT-VALUE})")
     double weight;
 
     @Option(names = "--partial-every", defaultValue = "0", description = "print partial decodes every this many steps")
     int partialEvery;
 
-    @Option(names = "--validate-only", description = "check the command line and print what it resolves to; contacts no service")
+    @Option(
+            names = "--validate-only",
+            description = "check the command line and print what it resolves to; contacts no service")
     boolean validateOnly;
 
     @Unmatched
@@ -83,7 +100,8 @@ final class SampleCommand implements Callable<Integer> {
         OriginalFlags flags = OriginalFlags.parse(originalFlags);
         flags.take(OptionTable.WEIGHTS_PATH).ifPresent(weights -> {
             if (model.checkpoint != null && !model.checkpoint.equals(weights))
-                throw new IllegalArgumentException("option --weights_path=" + weights + " contradicts --checkpoint " + model.checkpoint);
+                throw new IllegalArgumentException(
+                        "option --weights_path=" + weights + " contradicts --checkpoint " + model.checkpoint);
             model.checkpoint = weights;
         });
         boolean secondaryLogits = flags.take(OptionTable.USE_SECONDARY_LOGITS).orElse(false);
@@ -91,29 +109,41 @@ final class SampleCommand implements Callable<Integer> {
         ModelShape.Builder shapeFlags = ModelShape.newBuilder();
         flags.setInto(List.of(shapeFlags));
         ModelShape shape = shapeFlags.build();
-        PlaidConfig options = OriginalFlags.check(TrainingSpec.newBuilder().setShape(shape).build());
+        PlaidConfig options =
+                OriginalFlags.check(TrainingSpec.newBuilder().setShape(shape).build());
         Guidance guidance = guidance();
         // sample.py's just_unconditional skips its guided demos; here guidance is only what is asked for.
         if (justUnconditional && !guidance.equals(Guidance.getDefaultInstance()))
-            throw new IllegalArgumentException("option --just_unconditional=True samples without guidance: drop --prefix, --infill, --contain and --negate");
+            throw new IllegalArgumentException(
+                    "option --just_unconditional=True samples without guidance: drop --prefix, --infill, --contain and --negate");
         String name = model.name(shape);
         if (validateOnly) {
             System.out.println("valid: " + samples + " samples of " + steps + " steps from model '" + name + "'"
-                    + (model.checkpoint != null ? " loaded from '" + model.checkpoint + "'" : "") + (guidance.equals(Guidance.getDefaultInstance()) ? ", unguided" : ", guided")
+                    + (model.checkpoint != null ? " loaded from '" + model.checkpoint + "'" : "")
+                    + (guidance.equals(Guidance.getDefaultInstance()) ? ", unguided" : ", guided")
                     + ": use_secondary_logits=" + secondaryLogits + " " + OriginalFlags.given(shape, options));
             return 0;
         }
         try (Services.Connection connection = services.sampler()) {
             var sampler = SamplerServiceGrpc.newBlockingStub(connection.channel());
-            GenerateRequest.Builder request = GenerateRequest.newBuilder().setModel(model.load(sampler, shape)).setSamples(samples).setSeqLen(seqLen)
-                    .setSteps(steps).setSeed(seed).setUpdate(ddim ? UpdateRule.UPDATE_RULE_DDIM : UpdateRule.UPDATE_RULE_ANCESTRAL)
-                    .setGuidance(guidance).setPartialDecodeEvery(partialEvery).setSkipSpecialTokens(true).setUseSecondaryLogits(secondaryLogits);
+            GenerateRequest.Builder request = GenerateRequest.newBuilder()
+                    .setModel(model.load(sampler, shape))
+                    .setSamples(samples)
+                    .setSeqLen(seqLen)
+                    .setSteps(steps)
+                    .setSeed(seed)
+                    .setUpdate(ddim ? UpdateRule.UPDATE_RULE_DDIM : UpdateRule.UPDATE_RULE_ANCESTRAL)
+                    .setGuidance(guidance)
+                    .setPartialDecodeEvery(partialEvery)
+                    .setSkipSpecialTokens(true)
+                    .setUseSecondaryLogits(secondaryLogits);
             if (scoreTemp != null) request.setScoreTemp(scoreTemp);
             ProgressBar bar = new ProgressBar(System.err, "sampling");
             var events = sampler.generate(request.build());
             while (events.hasNext()) {
                 GenerateEvent e = events.next();
-                if (e.hasProgress()) bar.update(e.getProgress().getStep(), e.getProgress().getSteps(), "");
+                if (e.hasProgress())
+                    bar.update(e.getProgress().getStep(), e.getProgress().getSteps(), "");
                 if (e.hasPartial()) {
                     bar.finish();
                     System.out.println("step " + e.getPartial().getStep() + ":");
@@ -130,10 +160,21 @@ final class SampleCommand implements Callable<Integer> {
 
     private Guidance guidance() {
         Guidance.Builder g = Guidance.newBuilder();
-        if (prefix != null) g.setPrefix(Prefix.newBuilder().setText(text(prefix)).setWeight(weight));
-        if (infill != null) g.setInfill(Infill.newBuilder().setPrefix(text(infill.get(0))).setSuffix(text(infill.get(1))).setSuffixOffset(gap).setWeight(weight));
-        for (String c : contain) g.addTerms(GuidanceTerm.newBuilder().setTarget(text(c)).setWeight(weight).setAny(AnyPosition.getDefaultInstance()));
-        for (String n : negate) g.addNegations(Negation.newBuilder().setText(text(n)).setWeight(weight));
+        if (prefix != null)
+            g.setPrefix(Prefix.newBuilder().setText(text(prefix)).setWeight(weight));
+        if (infill != null)
+            g.setInfill(Infill.newBuilder()
+                    .setPrefix(text(infill.get(0)))
+                    .setSuffix(text(infill.get(1)))
+                    .setSuffixOffset(gap)
+                    .setWeight(weight));
+        for (String c : contain)
+            g.addTerms(GuidanceTerm.newBuilder()
+                    .setTarget(text(c))
+                    .setWeight(weight)
+                    .setAny(AnyPosition.getDefaultInstance()));
+        for (String n : negate)
+            g.addNegations(Negation.newBuilder().setText(text(n)).setWeight(weight));
         return g.build();
     }
 

@@ -11,7 +11,10 @@ import plaid.v1.ScoreRequest;
 import plaid.v1.TextOrTokens;
 import plaid.v1.TextScore;
 
-@Command(name = "score", mixinStandardHelpOptions = true, description = "The NLL bound of each text under a model of sampler-svc, one line per text.")
+@Command(
+        name = "score",
+        mixinStandardHelpOptions = true,
+        description = "The NLL bound of each text under a model of sampler-svc, one line per text.")
 final class ScoreCommand implements Callable<Integer> {
     @Mixin
     Services services;
@@ -32,12 +35,17 @@ final class ScoreCommand implements Callable<Integer> {
     public Integer call() {
         try (Services.Connection connection = services.sampler()) {
             var sampler = SamplerServiceGrpc.newBlockingStub(connection.channel());
-            ScoreRequest.Builder request = ScoreRequest.newBuilder().setModel(model.load(sampler)).setDraws(draws).setSeed(seed);
+            ScoreRequest.Builder request = ScoreRequest.newBuilder()
+                    .setModel(model.load(sampler))
+                    .setDraws(draws)
+                    .setSeed(seed);
             texts.forEach(t -> request.addTexts(TextOrTokens.newBuilder().setText(t)));
             List<TextScore> scores = sampler.score(request.build()).getScoresList();
             for (int i = 0; i < scores.size(); i++) {
                 TextScore s = scores.get(i);
-                System.out.printf("%.4f nats/token over %d tokens  %s%n", s.getNllPerToken(), s.getTokens(), texts.get(i).replace("\n", "↵"));
+                System.out.printf(
+                        "%.4f nats/token over %d tokens  %s%n",
+                        s.getNllPerToken(), s.getTokens(), texts.get(i).replace("\n", "↵"));
             }
             return 0;
         }

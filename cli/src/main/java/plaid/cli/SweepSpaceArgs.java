@@ -70,19 +70,28 @@ record SweepSpaceArgs(List<SweepParameter> parameters, List<String> fixedFlags, 
         if (text.startsWith("grid:")) {
             List<String> values = new ArrayList<>();
             for (String v : text.substring("grid:".length()).split(",", -1)) {
-                if (v.isBlank()) throw new IllegalArgumentException("option --" + name + ": '" + text + "' has an empty grid value");
+                if (v.isBlank())
+                    throw new IllegalArgumentException("option --" + name + ": '" + text + "' has an empty grid value");
                 values.add(v.trim());
             }
-            return parameter.setGrid(SweepValues.newBuilder().addAllValues(values)).build();
+            return parameter
+                    .setGrid(SweepValues.newBuilder().addAllValues(values))
+                    .build();
         }
         boolean log = text.startsWith("log:");
         String[] bounds = text.substring(text.indexOf(':') + 1).split(":", -1);
         if (bounds.length != 2)
-            throw new IllegalArgumentException("option --" + name + ": '" + text + "' must be " + (log ? "log" : "uniform") + ":MIN:MAX");
+            throw new IllegalArgumentException(
+                    "option --" + name + ": '" + text + "' must be " + (log ? "log" : "uniform") + ":MIN:MAX");
         double min = number(name, bounds[0]), max = number(name, bounds[1]);
-        if (!(min < max)) throw new IllegalArgumentException("option --" + name + ": the range " + text + " is empty (MIN must be below MAX)");
-        if (log && min <= 0) throw new IllegalArgumentException("option --" + name + ": a log range needs positive bounds, got " + text);
-        return parameter.setRange(SweepRange.newBuilder().setMin(min).setMax(max).setLog(log)).build();
+        if (!(min < max))
+            throw new IllegalArgumentException(
+                    "option --" + name + ": the range " + text + " is empty (MIN must be below MAX)");
+        if (log && min <= 0)
+            throw new IllegalArgumentException("option --" + name + ": a log range needs positive bounds, got " + text);
+        return parameter
+                .setRange(SweepRange.newBuilder().setMin(min).setMax(max).setLog(log))
+                .build();
     }
 
     private static double number(String name, String text) {
@@ -100,30 +109,43 @@ record SweepSpaceArgs(List<SweepParameter> parameters, List<String> fixedFlags, 
         try {
             root = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(file));
         } catch (IOException e) {
-            throw new IllegalArgumentException("--space " + file + ": " + e.getMessage().lines().findFirst().orElse(""));
+            throw new IllegalArgumentException("--space " + file + ": "
+                    + e.getMessage().lines().findFirst().orElse(""));
         }
-        if (root == null || !root.isObject()) throw new IllegalArgumentException("--space " + file + ": must be a mapping with 'parameters'");
+        if (root == null || !root.isObject())
+            throw new IllegalArgumentException("--space " + file + ": must be a mapping with 'parameters'");
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> entry = it.next();
-            if (SETTINGS.contains(entry.getKey())) settings.put(entry.getKey(), entry.getValue().asText());
+            if (SETTINGS.contains(entry.getKey()))
+                settings.put(entry.getKey(), entry.getValue().asText());
             else if (!entry.getKey().equals("parameters"))
-                throw new IllegalArgumentException("--space " + file + ": unknown key '" + entry.getKey() + "' (known: parameters, " + String.join(", ", SETTINGS) + ")");
+                throw new IllegalArgumentException("--space " + file + ": unknown key '" + entry.getKey()
+                        + "' (known: parameters, " + String.join(", ", SETTINGS) + ")");
         }
         JsonNode space = root.path("parameters");
-        if (!space.isObject() || space.isEmpty()) throw new IllegalArgumentException("--space " + file + ": 'parameters' must map options to values");
+        if (!space.isObject() || space.isEmpty())
+            throw new IllegalArgumentException("--space " + file + ": 'parameters' must map options to values");
         for (Iterator<Map.Entry<String, JsonNode>> it = space.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> entry = it.next();
             String name = entry.getKey();
             JsonNode value = entry.getValue();
             if (value.isArray()) {
-                if (value.isEmpty()) throw new IllegalArgumentException("--space " + file + ": parameter '" + name + "' has an empty list of values");
+                if (value.isEmpty())
+                    throw new IllegalArgumentException(
+                            "--space " + file + ": parameter '" + name + "' has an empty list of values");
                 List<String> values = new ArrayList<>();
                 value.forEach(v -> values.add(v.asText()));
-                parameters.put(name, SweepParameter.newBuilder().setName(name).setGrid(SweepValues.newBuilder().addAllValues(values)).build());
+                parameters.put(
+                        name,
+                        SweepParameter.newBuilder()
+                                .setName(name)
+                                .setGrid(SweepValues.newBuilder().addAllValues(values))
+                                .build());
             } else if (value.isTextual() && isDimension(value.asText())) {
                 parameters.put(name, dimension(name, value.asText()));
             } else {
-                throw new IllegalArgumentException("--space " + file + ": parameter '" + name + "' must be a list or grid:/log:/uniform:, got " + value);
+                throw new IllegalArgumentException("--space " + file + ": parameter '" + name
+                        + "' must be a list or grid:/log:/uniform:, got " + value);
             }
         }
     }

@@ -10,7 +10,10 @@ import plaid.v1.DataServiceGrpc;
 import plaid.v1.TokenizeRequest;
 import plaid.v1.TokenizeResponse;
 
-@Command(name = "tokenize", mixinStandardHelpOptions = true, description = "Print the token ids of each text (data-svc).")
+@Command(
+        name = "tokenize",
+        mixinStandardHelpOptions = true,
+        description = "Print the token ids of each text (data-svc).")
 final class TokenizeCommand implements Callable<Integer> {
     @Mixin
     Services services;
@@ -23,8 +26,9 @@ final class TokenizeCommand implements Callable<Integer> {
         try (Services.Connection data = services.data()) {
             TokenizeResponse response = DataServiceGrpc.newBlockingStub(data.channel())
                     .tokenize(TokenizeRequest.newBuilder().addAllTexts(texts).build());
-            response.getSequencesList().forEach(ids ->
-                    System.out.println(ids.getIdsList().stream().map(String::valueOf).collect(Collectors.joining(" "))));
+            response.getSequencesList()
+                    .forEach(ids -> System.out.println(
+                            ids.getIdsList().stream().map(String::valueOf).collect(Collectors.joining(" "))));
             return 0;
         }
     }

@@ -8,10 +8,10 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Unmatched;
 import plaid.options.OptionTable;
 import plaid.options.PlaidConfig;
@@ -27,9 +27,19 @@ import plaid.v1.SubmitJobRequest;
 import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 
-@Command(name = "train", mixinStandardHelpOptions = true,
-        description = {"Training jobs on trainer-svc.", "With train.py's flags and no subcommand, `plaid train --flag=value ...` is `plaid train submit`."},
-        subcommands = {TrainCommand.Submit.class, TrainCommand.Watch.class, TrainCommand.Cancel.class, TrainCommand.ListJobs.class})
+@Command(
+        name = "train",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Training jobs on trainer-svc.",
+            "With train.py's flags and no subcommand, `plaid train --flag=value ...` is `plaid train submit`."
+        },
+        subcommands = {
+            TrainCommand.Submit.class,
+            TrainCommand.Watch.class,
+            TrainCommand.Cancel.class,
+            TrainCommand.ListJobs.class
+        })
 final class TrainCommand implements Callable<Integer> {
     /** The seed's command lines read `python train.py --flag=...`: the same flags right after `train` submit a job. */
     @Mixin
@@ -45,7 +55,8 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (originalFlags.isEmpty() && !submit.validateOnly && submit.corpus == null) {
-            throw new ParameterException(spec.commandLine(), "give train.py's flags (e.g. --batch_size=64) or a subcommand");
+            throw new ParameterException(
+                    spec.commandLine(), "give train.py's flags (e.g. --batch_size=64) or a subcommand");
         }
         submit.originalFlags = originalFlags;
         return submit.call();
@@ -55,7 +66,8 @@ final class TrainCommand implements Callable<Integer> {
     static final int EXIT_NLL_ABOVE_THRESHOLD = 5;
 
     /** Runs {@code body} with a trainer stub, closing the channel afterwards. */
-    static <T> T withTrainer(Services services, java.util.function.Function<TrainerServiceGrpc.TrainerServiceBlockingStub, T> body) {
+    static <T> T withTrainer(
+            Services services, java.util.function.Function<TrainerServiceGrpc.TrainerServiceBlockingStub, T> body) {
         try (Services.Connection trainer = services.trainer()) {
             return body.apply(TrainerServiceGrpc.newBlockingStub(trainer.channel()));
         }
@@ -63,11 +75,18 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The exit code for a finished job: failed, above the NLL threshold, or fine. */
     static int verdict(Job job, Double maxValNll) {
-        System.out.println("job " + job.getId() + " " + job.getState().name().replace("JOB_STATE_", "").toLowerCase(Locale.ROOT)
-                + (job.hasLatestValidation() ? String.format(", validation NLL %.4f", job.getLatestValidation().getNll()) : "")
+        System.out.println("job " + job.getId() + " "
+                + job.getState().name().replace("JOB_STATE_", "").toLowerCase(Locale.ROOT)
+                + (job.hasLatestValidation()
+                        ? String.format(
+                                ", validation NLL %.4f",
+                                job.getLatestValidation().getNll())
+                        : "")
                 + (job.getFailure().isEmpty() ? "" : ": " + job.getFailure()));
         // what `plaid sample --checkpoint` and `plaid eval --checkpoint` take
-        if (job.getCheckpointsCount() > 0) System.out.println("checkpoint " + job.getCheckpoints(job.getCheckpointsCount() - 1).getPath());
+        if (job.getCheckpointsCount() > 0)
+            System.out.println("checkpoint "
+                    + job.getCheckpoints(job.getCheckpointsCount() - 1).getPath());
         if (job.getState() != JobState.JOB_STATE_SUCCEEDED) return PlaidCommand.EXIT_JOB_FAILED;
         if (maxValNll != null) {
             if (!job.hasLatestValidation()) {
@@ -77,18 +96,26 @@ final class TrainCommand implements Callable<Integer> {
             // NaN compares false with everything: a diverged model's NLL must not pass the gate
             if (!(job.getLatestValidation().getNll() <= maxValNll)) {
                 double nll = job.getLatestValidation().getNll();
-                if (Double.isFinite(nll)) System.err.printf("plaid: validation NLL %.4f is above the threshold %.4f%n", nll, maxValNll);
-                else System.err.printf("plaid: validation NLL %s is not finite (the model diverged): it never passes the threshold%n", nll);
+                if (Double.isFinite(nll))
+                    System.err.printf("plaid: validation NLL %.4f is above the threshold %.4f%n", nll, maxValNll);
+                else
+                    System.err.printf(
+                            "plaid: validation NLL %s is not finite (the model diverged): it never passes the threshold%n",
+                            nll);
                 return EXIT_NLL_ABOVE_THRESHOLD;
             }
         }
         return 0;
     }
 
-    @Command(name = "submit", mixinStandardHelpOptions = true,
-            description = {"Submit a training job. Any train.py option is accepted as the original (and the seed's fork) writes it, "
-                    + "e.g. --batch_size=64 --lr=1e-3 --diffusion_mode=BoW_embedding --BoW_cumsum_gamma=0.5.",
-                    "--steps=0 --weights_path=W --dataset=D is train.py's evaluation-only run: the likelihood of checkpoint W on the zero-shot set D."})
+    @Command(
+            name = "submit",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Submit a training job. Any train.py option is accepted as the original (and the seed's fork) writes it, "
+                        + "e.g. --batch_size=64 --lr=1e-3 --diffusion_mode=BoW_embedding --BoW_cumsum_gamma=0.5.",
+                "--steps=0 --weights_path=W --dataset=D is train.py's evaluation-only run: the likelihood of checkpoint W on the zero-shot set D."
+            })
     static final class Submit implements Callable<Integer> {
         /** train.py's default dataset, the corpus name a job trains on when neither --corpus nor --dataset gives one. */
         static final String DEFAULT_CORPUS = "openwebtext2";
@@ -96,8 +123,10 @@ final class TrainCommand implements Callable<Integer> {
         @Mixin
         Services services;
 
-        @Option(names = "--corpus", description = "a corpus of the services ('demo' is built in; default: train.py's --dataset, else "
-                + DEFAULT_CORPUS + ")")
+        @Option(
+                names = "--corpus",
+                description = "a corpus of the services ('demo' is built in; default: train.py's --dataset, else "
+                        + DEFAULT_CORPUS + ")")
         String corpus;
 
         @Option(names = "--seed", defaultValue = "0", description = "run seed (default: ${DEFAULT-VALUE})")
@@ -109,10 +138,14 @@ final class TrainCommand implements Callable<Integer> {
         @Option(names = "--wait", description = "follow the job until it ends; the exit code says how it ended")
         boolean waitForEnd;
 
-        @Option(names = "--max-val-nll", description = "with --wait: exit with 5 when the final validation NLL is above this")
+        @Option(
+                names = "--max-val-nll",
+                description = "with --wait: exit with 5 when the final validation NLL is above this")
         Double maxValNll;
 
-        @Option(names = "--validate-only", description = "check the command line and print what it resolves to; contacts no service")
+        @Option(
+                names = "--validate-only",
+                description = "check the command line and print what it resolves to; contacts no service")
         boolean validateOnly;
 
         @Unmatched
@@ -127,7 +160,12 @@ final class TrainCommand implements Callable<Integer> {
             }
             return switch (run) {
                 case Training training -> {
-                    Job job = withTrainer(services, t -> t.submitJob(SubmitJobRequest.newBuilder().setSpec(training.spec()).setDisplayName(name).build()));
+                    Job job = withTrainer(
+                            services,
+                            t -> t.submitJob(SubmitJobRequest.newBuilder()
+                                    .setSpec(training.spec())
+                                    .setDisplayName(name)
+                                    .build()));
                     System.out.println(job.getId());
                     if (!waitForEnd) yield 0;
                     yield verdict(withTrainer(services, t -> JobWatcher.watch(t, job.getId(), System.out)), maxValNll);
@@ -155,8 +193,10 @@ final class TrainCommand implements Callable<Integer> {
     record Evaluation(EvaluateLikelihoodRequest request, PlaidConfig config) implements Run {
         @Override
         public String summary() {
-            return "evaluation (steps=0) of '" + request.getCheckpoint() + "' on " + request.getDataset() + ", batch_size=" + request.getBatchSize()
-                    + " seq_len=" + request.getSeqLen() + "; the shape is the checkpoint's config.json's, the flags say: "
+            return "evaluation (steps=0) of '" + request.getCheckpoint() + "' on " + request.getDataset()
+                    + ", batch_size=" + request.getBatchSize()
+                    + " seq_len=" + request.getSeqLen()
+                    + "; the shape is the checkpoint's config.json's, the flags say: "
                     + OriginalFlags.differingFromDefaults(config);
         }
     }
@@ -180,22 +220,38 @@ final class TrainCommand implements Callable<Integer> {
         Reporting.Builder reporting = Reporting.newBuilder();
         if (!evaluation) steps.ifPresent(optimization::setSteps);
         flags.setInto(List.of(shape, optimization, reporting));
-        TrainingSpec.Builder spec = TrainingSpec.newBuilder().setSeed(seed).setShape(shape).setOptimization(optimization).setReporting(reporting);
+        TrainingSpec.Builder spec = TrainingSpec.newBuilder()
+                .setSeed(seed)
+                .setShape(shape)
+                .setOptimization(optimization)
+                .setReporting(reporting);
         PlaidConfig config = OriginalFlags.check(spec.build());
         if (evaluation) {
-            String checkpoint = weights.orElseThrow(() -> new IllegalArgumentException("option --steps=0 (evaluation only) needs --weights_path"));
+            String checkpoint = weights.orElseThrow(
+                    () -> new IllegalArgumentException("option --steps=0 (evaluation only) needs --weights_path"));
             String set = dataset.or(() -> Optional.ofNullable(corpus))
-                    .orElseThrow(() -> new IllegalArgumentException("option --steps=0 (evaluation only) needs --dataset, a zero-shot set such as wikitext2"));
-            return new Evaluation(EvaluateLikelihoodRequest.newBuilder().setCheckpoint(checkpoint).setDataset(set).setSplit("valid")
-                    .setBatchSize(reporting.hasValBatchSize() ? reporting.getValBatchSize() : 0).setSeqLen(shape.hasSeqLen() ? shape.getSeqLen() : 0)
-                    .setSeed(seed).build(), config);
+                    .orElseThrow(() -> new IllegalArgumentException(
+                            "option --steps=0 (evaluation only) needs --dataset, a zero-shot set such as wikitext2"));
+            return new Evaluation(
+                    EvaluateLikelihoodRequest.newBuilder()
+                            .setCheckpoint(checkpoint)
+                            .setDataset(set)
+                            .setSplit("valid")
+                            .setBatchSize(reporting.hasValBatchSize() ? reporting.getValBatchSize() : 0)
+                            .setSeqLen(shape.hasSeqLen() ? shape.getSeqLen() : 0)
+                            .setSeed(seed)
+                            .build(),
+                    config);
         }
         weights.ifPresent(spec::setWeightsFrom);
         spec.setCorpus(corpus != null ? corpus : dataset.orElse(Submit.DEFAULT_CORPUS));
         return new Training(spec.build(), config);
     }
 
-    @Command(name = "watch", mixinStandardHelpOptions = true, description = "Follow a job until it ends; the exit code says how it ended.")
+    @Command(
+            name = "watch",
+            mixinStandardHelpOptions = true,
+            description = "Follow a job until it ends; the exit code says how it ended.")
     static final class Watch implements Callable<Integer> {
         @Mixin
         Services services;
@@ -222,7 +278,10 @@ final class TrainCommand implements Callable<Integer> {
 
         @Override
         public Integer call() {
-            Job job = withTrainer(services, t -> t.cancelJob(CancelJobRequest.newBuilder().setJobId(jobId).build()));
+            Job job = withTrainer(
+                    services,
+                    t -> t.cancelJob(
+                            CancelJobRequest.newBuilder().setJobId(jobId).build()));
             System.out.println(job.getId() + " " + job.getState());
             return 0;
         }
@@ -235,11 +294,18 @@ final class TrainCommand implements Callable<Integer> {
 
         @Override
         public Integer call() {
-            var jobs = withTrainer(services, t -> t.listJobs(ListJobsRequest.newBuilder().setPageSize(100).build()));
+            var jobs = withTrainer(
+                    services,
+                    t -> t.listJobs(
+                            ListJobsRequest.newBuilder().setPageSize(100).build()));
             System.out.printf("%-24s %-12s %10s  %s%n", "JOB", "STATE", "STEP", "NAME");
             for (Job j : jobs.getJobsList()) {
-                System.out.printf("%-24s %-12s %10s  %s%n", j.getId(), j.getState().name().replace("JOB_STATE_", ""),
-                        j.getStep() + "/" + j.getTotalSteps(), j.getDisplayName());
+                System.out.printf(
+                        "%-24s %-12s %10s  %s%n",
+                        j.getId(),
+                        j.getState().name().replace("JOB_STATE_", ""),
+                        j.getStep() + "/" + j.getTotalSteps(),
+                        j.getDisplayName());
             }
             return 0;
         }

@@ -21,23 +21,32 @@ class LocalStackTest {
         try (ServerSocket someoneElses = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             int port = someoneElses.getLocalPort();
             // the module's jar does not exist: the port check must come first and launch nothing
-            assertThatThrownBy(() -> LocalStack.start(work, work, List.of(new LocalStack.Service("trainer-svc", port, List.of()))))
+            assertThatThrownBy(() -> LocalStack.start(
+                            work, work, List.of(new LocalStack.Service("trainer-svc", port, List.of()))))
                     .isInstanceOf(IllegalStateException.class)
-                    .hasMessageContaining("127.0.0.1:" + port).hasMessageContaining("trainer-svc").hasMessageContaining("did not start");
+                    .hasMessageContaining("127.0.0.1:" + port)
+                    .hasMessageContaining("trainer-svc")
+                    .hasMessageContaining("did not start");
         }
         // the refused start left the work dir free
         assertThat(Files.exists(work.resolve(LocalStack.LOCK_FILE))).isTrue();
-        assertThatThrownBy(() -> LocalStack.start(work, work, List.of(new LocalStack.Service("trainer-svc", freePort(), List.of()))))
+        assertThatThrownBy(() -> LocalStack.start(
+                        work, work, List.of(new LocalStack.Service("trainer-svc", freePort(), List.of()))))
                 .hasMessageContaining("is missing");
     }
 
     @Test
     void aWorkDirAnotherCommandHoldsIsRefused() throws Exception {
-        try (var channel = java.nio.channels.FileChannel.open(work.resolve(LocalStack.LOCK_FILE),
-                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
-             var held = channel.lock()) {
-            assertThatThrownBy(() -> LocalStack.start(work, work, List.of(new LocalStack.Service("data-svc", freePort(), List.of()))))
-                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("another plaid command").hasMessageContaining(work.toString());
+        try (var channel = java.nio.channels.FileChannel.open(
+                        work.resolve(LocalStack.LOCK_FILE),
+                        java.nio.file.StandardOpenOption.CREATE,
+                        java.nio.file.StandardOpenOption.WRITE);
+                var held = channel.lock()) {
+            assertThatThrownBy(() -> LocalStack.start(
+                            work, work, List.of(new LocalStack.Service("data-svc", freePort(), List.of()))))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("another plaid command")
+                    .hasMessageContaining(work.toString());
         }
     }
 
@@ -49,12 +58,14 @@ class LocalStackTest {
             assertThat(owner).contains(true);
             Process other = new ProcessBuilder("sleep", "30").start();
             try {
-                assertThat(ListeningSockets.owner(mine.getLocalPort(), other.toHandle())).contains(false);
+                assertThat(ListeningSockets.owner(mine.getLocalPort(), other.toHandle()))
+                        .contains(false);
             } finally {
                 other.destroyForcibly();
             }
         }
-        assertThat(ListeningSockets.owner(freePort(), ProcessHandle.current())).isNotEqualTo(java.util.Optional.of(true));
+        assertThat(ListeningSockets.owner(freePort(), ProcessHandle.current()))
+                .isNotEqualTo(java.util.Optional.of(true));
     }
 
     private static int freePort() throws Exception {

@@ -59,15 +59,18 @@ class SeedDocumentTest {
     static void readTheSeedDocument() throws IOException {
         Path doc = Path.of(System.getProperty("plaid.docs", "../shared/docs")).resolve("seed-fork-readme.txt");
         if (!Files.isRegularFile(doc)) {
-            String why = "no seed document at " + doc.toAbsolutePath() + " (set -Dplaid.docs to the folder holding seed-fork-readme.txt)";
-            if (Boolean.getBoolean("plaid.fixtures.required")) fail(why + "; -Dplaid.fixtures.required=true makes this an error");
+            String why = "no seed document at " + doc.toAbsolutePath()
+                    + " (set -Dplaid.docs to the folder holding seed-fork-readme.txt)";
+            if (Boolean.getBoolean("plaid.fixtures.required"))
+                fail(why + "; -Dplaid.fixtures.required=true makes this an error");
             assumeTrue(false, why);
         }
         List<String> text = Files.readAllLines(doc);
         lines = new ArrayList<>();
         for (int i = 0; i < text.size(); i++) {
             Matcher m = COMMAND.matcher(text.get(i));
-            if (m.find()) lines.add(new SeedLine(m.group(1), shellWords(m.group(2).replaceFirst("\\s#.*$", "")), i + 1));
+            if (m.find())
+                lines.add(new SeedLine(m.group(1), shellWords(m.group(2).replaceFirst("\\s#.*$", "")), i + 1));
         }
     }
 
@@ -78,10 +81,14 @@ class SeedDocumentTest {
         assertThat(lines).filteredOn(SeedLine::placeholder).isNotEmpty();
         for (SeedLine line : lines) {
             Outcome outcome = validate(line);
-            String where = "line " + line.number() + ": " + line.script() + ".py " + String.join(" ", line.args()) + "\n" + outcome;
+            String where = "line " + line.number() + ": " + line.script() + ".py " + String.join(" ", line.args())
+                    + "\n" + outcome;
             if (line.placeholder()) {
                 assertThat(outcome.code()).as(where).isEqualTo(PlaidCommand.EXIT_USAGE);
-                assertThat(outcome.err()).as(where).contains("option --diffusion_mode").contains("placeholder");
+                assertThat(outcome.err())
+                        .as(where)
+                        .contains("option --diffusion_mode")
+                        .contains("placeholder");
             } else {
                 assertThat(outcome.code()).as(where).isZero();
                 assertThat(outcome.out()).as(where).startsWith("valid: ");
@@ -92,38 +99,71 @@ class SeedDocumentTest {
 
     @Test
     void theDoubleLogitRegLineResolvesAsWritten() {
-        Map<String, String> values = validate(line("train", "--diffusion_mode=BoW_embedding_double_logit_reg")).resolved();
-        assertThat(values).containsEntry("reconst_secondary_weight", "0.31").containsEntry("gamma_0", "-1.0").containsEntry("gamma_1", "3.0")
-                .containsEntry("lr_scheduler", "cosine").containsEntry("BoW_cumsum_gamma", "0.0").containsEntry("reconst_weight", "0.83")
-                .containsEntry("weight_decay", "6.8E-5").containsEntry("lr", "0.0028").containsEntry("grad_accum_steps", "2")
-                .containsEntry("batch_size", "128").containsEntry("diffusion_mode", "BoW_embedding_double_logit_reg")
-                .containsEntry("model_save_path", "diffusion_hype_model_saves/BoW_embedding_double_logit_reg_lr=0.0028_embeddim=16_wd=6.8e-05_g=0_rconstw=0.83_rconst2w=0.31")
-                .containsEntry("wandb_run_name", "BoW_embedding_double_logit_reg_lr=0.0028_embeddim=16_wd=6.8e-05_g=0_rconstw=0.83_rconst2w=0.31");
+        Map<String, String> values = validate(line("train", "--diffusion_mode=BoW_embedding_double_logit_reg"))
+                .resolved();
+        assertThat(values)
+                .containsEntry("reconst_secondary_weight", "0.31")
+                .containsEntry("gamma_0", "-1.0")
+                .containsEntry("gamma_1", "3.0")
+                .containsEntry("lr_scheduler", "cosine")
+                .containsEntry("BoW_cumsum_gamma", "0.0")
+                .containsEntry("reconst_weight", "0.83")
+                .containsEntry("weight_decay", "6.8E-5")
+                .containsEntry("lr", "0.0028")
+                .containsEntry("grad_accum_steps", "2")
+                .containsEntry("batch_size", "128")
+                .containsEntry("diffusion_mode", "BoW_embedding_double_logit_reg")
+                .containsEntry(
+                        "model_save_path",
+                        "diffusion_hype_model_saves/BoW_embedding_double_logit_reg_lr=0.0028_embeddim=16_wd=6.8e-05_g=0_rconstw=0.83_rconst2w=0.31")
+                .containsEntry(
+                        "wandb_run_name",
+                        "BoW_embedding_double_logit_reg_lr=0.0028_embeddim=16_wd=6.8e-05_g=0_rconstw=0.83_rconst2w=0.31");
     }
 
     @Test
     void otherLinesResolveAsWritten() {
-        assertThat(validate(line("train", "--embed_regularizer_lambda=0.1")).resolved()).containsEntry("embed_regularizer_lambda", "0.1")
-                .containsEntry("grad_accum_steps", "4").containsEntry("batch_size", "64").containsEntry("reconst_secondary_weight", "0.0")
+        assertThat(validate(line("train", "--embed_regularizer_lambda=0.1")).resolved())
+                .containsEntry("embed_regularizer_lambda", "0.1")
+                .containsEntry("grad_accum_steps", "4")
+                .containsEntry("batch_size", "64")
+                .containsEntry("reconst_secondary_weight", "0.0")
                 .doesNotContainKey("lr_scheduler");
-        assertThat(validate(line("train", "--BoW_cumsum_gamma=0.5", "--hook_freq=5000")).resolved()).containsEntry("BoW_cumsum_gamma", "0.5")
-                .containsEntry("hook_freq", "5000").containsEntry("diffusion_mode", "BoW_embedding_reconst_first_no_rescale_diff_lm_norms");
+        assertThat(validate(line("train", "--BoW_cumsum_gamma=0.5", "--hook_freq=5000"))
+                        .resolved())
+                .containsEntry("BoW_cumsum_gamma", "0.5")
+                .containsEntry("hook_freq", "5000")
+                .containsEntry("diffusion_mode", "BoW_embedding_reconst_first_no_rescale_diff_lm_norms");
 
         Outcome evaluation = validate(line("train", "--steps=0"));
-        assertThat(evaluation.out()).startsWith("valid: evaluation (steps=0) of '/srv/flash2/jbjorner3/plaid-model/plaid1b_weights' on wikitext2, batch_size=1 seq_len=1024");
-        assertThat(evaluation.resolved()).containsEntry("dim", "2048").containsEntry("n_blocks", "24").containsEntry("n_heads", "32");
+        assertThat(evaluation.out())
+                .startsWith(
+                        "valid: evaluation (steps=0) of '/srv/flash2/jbjorner3/plaid-model/plaid1b_weights' on wikitext2, batch_size=1 seq_len=1024");
+        assertThat(evaluation.resolved())
+                .containsEntry("dim", "2048")
+                .containsEntry("n_blocks", "24")
+                .containsEntry("n_heads", "32");
 
         Outcome secondary = validate(line("sample", "--use_secondary_logits=True"));
-        assertThat(secondary.out()).contains("loaded from 'diffusion_hype_model_saves/BoW_embedding_pred_x0_double_logit_reg_rconstw=0_g=0'")
+        assertThat(secondary.out())
+                .contains(
+                        "loaded from 'diffusion_hype_model_saves/BoW_embedding_pred_x0_double_logit_reg_rconstw=0_g=0'")
                 .contains(", unguided");
-        assertThat(secondary.resolved()).containsEntry("use_secondary_logits", "true").containsEntry("diffusion_mode", "BoW_embedding_pred_x0_double_logit_reg")
-                .containsEntry("BoW_cumsum_gamma", "0.0").containsEntry("seq_len", "256");
-        assertThat(validate(line("sample", "--n_heads=32")).resolved()).containsEntry("use_secondary_logits", "false").containsEntry("dim", "2048");
+        assertThat(secondary.resolved())
+                .containsEntry("use_secondary_logits", "true")
+                .containsEntry("diffusion_mode", "BoW_embedding_pred_x0_double_logit_reg")
+                .containsEntry("BoW_cumsum_gamma", "0.0")
+                .containsEntry("seq_len", "256");
+        assertThat(validate(line("sample", "--n_heads=32")).resolved())
+                .containsEntry("use_secondary_logits", "false")
+                .containsEntry("dim", "2048");
     }
 
     /** The first line of the script that has all of {@code args} (the document repeats some lines). */
     private static SeedLine line(String script, String... args) {
-        List<SeedLine> found = lines.stream().filter(l -> l.script().equals(script) && List.of(args).stream().allMatch(l::has)).toList();
+        List<SeedLine> found = lines.stream()
+                .filter(l -> l.script().equals(script) && List.of(args).stream().allMatch(l::has))
+                .toList();
         assertThat(found).as(script + ".py lines with " + List.of(args)).isNotEmpty();
         return found.getFirst();
     }
@@ -133,7 +173,10 @@ class SeedDocumentTest {
         argv.addAll(line.args());
         argv.add("--validate-only");
         // Unreachable services: --validate-only must not need them.
-        argv.addAll(line.script().equals("train") ? List.of("--trainer", "127.0.0.1:1") : List.of("--sampler", "127.0.0.1:1"));
+        argv.addAll(
+                line.script().equals("train")
+                        ? List.of("--trainer", "127.0.0.1:1")
+                        : List.of("--sampler", "127.0.0.1:1"));
         StringWriter err = new StringWriter();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrintStream previous = System.out;

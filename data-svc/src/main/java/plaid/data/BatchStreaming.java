@@ -3,18 +3,17 @@ package plaid.data;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
-import org.jboss.logging.Logger;
-import plaid.service.InvalidArgument;
-import plaid.text.TokenStream;
-import plaid.v1.StreamBatchesRequest;
-import plaid.v1.TokenBatch;
-
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import org.jboss.logging.Logger;
+import plaid.service.InvalidArgument;
+import plaid.text.TokenStream;
+import plaid.v1.StreamBatchesRequest;
+import plaid.v1.TokenBatch;
 
 /**
  * StreamBatches: a {@link TokenStream} per call, driven by a virtual thread that makes the
@@ -45,7 +44,9 @@ public class BatchStreaming {
         TokenStream.Config streamConfig = streamConfig(request);
         TokenStream stream = TokenStream.start(tokenizer.get(), streamConfig);
         if (!streamSlots.tryAcquire())
-            throw Status.RESOURCE_EXHAUSTED.withDescription("already " + config.limits().maxConcurrentStreams() + " streams running").asRuntimeException();
+            throw Status.RESOURCE_EXHAUSTED
+                    .withDescription("already " + config.limits().maxConcurrentStreams() + " streams running")
+                    .asRuntimeException();
         Readiness readiness = new Readiness(call);
         call.setOnReadyHandler(readiness::signal);
         call.setOnCancelHandler(readiness::cancel);
@@ -63,32 +64,51 @@ public class BatchStreaming {
         DataServiceConfig.Limits limits = config.limits();
         InvalidArgument.requireInRange(request.getSeqLen(), 2, limits.maxSeqLen(), "seq_len");
         InvalidArgument.requireInRange(request.getBatchSize(), 1, limits.maxBatchSize(), "batch_size");
-        InvalidArgument.require((long) request.getBatchSize() * request.getSeqLen() <= limits.maxBatchTokens(), "batch_size",
-                "* seq_len must be <= " + limits.maxBatchTokens() + ", got " + (long) request.getBatchSize() * request.getSeqLen());
+        InvalidArgument.require(
+                (long) request.getBatchSize() * request.getSeqLen() <= limits.maxBatchTokens(),
+                "batch_size",
+                "* seq_len must be <= " + limits.maxBatchTokens() + ", got "
+                        + (long) request.getBatchSize() * request.getSeqLen());
         InvalidArgument.requireInRange(request.getWorldSize(), 1, limits.maxWorldSize(), "world_size");
-        InvalidArgument.require(request.getRank() >= 0 && request.getRank() < request.getWorldSize(), "rank",
+        InvalidArgument.require(
+                request.getRank() >= 0 && request.getRank() < request.getWorldSize(),
+                "rank",
                 "must be in [0, world_size = " + request.getWorldSize() + "), got " + request.getRank());
         InvalidArgument.require(request.getStartBatch() >= 0, "start_batch", "must be < 2^63");
         InvalidArgument.require(request.getMaxBatches() >= 0, "max_batches", "must be < 2^63");
-        InvalidArgument.requireInRange(request.getShuffleBufferChunks(), 0, limits.maxShuffleBufferChunks(), "shuffle_buffer_chunks");
-        int shuffleChunks = request.getShuffleBufferChunks() == 0 ? config.defaultShuffleBufferChunks() : request.getShuffleBufferChunks();
+        InvalidArgument.requireInRange(
+                request.getShuffleBufferChunks(), 0, limits.maxShuffleBufferChunks(), "shuffle_buffer_chunks");
+        int shuffleChunks = request.getShuffleBufferChunks() == 0
+                ? config.defaultShuffleBufferChunks()
+                : request.getShuffleBufferChunks();
         List<Path> shards = datasets.shards(request.getCorpus(), request.getSplit());
         try {
-            return TokenStream.Config.withChunkBuffer(shards, request.getSeqLen(), request.getBatchSize(), shuffleChunks,
-                    request.getSeed(), request.getRank(), request.getWorldSize());
+            return TokenStream.Config.withChunkBuffer(
+                    shards,
+                    request.getSeqLen(),
+                    request.getBatchSize(),
+                    shuffleChunks,
+                    request.getSeed(),
+                    request.getRank(),
+                    request.getWorldSize());
         } catch (IllegalArgumentException e) {
             // The checks above leave only the division of the shards among the ranks.
             throw InvalidArgument.of("world_size", "does not fit the corpus: " + e.getMessage());
         }
     }
 
-    private static void send(TokenStream stream, StreamBatchesRequest request, Readiness readiness, ServerCallStreamObserver<TokenBatch> call) {
+    private static void send(
+            TokenStream stream,
+            StreamBatchesRequest request,
+            Readiness readiness,
+            ServerCallStreamObserver<TokenBatch> call) {
         try {
             for (long skipped = 0; skipped < request.getStartBatch(); skipped++) {
                 if (readiness.ended()) throw new CancellationException();
                 stream.nextBatch(readiness::ended);
             }
-            long end = request.getMaxBatches() == 0 ? Long.MAX_VALUE : request.getStartBatch() + request.getMaxBatches();
+            long end =
+                    request.getMaxBatches() == 0 ? Long.MAX_VALUE : request.getStartBatch() + request.getMaxBatches();
             for (long index = request.getStartBatch(); index < end; index++) {
                 if (!readiness.awaitReady()) throw new CancellationException();
                 call.onNext(batch(index, stream.nextBatch(readiness::ended), request));
@@ -96,7 +116,10 @@ public class BatchStreaming {
             call.onCompleted();
         } catch (CancellationException e) {
             // A client that left hears nothing more; one still there learns that the service is going.
-            if (readiness.stopping()) call.onError(Status.UNAVAILABLE.withDescription("data-svc is shutting down; resume from the next batch").asRuntimeException());
+            if (readiness.stopping())
+                call.onError(Status.UNAVAILABLE
+                        .withDescription("data-svc is shutting down; resume from the next batch")
+                        .asRuntimeException());
         } catch (RuntimeException e) {
             LOG.errorf(e, "stream of corpus '%s' failed", request.getCorpus());
             call.onError(Status.INTERNAL.withDescription("stream failed: " + e).asRuntimeException());
@@ -104,7 +127,10 @@ public class BatchStreaming {
     }
 
     private static TokenBatch batch(long index, int[][] rows, StreamBatchesRequest request) {
-        TokenBatch.Builder batch = TokenBatch.newBuilder().setIndex(index).setBatchSize(request.getBatchSize()).setSeqLen(request.getSeqLen());
+        TokenBatch.Builder batch = TokenBatch.newBuilder()
+                .setIndex(index)
+                .setBatchSize(request.getBatchSize())
+                .setSeqLen(request.getSeqLen());
         for (int[] row : rows) for (int id : row) batch.addTokens(id);
         return batch.build();
     }

@@ -3,7 +3,6 @@ package plaid.data;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
-
 import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
 
@@ -23,10 +22,17 @@ final class CallWatch {
     /** Ends the work with CANCELLED, DEADLINE_EXCEEDED or UNAVAILABLE if it should stop. */
     void check() {
         if (serviceStopping.getAsBoolean())
-            throw Status.UNAVAILABLE.withDescription("data-svc is shutting down; try again").asRuntimeException();
+            throw Status.UNAVAILABLE
+                    .withDescription("data-svc is shutting down; try again")
+                    .asRuntimeException();
         Deadline deadline = context.getDeadline();
         if ((deadline != null && deadline.isExpired()) || context.cancellationCause() instanceof TimeoutException)
-            throw Status.DEADLINE_EXCEEDED.withDescription("the call's deadline passed").asRuntimeException();
-        if (context.isCancelled()) throw Status.CANCELLED.withDescription("the client cancelled the call").asRuntimeException();
+            throw Status.DEADLINE_EXCEEDED
+                    .withDescription("the call's deadline passed")
+                    .asRuntimeException();
+        if (context.isCancelled())
+            throw Status.CANCELLED
+                    .withDescription("the client cancelled the call")
+                    .asRuntimeException();
     }
 }

@@ -1,11 +1,16 @@
 package plaid.data;
 
+import static plaid.service.Replies.reply;
+import static plaid.service.Replies.start;
+
 import io.grpc.BindableService;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
+import java.util.Arrays;
+import java.util.List;
 import plaid.service.InvalidArgument;
 import plaid.service.MalformedRequests;
 import plaid.text.BpeTokenizer;
@@ -22,12 +27,6 @@ import plaid.v1.TokenIds;
 import plaid.v1.TokenizeRequest;
 import plaid.v1.TokenizeResponse;
 
-import java.util.Arrays;
-import java.util.List;
-
-import static plaid.service.Replies.reply;
-import static plaid.service.Replies.start;
-
 /**
  * The gRPC face of the data service: request checks and translation to and from
  * {@code plaid.text}. Unary calls run on worker threads ({@link Blocking}) because
@@ -43,8 +42,13 @@ public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableSe
     private final DataServiceConfig.Limits limits;
     private final InFlightWork inFlight;
 
-    DataGrpcService(ServiceTokenizer tokenizer, Datasets datasets, CorpusPreparation preparation,
-                    BatchStreaming batchStreaming, DataServiceConfig config, InFlightWork inFlight) {
+    DataGrpcService(
+            ServiceTokenizer tokenizer,
+            Datasets datasets,
+            CorpusPreparation preparation,
+            BatchStreaming batchStreaming,
+            DataServiceConfig config,
+            InFlightWork inFlight) {
         this.tokenizer = tokenizer;
         this.datasets = datasets;
         this.preparation = preparation;
@@ -72,11 +76,15 @@ public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableSe
     private void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response, CallWatch watch) {
         reply(response, () -> {
             InvalidArgument.require(request.getTextsCount() > 0, "texts", "must not be empty");
-            InvalidArgument.require(request.getTextsCount() <= limits.maxTexts(), "texts",
+            InvalidArgument.require(
+                    request.getTextsCount() <= limits.maxTexts(),
+                    "texts",
                     "must hold at most " + limits.maxTexts() + " texts, got " + request.getTextsCount());
             for (int i = 0; i < request.getTextsCount(); i++) {
                 int length = request.getTexts(i).length();
-                InvalidArgument.require(length <= limits.maxTextChars(), "texts[" + i + "]",
+                InvalidArgument.require(
+                        length <= limits.maxTextChars(),
+                        "texts[" + i + "]",
                         "must be at most " + limits.maxTextChars() + " characters, got " + length);
             }
             return tokenizeAll(tokenizer.get(), request.getTextsList(), watch);
@@ -88,7 +96,8 @@ public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableSe
         TokenizeResponse.Builder reply = TokenizeResponse.newBuilder().setVocabSize(bpe.vocabSize());
         for (String text : texts) {
             watch.check();
-            reply.addSequences(TokenIds.newBuilder().addAllIds(Arrays.stream(bpe.encode(text)).boxed().toList()));
+            reply.addSequences(TokenIds.newBuilder()
+                    .addAllIds(Arrays.stream(bpe.encode(text)).boxed().toList()));
         }
         return reply.build();
     }
@@ -98,17 +107,27 @@ public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableSe
     public void detokenize(DetokenizeRequest request, StreamObserver<DetokenizeResponse> response) {
         reply(response, () -> {
             InvalidArgument.require(request.getSequencesCount() > 0, "sequences", "must not be empty");
-            InvalidArgument.require(request.getSequencesCount() <= limits.maxTexts(), "sequences",
+            InvalidArgument.require(
+                    request.getSequencesCount() <= limits.maxTexts(),
+                    "sequences",
                     "must hold at most " + limits.maxTexts() + " sequences, got " + request.getSequencesCount());
-            long ids = request.getSequencesList().stream().mapToLong(TokenIds::getIdsCount).sum();
-            InvalidArgument.require(ids <= limits.maxDetokenizeIds(), "sequences",
+            long ids = request.getSequencesList().stream()
+                    .mapToLong(TokenIds::getIdsCount)
+                    .sum();
+            InvalidArgument.require(
+                    ids <= limits.maxDetokenizeIds(),
+                    "sequences",
                     "must hold at most " + limits.maxDetokenizeIds() + " ids in all, got " + ids);
             BpeTokenizer bpe = tokenizer.get();
             DetokenizeResponse.Builder reply = DetokenizeResponse.newBuilder();
             for (int s = 0; s < request.getSequencesCount(); s++) {
-                int[] sequence = request.getSequences(s).getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                int[] sequence = request.getSequences(s).getIdsList().stream()
+                        .mapToInt(Integer::intValue)
+                        .toArray();
                 for (int i = 0; i < sequence.length; i++)
-                    InvalidArgument.require(sequence[i] >= 0 && sequence[i] < bpe.vocabSize(), "sequences[" + s + "].ids[" + i + "]",
+                    InvalidArgument.require(
+                            sequence[i] >= 0 && sequence[i] < bpe.vocabSize(),
+                            "sequences[" + s + "].ids[" + i + "]",
                             "must be in [0, " + bpe.vocabSize() + "), got " + sequence[i]);
                 reply.addTexts(bpe.decode(sequence, request.getSkipSpecialTokens()));
             }
@@ -119,7 +138,11 @@ public class DataGrpcService implements DataServiceGrpc.AsyncService, BindableSe
     @Override
     @Blocking
     public void listDatasets(ListDatasetsRequest request, StreamObserver<ListDatasetsResponse> response) {
-        reply(response, () -> ListDatasetsResponse.newBuilder().addAllDatasets(datasets.list()).build());
+        reply(
+                response,
+                () -> ListDatasetsResponse.newBuilder()
+                        .addAllDatasets(datasets.list())
+                        .build());
     }
 
     @Override

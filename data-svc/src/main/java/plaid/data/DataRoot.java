@@ -1,11 +1,10 @@
 package plaid.data;
 
 import jakarta.enterprise.context.ApplicationScoped;
-import plaid.service.ConfinedRoot;
-import plaid.service.InvalidArgument;
-
 import java.nio.file.Path;
 import java.util.regex.Pattern;
+import plaid.service.ConfinedRoot;
+import plaid.service.InvalidArgument;
 
 /**
  * The configured data root and the only ways requests reach files: a relative path that
@@ -40,7 +39,9 @@ public class DataRoot {
 
     /** The folder of corpus {@code name}, after checking that the name is a plain name. */
     public Path corpus(String name, String field) {
-        InvalidArgument.require(CORPUS_NAME.matcher(name).matches(), field,
+        InvalidArgument.require(
+                CORPUS_NAME.matcher(name).matches(),
+                field,
                 "must be 1-64 characters of [A-Za-z0-9._-] not starting with '.', got '" + name + "'");
         return corpora().resolve(name);
     }

@@ -2,6 +2,12 @@ package plaid.data;
 
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
 import plaid.service.InvalidArgument;
 import plaid.text.Owt2Preparer;
 import plaid.text.ZeroShotDataset;
@@ -9,13 +15,6 @@ import plaid.v1.DatasetFile;
 import plaid.v1.DatasetInfo;
 import plaid.v1.DatasetKind;
 import plaid.v1.Split;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.stream.Stream;
 
 /** What the data root holds: training corpora under {@code corpora/}, zero-shot raw files at the top. */
 @ApplicationScoped
@@ -34,8 +33,10 @@ public class Datasets {
         if (Files.isDirectory(root.corpora())) {
             try (Stream<Path> folders = Files.list(root.corpora())) {
                 // Names starting with '.' are preparations still being built.
-                for (Path folder : folders.filter(Files::isDirectory).filter(f -> !f.getFileName().toString().startsWith(".")).sorted().toList())
-                    datasets.add(corpusInfo(folder));
+                for (Path folder : folders.filter(Files::isDirectory)
+                        .filter(f -> !f.getFileName().toString().startsWith("."))
+                        .sorted()
+                        .toList()) datasets.add(corpusInfo(folder));
             }
         }
         for (ZeroShotDataset dataset : ZeroShotDataset.values()) datasets.add(zeroShotInfo(dataset));
@@ -46,7 +47,9 @@ public class Datasets {
     public List<Path> shards(String corpus, Split split) {
         Path folder = root.corpus(corpus, "corpus");
         if (!Files.isRegularFile(Owt2Preparer.validationFile(folder)))
-            throw Status.NOT_FOUND.withDescription("corpus '" + corpus + "' not found; see ListDatasets").asRuntimeException();
+            throw Status.NOT_FOUND
+                    .withDescription("corpus '" + corpus + "' not found; see ListDatasets")
+                    .asRuntimeException();
         return switch (split) {
             case SPLIT_VALIDATION -> List.of(Owt2Preparer.validationFile(folder));
             case SPLIT_TRAIN, SPLIT_UNSPECIFIED -> trainShards(folder);
@@ -57,7 +60,8 @@ public class Datasets {
     private DatasetInfo corpusInfo(Path folder) {
         List<Path> files = new ArrayList<>(trainShards(folder));
         files.addFirst(Owt2Preparer.validationFile(folder));
-        DatasetInfo.Builder info = DatasetInfo.newBuilder().setName(folder.getFileName().toString())
+        DatasetInfo.Builder info = DatasetInfo.newBuilder()
+                .setName(folder.getFileName().toString())
                 .setKind(DatasetKind.DATASET_KIND_TRAINING_CORPUS)
                 .setTrainShards(files.size() - 1)
                 .setAvailable(Files.isRegularFile(files.getFirst()) && files.size() > 1);
@@ -66,14 +70,24 @@ public class Datasets {
     }
 
     private DatasetInfo zeroShotInfo(ZeroShotDataset dataset) {
-        List<DatasetFile> files = ZERO_SHOT_SPLITS.stream().map(dataset::rawFileName).distinct()
-                .map(name -> file(root.path().resolve(name))).toList();
-        return DatasetInfo.newBuilder().setName(dataset.id()).setKind(DatasetKind.DATASET_KIND_ZERO_SHOT)
-                .addAllFiles(files).setAvailable(files.stream().anyMatch(DatasetFile::getPresent)).build();
+        List<DatasetFile> files = ZERO_SHOT_SPLITS.stream()
+                .map(dataset::rawFileName)
+                .distinct()
+                .map(name -> file(root.path().resolve(name)))
+                .toList();
+        return DatasetInfo.newBuilder()
+                .setName(dataset.id())
+                .setKind(DatasetKind.DATASET_KIND_ZERO_SHOT)
+                .addAllFiles(files)
+                .setAvailable(files.stream().anyMatch(DatasetFile::getPresent))
+                .build();
     }
 
     private DatasetFile file(Path file) {
-        return DatasetFile.newBuilder().setPath(root.path().relativize(file).toString()).setPresent(Files.isRegularFile(file)).build();
+        return DatasetFile.newBuilder()
+                .setPath(root.path().relativize(file).toString())
+                .setPresent(Files.isRegularFile(file))
+                .build();
     }
 
     /** Train shards 0, 1, ... as far as they exist. */

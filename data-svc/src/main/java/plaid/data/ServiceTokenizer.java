@@ -2,11 +2,10 @@ package plaid.data;
 
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
-import plaid.text.BpeTokenizer;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import plaid.text.BpeTokenizer;
 
 /**
  * The configured tokenizer, loaded at first use: the service starts (and answers health
@@ -18,6 +17,7 @@ public class ServiceTokenizer {
     private final Path file;
     /** How replies name the file: as configured, relative to the data root, never the server's absolute path. */
     private final String shownName;
+
     private volatile BpeTokenizer loaded;
 
     ServiceTokenizer(DataServiceConfig config, DataRoot root) {
@@ -32,13 +32,17 @@ public class ServiceTokenizer {
         synchronized (this) {
             if (loaded == null) {
                 if (!Files.isRegularFile(file))
-                    throw Status.FAILED_PRECONDITION.withDescription("no tokenizer at " + shownName + " (config data-svc.tokenizer)").asRuntimeException();
+                    throw Status.FAILED_PRECONDITION
+                            .withDescription("no tokenizer at " + shownName + " (config data-svc.tokenizer)")
+                            .asRuntimeException();
                 try {
                     loaded = BpeTokenizer.load(file);
                 } catch (IOException | RuntimeException e) {
                     // the cause may quote the file's contents: it goes to the log, not to the caller
                     LOG.errorf(e, "cannot load the tokenizer %s", file);
-                    throw Status.FAILED_PRECONDITION.withDescription("cannot load the tokenizer " + shownName + " (see the service's log)").asRuntimeException();
+                    throw Status.FAILED_PRECONDITION
+                            .withDescription("cannot load the tokenizer " + shownName + " (see the service's log)")
+                            .asRuntimeException();
                 }
             }
             return loaded;

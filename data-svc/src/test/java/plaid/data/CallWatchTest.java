@@ -1,12 +1,12 @@
 package plaid.data;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import plaid.text.BpeTokenizer;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.List;
@@ -15,10 +15,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import plaid.text.BpeTokenizer;
 
 /** A long Tokenize stops within seconds once its call is cancelled, its deadline passes, or the service stops. */
 class CallWatchTest {
@@ -27,7 +26,9 @@ class CallWatchTest {
 
     @BeforeAll
     static void tokenizer() throws IOException {
-        assumeTrue(Files.isRegularFile(DataServiceTestProfile.TOKENIZER), "no OWT2 tokenizer at " + DataServiceTestProfile.TOKENIZER);
+        assumeTrue(
+                Files.isRegularFile(DataServiceTestProfile.TOKENIZER),
+                "no OWT2 tokenizer at " + DataServiceTestProfile.TOKENIZER);
         tokenizer = BpeTokenizer.load(DataServiceTestProfile.TOKENIZER);
         heavyTexts = heavyTexts(30);
     }
@@ -54,7 +55,8 @@ class CallWatchTest {
 
     private static void assertStopsPromptly(CallWatch watch, Status.Code expected) {
         long start = System.nanoTime();
-        StatusRuntimeException stopped = assertThrows(StatusRuntimeException.class, () -> DataGrpcService.tokenizeAll(tokenizer, heavyTexts, watch));
+        StatusRuntimeException stopped = assertThrows(
+                StatusRuntimeException.class, () -> DataGrpcService.tokenizeAll(tokenizer, heavyTexts, watch));
         double seconds = (System.nanoTime() - start) / 1e9;
         assertThat(stopped.getStatus().getCode()).isEqualTo(expected);
         // All texts take tens of seconds; one text, the most that runs on after the stop, about one.
@@ -62,16 +64,19 @@ class CallWatchTest {
     }
 
     private static ScheduledExecutorService scheduler() {
-        return Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform().daemon().unstarted(r));
+        return Executors.newSingleThreadScheduledExecutor(
+                r -> Thread.ofPlatform().daemon().unstarted(r));
     }
 
     /** Each text is one piece the word cache does not hold: a second or more of work each on a loaded machine. */
     static List<String> heavyTexts(int count) {
         Random random = new Random(1);
-        return IntStream.range(0, count).mapToObj(i -> {
-            StringBuilder text = new StringBuilder(999_999);
-            while (text.length() < 999_999) text.append((char) ('a' + random.nextInt(26)));
-            return text.toString();
-        }).toList();
+        return IntStream.range(0, count)
+                .mapToObj(i -> {
+                    StringBuilder text = new StringBuilder(999_999);
+                    while (text.length() < 999_999) text.append((char) ('a' + random.nextInt(26)));
+                    return text.toString();
+                })
+                .toList();
     }
 }

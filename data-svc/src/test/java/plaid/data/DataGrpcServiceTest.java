@@ -1,5 +1,9 @@
 package plaid.data;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import com.github.luben.zstd.ZstdOutputStream;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
@@ -8,6 +12,15 @@ import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -23,23 +36,8 @@ import plaid.v1.PrepareDatasetRequest;
 import plaid.v1.PrepareReport;
 import plaid.v1.StreamBatchesRequest;
 import plaid.v1.TokenBatch;
-import plaid.v1.TokenIds;
 import plaid.v1.TokenizeRequest;
 import plaid.v1.TokenizeResponse;
-
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The data service over a real gRPC channel on loopback. */
 @QuarkusTest
@@ -69,44 +67,81 @@ class DataGrpcServiceTest {
 
     @Test
     void reflectionListsTheServices() throws Exception {
-        assertThat(LoopbackChannels.reflectedServices(channel)).contains("plaid.v1.DataService", "grpc.health.v1.Health");
+        assertThat(LoopbackChannels.reflectedServices(channel))
+                .contains("plaid.v1.DataService", "grpc.health.v1.Health");
     }
 
     @Test
     void tokenizeThenDetokenizeGivesTheTextsBack() {
         assumeTokenizer();
         List<String> texts = List.of("Hello, world!", "  Plaid diffuses\nembeddings — ünïcödé 😀", "");
-        TokenizeResponse tokens = data.tokenize(TokenizeRequest.newBuilder().addAllTexts(texts).build());
+        TokenizeResponse tokens =
+                data.tokenize(TokenizeRequest.newBuilder().addAllTexts(texts).build());
         assertThat(tokens.getVocabSize()).isEqualTo(32768);
         assertThat(tokens.getSequences(0).getIdsCount()).isPositive();
         assertThat(tokens.getSequences(2).getIdsCount()).isZero();
-        assertThat(data.detokenize(DetokenizeRequest.newBuilder().addAllSequences(tokens.getSequencesList()).build()).getTextsList())
+        assertThat(data.detokenize(DetokenizeRequest.newBuilder()
+                                .addAllSequences(tokens.getSequencesList())
+                                .build())
+                        .getTextsList())
                 .isEqualTo(texts);
     }
 
     @Test
     void badRequestsAreRefusedNamingTheField() {
         assertInvalid("texts", () -> data.tokenize(TokenizeRequest.getDefaultInstance()));
-        assertInvalid("texts", () -> data.tokenize(TokenizeRequest.newBuilder().addAllTexts(Collections.nCopies(1025, "a")).build()));
+        assertInvalid(
+                "texts",
+                () -> data.tokenize(TokenizeRequest.newBuilder()
+                        .addAllTexts(Collections.nCopies(1025, "a"))
+                        .build()));
         assertInvalid("sequences", () -> data.detokenize(DetokenizeRequest.getDefaultInstance()));
-        StreamBatchesRequest valid = StreamBatchesRequest.newBuilder().setCorpus("any").setSeqLen(8).setBatchSize(2).setWorldSize(1).build();
-        assertInvalid("seq_len", () -> data.streamBatches(valid.toBuilder().setSeqLen(1).build()).next());
-        assertInvalid("batch_size", () -> data.streamBatches(valid.toBuilder().setBatchSize(0).build()).next());
-        assertInvalid("rank", () -> data.streamBatches(valid.toBuilder().setRank(1).build()).next());
-        assertInvalid("corpus", () -> data.streamBatches(valid.toBuilder().setCorpus("../x").build()).next());
+        StreamBatchesRequest valid = StreamBatchesRequest.newBuilder()
+                .setCorpus("any")
+                .setSeqLen(8)
+                .setBatchSize(2)
+                .setWorldSize(1)
+                .build();
+        assertInvalid(
+                "seq_len",
+                () -> data.streamBatches(valid.toBuilder().setSeqLen(1).build()).next());
+        assertInvalid(
+                "batch_size",
+                () -> data.streamBatches(valid.toBuilder().setBatchSize(0).build())
+                        .next());
+        assertInvalid(
+                "rank",
+                () -> data.streamBatches(valid.toBuilder().setRank(1).build()).next());
+        assertInvalid(
+                "corpus",
+                () -> data.streamBatches(valid.toBuilder().setCorpus("../x").build())
+                        .next());
     }
 
     @Test
     void unknownCorpusIsNotFound() {
-        StatusRuntimeException refusal = assertThrows(StatusRuntimeException.class, () -> data.streamBatches(
-                StreamBatchesRequest.newBuilder().setCorpus("no-such-corpus").setSeqLen(8).setBatchSize(1).setWorldSize(1).build()).next());
+        StatusRuntimeException refusal = assertThrows(
+                StatusRuntimeException.class,
+                () -> data.streamBatches(StreamBatchesRequest.newBuilder()
+                                .setCorpus("no-such-corpus")
+                                .setSeqLen(8)
+                                .setBatchSize(1)
+                                .setWorldSize(1)
+                                .build())
+                        .next());
         assertThat(refusal.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
     }
 
     @Test
     void pathsOutsideTheDataRootAreRefused() {
         for (String escape : List.of("../", "a/../../etc", "/tmp", DataServiceTestProfile.DATA_ROOT.toString()))
-            assertInvalid("source_dir", () -> data.prepareDataset(PrepareDatasetRequest.newBuilder().setSourceDir(escape).setCorpus("c").build()).next());
+            assertInvalid(
+                    "source_dir",
+                    () -> data.prepareDataset(PrepareDatasetRequest.newBuilder()
+                                    .setSourceDir(escape)
+                                    .setCorpus("c")
+                                    .build())
+                            .next());
     }
 
     @Test
@@ -115,8 +150,13 @@ class DataGrpcServiceTest {
         writeArchive(DataServiceTestProfile.DATA_ROOT.resolve("owt2-raw/2019-01.jsonl.zst"), 40);
 
         List<PrepareDatasetProgress> progress = new ArrayList<>();
-        data.prepareDataset(PrepareDatasetRequest.newBuilder().setSourceDir("owt2-raw").setCorpus("tiny")
-                .setValidationDocuments(4).setTrainShards(2).build()).forEachRemaining(progress::add);
+        data.prepareDataset(PrepareDatasetRequest.newBuilder()
+                        .setSourceDir("owt2-raw")
+                        .setCorpus("tiny")
+                        .setValidationDocuments(4)
+                        .setTrainShards(2)
+                        .build())
+                .forEachRemaining(progress::add);
         assertThat(progress.getFirst().getStarted().getArchivesList()).containsExactly("2019-01.jsonl.zst");
         PrepareReport report = progress.getLast().getFinished();
         assertThat(report.getDocuments()).isEqualTo(40);
@@ -125,13 +165,22 @@ class DataGrpcServiceTest {
         assertThat(report.getTrainDocuments()).isEqualTo(36);
 
         DatasetInfo tiny = data.listDatasets(ListDatasetsRequest.getDefaultInstance()).getDatasetsList().stream()
-                .filter(d -> d.getName().equals("tiny")).findFirst().orElseThrow();
+                .filter(d -> d.getName().equals("tiny"))
+                .findFirst()
+                .orElseThrow();
         assertThat(tiny.getKind()).isEqualTo(DatasetKind.DATASET_KIND_TRAINING_CORPUS);
         assertThat(tiny.getAvailable()).isTrue();
         assertThat(tiny.getTrainShards()).isEqualTo(2);
 
-        StreamBatchesRequest request = StreamBatchesRequest.newBuilder().setCorpus("tiny").setSeqLen(16).setBatchSize(3)
-                .setSeed(7).setRank(1).setWorldSize(2).setMaxBatches(4).build();
+        StreamBatchesRequest request = StreamBatchesRequest.newBuilder()
+                .setCorpus("tiny")
+                .setSeqLen(16)
+                .setBatchSize(3)
+                .setSeed(7)
+                .setRank(1)
+                .setWorldSize(2)
+                .setMaxBatches(4)
+                .build();
         List<TokenBatch> first = batches(request);
         assertThat(first).hasSize(4);
         for (int i = 0; i < first.size(); i++) {
@@ -139,7 +188,8 @@ class DataGrpcServiceTest {
             assertThat(first.get(i).getTokensCount()).isEqualTo(3 * 16);
         }
         assertThat(batches(request)).isEqualTo(first);
-        assertThat(batches(request.toBuilder().setStartBatch(2).setMaxBatches(2).build())).isEqualTo(first.subList(2, 4));
+        assertThat(batches(request.toBuilder().setStartBatch(2).setMaxBatches(2).build()))
+                .isEqualTo(first.subList(2, 4));
         assertThat(batches(request.toBuilder().setSeed(8).build())).isNotEqualTo(first);
     }
 
@@ -154,8 +204,11 @@ class DataGrpcServiceTest {
         Files.createDirectories(archive.getParent());
         StringBuilder lines = new StringBuilder();
         for (int d = 0; d < documents; d++)
-            lines.append("{\"meta\":{\"lang\":\"en\"},\"text\":[\"Document ").append(d)
-                    .append(" talks about diffusion models.\",\"It has a second paragraph, number ").append(d * 7).append(".\"]}\n");
+            lines.append("{\"meta\":{\"lang\":\"en\"},\"text\":[\"Document ")
+                    .append(d)
+                    .append(" talks about diffusion models.\",\"It has a second paragraph, number ")
+                    .append(d * 7)
+                    .append(".\"]}\n");
         lines.append("{\"meta\":{\"lang\":\"de\"},\"text\":\"Ein deutsches Dokument.\"}\n");
         lines.append("this line is not JSON\n");
         lines.append("{\"text\":\"no language\"}\n");
@@ -171,6 +224,8 @@ class DataGrpcServiceTest {
     }
 
     private static void assumeTokenizer() {
-        assumeTrue(Files.isRegularFile(DataServiceTestProfile.TOKENIZER), "no OWT2 tokenizer at " + DataServiceTestProfile.TOKENIZER);
+        assumeTrue(
+                Files.isRegularFile(DataServiceTestProfile.TOKENIZER),
+                "no OWT2 tokenizer at " + DataServiceTestProfile.TOKENIZER);
     }
 }

@@ -1,5 +1,7 @@
 package plaid.data;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
@@ -7,16 +9,13 @@ import io.grpc.TlsChannelCredentials;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
+import java.net.URI;
+import java.security.KeyStore;
+import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.Test;
 import plaid.service.LoopbackChannels;
 import plaid.v1.DataServiceGrpc;
 import plaid.v1.ListDatasetsRequest;
-
-import javax.net.ssl.TrustManagerFactory;
-import java.net.URI;
-import java.security.KeyStore;
-
-import static org.assertj.core.api.Assertions.assertThat;
 
 /** With a certificate configured on the HTTP server, gRPC is served over TLS on the same port. */
 @QuarkusTest
@@ -28,12 +27,19 @@ class DataTlsTest {
     @Test
     void callsOverTlsWork() throws Exception {
         TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        trust.init(KeyStore.getInstance(TlsDataServiceTestProfile.KEY_STORE.toFile(), TlsDataServiceTestProfile.PASSWORD.toCharArray()));
-        ManagedChannel channel = Grpc.newChannelBuilderForAddress(server.getHost(), server.getPort(),
-                TlsChannelCredentials.newBuilder().trustManager(trust.getTrustManagers()).build()).build();
+        trust.init(KeyStore.getInstance(
+                TlsDataServiceTestProfile.KEY_STORE.toFile(), TlsDataServiceTestProfile.PASSWORD.toCharArray()));
+        ManagedChannel channel = Grpc.newChannelBuilderForAddress(
+                        server.getHost(),
+                        server.getPort(),
+                        TlsChannelCredentials.newBuilder()
+                                .trustManager(trust.getTrustManagers())
+                                .build())
+                .build();
         try {
             assertThat(LoopbackChannels.health(channel)).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
-            assertThat(DataServiceGrpc.newBlockingStub(channel).listDatasets(ListDatasetsRequest.getDefaultInstance())).isNotNull();
+            assertThat(DataServiceGrpc.newBlockingStub(channel).listDatasets(ListDatasetsRequest.getDefaultInstance()))
+                    .isNotNull();
         } finally {
             channel.shutdownNow();
         }

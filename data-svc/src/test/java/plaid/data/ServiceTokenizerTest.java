@@ -18,20 +18,26 @@ class ServiceTokenizerTest {
 
     @Test
     void aMissingTokenizerIsNamedRelativeToTheDataRoot() {
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> tokenizer("tokenizer.json").get());
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class, () -> tokenizer("tokenizer.json").get());
         assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
-        assertThat(e.getStatus().getDescription()).contains("'tokenizer.json' under the data root").doesNotContain(root.toString());
+        assertThat(e.getStatus().getDescription())
+                .contains("'tokenizer.json' under the data root")
+                .doesNotContain(root.toString());
     }
 
     @Test
     void anUnreadableTokenizerDoesNotEchoItsContents() throws Exception {
         Files.writeString(root.resolve("tokenizer.json"), "{\"SECRET-CONTENTS\": ");
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> tokenizer("tokenizer.json").get());
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class, () -> tokenizer("tokenizer.json").get());
         assertThat(e.getStatus().getDescription()).doesNotContain("SECRET").doesNotContain(root.toString());
     }
 
     private ServiceTokenizer tokenizer(String name) {
-        DataServiceConfig config = (DataServiceConfig) Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[] {DataServiceConfig.class},
+        DataServiceConfig config = (DataServiceConfig) Proxy.newProxyInstance(
+                getClass().getClassLoader(),
+                new Class<?>[] {DataServiceConfig.class},
                 (proxy, method, args) -> switch (method.getName()) {
                     case "root" -> root;
                     case "tokenizer" -> Path.of(name);

@@ -3,8 +3,8 @@ package plaid.deploy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import com.github.luben.zstd.ZstdOutputStream;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.github.luben.zstd.ZstdOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -87,12 +87,20 @@ class ComposeStackTest {
         noEngine = docker.skipWithoutEngine("the compose stack");
         if (noEngine.isPresent()) return;
         assertThat(docker.run(Duration.ofSeconds(30), "compose", "version").ok())
-                .as("Docker Compose v2 (the docker compose plugin); .ci/run installs it").isTrue();
-        for (String service : List.of("data-svc/target/quarkus-app", "trainer-svc/target/quarkus-app-postgresql", "sampler-svc/target/quarkus-app")) {
+                .as("Docker Compose v2 (the docker compose plugin); .ci/run installs it")
+                .isTrue();
+        for (String service : List.of(
+                "data-svc/target/quarkus-app",
+                "trainer-svc/target/quarkus-app-postgresql",
+                "sampler-svc/target/quarkus-app")) {
             assertThat(Docker.REPO.resolve(service).resolve("quarkus-run.jar"))
-                    .as(service + " (package with a Docker engine present: ./mvnw -pl data-svc,trainer-svc,sampler-svc -am package)").exists();
+                    .as(
+                            service
+                                    + " (package with a Docker engine present: ./mvnw -pl data-svc,trainer-svc,sampler-svc -am package)")
+                    .exists();
         }
-        String hint = "without a registry, build stand-ins with deploy/base-images.sh and set PLAID_JRE_IMAGE and PLAID_POSTGRES_IMAGE";
+        String hint =
+                "without a registry, build stand-ins with deploy/base-images.sh and set PLAID_JRE_IMAGE and PLAID_POSTGRES_IMAGE";
         docker.requireImage(Docker.baseImage("PLAID_JRE_IMAGE", "eclipse-temurin:25-jre"), hint);
         docker.requireImage(Docker.baseImage("PLAID_POSTGRES_IMAGE", "postgres:16"), hint);
 
@@ -110,7 +118,8 @@ class ComposeStackTest {
     @AfterAll
     void removeTheStack() {
         if (client != null) client.close();
-        if (docker != null && noEngine.isEmpty()) docker.run(Duration.ofMinutes(2), "compose", "-p", PROJECT, "down", "--volumes", "--remove-orphans");
+        if (docker != null && noEngine.isEmpty())
+            docker.run(Duration.ofMinutes(2), "compose", "-p", PROJECT, "down", "--volumes", "--remove-orphans");
     }
 
     @Test
@@ -118,11 +127,21 @@ class ComposeStackTest {
     void everyServiceIsHealthyInDockerAndServesGrpcHealth() {
         for (String service : StackClient.SERVICES) {
             String container = PROJECT + "-" + service + "-1";
-            assertThat(docker.require(Duration.ofSeconds(30), "inspect", "--format", "{{.State.Health.Status}} {{.Config.User}}", container).strip())
-                    .as(container + ": its image's health check (plaid.service.HealthProbe) and non-root user").isEqualTo("healthy plaid");
+            assertThat(docker.require(
+                                    Duration.ofSeconds(30),
+                                    "inspect",
+                                    "--format",
+                                    "{{.State.Health.Status}} {{.Config.User}}",
+                                    container)
+                            .strip())
+                    .as(container + ": its image's health check (plaid.service.HealthProbe) and non-root user")
+                    .isEqualTo("healthy plaid");
         }
-        assertThat(client.healthOfEach()).containsOnly(Map.entry("data-svc", "SERVING"), Map.entry("trainer-svc", "SERVING"),
-                Map.entry("sampler-svc", "SERVING"));
+        assertThat(client.healthOfEach())
+                .containsOnly(
+                        Map.entry("data-svc", "SERVING"),
+                        Map.entry("trainer-svc", "SERVING"),
+                        Map.entry("sampler-svc", "SERVING"));
     }
 
     @Test
@@ -131,17 +150,26 @@ class ComposeStackTest {
         List<String> documents = DemoCorpus.englishDocuments(300);
         Path sources = Files.createDirectories(work.resolve("sources"));
         writeArchive(sources.resolve("europarl.jsonl.zst"), documents);
-        docker.require(Duration.ofMinutes(1), "cp", sources.toString(), PROJECT + "-data-svc-1:/var/lib/plaid/state/sources");
+        docker.require(
+                Duration.ofMinutes(1), "cp", sources.toString(), PROJECT + "-data-svc-1:/var/lib/plaid/state/sources");
 
-        PrepareReport report = client.prepare(PrepareDatasetRequest.newBuilder().setSourceDir("sources").setCorpus(CORPUS)
-                .setValidationDocuments(20).setTrainShards(1).build());
+        PrepareReport report = client.prepare(PrepareDatasetRequest.newBuilder()
+                .setSourceDir("sources")
+                .setCorpus(CORPUS)
+                .setValidationDocuments(20)
+                .setTrainShards(1)
+                .build());
         assertThat(report.getDocuments()).isEqualTo(documents.size());
         assertThat(report.getValidationDocuments()).isEqualTo(20);
         assertThat(report.getTrainDocuments()).isEqualTo(documents.size() - 20);
 
         DatasetInfo corpus = client.dataset(CORPUS).orElseThrow();
         assertThat(corpus.getAvailable()).isTrue();
-        trainCorpusPath = corpus.getFilesList().stream().map(DatasetFile::getPath).filter(p -> p.contains("train")).findFirst().orElseThrow();
+        trainCorpusPath = corpus.getFilesList().stream()
+                .map(DatasetFile::getPath)
+                .filter(p -> p.contains("train"))
+                .findFirst()
+                .orElseThrow();
     }
 
     @Test
@@ -152,11 +180,32 @@ class ComposeStackTest {
         assertThat(uninterrupted.getStep()).isEqualTo(STEPS);
         uninterruptedLosses = client.history(uninterrupted.getId()).losses();
         assertThat(uninterruptedLosses).as("a loss every step").hasSize(STEPS);
-        assertThat(uninterruptedLosses.lastEntry().getValue()).as("training lowers the loss").isLessThan(uninterruptedLosses.firstEntry().getValue());
+        assertThat(uninterruptedLosses.lastEntry().getValue())
+                .as("training lowers the loss")
+                .isLessThan(uninterruptedLosses.firstEntry().getValue());
         // The job is recorded in PostgreSQL, not an embedded H2 file in the trainer's volume.
-        assertThat(docker.require(Duration.ofSeconds(30), "exec", PROJECT + "-postgres-1", "psql", "-U", "plaid", "-d", "plaid", "-tAc",
-                "select count(*) from information_schema.tables where table_schema = 'public'").strip()).isNotEqualTo("0");
-        assertThat(docker.run(Duration.ofSeconds(30), "exec", PROJECT + "-trainer-svc-1", "test", "-e", "/var/lib/plaid/state/db").ok()).isFalse();
+        assertThat(docker.require(
+                                Duration.ofSeconds(30),
+                                "exec",
+                                PROJECT + "-postgres-1",
+                                "psql",
+                                "-U",
+                                "plaid",
+                                "-d",
+                                "plaid",
+                                "-tAc",
+                                "select count(*) from information_schema.tables where table_schema = 'public'")
+                        .strip())
+                .isNotEqualTo("0");
+        assertThat(docker.run(
+                                Duration.ofSeconds(30),
+                                "exec",
+                                PROJECT + "-trainer-svc-1",
+                                "test",
+                                "-e",
+                                "/var/lib/plaid/state/db")
+                        .ok())
+                .isFalse();
 
         String checkpoint = last(uninterrupted.getCheckpointsList()).getPath();
         assertGenerates("tiny", checkpoint);
@@ -176,11 +225,13 @@ class ComposeStackTest {
         interrupted = client.awaitEnd(jobId, JOB);
         assertThat(interrupted.getState()).as(interrupted.getFailure()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         StackClient.History history = client.history(jobId);
-        assertThat(history.messages()).as("the restarted trainer resumed the job from its checkpoint")
+        assertThat(history.messages())
+                .as("the restarted trainer resumed the job from its checkpoint")
                 .anySatisfy(message -> assertThat(message).contains("resuming at step"));
         Map<Integer, Double> losses = history.losses();
         assertThat(losses.keySet()).isEqualTo(uninterruptedLosses.keySet());
-        losses.forEach((step, loss) -> assertThat(loss).as("loss at step " + step).isCloseTo(uninterruptedLosses.get(step), within(1e-9)));
+        losses.forEach((step, loss) ->
+                assertThat(loss).as("loss at step " + step).isCloseTo(uninterruptedLosses.get(step), within(1e-9)));
     }
 
     @Test
@@ -189,26 +240,55 @@ class ComposeStackTest {
         compose(Duration.ofMinutes(2), "down");
         compose(UP, "up", "--detach", "--wait");
 
-        assertThat(client.jobs()).extracting(Job::getId, Job::getState).contains(
-                org.assertj.core.groups.Tuple.tuple(uninterrupted.getId(), JobState.JOB_STATE_SUCCEEDED),
-                org.assertj.core.groups.Tuple.tuple(interrupted.getId(), JobState.JOB_STATE_SUCCEEDED));
-        assertThat(client.dataset(CORPUS)).hasValueSatisfying(corpus -> assertThat(corpus.getAvailable()).isTrue());
+        assertThat(client.jobs())
+                .extracting(Job::getId, Job::getState)
+                .contains(
+                        org.assertj.core.groups.Tuple.tuple(uninterrupted.getId(), JobState.JOB_STATE_SUCCEEDED),
+                        org.assertj.core.groups.Tuple.tuple(interrupted.getId(), JobState.JOB_STATE_SUCCEEDED));
+        assertThat(client.dataset(CORPUS))
+                .hasValueSatisfying(corpus -> assertThat(corpus.getAvailable()).isTrue());
         assertGenerates("after-restart", last(interrupted.getCheckpointsList()).getPath());
     }
 
     private void assertGenerates(String name, String checkpoint) {
-        ModelInfo model = client.load(LoadModelRequest.newBuilder().setName(name).setCheckpoint(checkpoint).build());
+        ModelInfo model = client.load(LoadModelRequest.newBuilder()
+                .setName(name)
+                .setCheckpoint(checkpoint)
+                .build());
         assertThat(model.getDevice()).as("no GPU reserved: the CPU").isEqualTo("cpu");
-        List<String> texts = client.generate(GenerateRequest.newBuilder().setModel(name).setSamples(2).setSteps(20).setSeed(1).build());
+        List<String> texts = client.generate(GenerateRequest.newBuilder()
+                .setModel(name)
+                .setSamples(2)
+                .setSteps(20)
+                .setSeed(1)
+                .build());
         assertThat(texts).hasSize(2).allSatisfy(text -> assertThat(text).isNotBlank());
     }
 
     private plaid.v1.TrainingSpec spec() {
-        return plaid.v1.TrainingSpec.newBuilder().setCorpus("data/" + trainCorpusPath).setSeed(1)
-                .setShape(plaid.v1.ModelShape.newBuilder().setDim(32).setNBlocks(2).setNHeads(2).setEmbedDim(8).setSeqLen(16).setVocabSize(512))
-                .setOptimization(plaid.v1.Optimization.newBuilder().setSteps(STEPS).setBatchSize(8).setLrWarmupSteps(5).setBiasWarmupSteps(5))
-                .setReporting(plaid.v1.Reporting.newBuilder().setPrintFreq(1).setHookFreq(STEPS).setCheckpointFreq(CHECKPOINT_EVERY)
-                        .setKeepCheckpoints(2).setValSteps(2).setValBatchSize(8).setFinalValSteps(2))
+        return plaid.v1.TrainingSpec.newBuilder()
+                .setCorpus("data/" + trainCorpusPath)
+                .setSeed(1)
+                .setShape(plaid.v1.ModelShape.newBuilder()
+                        .setDim(32)
+                        .setNBlocks(2)
+                        .setNHeads(2)
+                        .setEmbedDim(8)
+                        .setSeqLen(16)
+                        .setVocabSize(512))
+                .setOptimization(plaid.v1.Optimization.newBuilder()
+                        .setSteps(STEPS)
+                        .setBatchSize(8)
+                        .setLrWarmupSteps(5)
+                        .setBiasWarmupSteps(5))
+                .setReporting(plaid.v1.Reporting.newBuilder()
+                        .setPrintFreq(1)
+                        .setHookFreq(STEPS)
+                        .setCheckpointFreq(CHECKPOINT_EVERY)
+                        .setKeepCheckpoints(2)
+                        .setValSteps(2)
+                        .setValBatchSize(8)
+                        .setFinalValSteps(2))
                 .build();
     }
 

@@ -47,13 +47,19 @@ final class Docker {
         try {
             Path log = Files.createTempFile("docker", ".log");
             try {
-                ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true)
-                        .redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+                ProcessBuilder builder = new ProcessBuilder(command)
+                        .directory(REPO.toFile())
+                        .redirectErrorStream(true)
+                        .redirectOutput(log.toFile())
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
                 builder.environment().putAll(environment);
                 Process process = builder.start();
                 if (!process.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
                     process.destroyForcibly().waitFor();
-                    return new Result(124, Files.readString(log, UTF_8) + "\n(" + String.join(" ", command) + ": timed out after " + timeout + ")");
+                    return new Result(
+                            124,
+                            Files.readString(log, UTF_8) + "\n(" + String.join(" ", command) + ": timed out after "
+                                    + timeout + ")");
                 }
                 return new Result(process.exitValue(), Files.readString(log, UTF_8));
             } finally {
@@ -70,14 +76,19 @@ final class Docker {
     /** Like {@link #run}, failing the test with the command's output unless it succeeds. */
     String require(Duration timeout, String... args) {
         Result result = run(timeout, args);
-        if (!result.ok()) throw new AssertionError("docker " + String.join(" ", args) + " exited " + result.exitCode() + ":\n" + result.tail());
+        if (!result.ok())
+            throw new AssertionError(
+                    "docker " + String.join(" ", args) + " exited " + result.exitCode() + ":\n" + result.tail());
         return result.output();
     }
 
     /** Why no Docker engine can be used here, or empty when one answers. */
     Optional<String> engineMissing() {
         Result version = run(Duration.ofSeconds(30), "version", "--format", "{{.Server.Version}}");
-        return version.ok() ? Optional.empty() : Optional.of("no Docker engine reachable (docker version: " + version.output().strip() + ")");
+        return version.ok()
+                ? Optional.empty()
+                : Optional.of("no Docker engine reachable (docker version: "
+                        + version.output().strip() + ")");
     }
 
     /**
@@ -89,7 +100,8 @@ final class Docker {
         Optional<String> missing = engineMissing();
         if (missing.isEmpty()) return missing;
         String reason = missing.get() + ": " + what + " cannot run here";
-        if ("true".equals(System.getenv("PLAID_DEPLOY_TEST_REQUIRED"))) throw new AssertionError(reason + " (PLAID_DEPLOY_TEST_REQUIRED=true)");
+        if ("true".equals(System.getenv("PLAID_DEPLOY_TEST_REQUIRED")))
+            throw new AssertionError(reason + " (PLAID_DEPLOY_TEST_REQUIRED=true)");
         return Optional.of(reason);
     }
 
@@ -104,9 +116,11 @@ final class Docker {
      * without this, a build on a machine with no registry would retry its pulls for minutes.
      */
     void requireImage(String image, String hint) {
-        if (run(Duration.ofSeconds(30), "image", "inspect", "--format", "{{.Id}}", image).ok()) return;
+        if (run(Duration.ofSeconds(30), "image", "inspect", "--format", "{{.Id}}", image)
+                .ok()) return;
         Result pull = run(Duration.ofMinutes(1), "pull", "--quiet", image);
         if (!pull.ok())
-            throw new AssertionError("image " + image + " is not in the Docker engine and cannot be pulled (" + pull.tail().strip() + "); " + hint);
+            throw new AssertionError("image " + image + " is not in the Docker engine and cannot be pulled ("
+                    + pull.tail().strip() + "); " + hint);
     }
 }

@@ -26,14 +26,34 @@ class GpuFlavourImageTest {
     void gpuFlavourBuildsOnTheCudaBaseAndItsServiceStartsOnTheCpuWithoutAGpu() throws InterruptedException {
         Docker docker = new Docker(Map.of("PLAID_TAG", TAG));
         docker.skipWithoutEngine("the GPU flavour's build").ifPresent(Assumptions::abort);
-        assertThat(Docker.REPO.resolve("sampler-svc/target/quarkus-app/quarkus-run.jar")).as("sampler-svc packaged").exists();
-        String hint = "without a registry, build stand-ins with deploy/base-images.sh and set PLAID_JRE_IMAGE and PLAID_CUDA_IMAGE";
+        assertThat(Docker.REPO.resolve("sampler-svc/target/quarkus-app/quarkus-run.jar"))
+                .as("sampler-svc packaged")
+                .exists();
+        String hint =
+                "without a registry, build stand-ins with deploy/base-images.sh and set PLAID_JRE_IMAGE and PLAID_CUDA_IMAGE";
         docker.requireImage(Docker.baseImage("PLAID_JRE_IMAGE", "eclipse-temurin:25-jre"), hint);
         docker.requireImage(Docker.baseImage("PLAID_CUDA_IMAGE", "nvidia/cuda:13.0.2-runtime-ubuntu24.04"), hint);
 
-        docker.require(Duration.ofMinutes(15), "compose", "-p", PROJECT, "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml", "build", "sampler-svc");
+        docker.require(
+                Duration.ofMinutes(15),
+                "compose",
+                "-p",
+                PROJECT,
+                "-f",
+                "docker-compose.yml",
+                "-f",
+                "docker-compose.gpu.yml",
+                "build",
+                "sampler-svc");
         try {
-            String inside = docker.require(Duration.ofMinutes(1), "run", "--rm", "--entrypoint", "sh", IMAGE, "-c",
+            String inside = docker.require(
+                    Duration.ofMinutes(1),
+                    "run",
+                    "--rm",
+                    "--entrypoint",
+                    "sh",
+                    IMAGE,
+                    "-c",
                     "id -un; java -version 2>&1 | head -1; readlink -f /usr/local/cuda/lib64; echo \"$LD_LIBRARY_PATH\"; echo \"$NVIDIA_DRIVER_CAPABILITIES\"");
             assertThat(inside.lines().toList()).as(inside).hasSize(5).satisfies(lines -> {
                 assertThat(lines.get(0)).isEqualTo("plaid");
@@ -44,9 +64,20 @@ class GpuFlavourImageTest {
             });
 
             docker.run(Duration.ofMinutes(1), "rm", "--force", CONTAINER);
-            docker.require(Duration.ofMinutes(1), "run", "--detach", "--name", CONTAINER, "-e", "SAMPLER_SVC_BACKEND=auto",
-                    "-e", "SAMPLER_SVC_MODEL_ROOT=/var/lib/plaid/state", IMAGE);
-            assertThat(awaitHealth(docker, Duration.ofMinutes(4))).as(docker.run(Duration.ofSeconds(30), "logs", CONTAINER).tail()).isEqualTo("healthy");
+            docker.require(
+                    Duration.ofMinutes(1),
+                    "run",
+                    "--detach",
+                    "--name",
+                    CONTAINER,
+                    "-e",
+                    "SAMPLER_SVC_BACKEND=auto",
+                    "-e",
+                    "SAMPLER_SVC_MODEL_ROOT=/var/lib/plaid/state",
+                    IMAGE);
+            assertThat(awaitHealth(docker, Duration.ofMinutes(4)))
+                    .as(docker.run(Duration.ofSeconds(30), "logs", CONTAINER).tail())
+                    .isEqualTo("healthy");
         } finally {
             docker.run(Duration.ofMinutes(1), "rm", "--force", "--volumes", CONTAINER);
             docker.run(Duration.ofMinutes(1), "image", "rm", IMAGE);
@@ -59,7 +90,9 @@ class GpuFlavourImageTest {
         String health;
         do {
             Thread.sleep(2000);
-            health = docker.require(Duration.ofSeconds(30), "inspect", "--format", "{{.State.Health.Status}}", CONTAINER).strip();
+            health = docker.require(
+                            Duration.ofSeconds(30), "inspect", "--format", "{{.State.Health.Status}}", CONTAINER)
+                    .strip();
         } while (health.equals("starting") && Instant.now().isBefore(deadline));
         return health;
     }

@@ -45,19 +45,29 @@ final class StackClient implements AutoCloseable {
     StackClient(int dataPort, int trainerPort, int samplerPort) {
         int[] ports = {dataPort, trainerPort, samplerPort};
         for (int i = 0; i < ports.length; i++)
-            channels.put(SERVICES.get(i), ManagedChannelBuilder.forAddress("127.0.0.1", ports[i]).usePlaintext().build());
+            channels.put(
+                    SERVICES.get(i),
+                    ManagedChannelBuilder.forAddress("127.0.0.1", ports[i])
+                            .usePlaintext()
+                            .build());
     }
 
     /** Each service's overall status ("" service) from its gRPC health service. */
     Map<String, String> healthOfEach() {
         Map<String, String> statuses = new LinkedHashMap<>();
-        channels.forEach((service, channel) -> statuses.put(service, HealthGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
-                .check(HealthCheckRequest.getDefaultInstance()).getStatus().name()));
+        channels.forEach((service, channel) -> statuses.put(
+                service,
+                HealthGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(30, TimeUnit.SECONDS)
+                        .check(HealthCheckRequest.getDefaultInstance())
+                        .getStatus()
+                        .name()));
         return statuses;
     }
 
     PrepareReport prepare(PrepareDatasetRequest request) {
-        Iterator<PrepareDatasetProgress> progress = data().withDeadlineAfter(10, TimeUnit.MINUTES).prepareDataset(request);
+        Iterator<PrepareDatasetProgress> progress =
+                data().withDeadlineAfter(10, TimeUnit.MINUTES).prepareDataset(request);
         PrepareReport report = null;
         while (progress.hasNext()) {
             PrepareDatasetProgress event = progress.next();
@@ -68,11 +78,17 @@ final class StackClient implements AutoCloseable {
     }
 
     Optional<DatasetInfo> dataset(String name) {
-        return data().listDatasets(ListDatasetsRequest.getDefaultInstance()).getDatasetsList().stream().filter(d -> d.getName().equals(name)).findFirst();
+        return data().listDatasets(ListDatasetsRequest.getDefaultInstance()).getDatasetsList().stream()
+                .filter(d -> d.getName().equals(name))
+                .findFirst();
     }
 
     Job submit(TrainingSpec spec, String name) {
-        return trainer().submitJob(SubmitJobRequest.newBuilder().setSpec(spec).setDisplayName(name).build());
+        return trainer()
+                .submitJob(SubmitJobRequest.newBuilder()
+                        .setSpec(spec)
+                        .setDisplayName(name)
+                        .build());
     }
 
     Job job(String jobId) {
@@ -85,8 +101,13 @@ final class StackClient implements AutoCloseable {
 
     /** The job once it has ended (succeeded, failed or cancelled). */
     Job awaitEnd(String jobId, Duration timeout) {
-        return poll(jobId, timeout, "the end of job " + jobId,
-                job -> job.getState() == JobState.JOB_STATE_SUCCEEDED || job.getState() == JobState.JOB_STATE_FAILED || job.getState() == JobState.JOB_STATE_CANCELLED);
+        return poll(
+                jobId,
+                timeout,
+                "the end of job " + jobId,
+                job -> job.getState() == JobState.JOB_STATE_SUCCEEDED
+                        || job.getState() == JobState.JOB_STATE_FAILED
+                        || job.getState() == JobState.JOB_STATE_CANCELLED);
     }
 
     /** The job once it has written its first checkpoint. */
@@ -104,11 +125,13 @@ final class StackClient implements AutoCloseable {
     History history(String jobId) {
         TreeMap<Integer, Double> losses = new TreeMap<>();
         List<String> messages = new ArrayList<>();
-        Iterator<JobEvent> events = trainer().withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS)
+        Iterator<JobEvent> events = trainer()
+                .withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS)
                 .watchJob(WatchJobRequest.newBuilder().setJobId(jobId).build());
         while (events.hasNext()) {
             JobEvent event = events.next();
-            if (event.hasMetrics()) losses.put(event.getMetrics().getStep(), event.getMetrics().getLoss());
+            if (event.hasMetrics())
+                losses.put(event.getMetrics().getStep(), event.getMetrics().getLoss());
             if (event.hasMessage()) messages.add(event.getMessage());
         }
         return new History(losses, messages);
@@ -119,7 +142,8 @@ final class StackClient implements AutoCloseable {
     }
 
     List<String> generate(GenerateRequest request) {
-        Iterator<GenerateEvent> events = sampler().withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS).generate(request);
+        Iterator<GenerateEvent> events =
+                sampler().withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS).generate(request);
         List<String> texts = new ArrayList<>();
         while (events.hasNext()) {
             GenerateEvent event = events.next();
@@ -138,7 +162,9 @@ final class StackClient implements AutoCloseable {
         while (true) {
             Job job = job(jobId);
             if (done.test(job)) return job;
-            if (Instant.now().isAfter(deadline)) throw new AssertionError("no " + what + " within " + timeout + "; it is at " + job.getState() + " step " + job.getStep());
+            if (Instant.now().isAfter(deadline))
+                throw new AssertionError("no " + what + " within " + timeout + "; it is at " + job.getState() + " step "
+                        + job.getStep());
             try {
                 Thread.sleep(200);
             } catch (InterruptedException e) {
@@ -149,14 +175,17 @@ final class StackClient implements AutoCloseable {
     }
 
     private DataServiceGrpc.DataServiceBlockingStub data() {
-        return DataServiceGrpc.newBlockingStub(channels.get("data-svc")).withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS);
+        return DataServiceGrpc.newBlockingStub(channels.get("data-svc"))
+                .withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS);
     }
 
     private TrainerServiceGrpc.TrainerServiceBlockingStub trainer() {
-        return TrainerServiceGrpc.newBlockingStub(channels.get("trainer-svc")).withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS);
+        return TrainerServiceGrpc.newBlockingStub(channels.get("trainer-svc"))
+                .withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS);
     }
 
     private SamplerServiceGrpc.SamplerServiceBlockingStub sampler() {
-        return SamplerServiceGrpc.newBlockingStub(channels.get("sampler-svc")).withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS);
+        return SamplerServiceGrpc.newBlockingStub(channels.get("sampler-svc"))
+                .withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS);
     }
 }

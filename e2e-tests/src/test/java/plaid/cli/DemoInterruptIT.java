@@ -26,14 +26,23 @@ class DemoInterruptIT {
     @Test
     void ctrlCStopsTheServicesTheDemoStarted() throws Exception {
         int basePort = threeFreePorts();
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
-                "-Dplaid.home=" + System.getProperty("plaid.home"), "-cp", System.getProperty("java.class.path"),
-                "plaid.cli.PlaidCommand", "demo", "--steps=100000", "--base-port=" + basePort, "--work-dir=" + work));
+        List<String> command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow",
+                "-Dplaid.home=" + System.getProperty("plaid.home"),
+                "-cp",
+                System.getProperty("java.class.path"),
+                "plaid.cli.PlaidCommand",
+                "demo",
+                "--steps=100000",
+                "--base-port=" + basePort,
+                "--work-dir=" + work));
         Process demo = new ProcessBuilder(command).redirectErrorStream(true).start();
         BlockingQueue<String> lines = new LinkedBlockingQueue<>();
         Thread.ofVirtual().start(() -> {
-            try (BufferedReader out = new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8))) {
+            try (BufferedReader out =
+                    new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = out.readLine()) != null; ) lines.add(line);
             } catch (IOException ignored) {
                 // the demo ended
@@ -44,19 +53,28 @@ class DemoInterruptIT {
         while (seen.stream().noneMatch(l -> l.startsWith("training job "))) {
             String line = lines.poll(1, TimeUnit.SECONDS);
             if (line != null) seen.add(line);
-            assertThat(demo.isAlive()).as("the demo ended before training: %s", seen).isTrue();
-            assertThat(System.nanoTime()).as("no training job within 4 minutes: %s", seen).isLessThan(deadline);
+            assertThat(demo.isAlive())
+                    .as("the demo ended before training: %s", seen)
+                    .isTrue();
+            assertThat(System.nanoTime())
+                    .as("no training job within 4 minutes: %s", seen)
+                    .isLessThan(deadline);
         }
-        List<ProcessHandle> services = demo.descendants().filter(p -> p.info().command().orElse("").endsWith("java")).toList();
+        List<ProcessHandle> services = demo.descendants()
+                .filter(p -> p.info().command().orElse("").endsWith("java"))
+                .toList();
         assertThat(services).as("the three service JVMs").hasSize(3);
 
         new ProcessBuilder("kill", "-INT", Long.toString(demo.pid())).start().waitFor();
-        assertThat(demo.waitFor(2, TimeUnit.MINUTES)).as("the demo exits on Ctrl-C").isTrue();
+        assertThat(demo.waitFor(2, TimeUnit.MINUTES))
+                .as("the demo exits on Ctrl-C")
+                .isTrue();
         for (ProcessHandle service : services) {
             service.onExit().get(10, TimeUnit.SECONDS);
             assertThat(service.isAlive()).isFalse();
         }
-        for (int port = basePort; port < basePort + 3; port++) assertThat(free(port)).as("port %d", port).isTrue();
+        for (int port = basePort; port < basePort + 3; port++)
+            assertThat(free(port)).as("port %d", port).isTrue();
     }
 
     private static int threeFreePorts() throws IOException {

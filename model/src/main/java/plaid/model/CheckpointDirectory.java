@@ -1,6 +1,5 @@
 package plaid.model;
 
-import plaid.options.PlaidConfig;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -22,6 +21,7 @@ import java.util.stream.Stream;
 import plaid.backend.ComputeBackend;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
+import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 /**
@@ -46,6 +46,7 @@ public final class CheckpointDirectory {
     static final String TRAINING_STATE_FILE = "training_state.safetensors";
     /** The optimiser step after which the checkpoint was written. */
     static final String STEP_FILE = "step";
+
     private static final String STEP_PREFIX = "step-";
     private static final Pattern STEP_FOLDER = Pattern.compile(STEP_PREFIX + "(\\d{1,18})");
     private static final Pattern BLOCK_NORM = Pattern.compile("blocks\\.\\d+\\.rmsnorm1\\.weight");
@@ -99,9 +100,13 @@ public final class CheckpointDirectory {
     public CheckpointDirectory newestStep() throws IOException {
         Optional<Path> newest = relativeMessages(() -> {
             try (Stream<Path> children = Files.list(dir)) {
-                return children.filter(child -> STEP_FOLDER.matcher(child.getFileName().toString()).matches())
-                        .filter(child -> Files.isDirectory(child, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(child))
-                        .max(Comparator.comparingLong(child -> Long.parseLong(child.getFileName().toString().substring(STEP_PREFIX.length()))));
+                return children.filter(child -> STEP_FOLDER
+                                .matcher(child.getFileName().toString())
+                                .matches())
+                        .filter(child ->
+                                Files.isDirectory(child, LinkOption.NOFOLLOW_LINKS) || Files.isSymbolicLink(child))
+                        .max(Comparator.comparingLong(child ->
+                                Long.parseLong(child.getFileName().toString().substring(STEP_PREFIX.length()))));
             }
         });
         if (newest.isEmpty()) return this;
@@ -114,8 +119,8 @@ public final class CheckpointDirectory {
     public CheckpointFormat format() throws IOException {
         for (CheckpointFormat f : CheckpointFormat.values())
             if (Files.exists(f.file(dir, ParameterGroup.MODEL.fileStem()), LinkOption.NOFOLLOW_LINKS)) return f;
-        throw new Unusable(name() + " has no " + ParameterGroup.MODEL.fileStem() + ".pt or " + ParameterGroup.MODEL.fileStem()
-                + ".safetensors: not a Plaid checkpoint folder");
+        throw new Unusable(name() + " has no " + ParameterGroup.MODEL.fileStem() + ".pt or "
+                + ParameterGroup.MODEL.fileStem() + ".safetensors: not a Plaid checkpoint folder");
     }
 
     /** The four state dicts, as the files hold them. */
@@ -125,7 +130,8 @@ public final class CheckpointDirectory {
         for (ParameterGroup group : ParameterGroup.values()) {
             Path file = format.file(dir, group.fileStem());
             if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS))
-                throw new Unusable(name() + " has no " + file.getFileName() + " (the " + group.fileStem() + " state dict)");
+                throw new Unusable(
+                        name() + " has no " + file.getFileName() + " (the " + group.fileStem() + " state dict)");
             dicts.put(group, relativeMessages(() -> format.readFile(confined(file))));
         }
         return dicts;
@@ -147,7 +153,9 @@ public final class CheckpointDirectory {
         Map<String, HostTensor> state = relativeMessages(() -> Safetensors.read(file.get()));
         for (Parameter p : parameters.all()) {
             HostTensor live = state.get("live." + p.group().fileStem() + "." + p.name());
-            if (live == null) throw new Unusable(name(file.get()) + " lacks the live weights of " + p.group().fileStem() + "." + p.name());
+            if (live == null)
+                throw new Unusable(name(file.get()) + " lacks the live weights of "
+                        + p.group().fileStem() + "." + p.name());
             parameters.backend().upload(live.toFloats(), p.value());
         }
     }
@@ -166,20 +174,26 @@ public final class CheckpointDirectory {
         } catch (JsonProcessingException e) {
             // Jackson's message quotes the offending text; the location is enough and leaks nothing.
             JsonLocation at = e.getLocation();
-            throw new Unusable(name(file.get()) + " is not JSON" + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"));
+            throw new Unusable(name(file.get()) + " is not JSON"
+                    + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"));
         }
         if (json == null || !json.isObject()) throw new Unusable(name(file.get()) + " is not a JSON object of options");
         for (Map.Entry<String, JsonNode> option : json.properties()) {
             JsonNode value = option.getValue();
             if (value.isNull()) continue;
-            options.put(option.getKey(), value.isNumber() && value.canConvertToExactIntegral() ? Long.toString(value.asLong()) : value.asText());
+            options.put(
+                    option.getKey(),
+                    value.isNumber() && value.canConvertToExactIntegral()
+                            ? Long.toString(value.asLong())
+                            : value.asText());
         }
         return options;
     }
 
     /** The options config.json holds over train.py's defaults; refused when it is missing or gives a bad value. */
     public PlaidConfig config() throws IOException {
-        if (existing(CONFIG_FILE).isEmpty()) throw new Unusable(name() + " has no " + CONFIG_FILE + " giving its options");
+        if (existing(CONFIG_FILE).isEmpty())
+            throw new Unusable(name() + " has no " + CONFIG_FILE + " giving its options");
         PlaidConfig options = PlaidConfig.defaults();
         for (Map.Entry<String, String> option : configOptions().entrySet()) {
             try {
@@ -193,7 +207,8 @@ public final class CheckpointDirectory {
 
     /** Writes every option of {@code options} as config.json in {@code dir}. */
     public static void writeConfig(Path dir, PlaidConfig options) throws IOException {
-        JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(CONFIG_FILE).toFile(), options.asMap());
+        JSON.writerWithDefaultPrettyPrinter()
+                .writeValue(dir.resolve(CONFIG_FILE).toFile(), options.asMap());
     }
 
     /** Copies {@code tokenizer} into {@code dir} as its tokenizer.json. */
@@ -220,22 +235,33 @@ public final class CheckpointDirectory {
      * ({@code soFar} holds the options already known: n_heads is dim / (2 × the rotary buffer's
      * length)); empty for an option they do not tell.
      */
-    public static OptionalLong inferredOption(String option, PlaidConfig soFar, Map<ParameterGroup, Map<String, HostTensor>> weights)
-            throws Unusable {
-        Map<String, HostTensor> model = weights.get(ParameterGroup.MODEL), embedding = weights.get(ParameterGroup.EMBEDDING_MATRIX);
+    public static OptionalLong inferredOption(
+            String option, PlaidConfig soFar, Map<ParameterGroup, Map<String, HostTensor>> weights) throws Unusable {
+        Map<String, HostTensor> model = weights.get(ParameterGroup.MODEL),
+                embedding = weights.get(ParameterGroup.EMBEDDING_MATRIX);
         return switch (option) {
-            case "dim" -> OptionalLong.of(tensor(model, "input_linear.weight", option).dim(0));
-            case "n_blocks" -> OptionalLong.of(model.keySet().stream().filter(BLOCK_NORM.asMatchPredicate()).count());
-            case "vocab_size" -> OptionalLong.of(tensor(embedding, "matrix", option).dim(0));
-            case "embed_dim" -> OptionalLong.of(tensor(embedding, "matrix", option).dim(1));
-            case "n_heads" -> OptionalLong.of(soFar.dim / (2L * tensor(model, "rotary_emb.inv_freq", option).dim(0)));
+            case "dim" ->
+                OptionalLong.of(tensor(model, "input_linear.weight", option).dim(0));
+            case "n_blocks" ->
+                OptionalLong.of(model.keySet().stream()
+                        .filter(BLOCK_NORM.asMatchPredicate())
+                        .count());
+            case "vocab_size" ->
+                OptionalLong.of(tensor(embedding, "matrix", option).dim(0));
+            case "embed_dim" ->
+                OptionalLong.of(tensor(embedding, "matrix", option).dim(1));
+            case "n_heads" ->
+                OptionalLong.of(soFar.dim
+                        / (2L * tensor(model, "rotary_emb.inv_freq", option).dim(0)));
             default -> OptionalLong.empty();
         };
     }
 
     private static HostTensor tensor(Map<String, HostTensor> dict, String name, String option) throws Unusable {
         HostTensor tensor = dict.get(name);
-        if (tensor == null || tensor.rank() == 0) throw new Unusable("has no " + CONFIG_FILE + " giving " + option + ", and no tensor " + name + " to tell it");
+        if (tensor == null || tensor.rank() == 0)
+            throw new Unusable(
+                    "has no " + CONFIG_FILE + " giving " + option + ", and no tensor " + name + " to tell it");
         return tensor;
     }
 
@@ -248,7 +274,8 @@ public final class CheckpointDirectory {
             throw new Unusable(name(path) + " does not exist (or is a link to nothing)");
         } catch (IOException e) {
             // The file system's message names the absolute path; the kind of failure is enough.
-            throw new Unusable(name(path) + " cannot be resolved (" + e.getClass().getSimpleName() + ")");
+            throw new Unusable(
+                    name(path) + " cannot be resolved (" + e.getClass().getSimpleName() + ")");
         }
         if (!real.startsWith(root)) throw new Unusable(name(path) + " leads outside the root through a link");
         return real;
@@ -258,7 +285,9 @@ public final class CheckpointDirectory {
     private String name(Path path) {
         Path normal = path.toAbsolutePath().normalize();
         if (!normal.startsWith(root)) return String.valueOf(normal.getFileName());
-        String relative = root.relativize(normal).toString().replace(normal.getFileSystem().getSeparator(), "/");
+        String relative = root.relativize(normal)
+                .toString()
+                .replace(normal.getFileSystem().getSeparator(), "/");
         return relative.isEmpty() ? "." : relative;
     }
 
@@ -273,7 +302,9 @@ public final class CheckpointDirectory {
         } catch (Unusable | JsonProcessingException e) {
             throw e;
         } catch (IOException e) {
-            String message = String.valueOf(e.getMessage()).replace(root + root.getFileSystem().getSeparator(), "").replace(root.toString(), ".");
+            String message = String.valueOf(e.getMessage())
+                    .replace(root + root.getFileSystem().getSeparator(), "")
+                    .replace(root.toString(), ".");
             throw new IOException(message, e);
         }
     }

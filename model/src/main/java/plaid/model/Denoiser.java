@@ -59,15 +59,20 @@ public final class Denoiser {
         this.input = new InputProjection(params, rows, seqLen, stream[0]);
         TransformerBlock.Workspace workspace = TransformerBlock.Workspace.allocate(be, tokens, d);
         this.blocks = new TransformerBlock[c.nBlocks];
-        for (int i = 0; i < blocks.length; i++) blocks[i] = new TransformerBlock(params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
+        for (int i = 0; i < blocks.length; i++)
+            blocks[i] = new TransformerBlock(params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
         this.head = OutputHead.forMode(params, rows, seqLen, readSecondaryLogits, stream[c.nBlocks]);
         this.dh = be.allocate(tokens, d);
         this.dz = be.allocate(tokens, c.embedDim);
     }
 
-    public int rows() { return rows; }
+    public int rows() {
+        return rows;
+    }
 
-    public int seqLen() { return seqLen; }
+    public int seqLen() {
+        return seqLen;
+    }
 
     /**
      * d/dlogits [rows·S, V] for {@link #backward}: zero after each forward, the caller adds
@@ -90,19 +95,29 @@ public final class Denoiser {
     }
 
     /** Logits [rows·S, V] of the latest forward: the primary ones, or the secondary when built to read those. */
-    public Tensor logits() { return head.logits().logits(); }
+    public Tensor logits() {
+        return head.logits().logits();
+    }
 
     /** softmax(logits) [rows·S, V] of the latest forward. */
-    public Tensor probs() { return head.logits().probs(); }
+    public Tensor probs() {
+        return head.logits().probs();
+    }
 
     /** Whether the head gives a second set of logits (double_logit_reg). */
-    public boolean hasSecondaryLogits() { return head.otherLogits() != null; }
+    public boolean hasSecondaryLogits() {
+        return head.otherLogits() != null;
+    }
 
     /** The other set of logits [rows·S, V] of double_logit_reg (the secondary ones, unless built to read those). */
-    public Tensor secondaryLogits() { return otherLogits().logits(); }
+    public Tensor secondaryLogits() {
+        return otherLogits().logits();
+    }
 
     /** softmax of {@link #secondaryLogits()}. */
-    public Tensor secondaryProbs() { return otherLogits().probs(); }
+    public Tensor secondaryProbs() {
+        return otherLogits().probs();
+    }
 
     /** d/d{@link #secondaryLogits()}, zero after each forward like {@link #logitGradient()}. */
     public Tensor secondaryLogitGradient() {
@@ -118,7 +133,9 @@ public final class Denoiser {
     }
 
     /** x̂ = softmax(logits)·Ê [rows·S, E] of the latest forward; with reconst_first the bow-space x̂ of its head. */
-    public Tensor xReconst() { return head.xReconst(); }
+    public Tensor xReconst() {
+        return head.xReconst();
+    }
 
     /**
      * @param z          noisy latents [rows·S, E]
@@ -130,7 +147,14 @@ public final class Denoiser {
      *                   changes which gradients reach Ê
      * @param segments   attention segments per row
      */
-    public void forward(Tensor z, double[] gamma, Tensor embedding, double biasScale, Tensor xSelfcond, float[] mask, Segments segments) {
+    public void forward(
+            Tensor z,
+            double[] gamma,
+            Tensor embedding,
+            double biasScale,
+            Tensor xSelfcond,
+            float[] mask,
+            Segments segments) {
         forward(z, gamma, embedding, biasScale, xSelfcond, mask, segments, true);
     }
 
@@ -140,10 +164,18 @@ public final class Denoiser {
      * sampling, the self-conditioning pass, evaluation) lets the backend keep the blocks' activations at
      * its GEMM operand precision and skip the fp32 copies only the backward reads.
      */
-    public void forward(Tensor z, double[] gamma, Tensor embedding, double biasScale, Tensor xSelfcond, float[] mask, Segments segments,
-                        boolean forBackward) {
+    public void forward(
+            Tensor z,
+            double[] gamma,
+            Tensor embedding,
+            double biasScale,
+            Tensor xSelfcond,
+            float[] mask,
+            Segments segments,
+            boolean forBackward) {
         if (gamma.length != rows || segments.rows() != rows || segments.seqLen() != seqLen) {
-            throw new IllegalArgumentException("denoiser built for " + rows + "×" + seqLen + " got γ for " + gamma.length + " rows, segments " + segments.rows() + "×" + segments.seqLen());
+            throw new IllegalArgumentException("denoiser built for " + rows + "×" + seqLen + " got γ for "
+                    + gamma.length + " rows, segments " + segments.rows() + "×" + segments.seqLen());
         }
         this.inputs = new HeadInputs(z, gamma.clone(), embedding, (float) biasScale, mask);
         this.segments = segments;
@@ -165,7 +197,9 @@ public final class Denoiser {
      * wants d/dz only) the parameters' gradients are neither computed nor touched.
      */
     public InputGradients backward(Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients) {
-        if (!keptForBackward) throw new IllegalStateException("the latest forward was run without keeping what the backward reads (forBackward false)");
+        if (!keptForBackward)
+            throw new IllegalStateException(
+                    "the latest forward was run without keeping what the backward reads (forBackward false)");
         double[] dGamma = new double[rows];
         zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there
         head.backward(inputs, dXReconst, dEmbedding, parameterGradients, dh, dz, dGamma);

@@ -76,8 +76,18 @@ public final class DiffusionObjective {
      * @param avgSelfcondMask fraction of rows on the self-conditioning path (the nll's normaliser)
      * @param gradScale       factor on the gradient (1/grad_accum_steps)
      */
-    public record MicroBatch(int[] tokens, int seqLen, double[] t, float[] selfcondMask, float[] eps, Segments segments,
-                             int reconstBs, double avgReconstBs, double biasScale, double avgSelfcondMask, double gradScale) {
+    public record MicroBatch(
+            int[] tokens,
+            int seqLen,
+            double[] t,
+            float[] selfcondMask,
+            float[] eps,
+            Segments segments,
+            int reconstBs,
+            double avgReconstBs,
+            double biasScale,
+            double avgSelfcondMask,
+            double gradScale) {
         public int rows() {
             return t.length;
         }
@@ -88,13 +98,15 @@ public final class DiffusionObjective {
      * (B mod 8)/8, avg_R = B/8, t from one uniform offset, every row self-conditioned, full
      * bias, no split rows.
      */
-    public static MicroBatch evalMicroBatch(int[] tokens, int rows, int seqLen, int embedDim, java.util.SplittableRandom rng) {
+    public static MicroBatch evalMicroBatch(
+            int[] tokens, int rows, int seqLen, int embedDim, java.util.SplittableRandom rng) {
         int reconstBs = rows / 8 + (rng.nextDouble() < (rows % 8) / 8.0 ? 1 : 0);
         double[] t = lowDiscrepancyTimes(rows, reconstBs, rng.nextDouble());
         float[] mask = new float[rows];
         java.util.Arrays.fill(mask, 1f);
         float[] eps = gaussian(rng, rows * seqLen * embedDim);
-        return new MicroBatch(tokens, seqLen, t, mask, eps, Segments.whole(rows, seqLen), reconstBs, rows / 8.0, 1.0, 1.0, 0.0);
+        return new MicroBatch(
+                tokens, seqLen, t, mask, eps, Segments.whole(rows, seqLen), reconstBs, rows / 8.0, 1.0, 1.0, 0.0);
     }
 
     /** t = 0 for the first {@code reconstBs} rows, then (k + u)/(B − R): the low-discrepancy sampler. */
@@ -112,8 +124,19 @@ public final class DiffusionObjective {
     }
 
     /** The loss terms as train.py returns them, and the per-row values the fixtures record. */
-    public record Result(double loss, double nll, double reconstTerm, double prior, double gamma0, double gamma1, int reconstBs,
-                         double[] reconst, double[] diffusion, double[] gamma, float[] xSelfcond, double secondaryReconstTerm) {}
+    public record Result(
+            double loss,
+            double nll,
+            double reconstTerm,
+            double prior,
+            double gamma0,
+            double gamma1,
+            int reconstBs,
+            double[] reconst,
+            double[] diffusion,
+            double[] gamma,
+            float[] xSelfcond,
+            double secondaryReconstTerm) {}
 
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
@@ -133,13 +156,15 @@ public final class DiffusionObjective {
     public Result evaluate(MicroBatch mb, boolean backward) {
         int rows = mb.rows(), seqLen = mb.seqLen(), e = c.embedDim, tokens = rows * seqLen;
         int r = mb.reconstBs();
-        if (mb.tokens().length != tokens) throw new IllegalArgumentException("tokens: " + mb.tokens().length + " ids for " + rows + "×" + seqLen);
+        if (mb.tokens().length != tokens)
+            throw new IllegalArgumentException("tokens: " + mb.tokens().length + " ids for " + rows + "×" + seqLen);
         if (r < 0 || r > rows) throw new IllegalArgumentException("reconst_bs " + r + " outside [0, " + rows + "]");
         Tensor[] buf = buffers(rows, seqLen);
         Tensor zT = buf[0], xScT = buf[1], dXrT = buf[2], xEmbT = buf[3];
 
         // Ê and the schedule
-        float[] m = be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value());
+        float[] m = be.download(
+                params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value());
         Tensor embedding = be.allocate(c.vocabSize, e);
         be.upload(EmbeddingMatrix.normalize(m, e), embedding);
         NoiseSchedule schedule = params.noiseSchedule();
@@ -171,7 +196,8 @@ public final class DiffusionObjective {
 
         // self-conditioning pass (no gradient) on the rows with m = 1
         float[] xSelfcond = new float[tokens * e];
-        int[] scRows = IntStream.range(0, rows).filter(i -> mb.selfcondMask()[i] != 0f).toArray();
+        int[] scRows =
+                IntStream.range(0, rows).filter(i -> mb.selfcondMask()[i] != 0f).toArray();
         if (scRows.length > 0) {
             Denoiser sc = denoiser(scRows.length, seqLen);
             Tensor zSub = be.allocate(scRows.length * seqLen, e);
@@ -182,9 +208,18 @@ public final class DiffusionObjective {
                 gSub[j] = gamma[scRows[j]];
             }
             be.upload(zs, zSub);
-            sc.forward(zSub, gSub, embedding, mb.biasScale(), be.allocate(scRows.length * seqLen, e), null, mb.segments().select(scRows), false);
+            sc.forward(
+                    zSub,
+                    gSub,
+                    embedding,
+                    mb.biasScale(),
+                    be.allocate(scRows.length * seqLen, e),
+                    null,
+                    mb.segments().select(scRows),
+                    false);
             float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
-            for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
+            for (int j = 0; j < scRows.length; j++)
+                System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
         }
         be.upload(xSelfcond, xScT);
 
@@ -196,7 +231,9 @@ public final class DiffusionObjective {
         // reconstruction: mean over positions of the cross-entropy, rows < R
         int[] reconstTargets = java.util.Arrays.copyOf(mb.tokens(), r * seqLen);
         double[] reconst = reconstruction(main.logits(), reconstTargets, r, seqLen);
-        double[] secondaryReconst = main.hasSecondaryLogits() ? reconstruction(main.secondaryLogits(), reconstTargets, r, seqLen) : new double[r];
+        double[] secondaryReconst = main.hasSecondaryLogits()
+                ? reconstruction(main.secondaryLogits(), reconstTargets, r, seqLen)
+                : new double[r];
 
         // prior KL(N(α₁ x₀, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
         double alpha1 = Math.sqrt(NoiseSchedule.sigmoid(-g1)), sigma1 = Math.sqrt(NoiseSchedule.sigmoid(g1));
@@ -239,17 +276,42 @@ public final class DiffusionObjective {
         double reconstTerm = r > 0 ? reconstSum / avgR : 0;
         double secondaryReconstTerm = r > 0 ? secondarySum / avgR : 0;
         double loss = c.reconstWeight * reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
-        if (main.hasSecondaryLogits()) loss += c.reconstSecondaryWeight * secondaryReconstTerm; // not part of the bound either
-        if (c.embedRegularizerLambda != 0) loss += c.embedRegularizerLambda * sumOfSquares(m); // not part of the bound: nll leaves it out
+        if (main.hasSecondaryLogits())
+            loss += c.reconstSecondaryWeight * secondaryReconstTerm; // not part of the bound either
+        if (c.embedRegularizerLambda != 0)
+            loss += c.embedRegularizerLambda * sumOfSquares(m); // not part of the bound: nll leaves it out
         double nll = c.selfcond
-                ? (r > 0 ? reconstMasked / (avgR * mb.avgSelfcondMask()) : 0) + (r < rows ? diffMasked / (diffNorm * mb.avgSelfcondMask()) : 0) + prior
+                ? (r > 0 ? reconstMasked / (avgR * mb.avgSelfcondMask()) : 0)
+                        + (r < rows ? diffMasked / (diffNorm * mb.avgSelfcondMask()) : 0)
+                        + prior
                 : reconstTerm + (r < rows ? diffSum / diffNorm : 0) + prior;
 
         if (backward) {
-            backward(mb, main, embedding, m, schedule, g0, g1, gt, gtp, gamma, gammaPrime, alpha, sigma, target, xHat, sqErr, diffusion,
-                    reconstTargets, alpha1, sigma1, dXrT);
+            backward(
+                    mb,
+                    main,
+                    embedding,
+                    m,
+                    schedule,
+                    g0,
+                    g1,
+                    gt,
+                    gtp,
+                    gamma,
+                    gammaPrime,
+                    alpha,
+                    sigma,
+                    target,
+                    xHat,
+                    sqErr,
+                    diffusion,
+                    reconstTargets,
+                    alpha1,
+                    sigma1,
+                    dXrT);
         }
-        return new Result(loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond, secondaryReconstTerm);
+        return new Result(
+                loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond, secondaryReconstTerm);
     }
 
     /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of {@code logits}. */
@@ -265,10 +327,28 @@ public final class DiffusionObjective {
         return reconst;
     }
 
-    private void backward(MicroBatch mb, Denoiser main, Tensor embedding, float[] matrix, NoiseSchedule schedule, double g0, double g1,
-                          double[] gt, double[] gtp, double[] gamma, double[] gammaPrime, double[] alpha, double[] sigma,
-                          float[] target, float[] xHat, double[] sqErr, double[] diffusion, int[] reconstTargets,
-                          double alpha1, double sigma1, Tensor dXrT) {
+    private void backward(
+            MicroBatch mb,
+            Denoiser main,
+            Tensor embedding,
+            float[] matrix,
+            NoiseSchedule schedule,
+            double g0,
+            double g1,
+            double[] gt,
+            double[] gtp,
+            double[] gamma,
+            double[] gammaPrime,
+            double[] alpha,
+            double[] sigma,
+            float[] target,
+            float[] xHat,
+            double[] sqErr,
+            double[] diffusion,
+            int[] reconstTargets,
+            double alpha1,
+            double sigma1,
+            Tensor dXrT) {
         int rows = mb.rows(), seqLen = mb.seqLen(), e = c.embedDim, tokens = rows * seqLen, r = mb.reconstBs();
         int perRow = seqLen * e;
         double scale = mb.gradScale();
@@ -277,9 +357,20 @@ public final class DiffusionObjective {
 
         // d loss / d logits of the reconstruction rows: (p − onehot)·rw/(avg_R·S)
         if (r > 0) {
-            reconstructionBackward(main.probs(), main.logitGradient(), reconstTargets, r, seqLen, scale * c.reconstWeight / (avgR * seqLen));
+            reconstructionBackward(
+                    main.probs(),
+                    main.logitGradient(),
+                    reconstTargets,
+                    r,
+                    seqLen,
+                    scale * c.reconstWeight / (avgR * seqLen));
             if (main.hasSecondaryLogits()) {
-                reconstructionBackward(main.secondaryProbs(), main.secondaryLogitGradient(), reconstTargets, r, seqLen,
+                reconstructionBackward(
+                        main.secondaryProbs(),
+                        main.secondaryLogitGradient(),
+                        reconstTargets,
+                        r,
+                        seqLen,
                         scale * c.reconstSecondaryWeight / (avgR * seqLen));
             }
         }
@@ -371,7 +462,8 @@ public final class DiffusionObjective {
     private void reconstructionBackward(Tensor probs, Tensor dLogits, int[] targets, int r, int seqLen, double factor) {
         float[] rowScale = new float[r];
         java.util.Arrays.fill(rowScale, (float) factor);
-        be.crossEntropyBackward(probs.view(0, r * seqLen, c.vocabSize), targets, rowScale, dLogits.view(0, r * seqLen, c.vocabSize));
+        be.crossEntropyBackward(
+                probs.view(0, r * seqLen, c.vocabSize), targets, rowScale, dLogits.view(0, r * seqLen, c.vocabSize));
     }
 
     private static double sumOfSquares(float[] values) {

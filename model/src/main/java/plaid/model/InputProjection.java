@@ -1,9 +1,9 @@
 package plaid.model;
 
-import plaid.options.PlaidConfig;
 import java.util.Arrays;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
+import plaid.options.PlaidConfig;
 
 /**
  * The denoiser's steps 1–2 (plaid-reference §2), forward and backward side by side:
@@ -61,7 +61,9 @@ final class InputProjection {
         int e = embedDim;
         float[] invStd = new float[rows];
         for (int b = 0; b < rows; b++) {
-            invStd[b] = 1f / (float) Math.sqrt(NoiseLevel.alphaSquaredFloat(gamma[b]) / (float) e + NoiseLevel.sigmaSquaredFloat(gamma[b]));
+            invStd[b] = 1f
+                    / (float) Math.sqrt(NoiseLevel.alphaSquaredFloat(gamma[b]) / (float) e
+                            + NoiseLevel.sigmaSquaredFloat(gamma[b]));
         }
         be.scaleGroups(z, invStd, x);
 
@@ -105,7 +107,9 @@ final class InputProjection {
         for (int b = 0; b < rows; b++) {
             for (int k = 0; k < half; k++) {
                 double a = GAMMA_FREQ[k] * gamma[b];
-                dGamma[b] += GAMMA_FREQ[k] * (dFeat[b * GAMMA_FEATURES + k] * Math.cos(a) - dFeat[b * GAMMA_FEATURES + half + k] * Math.sin(a));
+                dGamma[b] += GAMMA_FREQ[k]
+                        * (dFeat[b * GAMMA_FEATURES + k] * Math.cos(a)
+                                - dFeat[b * GAMMA_FEATURES + half + k] * Math.sin(a));
             }
         }
 

@@ -8,13 +8,21 @@ package plaid.model;
 public final class NoiseLevel {
     private NoiseLevel() {}
 
-    public static double alphaSquared(double gamma) { return NoiseSchedule.sigmoid(-gamma); }
+    public static double alphaSquared(double gamma) {
+        return NoiseSchedule.sigmoid(-gamma);
+    }
 
-    public static double sigmaSquared(double gamma) { return NoiseSchedule.sigmoid(gamma); }
+    public static double sigmaSquared(double gamma) {
+        return NoiseSchedule.sigmoid(gamma);
+    }
 
     /** α² as the forward computes it. */
-    public static float alphaSquaredFloat(double gamma) { return (float) NoiseSchedule.sigmoid(-(double) (float) gamma); }
+    public static float alphaSquaredFloat(double gamma) {
+        return (float) NoiseSchedule.sigmoid(-(double) (float) gamma);
+    }
 
     /** σ² as the forward computes it. */
-    public static float sigmaSquaredFloat(double gamma) { return (float) NoiseSchedule.sigmoid((double) (float) gamma); }
+    public static float sigmaSquaredFloat(double gamma) {
+        return (float) NoiseSchedule.sigmoid((double) (float) gamma);
+    }
 }

@@ -19,7 +19,9 @@ public final class NoiseSchedule {
     /** From the module's float32 parameters W1 [1024,1], b1 [1024], W2 [1,1024]. */
     public NoiseSchedule(float[] w1, float[] b1, float[] w2) {
         int n = b1.length;
-        if (w1.length != n || w2.length != n) throw new IllegalArgumentException("noise schedule widths differ: " + w1.length + ", " + n + ", " + w2.length);
+        if (w1.length != n || w2.length != n)
+            throw new IllegalArgumentException(
+                    "noise schedule widths differ: " + w1.length + ", " + n + ", " + w2.length);
         this.w1Raw = new double[n];
         this.w2Raw = new double[n];
         this.w1Pos = new double[n];

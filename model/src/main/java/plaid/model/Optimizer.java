@@ -97,8 +97,17 @@ public final class Optimizer {
             double lr = baseLr * f;
             // train.py stores weight_decay/(lr + 1e-16) so that lr·wd' is the module's decay
             double decay = lr * (p.group().weightDecay(c) / (baseLr + 1e-16));
-            be.adamW(p.value(), p.grad(), firstMoments.get(i), secondMoments.get(i), (float) lr, (float) c.beta1, (float) c.beta2,
-                    ADAM_EPS, (float) decay, adamSteps);
+            be.adamW(
+                    p.value(),
+                    p.grad(),
+                    firstMoments.get(i),
+                    secondMoments.get(i),
+                    (float) lr,
+                    (float) c.beta1,
+                    (float) c.beta2,
+                    ADAM_EPS,
+                    (float) decay,
+                    adamSteps);
         }
         applyHooks(step);
         return gradNorm;
@@ -134,8 +143,14 @@ public final class Optimizer {
     // ---- state for exact resumption -------------------------------------------------
 
     /** Everything besides the parameters that the next step depends on. */
-    public record State(int firstStep, int adamSteps, double[] previousGradNorms, List<float[]> firstMoments,
-                        List<float[]> secondMoments, List<float[]> emaValues, List<float[]> initValues) {
+    public record State(
+            int firstStep,
+            int adamSteps,
+            double[] previousGradNorms,
+            List<float[]> firstMoments,
+            List<float[]> secondMoments,
+            List<float[]> emaValues,
+            List<float[]> initValues) {
         /** The same state for a run that (re)starts at {@code step}: the zero-LR warm-up begins again. */
         public State withFirstStep(int step) {
             return new State(step, adamSteps, previousGradNorms, firstMoments, secondMoments, emaValues, initValues);
@@ -143,10 +158,18 @@ public final class Optimizer {
     }
 
     public State state() {
-        return new State(firstStep, adamSteps, previousGradNorms.clone(),
-                firstMoments.stream().map(be::download).toList(), secondMoments.stream().map(be::download).toList(),
-                emaValues == null ? null : emaValues.stream().map(float[]::clone).toList(),
-                initValues == null ? null : initValues.stream().map(float[]::clone).toList());
+        return new State(
+                firstStep,
+                adamSteps,
+                previousGradNorms.clone(),
+                firstMoments.stream().map(be::download).toList(),
+                secondMoments.stream().map(be::download).toList(),
+                emaValues == null
+                        ? null
+                        : emaValues.stream().map(float[]::clone).toList(),
+                initValues == null
+                        ? null
+                        : initValues.stream().map(float[]::clone).toList());
     }
 
     public void restore(State s) {
@@ -157,7 +180,9 @@ public final class Optimizer {
             be.upload(s.firstMoments().get(i), firstMoments.get(i));
             be.upload(s.secondMoments().get(i), secondMoments.get(i));
         }
-        if (emaValues != null && s.emaValues() != null) emaValues = s.emaValues().stream().map(float[]::clone).toList();
-        if (initValues != null && s.initValues() != null) initValues = s.initValues().stream().map(float[]::clone).toList();
+        if (emaValues != null && s.emaValues() != null)
+            emaValues = s.emaValues().stream().map(float[]::clone).toList();
+        if (initValues != null && s.initValues() != null)
+            initValues = s.initValues().stream().map(float[]::clone).toList();
     }
 }

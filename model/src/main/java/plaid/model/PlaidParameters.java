@@ -74,7 +74,8 @@ public final class PlaidParameters {
     /** output_norm{suffix}.weight [D] and the µP readout output_linear{suffix} [width, D] with its bias. */
     private static void addReadout(List<ParameterSpec> s, String suffix, int d, int width) {
         s.add(new ParameterSpec(ParameterGroup.MODEL, "output_norm" + suffix + ".weight", new int[] {d}, false));
-        s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear" + suffix + ".weight", new int[] {width, d}, false));
+        s.add(new ParameterSpec(
+                ParameterGroup.MODEL, "output_linear" + suffix + ".weight", new int[] {width, d}, false));
         s.add(new ParameterSpec(ParameterGroup.MODEL, "output_linear" + suffix + ".bias", new int[] {width}, false));
     }
 
@@ -99,7 +100,9 @@ public final class PlaidParameters {
             String n = param.name();
             if (n.endsWith("norm1.weight") || n.endsWith("norm2.weight") || n.startsWith("output_norm")) {
                 Arrays.fill(v, 1f);
-            } else if (n.equals("selfcond_linear.weight") || n.equals("gamma_linear.weight") || n.startsWith("output_linear")) {
+            } else if (n.equals("selfcond_linear.weight")
+                    || n.equals("gamma_linear.weight")
+                    || n.startsWith("output_linear")) {
                 // zero-initialised in the original
             } else if (n.equals("gamma_0")) {
                 v[0] = (float) config.gamma0;
@@ -137,19 +140,24 @@ public final class PlaidParameters {
      * Loads the four state dicts (as read from {@code <group>.pt} or safetensors files).
      * A missing tensor or a shape that does not fit {@code config} is an error naming it.
      */
-    public static PlaidParameters fromStateDicts(PlaidConfig config, ComputeBackend backend, Map<ParameterGroup, Map<String, HostTensor>> stateDicts) {
+    public static PlaidParameters fromStateDicts(
+            PlaidConfig config, ComputeBackend backend, Map<ParameterGroup, Map<String, HostTensor>> stateDicts) {
         config.validate();
         Map<String, HostTensor> model = stateDicts.get(ParameterGroup.MODEL);
-        if (model == null) throw new IllegalArgumentException("missing state dict '" + ParameterGroup.MODEL.fileStem() + "'");
+        if (model == null)
+            throw new IllegalArgumentException("missing state dict '" + ParameterGroup.MODEL.fileStem() + "'");
         HostTensor inv = model.get("rotary_emb.inv_freq");
         float[] invFreq = inv != null ? inv.toFloats() : defaultRotaryInvFreq(config.headDim());
         if (invFreq.length != config.headDim() / 2) {
-            throw new IllegalArgumentException("model.rotary_emb.inv_freq has " + invFreq.length + " values; head dim " + config.headDim() + " needs " + config.headDim() / 2);
+            throw new IllegalArgumentException("model.rotary_emb.inv_freq has " + invFreq.length + " values; head dim "
+                    + config.headDim() + " needs " + config.headDim() / 2);
         }
         PlaidParameters p = new PlaidParameters(config, backend, invFreq);
         for (Parameter param : p.byName.values()) {
             Map<String, HostTensor> dict = stateDicts.get(param.group());
-            if (dict == null) throw new IllegalArgumentException("missing state dict '" + param.group().fileStem() + "'");
+            if (dict == null)
+                throw new IllegalArgumentException(
+                        "missing state dict '" + param.group().fileStem() + "'");
             HostTensor t = dict.get(param.name());
             String where = param.group().fileStem() + "." + param.name();
             if (t == null) throw new IllegalArgumentException("missing tensor " + where);
@@ -176,15 +184,22 @@ public final class PlaidParameters {
         return out;
     }
 
-    public PlaidConfig config() { return config; }
+    public PlaidConfig config() {
+        return config;
+    }
 
-    public ComputeBackend backend() { return backend; }
+    public ComputeBackend backend() {
+        return backend;
+    }
 
-    public float[] rotaryInvFreq() { return rotaryInvFreq.clone(); }
+    public float[] rotaryInvFreq() {
+        return rotaryInvFreq.clone();
+    }
 
     /** The noise schedule as its parameters are now. */
     public NoiseSchedule noiseSchedule() {
-        return new NoiseSchedule(backend.download(get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
+        return new NoiseSchedule(
+                backend.download(get(ParameterGroup.NOISE_SCHEDULE, "W1").value()),
                 backend.download(get(ParameterGroup.NOISE_SCHEDULE, "b1").value()),
                 backend.download(get(ParameterGroup.NOISE_SCHEDULE, "W2").value()));
     }
@@ -193,12 +208,14 @@ public final class PlaidParameters {
     public double[] gammaBounds() {
         return new double[] {
             backend.download(get(ParameterGroup.GAMMA_BOUNDS, "gamma_0").value())[0],
-            backend.download(get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0]};
+            backend.download(get(ParameterGroup.GAMMA_BOUNDS, "gamma_1").value())[0]
+        };
     }
 
     /** Ê, the row-normalised embedding matrix, on the host. */
     public float[] normalizedEmbedding() {
-        return EmbeddingMatrix.normalize(backend.download(get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), config.embedDim);
+        return EmbeddingMatrix.normalize(
+                backend.download(get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), config.embedDim);
     }
 
     public Parameter get(ParameterGroup group, String name) {
@@ -228,5 +245,4 @@ public final class PlaidParameters {
     public long parameterCount() {
         return byName.values().stream().mapToLong(p -> p.value().numel()).sum();
     }
-
 }

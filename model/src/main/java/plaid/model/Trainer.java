@@ -19,8 +19,18 @@ public final class Trainer {
     }
 
     /** What one optimiser step reports (averages over its micro-batches). */
-    public record StepMetrics(int step, double loss, double nll, double reconst, double prior, double gamma0, double gamma1,
-                              int reconstBs, double gradNorm, double lrFactor, double seconds) {}
+    public record StepMetrics(
+            int step,
+            double loss,
+            double nll,
+            double reconst,
+            double prior,
+            double gamma0,
+            double gamma1,
+            int reconstBs,
+            double gradNorm,
+            double lrFactor,
+            double seconds) {}
 
     private final PlaidParameters params;
     private final PlaidConfig c;
@@ -40,13 +50,21 @@ public final class Trainer {
         this.reconstBatchSize = new ReconstBatchSize(c.reconstBsEma);
     }
 
-    public PlaidParameters parameters() { return params; }
+    public PlaidParameters parameters() {
+        return params;
+    }
 
-    public Optimizer optimizer() { return optimizer; }
+    public Optimizer optimizer() {
+        return optimizer;
+    }
 
-    public ReconstBatchSize reconstBatchSize() { return reconstBatchSize; }
+    public ReconstBatchSize reconstBatchSize() {
+        return reconstBatchSize;
+    }
 
-    public DiffusionObjective objective() { return objective; }
+    public DiffusionObjective objective() {
+        return objective;
+    }
 
     /**
      * Runs optimiser step {@code step} (0-based, as the original counts).
@@ -58,10 +76,12 @@ public final class Trainer {
         long start = System.nanoTime();
         int accum = c.gradAccumSteps, rows = c.batchSize, fullBatch = rows * accum, seqLen = c.seqLen;
         int reconstBs = reconstBatchSize.forBatch(fullBatch);
-        double[] tFull = DiffusionObjective.lowDiscrepancyTimes(fullBatch, reconstBs, random.stream("t", step, 0).nextDouble());
+        double[] tFull = DiffusionObjective.lowDiscrepancyTimes(
+                fullBatch, reconstBs, random.stream("t", step, 0).nextDouble());
 
         int shortSeqInterval = c.nShortSeqs > 0 ? Math.max(accum / c.nShortSeqs, 1) : 0;
-        int shortSeqOffset = shortSeqInterval > 0 ? random.stream("short-seq-step", step, 0).nextInt(shortSeqInterval) : -1;
+        int shortSeqOffset =
+                shortSeqInterval > 0 ? random.stream("short-seq-step", step, 0).nextInt(shortSeqInterval) : -1;
         int shortSeqsPerMicro = shortSeqInterval > 0 ? c.nShortSeqs * shortSeqInterval / accum : 0;
         double biasScale = Math.min(1.0, (step + 1e-8) / (c.biasWarmupSteps + 1e-8));
 
@@ -84,8 +104,18 @@ public final class Trainer {
             if (shortSeqsPerMicro > 0 && micro % shortSeqInterval == shortSeqOffset) {
                 segments = splitRows(random.stream("short-seq-rows", step, micro), rows, seqLen, shortSeqsPerMicro);
             }
-            var mb = new DiffusionObjective.MicroBatch(tokens, seqLen, t, mask, eps, segments, microReconst, avgReconst, biasScale,
-                    c.selfcond ? 0.25 : 0.0, 1.0 / accum);
+            var mb = new DiffusionObjective.MicroBatch(
+                    tokens,
+                    seqLen,
+                    t,
+                    mask,
+                    eps,
+                    segments,
+                    microReconst,
+                    avgReconst,
+                    biasScale,
+                    c.selfcond ? 0.25 : 0.0,
+                    1.0 / accum);
             last = objective.evaluate(mb, true);
             reconstBatchSize.update(last, c.reconstWeight, avgReconst, rows);
             loss += last.loss() / accum;
@@ -102,8 +132,18 @@ public final class Trainer {
         TrainingDivergedException.requireFinite(step, "nll", nll);
         TrainingDivergedException.requireFinite(step, "loss", loss);
         double gradNorm = optimizer.step(step);
-        return new StepMetrics(step, loss, nll, reconst, prior, last.gamma0(), last.gamma1(), reconstRows, gradNorm,
-                optimizer.lrFactor(step), (System.nanoTime() - start) / 1e9);
+        return new StepMetrics(
+                step,
+                loss,
+                nll,
+                reconst,
+                prior,
+                last.gamma0(),
+                last.gamma1(),
+                reconstRows,
+                gradNorm,
+                optimizer.lrFactor(step),
+                (System.nanoTime() - start) / 1e9);
     }
 
     /**
@@ -115,8 +155,10 @@ public final class Trainer {
         List<float[]> ema = optimizer.hasEma() ? optimizer.weightsForEvaluation() : null;
         for (int i = 0; i < all.size(); i++) {
             Parameter p = all.get(i);
-            if (!allFinite(params.backend().download(p.value()))) return java.util.Optional.of(p.group().fileStem() + "." + p.name());
-            if (ema != null && !allFinite(ema.get(i))) return java.util.Optional.of("ema " + p.group().fileStem() + "." + p.name());
+            if (!allFinite(params.backend().download(p.value())))
+                return java.util.Optional.of(p.group().fileStem() + "." + p.name());
+            if (ema != null && !allFinite(ema.get(i)))
+                return java.util.Optional.of("ema " + p.group().fileStem() + "." + p.name());
         }
         return java.util.Optional.empty();
     }
@@ -156,7 +198,8 @@ public final class Trainer {
      * {@link #validationNll(BatchSource, int, int, long)}, telling {@code afterBatch} the batches
      * done after each one; an exception it throws ends the pass (the live weights restored).
      */
-    public double validationNll(BatchSource val, int steps, int batchSize, long evalSeed, java.util.function.IntConsumer afterBatch) {
+    public double validationNll(
+            BatchSource val, int steps, int batchSize, long evalSeed, java.util.function.IntConsumer afterBatch) {
         List<float[]> live = null;
         if (optimizer.hasEma()) {
             live = params.snapshotValues();
@@ -181,6 +224,7 @@ public final class Trainer {
 
     private void loadValues(List<float[]> values) {
         List<Parameter> all = params.all();
-        for (int i = 0; i < all.size(); i++) params.backend().upload(values.get(i), all.get(i).value());
+        for (int i = 0; i < all.size(); i++)
+            params.backend().upload(values.get(i), all.get(i).value());
     }
 }

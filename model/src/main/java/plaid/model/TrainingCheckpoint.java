@@ -15,7 +15,6 @@ import java.util.Optional;
 import java.util.stream.Stream;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
-import plaid.options.PlaidConfig;
 import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
 
@@ -35,7 +34,8 @@ public final class TrainingCheckpoint {
         saveWeights(params.toStateDicts(), dir, format);
     }
 
-    private static void saveWeights(Map<ParameterGroup, Map<String, HostTensor>> dicts, Path dir, CheckpointFormat format) throws IOException {
+    private static void saveWeights(
+            Map<ParameterGroup, Map<String, HostTensor>> dicts, Path dir, CheckpointFormat format) throws IOException {
         Files.createDirectories(dir);
         for (var e : dicts.entrySet()) format.write(dir, e.getKey().fileStem(), new LinkedHashMap<>(e.getValue()));
     }
@@ -59,25 +59,45 @@ public final class TrainingCheckpoint {
         for (int i = 0; i < all.size(); i++) {
             Parameter p = all.get(i);
             String key = p.group().fileStem() + "." + p.name();
-            state.put("live." + key, HostTensor.ofFloats(p.shape(), params.backend().download(p.value())));
-            state.put("adam_m." + key, HostTensor.ofFloats(p.shape(), os.firstMoments().get(i)));
-            state.put("adam_v." + key, HostTensor.ofFloats(p.shape(), os.secondMoments().get(i)));
-            if (os.emaValues() != null) state.put("ema." + key, HostTensor.ofFloats(p.shape(), os.emaValues().get(i)));
-            if (os.initValues() != null) state.put("init." + key, HostTensor.ofFloats(p.shape(), os.initValues().get(i)));
+            state.put(
+                    "live." + key,
+                    HostTensor.ofFloats(p.shape(), params.backend().download(p.value())));
+            state.put(
+                    "adam_m." + key,
+                    HostTensor.ofFloats(p.shape(), os.firstMoments().get(i)));
+            state.put(
+                    "adam_v." + key,
+                    HostTensor.ofFloats(p.shape(), os.secondMoments().get(i)));
+            if (os.emaValues() != null)
+                state.put(
+                        "ema." + key,
+                        HostTensor.ofFloats(p.shape(), os.emaValues().get(i)));
+            if (os.initValues() != null)
+                state.put(
+                        "init." + key,
+                        HostTensor.ofFloats(p.shape(), os.initValues().get(i)));
         }
-        state.put("grad_norm_history", HostTensor.ofDoubles(DType.F64, new int[] {os.previousGradNorms().length}, os.previousGradNorms()));
-        state.put("reconst_bs_stats", HostTensor.ofDoubles(DType.F64, new int[] {5}, trainer.reconstBatchSize().state()));
-        Safetensors.write(tmp.resolve(CheckpointDirectory.TRAINING_STATE_FILE), state, Map.of(
-                "step", Integer.toString(step),
-                "first_step", Integer.toString(os.firstStep()),
-                "adam_steps", Integer.toString(os.adamSteps())));
+        state.put(
+                "grad_norm_history",
+                HostTensor.ofDoubles(DType.F64, new int[] {os.previousGradNorms().length}, os.previousGradNorms()));
+        state.put(
+                "reconst_bs_stats",
+                HostTensor.ofDoubles(
+                        DType.F64, new int[] {5}, trainer.reconstBatchSize().state()));
+        Safetensors.write(
+                tmp.resolve(CheckpointDirectory.TRAINING_STATE_FILE),
+                state,
+                Map.of(
+                        "step", Integer.toString(step),
+                        "first_step", Integer.toString(os.firstStep()),
+                        "adam_steps", Integer.toString(os.adamSteps())));
 
         fsyncTree(tmp);
         replaceDirectory(tmp, dir);
     }
 
-    private static Map<ParameterGroup, Map<String, HostTensor>> withValues(Map<ParameterGroup, Map<String, HostTensor>> dicts,
-                                                                         List<Parameter> all, List<float[]> values) {
+    private static Map<ParameterGroup, Map<String, HostTensor>> withValues(
+            Map<ParameterGroup, Map<String, HostTensor>> dicts, List<Parameter> all, List<float[]> values) {
         Map<ParameterGroup, Map<String, HostTensor>> out = new EnumMap<>(ParameterGroup.class);
         dicts.forEach((g, d) -> out.put(g, new LinkedHashMap<>(d)));
         for (int i = 0; i < all.size(); i++) {
@@ -95,13 +115,16 @@ public final class TrainingCheckpoint {
     public static int restore(Trainer trainer, CheckpointDirectory checkpoint) throws IOException {
         PlaidParameters params = trainer.parameters();
         Optional<Path> stepFile = checkpoint.existing(CheckpointDirectory.STEP_FILE);
-        int savedStep = stepFile.isPresent() ? Integer.parseInt(Files.readString(stepFile.get()).trim()) : -1;
+        int savedStep = stepFile.isPresent()
+                ? Integer.parseInt(Files.readString(stepFile.get()).trim())
+                : -1;
         Optional<Path> training = checkpoint.existing(CheckpointDirectory.TRAINING_STATE_FILE);
         List<Parameter> all = params.all();
         if (training.isEmpty()) {
             PlaidParameters loaded = checkpoint.loadWeights(params.config(), params.backend());
             List<float[]> values = loaded.snapshotValues();
-            for (int i = 0; i < all.size(); i++) params.backend().upload(values.get(i), all.get(i).value());
+            for (int i = 0; i < all.size(); i++)
+                params.backend().upload(values.get(i), all.get(i).value());
             trainer.optimizer().restore(trainer.optimizer().state().withFirstStep(savedStep + 1));
             return savedStep + 1;
         }
@@ -115,11 +138,20 @@ public final class TrainingCheckpoint {
             m.add(require(state, "adam_m." + key, stateFile).toFloats());
             v.add(require(state, "adam_v." + key, stateFile).toFloats());
             if (state.containsKey("ema." + key)) ema.add(state.get("ema." + key).toFloats());
-            if (state.containsKey("init." + key)) init.add(state.get("init." + key).toFloats());
+            if (state.containsKey("init." + key))
+                init.add(state.get("init." + key).toFloats());
         }
-        trainer.optimizer().restore(new Optimizer.State(Integer.parseInt(meta.get("first_step")), Integer.parseInt(meta.get("adam_steps")),
-                require(state, "grad_norm_history", stateFile).toDoubles(), m, v, ema.isEmpty() ? null : ema, init.isEmpty() ? null : init));
-        trainer.reconstBatchSize().restore(require(state, "reconst_bs_stats", stateFile).toDoubles());
+        trainer.optimizer()
+                .restore(new Optimizer.State(
+                        Integer.parseInt(meta.get("first_step")),
+                        Integer.parseInt(meta.get("adam_steps")),
+                        require(state, "grad_norm_history", stateFile).toDoubles(),
+                        m,
+                        v,
+                        ema.isEmpty() ? null : ema,
+                        init.isEmpty() ? null : init));
+        trainer.reconstBatchSize()
+                .restore(require(state, "reconst_bs_stats", stateFile).toDoubles());
         return Integer.parseInt(meta.get("step")) + 1;
     }
 

@@ -21,11 +21,17 @@ public final class TrainingDivergedException extends ArithmeticException {
         this.value = value;
     }
 
-    public int step() { return step; }
+    public int step() {
+        return step;
+    }
 
-    public String term() { return term; }
+    public String term() {
+        return term;
+    }
 
-    public double value() { return value; }
+    public double value() {
+        return value;
+    }
 
     /** Throws when {@code value} is NaN or infinite. */
     static void requireFinite(int step, String term, double value) {

@@ -1,9 +1,9 @@
 package plaid.model;
 
-import plaid.options.PlaidConfig;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
+import plaid.options.PlaidConfig;
 
 /**
  * One of the denoiser's L blocks (plaid-reference §2 step 3), forward and backward side by side:
@@ -25,8 +25,13 @@ final class TransformerBlock {
      */
     record Workspace(Tensor mlpActivation, Tensor dMid, Tensor dNorm, Tensor dAttn, Tensor dQkv, Tensor dFc) {
         static Workspace allocate(ComputeBackend be, int tokens, int dim) {
-            return new Workspace(be.allocate(tokens, 4 * dim), be.allocate(tokens, dim), be.allocate(tokens, dim), be.allocate(tokens, dim),
-                    be.allocate(tokens, 3 * dim), be.allocate(tokens, 4 * dim));
+            return new Workspace(
+                    be.allocate(tokens, 4 * dim),
+                    be.allocate(tokens, dim),
+                    be.allocate(tokens, dim),
+                    be.allocate(tokens, dim),
+                    be.allocate(tokens, 3 * dim),
+                    be.allocate(tokens, 4 * dim));
         }
     }
 
@@ -86,7 +91,20 @@ final class TransformerBlock {
      */
     void forward(Segments segments, boolean forBackward) {
         be.rmsNorm(in, rmsNorm1.value(), NORM_EPS, norm1, rstd1);
-        be.attentionOnto(residual, norm1, attnQkv.value(), attnOut.value(), heads, invFreq, segments, in, mid, qkv, attn, lse, forBackward);
+        be.attentionOnto(
+                residual,
+                norm1,
+                attnQkv.value(),
+                attnOut.value(),
+                heads,
+                invFreq,
+                segments,
+                in,
+                mid,
+                qkv,
+                attn,
+                lse,
+                forBackward);
         be.rmsNorm(mid, rmsNorm2.value(), NORM_EPS, norm2, rstd2);
         be.mlpOnto(residual, norm2, fc1.value(), fc2.value(), mid, out, ws.mlpActivation(), fc1Pre, forBackward);
     }
@@ -112,7 +130,14 @@ final class TransformerBlock {
         be.gemm(false, false, residual, dMid, attnOut.value(), 0f, dAttn);
         if (parameterGradients) be.gemm(true, false, residual, dMid, attn, 1f, attnOut.grad());
         Tensor dQkv5 = dQkv.reshape(rows, seqLen, 3, heads, headDim);
-        be.attentionBackward(dAttn.reshape(rows, seqLen, heads, headDim), qkv, attn.reshape(rows, seqLen, heads, headDim), lse, heads, segments, dQkv5);
+        be.attentionBackward(
+                dAttn.reshape(rows, seqLen, heads, headDim),
+                qkv,
+                attn.reshape(rows, seqLen, heads, headDim),
+                lse,
+                heads,
+                segments,
+                dQkv5);
         be.rotary(dQkv5, heads, invFreq, true);
         if (parameterGradients) be.gemm(true, false, 1f, dQkv, norm1, 1f, attnQkv.grad());
         be.gemm(false, false, 1f, dQkv, attnQkv.value(), 0f, dNorm);

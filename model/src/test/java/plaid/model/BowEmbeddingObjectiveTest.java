@@ -7,8 +7,8 @@ import static org.assertj.core.api.Assertions.within;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.Test;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -51,8 +51,18 @@ class BowEmbeddingObjectiveTest {
         int[] tokens = new int[ROWS * SEQ_LEN];
         for (int i = 0; i < tokens.length; i++) tokens[i] = rng.nextInt(c.vocabSize);
         float[] eps = DiffusionObjective.gaussian(rng, ROWS * SEQ_LEN * c.embedDim);
-        return new DiffusionObjective.MicroBatch(tokens, SEQ_LEN, DiffusionObjective.lowDiscrepancyTimes(ROWS, 1, 0.3), selfcondMask, eps,
-                Segments.whole(ROWS, SEQ_LEN), 1, 1.0, 1.0, 1.0, 1.0);
+        return new DiffusionObjective.MicroBatch(
+                tokens,
+                SEQ_LEN,
+                DiffusionObjective.lowDiscrepancyTimes(ROWS, 1, 0.3),
+                selfcondMask,
+                eps,
+                Segments.whole(ROWS, SEQ_LEN),
+                1,
+                1.0,
+                1.0,
+                1.0,
+                1.0);
     }
 
     private static List<float[]> gradients(PlaidParameters p) {
@@ -71,15 +81,22 @@ class BowEmbeddingObjectiveTest {
         assertThat(rb.nll()).isEqualTo(rt.nll());
         assertThat(rb.xSelfcond()).containsExactly(rt.xSelfcond());
         List<float[]> gt = gradients(pt), gb = gradients(pb);
-        for (int i = 0; i < gt.size(); i++) assertThat(gb.get(i)).as(pt.all().get(i).toString()).containsExactly(gt.get(i));
+        for (int i = 0; i < gt.size(); i++)
+            assertThat(gb.get(i)).as(pt.all().get(i).toString()).containsExactly(gt.get(i));
     }
 
     /** Every head and mode word, each at ρ ∈ {0, 0.5, 0.95}. */
     static Stream<Arguments> modesAndDecays() {
-        List<String> modes = List.of("BoW_embedding", "BoW_embedding_no_rescale", "BoW_embedding_reconst_first",
-                "BoW_embedding_reconst_first_diff_lm_norms", "BoW_embedding_reconst_first_pred_x0",
-                "BoW_embedding_reconst_first_norm_ret_embeddings", "BoW_embedding_double_logit_reg",
-                "BoW_embedding_double_logit_reg_logits_direct_primary", "BoW_embedding_double_logit_reg_direct_bow_x_to_logits",
+        List<String> modes = List.of(
+                "BoW_embedding",
+                "BoW_embedding_no_rescale",
+                "BoW_embedding_reconst_first",
+                "BoW_embedding_reconst_first_diff_lm_norms",
+                "BoW_embedding_reconst_first_pred_x0",
+                "BoW_embedding_reconst_first_norm_ret_embeddings",
+                "BoW_embedding_double_logit_reg",
+                "BoW_embedding_double_logit_reg_logits_direct_primary",
+                "BoW_embedding_double_logit_reg_direct_bow_x_to_logits",
                 "BoW_embedding_pred_x0_logits_direct_primary_double_logit_reg_norm_ret_embeddings_no_rescale");
         return modes.stream().flatMap(m -> Stream.of(0.0, 0.5, 0.95).map(rho -> Arguments.of(m, rho)));
     }
@@ -95,7 +112,9 @@ class BowEmbeddingObjectiveTest {
         // no self-conditioned rows: that pass is detached, so finite differences would see what the gradient leaves out
         DiffusionObjective.MicroBatch mb = microBatch(c, new float[ROWS]);
         // the noise schedule's gradient minimises the loss's variance, not the loss: leave it out
-        List<Parameter> probed = p.all().stream().filter(q -> q.group() != ParameterGroup.NOISE_SCHEDULE).toList();
+        List<Parameter> probed = p.all().stream()
+                .filter(q -> q.group() != ParameterGroup.NOISE_SCHEDULE)
+                .toList();
 
         p.zeroGrads();
         objective.evaluate(mb, true);
@@ -114,17 +133,26 @@ class BowEmbeddingObjectiveTest {
                 direction.add(v);
             }
             double h = 3e-4; // small enough for O(h²) to vanish, large enough for float32 rounding
-            double numeric = (lossAlong(objective, mb, be, probed, direction, h) - lossAlong(objective, mb, be, probed, direction, -h)) / (2 * h);
-            System.out.printf("%s ρ=%s directional derivative: analytic %.6f, central difference %.6f (Σ|g·v| %.1f)%n", mode, rho, analytic,
-                    numeric, magnitude);
+            double numeric = (lossAlong(objective, mb, be, probed, direction, h)
+                            - lossAlong(objective, mb, be, probed, direction, -h))
+                    / (2 * h);
+            System.out.printf(
+                    "%s ρ=%s directional derivative: analytic %.6f, central difference %.6f (Σ|g·v| %.1f)%n",
+                    mode, rho, analytic, numeric, magnitude);
             assertThat(numeric).isCloseTo(analytic, within(5e-5 * magnitude));
         }
     }
 
     /** One mode per family the fork's experiments use; BowModesBenchmark runs them longer for docs/bow-modes.md. */
     @ParameterizedTest
-    @ValueSource(strings = {"BoW_embedding", "BoW_embedding_reconst_first", "BoW_embedding_reconst_first_diff_lm_norms",
-        "BoW_embedding_double_logit_reg", "BoW_embedding_double_logit_reg_logits_direct_primary"})
+    @ValueSource(
+            strings = {
+                "BoW_embedding",
+                "BoW_embedding_reconst_first",
+                "BoW_embedding_reconst_first_diff_lm_norms",
+                "BoW_embedding_double_logit_reg",
+                "BoW_embedding_double_logit_reg_logits_direct_primary"
+            })
     void shortTrainingRunLowersValidationNll(String mode) {
         PlaidConfig c = bowConfig(mode, 0.5);
         c.steps = 150;
@@ -156,7 +184,9 @@ class BowEmbeddingObjectiveTest {
         int draws = 8;
         double sum = 0;
         for (int i = 0; i < draws; i++) {
-            sum += objective.evaluate(DiffusionObjective.evalMicroBatch(tokens, c.batchSize, c.seqLen, c.embedDim, rng), false).nll();
+            sum += objective
+                    .evaluate(DiffusionObjective.evalMicroBatch(tokens, c.batchSize, c.seqLen, c.embedDim, rng), false)
+                    .nll();
         }
         return sum / draws;
     }
@@ -168,7 +198,8 @@ class BowEmbeddingObjectiveTest {
         assertThat(p.model("output_linear.weight").shape()).containsExactly(reconstFirst.embedDim, reconstFirst.dim);
         assertThat(p.model("output_linear.bias").shape()).containsExactly(reconstFirst.embedDim);
 
-        var tokenWeights = PlaidParameters.initialize(token, new CpuBackend(), 1).toStateDicts();
+        var tokenWeights =
+                PlaidParameters.initialize(token, new CpuBackend(), 1).toStateDicts();
         assertThatThrownBy(() -> PlaidParameters.fromStateDicts(reconstFirst, new CpuBackend(), tokenWeights))
                 .hasMessageContaining("output_linear.weight");
     }
@@ -179,9 +210,13 @@ class BowEmbeddingObjectiveTest {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 1);
         assertThat(p.model("output_linear_logits.weight").shape()).containsExactly(c.vocabSize, c.dim);
         assertThat(p.model("output_linear_embed.weight").shape()).containsExactly(c.embedDim, c.dim);
-        assertThat(p.backend().download(p.model("output_norm_embed.weight").value())).containsOnly(1f);
-        assertThat(p.backend().download(p.model("output_linear_logits.bias").value())).containsOnly(0f);
-        assertThat(p.all()).noneMatch(q -> q.name().equals("output_linear.weight") || q.name().equals("output_norm.weight"));
+        assertThat(p.backend().download(p.model("output_norm_embed.weight").value()))
+                .containsOnly(1f);
+        assertThat(p.backend().download(p.model("output_linear_logits.bias").value()))
+                .containsOnly(0f);
+        assertThat(p.all())
+                .noneMatch(
+                        q -> q.name().equals("output_linear.weight") || q.name().equals("output_norm.weight"));
     }
 
     @Test
@@ -200,14 +235,22 @@ class BowEmbeddingObjectiveTest {
 
     @Test
     void rhoOfOneNeedsNoRescale() {
-        assertThatThrownBy(() -> bowConfig("BoW_embedding", 1.0)).hasMessageContaining("no_rescale").hasMessageContaining("BoW_cumsum_gamma");
-        assertThat(bowConfig("BoW_embedding_no_rescale", 1.0).bowTransform().scale()).isEqualTo(1.0);
+        assertThatThrownBy(() -> bowConfig("BoW_embedding", 1.0))
+                .hasMessageContaining("no_rescale")
+                .hasMessageContaining("BoW_cumsum_gamma");
+        assertThat(bowConfig("BoW_embedding_no_rescale", 1.0).bowTransform().scale())
+                .isEqualTo(1.0);
         assertThat(bowConfig("BoW_embedding", 0.25).bowTransform().scale()).isEqualTo(0.75);
     }
 
     /** The loss at θ + step·v, θ restored afterwards. */
-    private static double lossAlong(DiffusionObjective objective, DiffusionObjective.MicroBatch mb, ComputeBackend be, List<Parameter> probed,
-                                    List<float[]> direction, double step) {
+    private static double lossAlong(
+            DiffusionObjective objective,
+            DiffusionObjective.MicroBatch mb,
+            ComputeBackend be,
+            List<Parameter> probed,
+            List<float[]> direction,
+            double step) {
         List<float[]> saved = probed.stream().map(q -> be.download(q.value())).toList();
         for (int i = 0; i < probed.size(); i++) {
             float[] v = saved.get(i).clone(), d = direction.get(i);
@@ -215,7 +258,8 @@ class BowEmbeddingObjectiveTest {
             be.upload(v, probed.get(i).value());
         }
         double loss = objective.evaluate(mb, false).loss();
-        for (int i = 0; i < probed.size(); i++) be.upload(saved.get(i), probed.get(i).value());
+        for (int i = 0; i < probed.size(); i++)
+            be.upload(saved.get(i), probed.get(i).value());
         return loss;
     }
 }

@@ -1,6 +1,5 @@
 package plaid.model;
 
-import plaid.options.PlaidConfig;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -12,6 +11,7 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.backend.cpu.CpuBackend;
+import plaid.options.PlaidConfig;
 
 /**
  * The denoiser's d/dz and d/dγ against central differences, through each output head: the scalar
@@ -31,7 +31,8 @@ class DenoiserGradientTest {
         "BoW_embedding_double_logit_reg, false",
         "BoW_embedding_double_logit_reg, true",
         "BoW_embedding_double_logit_reg_logits_direct_primary, false",
-        "BoW_embedding_double_logit_reg_direct_bow_x_to_logits_pred_x0_norm_ret_embeddings, true"})
+        "BoW_embedding_double_logit_reg_direct_bow_x_to_logits_pred_x0_norm_ret_embeddings, true"
+    })
     void inputGradientsAgreeWithFiniteDifferences(String mode, boolean readSecondary) {
         PlaidConfig c = TrainerTest.tinyConfig();
         c.diffusionMode = mode;
@@ -48,7 +49,9 @@ class DenoiserGradientTest {
         int tokens = ROWS * SEQ, e = c.embedDim, v = c.vocabSize;
         Tensor embedding = be.allocate(v, e);
         be.upload(p.normalizedEmbedding(), embedding);
-        float[] z = gaussian(rng, tokens * e), xSelfcond = gaussian(rng, tokens * e), direction = gaussian(rng, tokens * e);
+        float[] z = gaussian(rng, tokens * e),
+                xSelfcond = gaussian(rng, tokens * e),
+                direction = gaussian(rng, tokens * e);
         float[] g = gaussian(rng, tokens * v), gOther = gaussian(rng, tokens * v), r = gaussian(rng, tokens * e);
         double[] gamma = {-1.5, 0.5, 3.0};
         Denoiser d = new Denoiser(p, ROWS, SEQ, readSecondary);
@@ -68,7 +71,8 @@ class DenoiserGradientTest {
         }
         double h = 1e-2;
         double numeric = (objective(d, be, embedding, shifted(z, direction, h), xT, gamma, g, gOther, r)
-                - objective(d, be, embedding, shifted(z, direction, -h), xT, gamma, g, gOther, r)) / (2 * h);
+                        - objective(d, be, embedding, shifted(z, direction, -h), xT, gamma, g, gOther, r))
+                / (2 * h);
         assertThat(analytic).as("d/dz along a random direction").isCloseTo(numeric, within(2e-3 * magnitude));
 
         // a smaller step for γ: the γ features oscillate at frequencies up to e⁵
@@ -77,9 +81,12 @@ class DenoiserGradientTest {
             double[] up = gamma.clone(), down = gamma.clone();
             up[b] += hGamma;
             down[b] -= hGamma;
-            double numericGamma = (objective(d, be, embedding, z, xT, up, g, gOther, r) - objective(d, be, embedding, z, xT, down, g, gOther, r))
+            double numericGamma = (objective(d, be, embedding, z, xT, up, g, gOther, r)
+                            - objective(d, be, embedding, z, xT, down, g, gOther, r))
                     / (2 * hGamma);
-            assertThat(dGamma[b]).as("d/dγ of row %d", b).isCloseTo(numericGamma, within(5e-3 * Math.max(1.0, Math.abs(numericGamma))));
+            assertThat(dGamma[b])
+                    .as("d/dγ of row %d", b)
+                    .isCloseTo(numericGamma, within(5e-3 * Math.max(1.0, Math.abs(numericGamma))));
         }
     }
 
@@ -91,17 +98,36 @@ class DenoiserGradientTest {
         if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
         c.validate();
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
-        assertThatThrownBy(() -> new Denoiser(p, ROWS, SEQ, true)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> new Denoiser(p, ROWS, SEQ, true))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("use_secondary_logits needs diffusion_mode double_logit_reg");
         Denoiser d = new Denoiser(p, ROWS, SEQ);
         assertThat(d.hasSecondaryLogits()).isFalse();
-        assertThatThrownBy(d::secondaryLogits).isInstanceOf(IllegalStateException.class).hasMessageContaining("has no secondary logits");
+        assertThatThrownBy(d::secondaryLogits)
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("has no secondary logits");
     }
 
     /** L of a forward at z and γ, in double from the outputs. */
-    private static double objective(Denoiser d, ComputeBackend be, Tensor embedding, float[] z, Tensor xSelfcond, double[] gamma, float[] g,
-                                    float[] gOther, float[] r) {
-        d.forward(tensor(be, z, ROWS * SEQ, z.length / (ROWS * SEQ)), gamma, embedding, 0.8, xSelfcond, null, Segments.whole(ROWS, SEQ), false);
+    private static double objective(
+            Denoiser d,
+            ComputeBackend be,
+            Tensor embedding,
+            float[] z,
+            Tensor xSelfcond,
+            double[] gamma,
+            float[] g,
+            float[] gOther,
+            float[] r) {
+        d.forward(
+                tensor(be, z, ROWS * SEQ, z.length / (ROWS * SEQ)),
+                gamma,
+                embedding,
+                0.8,
+                xSelfcond,
+                null,
+                Segments.whole(ROWS, SEQ),
+                false);
         double sum = dot(be.download(d.logits()), g) + dot(be.download(d.xReconst()), r);
         return d.hasSecondaryLogits() ? sum + dot(be.download(d.secondaryLogits()), gOther) : sum;
     }

@@ -12,9 +12,9 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 import plaid.backend.ComputeBackend;
+import plaid.backend.ComputeBackends;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.backend.ComputeBackends;
 import plaid.fixtures.FixtureRoot;
 import plaid.tensor.HostTensor;
 
@@ -40,43 +40,66 @@ class DenoiserParityTest {
 
     @TestFactory
     Stream<DynamicTest> noiseScheduleMatches() {
-        return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
-            ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
-            PlaidParameters p = f.parameters(ComputeBackends.fromSystemProperty());
-            NoiseSchedule schedule = p.noiseSchedule();
-            double[] t = f.tensor("schedule.t").toDoubles();
-            double[] gt = new double[t.length], gtp = new double[t.length];
-            for (int i = 0; i < t.length; i++) {
-                gt[i] = schedule.gammaTilde(t[i]);
-                gtp[i] = schedule.gammaTildePrime(t[i]);
-            }
-            assertThat(ParityFixture.relativeError(gt, f.tensor("schedule.gamma_tilde").toDoubles())).isLessThan(1e-9);
-            assertThat(ParityFixture.relativeError(gtp, f.tensor("schedule.gamma_tilde_prime").toDoubles())).isLessThan(1e-9);
-        }));
+        return parityDirs()
+                .map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
+                    ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
+                    PlaidParameters p = f.parameters(ComputeBackends.fromSystemProperty());
+                    NoiseSchedule schedule = p.noiseSchedule();
+                    double[] t = f.tensor("schedule.t").toDoubles();
+                    double[] gt = new double[t.length], gtp = new double[t.length];
+                    for (int i = 0; i < t.length; i++) {
+                        gt[i] = schedule.gammaTilde(t[i]);
+                        gtp[i] = schedule.gammaTildePrime(t[i]);
+                    }
+                    assertThat(ParityFixture.relativeError(
+                                    gt, f.tensor("schedule.gamma_tilde").toDoubles()))
+                            .isLessThan(1e-9);
+                    assertThat(ParityFixture.relativeError(
+                                    gtp, f.tensor("schedule.gamma_tilde_prime").toDoubles()))
+                            .isLessThan(1e-9);
+                }));
     }
 
     @TestFactory
     Stream<DynamicTest> denoiserForwardMatches() {
-        return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
-            ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
-            ComputeBackend be = ComputeBackends.fromSystemProperty();
-            PlaidParameters p = f.parameters(be);
-            HostTensor zIn = f.tensor("forward.z");
-            int rows = zIn.dim(0), seqLen = zIn.dim(1);
-            Tensor z = upload(be, zIn), xsc = upload(be, f.tensor("forward.x_selfcond")), emb = upload(be, f.tensor("forward.embedding"));
-            Tolerances tolerance = tolerances(be);
-            Denoiser d = new Denoiser(p, rows, seqLen);
-            for (boolean forBackward : new boolean[] {true, false}) {
-                d.forward(z, f.tensor("forward.gamma").toDoubles(), emb, f.number("forward_bias_scale"), xsc,
-                        f.tensor("forward.selfcond_mask").toFloats(), Segments.whole(rows, seqLen), forBackward);
-                assertThat(ParityFixture.relativeError(be.download(d.logits()), f.tensor("forward.logits").toDoubles())).as("logits, kept for a backward: " + forBackward)
-                        .isLessThan(tolerance.forward());
-                assertThat(ParityFixture.relativeError(be.download(d.xReconst()), f.tensor("forward.x_reconst").toDoubles())).as("x̂, kept for a backward: " + forBackward)
-                        .isLessThan(tolerance.forward());
-            }
-            assertThatThrownBy(() -> d.backward(null, be.allocate(emb.shape()), false)).as("a backward after a forward kept for none")
-                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("forBackward");
-        }));
+        return parityDirs()
+                .map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
+                    ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
+                    ComputeBackend be = ComputeBackends.fromSystemProperty();
+                    PlaidParameters p = f.parameters(be);
+                    HostTensor zIn = f.tensor("forward.z");
+                    int rows = zIn.dim(0), seqLen = zIn.dim(1);
+                    Tensor z = upload(be, zIn),
+                            xsc = upload(be, f.tensor("forward.x_selfcond")),
+                            emb = upload(be, f.tensor("forward.embedding"));
+                    Tolerances tolerance = tolerances(be);
+                    Denoiser d = new Denoiser(p, rows, seqLen);
+                    for (boolean forBackward : new boolean[] {true, false}) {
+                        d.forward(
+                                z,
+                                f.tensor("forward.gamma").toDoubles(),
+                                emb,
+                                f.number("forward_bias_scale"),
+                                xsc,
+                                f.tensor("forward.selfcond_mask").toFloats(),
+                                Segments.whole(rows, seqLen),
+                                forBackward);
+                        assertThat(ParityFixture.relativeError(
+                                        be.download(d.logits()),
+                                        f.tensor("forward.logits").toDoubles()))
+                                .as("logits, kept for a backward: " + forBackward)
+                                .isLessThan(tolerance.forward());
+                        assertThat(ParityFixture.relativeError(
+                                        be.download(d.xReconst()),
+                                        f.tensor("forward.x_reconst").toDoubles()))
+                                .as("x̂, kept for a backward: " + forBackward)
+                                .isLessThan(tolerance.forward());
+                    }
+                    assertThatThrownBy(() -> d.backward(null, be.allocate(emb.shape()), false))
+                            .as("a backward after a forward kept for none")
+                            .isInstanceOf(IllegalStateException.class)
+                            .hasMessageContaining("forBackward");
+                }));
     }
 
     static Tensor upload(ComputeBackend be, HostTensor h) {
@@ -97,49 +120,83 @@ class DenoiserParityTest {
             for (int b = 0; b < rows; b++) lengths[b] = Arrays.copyOfRange(flat, b * per, (b + 1) * per);
             segments = Segments.ofLengths(seqLen, lengths);
         }
-        return new DiffusionObjective.MicroBatch(x.toInts(), seqLen, f.tensor("loss.t").toDoubles(), f.tensor("loss.selfcond_mask").toFloats(),
-                f.tensor("loss.eps").toFloats(), segments, (int) f.number("reconst_bs"), f.number("avg_reconst_bs"),
-                f.number("loss_bias_scale"), f.number("avg_selfcond_mask"), 1.0);
+        return new DiffusionObjective.MicroBatch(
+                x.toInts(),
+                seqLen,
+                f.tensor("loss.t").toDoubles(),
+                f.tensor("loss.selfcond_mask").toFloats(),
+                f.tensor("loss.eps").toFloats(),
+                segments,
+                (int) f.number("reconst_bs"),
+                f.number("avg_reconst_bs"),
+                f.number("loss_bias_scale"),
+                f.number("avg_selfcond_mask"),
+                1.0);
     }
 
     @TestFactory
     Stream<DynamicTest> objectiveAndGradientsMatch() {
-        return parityDirs().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
-            ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
-            ComputeBackend be = ComputeBackends.fromSystemProperty();
-            PlaidParameters p = f.parameters(be);
-            p.zeroGrads();
-            DiffusionObjective objective = new DiffusionObjective(p);
-            DiffusionObjective.MicroBatch mb = lossCase(f);
-            DiffusionObjective.Result r = objective.evaluate(mb, true);
-            Tolerances tolerance = tolerances(be);
+        return parityDirs()
+                .map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
+                    ParityFixture f = ParityFixture.load(dir, "cases.safetensors");
+                    ComputeBackend be = ComputeBackends.fromSystemProperty();
+                    PlaidParameters p = f.parameters(be);
+                    p.zeroGrads();
+                    DiffusionObjective objective = new DiffusionObjective(p);
+                    DiffusionObjective.MicroBatch mb = lossCase(f);
+                    DiffusionObjective.Result r = objective.evaluate(mb, true);
+                    Tolerances tolerance = tolerances(be);
 
-            assertThat(ParityFixture.relativeError(r.gamma(), f.tensor("loss.gamma").toDoubles())).as("gamma").isLessThan(1e-6);
-            assertThat(ParityFixture.relativeError(r.xSelfcond(), f.tensor("loss.x_selfcond").toDoubles())).as("x_selfcond").isLessThan(tolerance.forward());
-            Denoiser main = objective.denoiser(mb.rows(), mb.seqLen());
-            assertThat(ParityFixture.relativeError(be.download(main.xReconst()), f.tensor("loss.x_reconst").toDoubles())).as("x_reconst").isLessThan(tolerance.forward());
-            assertThat(relative(r.loss(), f.tensor("loss.loss").scalar())).as("loss").isLessThan(tolerance.loss());
-            assertThat(relative(r.nll(), f.tensor("loss.nll").scalar())).as("nll").isLessThan(tolerance.loss());
-            assertThat(relative(r.prior(), f.tensor("loss.prior").scalar())).as("prior").isLessThan(tolerance.loss());
-            double[] reconst = f.tensor("loss.reconst").toDoubles();
-            for (int i = 0; i < reconst.length; i++) assertThat(relative(r.reconst()[i], reconst[i])).as("reconst[%d]", i).isLessThan(tolerance.loss());
-            double[] diffusion = f.tensor("loss.diffusion").toDoubles();
-            for (int i = mb.reconstBs(); i < diffusion.length; i++) {
-                assertThat(relative(r.diffusion()[i], diffusion[i])).as("diffusion[%d]", i).isLessThan(tolerance.loss());
-            }
+                    assertThat(ParityFixture.relativeError(
+                                    r.gamma(), f.tensor("loss.gamma").toDoubles()))
+                            .as("gamma")
+                            .isLessThan(1e-6);
+                    assertThat(ParityFixture.relativeError(
+                                    r.xSelfcond(), f.tensor("loss.x_selfcond").toDoubles()))
+                            .as("x_selfcond")
+                            .isLessThan(tolerance.forward());
+                    Denoiser main = objective.denoiser(mb.rows(), mb.seqLen());
+                    assertThat(ParityFixture.relativeError(
+                                    be.download(main.xReconst()),
+                                    f.tensor("loss.x_reconst").toDoubles()))
+                            .as("x_reconst")
+                            .isLessThan(tolerance.forward());
+                    assertThat(relative(r.loss(), f.tensor("loss.loss").scalar()))
+                            .as("loss")
+                            .isLessThan(tolerance.loss());
+                    assertThat(relative(r.nll(), f.tensor("loss.nll").scalar()))
+                            .as("nll")
+                            .isLessThan(tolerance.loss());
+                    assertThat(relative(r.prior(), f.tensor("loss.prior").scalar()))
+                            .as("prior")
+                            .isLessThan(tolerance.loss());
+                    double[] reconst = f.tensor("loss.reconst").toDoubles();
+                    for (int i = 0; i < reconst.length; i++)
+                        assertThat(relative(r.reconst()[i], reconst[i]))
+                                .as("reconst[%d]", i)
+                                .isLessThan(tolerance.loss());
+                    double[] diffusion = f.tensor("loss.diffusion").toDoubles();
+                    for (int i = mb.reconstBs(); i < diffusion.length; i++) {
+                        assertThat(relative(r.diffusion()[i], diffusion[i]))
+                                .as("diffusion[%d]", i)
+                                .isLessThan(tolerance.loss());
+                    }
 
-            List<String> failures = new ArrayList<>();
-            int checked = 0;
-            for (Parameter param : p.all()) {
-                String key = "grad." + param.group().fileStem() + "." + param.name();
-                if (!f.has(key)) continue;
-                checked++;
-                double err = ParityFixture.relativeError(be.download(param.grad()), f.tensor(key).toDoubles());
-                if (!(err < tolerance.gradient())) failures.add(key + " rel.err " + err);
-            }
-            assertThat(checked).as("gradient tensors compared").isEqualTo(p.all().size());
-            assertThat(failures).isEmpty();
-        }));
+                    List<String> failures = new ArrayList<>();
+                    int checked = 0;
+                    for (Parameter param : p.all()) {
+                        String key = "grad." + param.group().fileStem() + "." + param.name();
+                        if (!f.has(key)) continue;
+                        checked++;
+                        double err = ParityFixture.relativeError(
+                                be.download(param.grad()), f.tensor(key).toDoubles());
+                        if (!(err < tolerance.gradient())) failures.add(key + " rel.err " + err);
+                    }
+                    assertThat(checked)
+                            .as("gradient tensors compared")
+                            .isEqualTo(p.all().size());
+                    assertThat(failures).isEmpty();
+                }));
     }
 
     private static double relative(double actual, double expected) {

@@ -27,7 +27,8 @@ class OptimizerTest {
         PlaidConfig c = TrainerTest.tinyConfig().validate();
         PlaidParameters params = PlaidParameters.initialize(c, new CpuBackend(), 1);
         Optimizer o = new Optimizer(params, 0);
-        for (Parameter p : params.all()) params.backend().upload(new float[(int) p.value().numel()], p.grad());
+        for (Parameter p : params.all())
+            params.backend().upload(new float[(int) p.value().numel()], p.grad());
         o.step(20); // a finite step first, so that the moments are not all zero
         Optimizer.State before = o.state();
         var weights = params.snapshotValues();
@@ -36,7 +37,9 @@ class OptimizerTest {
         grad[0] = Float.POSITIVE_INFINITY;
         params.backend().upload(grad, p.grad());
 
-        assertThatThrownBy(() -> o.step(21)).isInstanceOf(TrainingDivergedException.class).hasMessageContaining("grad_norm");
+        assertThatThrownBy(() -> o.step(21))
+                .isInstanceOf(TrainingDivergedException.class)
+                .hasMessageContaining("grad_norm");
         assertThat(params.snapshotValues()).containsExactlyElementsOf(weights);
         assertThat(o.state().firstMoments()).containsExactlyElementsOf(before.firstMoments());
         assertThat(o.state().previousGradNorms()).containsExactly(before.previousGradNorms());

@@ -12,19 +12,27 @@ import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 /** One directory of the original code's outputs: its config, weights and recorded tensors. */
-record ParityFixture(Path dir, JsonNode json, PlaidConfig config, Map<ParameterGroup, Map<String, HostTensor>> weights,
-                     Map<String, HostTensor> tensors) {
+record ParityFixture(
+        Path dir,
+        JsonNode json,
+        PlaidConfig config,
+        Map<ParameterGroup, Map<String, HostTensor>> weights,
+        Map<String, HostTensor> tensors) {
 
     static ParityFixture load(Path dir, String tensorFile) throws IOException {
         JsonNode json = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
         PlaidConfig config = PlaidConfig.defaults();
-        for (String key : new String[] {"dim", "n_blocks", "n_heads", "vocab_size", "embed_dim", "seq_len", "batch_size", "reconst_weight"}) {
+        for (String key : new String[] {
+            "dim", "n_blocks", "n_heads", "vocab_size", "embed_dim", "seq_len", "batch_size", "reconst_weight"
+        }) {
             if (json.has(key)) config.set(key, json.get(key).asText());
         }
         // the saved bounds are what counts; the config's gamma_0/1 are only the init values
         Map<ParameterGroup, Map<String, HostTensor>> weights = new EnumMap<>(ParameterGroup.class);
-        for (ParameterGroup g : ParameterGroup.values()) weights.put(g, TorchCheckpoint.read(dir.resolve(g.fileStem() + ".pt")));
-        return new ParityFixture(dir, json, config, weights, plaid.model.checkpoint.Safetensors.read(dir.resolve(tensorFile)));
+        for (ParameterGroup g : ParameterGroup.values())
+            weights.put(g, TorchCheckpoint.read(dir.resolve(g.fileStem() + ".pt")));
+        return new ParityFixture(
+                dir, json, config, weights, plaid.model.checkpoint.Safetensors.read(dir.resolve(tensorFile)));
     }
 
     PlaidParameters parameters(ComputeBackend backend) {
@@ -47,7 +55,8 @@ record ParityFixture(Path dir, JsonNode json, PlaidConfig config, Map<ParameterG
 
     /** ‖a − b‖ / ‖b‖ over all elements. */
     static double relativeError(double[] actual, double[] expected) {
-        if (actual.length != expected.length) throw new AssertionError("lengths differ: " + actual.length + " vs " + expected.length);
+        if (actual.length != expected.length)
+            throw new AssertionError("lengths differ: " + actual.length + " vs " + expected.length);
         double num = 0, den = 0;
         for (int i = 0; i < actual.length; i++) {
             double d = actual[i] - expected[i];

@@ -46,10 +46,14 @@ class TrainerTest {
         int window = 50;
         List<Double> means = new ArrayList<>();
         for (int w = 0; w + window <= losses.size(); w += window) {
-            means.add(losses.subList(w, w + window).stream().mapToDouble(Double::doubleValue).average().orElseThrow());
+            means.add(losses.subList(w, w + window).stream()
+                    .mapToDouble(Double::doubleValue)
+                    .average()
+                    .orElseThrow());
         }
         // every 50-step window averages below the one before it, and the last is far below the first
-        for (int i = 1; i < means.size(); i++) assertThat(means.get(i)).as("window means %s", means).isLessThan(means.get(i - 1));
+        for (int i = 1; i < means.size(); i++)
+            assertThat(means.get(i)).as("window means %s", means).isLessThan(means.get(i - 1));
         assertThat(means.getLast()).isLessThan(0.7 * means.getFirst());
     }
 
@@ -93,7 +97,8 @@ class TrainerTest {
         p.backend().upload(values, poisoned.value());
         assertThat(trainer.nonFiniteWeight()).contains(poisoned.group().fileStem() + "." + poisoned.name());
 
-        TrainingDivergedException diverged = catchThrowableOfType(TrainingDivergedException.class, () -> trainer.step(1));
+        TrainingDivergedException diverged =
+                catchThrowableOfType(TrainingDivergedException.class, () -> trainer.step(1));
         assertThat(diverged).isNotNull();
         assertThat(diverged.step()).isEqualTo(1);
     }

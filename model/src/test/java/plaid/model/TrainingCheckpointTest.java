@@ -6,10 +6,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.TorchCheckpoint;
@@ -39,7 +39,8 @@ class TrainingCheckpointTest {
         Path dir = tmp.resolve("ckpt");
         TrainingCheckpoint.save(first, 11, dir, format);
         assertThat(Files.exists(dir.resolve("model" + format.extension()))).isTrue();
-        var options = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dir.resolve(CheckpointDirectory.CONFIG_FILE).toFile());
+        var options = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(dir.resolve(CheckpointDirectory.CONFIG_FILE).toFile());
         assertThat(options.get("dim").asInt()).isEqualTo(c.dim);
         assertThat(options.get("n_blocks").asInt()).isEqualTo(c.nBlocks);
         assertThat(options.get("gamma_0").asDouble()).isEqualTo(c.gamma0);
@@ -47,9 +48,11 @@ class TrainingCheckpointTest {
         Trainer resumed = newTrainer(c, 99); // other init: everything must come from the checkpoint
         int next = TrainingCheckpoint.restore(resumed, CheckpointDirectory.open(dir));
         assertThat(next).isEqualTo(12);
-        List<float[]> a = first.parameters().snapshotValues(), b = resumed.parameters().snapshotValues();
+        List<float[]> a = first.parameters().snapshotValues(),
+                b = resumed.parameters().snapshotValues();
         for (int i = 0; i < a.size(); i++) assertThat(b.get(i)).containsExactly(a.get(i));
-        for (int s = next; s < 16; s++) assertThat(resumed.step(s).loss()).as("loss at step %d", s).isEqualTo(expected[s]);
+        for (int s = next; s < 16; s++)
+            assertThat(resumed.step(s).loss()).as("loss at step %d", s).isEqualTo(expected[s]);
     }
 
     @ParameterizedTest
@@ -64,9 +67,14 @@ class TrainingCheckpointTest {
         for (int i = 0; i < a.size(); i++) assertThat(b.get(i)).containsExactly(a.get(i));
         assertThat(loaded.rotaryInvFreq()).containsExactly(t.parameters().rotaryInvFreq());
 
-        var mb = DiffusionObjective.evalMicroBatch(TrainerTest.fixedBatch(c, 4).next(c.batchSize, c.seqLen), c.batchSize, c.seqLen,
-                c.embedDim, new java.util.SplittableRandom(8));
-        double before = new DiffusionObjective(t.parameters()).evaluate(mb, false).loss();
+        var mb = DiffusionObjective.evalMicroBatch(
+                TrainerTest.fixedBatch(c, 4).next(c.batchSize, c.seqLen),
+                c.batchSize,
+                c.seqLen,
+                c.embedDim,
+                new java.util.SplittableRandom(8));
+        double before =
+                new DiffusionObjective(t.parameters()).evaluate(mb, false).loss();
         double after = new DiffusionObjective(loaded).evaluate(mb, false).loss();
         assertThat(after).isEqualTo(before);
     }
@@ -98,7 +106,8 @@ class TrainingCheckpointTest {
     @Test
     void aMissingModuleFileIsNamed() throws Exception {
         PlaidConfig c = TrainerTest.tinyConfig();
-        TrainingCheckpoint.saveWeights(PlaidParameters.initialize(c, new CpuBackend(), 1), tmp, CheckpointFormat.SAFETENSORS);
+        TrainingCheckpoint.saveWeights(
+                PlaidParameters.initialize(c, new CpuBackend(), 1), tmp, CheckpointFormat.SAFETENSORS);
         Files.delete(tmp.resolve("gamma_bounds.safetensors"));
         assertThatThrownBy(() -> CheckpointDirectory.open(tmp).loadWeights(c, new CpuBackend()))
                 .hasMessageContaining("gamma_bounds.safetensors");

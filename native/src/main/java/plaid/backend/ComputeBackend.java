@@ -43,15 +43,29 @@ public interface ComputeBackend extends AutoCloseable {
     // ---- dense algebra ------------------------------------------------------------
 
     /** What a GEMM applies to its result before storing it. */
-    enum Epilogue { NONE, BIAS, GELU, BIAS_GELU }
+    enum Epilogue {
+        NONE,
+        BIAS,
+        GELU,
+        BIAS_GELU
+    }
 
     /**
      * {@code c = alpha * op(a) op(b) + beta * c}, then the epilogue (bias added per column,
      * GELU(tanh) applied; with GELU, {@code preActivation} if non-null receives the value
      * before GELU). op(x) is x or xᵀ. Shapes are read as 2-D: c [m,n], op(a) [m,k], op(b) [k,n].
      */
-    void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
-              Epilogue epilogue, Tensor bias, Tensor preActivation);
+    void gemm(
+            boolean transA,
+            boolean transB,
+            float alpha,
+            Tensor a,
+            Tensor b,
+            float beta,
+            Tensor c,
+            Epilogue epilogue,
+            Tensor bias,
+            Tensor preActivation);
 
     default void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         gemm(transA, transB, alpha, a, b, beta, c, Epilogue.NONE, null, null);
@@ -76,8 +90,20 @@ public interface ComputeBackend extends AutoCloseable {
      * elsewhere at its GEMM operand precision and leave them as they were (the CUDA bf16 mode: a bf16 qkv
      * rotated in place and a bf16 attention output, no fp32 passes over them).
      */
-    default void attentionOnto(float alpha, Tensor x, Tensor wQkv, Tensor wOut, int heads, float[] invFreq, Segments segments, Tensor addend,
-                               Tensor out, Tensor qkv, Tensor attn, Tensor logSumExp, boolean forBackward) {
+    default void attentionOnto(
+            float alpha,
+            Tensor x,
+            Tensor wQkv,
+            Tensor wOut,
+            int heads,
+            float[] invFreq,
+            Segments segments,
+            Tensor addend,
+            Tensor out,
+            Tensor qkv,
+            Tensor attn,
+            Tensor logSumExp,
+            boolean forBackward) {
         int headDim = qkv.shape()[qkv.shape().length - 1];
         gemm(false, true, 1f, x, wQkv, 0f, qkv.reshape(segments.rows() * segments.seqLen(), 3 * heads * headDim));
         rotary(qkv, heads, invFreq, false);
@@ -93,8 +119,16 @@ public interface ComputeBackend extends AutoCloseable {
      * GEMM operand precision and leave both as they were (the CUDA bf16 mode: one bf16 write instead of
      * fp32 output, pre-activation and a bf16 copy), as {@link #attentionOnto} does.
      */
-    default void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation,
-                         boolean forBackward) {
+    default void mlpOnto(
+            float alpha,
+            Tensor x,
+            Tensor w1,
+            Tensor w2,
+            Tensor addend,
+            Tensor out,
+            Tensor activation,
+            Tensor preActivation,
+            boolean forBackward) {
         gemm(false, true, 1f, x, w1, 0f, activation, Epilogue.GELU, null, forBackward ? preActivation : null);
         gemmOnto(false, true, alpha, activation, w2, addend, out);
     }
@@ -167,7 +201,8 @@ public interface ComputeBackend extends AutoCloseable {
      */
     void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp);
 
-    void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv);
+    void attentionBackward(
+            Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv);
 
     // ---- output head --------------------------------------------------------------
 
@@ -212,8 +247,17 @@ public interface ComputeBackend extends AutoCloseable {
      * One AdamW step with bias correction at {@code step} (1-based) and decoupled weight
      * decay: p ← p·(1 − decay) − lr · m̂/(√v̂ + eps).
      */
-    void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
-               float decay, int step);
+    void adamW(
+            Tensor param,
+            Tensor grad,
+            Tensor m,
+            Tensor v,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float decay,
+            int step);
 
     @Override
     default void close() {}

@@ -19,15 +19,21 @@ public final class ComputeBackends {
         return switch (name.toLowerCase(Locale.ROOT)) {
             case "cpu" -> new CpuBackend();
             case "cuda" -> new CudaBackend();
-            case "auto" -> CudaBackend.unavailableReason()
-                    .<ComputeBackend>map(reason -> {
-                        // a deployment that expected the GPU reads here why it did not get it (CudaBackend logs what it loaded)
-                        System.getLogger(ComputeBackends.class.getName()).log(System.Logger.Level.INFO,
-                                "CUDA backend unavailable (" + reason + "); using the CPU backend");
-                        return new CpuBackend();
-                    })
-                    .orElseGet(CudaBackend::new);
-            default -> throw new IllegalArgumentException("unknown compute backend '" + name + "': expected cpu, cuda or auto");
+            case "auto" ->
+                CudaBackend.unavailableReason()
+                        .<ComputeBackend>map(reason -> {
+                            // a deployment that expected the GPU reads here why it did not get it (CudaBackend logs
+                            // what it loaded)
+                            System.getLogger(ComputeBackends.class.getName())
+                                    .log(
+                                            System.Logger.Level.INFO,
+                                            "CUDA backend unavailable (" + reason + "); using the CPU backend");
+                            return new CpuBackend();
+                        })
+                        .orElseGet(CudaBackend::new);
+            default ->
+                throw new IllegalArgumentException(
+                        "unknown compute backend '" + name + "': expected cpu, cuda or auto");
         };
     }
 

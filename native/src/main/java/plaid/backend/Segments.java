@@ -39,15 +39,20 @@ public final class Segments {
                 total += row[k];
             }
             if (total != seqLen) {
-                throw new IllegalArgumentException("row " + b + ": segment lengths " + Arrays.toString(lengths[b]) + " do not sum to seq_len " + seqLen);
+                throw new IllegalArgumentException("row " + b + ": segment lengths " + Arrays.toString(lengths[b])
+                        + " do not sum to seq_len " + seqLen);
             }
         }
         return new Segments(seqLen, s);
     }
 
-    public int rows() { return starts.length; }
+    public int rows() {
+        return starts.length;
+    }
 
-    public int seqLen() { return seqLen; }
+    public int seqLen() {
+        return seqLen;
+    }
 
     /** The segments of the given rows, in that order (the self-conditioning pass sees a subset). */
     public Segments select(int[] rowIndices) {

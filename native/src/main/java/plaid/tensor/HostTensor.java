@@ -21,7 +21,8 @@ public final class HostTensor {
         long n = numel(shape);
         long have = floats != null ? floats.length : ints.length;
         if (n != have) {
-            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " needs " + n + " values, got " + have);
+            throw new IllegalArgumentException(
+                    "shape " + Arrays.toString(shape) + " needs " + n + " values, got " + have);
         }
     }
 
@@ -47,15 +48,25 @@ public final class HostTensor {
         return n;
     }
 
-    public DType dtype() { return dtype; }
+    public DType dtype() {
+        return dtype;
+    }
 
-    public int[] shape() { return shape.clone(); }
+    public int[] shape() {
+        return shape.clone();
+    }
 
-    public int rank() { return shape.length; }
+    public int rank() {
+        return shape.length;
+    }
 
-    public int dim(int i) { return shape[i]; }
+    public int dim(int i) {
+        return shape[i];
+    }
 
-    public int numel() { return floats != null ? floats.length : ints.length; }
+    public int numel() {
+        return floats != null ? floats.length : ints.length;
+    }
 
     public float[] toFloats() {
         float[] out = new float[numel()];
@@ -75,7 +86,8 @@ public final class HostTensor {
         if (ints != null) return ints.clone();
         long[] out = new long[floats.length];
         for (int i = 0; i < out.length; i++) {
-            if (floats[i] != Math.rint(floats[i])) throw new IllegalStateException("value " + floats[i] + " is not an integer");
+            if (floats[i] != Math.rint(floats[i]))
+                throw new IllegalStateException("value " + floats[i] + " is not an integer");
             out[i] = (long) floats[i];
         }
         return out;

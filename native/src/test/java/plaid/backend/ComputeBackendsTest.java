@@ -30,8 +30,10 @@ class ComputeBackendsTest {
 
     @Test
     void cudaWithoutDeviceSaysWhy() {
-        CudaBackend.unavailableReason().ifPresent(reason ->
-                assertThatThrownBy(() -> ComputeBackends.create("cuda")).isInstanceOf(CudaException.class).hasMessageContaining(reason));
+        CudaBackend.unavailableReason()
+                .ifPresent(reason -> assertThatThrownBy(() -> ComputeBackends.create("cuda"))
+                        .isInstanceOf(CudaException.class)
+                        .hasMessageContaining(reason));
     }
 
     /**
@@ -62,15 +64,24 @@ class ComputeBackendsTest {
         } finally {
             logger.removeHandler(capture);
         }
-        CudaBackend.unavailableReason().ifPresentOrElse(
-                reason -> assertThat(messages).anySatisfy(m -> assertThat(m).contains(reason).contains("using the CPU backend")),
-                () -> assertThat(messages).anySatisfy(m -> assertThat(m).contains("CUDA backend on device").contains("libcuda")));
-        CudaBackend.unavailableReason().filter(reason -> reason.contains("not found")).ifPresent(reason ->
-                assertThat(reason).contains("/usr/local/cuda/lib64", "/usr/local/cuda/targets/", "/usr/local/nvidia/lib64"));
+        CudaBackend.unavailableReason()
+                .ifPresentOrElse(
+                        reason -> assertThat(messages)
+                                .anySatisfy(m -> assertThat(m).contains(reason).contains("using the CPU backend")),
+                        () -> assertThat(messages)
+                                .anySatisfy(m -> assertThat(m)
+                                        .contains("CUDA backend on device")
+                                        .contains("libcuda")));
+        CudaBackend.unavailableReason()
+                .filter(reason -> reason.contains("not found"))
+                .ifPresent(reason -> assertThat(reason)
+                        .contains("/usr/local/cuda/lib64", "/usr/local/cuda/targets/", "/usr/local/nvidia/lib64"));
     }
 
     @Test
     void unknownName() {
-        assertThatThrownBy(() -> ComputeBackends.create("tpu")).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("tpu");
+        assertThatThrownBy(() -> ComputeBackends.create("tpu"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("tpu");
     }
 }

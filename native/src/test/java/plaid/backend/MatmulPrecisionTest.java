@@ -14,7 +14,8 @@ class MatmulPrecisionTest {
         assertThat(MatmulPrecision.roundToTf32(1f + ulp / 2 - Math.ulp(1f))).isEqualTo(1f); // below half: down
         assertThat(MatmulPrecision.roundToTf32(1f + ulp / 2 + Math.ulp(1f))).isEqualTo(1f + ulp); // above half: up
         assertThat(MatmulPrecision.roundToTf32(1f + ulp / 2)).isEqualTo(1f); // tie: to the even neighbour 1
-        assertThat(MatmulPrecision.roundToTf32(1f + 1.5f * ulp)).isEqualTo(1f + 2 * ulp); // tie: to the even neighbour 1 + 2ulp
+        assertThat(MatmulPrecision.roundToTf32(1f + 1.5f * ulp))
+                .isEqualTo(1f + 2 * ulp); // tie: to the even neighbour 1 + 2ulp
         assertThat(MatmulPrecision.roundToTf32(-3f - ulp / 4)).isEqualTo(-3f);
         assertThat(MatmulPrecision.roundToTf32(Float.POSITIVE_INFINITY)).isEqualTo(Float.POSITIVE_INFINITY);
         assertThat(MatmulPrecision.roundToTf32(Float.NaN)).isNaN();

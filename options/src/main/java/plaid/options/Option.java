@@ -20,8 +20,16 @@ import java.util.function.Function;
  * @param doc what it does, briefly
  */
 public record Option<T>(
-        String name, OptionGroup group, String field, OptionKind<T> kind, boolean optional, T defaultValue, Range<T> range, String doc,
-        Function<PlaidConfig, T> getter, BiConsumer<PlaidConfig, T> setter) {
+        String name,
+        OptionGroup group,
+        String field,
+        OptionKind<T> kind,
+        boolean optional,
+        T defaultValue,
+        Range<T> range,
+        String doc,
+        Function<PlaidConfig, T> getter,
+        BiConsumer<PlaidConfig, T> setter) {
 
     public T get(PlaidConfig config) {
         return getter != null ? getter.apply(config) : kind.cast(config.held(this));

@@ -45,14 +45,16 @@ public final class OptionKind<T> {
         String t = text.trim();
         try {
             Object value;
-            if (type == Integer.class) value = integral(t, Integer.MIN_VALUE, Integer.MAX_VALUE).intValue();
+            if (type == Integer.class)
+                value = integral(t, Integer.MIN_VALUE, Integer.MAX_VALUE).intValue();
             else if (type == Long.class) value = integral(t, Long.MIN_VALUE, Long.MAX_VALUE);
             else if (type == Double.class) value = Double.parseDouble(t);
             else if (type == Boolean.class) value = bool(t);
             else value = text;
             return type.cast(value);
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + text + "' is " + (type == Boolean.class ? "not True or False" : "not a valid " + pythonName));
+            throw new IllegalArgumentException(
+                    "'" + text + "' is " + (type == Boolean.class ? "not True or False" : "not a valid " + pythonName));
         }
     }
 

@@ -14,7 +14,6 @@ import static plaid.options.Range.any;
 import static plaid.options.Range.atLeast;
 import static plaid.options.Range.closed;
 import static plaid.options.Range.closedOpen;
-import static plaid.options.Range.finite;
 import static plaid.options.Range.ints;
 import static plaid.options.Range.nonNegative;
 import static plaid.options.Range.openClosed;
@@ -45,10 +44,12 @@ import plaid.model.bow.DiffusionMode;
 public final class OptionTable {
     /** Largest model width, a multiple of every head count the original uses (GPT-3 175B's is 12288). */
     public static final int MAX_DIM = 16384;
+
     public static final int MAX_BLOCKS = 1024;
     public static final int MAX_EMBED_DIM = 4096;
     /** Largest sequence: attention's memory grows with its square. */
     public static final int MAX_SEQ_LEN = 8192;
+
     public static final int MAX_VOCAB = 1 << 20;
     /** Largest batch, in sequences, of training and of validation. */
     public static final int MAX_BATCH = 4096;
@@ -121,14 +122,58 @@ public final class OptionTable {
     // spotless:on
 
     /** Every option, in the order above (config.json's). */
-    public static final List<Option<?>> ALL = List.of(BATCH_SIZE, DATASET, GRAD_ACCUM_STEPS, HOOK_FREQ, LR, LR_WARMUP_STEPS, BIAS_WARMUP_STEPS, LR_DECAY,
-            PRINT_FREQ, SAVE_WEIGHTS, STEPS, WEIGHTS_PATH, RECONST_WEIGHT, DIM, N_BLOCKS, N_HEADS, GAMMA_0, GAMMA_1, EMBED_DIM, SEQ_LEN, VAL_STEPS,
-            VAL_BATCH_SIZE, WEIGHT_DECAY, FIRST_STEP, AUTO_RESUME, DECAY_TO_INIT, EMA, BETA1, BETA2, SELFCOND, N_SHORT_SEQS, CLIP_QUANTILE,
-            RECONST_BS_EMA, FINAL_VAL_STEPS, DIFFUSION_MODE, BOW_CUMSUM_GAMMA, RECONST_SECONDARY_WEIGHT, EMBED_REGULARIZER_LAMBDA,
-            WEIGHT_DECAY_EMBED, LR_SCHEDULER, STEPS_MAX_FOR_LR_SCHED, MODEL_SAVE_PATH, WANDB_RUN_NAME, DEBUG, USE_SECONDARY_LOGITS,
-            JUST_UNCONDITIONAL, VOCAB_SIZE, SEED);
+    public static final List<Option<?>> ALL = List.of(
+            BATCH_SIZE,
+            DATASET,
+            GRAD_ACCUM_STEPS,
+            HOOK_FREQ,
+            LR,
+            LR_WARMUP_STEPS,
+            BIAS_WARMUP_STEPS,
+            LR_DECAY,
+            PRINT_FREQ,
+            SAVE_WEIGHTS,
+            STEPS,
+            WEIGHTS_PATH,
+            RECONST_WEIGHT,
+            DIM,
+            N_BLOCKS,
+            N_HEADS,
+            GAMMA_0,
+            GAMMA_1,
+            EMBED_DIM,
+            SEQ_LEN,
+            VAL_STEPS,
+            VAL_BATCH_SIZE,
+            WEIGHT_DECAY,
+            FIRST_STEP,
+            AUTO_RESUME,
+            DECAY_TO_INIT,
+            EMA,
+            BETA1,
+            BETA2,
+            SELFCOND,
+            N_SHORT_SEQS,
+            CLIP_QUANTILE,
+            RECONST_BS_EMA,
+            FINAL_VAL_STEPS,
+            DIFFUSION_MODE,
+            BOW_CUMSUM_GAMMA,
+            RECONST_SECONDARY_WEIGHT,
+            EMBED_REGULARIZER_LAMBDA,
+            WEIGHT_DECAY_EMBED,
+            LR_SCHEDULER,
+            STEPS_MAX_FOR_LR_SCHED,
+            MODEL_SAVE_PATH,
+            WANDB_RUN_NAME,
+            DEBUG,
+            USE_SECONDARY_LOGITS,
+            JUST_UNCONDITIONAL,
+            VOCAB_SIZE,
+            SEED);
 
-    private static final Map<String, Option<?>> BY_NAME = ALL.stream().collect(Collectors.toUnmodifiableMap(Option::name, o -> o));
+    private static final Map<String, Option<?>> BY_NAME =
+            ALL.stream().collect(Collectors.toUnmodifiableMap(Option::name, o -> o));
 
     /** The option train.py / sample.py spells {@code name}. */
     public static Optional<Option<?>> byName(String name) {
@@ -137,7 +182,9 @@ public final class OptionTable {
 
     /** The option {@code group}'s message carries in its field {@code field}. */
     public static Optional<Option<?>> byField(OptionGroup group, String field) {
-        return ALL.stream().filter(o -> o.group() == group && field.equals(o.field())).findFirst();
+        return ALL.stream()
+                .filter(o -> o.group() == group && field.equals(o.field()))
+                .findFirst();
     }
 
     /** The options of one group, in table order. */
@@ -154,13 +201,29 @@ public final class OptionTable {
         }
     }
 
-    private static <T> Option<T> row(String name, OptionGroup group, String field, OptionKind<T> kind, T defaultValue, Range<T> range, String doc,
-            Function<PlaidConfig, T> get, BiConsumer<PlaidConfig, T> set) {
+    private static <T> Option<T> row(
+            String name,
+            OptionGroup group,
+            String field,
+            OptionKind<T> kind,
+            T defaultValue,
+            Range<T> range,
+            String doc,
+            Function<PlaidConfig, T> get,
+            BiConsumer<PlaidConfig, T> set) {
         return new Option<>(name, group, field, kind, false, defaultValue, range, doc, get, set);
     }
 
-    private static <T> Option<T> optional(String name, OptionGroup group, String field, OptionKind<T> kind, T defaultValue, Range<T> range, String doc,
-            Function<PlaidConfig, T> get, BiConsumer<PlaidConfig, T> set) {
+    private static <T> Option<T> optional(
+            String name,
+            OptionGroup group,
+            String field,
+            OptionKind<T> kind,
+            T defaultValue,
+            Range<T> range,
+            String doc,
+            Function<PlaidConfig, T> get,
+            BiConsumer<PlaidConfig, T> set) {
         return new Option<>(name, group, field, kind, true, defaultValue, range, doc, get, set);
     }
 }

@@ -53,12 +53,14 @@ public final class PlaidConfig {
     public String diffusionMode;
     /** ρ of the bow transform, written {@code BoW_cumsum_gamma}; required in the BoW modes only, as in the fork. */
     public Double bowCumsumGamma;
+
     public double reconstSecondaryWeight;
     public double embedRegularizerLambda;
     public double weightDecayEmbed;
     public String lrScheduler;
     /** None: {@code steps}. */
     public Integer stepsMaxForLrSched;
+
     public String modelSavePath;
     public String wandbRunName;
     public boolean debug;
@@ -118,7 +120,8 @@ public final class PlaidConfig {
 
     /** The table's row of the option train.py spells {@code name}, or a refusal. */
     public static Option<?> option(String name) {
-        return OptionTable.byName(name).orElseThrow(() -> new OptionRefusal(name, "is not an option of train.py or sample.py"));
+        return OptionTable.byName(name)
+                .orElseThrow(() -> new OptionRefusal(name, "is not an option of train.py or sample.py"));
     }
 
     /** Head dimension d = dim / nHeads. */
@@ -146,9 +149,15 @@ public final class PlaidConfig {
         require(dim % nHeads == 0, OptionTable.N_HEADS, "must divide dim " + dim);
         require(headDim() % 2 == 0, OptionTable.N_HEADS, "head dim " + headDim() + " must be even for rotary");
         require(gamma1 > gamma0, OptionTable.GAMMA_1, "must exceed gamma_0");
-        require(batchSize % gradAccumSteps == 0, OptionTable.GRAD_ACCUM_STEPS, "must divide batch_size " + batchSize + ", got " + gradAccumSteps);
+        require(
+                batchSize % gradAccumSteps == 0,
+                OptionTable.GRAD_ACCUM_STEPS,
+                "must divide batch_size " + batchSize + ", got " + gradAccumSteps);
         if (diffusionMode().inBowSpace()) {
-            require(bowCumsumGamma != null, OptionTable.BOW_CUMSUM_GAMMA, "is required by diffusion_mode " + diffusionMode);
+            require(
+                    bowCumsumGamma != null,
+                    OptionTable.BOW_CUMSUM_GAMMA,
+                    "is required by diffusion_mode " + diffusionMode);
             bowTransform();
         }
         return this;

@@ -113,11 +113,14 @@ public interface Range<T> {
         @Override
         public String problem(Double v) {
             if (v.isNaN()) return "must be a number, got NaN";
-            if (v.isInfinite()) return "must be finite, got " + v + (v > 0 ? " (a literal beyond ±1.8e308, such as 1e309, reads as infinite)" : "");
+            if (v.isInfinite())
+                return "must be finite, got " + v
+                        + (v > 0 ? " (a literal beyond ±1.8e308, such as 1e309, reads as infinite)" : "");
             boolean above = minClosed ? v >= min : v > min;
             boolean below = maxClosed ? v <= max : v < max;
             if (above && below) return null;
-            if (max == Double.POSITIVE_INFINITY && min == 0) return (minClosed ? "must not be negative" : "must be positive") + ", got " + v;
+            if (max == Double.POSITIVE_INFINITY && min == 0)
+                return (minClosed ? "must not be negative" : "must be positive") + ", got " + v;
             return "must be in " + this + ", got " + v;
         }
 

@@ -20,7 +20,12 @@ import plaid.v1.TrainingSpec;
  */
 public final class SpecOptions {
     private static final Map<OptionGroup, Descriptor> MESSAGE_OF_GROUP = Map.of(
-            OptionGroup.SHAPE, ModelShape.getDescriptor(), OptionGroup.OPTIMIZATION, Optimization.getDescriptor(), OptionGroup.REPORTING, Reporting.getDescriptor());
+            OptionGroup.SHAPE,
+            ModelShape.getDescriptor(),
+            OptionGroup.OPTIMIZATION,
+            Optimization.getDescriptor(),
+            OptionGroup.REPORTING,
+            Reporting.getDescriptor());
 
     private SpecOptions() {}
 
@@ -59,13 +64,17 @@ public final class SpecOptions {
 
     /** The table's row of a field of an option message; empty for the service's own fields (checkpoint_freq, keep_checkpoints). */
     public static Optional<Option<?>> optionOf(FieldDescriptor field) {
-        return MESSAGE_OF_GROUP.entrySet().stream().filter(e -> e.getValue().equals(field.getContainingType())).findFirst()
+        return MESSAGE_OF_GROUP.entrySet().stream()
+                .filter(e -> e.getValue().equals(field.getContainingType()))
+                .findFirst()
                 .flatMap(e -> OptionTable.byField(e.getKey(), field.getName()));
     }
 
     /** The option (train.py's name) a field of an option message sets. */
     public static String option(FieldDescriptor field) {
-        return optionOf(field).map(Option::name).orElseThrow(() -> new IllegalArgumentException(field.getFullName() + " is no train.py option"));
+        return optionOf(field)
+                .map(Option::name)
+                .orElseThrow(() -> new IllegalArgumentException(field.getFullName() + " is no train.py option"));
     }
 
     /** The field of its group's message that carries {@code option}, if one does. */
@@ -90,9 +99,11 @@ public final class SpecOptions {
         for (Option<?> option : OptionTable.ALL) {
             Optional<FieldDescriptor> field = field(option);
             if (field.isEmpty()) continue;
-            FieldDescriptor part = TrainingSpec.getDescriptor().findFieldByName(option.group().specField());
+            FieldDescriptor part =
+                    TrainingSpec.getDescriptor().findFieldByName(option.group().specField());
             // Unset fields too: a default can be what clashes with a set one (n_heads with dim).
-            fieldOfOption.put(option.name(), "spec." + part.getName() + "." + field.get().getName());
+            fieldOfOption.put(
+                    option.name(), "spec." + part.getName() + "." + field.get().getName());
             apply((Message) spec.getField(part), field.get(), config);
         }
         return validate(config, fieldOfOption, null);
@@ -123,9 +134,14 @@ public final class SpecOptions {
     public static void setFlag(List<? extends Message.Builder> messages, String name, String text) {
         for (Message.Builder message : messages) {
             Descriptor type = message.getDescriptorForType();
-            Optional<OptionGroup> group = MESSAGE_OF_GROUP.entrySet().stream().filter(e -> e.getValue().equals(type)).map(Map.Entry::getKey).findFirst();
+            Optional<OptionGroup> group = MESSAGE_OF_GROUP.entrySet().stream()
+                    .filter(e -> e.getValue().equals(type))
+                    .map(Map.Entry::getKey)
+                    .findFirst();
             if (group.isEmpty()) continue;
-            Optional<Option<?>> option = OptionTable.byName(name).filter(o -> o.group() == group.get()).or(() -> OptionTable.byField(group.get(), name));
+            Optional<Option<?>> option = OptionTable.byName(name)
+                    .filter(o -> o.group() == group.get())
+                    .or(() -> OptionTable.byField(group.get(), name));
             if (option.isEmpty()) continue;
             Object value = option.get().parse(text);
             FieldDescriptor field = type.findFieldByName(option.get().field());

@@ -59,7 +59,8 @@ class PlaidConfigTest {
 
     @Test
     void noneUnsetsTheOptionalOnes() {
-        PlaidConfig c = PlaidConfig.defaults().set("steps_max_for_lr_sched", "10").set("BoW_cumsum_gamma", "0.5");
+        PlaidConfig c =
+                PlaidConfig.defaults().set("steps_max_for_lr_sched", "10").set("BoW_cumsum_gamma", "0.5");
         c.set("steps_max_for_lr_sched", "None").set("BoW_cumsum_gamma", "None");
         assertThat(c.stepsMaxForLrSched).isNull();
         assertThat(c.bowCumsumGamma).isNull();
@@ -74,7 +75,8 @@ class PlaidConfigTest {
         assertRefused("embed_regularizer_lambda", "-0.1", "embed_regularizer_lambda");
         assertRefused("reconst_secondary_weight", "-1", "reconst_secondary_weight");
 
-        PlaidConfig outOfRange = PlaidConfig.defaults().set("diffusion_mode", "BoW_embedding").set("BoW_cumsum_gamma", "1.5");
+        PlaidConfig outOfRange =
+                PlaidConfig.defaults().set("diffusion_mode", "BoW_embedding").set("BoW_cumsum_gamma", "1.5");
         assertThatThrownBy(outOfRange::validate).hasMessageContaining("BoW_cumsum_gamma");
         PlaidConfig missing = PlaidConfig.defaults().set("diffusion_mode", "BoW_embedding");
         assertThatThrownBy(missing::validate).hasMessageContaining("BoW_cumsum_gamma");
@@ -84,6 +86,8 @@ class PlaidConfigTest {
 
     private static void assertRefused(String option, String value, String named) {
         PlaidConfig c = PlaidConfig.defaults().set(option, value);
-        assertThatThrownBy(c::validate).isInstanceOf(IllegalArgumentException.class).hasMessageContaining(named);
+        assertThatThrownBy(c::validate)
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(named);
     }
 }

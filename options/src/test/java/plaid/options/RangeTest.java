@@ -11,7 +11,10 @@ class RangeTest {
     @Test
     void theLearningRateIsFinitePositiveAndSane() {
         assertRefused("lr", "NaN", "must be a number, got NaN");
-        assertRefused("lr", "1e309", "must be finite, got Infinity (a literal beyond ±1.8e308, such as 1e309, reads as infinite)");
+        assertRefused(
+                "lr",
+                "1e309",
+                "must be finite, got Infinity (a literal beyond ±1.8e308, such as 1e309, reads as infinite)");
         assertRefused("lr", "-Infinity", "must be finite, got -Infinity");
         assertRefused("lr", "1e300", "must be in (0, 1000], got 1.0E300");
         assertRefused("lr", "1e4", "must be in (0, 1000], got 10000.0");
@@ -56,25 +59,42 @@ class RangeTest {
 
     @Test
     void rulesBetweenOptionsNameTheOptionThatBreaksThem() {
-        assertRefused(PlaidConfig.defaults().set("batch_size", "10").set("grad_accum_steps", "3"), "grad_accum_steps", "must divide batch_size 10, got 3");
+        assertRefused(
+                PlaidConfig.defaults().set("batch_size", "10").set("grad_accum_steps", "3"),
+                "grad_accum_steps",
+                "must divide batch_size 10, got 3");
         assertRefused(PlaidConfig.defaults().set("dim", "30").set("n_heads", "4"), "n_heads", "must divide dim 30");
         assertRefused(PlaidConfig.defaults().set("gamma_1", "-5"), "gamma_1", "must exceed gamma_0");
-        assertRefused(PlaidConfig.defaults().set("diffusion_mode", "BoW_embedding").set("BoW_cumsum_gamma", "1"), "BoW_cumsum_gamma",
+        assertRefused(
+                PlaidConfig.defaults().set("diffusion_mode", "BoW_embedding").set("BoW_cumsum_gamma", "1"),
+                "BoW_cumsum_gamma",
                 "BoW_cumsum_gamma 1 rescales bow by 1 − ρ = 0; add the no_rescale word for a plain cumulative sum");
-        assertThat(PlaidConfig.defaults().set("batch_size", "12").set("grad_accum_steps", "3").validate().gradAccumSteps).isEqualTo(3);
+        assertThat(PlaidConfig.defaults()
+                        .set("batch_size", "12")
+                        .set("grad_accum_steps", "3")
+                        .validate()
+                        .gradAccumSteps)
+                .isEqualTo(3);
     }
 
     @Test
     void textThatIsNotOfTheTypeIsRefusedByName() {
-        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "wide")).isInstanceOfSatisfying(OptionRefusal.class, r -> {
-            assertThat(r.option()).isEqualTo("dim");
-            assertThat(r.problem()).isEqualTo("'wide' is not a valid int");
-        });
-        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "3000000000")).hasMessage("option dim '3000000000' is not a valid int");
-        assertThatThrownBy(() -> PlaidConfig.defaults().set("selfcond", "maybe")).hasMessage("option selfcond 'maybe' is not True or False");
-        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "None")).hasMessage("option dim 'None' is not a valid int");
-        assertThatThrownBy(() -> PlaidConfig.defaults().set("no_such", "1")).hasMessage("option no_such is not an option of train.py or sample.py");
-        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "384.0")).as("as argparse's int").hasMessage("option dim '384.0' is not a valid int");
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "wide"))
+                .isInstanceOfSatisfying(OptionRefusal.class, r -> {
+                    assertThat(r.option()).isEqualTo("dim");
+                    assertThat(r.problem()).isEqualTo("'wide' is not a valid int");
+                });
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "3000000000"))
+                .hasMessage("option dim '3000000000' is not a valid int");
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("selfcond", "maybe"))
+                .hasMessage("option selfcond 'maybe' is not True or False");
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "None"))
+                .hasMessage("option dim 'None' is not a valid int");
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("no_such", "1"))
+                .hasMessage("option no_such is not an option of train.py or sample.py");
+        assertThatThrownBy(() -> PlaidConfig.defaults().set("dim", "384.0"))
+                .as("as argparse's int")
+                .hasMessage("option dim '384.0' is not a valid int");
     }
 
     private static void assertRefused(String option, String value, String problem) {

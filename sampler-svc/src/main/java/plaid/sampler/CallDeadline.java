@@ -10,7 +10,6 @@ import io.grpc.ServerInterceptor;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.annotation.Priority;
 import jakarta.enterprise.context.ApplicationScoped;
-
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -23,10 +22,12 @@ import java.util.concurrent.TimeUnit;
 @Priority(Integer.MAX_VALUE) // before the interceptor that moves the call to a worker thread, which keeps the Context
 public class CallDeadline implements ServerInterceptor {
     static final Context.Key<Deadline> DEADLINE = Context.key("plaid-call-deadline");
-    private static final Metadata.Key<String> TIMEOUT = Metadata.Key.of("grpc-timeout", Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> TIMEOUT =
+            Metadata.Key.of("grpc-timeout", Metadata.ASCII_STRING_MARSHALLER);
 
     @Override
-    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+            ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         Deadline deadline = parse(headers.get(TIMEOUT));
         if (deadline == null) return next.startCall(call, headers);
         return Contexts.interceptCall(Context.current().withValue(DEADLINE, deadline), call, headers, next);

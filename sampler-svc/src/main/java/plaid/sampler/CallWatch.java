@@ -4,7 +4,6 @@ import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -16,6 +15,7 @@ final class CallWatch {
     private final Context context = Context.current();
     /** The client's deadline, from its header ({@link CallDeadline}); null without one. */
     private final Deadline deadline = CallDeadline.DEADLINE.get(context);
+
     private static final long DEADLINE_SLACK_MILLIS = 250;
     private volatile boolean cancelled;
 
@@ -31,9 +31,11 @@ final class CallWatch {
     /** Why the client left: its deadline passed, or it cancelled; null while it waits. */
     GenerationSink.FinishReason reason() {
         if (!clientLeft()) return null;
-        // The client's clock started before the call reached us: its cancel at the deadline comes a moment before ours expires.
+        // The client's clock started before the call reached us: its cancel at the deadline comes a moment before ours
+        // expires.
         return deadline != null && deadline.timeRemaining(TimeUnit.MILLISECONDS) < DEADLINE_SLACK_MILLIS
-                ? GenerationSink.FinishReason.DEADLINE : GenerationSink.FinishReason.CANCELLED;
+                ? GenerationSink.FinishReason.DEADLINE
+                : GenerationSink.FinishReason.CANCELLED;
     }
 
     void stopIfClientLeft() {

@@ -10,7 +10,9 @@ final class DeviceErrors {
 
     static StatusRuntimeException status(RuntimeException e, String what) {
         if (e instanceof BackendException device && device.outOfDeviceMemory())
-            return Status.RESOURCE_EXHAUSTED.withDescription(what + ": device memory is full: " + e.getMessage()).asRuntimeException();
+            return Status.RESOURCE_EXHAUSTED
+                    .withDescription(what + ": device memory is full: " + e.getMessage())
+                    .asRuntimeException();
         return Status.INTERNAL.withDescription(what + ": " + e).asRuntimeException();
     }
 }

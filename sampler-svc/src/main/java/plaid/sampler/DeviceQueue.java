@@ -5,13 +5,12 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
-import org.jboss.logging.Logger;
-
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
+import org.jboss.logging.Logger;
 
 /**
  * The one thread that runs models: whole works (a Score) from a bounded queue, and between
@@ -45,7 +44,8 @@ public class DeviceQueue {
     DeviceQueue(SamplerServiceConfig config, MeterRegistry meters) {
         this.waiting = new ArrayBlockingQueue<>(config.limits().queueCapacity());
         Gauge.builder("plaid.sampler.queue.depth", this, DeviceQueue::depth)
-                .description("Generate and Score calls waiting for the device, not counting those running").register(meters);
+                .description("Generate and Score calls waiting for the device, not counting those running")
+                .register(meters);
         this.worker = Thread.ofPlatform().name("sampler-device").daemon().start(this::work);
     }
 
@@ -58,8 +58,10 @@ public class DeviceQueue {
     /** Queues {@code work}; RESOURCE_EXHAUSTED when the queue is full. */
     void submit(Runnable work) {
         if (!waiting.offer(work))
-            throw Status.RESOURCE_EXHAUSTED.withDescription("the device queue is full (" + waiting.size()
-                    + " calls waiting, sampler-svc.limits.queue-capacity)").asRuntimeException();
+            throw Status.RESOURCE_EXHAUSTED
+                    .withDescription("the device queue is full (" + waiting.size()
+                            + " calls waiting, sampler-svc.limits.queue-capacity)")
+                    .asRuntimeException();
         wake();
     }
 

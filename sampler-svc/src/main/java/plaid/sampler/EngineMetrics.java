@@ -5,7 +5,6 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import jakarta.inject.Singleton;
-
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.Map;
@@ -22,6 +21,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public class EngineMetrics {
     /** The rates are taken over this many recent steps, and read 0 once no step ran for {@link #IDLE_NANOS}. */
     private static final int RATE_WINDOW = 64;
+
     private static final long IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     final AtomicInteger running = new AtomicInteger();
@@ -35,29 +35,49 @@ public class EngineMetrics {
 
     EngineMetrics(MeterRegistry meters) {
         Gauge.builder("plaid.sampler.requests.running", running, AtomicInteger::get)
-                .description("Generate requests whose rows are in a running batch").register(meters);
+                .description("Generate requests whose rows are in a running batch")
+                .register(meters);
         Gauge.builder("plaid.sampler.requests.waiting", waiting, AtomicInteger::get)
-                .description("Generate requests admitted or queued, not yet in a running batch").register(meters);
+                .description("Generate requests admitted or queued, not yet in a running batch")
+                .register(meters);
         Gauge.builder("plaid.sampler.batch.rows", rows, AtomicInteger::get)
-                .description("Rows (samples) in the running batches").register(meters);
-        queueTime = histogram(meters, "plaid.sampler.request.queue.time", "From the request's arrival to its rows' first step");
-        firstPartial = histogram(meters, "plaid.sampler.time.to.first.partial",
+                .description("Rows (samples) in the running batches")
+                .register(meters);
+        queueTime = histogram(
+                meters, "plaid.sampler.request.queue.time", "From the request's arrival to its rows' first step");
+        firstPartial = histogram(
+                meters,
+                "plaid.sampler.time.to.first.partial",
                 "From the request's arrival to its first partial decode (or its texts, when it asks for none)");
         latency = histogram(meters, "plaid.sampler.e2e.request.latency", "From the request's arrival to its texts");
-        steps = Counter.builder("plaid.sampler.steps").description("Batched sampler steps run (one forward per lane each)").register(meters);
-        rowSteps = Counter.builder("plaid.sampler.row.steps").description("Rows × steps run: sequences moved one step").register(meters);
+        steps = Counter.builder("plaid.sampler.steps")
+                .description("Batched sampler steps run (one forward per lane each)")
+                .register(meters);
+        rowSteps = Counter.builder("plaid.sampler.row.steps")
+                .description("Rows × steps run: sequences moved one step")
+                .register(meters);
         Gauge.builder("plaid.sampler.steps.per.second", this, m -> m.rate(false))
-                .description("Batched steps per second over the last " + RATE_WINDOW + " steps").register(meters);
+                .description("Batched steps per second over the last " + RATE_WINDOW + " steps")
+                .register(meters);
         Gauge.builder("plaid.sampler.row.steps.per.second", this, m -> m.rate(true))
-                .description("Rows × steps per second over the last " + RATE_WINDOW + " steps").register(meters);
+                .description("Rows × steps per second over the last " + RATE_WINDOW + " steps")
+                .register(meters);
         for (GenerationSink.FinishReason reason : GenerationSink.FinishReason.values())
-            finished.put(reason, Counter.builder("plaid.sampler.requests.finished").tag("reason", reason.label())
-                    .description("Generate requests that left the engine, by reason").register(meters));
+            finished.put(
+                    reason,
+                    Counter.builder("plaid.sampler.requests.finished")
+                            .tag("reason", reason.label())
+                            .description("Generate requests that left the engine, by reason")
+                            .register(meters));
     }
 
     private static Timer histogram(MeterRegistry meters, String name, String description) {
-        return Timer.builder(name).description(description).publishPercentileHistogram()
-                .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofHours(1)).register(meters);
+        return Timer.builder(name)
+                .description(description)
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofHours(1))
+                .register(meters);
     }
 
     void queued(long nanos) {

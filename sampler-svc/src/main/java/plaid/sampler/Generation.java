@@ -5,6 +5,8 @@ import io.grpc.stub.StreamObserver;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.util.Arrays;
+import java.util.List;
 import plaid.model.sampling.SamplingRequest;
 import plaid.service.InvalidArgument;
 import plaid.v1.GenerateEvent;
@@ -13,9 +15,6 @@ import plaid.v1.GenerateRequest;
 import plaid.v1.GeneratedTexts;
 import plaid.v1.PartialDecode;
 import plaid.v1.TokenIds;
-
-import java.util.Arrays;
-import java.util.List;
 
 /**
  * Generate: the request checked and translated on the call's thread, then handed to the
@@ -38,7 +37,8 @@ public class Generation {
         this.scheduler = scheduler;
         this.config = config;
         this.queuedRequests = Counter.builder("plaid.sampler.generate.requests")
-                .description("Generate requests checked and admitted or queued").register(meters);
+                .description("Generate requests checked and admitted or queued")
+                .register(meters);
     }
 
     /** Checks the request and queues it; must be called on the call's own thread. */
@@ -64,28 +64,62 @@ public class Generation {
         InvalidArgument.requireInRange(samples, 1, limits.maxSamples(), "samples");
         int seqLen = request.getSeqLen() == 0 ? model.maxSeqLen() : request.getSeqLen();
         InvalidArgument.requireInRange(seqLen, 1, model.maxSeqLen(), "seq_len");
-        InvalidArgument.require((long) samples * seqLen <= scheduler.budget(), "samples", samples + " × seq_len " + seqLen
-                + " tokens exceed the batch budget of " + scheduler.budget() + " (sampler-svc.batching.max-batch-tokens)");
+        InvalidArgument.require(
+                (long) samples * seqLen <= scheduler.budget(),
+                "samples",
+                samples + " × seq_len " + seqLen + " tokens exceed the batch budget of " + scheduler.budget()
+                        + " (sampler-svc.batching.max-batch-tokens)");
         int steps = request.getSteps() == 0 ? SAMPLE_PY.steps() : request.getSteps();
         InvalidArgument.requireInRange(steps, 1, limits.maxSteps(), "steps");
         double scoreTemp = request.hasScoreTemp() ? request.getScoreTemp() : SAMPLE_PY.scoreTemp();
-        InvalidArgument.require(scoreTemp > 0 && Double.isFinite(scoreTemp), "score_temp", "must be positive and finite, got " + scoreTemp);
-        double noiseScale = request.hasInitialNoiseScale() ? request.getInitialNoiseScale() : SAMPLE_PY.initialNoiseScale();
-        InvalidArgument.require(noiseScale > 0 && Double.isFinite(noiseScale), "initial_noise_scale", "must be positive and finite, got " + noiseScale);
+        InvalidArgument.require(
+                scoreTemp > 0 && Double.isFinite(scoreTemp),
+                "score_temp",
+                "must be positive and finite, got " + scoreTemp);
+        double noiseScale =
+                request.hasInitialNoiseScale() ? request.getInitialNoiseScale() : SAMPLE_PY.initialNoiseScale();
+        InvalidArgument.require(
+                noiseScale > 0 && Double.isFinite(noiseScale),
+                "initial_noise_scale",
+                "must be positive and finite, got " + noiseScale);
         SamplingRequest.Update update = switch (request.getUpdate()) {
             case UPDATE_RULE_UNSPECIFIED, UPDATE_RULE_ANCESTRAL -> SamplingRequest.Update.ANCESTRAL;
             case UPDATE_RULE_DDIM -> SamplingRequest.Update.DDIM;
-            case UNRECOGNIZED -> throw InvalidArgument.of("update", "is not a known update rule: " + request.getUpdateValue());
+            case UNRECOGNIZED ->
+                throw InvalidArgument.of("update", "is not a known update rule: " + request.getUpdateValue());
         };
-        InvalidArgument.require(request.getPartialDecodeEvery() >= 0, "partial_decode_every", "must not be negative, got " + request.getPartialDecodeEvery());
-        InvalidArgument.require(request.getProgressEvery() >= 0, "progress_every", "must not be negative, got " + request.getProgressEvery());
-        int progressEvery = request.getProgressEvery() == 0 ? config.defaultProgressEvery() : request.getProgressEvery();
-        InvalidArgument.require(!request.getUseSecondaryLogits() || model.hasSecondaryLogits(), "use_secondary_logits",
-                "needs a model with secondary logits (a double_logit_reg diffusion_mode); model '" + model.name() + "' runs diffusion_mode "
-                        + model.parameters().config().diffusionMode);
-        SamplingRequest sampling = new SamplingRequest(samples, seqLen, steps, scoreTemp, noiseScale, update,
-                GuidanceTerms.of(request.getGuidance(), model, seqLen), request.getUseSecondaryLogits());
-        return new GenerationJob(model, sampling, request.getSeed(), progressEvery, request.getPartialDecodeEvery(), request.getSkipSpecialTokens(), sink);
+        InvalidArgument.require(
+                request.getPartialDecodeEvery() >= 0,
+                "partial_decode_every",
+                "must not be negative, got " + request.getPartialDecodeEvery());
+        InvalidArgument.require(
+                request.getProgressEvery() >= 0,
+                "progress_every",
+                "must not be negative, got " + request.getProgressEvery());
+        int progressEvery =
+                request.getProgressEvery() == 0 ? config.defaultProgressEvery() : request.getProgressEvery();
+        InvalidArgument.require(
+                !request.getUseSecondaryLogits() || model.hasSecondaryLogits(),
+                "use_secondary_logits",
+                "needs a model with secondary logits (a double_logit_reg diffusion_mode); model '" + model.name()
+                        + "' runs diffusion_mode " + model.parameters().config().diffusionMode);
+        SamplingRequest sampling = new SamplingRequest(
+                samples,
+                seqLen,
+                steps,
+                scoreTemp,
+                noiseScale,
+                update,
+                GuidanceTerms.of(request.getGuidance(), model, seqLen),
+                request.getUseSecondaryLogits());
+        return new GenerationJob(
+                model,
+                sampling,
+                request.getSeed(),
+                progressEvery,
+                request.getPartialDecodeEvery(),
+                request.getSkipSpecialTokens(),
+                sink);
     }
 
     /** A Generate call's stream. */
@@ -100,20 +134,32 @@ public class Generation {
 
         @Override
         public void progress(int step, int steps, double elapsedSeconds) {
-            response.onNext(GenerateEvent.newBuilder().setProgress(GenerateProgress.newBuilder().setStep(step).setSteps(steps)
-                    .setElapsedSeconds(elapsedSeconds)).build());
+            response.onNext(GenerateEvent.newBuilder()
+                    .setProgress(GenerateProgress.newBuilder()
+                            .setStep(step)
+                            .setSteps(steps)
+                            .setElapsedSeconds(elapsedSeconds))
+                    .build());
         }
 
         @Override
         public void partial(int step, int[][] tokens, List<String> texts) {
-            response.onNext(GenerateEvent.newBuilder().setPartial(PartialDecode.newBuilder().setStep(step)
-                    .addAllTokens(tokenIds(tokens)).addAllTexts(texts)).build());
+            response.onNext(GenerateEvent.newBuilder()
+                    .setPartial(PartialDecode.newBuilder()
+                            .setStep(step)
+                            .addAllTokens(tokenIds(tokens))
+                            .addAllTexts(texts))
+                    .build());
         }
 
         @Override
         public void result(int[][] tokens, List<String> texts, double elapsedSeconds) {
-            response.onNext(GenerateEvent.newBuilder().setResult(GeneratedTexts.newBuilder().addAllTokens(tokenIds(tokens))
-                    .addAllTexts(texts).setElapsedSeconds(elapsedSeconds)).build());
+            response.onNext(GenerateEvent.newBuilder()
+                    .setResult(GeneratedTexts.newBuilder()
+                            .addAllTokens(tokenIds(tokens))
+                            .addAllTexts(texts)
+                            .setElapsedSeconds(elapsedSeconds))
+                    .build());
             response.onCompleted();
         }
 
@@ -129,6 +175,10 @@ public class Generation {
     }
 
     private static Iterable<TokenIds> tokenIds(int[][] sequences) {
-        return Arrays.stream(sequences).map(ids -> TokenIds.newBuilder().addAllIds(Arrays.stream(ids).boxed().toList()).build()).toList();
+        return Arrays.stream(sequences)
+                .map(ids -> TokenIds.newBuilder()
+                        .addAllIds(Arrays.stream(ids).boxed().toList())
+                        .build())
+                .toList();
     }
 }

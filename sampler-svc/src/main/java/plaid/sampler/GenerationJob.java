@@ -17,6 +17,7 @@ final class GenerationJob {
     final int progressEvery;
     /** 0: no partial decodes. */
     final int partialEvery;
+
     final boolean skipSpecialTokens;
     final GenerationSink sink;
     final long arrivalNanos = System.nanoTime();
@@ -26,8 +27,14 @@ final class GenerationJob {
     private int[][] pendingPartial;
     private int pendingPartialStep;
 
-    GenerationJob(LoadedModel model, SamplingRequest sampling, long seed, int progressEvery, int partialEvery, boolean skipSpecialTokens,
-                  GenerationSink sink) {
+    GenerationJob(
+            LoadedModel model,
+            SamplingRequest sampling,
+            long seed,
+            int progressEvery,
+            int partialEvery,
+            boolean skipSpecialTokens,
+            GenerationSink sink) {
         this.model = model;
         this.sampling = sampling;
         this.seed = seed;
@@ -53,7 +60,8 @@ final class GenerationJob {
     /** Starts its trajectory in {@code batch}: from here on its rows are stepped with the others'. */
     void begin(SamplerBatch batch) {
         startNanos = System.nanoTime();
-        trajectory = partialEvery == 0 ? batch.start(sampling, NoiseSource.seeded(seed), 0, null)
+        trajectory = partialEvery == 0
+                ? batch.start(sampling, NoiseSource.seeded(seed), 0, null)
                 : batch.start(sampling, NoiseSource.seeded(seed), partialEvery, (step, tokens) -> {
                     pendingPartial = tokens;
                     pendingPartialStep = step;

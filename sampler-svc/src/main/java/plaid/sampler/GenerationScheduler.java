@@ -6,11 +6,6 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
-import org.jboss.logging.Logger;
-import plaid.service.Replies;
-import plaid.model.sampling.SamplerBatch;
-import plaid.model.sampling.Trajectory;
-
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -20,6 +15,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
+import org.jboss.logging.Logger;
+import plaid.model.sampling.SamplerBatch;
+import plaid.model.sampling.Trajectory;
+import plaid.service.Replies;
 
 /**
  * Step-level continuous batching: one running batch per loaded model, stepped on the device
@@ -44,11 +43,13 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
     private final DeviceQueue device;
     /** The models' batches with work, in the order they get turns; guarded by this. */
     private final Map<LoadedModel, ModelBatch> batches = new IdentityHashMap<>();
+
     private final Deque<ModelBatch> turns = new ArrayDeque<>();
     /** Requests queued beyond the budgets, all models together; guarded by this. */
     private int queued;
     /** The batch the device thread steps now, out of {@link #turns}; guarded by this. */
     private ModelBatch current;
+
     private final AtomicLong joinedRequests = new AtomicLong();
     /** A fault for the next step of one model's batch, as a device error would raise (tests); null: none. */
     private volatile Map.Entry<String, RuntimeException> injectedFault;
@@ -60,7 +61,8 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
         this.metrics = metrics;
         this.device = device;
         FunctionCounter.builder("plaid.sampler.generate.joined", joinedRequests, AtomicLong::get)
-                .description("Generate requests that joined a batch already running").register(meters);
+                .description("Generate requests that joined a batch already running")
+                .register(meters);
         device.serve(this);
     }
 
@@ -86,8 +88,10 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
                 queued++;
             } else {
                 if (batch.idle() && batch != current) batches.remove(job.model);
-                throw Status.RESOURCE_EXHAUSTED.withDescription("the generation queue is full (" + queued
-                        + " requests wait beyond the batch budgets, sampler-svc.limits.queue-capacity)").asRuntimeException();
+                throw Status.RESOURCE_EXHAUSTED
+                        .withDescription("the generation queue is full (" + queued
+                                + " requests wait beyond the batch budgets, sampler-svc.limits.queue-capacity)")
+                        .asRuntimeException();
             }
             if (batch != current && !turns.contains(batch)) turns.add(batch);
             metrics.waiting.incrementAndGet();
@@ -149,6 +153,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
         long reserved;
         /** The device thread's own. */
         final List<GenerationJob> running = new ArrayList<>();
+
         volatile boolean anyRunning;
         private SamplerBatch sampler;
 
@@ -200,7 +205,9 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
                 if (left == null) continue;
                 it.remove();
                 leave(job, left);
-                LOG.debugf("a generation with model '%s' left at step %d: %s", model.name(), job.trajectory().stepsDone(), left.label());
+                LOG.debugf(
+                        "a generation with model '%s' left at step %d: %s",
+                        model.name(), job.trajectory().stepsDone(), left.label());
             }
             anyRunning = !running.isEmpty();
             if (running.isEmpty()) return false;
@@ -287,9 +294,16 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
 
         /** A device error: each of {@code jobs} (the batch's requests) fails with it; the batch starts afresh for those that come next. */
         private void fail(Throwable e, List<GenerationJob> jobs) {
-            LOG.errorf(e, "generation with model '%s' failed; failing the %d requests of its batch", model.name(), jobs.size());
-            StatusRuntimeException status = e instanceof RuntimeException failure ? DeviceErrors.status(failure, "generation failed")
-                    : Status.RESOURCE_EXHAUSTED.withDescription("generation failed: " + e).asRuntimeException();
+            LOG.errorf(
+                    e,
+                    "generation with model '%s' failed; failing the %d requests of its batch",
+                    model.name(),
+                    jobs.size());
+            StatusRuntimeException status = e instanceof RuntimeException failure
+                    ? DeviceErrors.status(failure, "generation failed")
+                    : Status.RESOURCE_EXHAUSTED
+                            .withDescription("generation failed: " + e)
+                            .asRuntimeException();
             for (GenerationJob job : jobs) {
                 job.sink.fail(status);
                 leave(job, GenerationSink.FinishReason.ERROR);

@@ -1,7 +1,6 @@
 package plaid.sampler;
 
 import io.grpc.StatusRuntimeException;
-
 import java.util.List;
 
 /**
@@ -23,7 +22,10 @@ interface GenerationSink {
 
     /** How a request left the running batch; the label of the finished-requests metric. */
     enum FinishReason {
-        DONE, CANCELLED, DEADLINE, ERROR;
+        DONE,
+        CANCELLED,
+        DEADLINE,
+        ERROR;
 
         String label() {
             return name().toLowerCase(java.util.Locale.ROOT);

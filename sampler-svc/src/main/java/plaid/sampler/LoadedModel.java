@@ -1,6 +1,9 @@
 package plaid.sampler;
 
 import com.google.protobuf.Timestamp;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
 import plaid.model.PlaidParameters;
 import plaid.model.bow.DiffusionMode;
 import plaid.service.InvalidArgument;
@@ -8,10 +11,6 @@ import plaid.text.BpeTokenizer;
 import plaid.v1.ModelInfo;
 import plaid.v1.ModelShape;
 import plaid.v1.TextOrTokens;
-
-import java.time.Instant;
-import java.util.Arrays;
-import java.util.List;
 
 /**
  * A model held in device memory under its name, with the tokenizer its texts go through
@@ -21,8 +20,15 @@ import java.util.List;
  * @param requestedShape the shape options the request gave
  * @param maxSeqLen  the longest seq_len Generate accepts for it, and Score's chunk length
  */
-record LoadedModel(String name, String checkpoint, boolean useEma, ModelShape requestedShape, PlaidParameters parameters, BpeTokenizer tokenizer,
-                   int maxSeqLen, Instant loadedAt) {
+record LoadedModel(
+        String name,
+        String checkpoint,
+        boolean useEma,
+        ModelShape requestedShape,
+        PlaidParameters parameters,
+        BpeTokenizer tokenizer,
+        int maxSeqLen,
+        Instant loadedAt) {
 
     int vocabSize() {
         return parameters.config().vocabSize;
@@ -38,7 +44,9 @@ record LoadedModel(String name, String checkpoint, boolean useEma, ModelShape re
                 .setNBlocks(parameters.config().nBlocks)
                 .setParameters(parameters.parameterCount())
                 .setDevice(parameters.backend().name())
-                .setLoadedAt(Timestamp.newBuilder().setSeconds(loadedAt.getEpochSecond()).setNanos(loadedAt.getNano()))
+                .setLoadedAt(Timestamp.newBuilder()
+                        .setSeconds(loadedAt.getEpochSecond())
+                        .setNanos(loadedAt.getNano()))
                 .setDiffusionMode(parameters.config().diffusionMode);
         if (parameters.config().bowCumsumGamma != null) info.setBowCumsumGamma(parameters.config().bowCumsumGamma);
         return info.build();
@@ -56,13 +64,20 @@ record LoadedModel(String name, String checkpoint, boolean useEma, ModelShape re
     int[] tokens(TextOrTokens value, String field) {
         return switch (value.getValueCase()) {
             case TEXT -> {
-                InvalidArgument.require(tokenizer != null, field, "is a text, but model '" + name + "' has no tokenizer: give token ids");
+                InvalidArgument.require(
+                        tokenizer != null,
+                        field,
+                        "is a text, but model '" + name + "' has no tokenizer: give token ids");
                 yield tokenizer.encode(value.getText());
             }
             case TOKENS -> {
-                int[] ids = value.getTokens().getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                int[] ids = value.getTokens().getIdsList().stream()
+                        .mapToInt(Integer::intValue)
+                        .toArray();
                 for (int i = 0; i < ids.length; i++)
-                    InvalidArgument.require(ids[i] >= 0 && ids[i] < vocabSize(), field + ".tokens.ids[" + i + "]",
+                    InvalidArgument.require(
+                            ids[i] >= 0 && ids[i] < vocabSize(),
+                            field + ".tokens.ids[" + i + "]",
                             "must be in [0, " + vocabSize() + "), got " + ids[i]);
                 yield ids;
             }
@@ -73,6 +88,8 @@ record LoadedModel(String name, String checkpoint, boolean useEma, ModelShape re
     /** The texts of generated sequences; none when the model has no tokenizer. */
     List<String> decode(int[][] sequences, boolean skipSpecialTokens) {
         if (tokenizer == null) return List.of();
-        return Arrays.stream(sequences).map(ids -> tokenizer.decode(ids, skipSpecialTokens)).toList();
+        return Arrays.stream(sequences)
+                .map(ids -> tokenizer.decode(ids, skipSpecialTokens))
+                .toList();
     }
 }

@@ -1,9 +1,8 @@
 package plaid.sampler;
 
 import jakarta.enterprise.context.ApplicationScoped;
-import plaid.service.ConfinedRoot;
-
 import java.nio.file.Path;
+import plaid.service.ConfinedRoot;
 
 /** The configured model root: the only folder whose checkpoints requests can load. */
 @ApplicationScoped

@@ -15,15 +15,6 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
-import plaid.service.InvalidArgument;
-import plaid.service.Replies;
-import plaid.v1.GenerateRequest;
-import plaid.v1.Guidance;
-import plaid.v1.Prefix;
-import plaid.v1.TextOrTokens;
-import plaid.v1.UpdateRule;
-
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.List;
@@ -32,6 +23,14 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import plaid.service.InvalidArgument;
+import plaid.service.Replies;
+import plaid.v1.GenerateRequest;
+import plaid.v1.Guidance;
+import plaid.v1.Prefix;
+import plaid.v1.TextOrTokens;
+import plaid.v1.UpdateRule;
 
 /**
  * An OpenAI-compatible face of Generate on the service's HTTP port: {@code POST /v1/completions}
@@ -49,26 +48,65 @@ public class OpenAiCompletions {
     private static final double PROMPT_WEIGHT = 2.0;
     /** Partial decodes of a stream that sets no partial_decode_every: about this many over the run. */
     private static final int STREAMED_DECODES = 16;
+
     private static final int MAX_BODY_BYTES = 1 << 20;
-    private static final Set<String> FIELDS = Set.of("model", "prompt", "n", "max_tokens", "seed", "temperature", "stream", "stream_options",
-            "user", "top_p", "stop", "echo", "logprobs", "best_of", "suffix", "frequency_penalty", "presence_penalty", "logit_bias",
-            "steps", "update", "prompt_weight", "guidance", "partial_decode_every", "initial_noise_scale", "skip_special_tokens", "use_secondary_logits");
+    private static final Set<String> FIELDS = Set.of(
+            "model",
+            "prompt",
+            "n",
+            "max_tokens",
+            "seed",
+            "temperature",
+            "stream",
+            "stream_options",
+            "user",
+            "top_p",
+            "stop",
+            "echo",
+            "logprobs",
+            "best_of",
+            "suffix",
+            "frequency_penalty",
+            "presence_penalty",
+            "logit_bias",
+            "steps",
+            "update",
+            "prompt_weight",
+            "guidance",
+            "partial_decode_every",
+            "initial_noise_scale",
+            "skip_special_tokens",
+            "use_secondary_logits");
     /** Generate's field names as this API spells them, for refusals. */
-    private static final Map<String, String> RENAMED = Map.of("samples", "n", "seq_len", "max_tokens", "score_temp", "temperature",
-            "guidance.prefix.text", "prompt", "guidance.prefix.weight", "prompt_weight");
+    private static final Map<String, String> RENAMED = Map.of(
+            "samples",
+            "n",
+            "seq_len",
+            "max_tokens",
+            "score_temp",
+            "temperature",
+            "guidance.prefix.text",
+            "prompt",
+            "guidance.prefix.weight",
+            "prompt_weight");
 
     private final Generation generation;
     private final ModelRegistry models;
     private final Optional<byte[]> token;
 
-    OpenAiCompletions(Generation generation, ModelRegistry models, @ConfigProperty(name = "plaid.auth.token") Optional<String> token) {
+    OpenAiCompletions(
+            Generation generation,
+            ModelRegistry models,
+            @ConfigProperty(name = "plaid.auth.token") Optional<String> token) {
         this.generation = generation;
         this.models = models;
         this.token = token.filter(t -> !t.isBlank()).map(t -> t.getBytes(StandardCharsets.UTF_8));
     }
 
     void routes(@Observes Router router) {
-        router.post("/v1/completions").handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES)).blockingHandler(this::completions, false);
+        router.post("/v1/completions")
+                .handler(BodyHandler.create().setBodyLimit(MAX_BODY_BYTES))
+                .blockingHandler(this::completions, false);
         router.get("/v1/models").blockingHandler(this::listModels, false);
     }
 
@@ -76,7 +114,11 @@ public class OpenAiCompletions {
         if (!authorized(ctx)) return;
         ArrayNode data = JSON.createArrayNode();
         for (LoadedModel model : models.list())
-            data.addObject().put("id", model.name()).put("object", "model").put("created", model.loadedAt().getEpochSecond()).put("owned_by", "plaid")
+            data.addObject()
+                    .put("id", model.name())
+                    .put("object", "model")
+                    .put("created", model.loadedAt().getEpochSecond())
+                    .put("owned_by", "plaid")
                     .put("max_model_len", model.maxSeqLen());
         ObjectNode body = JSON.createObjectNode().put("object", "list");
         body.set("data", data);
@@ -97,12 +139,17 @@ public class OpenAiCompletions {
             return;
         }
         boolean stream = body.path("stream").asBoolean(false);
-        Completion completion = new Completion(ctx, body.path("model").asText(), stream,
+        Completion completion = new Completion(
+                ctx,
+                body.path("model").asText(),
+                stream,
                 body.path("stream_options").path("include_usage").asBoolean(false));
         try {
             GenerateRequest request = translate(body);
             completion.promptTokens = promptTokens(request);
-            completion.seqLen = request.getSeqLen() == 0 ? models.get(request.getModel(), "model").maxSeqLen() : request.getSeqLen();
+            completion.seqLen = request.getSeqLen() == 0
+                    ? models.get(request.getModel(), "model").maxSeqLen()
+                    : request.getSeqLen();
             generation.submit(request, completion);
         } catch (RuntimeException e) {
             error(ctx.response(), renamed(Replies.status(e)));
@@ -111,7 +158,9 @@ public class OpenAiCompletions {
 
     /** The request as Generate takes it; fields this API has and Generate cannot honour are refused by name. */
     private GenerateRequest translate(JsonNode body) {
-        body.fieldNames().forEachRemaining(name -> InvalidArgument.require(FIELDS.contains(name), name, "is not a field of /v1/completions"));
+        body.fieldNames()
+                .forEachRemaining(name ->
+                        InvalidArgument.require(FIELDS.contains(name), name, "is not a field of /v1/completions"));
         GenerateRequest.Builder request = GenerateRequest.newBuilder();
         request.setModel(text(body, "model", true));
         request.setSamples(integer(body, "n", 1));
@@ -119,15 +168,22 @@ public class OpenAiCompletions {
         request.setSeed(body.has("seed") ? longValue(body, "seed") : 0);
         if (body.has("temperature")) {
             double temperature = number(body, "temperature");
-            InvalidArgument.require(temperature > 0, "temperature", "must be positive (it divides the score, as sample.py's score_temp), got " + temperature);
+            InvalidArgument.require(
+                    temperature > 0,
+                    "temperature",
+                    "must be positive (it divides the score, as sample.py's score_temp), got " + temperature);
             request.setScoreTemp(temperature);
         }
         request.setSteps(integer(body, "steps", 0));
-        if (body.has("update")) request.setUpdate(switch (text(body, "update", true)) {
-            case "ancestral" -> UpdateRule.UPDATE_RULE_ANCESTRAL;
-            case "ddim" -> UpdateRule.UPDATE_RULE_DDIM;
-            default -> throw InvalidArgument.of("update", "must be \"ancestral\" or \"ddim\", got " + body.get("update"));
-        });
+        if (body.has("update"))
+            request.setUpdate(
+                    switch (text(body, "update", true)) {
+                        case "ancestral" -> UpdateRule.UPDATE_RULE_ANCESTRAL;
+                        case "ddim" -> UpdateRule.UPDATE_RULE_DDIM;
+                        default ->
+                            throw InvalidArgument.of(
+                                    "update", "must be \"ancestral\" or \"ddim\", got " + body.get("update"));
+                    });
         if (body.has("initial_noise_scale")) request.setInitialNoiseScale(number(body, "initial_noise_scale"));
         request.setSkipSpecialTokens(bool(body, "skip_special_tokens"));
         request.setUseSecondaryLogits(bool(body, "use_secondary_logits"));
@@ -142,7 +198,8 @@ public class OpenAiCompletions {
         String prompt = prompt(body.get("prompt"));
         if (!prompt.isEmpty()) {
             InvalidArgument.require(!guidance.hasPrefix(), "prompt", "and guidance.prefix cannot both be given");
-            guidance.setPrefix(Prefix.newBuilder().setText(TextOrTokens.newBuilder().setText(prompt))
+            guidance.setPrefix(Prefix.newBuilder()
+                    .setText(TextOrTokens.newBuilder().setText(prompt))
                     .setWeight(body.has("prompt_weight") ? number(body, "prompt_weight") : PROMPT_WEIGHT));
         }
         request.setGuidance(guidance);
@@ -161,27 +218,41 @@ public class OpenAiCompletions {
 
     /** OpenAI's options that would change the answer in ways a diffusion sampler has no counterpart for. */
     private static void refuseUnsupported(JsonNode body) {
-        InvalidArgument.require(!body.has("top_p") || number(body, "top_p") == 1.0, "top_p", "is not supported (only 1)");
+        InvalidArgument.require(
+                !body.has("top_p") || number(body, "top_p") == 1.0, "top_p", "is not supported (only 1)");
         for (String field : List.of("stop", "suffix", "logit_bias"))
-            InvalidArgument.require(!body.hasNonNull(field) || body.get(field).isEmpty() && !body.get(field).isTextual()
-                    || body.get(field).isTextual() && body.get(field).asText().isEmpty(), field, "is not supported");
+            InvalidArgument.require(
+                    !body.hasNonNull(field)
+                            || body.get(field).isEmpty() && !body.get(field).isTextual()
+                            || body.get(field).isTextual()
+                                    && body.get(field).asText().isEmpty(),
+                    field,
+                    "is not supported");
         InvalidArgument.require(!bool(body, "echo"), "echo", "is not supported");
-        InvalidArgument.require(!body.hasNonNull("logprobs") || body.get("logprobs").asInt(-1) == 0, "logprobs", "is not supported");
-        InvalidArgument.require(!body.hasNonNull("best_of") || integer(body, "best_of", 1) == integer(body, "n", 1), "best_of", "must equal n");
+        InvalidArgument.require(
+                !body.hasNonNull("logprobs") || body.get("logprobs").asInt(-1) == 0, "logprobs", "is not supported");
+        InvalidArgument.require(
+                !body.hasNonNull("best_of") || integer(body, "best_of", 1) == integer(body, "n", 1),
+                "best_of",
+                "must equal n");
         for (String field : List.of("frequency_penalty", "presence_penalty"))
-            InvalidArgument.require(!body.hasNonNull(field) || number(body, field) == 0, field, "is not supported (only 0)");
+            InvalidArgument.require(
+                    !body.hasNonNull(field) || number(body, field) == 0, field, "is not supported (only 0)");
     }
 
     private static String prompt(JsonNode prompt) {
         if (prompt == null || prompt.isNull()) return "";
         if (prompt.isTextual()) return prompt.asText();
-        if (prompt.isArray() && prompt.size() == 1 && prompt.get(0).isTextual()) return prompt.get(0).asText();
+        if (prompt.isArray() && prompt.size() == 1 && prompt.get(0).isTextual())
+            return prompt.get(0).asText();
         throw InvalidArgument.of("prompt", "must be one string (a list of prompts or of token ids is not supported)");
     }
 
     private int promptTokens(GenerateRequest request) {
         if (!request.getGuidance().hasPrefix()) return 0;
-        return models.get(request.getModel(), "model").tokens(request.getGuidance().getPrefix().getText(), "prompt").length;
+        return models.get(request.getModel(), "model")
+                .tokens(request.getGuidance().getPrefix().getText(), "prompt")
+                .length;
     }
 
     private static String text(JsonNode body, String field, boolean required) {
@@ -197,20 +268,23 @@ public class OpenAiCompletions {
     private static int integer(JsonNode body, String field, int unset) {
         JsonNode value = body.get(field);
         if (value == null || value.isNull()) return unset;
-        InvalidArgument.require(value.isIntegralNumber() && value.canConvertToInt(), field, "must be an integer, got " + value);
+        InvalidArgument.require(
+                value.isIntegralNumber() && value.canConvertToInt(), field, "must be an integer, got " + value);
         InvalidArgument.require(value.asInt() > 0, field, "must be positive, got " + value);
         return value.asInt();
     }
 
     private static long longValue(JsonNode body, String field) {
         JsonNode value = body.get(field);
-        InvalidArgument.require(value.isIntegralNumber() && value.canConvertToLong(), field, "must be an integer, got " + value);
+        InvalidArgument.require(
+                value.isIntegralNumber() && value.canConvertToLong(), field, "must be an integer, got " + value);
         return value.asLong();
     }
 
     private static double number(JsonNode body, String field) {
         JsonNode value = body.get(field);
-        InvalidArgument.require(value.isNumber() && Double.isFinite(value.asDouble()), field, "must be a finite number, got " + value);
+        InvalidArgument.require(
+                value.isNumber() && Double.isFinite(value.asDouble()), field, "must be a finite number, got " + value);
         return value.asDouble();
     }
 
@@ -249,19 +323,34 @@ public class OpenAiCompletions {
             ObjectNode chunk = chunk();
             ArrayNode choices = chunk.putArray("choices");
             for (int i = 0; i < tokens.length; i++)
-                choices.addObject().put("index", i).put("text", i < texts.size() ? texts.get(i) : "").put("step", step).putNull("finish_reason");
+                choices.addObject()
+                        .put("index", i)
+                        .put("text", i < texts.size() ? texts.get(i) : "")
+                        .put("step", step)
+                        .putNull("finish_reason");
             event(chunk);
         }
 
         @Override
         public void result(int[][] tokens, List<String> texts, double elapsedSeconds) {
-            ObjectNode usage = JSON.createObjectNode().put("prompt_tokens", promptTokens).put("completion_tokens", tokens.length * seqLen)
+            ObjectNode usage = JSON.createObjectNode()
+                    .put("prompt_tokens", promptTokens)
+                    .put("completion_tokens", tokens.length * seqLen)
                     .put("total_tokens", promptTokens + tokens.length * seqLen);
-            ObjectNode answer = stream ? chunk() : JSON.createObjectNode().put("id", id).put("object", "text_completion").put("created", created)
-                    .put("model", model);
+            ObjectNode answer = stream
+                    ? chunk()
+                    : JSON.createObjectNode()
+                            .put("id", id)
+                            .put("object", "text_completion")
+                            .put("created", created)
+                            .put("model", model);
             ArrayNode choices = answer.putArray("choices");
             for (int i = 0; i < tokens.length; i++)
-                choices.addObject().put("index", i).put("text", i < texts.size() ? texts.get(i) : "").putNull("logprobs").put("finish_reason", "length");
+                choices.addObject()
+                        .put("index", i)
+                        .put("text", i < texts.size() ? texts.get(i) : "")
+                        .putNull("logprobs")
+                        .put("finish_reason", "length");
             if (!stream) {
                 answer.set("usage", usage);
                 send(response, 200, answer);
@@ -294,12 +383,18 @@ public class OpenAiCompletions {
         }
 
         private ObjectNode chunk() {
-            return JSON.createObjectNode().put("id", id).put("object", "text_completion").put("created", created).put("model", model);
+            return JSON.createObjectNode()
+                    .put("id", id)
+                    .put("object", "text_completion")
+                    .put("created", created)
+                    .put("model", model);
         }
 
         private void begin() {
             if (response.headWritten() || response.closed()) return;
-            response.setChunked(true).putHeader("content-type", "text/event-stream").putHeader("cache-control", "no-cache");
+            response.setChunked(true)
+                    .putHeader("content-type", "text/event-stream")
+                    .putHeader("cache-control", "no-cache");
         }
 
         private void event(ObjectNode data) {
@@ -311,11 +406,16 @@ public class OpenAiCompletions {
         if (token.isEmpty()) return true;
         String authorization = ctx.request().getHeader("authorization");
         String scheme = "Bearer ";
-        if (authorization != null && authorization.regionMatches(true, 0, scheme, 0, scheme.length())
-                && MessageDigest.isEqual(token.get(), authorization.substring(scheme.length()).getBytes(StandardCharsets.UTF_8)))
+        if (authorization != null
+                && authorization.regionMatches(true, 0, scheme, 0, scheme.length())
+                && MessageDigest.isEqual(
+                        token.get(), authorization.substring(scheme.length()).getBytes(StandardCharsets.UTF_8)))
             return true;
-        error(ctx.response(), Status.UNAUTHENTICATED.withDescription("this service requires 'authorization: Bearer <token>' (plaid.auth.token)")
-                .asRuntimeException());
+        error(
+                ctx.response(),
+                Status.UNAUTHENTICATED
+                        .withDescription("this service requires 'authorization: Bearer <token>' (plaid.auth.token)")
+                        .asRuntimeException());
         return false;
     }
 
@@ -325,7 +425,10 @@ public class OpenAiCompletions {
         if (description == null) return e;
         for (var rename : RENAMED.entrySet())
             if (description.startsWith(rename.getKey() + " "))
-                return e.getStatus().withDescription(rename.getValue() + description.substring(rename.getKey().length())).asRuntimeException();
+                return e.getStatus()
+                        .withDescription(rename.getValue()
+                                + description.substring(rename.getKey().length()))
+                        .asRuntimeException();
         return e;
     }
 
@@ -341,16 +444,23 @@ public class OpenAiCompletions {
     }
 
     private static ObjectNode errorBody(StatusRuntimeException e) {
-        String message = e.getStatus().getDescription() == null ? e.getStatus().getCode().name() : e.getStatus().getDescription();
+        String message = e.getStatus().getDescription() == null
+                ? e.getStatus().getCode().name()
+                : e.getStatus().getDescription();
         ObjectNode error = JSON.createObjectNode();
-        ObjectNode detail = error.putObject("error").put("message", message).put("type", switch (e.getStatus().getCode()) {
-            case INVALID_ARGUMENT, NOT_FOUND -> "invalid_request_error";
-            case UNAUTHENTICATED -> "authentication_error";
-            case RESOURCE_EXHAUSTED -> "rate_limit_error";
-            default -> "server_error";
-        });
+        ObjectNode detail = error.putObject("error")
+                .put("message", message)
+                .put(
+                        "type",
+                        switch (e.getStatus().getCode()) {
+                            case INVALID_ARGUMENT, NOT_FOUND -> "invalid_request_error";
+                            case UNAUTHENTICATED -> "authentication_error";
+                            case RESOURCE_EXHAUSTED -> "rate_limit_error";
+                            default -> "server_error";
+                        });
         int space = message.indexOf(' ');
-        if (e.getStatus().getCode() == Status.Code.INVALID_ARGUMENT && space > 0) detail.put("param", message.substring(0, space));
+        if (e.getStatus().getCode() == Status.Code.INVALID_ARGUMENT && space > 0)
+            detail.put("param", message.substring(0, space));
         else detail.putNull("param");
         detail.put("code", e.getStatus().getCode().name().toLowerCase(java.util.Locale.ROOT));
         return error;
@@ -358,6 +468,8 @@ public class OpenAiCompletions {
 
     private static void send(HttpServerResponse response, int code, ObjectNode body) {
         if (response.closed() || response.ended()) return;
-        response.setStatusCode(code).putHeader("content-type", "application/json").end(body.toString());
+        response.setStatusCode(code)
+                .putHeader("content-type", "application/json")
+                .end(body.toString());
     }
 }

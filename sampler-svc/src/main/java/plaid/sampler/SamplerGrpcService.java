@@ -1,5 +1,8 @@
 package plaid.sampler;
 
+import static plaid.service.Replies.reply;
+import static plaid.service.Replies.start;
+
 import io.grpc.BindableService;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.stub.StreamObserver;
@@ -17,9 +20,6 @@ import plaid.v1.ScoreRequest;
 import plaid.v1.ScoreResponse;
 import plaid.v1.UnloadModelRequest;
 import plaid.v1.UnloadModelResponse;
-
-import static plaid.service.Replies.reply;
-import static plaid.service.Replies.start;
 
 /**
  * The gRPC face of the sampler service. Calls run on worker threads ({@link Blocking}):
@@ -53,13 +53,19 @@ public class SamplerGrpcService implements SamplerServiceGrpc.AsyncService, Bind
     @Override
     @Blocking
     public void unloadModel(UnloadModelRequest request, StreamObserver<UnloadModelResponse> response) {
-        reply(response, () -> UnloadModelResponse.newBuilder().setModel(models.unload(request.getName(), "name").info()).build());
+        reply(
+                response,
+                () -> UnloadModelResponse.newBuilder()
+                        .setModel(models.unload(request.getName(), "name").info())
+                        .build());
     }
 
     @Override
     @Blocking
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> response) {
-        response.onNext(ListModelsResponse.newBuilder().addAllModels(models.list().stream().map(LoadedModel::info).toList()).build());
+        response.onNext(ListModelsResponse.newBuilder()
+                .addAllModels(models.list().stream().map(LoadedModel::info).toList())
+                .build());
         response.onCompleted();
     }
 

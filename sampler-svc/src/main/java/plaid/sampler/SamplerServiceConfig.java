@@ -2,12 +2,11 @@ package plaid.sampler;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
-import plaid.model.CheckpointDirectory;
-
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalInt;
+import plaid.model.CheckpointDirectory;
 
 /** Everything the sampler service reads from configuration ({@code application.properties}, env, -D). */
 @ConfigMapping(prefix = "sampler-svc")

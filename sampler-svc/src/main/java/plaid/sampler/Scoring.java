@@ -2,6 +2,7 @@ package plaid.sampler;
 
 import io.grpc.stub.StreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.util.Arrays;
 import org.jboss.logging.Logger;
 import plaid.model.sampling.LikelihoodEstimate;
 import plaid.model.sampling.LikelihoodEvaluator;
@@ -10,8 +11,6 @@ import plaid.v1.ScoreRequest;
 import plaid.v1.ScoreResponse;
 import plaid.v1.TextOrTokens;
 import plaid.v1.TextScore;
-
-import java.util.Arrays;
 
 /**
  * Score: the NLL bound of each text by {@link LikelihoodEvaluator}, on the device thread.
@@ -51,20 +50,30 @@ public class Scoring {
 
     /** A text is checked against the character limit, then tokenized only as far as the model's seq_len reaches. */
     private int[] tokens(LoadedModel model, TextOrTokens value, String field) {
-        if (value.getValueCase() != TextOrTokens.ValueCase.TEXT || model.tokenizer() == null) return model.tokens(value, field);
+        if (value.getValueCase() != TextOrTokens.ValueCase.TEXT || model.tokenizer() == null)
+            return model.tokens(value, field);
         int chars = value.getText().length(), limit = config.limits().maxScoreTextChars();
-        InvalidArgument.require(chars <= limit, field + ".text", "must be at most " + limit + " characters, got " + chars);
+        InvalidArgument.require(
+                chars <= limit, field + ".text", "must be at most " + limit + " characters, got " + chars);
         return model.tokenizer().encode(value.getText(), model.maxSeqLen());
     }
 
-    private static void score(LoadedModel model, int[][] texts, int draws, long seed, CallWatch watch, StreamObserver<ScoreResponse> response) {
+    private static void score(
+            LoadedModel model,
+            int[][] texts,
+            int draws,
+            long seed,
+            CallWatch watch,
+            StreamObserver<ScoreResponse> response) {
         try {
             LikelihoodEvaluator evaluator = new LikelihoodEvaluator(model.parameters());
             ScoreResponse.Builder reply = ScoreResponse.newBuilder();
             for (int[] tokens : texts) {
                 watch.stopIfClientLeft();
                 LikelihoodEstimate estimate = evaluator.evaluate(tokens, model.maxSeqLen(), draws, seed);
-                reply.addScores(TextScore.newBuilder().setNll(estimate.nllPerToken() * tokens.length).setTokens(tokens.length)
+                reply.addScores(TextScore.newBuilder()
+                        .setNll(estimate.nllPerToken() * tokens.length)
+                        .setTokens(tokens.length)
                         .setNllPerToken(estimate.nllPerToken()));
             }
             response.onNext(reply.build());

@@ -1,11 +1,20 @@
 package plaid.sampler;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import plaid.service.LoopbackChannels;
 import plaid.v1.ListModelsRequest;
@@ -15,16 +24,6 @@ import plaid.v1.SamplerServiceGrpc;
 import plaid.v1.ScoreRequest;
 import plaid.v1.TextOrTokens;
 import plaid.v1.TokenIds;
-
-import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** With a short idle time, the service unloads a model no call names (ModelRootGuardsTest checks that one in use stays). */
 @QuarkusTest
@@ -51,12 +50,19 @@ class IdleUnloadTest {
         ManagedChannel channel = LoopbackChannels.open(server);
         try {
             var sampler = SamplerServiceGrpc.newBlockingStub(channel);
-            sampler.loadModel(LoadModelRequest.newBuilder().setName("idle").setCheckpoint("idle-base").build());
+            sampler.loadModel(LoadModelRequest.newBuilder()
+                    .setName("idle")
+                    .setCheckpoint("idle-base")
+                    .build());
             long deadline = System.nanoTime() + 30_000_000_000L;
             while (loaded(sampler).contains("idle") && System.nanoTime() < deadline) Thread.sleep(100);
             assertThat(loaded(sampler)).doesNotContain("idle");
-            ScoreRequest use = ScoreRequest.newBuilder().setModel("idle").setDraws(1)
-                    .addTexts(TextOrTokens.newBuilder().setTokens(TokenIds.newBuilder().addIds(1).addIds(2))).build();
+            ScoreRequest use = ScoreRequest.newBuilder()
+                    .setModel("idle")
+                    .setDraws(1)
+                    .addTexts(TextOrTokens.newBuilder()
+                            .setTokens(TokenIds.newBuilder().addIds(1).addIds(2)))
+                    .build();
             StatusRuntimeException gone = assertThrows(StatusRuntimeException.class, () -> sampler.score(use));
             assertThat(gone.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
             assertThat(gone.getStatus().getDescription()).startsWith("model 'idle'");
@@ -66,6 +72,8 @@ class IdleUnloadTest {
     }
 
     private static List<String> loaded(SamplerServiceGrpc.SamplerServiceBlockingStub sampler) {
-        return sampler.listModels(ListModelsRequest.getDefaultInstance()).getModelsList().stream().map(ModelInfo::getName).toList();
+        return sampler.listModels(ListModelsRequest.getDefaultInstance()).getModelsList().stream()
+                .map(ModelInfo::getName)
+                .toList();
     }
 }

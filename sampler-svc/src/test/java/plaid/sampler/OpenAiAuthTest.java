@@ -1,18 +1,17 @@
 package plaid.sampler;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
-import org.junit.jupiter.api.Test;
-
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.HashMap;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 /** The HTTP side takes the same bearer token as gRPC. */
 @QuarkusTest
@@ -39,8 +38,12 @@ class OpenAiAuthTest {
         HttpResponse<String> allowed = get("Bearer " + TOKEN);
         assertThat(allowed.statusCode()).isEqualTo(200);
         assertThat(allowed.body()).contains("\"object\":\"list\"");
-        HttpResponse<String> post = HttpClient.newHttpClient().send(HttpRequest.newBuilder(server.resolve("/v1/completions"))
-                .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> post = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(server.resolve("/v1/completions"))
+                                .POST(HttpRequest.BodyPublishers.ofString("{}"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertThat(post.statusCode()).isEqualTo(401);
         assertThat(post.body()).contains("authentication_error");
     }

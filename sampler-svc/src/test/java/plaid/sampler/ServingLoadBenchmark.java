@@ -4,22 +4,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
-import io.quarkus.test.junit.QuarkusTestProfile;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import plaid.backend.cpu.CpuBackend;
-import plaid.options.PlaidConfig;
-import plaid.model.PlaidParameters;
-import plaid.model.TrainingCheckpoint;
-import plaid.model.checkpoint.CheckpointFormat;
-import plaid.service.LoopbackChannels;
-import plaid.v1.GenerateEvent;
-import plaid.v1.GenerateRequest;
-import plaid.v1.LoadModelRequest;
-import plaid.v1.SamplerServiceGrpc;
-
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -31,6 +17,18 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import plaid.backend.cpu.CpuBackend;
+import plaid.model.PlaidParameters;
+import plaid.model.TrainingCheckpoint;
+import plaid.model.checkpoint.CheckpointFormat;
+import plaid.options.PlaidConfig;
+import plaid.service.LoopbackChannels;
+import plaid.v1.GenerateEvent;
+import plaid.v1.GenerateRequest;
+import plaid.v1.LoadModelRequest;
+import plaid.v1.SamplerServiceGrpc;
 
 /**
  * Load figures for docs/serving.md, not a test: Poisson arrivals of Generate requests with mixed
@@ -47,6 +45,7 @@ import java.util.concurrent.TimeUnit;
 class ServingLoadBenchmark {
     /** 64, 256 and 1024 steps scaled down by 8 for the CPU. */
     private static final int[] STEPS = {8, 32, 128};
+
     private static final int SEQ_LEN = 32, ROWS = 32;
     private static final int REQUESTS = Integer.getInteger("plaid.bench.requests", 96);
     private static final double[] LOADS = {0.3, 0.5, 0.7, 0.9};
@@ -64,6 +63,7 @@ class ServingLoadBenchmark {
 
     @TestHTTPResource("/")
     URI server;
+
     @Inject
     GenerationScheduler scheduler;
 
@@ -75,9 +75,14 @@ class ServingLoadBenchmark {
         Path dir = SamplerServiceTestProfile.MODEL_ROOT.resolve("bench");
         writeModel(dir);
         ManagedChannel channel = LoopbackChannels.open(server);
-        SamplerServiceGrpc.newBlockingStub(channel).loadModel(LoadModelRequest.newBuilder().setName("bench").setCheckpoint("bench").build());
+        SamplerServiceGrpc.newBlockingStub(channel)
+                .loadModel(LoadModelRequest.newBuilder()
+                        .setName("bench")
+                        .setCheckpoint("bench")
+                        .build());
         SamplerServiceGrpc.SamplerServiceStub sampler = SamplerServiceGrpc.newStub(channel);
-        System.out.printf("ServingLoadBenchmark: model dim 64, 2 blocks, seq_len %d, the tiny tokenizer's vocabulary, CPU (%d cores); steps %s; %d requests per level%n",
+        System.out.printf(
+                "ServingLoadBenchmark: model dim 64, 2 blocks, seq_len %d, the tiny tokenizer's vocabulary, CPU (%d cores); steps %s; %d requests per level%n",
                 SEQ_LEN, Runtime.getRuntime().availableProcessors(), Arrays.toString(STEPS), REQUESTS);
 
         // one full batch: all rows of the longest step count together
@@ -85,12 +90,16 @@ class ServingLoadBenchmark {
         double fullBatch = throughput(run(sampler, new double[ROWS], requests(ROWS, STEPS[2], 2), true));
         double meanSteps = Arrays.stream(STEPS).average().orElseThrow();
         double capacity = fullBatch / meanSteps;
-        System.out.printf("full batch of %d rows: %.0f rows×steps/s; capacity at mean %.0f steps: %.2f requests/s%n", ROWS, fullBatch, meanSteps, capacity);
+        System.out.printf(
+                "full batch of %d rows: %.0f rows×steps/s; capacity at mean %.0f steps: %.2f requests/s%n",
+                ROWS, fullBatch, meanSteps, capacity);
 
         // as many concurrent requests of mixed steps as the batch holds, all sent at once
         List<GenerateRequest> mixed = requests(ROWS, 0, 3);
         double concurrent = throughput(run(sampler, new double[ROWS], mixed, true));
-        System.out.printf("%d concurrent mixed requests: %.0f rows×steps/s = %.2f of a full batch%n", ROWS, concurrent, concurrent / fullBatch);
+        System.out.printf(
+                "%d concurrent mixed requests: %.0f rows×steps/s = %.2f of a full batch%n",
+                ROWS, concurrent, concurrent / fullBatch);
 
         System.out.println("load  mode            req/s  rows×steps/s  ttfp p50/p90/p99 (s)      e2e p50/p90/p99 (s)");
         for (double load : LOADS) {
@@ -101,15 +110,21 @@ class ServingLoadBenchmark {
             List<Timing> atATime = run(sampler, arrivals, requests, false);
             print(load, "continuous", rate, continuous);
             print(load, "batch-at-a-time", rate, atATime);
-            System.out.printf("      ratio: throughput %.2f×, p99 ttfp %.1f× lower, p99 e2e %.1f× lower%n",
-                    throughput(continuous) / throughput(atATime), pct(atATime, Timing::firstPartial, 99) / pct(continuous, Timing::firstPartial, 99),
+            System.out.printf(
+                    "      ratio: throughput %.2f×, p99 ttfp %.1f× lower, p99 e2e %.1f× lower%n",
+                    throughput(continuous) / throughput(atATime),
+                    pct(atATime, Timing::firstPartial, 99) / pct(continuous, Timing::firstPartial, 99),
                     pct(atATime, Timing::end, 99) / pct(continuous, Timing::end, 99));
         }
         scheduler.joining(true);
         channel.shutdownNow();
     }
 
-    private List<Timing> run(SamplerServiceGrpc.SamplerServiceStub sampler, double[] arrivals, List<GenerateRequest> requests, boolean join)
+    private List<Timing> run(
+            SamplerServiceGrpc.SamplerServiceStub sampler,
+            double[] arrivals,
+            List<GenerateRequest> requests,
+            boolean join)
             throws Exception {
         scheduler.joining(join);
         List<CompletableFuture<Timing>> timings = new ArrayList<>();
@@ -126,7 +141,8 @@ class ServingLoadBenchmark {
 
                 @Override
                 public void onNext(GenerateEvent event) {
-                    if (firstPartial < 0 && (event.hasPartial() || event.hasResult())) firstPartial = (System.nanoTime() - sent) / 1e9;
+                    if (firstPartial < 0 && (event.hasPartial() || event.hasResult()))
+                        firstPartial = (System.nanoTime() - sent) / 1e9;
                 }
 
                 @Override
@@ -136,7 +152,10 @@ class ServingLoadBenchmark {
 
                 @Override
                 public void onCompleted() {
-                    timing.complete(new Timing(firstPartial, (System.nanoTime() - sent) / 1e9, (long) request.getSamples() * request.getSteps()));
+                    timing.complete(new Timing(
+                            firstPartial,
+                            (System.nanoTime() - sent) / 1e9,
+                            (long) request.getSamples() * request.getSteps()));
                 }
             });
         }
@@ -149,20 +168,37 @@ class ServingLoadBenchmark {
     }
 
     private static double throughput(List<Timing> timings) {
-        long work = timings.stream().filter(t -> t.rowSteps >= 0).mapToLong(Timing::rowSteps).sum();
+        long work = timings.stream()
+                .filter(t -> t.rowSteps >= 0)
+                .mapToLong(Timing::rowSteps)
+                .sum();
         return work / timings.getLast().end;
     }
 
-    private static double pct(List<Timing> timings, java.util.function.ToDoubleFunction<Timing> value, double percentile) {
-        double[] v = timings.stream().filter(t -> t.rowSteps >= 0).mapToDouble(value).sorted().toArray();
+    private static double pct(
+            List<Timing> timings, java.util.function.ToDoubleFunction<Timing> value, double percentile) {
+        double[] v = timings.stream()
+                .filter(t -> t.rowSteps >= 0)
+                .mapToDouble(value)
+                .sorted()
+                .toArray();
         int at = (int) Math.ceil(percentile / 100 * v.length) - 1;
         return v[Math.max(0, Math.min(v.length - 1, at))];
     }
 
     private static void print(double load, String mode, double rate, List<Timing> timings) {
-        System.out.printf("%.1f   %-15s %6.2f  %12.0f  %6.3f %6.3f %6.3f      %6.3f %6.3f %6.3f%n", load, mode, rate, throughput(timings),
-                pct(timings, Timing::firstPartial, 50), pct(timings, Timing::firstPartial, 90), pct(timings, Timing::firstPartial, 99),
-                pct(timings, Timing::end, 50), pct(timings, Timing::end, 90), pct(timings, Timing::end, 99));
+        System.out.printf(
+                "%.1f   %-15s %6.2f  %12.0f  %6.3f %6.3f %6.3f      %6.3f %6.3f %6.3f%n",
+                load,
+                mode,
+                rate,
+                throughput(timings),
+                pct(timings, Timing::firstPartial, 50),
+                pct(timings, Timing::firstPartial, 90),
+                pct(timings, Timing::firstPartial, 99),
+                pct(timings, Timing::end, 50),
+                pct(timings, Timing::end, 90),
+                pct(timings, Timing::end, 99));
     }
 
     /** {@code count} requests of one row, {@code steps} each (0: drawn from {@link #STEPS}), every one streaming each partial decode. */
@@ -170,9 +206,15 @@ class ServingLoadBenchmark {
         SplittableRandom random = new SplittableRandom(seed);
         List<GenerateRequest> requests = new ArrayList<>();
         for (int i = 0; i < count; i++)
-            requests.add(GenerateRequest.newBuilder().setModel("bench").setSamples(1).setSeqLen(SEQ_LEN)
-                    .setSteps(steps > 0 ? steps : STEPS[random.nextInt(STEPS.length)]).setSeed(random.nextLong())
-                    .setPartialDecodeEvery(1).setProgressEvery(1 << 20).build());
+            requests.add(GenerateRequest.newBuilder()
+                    .setModel("bench")
+                    .setSamples(1)
+                    .setSeqLen(SEQ_LEN)
+                    .setSteps(steps > 0 ? steps : STEPS[random.nextInt(STEPS.length)])
+                    .setSeed(random.nextLong())
+                    .setPartialDecodeEvery(1)
+                    .setProgressEvery(1 << 20)
+                    .build());
         return requests;
     }
 
@@ -194,7 +236,8 @@ class ServingLoadBenchmark {
         SamplerGrpcServiceTest.writeModels(); // for the tiny model's tokenizer
         // the tiny model's tokenizer, so that partial decodes are texts as a user would stream them
         String tinyConfig = Files.readString(SamplerServiceTestProfile.MODEL_ROOT.resolve("tiny/config.json"));
-        java.util.regex.Matcher vocab = java.util.regex.Pattern.compile("\"vocab_size\": (\\d+)").matcher(tinyConfig);
+        java.util.regex.Matcher vocab =
+                java.util.regex.Pattern.compile("\"vocab_size\": (\\d+)").matcher(tinyConfig);
         if (!vocab.find()) throw new IllegalStateException("no vocab_size in " + tinyConfig);
         PlaidConfig config = PlaidConfig.defaults();
         config.vocabSize = Integer.parseInt(vocab.group(1));

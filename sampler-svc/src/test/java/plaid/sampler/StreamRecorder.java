@@ -3,16 +3,15 @@ package plaid.sampler;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import plaid.v1.GenerateEvent;
-import plaid.v1.GenerateRequest;
-import plaid.v1.SamplerServiceGrpc;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import plaid.v1.GenerateEvent;
+import plaid.v1.GenerateRequest;
+import plaid.v1.SamplerServiceGrpc;
 
 /** A Generate call left running: its events as they come, its final status, and a way to cancel it. */
 final class StreamRecorder implements ClientResponseObserver<GenerateRequest, GenerateEvent> {

@@ -1,16 +1,5 @@
 package plaid.sampler;
 
-import plaid.backend.cpu.CpuBackend;
-import plaid.model.CheckpointDirectory;
-import plaid.options.PlaidConfig;
-import plaid.model.PlaidParameters;
-import plaid.model.RandomSource;
-import plaid.model.Trainer;
-import plaid.model.TrainingCheckpoint;
-import plaid.model.checkpoint.CheckpointFormat;
-import plaid.text.BpeTokenizer;
-import plaid.text.BpeTrainer;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,6 +7,16 @@ import java.util.List;
 import java.util.Random;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
+import plaid.backend.cpu.CpuBackend;
+import plaid.model.CheckpointDirectory;
+import plaid.model.PlaidParameters;
+import plaid.model.RandomSource;
+import plaid.model.Trainer;
+import plaid.model.TrainingCheckpoint;
+import plaid.model.checkpoint.CheckpointFormat;
+import plaid.options.PlaidConfig;
+import plaid.text.BpeTokenizer;
+import plaid.text.BpeTrainer;
 
 /**
  * Model directories as LoadModel reads them, made in seconds: a small BPE tokenizer trained
@@ -29,7 +28,8 @@ final class TinyModelDirectory {
     static final int SEQ_LEN = 32;
     static final int TRAINED_STEPS = 14;
     private static final String END_OF_TEXT = "<|endoftext|>";
-    private static final List<String> WORDS = List.of("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "and", "slept");
+    private static final List<String> WORDS =
+            List.of("the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "park", "and", "slept");
 
     private TinyModelDirectory() {}
 
@@ -47,13 +47,18 @@ final class TinyModelDirectory {
 
     static BpeTokenizer write(Path dir, Path trainerCheckpoint) throws IOException {
         Random random = new Random(3);
-        List<String> corpus = IntStream.range(0, 200).mapToObj(i -> {
-            StringBuilder doc = new StringBuilder();
-            for (int w = 0; w < 12; w++) doc.append(w == 0 ? "" : " ").append(WORDS.get(random.nextInt(WORDS.size())));
-            return doc + "." + END_OF_TEXT;
-        }).toList();
+        List<String> corpus = IntStream.range(0, 200)
+                .mapToObj(i -> {
+                    StringBuilder doc = new StringBuilder();
+                    for (int w = 0; w < 12; w++)
+                        doc.append(w == 0 ? "" : " ").append(WORDS.get(random.nextInt(WORDS.size())));
+                    return doc + "." + END_OF_TEXT;
+                })
+                .toList();
         BpeTokenizer tokenizer = new BpeTrainer(280, List.of(END_OF_TEXT), 2).train(corpus.stream());
-        int[] stream = corpus.stream().flatMapToInt(doc -> IntStream.of(tokenizer.encode(doc))).toArray();
+        int[] stream = corpus.stream()
+                .flatMapToInt(doc -> IntStream.of(tokenizer.encode(doc)))
+                .toArray();
 
         PlaidConfig config = shape(tokenizer);
         config.batchSize = 4;
@@ -61,11 +66,16 @@ final class TinyModelDirectory {
         config.ema = 0.5;
         PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 1);
         SplittableRandom windows = new SplittableRandom(5);
-        Trainer trainer = new Trainer(parameters, new RandomSource(1), (rows, seqLen) -> {
-            int[] batch = new int[rows * seqLen];
-            for (int r = 0; r < rows; r++) System.arraycopy(stream, windows.nextInt(stream.length - seqLen), batch, r * seqLen, seqLen);
-            return batch;
-        }, 0);
+        Trainer trainer = new Trainer(
+                parameters,
+                new RandomSource(1),
+                (rows, seqLen) -> {
+                    int[] batch = new int[rows * seqLen];
+                    for (int r = 0; r < rows; r++)
+                        System.arraycopy(stream, windows.nextInt(stream.length - seqLen), batch, r * seqLen, seqLen);
+                    return batch;
+                },
+                0);
         // The original keeps the learning rate at 0 for the first 10 steps, while Adam's moments warm up.
         for (int step = 0; step < TRAINED_STEPS; step++) trainer.step(step);
 
@@ -106,10 +116,12 @@ final class TinyModelDirectory {
 
     /** An untrained model of the tiny shape with its own small tokenizer and config.json, in {@code dir}: for tests that only load. */
     static void writeUntrained(Path dir) throws IOException {
-        BpeTokenizer tokenizer = new BpeTrainer(280, List.of(END_OF_TEXT), 2).train(WORDS.stream().map(w -> w + " " + w + "." + END_OF_TEXT));
+        BpeTokenizer tokenizer = new BpeTrainer(280, List.of(END_OF_TEXT), 2)
+                .train(WORDS.stream().map(w -> w + " " + w + "." + END_OF_TEXT));
         PlaidConfig config = shape(tokenizer);
         Files.createDirectories(dir);
-        TrainingCheckpoint.saveWeights(PlaidParameters.initialize(config.validate(), new CpuBackend(), 3), dir, CheckpointFormat.SAFETENSORS);
+        TrainingCheckpoint.saveWeights(
+                PlaidParameters.initialize(config.validate(), new CpuBackend(), 3), dir, CheckpointFormat.SAFETENSORS);
         tokenizer.save(dir.resolve(CheckpointDirectory.TOKENIZER_FILE));
         CheckpointDirectory.writeConfig(dir, config);
     }

@@ -7,15 +7,14 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.quarkus.grpc.GlobalInterceptor;
-import jakarta.enterprise.context.ApplicationScoped;
 import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.Config;
-import org.jboss.logging.Logger;
-
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.Optional;
+import org.eclipse.microprofile.config.Config;
+import org.jboss.logging.Logger;
 
 /**
  * Bearer-token authentication for every gRPC call of the service, off unless
@@ -27,7 +26,8 @@ import java.util.Optional;
 @GlobalInterceptor
 @ApplicationScoped
 public class BearerTokenInterceptor implements ServerInterceptor {
-    public static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+    public static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
     private static final String SCHEME = "Bearer ";
 
     static final String PROPERTY = "plaid.auth.token";
@@ -48,26 +48,31 @@ public class BearerTokenInterceptor implements ServerInterceptor {
     static Optional<byte[]> token(String raw) {
         if (raw == null) return Optional.empty();
         if (raw.isBlank()) {
-            throw new IllegalStateException(PROPERTY + " (env PLAID_AUTH_TOKEN) is set but blank: set the token, or unset it"
-                    + " to run without authentication");
+            throw new IllegalStateException(
+                    PROPERTY + " (env PLAID_AUTH_TOKEN) is set but blank: set the token, or unset it"
+                            + " to run without authentication");
         }
         return Optional.of(raw.getBytes(StandardCharsets.UTF_8));
     }
 
     /** Made at start (not at the first call), so that a blank token stops the service and the log says whether auth is on. */
     void announce(@Observes StartupEvent startup) {
-        if (token.isPresent()) LOG.info("gRPC authentication is on: calls other than health need 'authorization: Bearer <token>'");
-        else LOG.warn("gRPC authentication is off: any caller that reaches the port may call; set " + PROPERTY
-                + " (env PLAID_AUTH_TOKEN) to require a bearer token");
+        if (token.isPresent())
+            LOG.info("gRPC authentication is on: calls other than health need 'authorization: Bearer <token>'");
+        else
+            LOG.warn("gRPC authentication is off: any caller that reaches the port may call; set " + PROPERTY
+                    + " (env PLAID_AUTH_TOKEN) to require a bearer token");
     }
 
     @Override
-    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+            ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         if (token.isEmpty()
                 || HealthGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName())
-                || presentsTheToken(headers.get(AUTHORIZATION)))
-            return next.startCall(call, headers);
-        call.close(Status.UNAUTHENTICATED.withDescription("this service requires 'authorization: Bearer <token>' (plaid.auth.token)"),
+                || presentsTheToken(headers.get(AUTHORIZATION))) return next.startCall(call, headers);
+        call.close(
+                Status.UNAUTHENTICATED.withDescription(
+                        "this service requires 'authorization: Bearer <token>' (plaid.auth.token)"),
                 new Metadata());
         return new ServerCall.Listener<>() {};
     }
@@ -75,7 +80,10 @@ public class BearerTokenInterceptor implements ServerInterceptor {
     private boolean presentsTheToken(String authorization) {
         // The scheme is case-insensitive (RFC 6750); the token is compared in constant time, so
         // that response timing does not reveal how much of a guess was right.
-        return authorization != null && authorization.regionMatches(true, 0, SCHEME, 0, SCHEME.length())
-                && MessageDigest.isEqual(token.orElseThrow(), authorization.substring(SCHEME.length()).getBytes(StandardCharsets.UTF_8));
+        return authorization != null
+                && authorization.regionMatches(true, 0, SCHEME, 0, SCHEME.length())
+                && MessageDigest.isEqual(
+                        token.orElseThrow(),
+                        authorization.substring(SCHEME.length()).getBytes(StandardCharsets.UTF_8));
     }
 }

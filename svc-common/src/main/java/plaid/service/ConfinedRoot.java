@@ -1,7 +1,6 @@
 package plaid.service;
 
 import io.grpc.Status;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -21,8 +20,10 @@ public final class ConfinedRoot {
     public ConfinedRoot(Path configured, String name) {
         this.name = name;
         try {
-            // The real path, so that a link check compares like with like even when the root itself is reached through a link.
-            this.root = Files.createDirectories(configured.toAbsolutePath().normalize()).toRealPath();
+            // The real path, so that a link check compares like with like even when the root itself is reached through
+            // a link.
+            this.root = Files.createDirectories(configured.toAbsolutePath().normalize())
+                    .toRealPath();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create the " + name + " " + configured, e);
         }
@@ -48,7 +49,9 @@ public final class ConfinedRoot {
     public Path resolveExisting(String relative, String field) {
         Path resolved = inside(relative, field);
         if (!Files.exists(resolved))
-            throw Status.NOT_FOUND.withDescription(field + " '" + relative + "' does not exist under the " + name).asRuntimeException();
+            throw Status.NOT_FOUND
+                    .withDescription(field + " '" + relative + "' does not exist under the " + name)
+                    .asRuntimeException();
         return realInside(resolved, field);
     }
 
@@ -66,7 +69,8 @@ public final class ConfinedRoot {
         } catch (InvalidPathException e) {
             throw InvalidArgument.of(field, "is not a path: " + e.getReason());
         }
-        InvalidArgument.require(!requested.isAbsolute(), field, "must be relative to the " + name + ", got an absolute path");
+        InvalidArgument.require(
+                !requested.isAbsolute(), field, "must be relative to the " + name + ", got an absolute path");
         Path resolved = root.resolve(requested).normalize();
         InvalidArgument.require(resolved.startsWith(root), field, "must stay inside the " + name);
         return resolved;
@@ -78,7 +82,10 @@ public final class ConfinedRoot {
         try {
             real = resolved.toRealPath();
         } catch (IOException e) {
-            throw Status.INTERNAL.withDescription("cannot resolve " + field).withCause(e).asRuntimeException();
+            throw Status.INTERNAL
+                    .withDescription("cannot resolve " + field)
+                    .withCause(e)
+                    .asRuntimeException();
         }
         InvalidArgument.require(real.startsWith(root), field, "leads outside the " + name + " through a link");
         return real;

@@ -35,10 +35,14 @@ public final class HealthProbe {
 
     /** The status the server reports, or UNKNOWN when it cannot be asked. */
     static ServingStatus check(int port, String service) {
-        ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", port)
+                .usePlaintext()
+                .build();
         try {
-            return HealthGrpc.newBlockingStub(channel).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
-                    .check(HealthCheckRequest.newBuilder().setService(service).build()).getStatus();
+            return HealthGrpc.newBlockingStub(channel)
+                    .withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
+                    .check(HealthCheckRequest.newBuilder().setService(service).build())
+                    .getStatus();
         } catch (StatusRuntimeException e) {
             System.err.println("health probe: " + e.getStatus());
             return ServingStatus.UNKNOWN;

@@ -20,7 +20,6 @@ import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
-
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -46,7 +45,8 @@ public class MalformedRequests implements ServerInterceptor {
     /** {@code service} with request marshallers that never throw; a service's bindService returns this. */
     public static ServerServiceDefinition checked(ServerServiceDefinition service) {
         ServiceDescriptor original = service.getServiceDescriptor();
-        ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(original.getName()).setSchemaDescriptor(original.getSchemaDescriptor());
+        ServiceDescriptor.Builder descriptor =
+                ServiceDescriptor.newBuilder(original.getName()).setSchemaDescriptor(original.getSchemaDescriptor());
         Map<String, ServerMethodDefinition<?, ?>> methods = new LinkedHashMap<>();
         for (ServerMethodDefinition<?, ?> method : service.getMethods()) {
             ServerMethodDefinition<?, ?> wrapped = wrap(method);
@@ -62,12 +62,15 @@ public class MalformedRequests implements ServerInterceptor {
         MethodDescriptor<Q, R> descriptor = method.getMethodDescriptor();
         if (!(descriptor.getRequestMarshaller() instanceof MethodDescriptor.PrototypeMarshaller<Q> prototyped)
                 || !(prototyped.getMessagePrototype() instanceof Message prototype)) return method;
-        return ServerMethodDefinition.create(descriptor.toBuilder(new Checked<>(prototyped, prototype), descriptor.getResponseMarshaller()).build(),
+        return ServerMethodDefinition.create(
+                descriptor.toBuilder(new Checked<>(prototyped, prototype), descriptor.getResponseMarshaller())
+                        .build(),
                 method.getServerCallHandler());
     }
 
     @Override
-    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+            ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, headers)) {
             private boolean refused;
 
@@ -75,7 +78,11 @@ public class MalformedRequests implements ServerInterceptor {
             public void onMessage(Q message) {
                 if (message instanceof Message m && m.getUnknownFields().hasField(PROBLEM_FIELD)) {
                     refused = true;
-                    String problem = m.getUnknownFields().getField(PROBLEM_FIELD).getLengthDelimitedList().getFirst().toStringUtf8();
+                    String problem = m.getUnknownFields()
+                            .getField(PROBLEM_FIELD)
+                            .getLengthDelimitedList()
+                            .getFirst()
+                            .toStringUtf8();
                     call.close(Status.INVALID_ARGUMENT.withDescription(problem), new Metadata());
                     return;
                 }
@@ -90,7 +97,8 @@ public class MalformedRequests implements ServerInterceptor {
     }
 
     /** The message's parser, answering an unparsable message by an empty one that carries the problem. */
-    private record Checked<Q>(MethodDescriptor.PrototypeMarshaller<Q> original, Message prototype) implements MethodDescriptor.PrototypeMarshaller<Q> {
+    private record Checked<Q>(MethodDescriptor.PrototypeMarshaller<Q> original, Message prototype)
+            implements MethodDescriptor.PrototypeMarshaller<Q> {
         @Override
         public InputStream stream(Q value) {
             return original.stream(value);
@@ -109,9 +117,15 @@ public class MalformedRequests implements ServerInterceptor {
                 return original.parse(new ByteArrayInputStream(bytes));
             } catch (RuntimeException e) {
                 String problem = describe(prototype.getDescriptorForType(), bytes, e);
-                UnknownFieldSet carried = UnknownFieldSet.newBuilder().addField(PROBLEM_FIELD,
-                        UnknownFieldSet.Field.newBuilder().addLengthDelimited(ByteString.copyFromUtf8(problem)).build()).build();
-                return (Q) prototype.newBuilderForType().setUnknownFields(carried).build();
+                UnknownFieldSet carried = UnknownFieldSet.newBuilder()
+                        .addField(
+                                PROBLEM_FIELD,
+                                UnknownFieldSet.Field.newBuilder()
+                                        .addLengthDelimited(ByteString.copyFromUtf8(problem))
+                                        .build())
+                        .build();
+                return (Q)
+                        prototype.newBuilderForType().setUnknownFields(carried).build();
             }
         }
 
@@ -144,7 +158,9 @@ public class MalformedRequests implements ServerInterceptor {
         while (!in.isAtEnd()) {
             int tag = in.readTag();
             FieldDescriptor field = type.findFieldByNumber(WireFormat.getTagFieldNumber(tag));
-            boolean nested = field != null && (field.getType() == FieldDescriptor.Type.STRING || field.getType() == FieldDescriptor.Type.MESSAGE);
+            boolean nested = field != null
+                    && (field.getType() == FieldDescriptor.Type.STRING
+                            || field.getType() == FieldDescriptor.Type.MESSAGE);
             if (!nested || WireFormat.getTagWireType(tag) != WireFormat.WIRETYPE_LENGTH_DELIMITED) {
                 in.skipField(tag);
                 continue;

@@ -3,9 +3,8 @@ package plaid.service;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
-import org.jboss.logging.Logger;
-
 import java.util.concurrent.Callable;
+import org.jboss.logging.Logger;
 
 /**
  * How the services end calls: a refusal keeps its status, anything else is a bug, logged and

@@ -19,9 +19,10 @@ public final class ServiceMain {
     public static void main(String... args) {
         String version = System.getProperty("java.specification.version");
         if (feature(version) < REQUIRED_JAVA) {
-            System.err.println("This service needs Java " + REQUIRED_JAVA + " or newer; it was started with Java " + version
-                    + " (" + System.getProperty("java.home") + "). Run it with a JDK " + REQUIRED_JAVA
-                    + " (set JAVA_HOME, or see scripts/select-jdk.sh).");
+            System.err.println(
+                    "This service needs Java " + REQUIRED_JAVA + " or newer; it was started with Java " + version
+                            + " (" + System.getProperty("java.home") + "). Run it with a JDK " + REQUIRED_JAVA
+                            + " (set JAVA_HOME, or see scripts/select-jdk.sh).");
             System.exit(1);
         }
         Quarkus.run(args);

@@ -12,7 +12,9 @@ import org.junit.jupiter.api.Test;
 
 class BearerTokenInterceptorTest {
     private static SmallRyeConfig config(Map<String, String> values) {
-        return new SmallRyeConfigBuilder().withSources(new PropertiesConfigSource(values, "test", 500)).build();
+        return new SmallRyeConfigBuilder()
+                .withSources(new PropertiesConfigSource(values, "test", 500))
+                .build();
     }
 
     @Test
@@ -20,15 +22,22 @@ class BearerTokenInterceptorTest {
         for (String blank : new String[] {"", " ", "\t"}) {
             assertThatThrownBy(() -> new BearerTokenInterceptor(config(Map.of(BearerTokenInterceptor.PROPERTY, blank))))
                     .as("token %s", blank.codePoints().boxed().toList())
-                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("plaid.auth.token").hasMessageContaining("blank");
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("plaid.auth.token")
+                    .hasMessageContaining("blank");
         }
     }
 
     @Test
     void anUnsetTokenIsAuthOffAndASetOneIsKept() {
-        assertThat(BearerTokenInterceptor.token(config(Map.of()).getConfigValue(BearerTokenInterceptor.PROPERTY).getRawValue())).isEmpty();
+        assertThat(BearerTokenInterceptor.token(config(Map.of())
+                        .getConfigValue(BearerTokenInterceptor.PROPERTY)
+                        .getRawValue()))
+                .isEmpty();
         assertThat(BearerTokenInterceptor.token(config(Map.of(BearerTokenInterceptor.PROPERTY, "s3cret"))
-                .getConfigValue(BearerTokenInterceptor.PROPERTY).getRawValue()))
-                .hasValueSatisfying(t -> assertThat(new String(t, StandardCharsets.UTF_8)).isEqualTo("s3cret"));
+                        .getConfigValue(BearerTokenInterceptor.PROPERTY)
+                        .getRawValue()))
+                .hasValueSatisfying(
+                        t -> assertThat(new String(t, StandardCharsets.UTF_8)).isEqualTo("s3cret"));
     }
 }

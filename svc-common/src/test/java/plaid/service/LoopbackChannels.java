@@ -13,7 +13,6 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
-
 import java.net.URI;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -38,33 +37,41 @@ public final class LoopbackChannels {
     public static ManagedChannel openWithToken(URI server, String token) {
         Metadata headers = new Metadata();
         headers.put(BearerTokenInterceptor.AUTHORIZATION, "Bearer " + token);
-        return ManagedChannelBuilder.forAddress(server.getHost(), server.getPort()).usePlaintext()
-                .intercept(MetadataUtils.newAttachHeadersInterceptor(headers)).build();
+        return ManagedChannelBuilder.forAddress(server.getHost(), server.getPort())
+                .usePlaintext()
+                .intercept(MetadataUtils.newAttachHeadersInterceptor(headers))
+                .build();
     }
 
     public static HealthCheckResponse.ServingStatus health(Channel channel) {
-        return HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance()).getStatus();
+        return HealthGrpc.newBlockingStub(channel)
+                .check(HealthCheckRequest.getDefaultInstance())
+                .getStatus();
     }
 
     /** The service names that server reflection lists; its error when reflection refuses. */
-    public static List<String> reflectedServices(Channel channel) throws InterruptedException, ExecutionException, TimeoutException {
+    public static List<String> reflectedServices(Channel channel)
+            throws InterruptedException, ExecutionException, TimeoutException {
         CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
-            @Override
-            public void onNext(ServerReflectionResponse response) {
-                answer.complete(response);
-            }
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
+                .serverReflectionInfo(new StreamObserver<>() {
+                    @Override
+                    public void onNext(ServerReflectionResponse response) {
+                        answer.complete(response);
+                    }
 
-            @Override
-            public void onError(Throwable error) {
-                answer.completeExceptionally(error);
-            }
+                    @Override
+                    public void onError(Throwable error) {
+                        answer.completeExceptionally(error);
+                    }
 
-            @Override
-            public void onCompleted() {}
-        });
+                    @Override
+                    public void onCompleted() {}
+                });
         requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
         requests.onCompleted();
-        return answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList().stream().map(ServiceResponse::getName).toList();
+        return answer.get(10, TimeUnit.SECONDS).getListServicesResponse().getServiceList().stream()
+                .map(ServiceResponse::getName)
+                .toList();
     }
 }

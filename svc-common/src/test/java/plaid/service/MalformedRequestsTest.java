@@ -1,19 +1,18 @@
 package plaid.service;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
 import io.grpc.MethodDescriptor;
 import io.grpc.protobuf.ProtoUtils;
-import org.junit.jupiter.api.Test;
-
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
 
 /** The wrapped marshaller's side; MalformedRequests over a real channel is tested in the sampler service. */
 class MalformedRequestsTest {
@@ -22,11 +21,14 @@ class MalformedRequestsTest {
         // Struct{fields: {"k": Value{string_value: <invalid>}}}: a map entry's value inside a message.
         byte[] value = field(Value.STRING_VALUE_FIELD_NUMBER, new byte[] {(byte) 0xC3, (byte) 0x28});
         byte[] entry = concat(field(1, "k".getBytes()), field(2, value));
-        byte[] struct = concat(field(Struct.FIELDS_FIELD_NUMBER, field(1, "ok".getBytes())), field(Struct.FIELDS_FIELD_NUMBER, entry));
+        byte[] struct = concat(
+                field(Struct.FIELDS_FIELD_NUMBER, field(1, "ok".getBytes())), field(Struct.FIELDS_FIELD_NUMBER, entry));
         MethodDescriptor.Marshaller<Struct> original = ProtoUtils.marshaller(Struct.getDefaultInstance());
-        assertThatThrownBy(() -> original.parse(new ByteArrayInputStream(struct))).isInstanceOf(RuntimeException.class);
+        assertThatThrownBy(() -> original.parse(new ByteArrayInputStream(struct)))
+                .isInstanceOf(RuntimeException.class);
         RuntimeException failure = new RuntimeException("unparsable");
-        assertThat(MalformedRequests.describe(Struct.getDescriptor(), struct, failure)).isEqualTo("fields[1].value.string_value is not valid UTF-8");
+        assertThat(MalformedRequests.describe(Struct.getDescriptor(), struct, failure))
+                .isEqualTo("fields[1].value.string_value is not valid UTF-8");
         assertThat(MalformedRequests.describe(Struct.getDescriptor(), new byte[] {(byte) 0xFF}, failure))
                 .startsWith("request is not a valid google.protobuf.Struct message");
     }

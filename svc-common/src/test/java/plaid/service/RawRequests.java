@@ -6,7 +6,6 @@ import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.MethodDescriptor;
 import io.grpc.stub.ClientCalls;
-
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -19,21 +18,24 @@ public final class RawRequests {
 
     /** {@code method} with its request sent as the given bytes, unchecked. */
     public static <R> MethodDescriptor<byte[], R> raw(MethodDescriptor<?, R> method) {
-        return method.toBuilder(new MethodDescriptor.Marshaller<byte[]>() {
-            @Override
-            public InputStream stream(byte[] value) {
-                return new ByteArrayInputStream(value);
-            }
+        return method.toBuilder(
+                        new MethodDescriptor.Marshaller<byte[]>() {
+                            @Override
+                            public InputStream stream(byte[] value) {
+                                return new ByteArrayInputStream(value);
+                            }
 
-            @Override
-            public byte[] parse(InputStream stream) {
-                try {
-                    return stream.readAllBytes();
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }
-        }, method.getResponseMarshaller()).build();
+                            @Override
+                            public byte[] parse(InputStream stream) {
+                                try {
+                                    return stream.readAllBytes();
+                                } catch (IOException e) {
+                                    throw new UncheckedIOException(e);
+                                }
+                            }
+                        },
+                        method.getResponseMarshaller())
+                .build();
     }
 
     public static <R> R unary(Channel channel, MethodDescriptor<?, R> method, byte[] request) {
@@ -42,7 +44,8 @@ public final class RawRequests {
 
     /** The first response of a server-streaming call. */
     public static <R> R firstStreamed(Channel channel, MethodDescriptor<?, R> method, byte[] request) {
-        return ClientCalls.blockingServerStreamingCall(channel, raw(method), CallOptions.DEFAULT, request).next();
+        return ClientCalls.blockingServerStreamingCall(channel, raw(method), CallOptions.DEFAULT, request)
+                .next();
     }
 
     /** Length-delimited fields in protobuf's wire form: number, bytes, number, bytes, ... */

@@ -1,14 +1,13 @@
 package plaid.service;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 class RepliesTest {
     /** What a call's observer was told. */
@@ -52,8 +51,11 @@ class RepliesTest {
         Replies.reply(refused, () -> {
             throw InvalidArgument.of("field", "is bad");
         });
-        assertThat(refused.events).singleElement().isInstanceOfSatisfying(StatusRuntimeException.class,
-                e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
+        assertThat(refused.events)
+                .singleElement()
+                .isInstanceOfSatisfying(
+                        StatusRuntimeException.class,
+                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
         Recorder answered = new Recorder();
         Replies.reply(answered, () -> "yes");
         assertThat(answered.events).containsExactly("yes", "completed");

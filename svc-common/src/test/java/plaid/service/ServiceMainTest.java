@@ -27,9 +27,14 @@ class ServiceMainTest {
     void anOlderJavaIsToldThatJava25IsNeeded() throws Exception {
         Optional<Path> oldJava = olderJava();
         Assumptions.assumeTrue(oldJava.isPresent(), "no JDK older than 25 under /usr/lib/jvm");
-        Path classes = Path.of(ServiceMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path classes = Path.of(ServiceMain.class
+                .getProtectionDomain()
+                .getCodeSource()
+                .getLocation()
+                .toURI());
         Process p = new ProcessBuilder(oldJava.get().toString(), "-cp", classes.toString(), ServiceMain.class.getName())
-                .redirectErrorStream(true).start();
+                .redirectErrorStream(true)
+                .start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).isEqualTo(1);
@@ -45,8 +50,10 @@ class ServiceMainTest {
                 if (!Files.isRegularFile(release) || !Files.isExecutable(java)) continue;
                 for (String line : List.copyOf(Files.readAllLines(release))) {
                     if (line.startsWith("JAVA_VERSION=")) {
-                        String version = line.substring("JAVA_VERSION=".length()).replace("\"", "");
-                        if (ServiceMain.feature(version) >= 8 && ServiceMain.feature(version) < ServiceMain.REQUIRED_JAVA) return Optional.of(java);
+                        String version =
+                                line.substring("JAVA_VERSION=".length()).replace("\"", "");
+                        if (ServiceMain.feature(version) >= 8
+                                && ServiceMain.feature(version) < ServiceMain.REQUIRED_JAVA) return Optional.of(java);
                     }
                 }
             }

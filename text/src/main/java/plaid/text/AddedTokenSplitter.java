@@ -27,12 +27,14 @@ final class AddedTokenSplitter {
     AddedTokenSplitter(List<AddedToken> tokens) {
         for (AddedToken token : tokens) byContent.put(token.content(), token);
         // Alternatives are tried in order, so longest first gives leftmost-longest matching.
-        anyToken = tokens.isEmpty() ? null : Pattern.compile(tokens.stream()
-                .map(AddedToken::content)
-                .distinct()
-                .sorted(Comparator.comparingInt(String::length).reversed())
-                .map(Pattern::quote)
-                .collect(Collectors.joining("|")));
+        anyToken = tokens.isEmpty()
+                ? null
+                : Pattern.compile(tokens.stream()
+                        .map(AddedToken::content)
+                        .distinct()
+                        .sorted(Comparator.comparingInt(String::length).reversed())
+                        .map(Pattern::quote)
+                        .collect(Collectors.joining("|")));
     }
 
     /** Gives the segments in order to {@code sink} until it answers false; returns whether every segment was given. */

@@ -49,7 +49,8 @@ public final class BoundedLines {
             int newline = indexOfNewline();
             int end = newline >= 0 ? newline : limit, count = end - position;
             if (length + count <= maxBytes) {
-                if (length + count > line.length) line = Arrays.copyOf(line, (int) Math.min(maxBytes, Math.max(line.length * 2L, length + count)));
+                if (length + count > line.length)
+                    line = Arrays.copyOf(line, (int) Math.min(maxBytes, Math.max(line.length * 2L, length + count)));
                 System.arraycopy(buffer, position, line, (int) length, count);
             }
             length += count;

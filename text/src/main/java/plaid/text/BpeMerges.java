@@ -19,6 +19,7 @@ final class BpeMerges {
 
     /** Open addressing from {@code pairKey(left, right)} to rank, so lookups do not box. */
     private final long[] keys;
+
     private final int[] ranks;
     private final int mask;
     private final int[] mergedIdByRank;

@@ -47,8 +47,13 @@ public final class BpeTokenizer {
     /** One merge rule: adjacent tokens {@code left}, {@code right} become {@code left + right}. */
     record Merge(String left, String right) {}
 
-    BpeTokenizer(Map<String, Integer> vocab, List<Merge> merges, List<AddedToken> addedTokens,
-                 ByteLevelPreTokenizer preTokenizer, boolean ignoreMerges, String unknownToken) {
+    BpeTokenizer(
+            Map<String, Integer> vocab,
+            List<Merge> merges,
+            List<AddedToken> addedTokens,
+            ByteLevelPreTokenizer preTokenizer,
+            boolean ignoreMerges,
+            String unknownToken) {
         int size = vocab.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
         for (AddedToken token : addedTokens) size = Math.max(size, token.id() + 1);
         this.modelVocab = sortedById(vocab);
@@ -56,13 +61,16 @@ public final class BpeTokenizer {
         this.idByToken = new HashMap<>(vocab);
         vocab.forEach((token, id) -> {
             if (id < 0) throw new IllegalArgumentException("negative id " + id + " for token '" + token + "'");
-            if (tokenById[id] != null) throw new IllegalArgumentException("id " + id + " used by both '" + tokenById[id] + "' and '" + token + "'");
+            if (tokenById[id] != null)
+                throw new IllegalArgumentException(
+                        "id " + id + " used by both '" + tokenById[id] + "' and '" + token + "'");
             tokenById[id] = token;
         });
         this.specialById = new boolean[size];
         for (AddedToken token : addedTokens) {
             if (tokenById[token.id()] != null && !tokenById[token.id()].equals(token.content()))
-                throw new IllegalArgumentException("added token '" + token.content() + "' reuses id " + token.id() + " of '" + tokenById[token.id()] + "'");
+                throw new IllegalArgumentException("added token '" + token.content() + "' reuses id " + token.id()
+                        + " of '" + tokenById[token.id()] + "'");
             tokenById[token.id()] = token.content();
             idByToken.put(token.content(), token.id());
             specialById[token.id()] = token.special();
@@ -88,13 +96,16 @@ public final class BpeTokenizer {
 
     private static Map<String, Integer> sortedById(Map<String, Integer> vocab) {
         Map<String, Integer> sorted = new LinkedHashMap<>();
-        vocab.entrySet().stream().sorted(Map.Entry.comparingByValue()).forEach(e -> sorted.put(e.getKey(), e.getValue()));
+        vocab.entrySet().stream()
+                .sorted(Map.Entry.comparingByValue())
+                .forEach(e -> sorted.put(e.getKey(), e.getValue()));
         return Collections.unmodifiableMap(sorted);
     }
 
     private int requireModelToken(String token, String usedBy) {
         Integer id = idByToken.get(token);
-        if (id == null) throw new IllegalArgumentException(usedBy + " needs token '" + token + "', which is not in the vocabulary");
+        if (id == null)
+            throw new IllegalArgumentException(usedBy + " needs token '" + token + "', which is not in the vocabulary");
         return id;
     }
 
@@ -123,10 +134,11 @@ public final class BpeTokenizer {
         addedTokenSplitter.split(text, segment -> {
             switch (segment) {
                 case AddedTokenSplitter.Token token -> ids.add(token.token().id());
-                case AddedTokenSplitter.Text plain -> preTokenizer.forEachPiece(plain.text(), piece -> {
-                    ids.addAll(encodePiece(piece));
-                    return ids.size() < maxIds;
-                });
+                case AddedTokenSplitter.Text plain ->
+                    preTokenizer.forEachPiece(plain.text(), piece -> {
+                        ids.addAll(encodePiece(piece));
+                        return ids.size() < maxIds;
+                    });
             }
             return ids.size() < maxIds;
         });
@@ -145,7 +157,8 @@ public final class BpeTokenizer {
     public String decode(int[] ids, boolean skipSpecialTokens) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(ids.length * 4);
         for (int id : ids) {
-            if (id < 0 || id >= tokenById.length || tokenById[id] == null) throw new IllegalArgumentException("unknown token id " + id);
+            if (id < 0 || id >= tokenById.length || tokenById[id] == null)
+                throw new IllegalArgumentException("unknown token id " + id);
             if (skipSpecialTokens && specialById[id]) continue;
             bytes.writeBytes(tokenBytes(tokenById[id]));
         }

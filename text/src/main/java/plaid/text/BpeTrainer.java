@@ -30,10 +30,13 @@ import java.util.stream.Stream;
 public record BpeTrainer(int vocabSize, List<String> specialTokens, long minFrequency) {
     public BpeTrainer {
         specialTokens = List.copyOf(specialTokens);
-        if (new HashSet<>(specialTokens).size() != specialTokens.size()) throw new IllegalArgumentException("duplicate special tokens " + specialTokens);
+        if (new HashSet<>(specialTokens).size() != specialTokens.size())
+            throw new IllegalArgumentException("duplicate special tokens " + specialTokens);
         if (vocabSize < specialTokens.size() + 256)
-            throw new IllegalArgumentException("vocabSize " + vocabSize + " is below the " + specialTokens.size() + " special tokens plus 256 byte symbols");
-        if (minFrequency < 1) throw new IllegalArgumentException("minFrequency must be at least 1, got " + minFrequency);
+            throw new IllegalArgumentException("vocabSize " + vocabSize + " is below the " + specialTokens.size()
+                    + " special tokens plus 256 byte symbols");
+        if (minFrequency < 1)
+            throw new IllegalArgumentException("minFrequency must be at least 1, got " + minFrequency);
     }
 
     /** Trains on the texts (each one a document); a parallel stream counts words in parallel. */
@@ -41,9 +44,11 @@ public record BpeTrainer(int vocabSize, List<String> specialTokens, long minFreq
         List<AddedToken> added = new ArrayList<>();
         for (String token : specialTokens) added.add(AddedToken.special(added.size(), token));
         ByteLevelPreTokenizer preTokenizer = new ByteLevelPreTokenizer(false, true);
-        ConcurrentMap<String, Long> wordCounts = texts
-                .flatMap(text -> ordinaryTextPieces(new AddedTokenSplitter(added), preTokenizer, text))
-                .collect(Collectors.groupingByConcurrent(piece -> ByteLevelAlphabet.encode(piece.getBytes(StandardCharsets.UTF_8)), Collectors.counting()));
+        ConcurrentMap<String, Long> wordCounts = texts.flatMap(
+                        text -> ordinaryTextPieces(new AddedTokenSplitter(added), preTokenizer, text))
+                .collect(Collectors.groupingByConcurrent(
+                        piece -> ByteLevelAlphabet.encode(piece.getBytes(StandardCharsets.UTF_8)),
+                        Collectors.counting()));
 
         Map<String, Integer> vocab = new LinkedHashMap<>();
         List<String> tokens = new ArrayList<>();
@@ -60,7 +65,8 @@ public record BpeTrainer(int vocabSize, List<String> specialTokens, long minFreq
         return new BpeTokenizer(vocab, merges, added, preTokenizer, false, null);
     }
 
-    private static Stream<String> ordinaryTextPieces(AddedTokenSplitter splitter, ByteLevelPreTokenizer preTokenizer, String text) {
+    private static Stream<String> ordinaryTextPieces(
+            AddedTokenSplitter splitter, ByteLevelPreTokenizer preTokenizer, String text) {
         List<String> pieces = new ArrayList<>();
         splitter.split(text, segment -> {
             if (segment instanceof AddedTokenSplitter.Text plain) preTokenizer.forEachPiece(plain.text(), pieces::add);
@@ -86,12 +92,16 @@ public record BpeTrainer(int vocabSize, List<String> specialTokens, long minFreq
             this.vocab = vocab;
             this.tokens = tokens;
             // Sorted so that the result does not depend on hash order.
-            List<Map.Entry<String, Long>> entries = wordCounts.entrySet().stream().sorted(Map.Entry.comparingByKey()).toList();
+            List<Map.Entry<String, Long>> entries = wordCounts.entrySet().stream()
+                    .sorted(Map.Entry.comparingByKey())
+                    .toList();
             words = new int[entries.size()][];
             frequencies = new long[entries.size()];
             for (int w = 0; w < entries.size(); w++) {
                 String word = entries.get(w).getKey();
-                words[w] = word.chars().map(c -> vocab.get(String.valueOf((char) c))).toArray();
+                words[w] = word.chars()
+                        .map(c -> vocab.get(String.valueOf((char) c)))
+                        .toArray();
                 frequencies[w] = entries.get(w).getValue();
                 countPairs(w, +1);
             }
@@ -155,7 +165,8 @@ public record BpeTrainer(int vocabSize, List<String> specialTokens, long minFreq
                 long pair = key(symbols[i], symbols[i + 1]);
                 long count = pairCounts.merge(pair, sign * frequencies[w], Long::sum);
                 if (count == 0) pairCounts.remove(pair);
-                if (sign > 0) wordsByPair.computeIfAbsent(pair, p -> new HashSet<>()).add(w);
+                if (sign > 0)
+                    wordsByPair.computeIfAbsent(pair, p -> new HashSet<>()).add(w);
             }
         }
 

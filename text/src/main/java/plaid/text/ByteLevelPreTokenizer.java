@@ -20,8 +20,8 @@ record ByteLevelPreTokenizer(boolean addPrefixSpace, boolean useRegex) {
      * Unicode White_Space property; {@code (?U)} gives Java's {@code \s} the same meaning.
      * The lookahead makes a whitespace run leave its last space to the following word.
      */
-    private static final Pattern GPT2_SPLIT = Pattern.compile(
-            "(?U)'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+    private static final Pattern GPT2_SPLIT =
+            Pattern.compile("(?U)'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
 
     List<String> split(String text) {
         List<String> pieces = new ArrayList<>();

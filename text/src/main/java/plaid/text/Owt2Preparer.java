@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.github.luben.zstd.ZstdInputStream;
-
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -45,7 +44,8 @@ public final class Owt2Preparer {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     // Python's json.dumps escapes non-ASCII; doing the same keeps every line pure ASCII.
-    private static final ObjectMapper ASCII_JSON = JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
+    private static final ObjectMapper ASCII_JSON =
+            JsonMapper.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build();
 
     /** Longest archive line kept by default; OWT2's longest documents are a few MB of JSON. */
     public static final int DEFAULT_MAX_LINE_BYTES = 32 << 20;
@@ -53,7 +53,8 @@ public final class Owt2Preparer {
     /** @param maxLineBytes longer archive lines are counted as malformed and skipped */
     public record Options(long seed, int validationDocuments, int trainShards, int maxLineBytes) {
         public Options {
-            if (validationDocuments < 0) throw new IllegalArgumentException("validationDocuments must be >= 0, got " + validationDocuments);
+            if (validationDocuments < 0)
+                throw new IllegalArgumentException("validationDocuments must be >= 0, got " + validationDocuments);
             if (trainShards < 1) throw new IllegalArgumentException("trainShards must be >= 1, got " + trainShards);
             if (maxLineBytes < 1) throw new IllegalArgumentException("maxLineBytes must be >= 1, got " + maxLineBytes);
         }
@@ -68,8 +69,16 @@ public final class Owt2Preparer {
      *
      * @param problems one line per corrupt archive, and the first few skipped lines
      */
-    public record Report(int archives, long documents, long nonEnglish, long malformedLines, long invalidUtf8Lines,
-                         int corruptArchives, long validationDocuments, long trainDocuments, List<String> problems) {}
+    public record Report(
+            int archives,
+            long documents,
+            long nonEnglish,
+            long malformedLines,
+            long invalidUtf8Lines,
+            int corruptArchives,
+            long validationDocuments,
+            long trainDocuments,
+            List<String> problems) {}
 
     private static final int MAX_LINE_PROBLEMS_LISTED = 20;
 
@@ -93,11 +102,14 @@ public final class Owt2Preparer {
      * As {@link #prepare(Path, Path, Options)}, asking {@code stop} after every line and
      * document; once it answers true the run ends with a {@link CancellationException}.
      */
-    public static Report prepare(Path inputDirectory, Path outputDirectory, Options options, BooleanSupplier stop) throws IOException {
+    public static Report prepare(Path inputDirectory, Path outputDirectory, Options options, BooleanSupplier stop)
+            throws IOException {
         List<Path> archives;
         try (Stream<Path> files = Files.list(inputDirectory)) {
             archives = files.filter(p -> p.getFileName().toString().endsWith(".jsonl.zst"))
-                    .sorted(Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
+                    .sorted(Comparator.comparing((Path p) -> p.getFileName().toString())
+                            .reversed())
+                    .toList();
         }
         if (archives.isEmpty()) throw new IllegalArgumentException("no *.jsonl.zst files in " + inputDirectory);
         Files.createDirectories(outputDirectory);
@@ -109,10 +121,19 @@ public final class Owt2Preparer {
             }
             long documents = spooler.documentCount();
             if (documents < options.validationDocuments())
-                throw new IllegalStateException("only " + documents + " English documents, fewer than the " + options.validationDocuments() + " validation documents");
+                throw new IllegalStateException("only " + documents + " English documents, fewer than the "
+                        + options.validationDocuments() + " validation documents");
             writeSplits(spool, spooler.offsets(), outputDirectory, options, stop);
-            return new Report(archives.size(), documents, spooler.nonEnglish, spooler.malformed, spooler.invalidUtf8,
-                    spooler.corruptArchives, options.validationDocuments(), documents - options.validationDocuments(), List.copyOf(spooler.problems));
+            return new Report(
+                    archives.size(),
+                    documents,
+                    spooler.nonEnglish,
+                    spooler.malformed,
+                    spooler.invalidUtf8,
+                    spooler.corruptArchives,
+                    options.validationDocuments(),
+                    documents - options.validationDocuments(),
+                    List.copyOf(spooler.problems));
         } finally {
             Files.deleteIfExists(spool);
         }
@@ -126,21 +147,26 @@ public final class Owt2Preparer {
         return directory.resolve("en_shuffled_train_" + shard + ".jsonl");
     }
 
-    private static void writeSplits(Path spool, long[] offsets, Path outputDirectory, Options options, BooleanSupplier stop) throws IOException {
+    private static void writeSplits(
+            Path spool, long[] offsets, Path outputDirectory, Options options, BooleanSupplier stop)
+            throws IOException {
         int documents = offsets.length - 1;
         int[] order = NumpyLegacyShuffle.permutation(documents, options.seed());
         List<OutputStream> outputs = new ArrayList<>();
         try (FileChannel source = FileChannel.open(spool)) {
             outputs.add(new BufferedOutputStream(Files.newOutputStream(validationFile(outputDirectory)), 1 << 20));
             for (int shard = 0; shard < options.trainShards(); shard++)
-                outputs.add(new BufferedOutputStream(Files.newOutputStream(trainFile(outputDirectory, shard)), 1 << 20));
+                outputs.add(
+                        new BufferedOutputStream(Files.newOutputStream(trainFile(outputDirectory, shard)), 1 << 20));
             for (int position = 0; position < documents; position++) {
                 stopIfAsked(stop);
                 int document = order[position];
                 ByteBuffer line = ByteBuffer.allocate(Math.toIntExact(offsets[document + 1] - offsets[document]));
                 while (line.hasRemaining()) source.read(line, offsets[document] + line.position());
                 // Train documents keep the original's dealing: global position modulo the shard count.
-                OutputStream out = position < options.validationDocuments() ? outputs.getFirst() : outputs.get(1 + position % options.trainShards());
+                OutputStream out = position < options.validationDocuments()
+                        ? outputs.getFirst()
+                        : outputs.get(1 + position % options.trainShards());
                 out.write(line.array());
             }
         } finally {
@@ -182,14 +208,18 @@ public final class Owt2Preparer {
                         case BoundedLines.Kept kept -> acceptLine(archive, lineNumber, kept.bytes());
                         case BoundedLines.TooLong tooLong -> {
                             malformed++;
-                            lineProblem(archive, lineNumber, tooLong.bytes() + " bytes, longer than the " + maxLineBytes + " allowed");
+                            lineProblem(
+                                    archive,
+                                    lineNumber,
+                                    tooLong.bytes() + " bytes, longer than the " + maxLineBytes + " allowed");
                         }
                     }
                 }
             } catch (IOException e) {
                 if (!Files.isReadable(archive)) throw e;
                 corruptArchives++;
-                problems.add(archive.getFileName() + ": unreadable after line " + lineNumber + " (" + e.getMessage() + "); rest of archive skipped");
+                problems.add(archive.getFileName() + ": unreadable after line " + lineNumber + " (" + e.getMessage()
+                        + "); rest of archive skipped");
             }
         }
 
@@ -197,8 +227,12 @@ public final class Owt2Preparer {
             if (line.length == 0) return;
             String text;
             try {
-                text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(line)).toString();
+                text = StandardCharsets.UTF_8
+                        .newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(ByteBuffer.wrap(line))
+                        .toString();
             } catch (CharacterCodingException e) {
                 invalidUtf8++;
                 lineProblem(archive, lineNumber, "invalid UTF-8");
@@ -244,7 +278,8 @@ public final class Owt2Preparer {
         }
 
         private void lineProblem(Path archive, long lineNumber, String what) {
-            if (problems.size() < MAX_LINE_PROBLEMS_LISTED) problems.add(archive.getFileName() + " line " + lineNumber + ": " + what + "; skipped");
+            if (problems.size() < MAX_LINE_PROBLEMS_LISTED)
+                problems.add(archive.getFileName() + " line " + lineNumber + ": " + what + "; skipped");
         }
 
         long documentCount() {

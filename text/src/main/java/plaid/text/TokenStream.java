@@ -1,7 +1,6 @@
 package plaid.text;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.BufferedReader;
@@ -36,9 +35,11 @@ import java.util.function.BooleanSupplier;
 public final class TokenStream {
     /** Id 0 ends every document, as in the original. */
     public static final int END_OF_TEXT_ID = 0;
+
     private static final int TOKENIZE_GROUP = 64;
     /** Documents held by the original's rolling document shuffle. */
     private static final int ORIGINAL_DOCUMENT_BUFFER = 10;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -47,28 +48,40 @@ public final class TokenStream {
      * @param chunkBufferSize    the original uses 256,000,000 / seqLen
      * @param rank               this data-parallel rank; it starts at shard {@code rank * (shards / worldSize)}
      */
-    public record Config(List<Path> shards, int seqLen, int batchSize, int documentBufferSize, int chunkBufferSize,
-                         long seed, int rank, int worldSize) {
+    public record Config(
+            List<Path> shards,
+            int seqLen,
+            int batchSize,
+            int documentBufferSize,
+            int chunkBufferSize,
+            long seed,
+            int rank,
+            int worldSize) {
         public Config {
             shards = List.copyOf(shards);
             if (shards.isEmpty()) throw new IllegalArgumentException("no shards");
             if (seqLen < 1 || batchSize < 1 || documentBufferSize < 1 || chunkBufferSize < 1)
                 throw new IllegalArgumentException("seqLen, batchSize and buffer sizes must be positive");
-            if (rank < 0 || rank >= worldSize) throw new IllegalArgumentException("rank " + rank + " is not in [0, " + worldSize + ")");
+            if (rank < 0 || rank >= worldSize)
+                throw new IllegalArgumentException("rank " + rank + " is not in [0, " + worldSize + ")");
             // As the original: a world that is a multiple of the shard count wraps onto the shards.
             int effectiveWorld = worldSize % shards.size() == 0 ? shards.size() : worldSize;
             if (shards.size() % effectiveWorld != 0)
-                throw new IllegalArgumentException(shards.size() + " shards cannot be divided among " + worldSize + " ranks");
+                throw new IllegalArgumentException(
+                        shards.size() + " shards cannot be divided among " + worldSize + " ranks");
         }
 
         /** The original's buffer sizes. */
-        public static Config original(List<Path> shards, int seqLen, int batchSize, long seed, int rank, int worldSize) {
+        public static Config original(
+                List<Path> shards, int seqLen, int batchSize, long seed, int rank, int worldSize) {
             return withChunkBuffer(shards, seqLen, batchSize, 256_000_000 / seqLen, seed, rank, worldSize);
         }
 
         /** The original's document buffer with a chunk buffer of one's own (the services keep theirs smaller). */
-        public static Config withChunkBuffer(List<Path> shards, int seqLen, int batchSize, int chunkBufferSize, long seed, int rank, int worldSize) {
-            return new Config(shards, seqLen, batchSize, ORIGINAL_DOCUMENT_BUFFER, chunkBufferSize, seed, rank, worldSize);
+        public static Config withChunkBuffer(
+                List<Path> shards, int seqLen, int batchSize, int chunkBufferSize, long seed, int rank, int worldSize) {
+            return new Config(
+                    shards, seqLen, batchSize, ORIGINAL_DOCUMENT_BUFFER, chunkBufferSize, seed, rank, worldSize);
         }
 
         int firstShard() {
@@ -85,8 +98,15 @@ public final class TokenStream {
      * @param linesRead    lines of the current visit consumed so far
      * @param carry        tokens not yet cut into a chunk
      */
-    public record State(long random, long shardVisits, long startLine, long linesRead, List<String> documentBuffer,
-                        int[] carry, List<int[]> chunkBuffer, long batches) {
+    public record State(
+            long random,
+            long shardVisits,
+            long startLine,
+            long linesRead,
+            List<String> documentBuffer,
+            int[] carry,
+            List<int[]> chunkBuffer,
+            long batches) {
         public void write(Path file) throws IOException {
             try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(file)))) {
                 out.writeLong(random);
@@ -104,9 +124,14 @@ public final class TokenStream {
 
         public static State read(Path file) throws IOException {
             try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file)))) {
-                long random = in.readLong(), shardVisits = in.readLong(), startLine = in.readLong(), linesRead = in.readLong(), batches = in.readLong();
+                long random = in.readLong(),
+                        shardVisits = in.readLong(),
+                        startLine = in.readLong(),
+                        linesRead = in.readLong(),
+                        batches = in.readLong();
                 List<String> documents = new ArrayList<>();
-                for (int n = in.readInt(); n > 0; n--) documents.add(new String(in.readNBytes(in.readInt()), StandardCharsets.UTF_8));
+                for (int n = in.readInt(); n > 0; n--)
+                    documents.add(new String(in.readNBytes(in.readInt()), StandardCharsets.UTF_8));
                 int[] carry = readInts(in);
                 List<int[]> chunks = new ArrayList<>();
                 for (int n = in.readInt(); n > 0; n--) chunks.add(readInts(in));
@@ -165,7 +190,15 @@ public final class TokenStream {
     }
 
     public State state() {
-        return new State(random.state, shardVisits, startLine, linesRead, List.copyOf(documentBuffer), carry.clone(), List.copyOf(chunkBuffer), batches);
+        return new State(
+                random.state,
+                shardVisits,
+                startLine,
+                linesRead,
+                List.copyOf(documentBuffer),
+                carry.clone(),
+                List.copyOf(chunkBuffer),
+                batches);
     }
 
     /** The next {@code [batchSize][seqLen]} batch of token ids. */
@@ -220,7 +253,8 @@ public final class TokenStream {
         while (group.size() < TOKENIZE_GROUP) group.add(nextShuffledDocument());
         // Encoded in parallel, appended in order: the result does not depend on threads.
         int[][] encoded = group.parallelStream().map(tokenizer::encode).toArray(int[][]::new);
-        int total = carry.length + Arrays.stream(encoded).mapToInt(ids -> ids.length + 1).sum();
+        int total = carry.length
+                + Arrays.stream(encoded).mapToInt(ids -> ids.length + 1).sum();
         int[] grown = Arrays.copyOf(carry, total);
         int at = carry.length;
         for (int[] ids : encoded) {

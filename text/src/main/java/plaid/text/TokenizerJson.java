@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,13 +44,18 @@ final class TokenizerJson {
         if (model.path("dropout").isNumber() && model.path("dropout").doubleValue() > 0)
             throw new IllegalArgumentException("BPE dropout is not supported");
         for (String affix : List.of("continuing_subword_prefix", "end_of_word_suffix"))
-            if (!model.path(affix).isNull() && !model.path(affix).isMissingNode() && !model.path(affix).asText().isEmpty())
+            if (!model.path(affix).isNull()
+                    && !model.path(affix).isMissingNode()
+                    && !model.path(affix).asText().isEmpty())
                 throw new IllegalArgumentException("model." + affix + " is not supported");
         for (String flag : List.of("fuse_unk", "byte_fallback"))
-            if (model.path(flag).asBoolean(false)) throw new IllegalArgumentException("model." + flag + "=true is not supported");
+            if (model.path(flag).asBoolean(false))
+                throw new IllegalArgumentException("model." + flag + "=true is not supported");
 
         Map<String, Integer> vocab = new LinkedHashMap<>();
-        model.path("vocab").properties().forEach(e -> vocab.put(e.getKey(), e.getValue().intValue()));
+        model.path("vocab")
+                .properties()
+                .forEach(e -> vocab.put(e.getKey(), e.getValue().intValue()));
         if (vocab.isEmpty()) throw new IllegalArgumentException("model.vocab is missing or empty");
 
         List<BpeTokenizer.Merge> merges = new ArrayList<>();
@@ -60,30 +64,43 @@ final class TokenizerJson {
         List<AddedToken> addedTokens = new ArrayList<>();
         for (JsonNode token : root.path("added_tokens")) {
             if (token.path("single_word").asBoolean(false))
-                throw new IllegalArgumentException("added token " + token.path("content") + ": single_word=true is not supported");
-            addedTokens.add(new AddedToken(token.path("id").intValue(), token.path("content").asText(),
-                    token.path("special").asBoolean(false), token.path("lstrip").asBoolean(false), token.path("rstrip").asBoolean(false)));
+                throw new IllegalArgumentException(
+                        "added token " + token.path("content") + ": single_word=true is not supported");
+            addedTokens.add(new AddedToken(
+                    token.path("id").intValue(),
+                    token.path("content").asText(),
+                    token.path("special").asBoolean(false),
+                    token.path("lstrip").asBoolean(false),
+                    token.path("rstrip").asBoolean(false)));
         }
 
         JsonNode unknown = model.path("unk_token");
-        return new BpeTokenizer(vocab, merges, addedTokens,
-                new ByteLevelPreTokenizer(preTokenizer.path("add_prefix_space").asBoolean(true), preTokenizer.path("use_regex").asBoolean(true)),
+        return new BpeTokenizer(
+                vocab,
+                merges,
+                addedTokens,
+                new ByteLevelPreTokenizer(
+                        preTokenizer.path("add_prefix_space").asBoolean(true),
+                        preTokenizer.path("use_regex").asBoolean(true)),
                 model.path("ignore_merges").asBoolean(false),
                 unknown.isNull() || unknown.isMissingNode() ? null : unknown.asText());
     }
 
     /** Merges are written either as {@code "left right"} (older files) or as {@code ["left", "right"]}. */
     private static BpeTokenizer.Merge parseMerge(JsonNode merge) {
-        if (merge.isArray() && merge.size() == 2) return new BpeTokenizer.Merge(merge.get(0).asText(), merge.get(1).asText());
+        if (merge.isArray() && merge.size() == 2)
+            return new BpeTokenizer.Merge(merge.get(0).asText(), merge.get(1).asText());
         if (merge.isTextual()) {
             String[] parts = merge.asText().split(" ", -1);
-            if (parts.length == 2 && !parts[0].isEmpty() && !parts[1].isEmpty()) return new BpeTokenizer.Merge(parts[0], parts[1]);
+            if (parts.length == 2 && !parts[0].isEmpty() && !parts[1].isEmpty())
+                return new BpeTokenizer.Merge(parts[0], parts[1]);
         }
         throw new IllegalArgumentException("merge " + merge + " is neither \"left right\" nor [left, right]");
     }
 
     private static void requireAbsent(JsonNode root, String field, String why) {
-        if (!root.path(field).isNull() && !root.path(field).isMissingNode()) throw new IllegalArgumentException(field + ": " + why);
+        if (!root.path(field).isNull() && !root.path(field).isMissingNode())
+            throw new IllegalArgumentException(field + ": " + why);
     }
 
     private static JsonNode requireType(JsonNode root, String field, String type) {
@@ -100,8 +117,14 @@ final class TokenizerJson {
         root.putNull("padding");
         ArrayNode added = root.putArray("added_tokens");
         for (AddedToken token : tokenizer.addedTokens()) {
-            added.addObject().put("id", token.id()).put("content", token.content()).put("single_word", false)
-                    .put("lstrip", token.lstrip()).put("rstrip", token.rstrip()).put("normalized", false).put("special", token.special());
+            added.addObject()
+                    .put("id", token.id())
+                    .put("content", token.content())
+                    .put("single_word", false)
+                    .put("lstrip", token.lstrip())
+                    .put("rstrip", token.rstrip())
+                    .put("normalized", false)
+                    .put("special", token.special());
         }
         root.putNull("normalizer");
         ByteLevelPreTokenizer pre = tokenizer.preTokenizer();
@@ -117,11 +140,15 @@ final class TokenizerJson {
         ObjectNode vocab = model.putObject("vocab");
         tokenizer.modelVocab().forEach(vocab::put);
         ArrayNode merges = model.putArray("merges");
-        for (BpeTokenizer.Merge merge : tokenizer.merges()) merges.addArray().add(merge.left()).add(merge.right());
+        for (BpeTokenizer.Merge merge : tokenizer.merges())
+            merges.addArray().add(merge.left()).add(merge.right());
         JSON.writer().with(SerializationFeature.INDENT_OUTPUT).writeValue(path.toFile(), root);
     }
 
     private static void byteLevel(ObjectNode node, boolean addPrefixSpace, boolean trimOffsets, boolean useRegex) {
-        node.put("type", "ByteLevel").put("add_prefix_space", addPrefixSpace).put("trim_offsets", trimOffsets).put("use_regex", useRegex);
+        node.put("type", "ByteLevel")
+                .put("add_prefix_space", addPrefixSpace)
+                .put("trim_offsets", trimOffsets)
+                .put("use_regex", useRegex);
     }
 }

@@ -6,9 +6,17 @@ final class Whitespace {
 
     /** Unicode's White_Space property, which Rust's {@code char::is_whitespace} and Oniguruma's {@code \s} use. */
     static boolean isUnicode(int codePoint) {
-        return (codePoint >= 0x09 && codePoint <= 0x0D) || codePoint == 0x20 || codePoint == 0x85 || codePoint == 0xA0
-                || codePoint == 0x1680 || (codePoint >= 0x2000 && codePoint <= 0x200A) || codePoint == 0x2028
-                || codePoint == 0x2029 || codePoint == 0x202F || codePoint == 0x205F || codePoint == 0x3000;
+        return (codePoint >= 0x09 && codePoint <= 0x0D)
+                || codePoint == 0x20
+                || codePoint == 0x85
+                || codePoint == 0xA0
+                || codePoint == 0x1680
+                || (codePoint >= 0x2000 && codePoint <= 0x200A)
+                || codePoint == 0x2028
+                || codePoint == 0x2029
+                || codePoint == 0x202F
+                || codePoint == 0x205F
+                || codePoint == 0x3000;
     }
 
     /**
@@ -20,5 +28,6 @@ final class Whitespace {
     }
 
     /** A regex character class body equal to {@link #isPython}, for patterns ported from Python. */
-    static final String PYTHON_CLASS = "\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+    static final String PYTHON_CLASS =
+            "\\t\\n\\x0B\\f\\r\\x1C-\\x1F \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 }

@@ -25,20 +25,40 @@ import java.util.regex.Pattern;
  */
 public enum ZeroShotDataset {
     /** Penn Treebank: the trailing newline is dropped; words = fields between single spaces. */
-    PTB(CountUnit.WORDS, ZeroShotDataset::dropLastCodePoint, ZeroShotDataset::countSingleSpaceFields,
-            ZeroShotDataset::detokenizePtb, "ptb.%s.txt"),
+    PTB(
+            CountUnit.WORDS,
+            ZeroShotDataset::dropLastCodePoint,
+            ZeroShotDataset::countSingleSpaceFields,
+            ZeroShotDataset::detokenizePtb,
+            "ptb.%s.txt"),
     /** WikiText-2: the initial space is dropped; the Megatron detokenizer; words = fields between single spaces. */
-    WIKITEXT2(CountUnit.WORDS, ZeroShotDataset::dropFirstCodePoint, ZeroShotDataset::countSingleSpaceFields,
-            ZeroShotDataset::detokenizeWikiText, "wikitext2.%s.tokens"),
+    WIKITEXT2(
+            CountUnit.WORDS,
+            ZeroShotDataset::dropFirstCodePoint,
+            ZeroShotDataset::countSingleSpaceFields,
+            ZeroShotDataset::detokenizeWikiText,
+            "wikitext2.%s.tokens"),
     /** WikiText-103: as {@link #WIKITEXT2}. */
-    WIKITEXT103(CountUnit.WORDS, ZeroShotDataset::dropFirstCodePoint, ZeroShotDataset::countSingleSpaceFields,
-            ZeroShotDataset::detokenizeWikiText, "wikitext103.%s.tokens"),
+    WIKITEXT103(
+            CountUnit.WORDS,
+            ZeroShotDataset::dropFirstCodePoint,
+            ZeroShotDataset::countSingleSpaceFields,
+            ZeroShotDataset::detokenizeWikiText,
+            "wikitext103.%s.tokens"),
     /** enwik8: the last 5,000,000 characters, unchanged; the count is characters. It has no splits. */
-    ENWIK8(CountUnit.CHARACTERS, ZeroShotDataset::lastCharacterSet, ZeroShotDataset::countCodePoints,
-            UnaryOperator.identity(), "enwik8"),
+    ENWIK8(
+            CountUnit.CHARACTERS,
+            ZeroShotDataset::lastCharacterSet,
+            ZeroShotDataset::countCodePoints,
+            UnaryOperator.identity(),
+            "enwik8"),
     /** text8: as {@link #ENWIK8}. */
-    TEXT8(CountUnit.CHARACTERS, ZeroShotDataset::lastCharacterSet, ZeroShotDataset::countCodePoints,
-            UnaryOperator.identity(), "text8"),
+    TEXT8(
+            CountUnit.CHARACTERS,
+            ZeroShotDataset::lastCharacterSet,
+            ZeroShotDataset::countCodePoints,
+            UnaryOperator.identity(),
+            "text8"),
     /**
      * One Billion Word benchmark: the trailing newline is dropped; per-line punctuation
      * heuristics; words = whitespace-separated words.
@@ -48,11 +68,18 @@ public enum ZeroShotDataset {
      * plus the raw line. This port applies the heuristics only, so the few lines the
      * heuristics cannot invert differ from the original's text.
      */
-    BILLIONWORD(CountUnit.WORDS, ZeroShotDataset::dropLastCodePoint, ZeroShotDataset::countPythonWords,
-            ZeroShotDataset::detokenizeBillionWord, "billionword.%s.txt");
+    BILLIONWORD(
+            CountUnit.WORDS,
+            ZeroShotDataset::dropLastCodePoint,
+            ZeroShotDataset::countPythonWords,
+            ZeroShotDataset::detokenizeBillionWord,
+            "billionword.%s.txt");
 
     /** What {@link EvalText#units()} counts: words for word perplexity, characters for bits per character. */
-    public enum CountUnit { WORDS, CHARACTERS }
+    public enum CountUnit {
+        WORDS,
+        CHARACTERS
+    }
 
     /**
      * A detokenized evaluation text.
@@ -71,8 +98,12 @@ public enum ZeroShotDataset {
     private final UnaryOperator<String> detokenizer;
     private final String rawFilePattern;
 
-    ZeroShotDataset(CountUnit unit, UnaryOperator<String> trim, ToLongFunction<String> count,
-                    UnaryOperator<String> detokenizer, String rawFilePattern) {
+    ZeroShotDataset(
+            CountUnit unit,
+            UnaryOperator<String> trim,
+            ToLongFunction<String> count,
+            UnaryOperator<String> detokenizer,
+            String rawFilePattern) {
         this.unit = unit;
         this.trim = trim;
         this.count = count;
@@ -96,8 +127,11 @@ public enum ZeroShotDataset {
     }
 
     public static ZeroShotDataset byId(String id) {
-        return Arrays.stream(values()).filter(d -> d.id().equals(id)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("unknown dataset '" + id + "'; known: " + Arrays.toString(values())));
+        return Arrays.stream(values())
+                .filter(d -> d.id().equals(id))
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException(
+                        "unknown dataset '" + id + "'; known: " + Arrays.toString(values())));
     }
 
     /** Trims, counts and detokenizes raw file content the way the original does. */
@@ -118,9 +152,12 @@ public enum ZeroShotDataset {
     public static String readLikePython(Path file) throws IOException {
         String text;
         try {
-            text = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(Files.readAllBytes(file))).toString();
+            text = StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(Files.readAllBytes(file)))
+                    .toString();
         } catch (CharacterCodingException e) {
             throw new IOException(file + " is not valid UTF-8: " + e.getMessage(), e);
         }
@@ -128,8 +165,11 @@ public enum ZeroShotDataset {
     }
 
     private static String detokenizePtb(String text) {
-        text = text.replace(" 's", "'s").replace("s ' ", "s' ").replace(" n't", "n't")
-                .replace(" \n ", "\n").replace("\\/", "/");
+        text = text.replace(" 's", "'s")
+                .replace("s ' ", "s' ")
+                .replace(" n't", "n't")
+                .replace(" \n ", "\n")
+                .replace("\\/", "/");
         // One pass cannot replace overlapping " N N " runs; the original repeats ten times.
         for (int i = 0; i < 10; i++) text = text.replace(" N ", " 1 ");
         return text.replace("$ 1", "$1").replace("# 1", "#1").replace("<unk>", "?");
@@ -151,8 +191,12 @@ public enum ZeroShotDataset {
             // Kept for parity: the original's replacement is the literal text "/'[0-9]/".
             regex("/' [0-9]/", "/'[0-9]/"),
             s -> s.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", "."),
-            s -> s.replace(" : ", ": ").replace(" ; ", "; ").replace(" . ", ". ")
-                    .replace(" ! ", "! ").replace(" ? ", "? ").replace(" , ", ", "),
+            s -> s.replace(" : ", ": ")
+                    .replace(" ; ", "; ")
+                    .replace(" . ", ". ")
+                    .replace(" ! ", "! ")
+                    .replace(" ? ", "? ")
+                    .replace(" , ", ", "),
             regex("\\(" + PY_SPACE + "*([^)]*?)" + PY_SPACE + "*\\)", "($1)"),
             regex("\\[" + PY_SPACE + "*([^\\]]*?)" + PY_SPACE + "*\\]", "[$1]"),
             regex("\\{" + PY_SPACE + "*([^}]*?)" + PY_SPACE + "*\\}", "{$1}"),
@@ -173,7 +217,10 @@ public enum ZeroShotDataset {
             regex(" \\?\\z", "?"),
             s -> s.replace(" ! ", "! "),
             regex(" !\\z", "!"),
-            s -> s.replace(" , ", ", ").replace(" : ", ": ").replace(" ; ", "; ").replace(" / ", "/"),
+            s -> s.replace(" , ", ", ")
+                    .replace(" : ", ": ")
+                    .replace(" ; ", "; ")
+                    .replace(" / ", "/"),
             regex("\" ([^\"]+) \"", "\"$1\""),
             regex("' ([^']+) '", "'$1'"),
             regex("\\( ([^()]+) \\)", "($1)"),

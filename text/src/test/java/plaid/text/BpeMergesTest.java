@@ -1,9 +1,7 @@
 package plaid.text;
 
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Timeout;
-import plaid.fixtures.FixtureRoot;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -17,9 +15,10 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import plaid.fixtures.FixtureRoot;
 
 /** The heap-ordered merging gives the ids of the quadratic rescan it replaced, and in O(n log n). */
 class BpeMergesTest {
@@ -32,7 +31,9 @@ class BpeMergesTest {
         Path path = FixtureRoot.data().resolve("owt2_tokenizer.json");
         if (Files.isRegularFile(path)) owt2 = BpeTokenizer.load(path);
         Random random = new Random(3);
-        List<String> corpus = IntStream.range(0, 200).mapToObj(i -> randomText(random, "ab", 400)).toList();
+        List<String> corpus = IntStream.range(0, 200)
+                .mapToObj(i -> randomText(random, "ab", 400))
+                .toList();
         twoLetters = new BpeTrainer(600, List.of(), 2).train(corpus.stream());
     }
 
@@ -51,8 +52,16 @@ class BpeMergesTest {
     void matchesTheQuadraticRescanWithTheOwt2Tokenizer() {
         assumeTrue(owt2 != null, "no owt2_tokenizer.json under plaid.data");
         Random random = new Random(5);
-        List<String> texts = new ArrayList<>(List.of("the".repeat(300), "a".repeat(1000), " " .repeat(500) + "x",
-                "ĠĠĠ", "😀".repeat(50), "1234567890".repeat(30), "!?".repeat(200), "it's don't they'll", "日本語のテキスト"));
+        List<String> texts = new ArrayList<>(List.of(
+                "the".repeat(300),
+                "a".repeat(1000),
+                " ".repeat(500) + "x",
+                "ĠĠĠ",
+                "😀".repeat(50),
+                "1234567890".repeat(30),
+                "!?".repeat(200),
+                "it's don't they'll",
+                "日本語のテキスト"));
         String alphabet = "abcdefghijklmnopqrstuvwxyz etaoin ETAOIN .,'!?0123456789\n\téüß日😀";
         for (int i = 0; i < 300; i++) texts.add(randomText(random, alphabet, 1 + random.nextInt(400)));
         for (String text : texts) assertThat(owt2.encode(text)).as(text).isEqualTo(quadratic(owt2, text));
@@ -75,7 +84,9 @@ class BpeMergesTest {
             long start = System.nanoTime();
             int[] ids = owt2.encode(text);
             double seconds = (System.nanoTime() - start) / 1e9;
-            assertThat(seconds).as("seconds to encode %d characters", text.length()).isLessThan(30);
+            assertThat(seconds)
+                    .as("seconds to encode %d characters", text.length())
+                    .isLessThan(30);
             assertThat(owt2.decode(ids)).isEqualTo(text);
         }
     }
@@ -95,7 +106,8 @@ class BpeMergesTest {
         for (String piece : tokenizer.preTokenizer().split(text)) {
             byte[] utf8 = piece.getBytes(StandardCharsets.UTF_8);
             int[] symbols = new int[utf8.length];
-            for (int i = 0; i < utf8.length; i++) symbols[i] = id(tokenizer, String.valueOf(ByteLevelAlphabet.charOf(utf8[i] & 0xFF)));
+            for (int i = 0; i < utf8.length; i++)
+                symbols[i] = id(tokenizer, String.valueOf(ByteLevelAlphabet.charOf(utf8[i] & 0xFF)));
             int count = symbols.length;
             while (count > 1) {
                 int bestRank = Integer.MAX_VALUE, bestPosition = -1;
@@ -123,7 +135,11 @@ class BpeMergesTest {
         Map<Long, Integer> rankByPair = new HashMap<>();
         List<BpeTokenizer.Merge> merges = tokenizer.merges();
         for (int rank = 0; rank < merges.size(); rank++)
-            rankByPair.putIfAbsent(key(id(tokenizer, merges.get(rank).left()), id(tokenizer, merges.get(rank).right())), rank);
+            rankByPair.putIfAbsent(
+                    key(
+                            id(tokenizer, merges.get(rank).left()),
+                            id(tokenizer, merges.get(rank).right())),
+                    rank);
         return rankByPair;
     }
 

@@ -1,8 +1,8 @@
 package plaid.text;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import plaid.fixtures.FixtureRoot;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,10 +11,9 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import plaid.fixtures.FixtureRoot;
 
 class BpeTokenizerTest {
     private static final String OWT2_EOT = "<|endoftext_R9VQqF0Ag7|>";
@@ -46,7 +45,9 @@ class BpeTokenizerTest {
         // A cut multi-byte character becomes U+FFFD instead of failing.
         assertThat(emoji.length).isGreaterThan(1);
         assertThat(tokenizer.decode(new int[] {emoji[0]})).contains("\uFFFD");
-        assertThatThrownBy(() -> tokenizer.decode(new int[] {32768})).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("32768");
+        assertThatThrownBy(() -> tokenizer.decode(new int[] {32768}))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("32768");
     }
 
     @Test
@@ -55,11 +56,14 @@ class BpeTokenizerTest {
         Files.writeString(file, """
                 {"normalizer": {"type": "NFC"}, "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
                  "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}""");
-        assertThatThrownBy(() -> BpeTokenizer.load(file)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("normalizer");
+        assertThatThrownBy(() -> BpeTokenizer.load(file))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("normalizer");
         Files.writeString(file, """
                 {"pre_tokenizer": {"type": "Whitespace"}, "decoder": {"type": "ByteLevel"},
                  "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}""");
-        assertThatThrownBy(() -> BpeTokenizer.load(file)).hasMessageContaining("pre_tokenizer must be of type ByteLevel");
+        assertThatThrownBy(() -> BpeTokenizer.load(file))
+                .hasMessageContaining("pre_tokenizer must be of type ByteLevel");
         Files.writeString(file, """
                 {"pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
                  "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}}""");
@@ -68,8 +72,13 @@ class BpeTokenizerTest {
 
     @Test
     void addedTokenStripOptionsSwallowNeighbouringWhitespace() {
-        BpeTokenizer tokenizer = new BpeTokenizer(alphabetVocab(), List.of(),
-                List.of(new AddedToken(256, "<m>", false, true, true)), new ByteLevelPreTokenizer(false, true), false, null);
+        BpeTokenizer tokenizer = new BpeTokenizer(
+                alphabetVocab(),
+                List.of(),
+                List.of(new AddedToken(256, "<m>", false, true, true)),
+                new ByteLevelPreTokenizer(false, true),
+                false,
+                null);
         assertThat(tokenizer.decode(tokenizer.encode("a  <m>  b"))).isEqualTo("a<m>b");
     }
 

@@ -1,15 +1,16 @@
 package plaid.text;
 
-import org.junit.jupiter.api.Test;
-
 import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
 
 class ByteLevelPreTokenizerTest {
     private final ByteLevelPreTokenizer gpt2 = new ByteLevelPreTokenizer(false, true);
 
     @Test
     void splitsWordsNumbersPunctuationAndContractions() {
-        assertThat(gpt2.split("Hello world's 42 times!? ok")).containsExactly("Hello", " world", "'s", " 42", " times", "!?", " ok");
+        assertThat(gpt2.split("Hello world's 42 times!? ok"))
+                .containsExactly("Hello", " world", "'s", " 42", " times", "!?", " ok");
     }
 
     @Test

@@ -18,9 +18,13 @@ class DemoCorpusTest {
 
     @Test
     void recognisesEnglishAndRejectsOtherLanguages() {
-        assertThat(DemoCorpus.isEnglish("We believe that the Commission is right to propose this directive, and it is for the Council to act on the report of the committee now."))
+        assertThat(
+                        DemoCorpus.isEnglish(
+                                "We believe that the Commission is right to propose this directive, and it is for the Council to act on the report of the committee now."))
                 .isTrue();
-        assertThat(DemoCorpus.isEnglish("Wir glauben, dass die Kommission richtig handelt, wenn sie diese Richtlinie vorschlägt, und es ist Sache des Rates, nun auf den Bericht zu reagieren."))
+        assertThat(
+                        DemoCorpus.isEnglish(
+                                "Wir glauben, dass die Kommission richtig handelt, wenn sie diese Richtlinie vorschlägt, und es ist Sache des Rates, nun auf den Bericht zu reagieren."))
                 .isFalse();
     }
 }

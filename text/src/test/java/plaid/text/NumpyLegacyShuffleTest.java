@@ -1,10 +1,9 @@
 package plaid.text;
 
-import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.Arrays;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 class NumpyLegacyShuffleTest {
     // Expected values printed by NumPy: np.random.seed(s); x = list(range(n)); np.random.shuffle(x).

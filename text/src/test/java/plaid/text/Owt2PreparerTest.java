@@ -1,10 +1,10 @@
 package plaid.text;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.luben.zstd.ZstdOutputStream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -17,9 +17,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.atomic.AtomicInteger;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class Owt2PreparerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -40,9 +39,14 @@ class Owt2PreparerTest {
         english.add("para one\n\npara two");
         bLines.add(record("en", "[\"para one\", \"para two\"]"));
         // The invalid-UTF-8 line comes in a second frame, to read across frames too.
-        writeArchive(input.resolve("b.jsonl.zst"), new byte[0], utf8(String.join("\n", bLines)), new byte[] {'\n', (byte) 0xFF, '\n'});
+        writeArchive(input.resolve("b.jsonl.zst"), new byte[0], utf8(String.join("\n", bLines)), new byte[] {
+            '\n', (byte) 0xFF, '\n'
+        });
         english.add("last good");
-        writeArchive(input.resolve("a.jsonl.zst"), utf8("trailing garbage that is no zstd frame"), utf8(record("en", "\"last good\"") + "\n"));
+        writeArchive(
+                input.resolve("a.jsonl.zst"),
+                utf8("trailing garbage that is no zstd frame"),
+                utf8(record("en", "\"last good\"") + "\n"));
 
         Owt2Preparer.Report report = Owt2Preparer.prepare(input, output, new Owt2Preparer.Options(0, 5, 3));
 
@@ -74,7 +78,8 @@ class Owt2PreparerTest {
     void refusesFewerDocumentsThanTheValidationSplit(@TempDir Path dir) throws IOException {
         writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8(record("en", "\"only one\"")));
         assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), Owt2Preparer.ORIGINAL))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining("fewer than the 100000 validation documents");
+                .isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("fewer than the 100000 validation documents");
     }
 
     /** A small archive that inflates to one 64 MiB line: counted as malformed, never held, and the rest is prepared. */
@@ -91,12 +96,15 @@ class Owt2PreparerTest {
         }
         assertThat(Files.size(archive)).isLessThan(1 << 20);
 
-        Owt2Preparer.Report report = Owt2Preparer.prepare(input, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1, 1 << 20));
+        Owt2Preparer.Report report =
+                Owt2Preparer.prepare(input, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1, 1 << 20));
 
         assertThat(report.malformedLines()).isEqualTo(1);
         assertThat(report.documents()).isEqualTo(2);
         assertThat(report.corruptArchives()).isZero();
-        assertThat(report.problems()).containsExactly("bomb.jsonl.zst line 2: " + lineBytes + " bytes, longer than the 1048576 allowed; skipped");
+        assertThat(report.problems())
+                .containsExactly(
+                        "bomb.jsonl.zst line 2: " + lineBytes + " bytes, longer than the 1048576 allowed; skipped");
         List<String> all = new ArrayList<>(readStrings(Owt2Preparer.validationFile(dir.resolve("out"))));
         all.addAll(readStrings(Owt2Preparer.trainFile(dir.resolve("out"), 0)));
         assertThat(all).containsExactlyInAnyOrder("before", "after");
@@ -106,7 +114,8 @@ class Owt2PreparerTest {
     void stopsWhenAsked(@TempDir Path dir) throws IOException {
         writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8((record("en", "\"doc\"") + "\n").repeat(100)));
         AtomicInteger asked = new AtomicInteger();
-        assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1), () -> asked.incrementAndGet() > 10))
+        assertThatThrownBy(() -> Owt2Preparer.prepare(
+                        dir, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1), () -> asked.incrementAndGet() > 10))
                 .isInstanceOf(CancellationException.class);
         assertThat(asked.get()).isEqualTo(11);
     }

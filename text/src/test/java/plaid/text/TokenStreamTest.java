@@ -1,10 +1,9 @@
 package plaid.text;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,15 +13,17 @@ import java.util.List;
 import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class TokenStreamTest {
     private static final String EOT = "<|eot|>";
     private static BpeTokenizer tokenizer;
+
     @TempDir
     static Path dir;
+
     private static List<Path> shards;
 
     @BeforeAll
@@ -33,7 +34,8 @@ class TokenStreamTest {
         for (int s = 0; s < 4; s++) {
             List<String> lines = new ArrayList<>();
             for (int d = 0; d < 25; d++) {
-                String document = "shard" + s + " document" + d + " says " + "hello world ".repeat(d % 5) + "\"quoted\"\nend";
+                String document =
+                        "shard" + s + " document" + d + " says " + "hello world ".repeat(d % 5) + "\"quoted\"\nend";
                 all.add(document);
                 lines.add(json.writeValueAsString(document));
             }
@@ -56,14 +58,18 @@ class TokenStreamTest {
         TokenStream.Config services = TokenStream.Config.withChunkBuffer(shards, 16, 3, 20, 1, 0, 1);
         assertThat(services).isEqualTo(config(10, 20, 1, 0, 1));
         assertThat(take(TokenStream.start(tokenizer, services), 5).stream().map(Arrays::deepToString))
-                .containsExactlyElementsOf(take(TokenStream.start(tokenizer, config(10, 20, 1, 0, 1)), 5).stream().map(Arrays::deepToString).toList());
-        assertThat(TokenStream.Config.original(shards, 16, 3, 1, 0, 1).documentBufferSize()).isEqualTo(10);
+                .containsExactlyElementsOf(take(TokenStream.start(tokenizer, config(10, 20, 1, 0, 1)), 5).stream()
+                        .map(Arrays::deepToString)
+                        .toList());
+        assertThat(TokenStream.Config.original(shards, 16, 3, 1, 0, 1).documentBufferSize())
+                .isEqualTo(10);
     }
 
     @Test
     void stoppingEndsANextBatchBeforeItsTokenizing() {
         TokenStream stream = TokenStream.start(tokenizer, config(10, 20, 1, 0, 1));
-        assertThatThrownBy(() -> stream.nextBatch(() -> true)).isInstanceOf(java.util.concurrent.CancellationException.class);
+        assertThatThrownBy(() -> stream.nextBatch(() -> true))
+                .isInstanceOf(java.util.concurrent.CancellationException.class);
     }
 
     @Test
@@ -72,7 +78,11 @@ class TokenStreamTest {
         for (int[][] batch : batches) {
             assertThat(batch).hasDimensions(3, 16);
         }
-        long ends = batches.stream().flatMap(Arrays::stream).flatMapToInt(Arrays::stream).filter(id -> id == TokenStream.END_OF_TEXT_ID).count();
+        long ends = batches.stream()
+                .flatMap(Arrays::stream)
+                .flatMapToInt(Arrays::stream)
+                .filter(id -> id == TokenStream.END_OF_TEXT_ID)
+                .count();
         assertThat(ends).isGreaterThan(30);
     }
 
@@ -80,11 +90,15 @@ class TokenStreamTest {
     void withoutShufflingTheRankReadsItsFirstShardFromALineInOrderThenWraps() {
         // Buffers of one delay by one element but keep the order.
         TokenStream stream = TokenStream.start(tokenizer, config(1, 1, 5, 1, 2));
-        int[] tokens = take(stream, 40).stream().flatMap(Arrays::stream).flatMapToInt(Arrays::stream).toArray();
+        int[] tokens = take(stream, 40).stream()
+                .flatMap(Arrays::stream)
+                .flatMapToInt(Arrays::stream)
+                .toArray();
         String[] documents = tokenizer.decode(tokens, false).split(Pattern.quote(EOT), -1);
         // Rank 1 of 2 over 4 shards starts at shard 2.
         assertThat(documents[0]).startsWith("shard2 document");
-        int first = Integer.parseInt(documents[0].substring("shard2 document".length()).split(" ")[0]);
+        int first = Integer.parseInt(
+                documents[0].substring("shard2 document".length()).split(" ")[0]);
         for (int i = 1; i < 25; i++) assertThat(documents[i]).startsWith("shard2 document" + (first + i) % 25 + " ");
         assertThat(documents[25]).startsWith("shard3 document");
     }
@@ -116,8 +130,13 @@ class TokenStreamTest {
 
     @Test
     void rejectsRanksThatCannotShareTheShards() {
-        assertThatThrownBy(() -> config(10, 20, 0, 0, 3)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("4 shards cannot be divided among 3 ranks");
+        assertThatThrownBy(() -> config(10, 20, 0, 0, 3))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("4 shards cannot be divided among 3 ranks");
         assertThatThrownBy(() -> config(10, 20, 0, 2, 2)).hasMessageContaining("rank 2");
-        assertThat(IntStream.of(8).map(w -> config(10, 20, 0, 5, w).firstShard()).toArray()).containsExactly(1);
+        assertThat(IntStream.of(8)
+                        .map(w -> config(10, 20, 0, 5, w).firstShard())
+                        .toArray())
+                .containsExactly(1);
     }
 }

@@ -1,20 +1,19 @@
 package plaid.text;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ZeroShotDatasetTest {
     @Test
     void ptbUndoesTokenizationAndCountsSingleSpaceFields() {
-        ZeroShotDataset.EvalText eval = ZeroShotDataset.PTB.prepare(" the company 's N N N shares were n't <unk> \n at $ N a\\/b \n");
+        ZeroShotDataset.EvalText eval =
+                ZeroShotDataset.PTB.prepare(" the company 's N N N shares were n't <unk> \n at $ N a\\/b \n");
         assertThat(eval.text()).isEqualTo(" the company's 1 1 1 shares weren't ?\nat $1 a/b ");
         assertThat(eval.units()).isEqualTo(17); // Python: len(raw[:-1].split(" "))
         assertThat(eval.unit()).isEqualTo(ZeroShotDataset.CountUnit.WORDS);
@@ -22,9 +21,11 @@ class ZeroShotDatasetTest {
 
     @Test
     void wikiTextJoinsNumbersPunctuationBracketsAndHeadings() {
-        String raw = " = = Early life = = \n The 1 @,@ 000 @-@ year ( roughly ) \" quote \" cost 3 @.@ 5 ° C , he said . \n";
+        String raw =
+                " = = Early life = = \n The 1 @,@ 000 @-@ year ( roughly ) \" quote \" cost 3 @.@ 5 ° C , he said . \n";
         ZeroShotDataset.EvalText eval = ZeroShotDataset.WIKITEXT2.prepare(raw);
-        assertThat(eval.text()).isEqualTo("== Early life ==\nThe 1,000-year (roughly) \"quote\" cost 3.5°C, he said.\n");
+        assertThat(eval.text())
+                .isEqualTo("== Early life ==\nThe 1,000-year (roughly) \"quote\" cost 3.5°C, he said.\n");
         assertThat(eval.units()).isEqualTo(raw.substring(1).split(" ", -1).length);
     }
 
@@ -58,7 +59,9 @@ class ZeroShotDatasetTest {
         Files.writeString(file, "a\r\nb\rc\n");
         assertThat(ZeroShotDataset.readLikePython(file)).isEqualTo("a\nb\nc\n");
         Files.write(file, new byte[] {'a', (byte) 0xC3});
-        assertThatThrownBy(() -> ZeroShotDataset.readLikePython(file)).isInstanceOf(IOException.class).hasMessageContaining("not valid UTF-8");
+        assertThatThrownBy(() -> ZeroShotDataset.readLikePython(file))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("not valid UTF-8");
     }
 
     @Test
@@ -66,6 +69,8 @@ class ZeroShotDatasetTest {
         assertThat(ZeroShotDataset.byId("wikitext103")).isEqualTo(ZeroShotDataset.WIKITEXT103);
         assertThat(ZeroShotDataset.PTB.rawFileName("valid")).isEqualTo("ptb.valid.txt");
         assertThat(ZeroShotDataset.WIKITEXT2.rawFileName("test")).isEqualTo("wikitext2.test.tokens");
-        assertThatThrownBy(() -> ZeroShotDataset.byId("imdb")).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("imdb");
+        assertThatThrownBy(() -> ZeroShotDataset.byId("imdb"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("imdb");
     }
 }

@@ -1,16 +1,15 @@
 package plaid.trainer;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SortedMap;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 import plaid.model.NoiseSchedule;
 import plaid.model.PlaidParameters;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.SortedMap;
 
 /** The PNG plots written beside each checkpoint: the learned γ(t) and the loss curve so far. */
 final class CheckpointCharts {
@@ -21,7 +20,8 @@ final class CheckpointCharts {
     private CheckpointCharts() {}
 
     /** Draws both plots into {@code checkpointDir}. */
-    static void write(Path checkpointDir, PlaidParameters params, SortedMap<Integer, Double> lossByStep, int step) throws IOException {
+    static void write(Path checkpointDir, PlaidParameters params, SortedMap<Integer, Double> lossByStep, int step)
+            throws IOException {
         Files.write(checkpointDir.resolve(NOISE_SCHEDULE), png(noiseSchedule(params, step)));
         Files.write(checkpointDir.resolve(LOSS_CURVE), png(lossCurve(lossByStep, step)));
     }
@@ -42,13 +42,26 @@ final class CheckpointCharts {
     private static XYChart lossCurve(SortedMap<Integer, Double> lossByStep, int step) {
         XYChart chart = chart("Training loss up to step " + step, "step", "loss");
         if (!lossByStep.isEmpty())
-            chart.addSeries("loss", lossByStep.keySet().stream().mapToDouble(Integer::doubleValue).toArray(),
-                    lossByStep.values().stream().mapToDouble(Double::doubleValue).toArray()).setMarker(SeriesMarkers.NONE);
+            chart.addSeries(
+                            "loss",
+                            lossByStep.keySet().stream()
+                                    .mapToDouble(Integer::doubleValue)
+                                    .toArray(),
+                            lossByStep.values().stream()
+                                    .mapToDouble(Double::doubleValue)
+                                    .toArray())
+                    .setMarker(SeriesMarkers.NONE);
         return chart;
     }
 
     private static XYChart chart(String title, String x, String y) {
-        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(x).yAxisTitle(y).build();
+        XYChart chart = new XYChartBuilder()
+                .width(WIDTH)
+                .height(HEIGHT)
+                .title(title)
+                .xAxisTitle(x)
+                .yAxisTitle(y)
+                .build();
         chart.getStyler().setLegendVisible(false);
         return chart;
     }

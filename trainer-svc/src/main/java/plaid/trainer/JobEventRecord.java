@@ -14,11 +14,14 @@ public class JobEventRecord {
     @Id
     @GeneratedValue(strategy = GenerationType.IDENTITY)
     public Long id;
+
     @Column(name = "job_id")
     public String jobId;
+
     public long seq;
     /** The JobEvent's oneof case, e.g. METRICS. */
     public String kind;
+
     public Integer step;
     public Double loss;
     public String event;

@@ -2,12 +2,11 @@ package plaid.trainer;
 
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
-
-import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Job events: appended through the store and announced to watchers, which re-read the log.
@@ -54,7 +53,8 @@ public class JobEvents {
      * new ones as they are appended, until the event that ends the job or the client leaves.
      * Runs on the caller's thread.
      */
-    public void watch(String jobId, long afterSequence, ServerCallStreamObserver<JobEvent> call) throws InterruptedException {
+    public void watch(String jobId, long afterSequence, ServerCallStreamObserver<JobEvent> call)
+            throws InterruptedException {
         long last = afterSequence;
         while (!call.isCancelled()) {
             long seen = appended.get();
@@ -69,7 +69,10 @@ public class JobEvents {
             }
             // The job has ended: nothing more will come. It may have ended between the read above
             // and this check, so what it wrote last (its terminal event) is read once more and sent.
-            if (events.isEmpty() && store.find(jobId).map(job -> JobStore.TERMINAL.contains(job.getState())).orElse(true)) {
+            if (events.isEmpty()
+                    && store.find(jobId)
+                            .map(job -> JobStore.TERMINAL.contains(job.getState()))
+                            .orElse(true)) {
                 store.eventsAfter(jobId, last).forEach(call::onNext);
                 call.onCompleted();
                 return;

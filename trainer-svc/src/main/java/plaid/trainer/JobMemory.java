@@ -1,10 +1,9 @@
 package plaid.trainer;
 
 import io.grpc.Status;
-import plaid.options.PlaidConfig;
-import plaid.model.bow.DiffusionMode;
-
 import java.util.Locale;
+import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
 
 /**
  * What a job's training holds in memory, estimated from its shape and batch before it is
@@ -35,7 +34,10 @@ record JobMemory(double parameterBytes, double activationBytes, double logitsByt
         double perToken = c.nBlocks * (12 * d + c.nHeads + 2) + 19 * d + 11 * e + 4;
         double logitsPerToken = 3 * v * (c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG) ? 2 : 1);
         double tokens = trainTokens + validationTokens;
-        return new JobMemory(parameterFloats * FLOAT, perToken * tokens * FLOAT, logitsPerToken * tokens * FLOAT,
+        return new JobMemory(
+                parameterFloats * FLOAT,
+                perToken * tokens * FLOAT,
+                logitsPerToken * tokens * FLOAT,
                 (double) shuffleBufferChunks * c.seqLen * 4);
     }
 
@@ -43,7 +45,13 @@ record JobMemory(double parameterBytes, double activationBytes, double logitsByt
     static double parameterCount(PlaidConfig c) {
         double d = c.dim, e = c.embedDim, v = c.vocabSize;
         double readouts = c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG) ? 2 : 1;
-        return 2 * d * e + 64 * d + c.nBlocks * (12 * d * d + 2 * d) + readouts * (d + v * d + v) + 3 * 1024 + 2 + v * e;
+        return 2 * d * e
+                + 64 * d
+                + c.nBlocks * (12 * d * d + 2 * d)
+                + readouts * (d + v * d + v)
+                + 3 * 1024
+                + 2
+                + v * e;
     }
 
     double totalBytes() {
@@ -58,12 +66,20 @@ record JobMemory(double parameterBytes, double activationBytes, double logitsByt
     void requireFitsHeap(boolean cpuBackend, long maxHeapBytes) {
         double onHeap = cpuBackend ? totalBytes() : parameterBytes + streamBytes;
         if (onHeap <= maxHeapBytes) return;
-        throw Status.RESOURCE_EXHAUSTED.withDescription(String.format(Locale.ROOT,
-                "the job needs about %s of memory on the %s backend (parameters and optimizer state %s, activations %s,"
-                        + " logits %s, data stream %s) and the trainer's JVM heap is %s (-Xmx): make batch_size, seq_len,"
-                        + " vocab_size or the model smaller, or give the service more memory",
-                size(onHeap), cpuBackend ? "cpu" : "gpu", size(parameterBytes), size(activationBytes), size(logitsBytes), size(streamBytes),
-                size(maxHeapBytes))).asRuntimeException();
+        throw Status.RESOURCE_EXHAUSTED
+                .withDescription(String.format(
+                        Locale.ROOT,
+                        "the job needs about %s of memory on the %s backend (parameters and optimizer state %s, activations %s,"
+                                + " logits %s, data stream %s) and the trainer's JVM heap is %s (-Xmx): make batch_size, seq_len,"
+                                + " vocab_size or the model smaller, or give the service more memory",
+                        size(onHeap),
+                        cpuBackend ? "cpu" : "gpu",
+                        size(parameterBytes),
+                        size(activationBytes),
+                        size(logitsBytes),
+                        size(streamBytes),
+                        size(maxHeapBytes)))
+                .asRuntimeException();
     }
 
     /** Bytes in binary units, three significant digits (64.0 GiB, 1.21 PiB). */

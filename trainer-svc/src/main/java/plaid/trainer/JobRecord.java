@@ -6,9 +6,8 @@ import jakarta.persistence.EnumType;
 import jakarta.persistence.Enumerated;
 import jakarta.persistence.Id;
 import jakarta.persistence.Table;
-import plaid.v1.JobState;
-
 import java.time.Instant;
+import plaid.v1.JobState;
 
 /** A row of {@code jobs}: the spec and what has become of it. Messages are protobuf JSON. */
 @Entity
@@ -16,29 +15,40 @@ import java.time.Instant;
 public class JobRecord {
     @Id
     public String id;
+
     @Column(name = "request_id")
     public String requestId;
+
     @Column(name = "display_name")
     public String displayName;
+
     public String spec;
+
     @Enumerated(EnumType.STRING)
     public JobState state;
+
     @Column(name = "created_at")
     public Instant createdAt;
+
     @Column(name = "started_at")
     public Instant startedAt;
+
     @Column(name = "finished_at")
     public Instant finishedAt;
     /** Optimiser steps done. */
     public int step;
+
     @Column(name = "total_steps")
     public int totalSteps;
     /** The sequence number of the job's newest event. */
     @Column(name = "last_sequence")
     public long lastSequence;
+
     @Column(name = "latest_metrics")
     public String latestMetrics;
+
     @Column(name = "latest_validation")
     public String latestValidation;
+
     public String failure;
 }

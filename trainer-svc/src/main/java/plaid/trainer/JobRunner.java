@@ -5,18 +5,17 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.jboss.logging.Logger;
-import plaid.model.TrainingDivergedException;
-import plaid.v1.Job;
-import plaid.v1.JobEvent;
-import plaid.v1.JobState;
-
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import org.jboss.logging.Logger;
+import plaid.model.TrainingDivergedException;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
 
 /**
  * The job queue: a fixed number of worker threads take jobs in submission order. At start it
@@ -36,6 +35,7 @@ public class JobRunner {
     private final TrainingRuns training;
     /** Guarded by this. */
     private final Map<String, RunControl> running = new HashMap<>();
+
     private boolean stopping;
     private final ExecutorService workers;
 
@@ -44,13 +44,17 @@ public class JobRunner {
         this.events = events;
         this.training = training;
         // Made here, not at startup: a SubmitJob may arrive before the StartupEvent has been observed.
-        this.workers = Executors.newFixedThreadPool(config.concurrentJobs(), Thread.ofPlatform().name("trainer-job-", 0).factory());
+        this.workers = Executors.newFixedThreadPool(
+                config.concurrentJobs(),
+                Thread.ofPlatform().name("trainer-job-", 0).factory());
     }
 
     void start(@Observes StartupEvent startup) {
-        for (Job job : store.inStates(EnumSet.of(JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_CANCELLING))) {
+        for (Job job : store.inStates(
+                EnumSet.of(JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_CANCELLING))) {
             // A crash while cancelling: the cancel stands, and the job's last checkpoint is where a new job can resume.
-            if (job.getState() == JobState.JOB_STATE_CANCELLING) events.finish(job.getId(), JobState.JOB_STATE_CANCELLED, null);
+            if (job.getState() == JobState.JOB_STATE_CANCELLING)
+                events.finish(job.getId(), JobState.JOB_STATE_CANCELLED, null);
             else enqueue(job.getId());
         }
     }
@@ -61,7 +65,8 @@ public class JobRunner {
             running.values().forEach(RunControl::shutDown);
         }
         workers.shutdown();
-        if (!workers.awaitTermination(SHUTDOWN_WAIT_SECONDS, TimeUnit.SECONDS)) LOG.warn("jobs still running at shutdown");
+        if (!workers.awaitTermination(SHUTDOWN_WAIT_SECONDS, TimeUnit.SECONDS))
+            LOG.warn("jobs still running at shutdown");
     }
 
     public void enqueue(String jobId) {
@@ -70,7 +75,9 @@ public class JobRunner {
 
     /** Cancels a queued job at once and asks a running one to checkpoint and stop; a finished job is left as it is. */
     public synchronized Job cancel(String jobId) {
-        Job job = store.find(jobId).orElseThrow(() -> Status.NOT_FOUND.withDescription("no job " + jobId).asRuntimeException());
+        Job job = store.find(jobId)
+                .orElseThrow(() ->
+                        Status.NOT_FOUND.withDescription("no job " + jobId).asRuntimeException());
         RunControl control = running.get(jobId);
         if (control != null && job.getState() == JobState.JOB_STATE_RUNNING) {
             control.cancel();
@@ -87,11 +94,13 @@ public class JobRunner {
         RunControl control = new RunControl();
         synchronized (this) {
             job = store.find(jobId).orElseThrow();
-            boolean runnable = job.getState() == JobState.JOB_STATE_QUEUED || job.getState() == JobState.JOB_STATE_RUNNING;
+            boolean runnable =
+                    job.getState() == JobState.JOB_STATE_QUEUED || job.getState() == JobState.JOB_STATE_RUNNING;
             // A job queued twice (a retried submission) runs once.
             if (stopping || !runnable || running.containsKey(jobId)) return;
             running.put(jobId, control);
-            if (job.getState() == JobState.JOB_STATE_QUEUED) events.append(jobId, JobEvent.newBuilder().setState(JobState.JOB_STATE_RUNNING));
+            if (job.getState() == JobState.JOB_STATE_QUEUED)
+                events.append(jobId, JobEvent.newBuilder().setState(JobState.JOB_STATE_RUNNING));
         }
         JobState end;
         String failure = null;

@@ -4,12 +4,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.LockModeType;
 import jakarta.transaction.Transactional;
-import plaid.v1.CheckpointInfo;
-import plaid.v1.Job;
-import plaid.v1.JobEvent;
-import plaid.v1.JobState;
-import plaid.v1.TrainingSpec;
-
 import java.time.Instant;
 import java.util.Collection;
 import java.util.EnumSet;
@@ -19,6 +13,11 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.UUID;
+import plaid.v1.CheckpointInfo;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
+import plaid.v1.TrainingSpec;
 
 /**
  * The jobs, their event logs and checkpoints in the database. Every change of a job goes
@@ -26,7 +25,8 @@ import java.util.UUID;
  */
 @ApplicationScoped
 public class JobStore {
-    static final Set<JobState> TERMINAL = EnumSet.of(JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED);
+    static final Set<JobState> TERMINAL =
+            EnumSet.of(JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED);
 
     private final EntityManager em;
 
@@ -57,7 +57,10 @@ public class JobStore {
     public Optional<Job> byRequestId(String requestId) {
         if (requestId.isEmpty()) return Optional.empty();
         return em.createQuery("from JobRecord where requestId = :r", JobRecord.class)
-                .setParameter("r", requestId).getResultStream().findFirst().map(this::job);
+                .setParameter("r", requestId)
+                .getResultStream()
+                .findFirst()
+                .map(this::job);
     }
 
     @Transactional
@@ -68,18 +71,26 @@ public class JobStore {
     /** Jobs in {@code states} (all when empty), newest first. */
     @Transactional
     public List<Job> page(Collection<JobState> states, int offset, int limit) {
-        return em.createQuery("from JobRecord where (:all = true or state in :states) order by createdAt desc, id", JobRecord.class)
+        return em.createQuery(
+                        "from JobRecord where (:all = true or state in :states) order by createdAt desc, id",
+                        JobRecord.class)
                 .setParameter("all", states.isEmpty())
                 .setParameter("states", states.isEmpty() ? EnumSet.allOf(JobState.class) : states)
-                .setFirstResult(offset).setMaxResults(limit)
-                .getResultStream().map(this::job).toList();
+                .setFirstResult(offset)
+                .setMaxResults(limit)
+                .getResultStream()
+                .map(this::job)
+                .toList();
     }
 
     /** Jobs in {@code states}, oldest first: the order they were queued in. */
     @Transactional
     public List<Job> inStates(Set<JobState> states) {
         return em.createQuery("from JobRecord where state in :states order by createdAt, id", JobRecord.class)
-                .setParameter("states", states).getResultStream().map(this::job).toList();
+                .setParameter("states", states)
+                .getResultStream()
+                .map(this::job)
+                .toList();
     }
 
     /**
@@ -90,7 +101,9 @@ public class JobStore {
     public JobEvent append(String jobId, JobEvent.Builder builder) {
         JobRecord job = em.find(JobRecord.class, jobId, LockModeType.PESSIMISTIC_WRITE);
         Instant now = Instant.now();
-        JobEvent event = builder.setSequence(++job.lastSequence).setTime(Messages.timestamp(now)).build();
+        JobEvent event = builder.setSequence(++job.lastSequence)
+                .setTime(Messages.timestamp(now))
+                .build();
         JobEventRecord record = new JobEventRecord();
         record.jobId = jobId;
         record.seq = event.getSequence();
@@ -109,7 +122,8 @@ public class JobStore {
                 record.loss = event.getMetrics().getLoss();
             }
             case VALIDATION -> job.latestValidation = Messages.json(event.getValidation());
-            case CHECKPOINT -> job.step = Math.max(job.step, event.getCheckpoint().getStep());
+            case CHECKPOINT ->
+                job.step = Math.max(job.step, event.getCheckpoint().getStep());
             default -> {}
         }
         em.persist(record);
@@ -126,17 +140,25 @@ public class JobStore {
     /** The job's events with a sequence above {@code after}, in order. */
     @Transactional
     public List<JobEvent> eventsAfter(String jobId, long after) {
-        return em.createQuery("select event from JobEventRecord where jobId = :j and seq > :s order by seq", String.class)
-                .setParameter("j", jobId).setParameter("s", after)
-                .getResultStream().map(json -> Messages.parse(json, JobEvent.newBuilder()).build()).toList();
+        return em.createQuery(
+                        "select event from JobEventRecord where jobId = :j and seq > :s order by seq", String.class)
+                .setParameter("j", jobId)
+                .setParameter("s", after)
+                .getResultStream()
+                .map(json -> Messages.parse(json, JobEvent.newBuilder()).build())
+                .toList();
     }
 
     /** Loss by optimiser step; a step run again after a resumption keeps its latest value. */
     @Transactional
     public SortedMap<Integer, Double> lossCurve(String jobId) {
         SortedMap<Integer, Double> curve = new TreeMap<>();
-        em.createQuery("select step, loss from JobEventRecord where jobId = :j and kind = 'METRICS' order by seq", Object[].class)
-                .setParameter("j", jobId).getResultStream().forEach(row -> curve.put((Integer) row[0], (Double) row[1]));
+        em.createQuery(
+                        "select step, loss from JobEventRecord where jobId = :j and kind = 'METRICS' order by seq",
+                        Object[].class)
+                .setParameter("j", jobId)
+                .getResultStream()
+                .forEach(row -> curve.put((Integer) row[0], (Double) row[1]));
         return curve;
     }
 
@@ -154,7 +176,9 @@ public class JobStore {
         record.resumable = info.getResumable();
         // A step checkpointed again (after a resumption) replaces the earlier row.
         em.createQuery("delete from CheckpointRecord where jobId = :j and step = :s")
-                .setParameter("j", jobId).setParameter("s", info.getStep()).executeUpdate();
+                .setParameter("j", jobId)
+                .setParameter("s", info.getStep())
+                .executeUpdate();
         em.persist(record);
         append(jobId, JobEvent.newBuilder().setCheckpoint(Messages.checkpoint(record)));
         List<CheckpointRecord> all = checkpoints(jobId);
@@ -173,12 +197,15 @@ public class JobStore {
     @Transactional
     public Optional<CheckpointRecord> checkpointAt(String path) {
         return em.createQuery("from CheckpointRecord where path = :p", CheckpointRecord.class)
-                .setParameter("p", path).getResultStream().findFirst();
+                .setParameter("p", path)
+                .getResultStream()
+                .findFirst();
     }
 
     private List<CheckpointRecord> checkpoints(String jobId) {
         return em.createQuery("from CheckpointRecord where jobId = :j order by step", CheckpointRecord.class)
-                .setParameter("j", jobId).getResultList();
+                .setParameter("j", jobId)
+                .getResultList();
     }
 
     private Job job(JobRecord record) {

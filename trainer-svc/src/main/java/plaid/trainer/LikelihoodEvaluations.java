@@ -3,13 +3,17 @@ package plaid.trainer;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
 import plaid.model.CheckpointDirectory;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.sampling.LikelihoodEstimate;
 import plaid.model.sampling.LikelihoodEvaluator;
+import plaid.options.PlaidConfig;
 import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.text.ZeroShotDataset;
@@ -17,11 +21,6 @@ import plaid.v1.EvaluateLikelihoodProgress;
 import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.EvaluationRunning;
 import plaid.v1.LikelihoodResult;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Set;
 
 /**
  * EvaluateLikelihood: a checkpoint directory with its config.json and tokenizer.json (every
@@ -41,17 +40,23 @@ public class LikelihoodEvaluations {
     }
 
     /** Checks the request, reports that it started, evaluates, then sends the result. */
-    void evaluate(EvaluateLikelihoodRequest request, ServerCallStreamObserver<EvaluateLikelihoodProgress> call) throws IOException {
+    void evaluate(EvaluateLikelihoodRequest request, ServerCallStreamObserver<EvaluateLikelihoodProgress> call)
+            throws IOException {
         Path folder = root.resolve(request.getCheckpoint(), "checkpoint");
-        if (!Files.isDirectory(folder)) throw Status.NOT_FOUND.withDescription("no checkpoint " + request.getCheckpoint()).asRuntimeException();
+        if (!Files.isDirectory(folder))
+            throw Status.NOT_FOUND
+                    .withDescription("no checkpoint " + request.getCheckpoint())
+                    .asRuntimeException();
         CheckpointDirectory checkpoint;
         PlaidConfig options;
         Path tokenizerFile;
         try {
             checkpoint = CheckpointDirectory.open(root.path(), folder);
             options = checkpoint.config();
-            tokenizerFile = checkpoint.tokenizerFile().orElseThrow(() -> InvalidArgument.of("checkpoint",
-                    "has no " + CheckpointDirectory.TOKENIZER_FILE + " giving its tokenizer"));
+            tokenizerFile = checkpoint
+                    .tokenizerFile()
+                    .orElseThrow(() -> InvalidArgument.of(
+                            "checkpoint", "has no " + CheckpointDirectory.TOKENIZER_FILE + " giving its tokenizer"));
         } catch (CheckpointDirectory.Unusable e) {
             throw InvalidArgument.of("checkpoint", e.getMessage());
         }
@@ -62,12 +67,18 @@ public class LikelihoodEvaluations {
             throw InvalidArgument.of("dataset", e.getMessage());
         }
         boolean hasSplits = !dataset.rawFileName("valid").equals(dataset.rawFileName("test"));
-        InvalidArgument.require(!hasSplits || SPLITS.contains(request.getSplit()), "split", "must be valid or test, got '" + request.getSplit() + "'");
+        InvalidArgument.require(
+                !hasSplits || SPLITS.contains(request.getSplit()),
+                "split",
+                "must be valid or test, got '" + request.getSplit() + "'");
         InvalidArgument.require(request.getSeqLen() >= 0, "seq_len", "must not be negative");
         InvalidArgument.require(request.getBatchSize() >= 0, "batch_size", "must not be negative");
         InvalidArgument.require(request.getMaxSequences() >= 0, "max_sequences", "must not be negative");
         Path raw = root.path().resolve(dataset.rawFileName(request.getSplit()));
-        if (!Files.isRegularFile(raw)) throw Status.NOT_FOUND.withDescription("no " + raw.getFileName() + " in the run root").asRuntimeException();
+        if (!Files.isRegularFile(raw))
+            throw Status.NOT_FOUND
+                    .withDescription("no " + raw.getFileName() + " in the run root")
+                    .asRuntimeException();
 
         BpeTokenizer tokenizer = BpeTokenizer.load(tokenizerFile);
         ZeroShotDataset.EvalText text = dataset.read(raw);
@@ -76,7 +87,10 @@ public class LikelihoodEvaluations {
         int sequences = Math.ceilDiv(tokens.length, seqLen);
         int samples = request.getMaxSequences() > 0 ? Math.min(request.getMaxSequences(), sequences) : sequences;
         call.onNext(EvaluateLikelihoodProgress.newBuilder()
-                .setRunning(EvaluationRunning.newBuilder().setSequencesTotal(samples).setNllSoFar(Double.NaN)).build());
+                .setRunning(EvaluationRunning.newBuilder()
+                        .setSequencesTotal(samples)
+                        .setNllSoFar(Double.NaN))
+                .build());
 
         LikelihoodEstimate estimate;
         try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
@@ -84,13 +98,18 @@ public class LikelihoodEvaluations {
             estimate = new LikelihoodEvaluator(params).evaluate(tokens, seqLen, samples, request.getSeed());
         }
         boolean words = text.unit() == ZeroShotDataset.CountUnit.WORDS;
-        call.onNext(EvaluateLikelihoodProgress.newBuilder().setResult(LikelihoodResult.newBuilder()
-                .setDataset(dataset.id())
-                .setTotalNll(estimate.nllPerToken() * estimate.corpusTokens())
-                .setTokens(estimate.corpusTokens())
-                .setUnits(text.units())
-                .setUnit(words ? LikelihoodResult.Unit.UNIT_WORDS : LikelihoodResult.Unit.UNIT_CHARACTERS)
-                .setPerplexityOrBpc(words ? estimate.wordPerplexity(text.units()) : estimate.bitsPerCharacter(text.units()))).build());
+        call.onNext(EvaluateLikelihoodProgress.newBuilder()
+                .setResult(LikelihoodResult.newBuilder()
+                        .setDataset(dataset.id())
+                        .setTotalNll(estimate.nllPerToken() * estimate.corpusTokens())
+                        .setTokens(estimate.corpusTokens())
+                        .setUnits(text.units())
+                        .setUnit(words ? LikelihoodResult.Unit.UNIT_WORDS : LikelihoodResult.Unit.UNIT_CHARACTERS)
+                        .setPerplexityOrBpc(
+                                words
+                                        ? estimate.wordPerplexity(text.units())
+                                        : estimate.bitsPerCharacter(text.units())))
+                .build());
         call.onCompleted();
     }
 }

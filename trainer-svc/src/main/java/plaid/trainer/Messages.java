@@ -4,14 +4,13 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.Timestamp;
 import com.google.protobuf.util.JsonFormat;
+import java.time.Instant;
+import java.util.List;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.Job;
 import plaid.v1.StepMetrics;
 import plaid.v1.TrainingSpec;
 import plaid.v1.ValidationResult;
-
-import java.time.Instant;
-import java.util.List;
 
 /** Between stored rows (protobuf JSON columns) and the API's messages. */
 final class Messages {
@@ -24,7 +23,8 @@ final class Messages {
         try {
             return PRINTER.print(message);
         } catch (InvalidProtocolBufferException e) {
-            throw new IllegalStateException("cannot print " + message.getDescriptorForType().getFullName(), e);
+            throw new IllegalStateException(
+                    "cannot print " + message.getDescriptorForType().getFullName(), e);
         }
     }
 
@@ -33,7 +33,8 @@ final class Messages {
             PARSER.merge(json, builder);
             return builder;
         } catch (InvalidProtocolBufferException e) {
-            throw new IllegalStateException("stored JSON is not a " + builder.getDescriptorForType().getFullName(), e);
+            throw new IllegalStateException(
+                    "stored JSON is not a " + builder.getDescriptorForType().getFullName(), e);
         }
     }
 
@@ -42,22 +43,35 @@ final class Messages {
     }
 
     static Timestamp timestamp(Instant instant) {
-        return Timestamp.newBuilder().setSeconds(instant.getEpochSecond()).setNanos(instant.getNano()).build();
+        return Timestamp.newBuilder()
+                .setSeconds(instant.getEpochSecond())
+                .setNanos(instant.getNano())
+                .build();
     }
 
     static CheckpointInfo checkpoint(CheckpointRecord record) {
-        return CheckpointInfo.newBuilder().setStep(record.step).setPath(record.path)
-                .setWrittenAt(timestamp(record.writtenAt)).setResumable(record.resumable).build();
+        return CheckpointInfo.newBuilder()
+                .setStep(record.step)
+                .setPath(record.path)
+                .setWrittenAt(timestamp(record.writtenAt))
+                .setResumable(record.resumable)
+                .build();
     }
 
     static Job job(JobRecord record, List<CheckpointRecord> checkpoints) {
-        Job.Builder job = Job.newBuilder().setId(record.id).setDisplayName(record.displayName).setSpec(spec(record))
-                .setState(record.state).setCreatedAt(timestamp(record.createdAt))
-                .setStep(record.step).setTotalSteps(record.totalSteps);
+        Job.Builder job = Job.newBuilder()
+                .setId(record.id)
+                .setDisplayName(record.displayName)
+                .setSpec(spec(record))
+                .setState(record.state)
+                .setCreatedAt(timestamp(record.createdAt))
+                .setStep(record.step)
+                .setTotalSteps(record.totalSteps);
         if (record.startedAt != null) job.setStartedAt(timestamp(record.startedAt));
         if (record.finishedAt != null) job.setFinishedAt(timestamp(record.finishedAt));
         if (record.latestMetrics != null) job.setLatestMetrics(parse(record.latestMetrics, StepMetrics.newBuilder()));
-        if (record.latestValidation != null) job.setLatestValidation(parse(record.latestValidation, ValidationResult.newBuilder()));
+        if (record.latestValidation != null)
+            job.setLatestValidation(parse(record.latestValidation, ValidationResult.newBuilder()));
         if (record.failure != null) job.setFailure(record.failure);
         checkpoints.forEach(c -> job.addCheckpoints(checkpoint(c)));
         return job.build();

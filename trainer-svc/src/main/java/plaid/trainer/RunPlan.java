@@ -1,8 +1,8 @@
 package plaid.trainer;
 
 import plaid.options.PlaidConfig;
-import plaid.service.InvalidArgument;
 import plaid.options.SpecOptions;
+import plaid.service.InvalidArgument;
 import plaid.v1.Reporting;
 import plaid.v1.TrainingSpec;
 
@@ -28,7 +28,9 @@ record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints) {
         InvalidArgument.require(checkpointFreq > 0, "spec.reporting.checkpoint_freq", "must be positive");
         int keep = reporting.hasKeepCheckpoints() ? reporting.getKeepCheckpoints() : defaultKeepCheckpoints;
         InvalidArgument.require(keep > 0, "spec.reporting.keep_checkpoints", "must be positive");
-        InvalidArgument.require(spec.getDevices() >= 0 && spec.getDevices() <= 1, "spec.devices",
+        InvalidArgument.require(
+                spec.getDevices() >= 0 && spec.getDevices() <= 1,
+                "spec.devices",
                 "must be 0 or 1: jobs train on the service's one compute backend, got " + spec.getDevices());
         return new RunPlan(config, checkpointFreq, keep);
     }

@@ -1,11 +1,10 @@
 package plaid.trainer;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.file.Path;
 import plaid.model.CheckpointDirectory;
 import plaid.service.ConfinedRoot;
 import plaid.service.InvalidArgument;
-
-import java.nio.file.Path;
 
 /** The configured run root, where each job's files live, and the only way requests reach files. */
 @ApplicationScoped
@@ -28,13 +27,16 @@ public class RunRoot {
 
     /** The job's checkpoint of {@code step}: under the spec's model_save_path (null: none), else jobs/<id>/checkpoints. */
     public Path checkpoint(String jobId, String modelSavePath, int step) {
-        return (modelSavePath == null ? job(jobId).resolve("checkpoints") : savePath(modelSavePath)).resolve(CheckpointDirectory.stepFolder(step));
+        return (modelSavePath == null ? job(jobId).resolve("checkpoints") : savePath(modelSavePath))
+                .resolve(CheckpointDirectory.stepFolder(step));
     }
 
     /** A spec's model_save_path under the root; INVALID_ARGUMENT naming the field when it leads out or into jobs/. */
     public Path savePath(String modelSavePath) {
         Path dir = resolve(modelSavePath, MODEL_SAVE_PATH);
-        InvalidArgument.require(!dir.startsWith(root.path().resolve("jobs")) && !dir.equals(root.path()), MODEL_SAVE_PATH,
+        InvalidArgument.require(
+                !dir.startsWith(root.path().resolve("jobs")) && !dir.equals(root.path()),
+                MODEL_SAVE_PATH,
                 "must name a folder under the run root outside jobs/ (the service's own), got '" + modelSavePath + "'");
         return dir;
     }

@@ -6,18 +6,6 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.jboss.logging.Logger;
-import plaid.service.InvalidArgument;
-import plaid.v1.Job;
-import plaid.v1.JobEvent;
-import plaid.v1.JobState;
-import plaid.v1.SubmitSweepRequest;
-import plaid.v1.Sweep;
-import plaid.v1.SweepState;
-import plaid.v1.SweepTrial;
-import plaid.v1.TrainingSpec;
-import plaid.v1.TrialState;
-
 import java.nio.file.Files;
 import java.util.EnumSet;
 import java.util.HashMap;
@@ -26,6 +14,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.jboss.logging.Logger;
+import plaid.service.InvalidArgument;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.SubmitSweepRequest;
+import plaid.v1.Sweep;
+import plaid.v1.SweepState;
+import plaid.v1.SweepTrial;
+import plaid.v1.TrainingSpec;
+import plaid.v1.TrialState;
 
 /**
  * Runs sweeps: each running sweep has a virtual thread that submits its pending trials as jobs
@@ -43,8 +41,12 @@ public class SweepRunner {
     private static final Logger LOG = Logger.getLogger(SweepRunner.class);
     /** How often a sweep's thread looks at its trials' jobs. */
     private static final long POLL_MILLIS = 200;
-    static final Set<TrialState> TRIAL_ENDED = EnumSet.of(TrialState.TRIAL_STATE_SUCCEEDED, TrialState.TRIAL_STATE_FAILED,
-            TrialState.TRIAL_STATE_CANCELLED, TrialState.TRIAL_STATE_STOPPED_EARLY);
+
+    static final Set<TrialState> TRIAL_ENDED = EnumSet.of(
+            TrialState.TRIAL_STATE_SUCCEEDED,
+            TrialState.TRIAL_STATE_FAILED,
+            TrialState.TRIAL_STATE_CANCELLED,
+            TrialState.TRIAL_STATE_STOPPED_EARLY);
 
     private final TrainerServiceConfig config;
     private final RunRoot root;
@@ -56,9 +58,16 @@ public class SweepRunner {
     private final Map<String, Long> readUpTo = new HashMap<>();
     /** Sweeps with a thread following them. Guarded by this. */
     private final Set<String> followed = new HashSet<>();
+
     private volatile boolean stopping;
 
-    SweepRunner(TrainerServiceConfig config, RunRoot root, TrainingCorpus corpus, SweepStore sweeps, JobStore jobs, JobRunner jobRunner) {
+    SweepRunner(
+            TrainerServiceConfig config,
+            RunRoot root,
+            TrainingCorpus corpus,
+            SweepStore sweeps,
+            JobStore jobs,
+            JobRunner jobRunner) {
         this.config = config;
         this.root = root;
         this.corpus = corpus;
@@ -101,7 +110,12 @@ public class SweepRunner {
         for (SweepTrial trial : sweep.getTrialsList()) {
             if (TRIAL_ENDED.contains(trial.getState())) continue;
             if (!trial.getJobId().isEmpty()) cancelJob(trial.getJobId());
-            sweeps.updateTrial(sweepId, trial.toBuilder().setState(TrialState.TRIAL_STATE_CANCELLED).setReason("the sweep was cancelled").build());
+            sweeps.updateTrial(
+                    sweepId,
+                    trial.toBuilder()
+                            .setState(TrialState.TRIAL_STATE_CANCELLED)
+                            .setReason("the sweep was cancelled")
+                            .build());
         }
         sweeps.finish(sweepId, SweepState.SWEEP_STATE_CANCELLED);
         return find(sweepId);
@@ -109,7 +123,9 @@ public class SweepRunner {
 
     public Sweep find(String sweepId) {
         InvalidArgument.require(!sweepId.isEmpty(), "sweep_id", "must not be empty");
-        return sweeps.find(sweepId).orElseThrow(() -> Status.NOT_FOUND.withDescription("no sweep " + sweepId).asRuntimeException());
+        return sweeps.find(sweepId)
+                .orElseThrow(() ->
+                        Status.NOT_FOUND.withDescription("no sweep " + sweepId).asRuntimeException());
     }
 
     /** Starts a thread following the sweep unless one does. */
@@ -143,12 +159,20 @@ public class SweepRunner {
         Sweep sweep = find(sweepId);
         if (sweep.getState() != SweepState.SWEEP_STATE_RUNNING) return true;
         SubmitSweepRequest request = sweep.getRequest();
-        List<SweepTrial> trials = sweep.getTrialsList().stream().map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING ? follow(sweepId, t) : t).toList();
+        List<SweepTrial> trials = sweep.getTrialsList().stream()
+                .map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING ? follow(sweepId, t) : t)
+                .toList();
         if (request.getEarlyStopping().getEnabled()) {
             List<SweepTrial> current = trials;
-            trials = current.stream().map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING ? stopIfHopeless(sweepId, t, current, request) : t).toList();
+            trials = current.stream()
+                    .map(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING
+                            ? stopIfHopeless(sweepId, t, current, request)
+                            : t)
+                    .toList();
         }
-        long running = trials.stream().filter(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING).count();
+        long running = trials.stream()
+                .filter(t -> t.getState() == TrialState.TRIAL_STATE_RUNNING)
+                .count();
         int limit = Math.max(1, request.getMaxConcurrent());
         for (SweepTrial trial : trials) {
             if (running >= limit) break;
@@ -173,15 +197,22 @@ public class SweepRunner {
             // again after a resumption keeps its latest value.
             long after = readUpTo.getOrDefault(job.getId(), 0L);
             for (JobEvent event : jobs.eventsAfter(job.getId(), after)) {
-                if (event.hasValidation()) next.putValidations(event.getValidation().getStep(), event.getValidation().getNll());
+                if (event.hasValidation())
+                    next.putValidations(
+                            event.getValidation().getStep(),
+                            event.getValidation().getNll());
                 after = event.getSequence();
             }
             readUpTo.put(job.getId(), after);
-            if (job.hasLatestValidation()) next.setValidationNll(job.getLatestValidation().getNll()).setValidationStep(job.getLatestValidation().getStep());
+            if (job.hasLatestValidation())
+                next.setValidationNll(job.getLatestValidation().getNll())
+                        .setValidationStep(job.getLatestValidation().getStep());
             switch (job.getState()) {
                 case JOB_STATE_SUCCEEDED -> next.setState(TrialState.TRIAL_STATE_SUCCEEDED);
-                case JOB_STATE_FAILED -> next.setState(TrialState.TRIAL_STATE_FAILED).setReason(job.getFailure());
-                case JOB_STATE_CANCELLED -> next.setState(TrialState.TRIAL_STATE_CANCELLED).setReason("its job was cancelled");
+                case JOB_STATE_FAILED ->
+                    next.setState(TrialState.TRIAL_STATE_FAILED).setReason(job.getFailure());
+                case JOB_STATE_CANCELLED ->
+                    next.setState(TrialState.TRIAL_STATE_CANCELLED).setReason("its job was cancelled");
                 default -> {}
             }
         }
@@ -196,19 +227,29 @@ public class SweepRunner {
      * completed trials' NLLs at that step stops it (its job is cancelled and checkpoints).
      * Every recorded step is judged, oldest first, so a late look misses none.
      */
-    private SweepTrial stopIfHopeless(String sweepId, SweepTrial trial, List<SweepTrial> all, SubmitSweepRequest request) {
-        int minimum = request.getEarlyStopping().getMinCompletedTrials() == 0 ? 2 : request.getEarlyStopping().getMinCompletedTrials();
+    private SweepTrial stopIfHopeless(
+            String sweepId, SweepTrial trial, List<SweepTrial> all, SubmitSweepRequest request) {
+        int minimum = request.getEarlyStopping().getMinCompletedTrials() == 0
+                ? 2
+                : request.getEarlyStopping().getMinCompletedTrials();
         for (int step : trial.getValidationsMap().keySet().stream().sorted().toList()) {
             double nll = trial.getValidationsMap().get(step);
-            List<Double> completed = all.stream().filter(t -> t.getState() == TrialState.TRIAL_STATE_SUCCEEDED && t.containsValidations(step))
-                    .map(t -> t.getValidationsMap().get(step)).sorted().toList();
+            List<Double> completed = all.stream()
+                    .filter(t -> t.getState() == TrialState.TRIAL_STATE_SUCCEEDED && t.containsValidations(step))
+                    .map(t -> t.getValidationsMap().get(step))
+                    .sorted()
+                    .toList();
             if (completed.size() < minimum) continue;
             double median = median(completed);
             if (!(nll > median)) continue;
             cancelJob(trial.getJobId());
             readUpTo.remove(trial.getJobId());
-            SweepTrial stopped = trial.toBuilder().setState(TrialState.TRIAL_STATE_STOPPED_EARLY).setValidationNll(nll).setValidationStep(step)
-                    .setReason("validation NLL %.4f at step %d is above the median %.4f of %d completed trials".formatted(nll, step, median, completed.size()))
+            SweepTrial stopped = trial.toBuilder()
+                    .setState(TrialState.TRIAL_STATE_STOPPED_EARLY)
+                    .setValidationNll(nll)
+                    .setValidationStep(step)
+                    .setReason("validation NLL %.4f at step %d is above the median %.4f of %d completed trials"
+                            .formatted(nll, step, median, completed.size()))
                     .build();
             sweeps.updateTrial(sweepId, stopped);
             return stopped;
@@ -231,7 +272,8 @@ public class SweepRunner {
             if (job == null) {
                 TrainingSpec spec = SweepSpace.spec(sweep.getRequest().getBase(), trial);
                 RunPlan plan = checkTrial(sweep.getRequest().getBase(), trial);
-                String name = (sweep.getDisplayName().isEmpty() ? "sweep " + sweep.getId() : sweep.getDisplayName()) + " trial " + trial.getIndex();
+                String name = (sweep.getDisplayName().isEmpty() ? "sweep " + sweep.getId() : sweep.getDisplayName())
+                        + " trial " + trial.getIndex();
                 job = jobs.create(spec, name, requestId, plan.config().steps);
                 jobRunner.enqueue(job.getId());
             }
@@ -252,20 +294,32 @@ public class SweepRunner {
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
             corpus.check(spec.getCorpus(), plan.config());
             if (spec.hasResumeFrom())
-                InvalidArgument.require(Files.isDirectory(root.resolve(spec.getResumeFrom(), "spec.resume_from")), "spec.resume_from", "names no directory under the run root");
+                InvalidArgument.require(
+                        Files.isDirectory(root.resolve(spec.getResumeFrom(), "spec.resume_from")),
+                        "spec.resume_from",
+                        "names no directory under the run root");
             if (spec.hasWeightsFrom())
-                InvalidArgument.require(Files.isDirectory(root.resolve(spec.getWeightsFrom(), "spec.weights_from")), "spec.weights_from", "names no directory under the run root");
+                InvalidArgument.require(
+                        Files.isDirectory(root.resolve(spec.getWeightsFrom(), "spec.weights_from")),
+                        "spec.weights_from",
+                        "names no directory under the run root");
             if (plan.config().modelSavePath != null)
-                InvalidArgument.require(!Files.exists(root.savePath(plan.config().modelSavePath)), "spec.reporting.model_save_path",
+                InvalidArgument.require(
+                        !Files.exists(root.savePath(plan.config().modelSavePath)),
+                        "spec.reporting.model_save_path",
                         "'" + plan.config().modelSavePath + "' already exists under the run root");
             return plan;
         } catch (StatusRuntimeException e) {
             if (e.getStatus().getCode() != Status.Code.INVALID_ARGUMENT) throw e;
-            String values = trial.getParametersMap().entrySet().stream().map(v -> v.getKey() + "=" + v.getValue()).collect(Collectors.joining(" "));
+            String values = trial.getParametersMap().entrySet().stream()
+                    .map(v -> v.getKey() + "=" + v.getValue())
+                    .collect(Collectors.joining(" "));
             String description = e.getStatus().getDescription();
             // The base spec is the request's "base" field.
             if (description.startsWith("spec.")) description = "base." + description.substring("spec.".length());
-            throw Status.INVALID_ARGUMENT.withDescription(description + " (trial " + trial.getIndex() + ": " + values + ")").asRuntimeException();
+            throw Status.INVALID_ARGUMENT
+                    .withDescription(description + " (trial " + trial.getIndex() + ": " + values + ")")
+                    .asRuntimeException();
         }
     }
 

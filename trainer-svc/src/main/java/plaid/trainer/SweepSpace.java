@@ -2,16 +2,6 @@ package plaid.trainer;
 
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
-import plaid.service.InvalidArgument;
-import plaid.options.SpecOptions;
-import plaid.v1.SubmitSweepRequest;
-import plaid.v1.SweepParameter;
-import plaid.v1.SweepRange;
-import plaid.v1.SweepStrategy;
-import plaid.v1.SweepTrial;
-import plaid.v1.TrainingSpec;
-import plaid.v1.TrialState;
-
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -20,6 +10,14 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
+import plaid.options.SpecOptions;
+import plaid.service.InvalidArgument;
+import plaid.v1.SubmitSweepRequest;
+import plaid.v1.SweepParameter;
+import plaid.v1.SweepRange;
+import plaid.v1.SweepTrial;
+import plaid.v1.TrainingSpec;
+import plaid.v1.TrialState;
 
 /**
  * A sweep's search space: its parameters checked against the options a {@link TrainingSpec}
@@ -31,8 +29,11 @@ final class SweepSpace {
     static final int MAX_TRIALS = 1000;
     /** Values drawn from a range keep this many significant digits, so a trial's command line reproduces it exactly. */
     private static final int DRAWN_DIGITS = 3;
-    private static final List<FieldDescriptor> SECTIONS = List.of(TrainingSpec.getDescriptor().findFieldByName("shape"),
-            TrainingSpec.getDescriptor().findFieldByName("optimization"), TrainingSpec.getDescriptor().findFieldByName("reporting"));
+
+    private static final List<FieldDescriptor> SECTIONS = List.of(
+            TrainingSpec.getDescriptor().findFieldByName("shape"),
+            TrainingSpec.getDescriptor().findFieldByName("optimization"),
+            TrainingSpec.getDescriptor().findFieldByName("reporting"));
 
     private SweepSpace() {}
 
@@ -42,25 +43,42 @@ final class SweepSpace {
     /** The request's trials, all pending, after checking every field of the space. */
     static List<SweepTrial> trials(SubmitSweepRequest request) {
         InvalidArgument.require(request.hasBase(), "base", "must be set: the spec every trial trains with");
-        InvalidArgument.require(request.getParametersCount() > 0, "parameters", "must name at least one option to search over");
+        InvalidArgument.require(
+                request.getParametersCount() > 0, "parameters", "must name at least one option to search over");
         Set<String> seen = new HashSet<>();
         for (int i = 0; i < request.getParametersCount(); i++) {
             SweepParameter parameter = request.getParameters(i);
             String at = "parameters[" + i + "]";
             Option option = option(parameter.getName(), at + ".name");
-            InvalidArgument.require(seen.add(option.field().getFullName()), at + ".name", "repeats option '" + parameter.getName() + "'");
+            InvalidArgument.require(
+                    seen.add(option.field().getFullName()),
+                    at + ".name",
+                    "repeats option '" + parameter.getName() + "'");
             switch (parameter.getValuesCase()) {
                 case GRID -> {
-                    InvalidArgument.require(parameter.getGrid().getValuesCount() > 0, at + ".grid.values", "is empty: give at least one value");
+                    InvalidArgument.require(
+                            parameter.getGrid().getValuesCount() > 0,
+                            at + ".grid.values",
+                            "is empty: give at least one value");
                     for (int j = 0; j < parameter.getGrid().getValuesCount(); j++)
-                        value(option, parameter.getName(), parameter.getGrid().getValues(j), at + ".grid.values[" + j + "]");
+                        value(
+                                option,
+                                parameter.getName(),
+                                parameter.getGrid().getValues(j),
+                                at + ".grid.values[" + j + "]");
                 }
                 case RANGE -> checkRange(option, parameter, at + ".range");
                 default -> throw InvalidArgument.of(at, "must give grid values or a range");
             }
         }
-        InvalidArgument.require(request.getMaxConcurrent() >= 0 && request.getMaxConcurrent() <= 64, "max_concurrent", "must be in [0, 64], got " + request.getMaxConcurrent());
-        InvalidArgument.require(request.getEarlyStopping().getMinCompletedTrials() >= 0, "early_stopping.min_completed_trials", "must not be negative");
+        InvalidArgument.require(
+                request.getMaxConcurrent() >= 0 && request.getMaxConcurrent() <= 64,
+                "max_concurrent",
+                "must be in [0, 64], got " + request.getMaxConcurrent());
+        InvalidArgument.require(
+                request.getEarlyStopping().getMinCompletedTrials() >= 0,
+                "early_stopping.min_completed_trials",
+                "must not be negative");
         return switch (request.getStrategy()) {
             case SWEEP_STRATEGY_GRID -> grid(request);
             case SWEEP_STRATEGY_RANDOM -> random(request);
@@ -73,10 +91,12 @@ final class SweepSpace {
         TrainingSpec.Builder spec = base.toBuilder();
         trial.getParametersMap().forEach((name, text) -> {
             Option option = option(name, "parameters");
-            ((Message.Builder) spec.getFieldBuilder(option.section())).setField(option.field(), value(option, name, text, "parameters"));
+            ((Message.Builder) spec.getFieldBuilder(option.section()))
+                    .setField(option.field(), value(option, name, text, "parameters"));
         });
         if (base.getReporting().hasModelSavePath())
-            spec.getReportingBuilder().setModelSavePath(base.getReporting().getModelSavePath() + "/trial-" + trial.getIndex());
+            spec.getReportingBuilder()
+                    .setModelSavePath(base.getReporting().getModelSavePath() + "/trial-" + trial.getIndex());
         return spec.build();
     }
 
@@ -85,11 +105,17 @@ final class SweepSpace {
         long combinations = 1;
         for (int i = 0; i < request.getParametersCount(); i++) {
             SweepParameter parameter = request.getParameters(i);
-            InvalidArgument.require(parameter.hasGrid(), "parameters[" + i + "].range", "is not allowed in a GRID sweep: give grid values or use RANDOM");
+            InvalidArgument.require(
+                    parameter.hasGrid(),
+                    "parameters[" + i + "].range",
+                    "is not allowed in a GRID sweep: give grid values or use RANDOM");
             combinations = Math.min(combinations * parameter.getGrid().getValuesCount(), MAX_TRIALS + 1L);
         }
         int count = request.getTrials() > 0 ? (int) Math.min(request.getTrials(), combinations) : (int) combinations;
-        InvalidArgument.require(count <= MAX_TRIALS, "parameters", "make more than " + MAX_TRIALS + " combinations: set trials or shrink the grid");
+        InvalidArgument.require(
+                count <= MAX_TRIALS,
+                "parameters",
+                "make more than " + MAX_TRIALS + " combinations: set trials or shrink the grid");
         List<SweepTrial> trials = new ArrayList<>();
         for (int t = 0; t < count; t++) {
             Map<String, String> values = new LinkedHashMap<>();
@@ -102,23 +128,32 @@ final class SweepSpace {
                 rest /= n;
             }
             for (int i = 0; i < pick.length; i++)
-                values.put(request.getParameters(i).getName(), request.getParameters(i).getGrid().getValues(pick[i]));
+                values.put(
+                        request.getParameters(i).getName(),
+                        request.getParameters(i).getGrid().getValues(pick[i]));
             trials.add(pending(t, values));
         }
         return trials;
     }
 
     private static List<SweepTrial> random(SubmitSweepRequest request) {
-        InvalidArgument.require(request.getTrials() >= 1 && request.getTrials() <= MAX_TRIALS, "trials",
+        InvalidArgument.require(
+                request.getTrials() >= 1 && request.getTrials() <= MAX_TRIALS,
+                "trials",
                 "must be in [1, " + MAX_TRIALS + "] for a RANDOM sweep, got " + request.getTrials());
         SplittableRandom random = new SplittableRandom(request.getSeed());
         List<SweepTrial> trials = new ArrayList<>();
         for (int t = 0; t < request.getTrials(); t++) {
             Map<String, String> values = new LinkedHashMap<>();
             for (SweepParameter parameter : request.getParametersList()) {
-                values.put(parameter.getName(), parameter.hasGrid()
-                        ? parameter.getGrid().getValues(random.nextInt(parameter.getGrid().getValuesCount()))
-                        : draw(option(parameter.getName(), "parameters"), parameter.getRange(), random));
+                values.put(
+                        parameter.getName(),
+                        parameter.hasGrid()
+                                ? parameter
+                                        .getGrid()
+                                        .getValues(random.nextInt(
+                                                parameter.getGrid().getValuesCount()))
+                                : draw(option(parameter.getName(), "parameters"), parameter.getRange(), random));
             }
             trials.add(pending(t, values));
         }
@@ -131,24 +166,48 @@ final class SweepSpace {
                 ? Math.exp(Math.log(range.getMin()) + u * (Math.log(range.getMax()) - Math.log(range.getMin())))
                 : range.getMin() + u * (range.getMax() - range.getMin());
         if (option.field().getJavaType() == FieldDescriptor.JavaType.INT)
-            return Long.toString(Math.clamp(Math.round(x), (long) Math.ceil(range.getMin()), (long) Math.floor(range.getMax())));
-        return new java.math.BigDecimal(x).round(new java.math.MathContext(DRAWN_DIGITS)).stripTrailingZeros().toString().toLowerCase(Locale.ROOT);
+            return Long.toString(
+                    Math.clamp(Math.round(x), (long) Math.ceil(range.getMin()), (long) Math.floor(range.getMax())));
+        return new java.math.BigDecimal(x)
+                .round(new java.math.MathContext(DRAWN_DIGITS))
+                .stripTrailingZeros()
+                .toString()
+                .toLowerCase(Locale.ROOT);
     }
 
     private static SweepTrial pending(int index, Map<String, String> values) {
-        return SweepTrial.newBuilder().setIndex(index).putAllParameters(values).setState(TrialState.TRIAL_STATE_PENDING).build();
+        return SweepTrial.newBuilder()
+                .setIndex(index)
+                .putAllParameters(values)
+                .setState(TrialState.TRIAL_STATE_PENDING)
+                .build();
     }
 
     private static void checkRange(Option option, SweepParameter parameter, String at) {
         FieldDescriptor.JavaType type = option.field().getJavaType();
-        InvalidArgument.require(type == FieldDescriptor.JavaType.INT || type == FieldDescriptor.JavaType.DOUBLE, at,
-                "is not allowed for option '" + parameter.getName() + "' (" + type.name().toLowerCase(Locale.ROOT) + "): give grid values");
+        InvalidArgument.require(
+                type == FieldDescriptor.JavaType.INT || type == FieldDescriptor.JavaType.DOUBLE,
+                at,
+                "is not allowed for option '" + parameter.getName() + "' ("
+                        + type.name().toLowerCase(Locale.ROOT) + "): give grid values");
         SweepRange range = parameter.getRange();
-        InvalidArgument.require(Double.isFinite(range.getMin()) && Double.isFinite(range.getMax()), at, "bounds must be finite numbers");
-        InvalidArgument.require(range.getMin() < range.getMax(), at, "is empty: min " + range.getMin() + " must be below max " + range.getMax());
-        InvalidArgument.require(!range.getLog() || range.getMin() > 0, at + ".min", "must be positive for a log range, got " + range.getMin());
+        InvalidArgument.require(
+                Double.isFinite(range.getMin()) && Double.isFinite(range.getMax()),
+                at,
+                "bounds must be finite numbers");
+        InvalidArgument.require(
+                range.getMin() < range.getMax(),
+                at,
+                "is empty: min " + range.getMin() + " must be below max " + range.getMax());
+        InvalidArgument.require(
+                !range.getLog() || range.getMin() > 0,
+                at + ".min",
+                "must be positive for a log range, got " + range.getMin());
         if (type == FieldDescriptor.JavaType.INT)
-            InvalidArgument.require(Math.ceil(range.getMin()) <= Math.floor(range.getMax()), at, "holds no integer for option '" + parameter.getName() + "'");
+            InvalidArgument.require(
+                    Math.ceil(range.getMin()) <= Math.floor(range.getMax()),
+                    at,
+                    "holds no integer for option '" + parameter.getName() + "'");
     }
 
     /** The option a parameter names: a field of shape, optimization or reporting by its name or train.py's. */
@@ -156,10 +215,12 @@ final class SweepSpace {
         InvalidArgument.require(!name.isEmpty(), at, "must name a train.py option");
         for (FieldDescriptor section : SECTIONS) {
             for (FieldDescriptor field : section.getMessageType().getFields()) {
-                if (field.getName().equals(name) || SpecOptions.option(field).equals(name)) return new Option(section, field);
+                if (field.getName().equals(name) || SpecOptions.option(field).equals(name))
+                    return new Option(section, field);
             }
         }
-        throw InvalidArgument.of(at, "is an unknown option '" + name + "': not a field of the spec's shape, optimization or reporting");
+        throw InvalidArgument.of(
+                at, "is an unknown option '" + name + "': not a field of the spec's shape, optimization or reporting");
     }
 
     /** A command-line value as the field's type. */
@@ -173,16 +234,21 @@ final class SweepSpace {
                     if (!Double.isFinite(d)) throw new NumberFormatException();
                     yield d;
                 }
-                case BOOLEAN -> switch (text.trim().toLowerCase(Locale.ROOT)) {
-                    case "true", "1" -> true;
-                    case "false", "0" -> false;
-                    default -> throw new NumberFormatException();
-                };
+                case BOOLEAN ->
+                    switch (text.trim().toLowerCase(Locale.ROOT)) {
+                        case "true", "1" -> true;
+                        case "false", "0" -> false;
+                        default -> throw new NumberFormatException();
+                    };
                 case STRING -> text;
                 default -> throw InvalidArgument.of(at, "option '" + name + "' cannot be swept");
             };
         } catch (NumberFormatException e) {
-            throw InvalidArgument.of(at, "'" + text + "' is not a valid " + option.field().getJavaType().name().toLowerCase(Locale.ROOT) + " for option '" + name + "'");
+            throw InvalidArgument.of(
+                    at,
+                    "'" + text + "' is not a valid "
+                            + option.field().getJavaType().name().toLowerCase(Locale.ROOT) + " for option '" + name
+                            + "'");
         }
     }
 }

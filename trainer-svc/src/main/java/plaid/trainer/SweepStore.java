@@ -4,18 +4,17 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.LockModeType;
 import jakarta.transaction.Transactional;
-import plaid.v1.SubmitSweepRequest;
-import plaid.v1.Sweep;
-import plaid.v1.SweepState;
-import plaid.v1.SweepTrial;
-import plaid.v1.TrialState;
-
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
+import plaid.v1.SubmitSweepRequest;
+import plaid.v1.Sweep;
+import plaid.v1.SweepState;
+import plaid.v1.SweepTrial;
+import plaid.v1.TrialState;
 
 /** Sweeps and their trials in the database: a sweep and all its trials are written in one transaction. */
 @ApplicationScoped
@@ -55,7 +54,10 @@ public class SweepStore {
     public Optional<Sweep> byRequestId(String requestId) {
         if (requestId.isEmpty()) return Optional.empty();
         return em.createQuery("from SweepRecord where requestId = :r", SweepRecord.class)
-                .setParameter("r", requestId).getResultStream().findFirst().map(this::sweep);
+                .setParameter("r", requestId)
+                .getResultStream()
+                .findFirst()
+                .map(this::sweep);
     }
 
     @Transactional
@@ -67,22 +69,31 @@ public class SweepStore {
     @Transactional
     public List<Sweep> page(int offset, int limit) {
         return em.createQuery("from SweepRecord order by createdAt desc, id", SweepRecord.class)
-                .setFirstResult(offset).setMaxResults(limit).getResultStream().map(this::sweep).toList();
+                .setFirstResult(offset)
+                .setMaxResults(limit)
+                .getResultStream()
+                .map(this::sweep)
+                .toList();
     }
 
     /** Ids of the sweeps still running: what a restarted service follows again. */
     @Transactional
     public List<String> running() {
         return em.createQuery("select id from SweepRecord where state = :s order by createdAt", String.class)
-                .setParameter("s", SweepState.SWEEP_STATE_RUNNING).getResultList();
+                .setParameter("s", SweepState.SWEEP_STATE_RUNNING)
+                .getResultList();
     }
 
     /** Replaces the stored trial of the same index. */
     @Transactional
     public void updateTrial(String sweepId, SweepTrial trial) {
         em.createQuery("from SweepTrialRecord where sweepId = :s and idx = :i", SweepTrialRecord.class)
-                .setParameter("s", sweepId).setParameter("i", trial.getIndex())
-                .setLockMode(LockModeType.PESSIMISTIC_WRITE).getSingleResult().trial = Messages.json(trial);
+                        .setParameter("s", sweepId)
+                        .setParameter("i", trial.getIndex())
+                        .setLockMode(LockModeType.PESSIMISTIC_WRITE)
+                        .getSingleResult()
+                        .trial =
+                Messages.json(trial);
     }
 
     /** Ends the sweep in {@code state}. */
@@ -94,13 +105,24 @@ public class SweepStore {
     }
 
     private Sweep sweep(SweepRecord record) {
-        List<SweepTrial> trials = em.createQuery("select trial from SweepTrialRecord where sweepId = :s order by idx", String.class)
-                .setParameter("s", record.id).getResultStream().map(json -> Messages.parse(json, SweepTrial.newBuilder()).build()).toList();
-        Sweep.Builder sweep = Sweep.newBuilder().setId(record.id).setDisplayName(record.displayName)
+        List<SweepTrial> trials = em.createQuery(
+                        "select trial from SweepTrialRecord where sweepId = :s order by idx", String.class)
+                .setParameter("s", record.id)
+                .getResultStream()
+                .map(json -> Messages.parse(json, SweepTrial.newBuilder()).build())
+                .toList();
+        Sweep.Builder sweep = Sweep.newBuilder()
+                .setId(record.id)
+                .setDisplayName(record.displayName)
                 .setRequest(Messages.parse(record.request, SubmitSweepRequest.newBuilder()))
-                .setState(record.state).setCreatedAt(Messages.timestamp(record.createdAt)).addAllTrials(trials)
-                .setBestTrial(trials.stream().filter(t -> t.getState() == TrialState.TRIAL_STATE_SUCCEEDED && t.hasValidationNll())
-                        .min(Comparator.comparingDouble(SweepTrial::getValidationNll)).map(SweepTrial::getIndex).orElse(-1));
+                .setState(record.state)
+                .setCreatedAt(Messages.timestamp(record.createdAt))
+                .addAllTrials(trials)
+                .setBestTrial(trials.stream()
+                        .filter(t -> t.getState() == TrialState.TRIAL_STATE_SUCCEEDED && t.hasValidationNll())
+                        .min(Comparator.comparingDouble(SweepTrial::getValidationNll))
+                        .map(SweepTrial::getIndex)
+                        .orElse(-1));
         if (record.finishedAt != null) sweep.setFinishedAt(Messages.timestamp(record.finishedAt));
         return sweep.build();
     }

@@ -1,11 +1,11 @@
 package plaid.trainer;
 
+import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
 import jakarta.persistence.GeneratedValue;
 import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
 import jakarta.persistence.Table;
-import jakarta.persistence.Column;
 
 /** A row of {@code sweep_trials}: one trial of a sweep as a SweepTrial message (protobuf JSON). */
 @Entity
@@ -14,8 +14,10 @@ public class SweepTrialRecord {
     @Id
     @GeneratedValue(strategy = GenerationType.IDENTITY)
     public Long id;
+
     @Column(name = "sweep_id")
     public String sweepId;
+
     public int idx;
     public String trial;
 }

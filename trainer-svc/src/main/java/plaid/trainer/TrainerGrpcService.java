@@ -1,44 +1,43 @@
 package plaid.trainer;
 
+import static plaid.service.Replies.reply;
+import static plaid.service.Replies.status;
+
 import com.google.protobuf.ByteString;
-import io.grpc.Status;
 import io.grpc.BindableService;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.inject.Inject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
 import plaid.service.InvalidArgument;
 import plaid.service.MalformedRequests;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CancelSweepRequest;
-import plaid.v1.GetSweepRequest;
-import plaid.v1.ListSweepsRequest;
-import plaid.v1.ListSweepsResponse;
-import plaid.v1.SubmitSweepRequest;
-import plaid.v1.Sweep;
 import plaid.v1.CheckpointPlots;
 import plaid.v1.EvaluateLikelihoodProgress;
 import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.GetCheckpointPlotsRequest;
 import plaid.v1.GetJobRequest;
+import plaid.v1.GetSweepRequest;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.ListJobsRequest;
 import plaid.v1.ListJobsResponse;
+import plaid.v1.ListSweepsRequest;
+import plaid.v1.ListSweepsResponse;
 import plaid.v1.SubmitJobRequest;
+import plaid.v1.SubmitSweepRequest;
+import plaid.v1.Sweep;
 import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 import plaid.v1.WatchJobRequest;
-
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.Optional;
-
-import static plaid.service.Replies.reply;
-import static plaid.service.Replies.status;
 
 /**
  * The gRPC face of the trainer service: request checks and translation. Unary calls run on
@@ -57,11 +56,18 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     // Sweeps (SweepRunner has their logic); injected into fields to leave the constructor as it is.
     @Inject
     SweepRunner sweeps;
+
     @Inject
     SweepStore sweepStore;
 
-    TrainerGrpcService(TrainerServiceConfig config, RunRoot root, JobStore store, JobEvents events, JobRunner runner,
-                       TrainingCorpus corpus, LikelihoodEvaluations evaluations) {
+    TrainerGrpcService(
+            TrainerServiceConfig config,
+            RunRoot root,
+            JobStore store,
+            JobEvents events,
+            JobRunner runner,
+            TrainingCorpus corpus,
+            LikelihoodEvaluations evaluations) {
         this.config = config;
         this.root = root;
         this.store = store;
@@ -88,17 +94,22 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
             TrainingSpec spec = request.getSpec();
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
             JobMemory.of(plan.config(), config.shuffleBufferChunks())
-                    .requireFitsHeap("cpu".equals(config.backend()), Runtime.getRuntime().maxMemory());
+                    .requireFitsHeap(
+                            "cpu".equals(config.backend()), Runtime.getRuntime().maxMemory());
             corpus.check(spec.getCorpus(), plan.config());
             if (spec.hasResumeFrom()) requireDirectory(spec.getResumeFrom(), "spec.resume_from");
             if (spec.hasWeightsFrom()) requireDirectory(spec.getWeightsFrom(), "spec.weights_from");
             if (plan.config().modelSavePath != null) {
-                InvalidArgument.require(!Files.exists(root.savePath(plan.config().modelSavePath)), RunRoot.MODEL_SAVE_PATH,
-                        "'" + plan.config().modelSavePath + "' already exists under the run root: a job does not overwrite another's weights");
+                InvalidArgument.require(
+                        !Files.exists(root.savePath(plan.config().modelSavePath)),
+                        RunRoot.MODEL_SAVE_PATH,
+                        "'" + plan.config().modelSavePath
+                                + "' already exists under the run root: a job does not overwrite another's weights");
             }
             // The fork's run name names the job unless the request names it.
             String displayName = request.getDisplayName().isEmpty() && plan.config().wandbRunName != null
-                    ? plan.config().wandbRunName : request.getDisplayName();
+                    ? plan.config().wandbRunName
+                    : request.getDisplayName();
             Job job = store.create(spec, displayName, request.getRequestId(), plan.config().steps);
             runner.enqueue(job.getId());
             return job;
@@ -116,11 +127,14 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     public void listJobs(ListJobsRequest request, StreamObserver<ListJobsResponse> response) {
         reply(response, () -> {
             InvalidArgument.require(request.getPageSize() >= 0, "page_size", "must not be negative");
-            int pageSize = request.getPageSize() == 0 ? config.defaultPageSize() : Math.min(request.getPageSize(), config.maxPageSize());
+            int pageSize = request.getPageSize() == 0
+                    ? config.defaultPageSize()
+                    : Math.min(request.getPageSize(), config.maxPageSize());
             int offset = pageOffset(request.getPageToken());
             // One more than the page tells whether another page follows.
             List<Job> jobs = store.page(request.getStatesList(), offset, pageSize + 1);
-            ListJobsResponse.Builder reply = ListJobsResponse.newBuilder().addAllJobs(jobs.subList(0, Math.min(pageSize, jobs.size())));
+            ListJobsResponse.Builder reply =
+                    ListJobsResponse.newBuilder().addAllJobs(jobs.subList(0, Math.min(pageSize, jobs.size())));
             if (jobs.size() > pageSize) reply.setNextPageToken(Integer.toString(offset + pageSize));
             return reply.build();
         });
@@ -144,8 +158,11 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     }
 
     @Override
-    public void evaluateLikelihood(EvaluateLikelihoodRequest request, StreamObserver<EvaluateLikelihoodProgress> response) {
-        stream(response, () -> evaluations.evaluate(request, (ServerCallStreamObserver<EvaluateLikelihoodProgress>) response));
+    public void evaluateLikelihood(
+            EvaluateLikelihoodRequest request, StreamObserver<EvaluateLikelihoodProgress> response) {
+        stream(
+                response,
+                () -> evaluations.evaluate(request, (ServerCallStreamObserver<EvaluateLikelihoodProgress>) response));
     }
 
     @Override
@@ -153,9 +170,13 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     public void getCheckpointPlots(GetCheckpointPlotsRequest request, StreamObserver<CheckpointPlots> response) {
         reply(response, () -> {
             Path dir = root.resolve(request.getCheckpoint(), "checkpoint");
-            if (store.checkpointAt(root.relative(dir)).isEmpty()) throw Status.NOT_FOUND.withDescription("no checkpoint " + request.getCheckpoint()).asRuntimeException();
+            if (store.checkpointAt(root.relative(dir)).isEmpty())
+                throw Status.NOT_FOUND
+                        .withDescription("no checkpoint " + request.getCheckpoint())
+                        .asRuntimeException();
             return CheckpointPlots.newBuilder()
-                    .setNoiseSchedulePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.NOISE_SCHEDULE))))
+                    .setNoiseSchedulePng(
+                            ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.NOISE_SCHEDULE))))
                     .setLossCurvePng(ByteString.copyFrom(Files.readAllBytes(dir.resolve(CheckpointCharts.LOSS_CURVE))))
                     .build();
         });
@@ -178,10 +199,13 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     public void listSweeps(ListSweepsRequest request, StreamObserver<ListSweepsResponse> response) {
         reply(response, () -> {
             InvalidArgument.require(request.getPageSize() >= 0, "page_size", "must not be negative");
-            int pageSize = request.getPageSize() == 0 ? config.defaultPageSize() : Math.min(request.getPageSize(), config.maxPageSize());
+            int pageSize = request.getPageSize() == 0
+                    ? config.defaultPageSize()
+                    : Math.min(request.getPageSize(), config.maxPageSize());
             int offset = pageOffset(request.getPageToken());
             List<Sweep> page = sweepStore.page(offset, pageSize + 1);
-            ListSweepsResponse.Builder reply = ListSweepsResponse.newBuilder().addAllSweeps(page.subList(0, Math.min(pageSize, page.size())));
+            ListSweepsResponse.Builder reply =
+                    ListSweepsResponse.newBuilder().addAllSweeps(page.subList(0, Math.min(pageSize, page.size())));
             if (page.size() > pageSize) reply.setNextPageToken(Integer.toString(offset + pageSize));
             return reply.build();
         });
@@ -195,11 +219,16 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
 
     private Job job(String jobId) {
         InvalidArgument.require(!jobId.isEmpty(), "job_id", "must not be empty");
-        return store.find(jobId).orElseThrow(() -> Status.NOT_FOUND.withDescription("no job " + jobId).asRuntimeException());
+        return store.find(jobId)
+                .orElseThrow(() ->
+                        Status.NOT_FOUND.withDescription("no job " + jobId).asRuntimeException());
     }
 
     private void requireDirectory(String relative, String field) {
-        InvalidArgument.require(Files.isDirectory(root.resolve(relative, field)), field, "names no directory under the run root: " + relative);
+        InvalidArgument.require(
+                Files.isDirectory(root.resolve(relative, field)),
+                field,
+                "names no directory under the run root: " + relative);
     }
 
     private static int pageOffset(String token) {

@@ -2,10 +2,9 @@ package plaid.trainer;
 
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
-import plaid.model.checkpoint.CheckpointFormat;
-
 import java.nio.file.Path;
 import java.util.Optional;
+import plaid.model.checkpoint.CheckpointFormat;
 
 /** Everything the trainer service reads from configuration ({@code application.properties}, env, -D). */
 @ConfigMapping(prefix = "trainer-svc")

@@ -3,15 +3,6 @@ package plaid.trainer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
-import plaid.options.PlaidConfig;
-import plaid.model.Trainer;
-import plaid.service.InvalidArgument;
-import plaid.text.BpeTokenizer;
-import plaid.text.BpeTrainer;
-import plaid.text.DemoCorpus;
-import plaid.text.DocumentFile;
-import plaid.text.TokenStream;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,6 +10,14 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import plaid.model.Trainer;
+import plaid.options.PlaidConfig;
+import plaid.service.InvalidArgument;
+import plaid.text.BpeTokenizer;
+import plaid.text.BpeTrainer;
+import plaid.text.DemoCorpus;
+import plaid.text.DocumentFile;
+import plaid.text.TokenStream;
 
 /**
  * A job's text: the built-in demo corpus or a file under the run root, split into training
@@ -32,6 +31,7 @@ public class TrainingCorpus {
     public static final String DEMO = "demo";
     /** Id 0, which TokenStream puts after every document. */
     static final String END_OF_TEXT = "<|endoftext|>";
+
     private static final int BYTE_SYMBOLS = 256;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -52,19 +52,26 @@ public class TrainingCorpus {
      * naming the file and line), and the tokenizer's ids fit the vocabulary.
      */
     public void check(String corpus, PlaidConfig options) {
-        InvalidArgument.require(!corpus.isEmpty(), "spec.corpus", "must name a file under the run root or '" + DEMO + "'");
+        InvalidArgument.require(
+                !corpus.isEmpty(), "spec.corpus", "must name a file under the run root or '" + DEMO + "'");
         if (!corpus.equals(DEMO)) {
             Path file = root.resolve(corpus, "spec.corpus");
-            InvalidArgument.require(Files.isRegularFile(file), "spec.corpus", "names no file under the run root: " + corpus);
+            InvalidArgument.require(
+                    Files.isRegularFile(file), "spec.corpus", "names no file under the run root: " + corpus);
             checkDocuments(file, corpus);
         }
         Optional<BpeTokenizer> tokenizer = configuredTokenizer();
         if (tokenizer.isPresent())
-            InvalidArgument.require(tokenizer.get().vocabSize() <= options.vocabSize, "spec.shape.vocab_size",
+            InvalidArgument.require(
+                    tokenizer.get().vocabSize() <= options.vocabSize,
+                    "spec.shape.vocab_size",
                     "must be at least the tokenizer's " + tokenizer.get().vocabSize() + ", got " + options.vocabSize);
         else
-            InvalidArgument.require(options.vocabSize >= BYTE_SYMBOLS + 1, "spec.shape.vocab_size",
-                    "must be at least " + (BYTE_SYMBOLS + 1) + " to train a byte-level tokenizer, got " + options.vocabSize);
+            InvalidArgument.require(
+                    options.vocabSize >= BYTE_SYMBOLS + 1,
+                    "spec.shape.vocab_size",
+                    "must be at least " + (BYTE_SYMBOLS + 1) + " to train a byte-level tokenizer, got "
+                            + options.vocabSize);
     }
 
     private static void checkDocuments(Path file, String corpus) {
@@ -74,26 +81,37 @@ public class TrainingCorpus {
         } catch (DocumentFile.BadDocumentException e) {
             throw InvalidArgument.of("spec.corpus", e.getMessage());
         } catch (IOException e) {
-            throw Status.FAILED_PRECONDITION.withDescription("spec.corpus " + corpus + " cannot be read: " + e.getMessage()).asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("spec.corpus " + corpus + " cannot be read: " + e.getMessage())
+                    .asRuntimeException();
         }
-        InvalidArgument.require(documents[0] >= 2, "spec.corpus", corpus + " has " + documents[0] + " documents; 2 are needed to hold one out");
+        InvalidArgument.require(
+                documents[0] >= 2,
+                "spec.corpus",
+                corpus + " has " + documents[0] + " documents; 2 are needed to hold one out");
     }
 
     /** Writes the job's shards and tokenizer unless an earlier run of the job did. */
     public Prepared prepare(String jobId, String corpus, PlaidConfig options) throws IOException {
         Path dir = root.job(jobId);
-        Path train = dir.resolve("data/train.jsonl"), valid = dir.resolve("data/valid.jsonl"), tokenizerFile = dir.resolve("tokenizer.json");
+        Path train = dir.resolve("data/train.jsonl"),
+                valid = dir.resolve("data/valid.jsonl"),
+                tokenizerFile = dir.resolve("tokenizer.json");
         if (!Files.isRegularFile(train)) {
             List<String> documents = documents(corpus);
-            if (documents.size() < 2) throw new IllegalStateException("corpus " + corpus + " has " + documents.size() + " documents; 2 are needed to hold one out");
+            if (documents.size() < 2)
+                throw new IllegalStateException(
+                        "corpus " + corpus + " has " + documents.size() + " documents; 2 are needed to hold one out");
             int held = Math.clamp(Math.round(documents.size() * config.validationShare()), 1, documents.size() - 1);
             writeShard(valid, documents.subList(0, held));
             writeShard(train, documents.subList(held, documents.size()));
         }
         if (!Files.isRegularFile(tokenizerFile)) {
             Optional<BpeTokenizer> configured = configuredTokenizer();
-            BpeTokenizer tokenizer = configured.isPresent() ? configured.get()
-                    : new BpeTrainer(options.vocabSize, List.of(END_OF_TEXT), 2).train(readShard(train).parallelStream());
+            BpeTokenizer tokenizer = configured.isPresent()
+                    ? configured.get()
+                    : new BpeTrainer(options.vocabSize, List.of(END_OF_TEXT), 2)
+                            .train(readShard(train).parallelStream());
             Path tmp = Files.createTempFile(dir, ".tokenizer", ".json");
             tokenizer.save(tmp);
             Files.move(tmp, tokenizerFile, StandardCopyOption.ATOMIC_MOVE);
@@ -103,7 +121,8 @@ public class TrainingCorpus {
 
     /** The shard's stream as the job reads it, one row per call (the trainer asks for whole batches). */
     public TokenStream.Config streamConfig(Path shard, PlaidConfig options) {
-        return TokenStream.Config.withChunkBuffer(List.of(shard), options.seqLen, 1, config.shuffleBufferChunks(), options.seed, 0, 1);
+        return TokenStream.Config.withChunkBuffer(
+                List.of(shard), options.seqLen, 1, config.shuffleBufferChunks(), options.seed, 0, 1);
     }
 
     /** {@code rows × seqLen} ids from a one-row stream. */
@@ -141,7 +160,9 @@ public class TrainingCorpus {
             try {
                 configuredTokenizer = BpeTokenizer.load(file);
             } catch (IOException | RuntimeException e) {
-                throw Status.FAILED_PRECONDITION.withDescription("cannot load the tokenizer " + file + " (config trainer-svc.tokenizer): " + e.getMessage())
+                throw Status.FAILED_PRECONDITION
+                        .withDescription("cannot load the tokenizer " + file + " (config trainer-svc.tokenizer): "
+                                + e.getMessage())
                         .asRuntimeException();
             }
         }

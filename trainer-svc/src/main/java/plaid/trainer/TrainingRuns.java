@@ -4,15 +4,21 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.Optional;
+import java.util.stream.Stream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
 import plaid.model.CheckpointDirectory;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
 import plaid.model.TrainingCheckpoint;
 import plaid.model.TrainingDivergedException;
+import plaid.options.PlaidConfig;
 import plaid.text.TokenStream;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.Job;
@@ -22,13 +28,6 @@ import plaid.v1.StepMetrics;
 import plaid.v1.TrainingSpec;
 import plaid.v1.ValidationProgress;
 import plaid.v1.ValidationResult;
-
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * Runs one job on the calling thread: prepares its data, starts fresh or from its newest
@@ -49,15 +48,24 @@ public class TrainingRuns {
     /** The newest report's throughput, whichever job made it; 0 until the first report. */
     private volatile double reportedTokensPerSecond;
 
-    TrainingRuns(TrainerServiceConfig config, RunRoot root, TrainingCorpus corpus, JobStore store, JobEvents events, MeterRegistry meters) {
+    TrainingRuns(
+            TrainerServiceConfig config,
+            RunRoot root,
+            TrainingCorpus corpus,
+            JobStore store,
+            JobEvents events,
+            MeterRegistry meters) {
         this.config = config;
         this.root = root;
         this.corpus = corpus;
         this.store = store;
         this.events = events;
-        this.completedSteps = Counter.builder("plaid.trainer.steps").description("Optimizer steps completed, all jobs together").register(meters);
+        this.completedSteps = Counter.builder("plaid.trainer.steps")
+                .description("Optimizer steps completed, all jobs together")
+                .register(meters);
         Gauge.builder("plaid.trainer.tokens.per.second", this, runs -> runs.reportedTokensPerSecond)
-                .description("Training throughput at the newest step report (every print_freq steps)").register(meters);
+                .description("Training throughput at the newest step report (every print_freq steps)")
+                .register(meters);
     }
 
     /** Trains the job; returns the state it ended in, or null when the service stopped it (it stays running). */
@@ -66,7 +74,8 @@ public class TrainingRuns {
         RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
         PlaidConfig options = plan.config();
         TrainingCorpus.Prepared data = corpus.prepare(job.getId(), spec.getCorpus(), options);
-        Path start = store.latestCheckpoint(job.getId()).map(c -> root.path().resolve(c.path))
+        Path start = store.latestCheckpoint(job.getId())
+                .map(c -> root.path().resolve(c.path))
                 .orElse(spec.hasResumeFrom() ? root.resolve(spec.getResumeFrom(), "spec.resume_from") : null);
         TokenStream.Config streamConfig = corpus.streamConfig(data.trainShard(), options);
         CheckpointDirectory from = start == null ? null : CheckpointDirectory.open(root.path(), start);
@@ -85,7 +94,9 @@ public class TrainingRuns {
             Trainer trainer = new Trainer(params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
             int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
             if (start != null)
-                events.append(job.getId(), JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
+                events.append(
+                        job.getId(),
+                        JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
             return new Run(job.getId(), plan, data, trainer, stream, control).from(next);
         }
     }
@@ -101,7 +112,13 @@ public class TrainingRuns {
         private final RunControl control;
         private int lastCheckpoint = -1;
 
-        Run(String jobId, RunPlan plan, TrainingCorpus.Prepared data, Trainer trainer, TokenStream stream, RunControl control) {
+        Run(
+                String jobId,
+                RunPlan plan,
+                TrainingCorpus.Prepared data,
+                Trainer trainer,
+                TokenStream stream,
+                RunControl control) {
             this.jobId = jobId;
             this.plan = plan;
             this.options = plan.config();
@@ -119,9 +136,11 @@ public class TrainingRuns {
                 return control.cancelled() ? JobState.JOB_STATE_CANCELLED : null;
             } catch (TrainingDivergedException diverged) {
                 // The failing step changed nothing and no checkpoint is written after it: the newest one stays.
-                String kept = store.latestCheckpoint(jobId).map(c -> "its last checkpoint, " + c.path + ", is kept")
+                String kept = store.latestCheckpoint(jobId)
+                        .map(c -> "its last checkpoint, " + c.path + ", is kept")
                         .orElse("no checkpoint was written");
-                events.append(jobId, JobEvent.newBuilder().setMessage(diverged.getMessage() + ": the job fails; " + kept));
+                events.append(
+                        jobId, JobEvent.newBuilder().setMessage(diverged.getMessage() + ": the job fails; " + kept));
                 throw diverged;
             }
         }
@@ -158,23 +177,41 @@ public class TrainingRuns {
             // during it resumes here, at the validation, not at the last periodic checkpoint.
             if (lastCheckpoint < options.steps) checkpoint(options.steps);
             if (options.finalValSteps == 0) {
-                events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps (no final validation: final_val_steps=0)"
-                        .formatted(options.steps)));
+                events.append(
+                        jobId,
+                        JobEvent.newBuilder()
+                                .setMessage("finished %d steps (no final validation: final_val_steps=0)"
+                                        .formatted(options.steps)));
             } else {
                 double finalNll = validate(options.steps, options.finalValSteps);
-                events.append(jobId, JobEvent.newBuilder().setMessage("finished %d steps: final validation NLL %.4f nats/token"
-                        .formatted(options.steps, finalNll)));
+                events.append(
+                        jobId,
+                        JobEvent.newBuilder()
+                                .setMessage("finished %d steps: final validation NLL %.4f nats/token"
+                                        .formatted(options.steps, finalNll)));
             }
             return JobState.JOB_STATE_SUCCEEDED;
         }
 
         private void report(Trainer.StepMetrics m, double tokensPerSecond, double etaSeconds) {
             reportedTokensPerSecond = tokensPerSecond;
-            events.append(jobId, JobEvent.newBuilder().setMetrics(StepMetrics.newBuilder()
-                    .setStep(m.step()).setLoss(m.loss()).setNll(m.nll()).setReconst(m.reconst()).setPrior(m.prior())
-                    .setGamma0(m.gamma0()).setGamma1(m.gamma1()).setReconstBatchSize(m.reconstBs())
-                    .setGradNorm(m.gradNorm()).setLrFactor(m.lrFactor()).setSeconds(m.seconds())
-                    .setTokensPerSecond(tokensPerSecond).setEtaSeconds(etaSeconds)));
+            events.append(
+                    jobId,
+                    JobEvent.newBuilder()
+                            .setMetrics(StepMetrics.newBuilder()
+                                    .setStep(m.step())
+                                    .setLoss(m.loss())
+                                    .setNll(m.nll())
+                                    .setReconst(m.reconst())
+                                    .setPrior(m.prior())
+                                    .setGamma0(m.gamma0())
+                                    .setGamma1(m.gamma1())
+                                    .setReconstBatchSize(m.reconstBs())
+                                    .setGradNorm(m.gradNorm())
+                                    .setLrFactor(m.lrFactor())
+                                    .setSeconds(m.seconds())
+                                    .setTokensPerSecond(tokensPerSecond)
+                                    .setEtaSeconds(etaSeconds)));
         }
 
         /**
@@ -183,30 +220,46 @@ public class TrainingRuns {
          * two batches when the job is cancelled or the service stops.
          */
         private double validate(int done, int steps) {
-            TokenStream validation = TokenStream.start(data.tokenizer(), corpus.streamConfig(data.validShard(), options));
+            TokenStream validation =
+                    TokenStream.start(data.tokenizer(), corpus.streamConfig(data.validShard(), options));
             int every = Math.max(1, steps / 10);
-            double nll = trainer.validationNll(TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed, batches -> {
-                if (control.cancelled() || control.shuttingDown()) throw new Stopped();
-                if (batches % every == 0 && batches < steps) {
-                    events.append(jobId, JobEvent.newBuilder().setValidating(ValidationProgress.newBuilder()
-                            .setStep(done).setBatchesDone(batches).setBatches(steps)));
-                }
-            });
+            double nll = trainer.validationNll(
+                    TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed, batches -> {
+                        if (control.cancelled() || control.shuttingDown()) throw new Stopped();
+                        if (batches % every == 0 && batches < steps) {
+                            events.append(
+                                    jobId,
+                                    JobEvent.newBuilder()
+                                            .setValidating(ValidationProgress.newBuilder()
+                                                    .setStep(done)
+                                                    .setBatchesDone(batches)
+                                                    .setBatches(steps)));
+                        }
+                    });
             if (!Double.isFinite(nll)) throw new TrainingDivergedException(done, "the validation NLL", nll);
-            events.append(jobId, JobEvent.newBuilder().setValidation(ValidationResult.newBuilder().setStep(done).setNll(nll)));
+            events.append(
+                    jobId,
+                    JobEvent.newBuilder()
+                            .setValidation(
+                                    ValidationResult.newBuilder().setStep(done).setNll(nll)));
             return nll;
         }
 
         private void checkpoint(int done) throws IOException {
             // Never save NaN weights over the good ones (the next step would fail on them anyway).
             var poisoned = trainer.nonFiniteWeight();
-            if (poisoned.isPresent()) throw new TrainingDivergedException(done - 1, "weight " + poisoned.get(), Double.NaN);
+            if (poisoned.isPresent())
+                throw new TrainingDivergedException(done - 1, "weight " + poisoned.get(), Double.NaN);
             Path dir = root.checkpoint(jobId, options.modelSavePath, done);
             TrainingCheckpoint.save(trainer, done - 1, dir, config.checkpointFormat());
             stream.state().write(dir.resolve(STREAM_STATE));
             CheckpointDirectory.writeTokenizer(dir, data.tokenizerFile());
             CheckpointCharts.write(dir, trainer.parameters(), store.lossCurve(jobId), done);
-            CheckpointInfo info = CheckpointInfo.newBuilder().setStep(done).setPath(root.relative(dir)).setResumable(true).build();
+            CheckpointInfo info = CheckpointInfo.newBuilder()
+                    .setStep(done)
+                    .setPath(root.relative(dir))
+                    .setResumable(true)
+                    .build();
             for (CheckpointRecord dropped : events.checkpointWritten(jobId, info, plan.keepCheckpoints()))
                 deleteTree(root.path().resolve(dropped.path));
             lastCheckpoint = done;

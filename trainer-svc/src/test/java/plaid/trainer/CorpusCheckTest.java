@@ -1,5 +1,8 @@
 package plaid.trainer;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -7,6 +10,12 @@ import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -14,22 +23,13 @@ import plaid.service.LoopbackChannels;
 import plaid.v1.SubmitJobRequest;
 import plaid.v1.TrainerServiceGrpc;
 
-import java.io.IOException;
-import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-
 /** SubmitJob reads a corpus file before accepting the job: a bad line is refused naming spec.corpus, the file and the line. */
 @QuarkusTest
 @TestProfile(TrainerServiceTestProfile.class)
 class CorpusCheckTest {
     @TestHTTPResource("/")
     URI server;
+
     @Inject
     RunRoot root;
 
@@ -59,15 +59,23 @@ class CorpusCheckTest {
         Files.writeString(corpora.resolve("one.txt"), "only one document\n");
 
         assertRefused("bad-corpora/cut.jsonl", "spec.corpus bad-corpora/cut.jsonl line 21 is not JSON: ");
-        assertRefused("bad-corpora/number.jsonl", "spec.corpus bad-corpora/number.jsonl line 21 has a \"text\" that is a number");
-        assertRefused("bad-corpora/untitled.jsonl", "spec.corpus bad-corpora/untitled.jsonl line 21 has no \"text\" field");
-        assertRefused("bad-corpora/latin1.txt", "spec.corpus bad-corpora/latin1.txt line 3 has invalid UTF-8 at byte offset 7 of the file");
+        assertRefused(
+                "bad-corpora/number.jsonl",
+                "spec.corpus bad-corpora/number.jsonl line 21 has a \"text\" that is a number");
+        assertRefused(
+                "bad-corpora/untitled.jsonl", "spec.corpus bad-corpora/untitled.jsonl line 21 has no \"text\" field");
+        assertRefused(
+                "bad-corpora/latin1.txt",
+                "spec.corpus bad-corpora/latin1.txt line 3 has invalid UTF-8 at byte offset 7 of the file");
         assertRefused("bad-corpora/one.txt", "spec.corpus bad-corpora/one.txt has 1 documents; 2 are needed");
     }
 
     private void assertRefused(String corpus, String descriptionStart) {
-        StatusRuntimeException refusal = assertThrows(StatusRuntimeException.class,
-                () -> trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(JobPersistenceTests.tinySpec(5).toBuilder().setCorpus(corpus)).build()));
+        StatusRuntimeException refusal = assertThrows(
+                StatusRuntimeException.class,
+                () -> trainer.submitJob(SubmitJobRequest.newBuilder()
+                        .setSpec(JobPersistenceTests.tinySpec(5).toBuilder().setCorpus(corpus))
+                        .build()));
         assertThat(refusal.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(refusal.getStatus().getDescription()).startsWith(descriptionStart);
     }

@@ -1,21 +1,12 @@
 package plaid.trainer;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
-import plaid.service.LoopbackChannels;
-import plaid.v1.Job;
-import plaid.v1.JobEvent;
-import plaid.v1.JobState;
-import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
-import plaid.v1.TrainingSpec;
-import plaid.v1.WatchJobRequest;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
@@ -28,8 +19,16 @@ import java.util.List;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import plaid.service.LoopbackChannels;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
+import plaid.v1.SubmitJobRequest;
+import plaid.v1.TrainerServiceGrpc;
+import plaid.v1.TrainingSpec;
+import plaid.v1.WatchJobRequest;
 
 /**
  * kill -9 of the packaged service in the middle of a job: after a restart the job resumes
@@ -37,7 +36,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * spec (the steps after that checkpoint, run twice, give the same losses again).
  */
 class CrashRecoveryIT {
-    private static final Path JAR = Path.of(System.getProperty("plaid.trainer.jar", "target/quarkus-app/quarkus-run.jar"));
+    private static final Path JAR =
+            Path.of(System.getProperty("plaid.trainer.jar", "target/quarkus-app/quarkus-run.jar"));
     // Long enough that the kill lands well before the end, after the first checkpoint.
     private static final int STEPS = 100, CHECKPOINT_FREQ = 10;
 
@@ -58,12 +58,16 @@ class CrashRecoveryIT {
     @Test
     void jobKilledMidRunResumesAfterRestartWithTheSameLosses() throws Exception {
         TrainingSpec spec = JobPersistenceTests.tinySpec(STEPS).toBuilder()
-                .setReporting(JobPersistenceTests.tinySpec(STEPS).getReporting().toBuilder().setCheckpointFreq(CHECKPOINT_FREQ)).build();
+                .setReporting(JobPersistenceTests.tinySpec(STEPS).getReporting().toBuilder()
+                        .setCheckpointFreq(CHECKPOINT_FREQ))
+                .build();
         TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
-        Job crashed = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+        Job crashed =
+                trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
 
         // Kill once a checkpoint is written and at least one step after it has been reported.
-        Iterator<JobEvent> live = trainer.watchJob(WatchJobRequest.newBuilder().setJobId(crashed.getId()).build());
+        Iterator<JobEvent> live = trainer.watchJob(
+                WatchJobRequest.newBuilder().setJobId(crashed.getId()).build());
         int checkpointed = 0;
         while (true) {
             JobEvent event = live.next();
@@ -79,8 +83,11 @@ class CrashRecoveryIT {
         String resumption = "resuming at step " + checkpointed + " ";
         assertThat(crashedEvents).anySatisfy(e -> assertThat(e.getMessage()).startsWith(resumption));
 
-        Job uninterrupted = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
-        assertThat(lossCurve(crashedEvents)).isEqualTo(lossCurve(watch(trainer, uninterrupted.getId()))).hasSize(STEPS);
+        Job uninterrupted =
+                trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+        assertThat(lossCurve(crashedEvents))
+                .isEqualTo(lossCurve(watch(trainer, uninterrupted.getId())))
+                .hasSize(STEPS);
     }
 
     /** kill -9 during the final validation: the final checkpoint is already written, so the job resumes at the validation. */
@@ -88,10 +95,14 @@ class CrashRecoveryIT {
     void jobKilledDuringItsFinalValidationResumesThereWithoutRetraining() throws Exception {
         int steps = 20;
         TrainingSpec base = JobPersistenceTests.tinySpec(steps);
-        TrainingSpec spec = base.toBuilder().setReporting(base.getReporting().toBuilder().setHookFreq(steps).setFinalValSteps(5000)).build();
+        TrainingSpec spec = base.toBuilder()
+                .setReporting(base.getReporting().toBuilder().setHookFreq(steps).setFinalValSteps(5000))
+                .build();
         TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
-        Job crashed = trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
-        Iterator<JobEvent> live = trainer.watchJob(WatchJobRequest.newBuilder().setJobId(crashed.getId()).build());
+        Job crashed =
+                trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
+        Iterator<JobEvent> live = trainer.watchJob(
+                WatchJobRequest.newBuilder().setJobId(crashed.getId()).build());
         while (true) {
             JobEvent event = live.next();
             if (event.hasValidating() && event.getValidating().getStep() == steps) break;
@@ -102,19 +113,23 @@ class CrashRecoveryIT {
         trainer = start();
         List<JobEvent> events = watch(trainer, crashed.getId());
         int resumed = -1;
-        for (int i = 0; i < events.size(); i++) if (events.get(i).getMessage().startsWith("resuming at step ")) resumed = i;
+        for (int i = 0; i < events.size(); i++)
+            if (events.get(i).getMessage().startsWith("resuming at step ")) resumed = i;
         assertThat(resumed).as("a resumption: %s", events).isPositive();
         assertThat(events.get(resumed).getMessage()).startsWith("resuming at step " + steps + " ");
         List<JobEvent> after = events.subList(resumed, events.size());
         assertThat(after).as("no step is trained again").noneMatch(JobEvent::hasMetrics);
-        assertThat(after).anySatisfy(e -> assertThat(e.getValidation().getStep()).isEqualTo(steps));
+        assertThat(after)
+                .anySatisfy(e -> assertThat(e.getValidation().getStep()).isEqualTo(steps));
         assertThat(events.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
     }
 
     /** Loss by step; a step run again after the resumption keeps its latest loss. */
     private static SortedMap<Integer, Double> lossCurve(List<JobEvent> events) {
         SortedMap<Integer, Double> curve = new TreeMap<>();
-        events.stream().filter(JobEvent::hasMetrics).forEach(e -> curve.put(e.getMetrics().getStep(), e.getMetrics().getLoss()));
+        events.stream()
+                .filter(JobEvent::hasMetrics)
+                .forEach(e -> curve.put(e.getMetrics().getStep(), e.getMetrics().getLoss()));
         return curve;
     }
 
@@ -126,22 +141,34 @@ class CrashRecoveryIT {
 
     /** Starts the packaged service on the Java running this test and waits until its health check says serving. */
     private TrainerServiceGrpc.TrainerServiceBlockingStub start() throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        List<String> command = new ArrayList<>(
+                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(Arrays.asList(System.getProperty("plaid.jvm.flags", "").split("\\s+")));
-        command.addAll(List.of("-Djava.awt.headless=true", "-Dtrainer-svc.root=" + root, "-Dquarkus.http.port=" + port,
-                "-Dtrainer-svc.demo-documents=100", "-Dtrainer-svc.shuffle-buffer-chunks=64", "-jar", JAR.toAbsolutePath().toString()));
+        command.addAll(List.of(
+                "-Djava.awt.headless=true",
+                "-Dtrainer-svc.root=" + root,
+                "-Dquarkus.http.port=" + port,
+                "-Dtrainer-svc.demo-documents=100",
+                "-Dtrainer-svc.shuffle-buffer-chunks=64",
+                "-jar",
+                JAR.toAbsolutePath().toString()));
         command.removeIf(String::isEmpty);
-        service = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(root.resolve("service.log").toFile())).start();
+        service = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(
+                        root.resolve("service.log").toFile()))
+                .start();
         channel = LoopbackChannels.open("127.0.0.1", port);
         HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) {
             try {
-                if (health.check(HealthCheckRequest.getDefaultInstance()).getStatus() == HealthCheckResponse.ServingStatus.SERVING) break;
+                if (health.check(HealthCheckRequest.getDefaultInstance()).getStatus()
+                        == HealthCheckResponse.ServingStatus.SERVING) break;
             } catch (StatusRuntimeException notYet) {
                 if (System.nanoTime() > deadline || !service.isAlive())
-                    throw new IllegalStateException("the service did not start; see " + root.resolve("service.log"), notYet);
+                    throw new IllegalStateException(
+                            "the service did not start; see " + root.resolve("service.log"), notYet);
             }
             Thread.sleep(200);
         }

@@ -1,27 +1,42 @@
 package plaid.trainer;
 
-import org.junit.jupiter.api.Test;
-import plaid.backend.cpu.CpuBackend;
-import plaid.options.PlaidConfig;
-import plaid.model.PlaidParameters;
-
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.junit.jupiter.api.Test;
+import plaid.backend.cpu.CpuBackend;
+import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 class JobMemoryTest {
     private static final long GIB = 1L << 30;
 
     private static PlaidConfig readmeShape() {
         // the README's `plaid train submit` example
-        return PlaidConfig.defaults().set("dim", "128").set("n_blocks", "4").set("n_heads", "4").set("seq_len", "64")
-                .set("vocab_size", "2048").set("batch_size", "16").validate();
+        return PlaidConfig.defaults()
+                .set("dim", "128")
+                .set("n_blocks", "4")
+                .set("n_heads", "4")
+                .set("seq_len", "64")
+                .set("vocab_size", "2048")
+                .set("batch_size", "16")
+                .validate();
     }
 
     @Test
     void theParameterCountIsTheModels() {
-        for (PlaidConfig c : new PlaidConfig[] {readmeShape(),
-                PlaidConfig.defaults().set("dim", "96").set("n_blocks", "3").set("n_heads", "2").set("embed_dim", "8").set("vocab_size", "300").validate()}) {
-            assertThat(JobMemory.parameterCount(c)).isEqualTo((double) PlaidParameters.initialize(c, new CpuBackend(), 1).parameterCount());
+        for (PlaidConfig c : new PlaidConfig[] {
+            readmeShape(),
+            PlaidConfig.defaults()
+                    .set("dim", "96")
+                    .set("n_blocks", "3")
+                    .set("n_heads", "2")
+                    .set("embed_dim", "8")
+                    .set("vocab_size", "300")
+                    .validate()
+        }) {
+            assertThat(JobMemory.parameterCount(c)).isEqualTo((double)
+                    PlaidParameters.initialize(c, new CpuBackend(), 1).parameterCount());
         }
     }
 
@@ -34,13 +49,19 @@ class JobMemoryTest {
         PlaidConfig longShape = readmeShape().set("seq_len", "100000000").validate();
         JobMemory longSequences = JobMemory.of(longShape, 4096);
         double rows = 16 * (longShape.selfcond ? 1.25 : 1) + longShape.valBatchSize;
-        assertThat(longSequences.logitsBytes()).as("B×S×V floats, three times").isEqualTo(3 * rows * 100_000_000 * 2048 * 4);
+        assertThat(longSequences.logitsBytes())
+                .as("B×S×V floats, three times")
+                .isEqualTo(3 * rows * 100_000_000 * 2048 * 4);
         assertThatThrownBy(() -> longSequences.requireFitsHeap(true, 64 * GIB))
                 .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> {
                     assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.RESOURCE_EXHAUSTED);
-                    assertThat(e.getStatus().getDescription()).contains("needs about").contains("TiB").contains("64.0 GiB");
+                    assertThat(e.getStatus().getDescription())
+                            .contains("needs about")
+                            .contains("TiB")
+                            .contains("64.0 GiB");
                 });
-        JobMemory hugeBatch = JobMemory.of(readmeShape().set("batch_size", "99999998").validate(), 4096);
+        JobMemory hugeBatch =
+                JobMemory.of(readmeShape().set("batch_size", "99999998").validate(), 4096);
         assertThatThrownBy(() -> hugeBatch.requireFitsHeap(true, 64 * GIB)).hasMessageContaining("RESOURCE_EXHAUSTED");
         // on a GPU the activations are the device's: the heap holds the parameters' copies and the stream
         hugeBatch.requireFitsHeap(false, 64 * GIB);

@@ -1,10 +1,19 @@
 package plaid.trainer;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
 import jakarta.inject.Inject;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.stream.IntStream;
+import java.util.stream.LongStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -25,16 +34,6 @@ import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 import plaid.v1.WatchJobRequest;
 
-import java.net.URI;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.UUID;
-import java.util.stream.IntStream;
-import java.util.stream.LongStream;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-
 /**
  * A tiny job over a real gRPC channel on loopback, and what the database keeps of it; run
  * on each database the service supports by the subclasses' profiles.
@@ -44,8 +43,10 @@ abstract class JobPersistenceTests {
 
     @TestHTTPResource("/")
     URI server;
+
     @Inject
     JobStore store;
+
     @Inject
     RunRoot root;
 
@@ -65,27 +66,55 @@ abstract class JobPersistenceTests {
 
     /** Dim 32, 2 blocks, seq 16, batch 8 on the demo corpus with a 300-id tokenizer trained for the job. */
     static TrainingSpec tinySpec(int steps) {
-        return TrainingSpec.newBuilder().setCorpus(TrainingCorpus.DEMO).setSeed(7)
-                .setShape(ModelShape.newBuilder().setDim(32).setNBlocks(2).setNHeads(2).setEmbedDim(8).setSeqLen(16).setVocabSize(300))
-                .setOptimization(Optimization.newBuilder().setSteps(steps).setBatchSize(8).setLrWarmupSteps(5).setBiasWarmupSteps(5))
-                .setReporting(Reporting.newBuilder().setPrintFreq(1).setHookFreq(CHECKPOINT_FREQ).setValSteps(2).setValBatchSize(8)
-                        .setFinalValSteps(2).setCheckpointFreq(CHECKPOINT_FREQ).setKeepCheckpoints(KEEP))
+        return TrainingSpec.newBuilder()
+                .setCorpus(TrainingCorpus.DEMO)
+                .setSeed(7)
+                .setShape(ModelShape.newBuilder()
+                        .setDim(32)
+                        .setNBlocks(2)
+                        .setNHeads(2)
+                        .setEmbedDim(8)
+                        .setSeqLen(16)
+                        .setVocabSize(300))
+                .setOptimization(Optimization.newBuilder()
+                        .setSteps(steps)
+                        .setBatchSize(8)
+                        .setLrWarmupSteps(5)
+                        .setBiasWarmupSteps(5))
+                .setReporting(Reporting.newBuilder()
+                        .setPrintFreq(1)
+                        .setHookFreq(CHECKPOINT_FREQ)
+                        .setValSteps(2)
+                        .setValBatchSize(8)
+                        .setFinalValSteps(2)
+                        .setCheckpointFreq(CHECKPOINT_FREQ)
+                        .setKeepCheckpoints(KEEP))
                 .build();
     }
 
     Job submit(TrainingSpec spec) {
-        return trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).setDisplayName("tiny").build());
+        return trainer.submitJob(SubmitJobRequest.newBuilder()
+                .setSpec(spec)
+                .setDisplayName("tiny")
+                .build());
     }
 
     /** Every event after {@code afterSequence} until the job ends. */
     List<JobEvent> watch(String jobId, long afterSequence) {
         List<JobEvent> events = new ArrayList<>();
-        trainer.watchJob(WatchJobRequest.newBuilder().setJobId(jobId).setAfterSequence(afterSequence).build()).forEachRemaining(events::add);
+        trainer.watchJob(WatchJobRequest.newBuilder()
+                        .setJobId(jobId)
+                        .setAfterSequence(afterSequence)
+                        .build())
+                .forEachRemaining(events::add);
         return events;
     }
 
     static List<Double> losses(List<JobEvent> events) {
-        return events.stream().filter(JobEvent::hasMetrics).map(e -> e.getMetrics().getLoss()).toList();
+        return events.stream()
+                .filter(JobEvent::hasMetrics)
+                .map(e -> e.getMetrics().getLoss())
+                .toList();
     }
 
     static void assertStatus(Status.Code code, String descriptionStart, Executable call) {
@@ -101,20 +130,32 @@ abstract class JobPersistenceTests {
         assertThat(submitted.getTotalSteps()).isEqualTo(STEPS);
 
         List<JobEvent> events = watch(submitted.getId(), 0);
-        assertThat(events).extracting(JobEvent::getSequence).containsExactlyElementsOf(
-                LongStream.rangeClosed(1, events.size()).boxed().toList());
+        assertThat(events)
+                .extracting(JobEvent::getSequence)
+                .containsExactlyElementsOf(
+                        LongStream.rangeClosed(1, events.size()).boxed().toList());
         assertThat(events.stream().filter(JobEvent::hasState).map(JobEvent::getState))
                 .containsExactly(JobState.JOB_STATE_QUEUED, JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_SUCCEEDED);
-        assertThat(events.stream().filter(JobEvent::hasMetrics).map(e -> e.getMetrics().getStep()))
+        assertThat(events.stream()
+                        .filter(JobEvent::hasMetrics)
+                        .map(e -> e.getMetrics().getStep()))
                 .containsExactlyElementsOf(IntStream.range(0, STEPS).boxed().toList());
         assertThat(losses(events)).allSatisfy(loss -> assertThat(loss).isFinite());
         assertThat(events.stream().filter(JobEvent::hasMetrics).map(JobEvent::getMetrics))
                 .allSatisfy(m -> assertThat(m.getTokensPerSecond()).isPositive())
-                .last().satisfies(m -> assertThat(m.getEtaSeconds()).isZero());
-        assertThat(events.stream().filter(JobEvent::hasValidation).map(e -> e.getValidation().getStep())).containsExactly(10, 20, 30);
-        assertThat(events.stream().filter(JobEvent::hasCheckpoint).map(e -> e.getCheckpoint().getStep())).containsExactly(10, 20, 30);
+                .last()
+                .satisfies(m -> assertThat(m.getEtaSeconds()).isZero());
+        assertThat(events.stream()
+                        .filter(JobEvent::hasValidation)
+                        .map(e -> e.getValidation().getStep()))
+                .containsExactly(10, 20, 30);
+        assertThat(events.stream()
+                        .filter(JobEvent::hasCheckpoint)
+                        .map(e -> e.getCheckpoint().getStep()))
+                .containsExactly(10, 20, 30);
 
-        Job finished = trainer.getJob(GetJobRequest.newBuilder().setJobId(submitted.getId()).build());
+        Job finished = trainer.getJob(
+                GetJobRequest.newBuilder().setJobId(submitted.getId()).build());
         assertThat(finished.getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(finished.getStep()).isEqualTo(STEPS);
         assertThat(finished.getLatestMetrics().getStep()).isEqualTo(STEPS - 1);
@@ -122,13 +163,20 @@ abstract class JobPersistenceTests {
         assertThat(finished.getSpec()).isEqualTo(submitted.getSpec());
         assertThat(finished.hasStartedAt() && finished.hasFinishedAt()).isTrue();
         // Retention keeps the newest two; the oldest is gone from disk too.
-        assertThat(finished.getCheckpointsList()).extracting(CheckpointInfo::getStep).containsExactly(20, 30);
-        assertThat(finished.getCheckpointsList()).allSatisfy(c -> assertThat(root.path().resolve(c.getPath())).isDirectory());
+        assertThat(finished.getCheckpointsList())
+                .extracting(CheckpointInfo::getStep)
+                .containsExactly(20, 30);
+        assertThat(finished.getCheckpointsList())
+                .allSatisfy(c -> assertThat(root.path().resolve(c.getPath())).isDirectory());
         assertThat(root.checkpoint(submitted.getId(), null, 10)).doesNotExist();
 
         assertThat(store.lossCurve(submitted.getId()).values()).containsExactlyElementsOf(losses(events));
-        assertThat(trainer.listJobs(ListJobsRequest.newBuilder().addStates(JobState.JOB_STATE_SUCCEEDED).build()).getJobsList())
-                .extracting(Job::getId).contains(submitted.getId());
+        assertThat(trainer.listJobs(ListJobsRequest.newBuilder()
+                                .addStates(JobState.JOB_STATE_SUCCEEDED)
+                                .build())
+                        .getJobsList())
+                .extracting(Job::getId)
+                .contains(submitted.getId());
 
         // A reconnecting watcher gets exactly what it missed.
         long seen = events.get(events.size() / 2).getSequence();
@@ -138,7 +186,10 @@ abstract class JobPersistenceTests {
 
     @Test
     void retriedSubmissionReturnsTheFirstJob() {
-        SubmitJobRequest request = SubmitJobRequest.newBuilder().setSpec(tinySpec(2)).setRequestId(UUID.randomUUID().toString()).build();
+        SubmitJobRequest request = SubmitJobRequest.newBuilder()
+                .setSpec(tinySpec(2))
+                .setRequestId(UUID.randomUUID().toString())
+                .build();
         Job first = trainer.submitJob(request);
         assertThat(trainer.submitJob(request).getId()).isEqualTo(first.getId());
         assertThat(watch(first.getId(), 0).getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
@@ -155,7 +206,10 @@ abstract class JobPersistenceTests {
         List<String> ids = new ArrayList<>();
         String token = "";
         do {
-            ListJobsResponse page = trainer.listJobs(ListJobsRequest.newBuilder().setPageSize(1).setPageToken(token).build());
+            ListJobsResponse page = trainer.listJobs(ListJobsRequest.newBuilder()
+                    .setPageSize(1)
+                    .setPageToken(token)
+                    .build());
             page.getJobsList().forEach(job -> ids.add(job.getId()));
             token = page.getNextPageToken();
         } while (!token.isEmpty());

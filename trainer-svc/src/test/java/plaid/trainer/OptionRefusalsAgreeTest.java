@@ -35,11 +35,26 @@ import plaid.v1.TrainingSpec;
 class OptionRefusalsAgreeTest {
     /** Flag, value: each out of its range on the tiny spec (dim 32, batch 8). */
     static final List<List<String>> OUT_OF_RANGE = List.of(
-            List.of("lr", "NaN"), List.of("lr", "1e309"), List.of("lr", "1e300"), List.of("lr", "0"),
-            List.of("ema", "2"), List.of("ema", "-1"), List.of("beta1", "1.5"), List.of("beta2", "1"), List.of("weight_decay", "-1"),
-            List.of("lr_warmup_steps", "-1"), List.of("grad_accum_steps", "3"), List.of("seq_len", "100000000"),
-            List.of("batch_size", "99999998"), List.of("val_batch_size", "0"), List.of("print_freq", "0"), List.of("val_steps", "0"),
-            List.of("final_val_steps", "-1"), List.of("clip_quantile", "0"), List.of("n_heads", "3"), List.of("BoW_cumsum_gamma", "1.5"),
+            List.of("lr", "NaN"),
+            List.of("lr", "1e309"),
+            List.of("lr", "1e300"),
+            List.of("lr", "0"),
+            List.of("ema", "2"),
+            List.of("ema", "-1"),
+            List.of("beta1", "1.5"),
+            List.of("beta2", "1"),
+            List.of("weight_decay", "-1"),
+            List.of("lr_warmup_steps", "-1"),
+            List.of("grad_accum_steps", "3"),
+            List.of("seq_len", "100000000"),
+            List.of("batch_size", "99999998"),
+            List.of("val_batch_size", "0"),
+            List.of("print_freq", "0"),
+            List.of("val_steps", "0"),
+            List.of("final_val_steps", "-1"),
+            List.of("clip_quantile", "0"),
+            List.of("n_heads", "3"),
+            List.of("BoW_cumsum_gamma", "1.5"),
             List.of("diffusion_mode", "BoW_embedding"));
 
     @TestHTTPResource("/")
@@ -62,16 +77,24 @@ class OptionRefusalsAgreeTest {
     @Test
     void validateOnlyAndSubmitJobRefuseTheSameFieldAlike() {
         for (List<String> flag : OUT_OF_RANGE) {
-            TrainingSpec spec = withFlag(JobPersistenceTests.tinySpec(JobPersistenceTests.STEPS), flag.get(0), flag.get(1));
+            TrainingSpec spec =
+                    withFlag(JobPersistenceTests.tinySpec(JobPersistenceTests.STEPS), flag.get(0), flag.get(1));
             SpecOptions.Refusal local = catchThrowableOfType(SpecOptions.Refusal.class, () -> SpecOptions.config(spec));
-            assertThat(local).as("--%s=%s passes --validate-only", flag.get(0), flag.get(1)).isNotNull();
+            assertThat(local)
+                    .as("--%s=%s passes --validate-only", flag.get(0), flag.get(1))
+                    .isNotNull();
             var option = OptionTable.byName(flag.get(0)).orElseThrow();
-            String field = flag.get(0).equals("diffusion_mode") ? "spec.shape.bow_cumsum_gamma" // the mode needs what is unset
+            String field = flag.get(0).equals("diffusion_mode")
+                    ? "spec.shape.bow_cumsum_gamma" // the mode needs what is unset
                     : "spec." + option.group().specField() + "." + option.field();
             assertThat(local.field()).as(flag.toString()).isEqualTo(field);
-            StatusRuntimeException remote = catchThrowableOfType(StatusRuntimeException.class,
-                    () -> trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build()));
-            assertThat(remote).as("--%s=%s passes SubmitJob", flag.get(0), flag.get(1)).isNotNull();
+            StatusRuntimeException remote = catchThrowableOfType(
+                    StatusRuntimeException.class,
+                    () -> trainer.submitJob(
+                            SubmitJobRequest.newBuilder().setSpec(spec).build()));
+            assertThat(remote)
+                    .as("--%s=%s passes SubmitJob", flag.get(0), flag.get(1))
+                    .isNotNull();
             assertThat(remote.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
             assertThat(remote.getStatus().getDescription()).as(flag.toString()).isEqualTo(local.getMessage());
         }
@@ -83,6 +106,10 @@ class OptionRefusalsAgreeTest {
         Optimization.Builder optimization = spec.getOptimization().toBuilder();
         Reporting.Builder reporting = spec.getReporting().toBuilder();
         SpecOptions.setFlag(List.of(shape, optimization, reporting), name, value);
-        return spec.toBuilder().setShape(shape).setOptimization(optimization).setReporting(reporting).build();
+        return spec.toBuilder()
+                .setShape(shape)
+                .setOptimization(optimization)
+                .setReporting(reporting)
+                .build();
     }
 }

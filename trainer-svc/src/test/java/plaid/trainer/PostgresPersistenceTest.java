@@ -7,5 +7,7 @@ import org.junit.jupiter.api.condition.EnabledIf;
 /** The job lifecycle and its records on PostgreSQL. */
 @QuarkusTest
 @TestProfile(PostgresTestProfile.class)
-@EnabledIf(value = "plaid.trainer.PostgresTestProfile#reachable", disabledReason = "no PostgreSQL server answers on 127.0.0.1:5432")
+@EnabledIf(
+        value = "plaid.trainer.PostgresTestProfile#reachable",
+        disabledReason = "no PostgreSQL server answers on 127.0.0.1:5432")
 class PostgresPersistenceTest extends JobPersistenceTests {}

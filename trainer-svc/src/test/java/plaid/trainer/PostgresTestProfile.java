@@ -19,7 +19,9 @@ public class PostgresTestProfile extends TrainerServiceTestProfile {
     public Map<String, String> getConfigOverrides() {
         Map<String, String> overrides = super.getConfigOverrides();
         overrides.put("quarkus.datasource.db-kind", "postgresql");
-        overrides.put("quarkus.datasource.jdbc.url", "jdbc:postgresql://" + HOST + ":" + PORT + "/test?currentSchema=" + SCHEMA);
+        overrides.put(
+                "quarkus.datasource.jdbc.url",
+                "jdbc:postgresql://" + HOST + ":" + PORT + "/test?currentSchema=" + SCHEMA);
         overrides.put("quarkus.datasource.username", System.getProperty("plaid.postgres.user", "postgres"));
         overrides.put("quarkus.flyway.schemas", SCHEMA);
         overrides.put("quarkus.flyway.clean-disabled", "false");

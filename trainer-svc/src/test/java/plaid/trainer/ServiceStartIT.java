@@ -1,7 +1,6 @@
 package plaid.trainer;
 
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -12,12 +11,13 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 
 /** How the packaged service starts, or refuses to: a blank auth token, the auth log line, an old Java. */
 class ServiceStartIT {
-    private static final Path JAR = Path.of(System.getProperty("plaid.trainer.jar", "target/quarkus-app/quarkus-run.jar"));
+    private static final Path JAR =
+            Path.of(System.getProperty("plaid.trainer.jar", "target/quarkus-app/quarkus-run.jar"));
     private static final Path JAVA_17 = Path.of("/usr/lib/jvm/java-17-openjdk-amd64/bin/java");
 
     @Test
@@ -30,7 +30,8 @@ class ServiceStartIT {
 
     @Test
     void theLogSaysWhetherAuthenticationIsOn() throws Exception {
-        assertThat(startUntil(Map.of("PLAID_AUTH_TOKEN", "s3cret"), "gRPC authentication is on")).doesNotContain("s3cret");
+        assertThat(startUntil(Map.of("PLAID_AUTH_TOKEN", "s3cret"), "gRPC authentication is on"))
+                .doesNotContain("s3cret");
         assertThat(startUntil(Map.of(), "gRPC authentication is off")).isNotEmpty();
     }
 
@@ -46,7 +47,8 @@ class ServiceStartIT {
     private record Run(boolean exited, int exitCode, String output) {}
 
     private static List<String> javaHere() {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        List<String> command = new ArrayList<>(
+                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(Arrays.asList(System.getProperty("plaid.jvm.flags", "").split("\\s+")));
         command.removeIf(String::isEmpty);
         return command;
@@ -54,8 +56,14 @@ class ServiceStartIT {
 
     private static ProcessBuilder builder(List<String> java, Map<String, String> env, Path root) throws IOException {
         List<String> command = new ArrayList<>(java);
-        command.addAll(List.of("-Dtrainer-svc.root=" + root, "-Dquarkus.http.port=0", "-jar", JAR.toAbsolutePath().toString()));
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(root.resolve("service.log").toFile());
+        command.addAll(List.of(
+                "-Dtrainer-svc.root=" + root,
+                "-Dquarkus.http.port=0",
+                "-jar",
+                JAR.toAbsolutePath().toString()));
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(root.resolve("service.log").toFile());
         builder.environment().remove("PLAID_AUTH_TOKEN");
         builder.environment().putAll(env);
         return builder;
@@ -66,7 +74,10 @@ class ServiceStartIT {
         Process p = builder(java, env, root).start();
         boolean exited = p.waitFor(seconds, TimeUnit.SECONDS);
         if (!exited) p.destroyForcibly().waitFor();
-        return new Run(exited, exited ? p.exitValue() : -1, Files.readString(root.resolve("service.log"), StandardCharsets.UTF_8));
+        return new Run(
+                exited,
+                exited ? p.exitValue() : -1,
+                Files.readString(root.resolve("service.log"), StandardCharsets.UTF_8));
     }
 
     /** Starts the service, waits for {@code line} in its log, stops it; returns the log so far. */

@@ -1,11 +1,18 @@
 package plaid.trainer;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -18,14 +25,6 @@ import plaid.v1.SubmitJobRequest;
 import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 
-import java.io.IOException;
-import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.Path;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-
 /** A checkpoint whose files lead out of the run root, and a request that is not UTF-8, are refused naming the field. */
 @QuarkusTest
 @TestProfile(TrainerServiceTestProfile.class)
@@ -34,6 +33,7 @@ class TrainerGuardsTest {
 
     @TestHTTPResource("/")
     URI server;
+
     private ManagedChannel channel;
 
     @BeforeEach
@@ -54,18 +54,27 @@ class TrainerGuardsTest {
         for (String file : new String[] {CheckpointDirectory.CONFIG_FILE, CheckpointDirectory.TOKENIZER_FILE})
             if (!Files.exists(checkpoint.resolve(file), java.nio.file.LinkOption.NOFOLLOW_LINKS))
                 Files.createSymbolicLink(checkpoint.resolve(file), outside.resolve("secret.txt"));
-        StatusRuntimeException refusal = refusal(() -> TrainerServiceGrpc.newBlockingStub(channel).evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
-                .setCheckpoint("guard/linked-config").setDataset("ptb").setSplit("valid").build()).next());
+        StatusRuntimeException refusal = refusal(() -> TrainerServiceGrpc.newBlockingStub(channel)
+                .evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
+                        .setCheckpoint("guard/linked-config")
+                        .setDataset("ptb")
+                        .setSplit("valid")
+                        .build())
+                .next());
         assertThat(refusal.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-        assertThat(refusal.getStatus().getDescription()).startsWith("checkpoint ")
+        assertThat(refusal.getStatus().getDescription())
+                .startsWith("checkpoint ")
                 .contains("guard/linked-config/config.json leads outside the root through a link")
                 .doesNotContain(SECRET, outside.toString(), TrainerServiceTestProfile.RUN_ROOT.toString());
     }
 
     @Test
     void aSpecStringThatIsNotUtf8IsRefusedNamingIt() {
-        byte[] request = RawRequests.fields(SubmitJobRequest.SPEC_FIELD_NUMBER, RawRequests.fields(TrainingSpec.CORPUS_FIELD_NUMBER, RawRequests.invalidUtf8()));
-        StatusRuntimeException refusal = refusal(() -> RawRequests.unary(channel, TrainerServiceGrpc.getSubmitJobMethod(), request));
+        byte[] request = RawRequests.fields(
+                SubmitJobRequest.SPEC_FIELD_NUMBER,
+                RawRequests.fields(TrainingSpec.CORPUS_FIELD_NUMBER, RawRequests.invalidUtf8()));
+        StatusRuntimeException refusal =
+                refusal(() -> RawRequests.unary(channel, TrainerServiceGrpc.getSubmitJobMethod(), request));
         assertThat(refusal.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
         assertThat(refusal.getStatus().getDescription()).isEqualTo("spec.corpus is not valid UTF-8");
     }

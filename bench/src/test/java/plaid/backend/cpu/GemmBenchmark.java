@@ -40,7 +40,9 @@ class GemmBenchmark {
     private static final int TOKENS = 8 * 256, D = 384, VOCAB = 32768, EMBED = 16;
 
     private record Shape(String name, boolean transA, boolean transB, int m, int n, int k) {
-        double flops() { return 2.0 * m * n * k; }
+        double flops() {
+            return 2.0 * m * n * k;
+        }
     }
 
     private static List<Shape> shapes() {
@@ -83,8 +85,14 @@ class GemmBenchmark {
     @Test
     void sgemmAgainstPeak() throws Exception {
         int threads = Runtime.getRuntime().availableProcessors();
-        System.out.printf(Locale.ROOT, "CPU: %s, %d threads, %s (%d float lanes); load average %s%n",
-                cpuModel(), threads, F, F.length(), loadAverage());
+        System.out.printf(
+                Locale.ROOT,
+                "CPU: %s, %d threads, %s (%d float lanes); load average %s%n",
+                cpuModel(),
+                threads,
+                F,
+                F.length(),
+                loadAverage());
         float warm = 0;
         for (int i = 0; i < 200; i++) warm += fmaLoop(20_000); // until C2 has compiled the vector loop
         if (warm == 42.4242f) System.out.println();
@@ -103,14 +111,30 @@ class GemmBenchmark {
             peak1 = Math.max(peak1, one[0]);
         }
         double corePeak = flopsAll / cpuAll;
-        System.out.printf(Locale.ROOT, "FMA peak: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread), %.1f GFLOP per CPU-second (one core)%n",
-                peak, threads, peak1, corePeak);
+        System.out.printf(
+                Locale.ROOT,
+                "FMA peak: %.1f GFLOP/s (%d threads), %.1f GFLOP/s (1 thread), %.1f GFLOP per CPU-second (one core)%n",
+                peak,
+                threads,
+                peak1,
+                corePeak);
 
         String filter = System.getProperty("gemm.bench.filter", "");
         Random rnd = new Random(1);
         warmUpGemm(rnd);
-        System.out.printf(Locale.ROOT, "%-24s %5s %6s %6s %6s %9s %8s %7s %11s %7s%n",
-                "shape", "op", "m", "n", "k", "ms", "GFLOP/s", "%peak", "GFLOP/cpu-s", "%core");
+        System.out.printf(
+                Locale.ROOT,
+                "%-24s %5s %6s %6s %6s %9s %8s %7s %11s %7s%n",
+                "shape",
+                "op",
+                "m",
+                "n",
+                "k",
+                "ms",
+                "GFLOP/s",
+                "%peak",
+                "GFLOP/cpu-s",
+                "%core");
         for (Shape s : shapes()) {
             if (!s.name.contains(filter)) continue;
             float[] a = random(rnd, s.m * s.k), b = random(rnd, s.k * s.n), c = new float[s.m * s.n];
@@ -128,9 +152,19 @@ class GemmBenchmark {
                 best = Math.min(best, dt);
             }
             double gflops = s.flops() / best, perCore = s.flops() * reps / (processCpuNanos() - c0);
-            System.out.printf(Locale.ROOT, "%-24s %5s %6d %6d %6d %9.2f %8.1f %6.1f%% %11.1f %6.1f%%%n", s.name,
-                    (s.transA ? "T" : "N") + (s.transB ? "T" : "N"), s.m, s.n, s.k, best / 1e6, gflops, 100 * gflops / peak,
-                    perCore, 100 * perCore / corePeak);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-24s %5s %6d %6d %6d %9.2f %8.1f %6.1f%% %11.1f %6.1f%%%n",
+                    s.name,
+                    (s.transA ? "T" : "N") + (s.transB ? "T" : "N"),
+                    s.m,
+                    s.n,
+                    s.k,
+                    best / 1e6,
+                    gflops,
+                    100 * gflops / peak,
+                    perCore,
+                    100 * perCore / corePeak);
         }
         System.out.println("load average at the end: " + loadAverage());
     }
@@ -146,13 +180,16 @@ class GemmBenchmark {
     }
 
     private static long processCpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+        return ((com.sun.management.OperatingSystemMXBean)
+                        java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
     }
 
     /** Other processes share the cores; /proc/loadavg says how much. */
     private static String loadAverage() {
         try {
-            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim();
+            return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg"))
+                    .trim();
         } catch (java.io.IOException | RuntimeException e) {
             return "unknown";
         }
@@ -181,17 +218,56 @@ class GemmBenchmark {
 
     private static float fmaLoop(long n) {
         FloatVector x = FloatVector.broadcast(F, 0.999999f), y = FloatVector.broadcast(F, 1e-7f);
-        FloatVector a0 = FloatVector.broadcast(F, 0.1f), a1 = a0.add(1), a2 = a0.add(2), a3 = a0.add(3),
-                a4 = a0.add(4), a5 = a0.add(5), a6 = a0.add(6), a7 = a0.add(7), a8 = a0.add(8), a9 = a0.add(9),
-                a10 = a0.add(10), a11 = a0.add(11), a12 = a0.add(12), a13 = a0.add(13), a14 = a0.add(14), a15 = a0.add(15);
+        FloatVector a0 = FloatVector.broadcast(F, 0.1f),
+                a1 = a0.add(1),
+                a2 = a0.add(2),
+                a3 = a0.add(3),
+                a4 = a0.add(4),
+                a5 = a0.add(5),
+                a6 = a0.add(6),
+                a7 = a0.add(7),
+                a8 = a0.add(8),
+                a9 = a0.add(9),
+                a10 = a0.add(10),
+                a11 = a0.add(11),
+                a12 = a0.add(12),
+                a13 = a0.add(13),
+                a14 = a0.add(14),
+                a15 = a0.add(15);
         for (long i = 0; i < n; i++) {
-            a0 = a0.fma(x, y); a1 = a1.fma(x, y); a2 = a2.fma(x, y); a3 = a3.fma(x, y);
-            a4 = a4.fma(x, y); a5 = a5.fma(x, y); a6 = a6.fma(x, y); a7 = a7.fma(x, y);
-            a8 = a8.fma(x, y); a9 = a9.fma(x, y); a10 = a10.fma(x, y); a11 = a11.fma(x, y);
-            a12 = a12.fma(x, y); a13 = a13.fma(x, y); a14 = a14.fma(x, y); a15 = a15.fma(x, y);
+            a0 = a0.fma(x, y);
+            a1 = a1.fma(x, y);
+            a2 = a2.fma(x, y);
+            a3 = a3.fma(x, y);
+            a4 = a4.fma(x, y);
+            a5 = a5.fma(x, y);
+            a6 = a6.fma(x, y);
+            a7 = a7.fma(x, y);
+            a8 = a8.fma(x, y);
+            a9 = a9.fma(x, y);
+            a10 = a10.fma(x, y);
+            a11 = a11.fma(x, y);
+            a12 = a12.fma(x, y);
+            a13 = a13.fma(x, y);
+            a14 = a14.fma(x, y);
+            a15 = a15.fma(x, y);
         }
-        return a0.add(a1).add(a2).add(a3).add(a4).add(a5).add(a6).add(a7).add(a8).add(a9).add(a10).add(a11)
-                .add(a12).add(a13).add(a14).add(a15).reduceLanes(VectorOperators.ADD);
+        return a0.add(a1)
+                .add(a2)
+                .add(a3)
+                .add(a4)
+                .add(a5)
+                .add(a6)
+                .add(a7)
+                .add(a8)
+                .add(a9)
+                .add(a10)
+                .add(a11)
+                .add(a12)
+                .add(a13)
+                .add(a14)
+                .add(a15)
+                .reduceLanes(VectorOperators.ADD);
     }
 
     private static float[] random(Random rnd, int n) {
@@ -203,7 +279,8 @@ class GemmBenchmark {
     private static String cpuModel() {
         try {
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).trim();
+                if (line.startsWith("model name"))
+                    return line.substring(line.indexOf(':') + 1).trim();
             }
         } catch (java.io.IOException | RuntimeException e) {
             // not Linux: fall through

@@ -37,14 +37,17 @@ public final class InverseTransformLogits {
      * @param selfcondMask per row, 1 = on the self-conditioning path (Ê detached in x·e);
      *                     null: every row on it, as {@code Denoiser} reads a null mask
      */
-    public record Inputs(float[] xReconstBow, int rows, int seqLen, float[] embedding, int vocabSize, float[] selfcondMask) {
+    public record Inputs(
+            float[] xReconstBow, int rows, int seqLen, float[] embedding, int vocabSize, float[] selfcondMask) {
         public Inputs {
             if (vocabSize <= 0 || embedding.length % vocabSize != 0) {
-                throw new IllegalArgumentException("embedding of " + embedding.length + " values is not [" + vocabSize + ", E]");
+                throw new IllegalArgumentException(
+                        "embedding of " + embedding.length + " values is not [" + vocabSize + ", E]");
             }
             BowTransform.checkShape(xReconstBow, rows, seqLen, embedding.length / vocabSize);
             if (selfcondMask != null && selfcondMask.length != rows) {
-                throw new IllegalArgumentException("self-conditioning mask has " + selfcondMask.length + " values for " + rows + " rows");
+                throw new IllegalArgumentException(
+                        "self-conditioning mask has " + selfcondMask.length + " values for " + rows + " rows");
             }
         }
 
@@ -71,7 +74,8 @@ public final class InverseTransformLogits {
             double xSquare = distanceLogits ? dot(x, p * e, x, p * e, e) : 0.0;
             for (int t = 0; t < v; t++) {
                 double xe = dot(x, p * e, in.embedding(), t * e, e);
-                logits[p * v + t] = (float) (distanceLogits ? -Math.sqrt(Math.max(0.0, xSquare + embedSquares[t] - 2 * xe)) : xe);
+                logits[p * v + t] =
+                        (float) (distanceLogits ? -Math.sqrt(Math.max(0.0, xSquare + embedSquares[t] - 2 * xe)) : xe);
             }
         }
         return logits;
@@ -84,7 +88,8 @@ public final class InverseTransformLogits {
     public Gradients backward(Inputs in, float[] dLogits) {
         int e = in.embedDim(), v = in.vocabSize(), seqLen = in.seqLen(), positions = in.rows() * seqLen;
         if (dLogits.length != positions * v) {
-            throw new IllegalArgumentException("dLogits has " + dLogits.length + " values for " + positions + "×" + v + " logits");
+            throw new IllegalArgumentException(
+                    "dLogits has " + dLogits.length + " values for " + positions + "×" + v + " logits");
         }
         float[] embedding = in.embedding();
         float[] x = bow.fromBow(in.xReconstBow(), in.rows(), seqLen, e);
@@ -99,7 +104,8 @@ public final class InverseTransformLogits {
             for (int t = 0; t < v; t++) {
                 double g = dLogits[p * v + t];
                 if (g == 0.0) continue;
-                // logit = x·e, or −√dist with dist = ‖x‖² + ‖e‖² − 2x·e: per unit of g, d/dx = −(x − e)/√dist, d/de = −(e − x)/√dist
+                // logit = x·e, or −√dist with dist = ‖x‖² + ‖e‖² − 2x·e: per unit of g, d/dx = −(x − e)/√dist, d/de =
+                // −(e − x)/√dist
                 double dDot = g, dSelfSquares = 0.0;
                 if (distanceLogits) {
                     double dist = xSquare + embedSquares[t] - 2 * dot(x, p * e, embedding, t * e, e);

@@ -54,7 +54,8 @@ public enum CheckpointFormat {
     public LinkedHashMap<String, HostTensor> read(Path directory, String module) throws IOException {
         Path file = file(directory, module);
         if (!Files.isRegularFile(file)) {
-            throw new NoSuchFileException(file.toString(), null, "no " + name().toLowerCase() + " checkpoint of module '" + module + "'");
+            throw new NoSuchFileException(
+                    file.toString(), null, "no " + name().toLowerCase() + " checkpoint of module '" + module + "'");
         }
         return readFile(file);
     }

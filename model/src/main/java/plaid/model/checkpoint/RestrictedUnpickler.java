@@ -1,5 +1,7 @@
 package plaid.model.checkpoint;
 
+import static plaid.model.checkpoint.PickleOpcodes.*;
+
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -10,8 +12,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-
-import static plaid.model.checkpoint.PickleOpcodes.*;
 
 /**
  * A pickle virtual machine for state dicts. It knows only the opcodes that torch.save's
@@ -46,7 +46,8 @@ final class RestrictedUnpickler {
      * @param pickleName     the pickle's name inside it, for error messages
      * @param allowedGlobals stand-ins keyed by {@code module.name}
      */
-    RestrictedUnpickler(Path file, String pickleName, Map<String, Object> allowedGlobals, PersistentLoader persistentLoader) {
+    RestrictedUnpickler(
+            Path file, String pickleName, Map<String, Object> allowedGlobals, PersistentLoader persistentLoader) {
         this.file = file;
         this.pickleName = pickleName;
         this.allowedGlobals = allowedGlobals;
@@ -59,9 +60,11 @@ final class RestrictedUnpickler {
         try {
             return run.execute();
         } catch (PickleException e) {
-            throw new CheckpointFormatException(file, pickleName + " at byte " + run.opcodeStart + ": " + e.getMessage());
+            throw new CheckpointFormatException(
+                    file, pickleName + " at byte " + run.opcodeStart + ": " + e.getMessage());
         } catch (BufferUnderflowException e) {
-            throw new CheckpointFormatException(file, pickleName + " is truncated inside the opcode at byte " + run.opcodeStart);
+            throw new CheckpointFormatException(
+                    file, pickleName + " is truncated inside the opcode at byte " + run.opcodeStart);
         }
     }
 
@@ -71,6 +74,7 @@ final class RestrictedUnpickler {
         private final List<Object> stack = new ArrayList<>();
         /** Stack sizes at each open MARK. */
         private final List<Integer> marks = new ArrayList<>();
+
         private final Map<Integer, Object> memo = new HashMap<>();
         private int opcodeStart;
 
@@ -101,14 +105,16 @@ final class RestrictedUnpickler {
                     case TUPLE -> push(List.copyOf(popToMark()));
                     case TUPLE1, TUPLE2, TUPLE3 -> push(popTuple(opcode - TUPLE1 + 1));
                     case REDUCE -> {
-                        @SuppressWarnings("unchecked") List<Object> args = pop(List.class, "REDUCE arguments");
+                        @SuppressWarnings("unchecked")
+                        List<Object> args = pop(List.class, "REDUCE arguments");
                         push(pop(Callable.class, "REDUCE callable").call(args));
                     }
                     case BUILD -> {
                         // torch sets the OrderedDict's _metadata attribute (module versions) here;
                         // a state dict of tensors does not need it, so the state is dropped.
                         pop();
-                        if (!(peek() instanceof Map)) throw new PickleException("BUILD on " + describe(peek()) + ", expected an OrderedDict");
+                        if (!(peek() instanceof Map))
+                            throw new PickleException("BUILD on " + describe(peek()) + ", expected an OrderedDict");
                     }
                     case BINUNICODE -> push(readUtf8(in.getInt()));
                     case BININT -> push((long) in.getInt());
@@ -151,7 +157,8 @@ final class RestrictedUnpickler {
 
         private String readUtf8(int length) throws PickleException {
             if (length < 0 || length > in.remaining()) {
-                throw new PickleException("truncated: a string of " + Integer.toUnsignedString(length) + " bytes runs past the end");
+                throw new PickleException(
+                        "truncated: a string of " + Integer.toUnsignedString(length) + " bytes runs past the end");
             }
             String value = new String(in.array(), in.position(), length, StandardCharsets.UTF_8);
             in.position(in.position() + length);
@@ -204,7 +211,8 @@ final class RestrictedUnpickler {
 
         @SuppressWarnings("unchecked")
         private Map<Object, Object> topDict() throws PickleException {
-            if (!(peek() instanceof Map<?, ?> dict)) throw new PickleException("setting an item on " + describe(peek()));
+            if (!(peek() instanceof Map<?, ?> dict))
+                throw new PickleException("setting an item on " + describe(peek()));
             return (Map<Object, Object>) dict;
         }
     }

@@ -39,13 +39,15 @@ public final class Safetensors {
     private static final int HEADER_LENGTH_BYTES = 8;
     /** The reference implementation pads the header with spaces to this multiple. */
     private static final int HEADER_ALIGNMENT = 8;
+
     private static final ObjectMapper JSON = new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     private Safetensors() {}
 
     /** Every tensor in the file, in the header's order. */
     public static LinkedHashMap<String, HostTensor> read(Path file) throws IOException {
-        try (Arena arena = Arena.ofConfined(); FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+        try (Arena arena = Arena.ofConfined();
+                FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
             MemorySegment contents = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
             Header header = readHeader(file, contents);
             LinkedHashMap<String, HostTensor> tensors = new LinkedHashMap<>();
@@ -59,8 +61,10 @@ public final class Safetensors {
 
     /** The header's {@code __metadata__} string map; empty when it has none. */
     public static Map<String, String> readMetadata(Path file) throws IOException {
-        try (Arena arena = Arena.ofConfined(); FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            return readHeader(file, channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena)).metadata();
+        try (Arena arena = Arena.ofConfined();
+                FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            return readHeader(file, channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena))
+                    .metadata();
         }
     }
 
@@ -69,21 +73,27 @@ public final class Safetensors {
     }
 
     /** Writes the tensors in map order, with {@code metadata} as the header's {@code __metadata__} when not empty. */
-    public static void write(Path file, SequencedMap<String, HostTensor> tensors, Map<String, String> metadata) throws IOException {
+    public static void write(Path file, SequencedMap<String, HostTensor> tensors, Map<String, String> metadata)
+            throws IOException {
         byte[] header = headerJson(tensors, metadata);
         try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file))) {
-            out.write(ByteBuffer.allocate(HEADER_LENGTH_BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).array());
+            out.write(ByteBuffer.allocate(HEADER_LENGTH_BYTES)
+                    .order(ByteOrder.LITTLE_ENDIAN)
+                    .putLong(header.length)
+                    .array());
             out.write(header);
             for (HostTensor tensor : tensors.values()) TensorBytes.write(tensor, out);
         }
     }
 
-    private static byte[] headerJson(SequencedMap<String, HostTensor> tensors, Map<String, String> metadata) throws JsonProcessingException {
+    private static byte[] headerJson(SequencedMap<String, HostTensor> tensors, Map<String, String> metadata)
+            throws JsonProcessingException {
         ObjectNode root = JSON.createObjectNode();
         if (!metadata.isEmpty()) root.set(METADATA_KEY, JSON.valueToTree(metadata));
         long offset = 0;
         for (Map.Entry<String, HostTensor> named : tensors.entrySet()) {
-            if (named.getKey().equals(METADATA_KEY)) throw new IllegalArgumentException(METADATA_KEY + " cannot name a tensor");
+            if (named.getKey().equals(METADATA_KEY))
+                throw new IllegalArgumentException(METADATA_KEY + " cannot name a tensor");
             HostTensor tensor = named.getValue();
             ObjectNode entry = root.putObject(named.getKey());
             entry.put("dtype", tensor.dtype().name());
@@ -105,23 +115,28 @@ public final class Safetensors {
     private static Header readHeader(Path file, MemorySegment contents) throws CheckpointFormatException {
         long fileSize = contents.byteSize();
         if (fileSize < HEADER_LENGTH_BYTES) {
-            throw new CheckpointFormatException(file, "file of " + fileSize + " bytes is too short for the 8-byte safetensors header length");
+            throw new CheckpointFormatException(
+                    file, "file of " + fileSize + " bytes is too short for the 8-byte safetensors header length");
         }
         long headerLength = contents.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLength < 0 || headerLength > fileSize - HEADER_LENGTH_BYTES || headerLength > Integer.MAX_VALUE) {
-            throw new CheckpointFormatException(file, "safetensors header length " + Long.toUnsignedString(headerLength)
-                    + " exceeds the " + (fileSize - HEADER_LENGTH_BYTES) + " bytes after it (truncated file?)");
+            throw new CheckpointFormatException(
+                    file,
+                    "safetensors header length " + Long.toUnsignedString(headerLength) + " exceeds the "
+                            + (fileSize - HEADER_LENGTH_BYTES) + " bytes after it (truncated file?)");
         }
         byte[] headerBytes = contents.asSlice(HEADER_LENGTH_BYTES, headerLength).toArray(ValueLayout.JAVA_BYTE);
         JsonNode root;
         try {
             root = JSON.readTree(headerBytes);
         } catch (JsonProcessingException e) {
-            throw new CheckpointFormatException(file, "safetensors header is not valid JSON: " + e.getOriginalMessage(), e);
+            throw new CheckpointFormatException(
+                    file, "safetensors header is not valid JSON: " + e.getOriginalMessage(), e);
         } catch (IOException e) {
             throw new IllegalStateException("reading JSON from a byte array cannot fail with I/O", e);
         }
-        if (root == null || !root.isObject()) throw new CheckpointFormatException(file, "safetensors header is not a JSON object");
+        if (root == null || !root.isObject())
+            throw new CheckpointFormatException(file, "safetensors header is not a JSON object");
         Map<String, String> metadata = Map.of();
         List<TensorEntry> tensors = new ArrayList<>();
         for (Map.Entry<String, JsonNode> field : root.properties()) {
@@ -138,7 +153,8 @@ public final class Safetensors {
         Map<String, String> metadata = new LinkedHashMap<>();
         for (Map.Entry<String, JsonNode> field : node.properties()) {
             if (!field.getValue().isTextual()) {
-                throw new CheckpointFormatException(file, METADATA_KEY + " value of '" + field.getKey() + "' is not a string");
+                throw new CheckpointFormatException(
+                        file, METADATA_KEY + " value of '" + field.getKey() + "' is not a string");
             }
             metadata.put(field.getKey(), field.getValue().textValue());
         }
@@ -149,10 +165,12 @@ public final class Safetensors {
         String where = "tensor '" + name + "': ";
         if (!node.isObject()) throw new CheckpointFormatException(file, where + "header entry is not a JSON object");
         JsonNode dtypeNode = node.get("dtype");
-        if (dtypeNode == null || !dtypeNode.isTextual()) throw new CheckpointFormatException(file, where + "missing dtype");
+        if (dtypeNode == null || !dtypeNode.isTextual())
+            throw new CheckpointFormatException(file, where + "missing dtype");
         DType dtype = parseDType(file, where, dtypeNode.textValue());
         JsonNode shapeNode = node.get("shape");
-        if (shapeNode == null || !shapeNode.isArray()) throw new CheckpointFormatException(file, where + "missing shape");
+        if (shapeNode == null || !shapeNode.isArray())
+            throw new CheckpointFormatException(file, where + "missing shape");
         int[] shape = new int[shapeNode.size()];
         for (int d = 0; d < shape.length; d++) {
             JsonNode size = shapeNode.get(d);
@@ -162,18 +180,26 @@ public final class Safetensors {
             shape[d] = size.intValue();
         }
         JsonNode offsets = node.get("data_offsets");
-        if (offsets == null || !offsets.isArray() || offsets.size() != 2
-                || !isLong(offsets.get(0)) || !isLong(offsets.get(1))) {
+        if (offsets == null
+                || !offsets.isArray()
+                || offsets.size() != 2
+                || !isLong(offsets.get(0))
+                || !isLong(offsets.get(1))) {
             throw new CheckpointFormatException(file, where + "data_offsets is not a pair of integers");
         }
         long begin = offsets.get(0).longValue();
         long end = offsets.get(1).longValue();
-        if (begin < 0 || end < begin) throw new CheckpointFormatException(file, where + "data_offsets [" + begin + ", " + end + "] are not an increasing byte range");
+        if (begin < 0 || end < begin)
+            throw new CheckpointFormatException(
+                    file, where + "data_offsets [" + begin + ", " + end + "] are not an increasing byte range");
         long numel = HostTensor.numel(shape);
-        if (numel > Integer.MAX_VALUE) throw new CheckpointFormatException(file, where + numel + " elements are more than a HostTensor holds");
+        if (numel > Integer.MAX_VALUE)
+            throw new CheckpointFormatException(file, where + numel + " elements are more than a HostTensor holds");
         if (end - begin != numel * dtype.byteSize()) {
-            throw new CheckpointFormatException(file, where + "data_offsets span " + (end - begin) + " bytes but " + numel
-                    + " elements of " + dtype + " need " + numel * dtype.byteSize());
+            throw new CheckpointFormatException(
+                    file,
+                    where + "data_offsets span " + (end - begin) + " bytes but " + numel + " elements of " + dtype
+                            + " need " + numel * dtype.byteSize());
         }
         return new TensorEntry(name, dtype, shape, begin, end);
     }
@@ -191,26 +217,34 @@ public final class Safetensors {
     }
 
     /** The byte ranges must cover the data section exactly: no gap, no overlap, nothing past its end. */
-    private static void checkTiling(Path file, List<TensorEntry> tensors, long dataLength) throws CheckpointFormatException {
-        List<TensorEntry> byOffset = tensors.stream().sorted(Comparator.comparingLong(TensorEntry::begin).thenComparingLong(TensorEntry::end)).toList();
+    private static void checkTiling(Path file, List<TensorEntry> tensors, long dataLength)
+            throws CheckpointFormatException {
+        List<TensorEntry> byOffset = tensors.stream()
+                .sorted(Comparator.comparingLong(TensorEntry::begin).thenComparingLong(TensorEntry::end))
+                .toList();
         long covered = 0;
         String previous = null;
         for (TensorEntry entry : byOffset) {
             if (entry.begin() < covered) {
-                throw new CheckpointFormatException(file, "tensors '" + previous + "' and '" + entry.name() + "' overlap at byte " + entry.begin());
+                throw new CheckpointFormatException(
+                        file, "tensors '" + previous + "' and '" + entry.name() + "' overlap at byte " + entry.begin());
             }
             if (entry.begin() > covered) {
-                throw new CheckpointFormatException(file, "bytes " + covered + ".." + entry.begin() + " of the data section belong to no tensor");
+                throw new CheckpointFormatException(
+                        file, "bytes " + covered + ".." + entry.begin() + " of the data section belong to no tensor");
             }
             if (entry.end() > dataLength) {
-                throw new CheckpointFormatException(file, "tensor '" + entry.name() + "' ends at byte " + entry.end()
-                        + " beyond the data section of " + dataLength + " bytes (truncated file?)");
+                throw new CheckpointFormatException(
+                        file,
+                        "tensor '" + entry.name() + "' ends at byte " + entry.end() + " beyond the data section of "
+                                + dataLength + " bytes (truncated file?)");
             }
             covered = entry.end();
             previous = entry.name();
         }
         if (covered != dataLength) {
-            throw new CheckpointFormatException(file, (dataLength - covered) + " bytes after the last tensor belong to no tensor");
+            throw new CheckpointFormatException(
+                    file, (dataLength - covered) + " bytes after the last tensor belong to no tensor");
         }
     }
 }

@@ -1,13 +1,13 @@
 package plaid.model.checkpoint;
 
+import static plaid.model.checkpoint.PickleOpcodes.*;
+
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntToLongFunction;
-
-import static plaid.model.checkpoint.PickleOpcodes.*;
 
 /**
  * Writes the pickle torch.save makes of a state dict: protocol 2, an OrderedDict whose values
@@ -16,8 +16,14 @@ import static plaid.model.checkpoint.PickleOpcodes.*;
  */
 final class StateDictPickler {
     /** One state dict entry: a view of the storage stored under {@code storageKey}. */
-    record PickledTensor(String name, String storageClass, String storageKey, long storageNumel,
-                         long storageOffset, int[] shape, long[] strides) {}
+    record PickledTensor(
+            String name,
+            String storageClass,
+            String storageKey,
+            long storageNumel,
+            long storageOffset,
+            int[] shape,
+            long[] strides) {}
 
     private static final String ORDERED_DICT = "collections\nOrderedDict\n";
     private static final String REBUILD_TENSOR = "torch._utils\n_rebuild_tensor_v2\n";

@@ -1,13 +1,13 @@
 package plaid.model.checkpoint;
 
+import static java.nio.ByteOrder.LITTLE_ENDIAN;
+
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
-
-import static java.nio.ByteOrder.LITTLE_ENDIAN;
 
 /** Little-endian element encoding, shared by both checkpoint formats. */
 final class TensorBytes {

@@ -43,10 +43,26 @@ import plaid.tensor.HostTensor;
  */
 public final class TorchCheckpoint {
     private static final Map<DType, String> STORAGE_CLASSES = new EnumMap<>(Map.of(
-            DType.F64, "DoubleStorage", DType.F32, "FloatStorage", DType.F16, "HalfStorage",
-            DType.BF16, "BFloat16Storage", DType.I64, "LongStorage", DType.I32, "IntStorage",
-            DType.I16, "ShortStorage", DType.I8, "CharStorage", DType.U8, "ByteStorage",
-            DType.BOOL, "BoolStorage"));
+            DType.F64,
+            "DoubleStorage",
+            DType.F32,
+            "FloatStorage",
+            DType.F16,
+            "HalfStorage",
+            DType.BF16,
+            "BFloat16Storage",
+            DType.I64,
+            "LongStorage",
+            DType.I32,
+            "IntStorage",
+            DType.I16,
+            "ShortStorage",
+            DType.I8,
+            "CharStorage",
+            DType.U8,
+            "ByteStorage",
+            DType.BOOL,
+            "BoolStorage"));
     private static final Map<String, Object> ALLOWED_GLOBALS = allowedGlobals();
     private static final String PICKLE = "data.pkl";
     private static final String BYTE_ORDER = "byteorder";
@@ -86,15 +102,20 @@ public final class TorchCheckpoint {
             String prefix = archivePrefix(file, zip);
             checkByteOrder(file, zip, prefix);
             byte[] pickle = readEntry(file, zip, prefix + PICKLE, MAX_PICKLE_BYTES);
-            Object root = new RestrictedUnpickler(file, prefix + PICKLE, ALLOWED_GLOBALS, TorchCheckpoint::storageRef).load(pickle);
+            Object root = new RestrictedUnpickler(file, prefix + PICKLE, ALLOWED_GLOBALS, TorchCheckpoint::storageRef)
+                    .load(pickle);
             if (!(root instanceof Map<?, ?> entries)) {
-                throw new CheckpointFormatException(file, prefix + PICKLE + " holds " + RestrictedUnpickler.describe(root) + ", not a state dict");
+                throw new CheckpointFormatException(
+                        file, prefix + PICKLE + " holds " + RestrictedUnpickler.describe(root) + ", not a state dict");
             }
             LinkedHashMap<String, TensorView> views = new LinkedHashMap<>();
             for (Map.Entry<?, ?> entry : entries.entrySet()) {
                 if (!(entry.getKey() instanceof String name) || !(entry.getValue() instanceof TensorView view)) {
-                    throw new CheckpointFormatException(file, prefix + PICKLE + " maps " + RestrictedUnpickler.describe(entry.getKey())
-                            + " to " + RestrictedUnpickler.describe(entry.getValue()) + "; a state dict maps names to tensors");
+                    throw new CheckpointFormatException(
+                            file,
+                            prefix + PICKLE + " maps " + RestrictedUnpickler.describe(entry.getKey()) + " to "
+                                    + RestrictedUnpickler.describe(entry.getValue())
+                                    + "; a state dict maps names to tensors");
                 }
                 views.put(name, view);
             }
@@ -109,7 +130,10 @@ public final class TorchCheckpoint {
                     storage = readStorage(file, zip, prefix, view.storage());
                     storages.put(view.storage(), storage);
                 }
-                stateDict.put(entry.getKey(), TensorBytes.readView(view.storage().dtype(), storage, view.offset(), view.shape(), view.strides()));
+                stateDict.put(
+                        entry.getKey(),
+                        TensorBytes.readView(
+                                view.storage().dtype(), storage, view.offset(), view.shape(), view.strides()));
             }
             return stateDict;
         }
@@ -117,20 +141,28 @@ public final class TorchCheckpoint {
 
     /** Refuses a file whose storages and decoded tensors together need more than the heap can ever hold. */
     private static void checkFitsTheHeap(Path file, Collection<TensorView> views) throws CheckpointFormatException {
-        long storageBytes = views.stream().map(TensorView::storage).distinct()
+        long storageBytes = views.stream()
+                .map(TensorView::storage)
+                .distinct()
                 .mapToLong(TorchCheckpoint::byteSize)
                 .reduce(0, TorchCheckpoint::saturatingAdd);
-        long decodedBytes = views.stream().mapToLong(view -> HostTensor.numel(view.shape()) * DECODED_ELEMENT_BYTES)
+        long decodedBytes = views.stream()
+                .mapToLong(view -> HostTensor.numel(view.shape()) * DECODED_ELEMENT_BYTES)
                 .reduce(0, TorchCheckpoint::saturatingAdd);
-        long need = saturatingAdd(storageBytes, decodedBytes), heap = Runtime.getRuntime().maxMemory();
+        long need = saturatingAdd(storageBytes, decodedBytes),
+                heap = Runtime.getRuntime().maxMemory();
         if (need > heap) {
-            throw new CheckpointFormatException(file, "its tensors need " + need + " bytes to read (" + storageBytes + " of storages), more than the "
-                    + heap + " bytes of this process's heap");
+            throw new CheckpointFormatException(
+                    file,
+                    "its tensors need " + need + " bytes to read (" + storageBytes + " of storages), more than the "
+                            + heap + " bytes of this process's heap");
         }
     }
 
     private static long byteSize(StorageRef storage) {
-        return Math.multiplyHigh(storage.numel(), storage.dtype().byteSize()) != 0 ? Long.MAX_VALUE : storage.numel() * storage.dtype().byteSize();
+        return Math.multiplyHigh(storage.numel(), storage.dtype().byteSize()) != 0
+                ? Long.MAX_VALUE
+                : storage.numel() * storage.dtype().byteSize();
     }
 
     private static long saturatingAdd(long a, long b) {
@@ -148,15 +180,22 @@ public final class TorchCheckpoint {
         List<PickledTensor> pickled = new ArrayList<>();
         for (Map.Entry<String, HostTensor> entry : stateDict.entrySet()) {
             HostTensor tensor = entry.getValue();
-            pickled.add(new PickledTensor(entry.getKey(), STORAGE_CLASSES.get(tensor.dtype()), Integer.toString(pickled.size()),
-                    tensor.numel(), 0, tensor.shape(), TensorBytes.contiguousStrides(tensor.shape())));
+            pickled.add(new PickledTensor(
+                    entry.getKey(),
+                    STORAGE_CLASSES.get(tensor.dtype()),
+                    Integer.toString(pickled.size()),
+                    tensor.numel(),
+                    0,
+                    tensor.shape(),
+                    TensorBytes.contiguousStrides(tensor.shape())));
         }
         try (AlignedZipWriter zip = new AlignedZipWriter(Files.newOutputStream(file))) {
             zip.add(archive + "/" + PICKLE, StateDictPickler.pickle(pickled));
             zip.add(archive + "/.format_version", ascii("1"));
             zip.add(archive + "/.storage_alignment", ascii(Integer.toString(RECORD_ALIGNMENT)));
             zip.add(archive + "/" + BYTE_ORDER, ascii(LITTLE_ENDIAN));
-            for (PickledTensor tensor : pickled) zip.add(archive + "/data/" + tensor.storageKey(), stateDict.get(tensor.name()));
+            for (PickledTensor tensor : pickled)
+                zip.add(archive + "/data/" + tensor.storageKey(), stateDict.get(tensor.name()));
             zip.add(archive + "/version", ascii("3\n"));
         }
     }
@@ -177,7 +216,8 @@ public final class TorchCheckpoint {
     /** Persistent ids are {@code ('storage', storage class, key, location, numel)}. */
     private static StorageRef storageRef(Object persistentId) throws PickleException {
         if (!(persistentId instanceof List<?> id) || id.size() != 5 || !"storage".equals(id.get(0))) {
-            throw new PickleException("persistent id " + RestrictedUnpickler.describe(persistentId) + " is not a ('storage', ...) tuple");
+            throw new PickleException(
+                    "persistent id " + RestrictedUnpickler.describe(persistentId) + " is not a ('storage', ...) tuple");
         }
         StorageClass type = expect(id.get(1), StorageClass.class, "storage class");
         String key = expect(id.get(2), String.class, "storage key");
@@ -188,12 +228,14 @@ public final class TorchCheckpoint {
 
     /** {@code _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata])}. */
     private static TensorView rebuildTensor(List<Object> args) throws PickleException {
-        if (args.size() != 6 && args.size() != 7) throw new PickleException("_rebuild_tensor_v2 called with " + args.size() + " arguments");
+        if (args.size() != 6 && args.size() != 7)
+            throw new PickleException("_rebuild_tensor_v2 called with " + args.size() + " arguments");
         StorageRef storage = expect(args.get(0), StorageRef.class, "tensor storage");
         long offset = expect(args.get(1), Long.class, "storage offset");
         List<?> size = expect(args.get(2), List.class, "tensor size");
         List<?> stride = expect(args.get(3), List.class, "tensor stride");
-        if (size.size() != stride.size()) throw new PickleException("tensor size " + size + " and stride " + stride + " differ in rank");
+        if (size.size() != stride.size())
+            throw new PickleException("tensor size " + size + " and stride " + stride + " differ in rank");
         int[] shape = new int[size.size()];
         long[] strides = new long[size.size()];
         long lastElement = offset;
@@ -207,7 +249,8 @@ public final class TorchCheckpoint {
             lastElement += (extent - 1) * strides[d];
         }
         long numel = HostTensor.numel(shape);
-        if (numel > Integer.MAX_VALUE) throw new PickleException("tensor of " + numel + " elements is more than a HostTensor holds");
+        if (numel > Integer.MAX_VALUE)
+            throw new PickleException("tensor of " + numel + " elements is more than a HostTensor holds");
         if (numel > 0 && (offset < 0 || lastElement >= storage.numel())) {
             throw new PickleException("tensor view (offset " + offset + ", size " + size + ", stride " + stride
                     + ") reaches outside storage " + storage.key() + " of " + storage.numel() + " elements");
@@ -224,7 +267,8 @@ public final class TorchCheckpoint {
         try {
             return new ZipFile(file.toFile());
         } catch (ZipException e) {
-            throw new CheckpointFormatException(file, "not a readable zip archive, as torch.save writes (" + e.getMessage() + ")", e);
+            throw new CheckpointFormatException(
+                    file, "not a readable zip archive, as torch.save writes (" + e.getMessage() + ")", e);
         }
     }
 
@@ -235,33 +279,45 @@ public final class TorchCheckpoint {
                 .filter(name -> name.endsWith("/" + PICKLE) && name.indexOf('/') == name.length() - PICKLE.length() - 1)
                 .findFirst()
                 .map(name -> name.substring(0, name.length() - PICKLE.length()))
-                .orElseThrow(() -> new CheckpointFormatException(file, "no <archive>/" + PICKLE + " entry; not a torch.save checkpoint"));
+                .orElseThrow(() -> new CheckpointFormatException(
+                        file, "no <archive>/" + PICKLE + " entry; not a torch.save checkpoint"));
     }
 
     private static void checkByteOrder(Path file, ZipFile zip, String prefix) throws IOException {
         // Files from before the byteorder record were written little-endian.
         if (zip.getEntry(prefix + BYTE_ORDER) == null) return;
-        String order = new String(readEntry(file, zip, prefix + BYTE_ORDER, MAX_RECORD_BYTES), StandardCharsets.US_ASCII).strip();
-        if (!order.equals(LITTLE_ENDIAN)) throw new CheckpointFormatException(file, "byte order '" + order + "' is not supported, only little-endian");
+        String order = new String(
+                        readEntry(file, zip, prefix + BYTE_ORDER, MAX_RECORD_BYTES), StandardCharsets.US_ASCII)
+                .strip();
+        if (!order.equals(LITTLE_ENDIAN))
+            throw new CheckpointFormatException(
+                    file, "byte order '" + order + "' is not supported, only little-endian");
     }
 
-    private static MemorySegment readStorage(Path file, ZipFile zip, String prefix, StorageRef storage) throws IOException {
+    private static MemorySegment readStorage(Path file, ZipFile zip, String prefix, StorageRef storage)
+            throws IOException {
         String name = prefix + "data/" + storage.key();
         long expected = byteSize(storage);
         ZipEntry entry = zip.getEntry(name);
         if (entry == null) throw new CheckpointFormatException(file, "missing data entry " + name);
         if (expected > MAX_ENTRY_BYTES) {
-            throw new CheckpointFormatException(file, "storage entry " + name + " of " + expected + " bytes is larger than one read holds ("
-                    + MAX_ENTRY_BYTES + ")");
+            throw new CheckpointFormatException(
+                    file,
+                    "storage entry " + name + " of " + expected + " bytes is larger than one read holds ("
+                            + MAX_ENTRY_BYTES + ")");
         }
         if (entry.getSize() != -1 && entry.getSize() != expected) {
-            throw new CheckpointFormatException(file, "storage entry " + name + " holds " + entry.getSize() + " bytes, but the pickle declares "
-                    + storage.numel() + " elements of " + storage.dtype() + " (" + expected + " bytes)");
+            throw new CheckpointFormatException(
+                    file,
+                    "storage entry " + name + " holds " + entry.getSize() + " bytes, but the pickle declares "
+                            + storage.numel() + " elements of " + storage.dtype() + " (" + expected + " bytes)");
         }
         byte[] bytes = readEntry(file, zip, name, expected);
         if (bytes.length != expected) {
-            throw new CheckpointFormatException(file, "storage entry " + name + " holds " + bytes.length + " bytes, but the pickle declares "
-                    + storage.numel() + " elements of " + storage.dtype() + " (" + expected + " bytes)");
+            throw new CheckpointFormatException(
+                    file,
+                    "storage entry " + name + " holds " + bytes.length + " bytes, but the pickle declares "
+                            + storage.numel() + " elements of " + storage.dtype() + " (" + expected + " bytes)");
         }
         return MemorySegment.ofArray(bytes);
     }
@@ -274,12 +330,16 @@ public final class TorchCheckpoint {
         ZipEntry entry = zip.getEntry(name);
         if (entry == null) throw new CheckpointFormatException(file, "missing data entry " + name);
         if (entry.getSize() > limit)
-            throw new CheckpointFormatException(file, "zip entry " + name + " declares " + entry.getSize() + " bytes, more than the " + limit + " it may hold");
+            throw new CheckpointFormatException(
+                    file,
+                    "zip entry " + name + " declares " + entry.getSize() + " bytes, more than the " + limit
+                            + " it may hold");
         byte[] bytes;
         try (InputStream in = zip.getInputStream(entry)) {
             bytes = in.readNBytes((int) limit);
             if (in.read() != -1)
-                throw new CheckpointFormatException(file, "zip entry " + name + " inflates to more than the " + limit + " bytes it may hold");
+                throw new CheckpointFormatException(
+                        file, "zip entry " + name + " inflates to more than the " + limit + " bytes it may hold");
         } catch (ZipException e) {
             throw new CheckpointFormatException(file, "corrupt zip entry " + name + " (" + e.getMessage() + ")", e);
         }
@@ -287,7 +347,8 @@ public final class TorchCheckpoint {
         CRC32 crc = new CRC32();
         crc.update(bytes);
         if (entry.getCrc() != -1 && crc.getValue() != entry.getCrc()) {
-            throw new CheckpointFormatException(file, "corrupt zip entry " + name + ": its CRC-32 does not match its contents");
+            throw new CheckpointFormatException(
+                    file, "corrupt zip entry " + name + ": its CRC-32 does not match its contents");
         }
         return bytes;
     }
@@ -340,7 +401,10 @@ public final class TorchCheckpoint {
         }
 
         private byte[] alignmentPadding(String name) {
-            long unpaddedDataStart = counted.count + LOCAL_HEADER_BYTES + name.getBytes(StandardCharsets.UTF_8).length + PADDING_FIELD_HEADER_BYTES;
+            long unpaddedDataStart = counted.count
+                    + LOCAL_HEADER_BYTES
+                    + name.getBytes(StandardCharsets.UTF_8).length
+                    + PADDING_FIELD_HEADER_BYTES;
             int padding = (int) Math.floorMod(-unpaddedDataStart, (long) RECORD_ALIGNMENT);
             byte[] field = new byte[PADDING_FIELD_HEADER_BYTES + padding];
             field[0] = 'F';

@@ -33,14 +33,19 @@ final class BowSpaceReconst {
         this.seqLen = seqLen;
         this.embedDim = params.config().embedDim;
         this.withoutZBias = mode.contains(DiffusionMode.Word.PRED_X0);
-        this.returnedNorm = mode.contains(DiffusionMode.Word.NORM_RET_EMBEDDINGS) ? new ReturnedEmbeddingNorm(bow) : null;
+        this.returnedNorm =
+                mode.contains(DiffusionMode.Word.NORM_RET_EMBEDDINGS) ? new ReturnedEmbeddingNorm(bow) : null;
         this.xReconst = be.allocate(rows * seqLen, embedDim);
     }
 
-    Tensor value() { return xReconst; }
+    Tensor value() {
+        return xReconst;
+    }
 
     /** Whether h leaves out zb (pred_x0), so that zb sends no gradient through this head. */
-    boolean withoutZBias() { return withoutZBias; }
+    boolean withoutZBias() {
+        return withoutZBias;
+    }
 
     /** x̂ from y; {@code computeZBias} says whether zb must be computed first (else the caller did so this forward). */
     void forward(Tensor y, ZBias zb, HeadInputs in, boolean computeZBias) {
@@ -60,7 +65,9 @@ final class BowSpaceReconst {
      * readout's gradients when {@code parameterGradients}; d/dy into {@code dy}.
      */
     void backward(float[] dXReconst, Tensor y, Tensor dh, Tensor dy, boolean parameterGradients) {
-        float[] dUnnormalized = returnedNorm == null ? dXReconst : returnedNorm.backward(unnormalized, dXReconst, rows, seqLen, embedDim);
+        float[] dUnnormalized = returnedNorm == null
+                ? dXReconst
+                : returnedNorm.backward(unnormalized, dXReconst, rows, seqLen, embedDim);
         be.upload(dUnnormalized, dh);
         readout.backward(dh, y, dy, parameterGradients);
     }

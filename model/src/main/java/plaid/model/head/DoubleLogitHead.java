@@ -23,6 +23,7 @@ final class DoubleLogitHead implements OutputHead {
     private final BowTransform bow;
     /** direct_bow_x_to_logits: zb enters the direct logits as it is rather than inverse-transformed. */
     private final boolean directBowXToLogits;
+
     private final OutputNorm normLogits, normEmbed;
     private final Readout directReadout;
     private final BowSpaceReconst reconst;
@@ -65,13 +66,19 @@ final class DoubleLogitHead implements OutputHead {
     }
 
     @Override
-    public LogitSet logits() { return read; }
+    public LogitSet logits() {
+        return read;
+    }
 
     @Override
-    public LogitSet otherLogits() { return other; }
+    public LogitSet otherLogits() {
+        return other;
+    }
 
     @Override
-    public Tensor xReconst() { return reconst.value(); }
+    public Tensor xReconst() {
+        return reconst.value();
+    }
 
     /** zb as the direct logits take it. */
     private Tensor directZBias() {
@@ -95,7 +102,14 @@ final class DoubleLogitHead implements OutputHead {
     }
 
     @Override
-    public void backward(HeadInputs in, Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, Tensor dh, Tensor dz, double[] dGamma) {
+    public void backward(
+            HeadInputs in,
+            Tensor dXReconst,
+            Tensor dEmbedding,
+            boolean parameterGradients,
+            Tensor dh,
+            Tensor dz,
+            double[] dGamma) {
         Tensor dDirect = direct.gradient(), dFromReconst = fromReconst.gradient();
         float[] keep = in.liveEmbeddingRows();
 

@@ -9,7 +9,9 @@ import plaid.backend.Tensor;
  */
 public record HeadInputs(Tensor z, double[] gamma, Tensor embedding, float biasScale, float[] mask) {
 
-    public int rows() { return gamma.length; }
+    public int rows() {
+        return gamma.length;
+    }
 
     /** 1 − m per row: which rows' x·Êᵀ terms send gradient to Ê (a null mask: none). */
     float[] liveEmbeddingRows() {

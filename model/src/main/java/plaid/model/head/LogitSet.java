@@ -10,6 +10,7 @@ import plaid.backend.Tensor;
 public record LogitSet(Tensor logits, Tensor probs, Tensor gradient) {
 
     static LogitSet allocate(ComputeBackend be, int tokens, int vocabSize) {
-        return new LogitSet(be.allocate(tokens, vocabSize), be.allocate(tokens, vocabSize), be.allocate(tokens, vocabSize));
+        return new LogitSet(
+                be.allocate(tokens, vocabSize), be.allocate(tokens, vocabSize), be.allocate(tokens, vocabSize));
     }
 }

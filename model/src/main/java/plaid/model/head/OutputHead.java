@@ -24,7 +24,8 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
         DiffusionMode mode = params.config().diffusionMode();
         boolean doubleLogits = mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
         if (readSecondaryLogits && !doubleLogits) {
-            throw new IllegalArgumentException("use_secondary_logits needs diffusion_mode double_logit_reg; " + mode + " has one set of logits");
+            throw new IllegalArgumentException(
+                    "use_secondary_logits needs diffusion_mode double_logit_reg; " + mode + " has one set of logits");
         }
         if (doubleLogits) return new DoubleLogitHead(params, rows, seqLen, readSecondaryLogits, h);
         if (mode.contains(DiffusionMode.Word.RECONST_FIRST)) return new ReconstFirstHead(params, rows, seqLen, h);
@@ -35,7 +36,9 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
     LogitSet logits();
 
     /** double_logit_reg's other set of logits; null for the heads with one. */
-    default LogitSet otherLogits() { return null; }
+    default LogitSet otherLogits() {
+        return null;
+    }
 
     /** x̂ [rows·S, E] of the latest forward: softmax(logits)·Ê, or the bow-space x̂ of the fork's heads. */
     Tensor xReconst();
@@ -49,5 +52,12 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
      * {@code dz}, adds to {@code dGamma} and {@code dEmbedding} (rows with m = 1 send none there), and with
      * {@code parameterGradients} accumulates the head's parameter gradients.
      */
-    void backward(HeadInputs in, Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, Tensor dh, Tensor dz, double[] dGamma);
+    void backward(
+            HeadInputs in,
+            Tensor dXReconst,
+            Tensor dEmbedding,
+            boolean parameterGradients,
+            Tensor dh,
+            Tensor dz,
+            double[] dGamma);
 }

@@ -29,7 +29,9 @@ final class OutputNorm {
     }
 
     /** y of the latest forward [rows·S, D]. */
-    Tensor output() { return y; }
+    Tensor output() {
+        return y;
+    }
 
     void forward() {
         be.layerNorm(h, weight.value(), NORM_EPS, y, mean, rstd);

@@ -35,10 +35,14 @@ final class PlaidHead implements OutputHead {
     }
 
     @Override
-    public LogitSet logits() { return logits; }
+    public LogitSet logits() {
+        return logits;
+    }
 
     @Override
-    public Tensor xReconst() { return xReconst; }
+    public Tensor xReconst() {
+        return xReconst;
+    }
 
     @Override
     public void forward(HeadInputs in) {
@@ -51,7 +55,14 @@ final class PlaidHead implements OutputHead {
     }
 
     @Override
-    public void backward(HeadInputs in, Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, Tensor dh, Tensor dz, double[] dGamma) {
+    public void backward(
+            HeadInputs in,
+            Tensor dXReconst,
+            Tensor dEmbedding,
+            boolean parameterGradients,
+            Tensor dh,
+            Tensor dz,
+            double[] dGamma) {
         float[] keep = in.liveEmbeddingRows();
         Tensor dLogits = logits.gradient();
         // x̂ = pÊ: dp = dx̂ Êᵀ, dÊ += pᵀ dx̂ (m = 0 rows), dlogits += softmax backward

@@ -39,10 +39,14 @@ final class ReconstFirstHead implements OutputHead {
     }
 
     @Override
-    public LogitSet logits() { return logits; }
+    public LogitSet logits() {
+        return logits;
+    }
 
     @Override
-    public Tensor xReconst() { return reconst.value(); }
+    public Tensor xReconst() {
+        return reconst.value();
+    }
 
     @Override
     public void forward(HeadInputs in) {
@@ -53,9 +57,17 @@ final class ReconstFirstHead implements OutputHead {
     }
 
     @Override
-    public void backward(HeadInputs in, Tensor dXReconst, Tensor dEmbedding, boolean parameterGradients, Tensor dh, Tensor dz, double[] dGamma) {
+    public void backward(
+            HeadInputs in,
+            Tensor dXReconst,
+            Tensor dEmbedding,
+            boolean parameterGradients,
+            Tensor dh,
+            Tensor dz,
+            double[] dGamma) {
         // dx̂ is the caller's plus what the inverse-transform logits send back
-        InverseTransformLogits.Gradients fromLogits = bowSpaceLogits.backward(logitInputs(in), be.download(logits.gradient()));
+        InverseTransformLogits.Gradients fromLogits =
+                bowSpaceLogits.backward(logitInputs(in), be.download(logits.gradient()));
         float[] dHat = fromLogits.dXReconstBow();
         if (dXReconst != null) {
             float[] direct = be.download(dXReconst);
@@ -73,6 +85,7 @@ final class ReconstFirstHead implements OutputHead {
     }
 
     private InverseTransformLogits.Inputs logitInputs(HeadInputs in) {
-        return new InverseTransformLogits.Inputs(be.download(reconst.value()), rows, seqLen, be.download(in.embedding()), vocabSize, in.mask());
+        return new InverseTransformLogits.Inputs(
+                be.download(reconst.value()), rows, seqLen, be.download(in.embedding()), vocabSize, in.mask());
     }
 }

@@ -18,7 +18,9 @@ final class ZBias {
     }
 
     /** zb of the latest forward. */
-    Tensor value() { return value; }
+    Tensor value() {
+        return value;
+    }
 
     void forward(HeadInputs in) {
         be.scaleGroups(in.z(), factors(in), value);
@@ -30,7 +32,9 @@ final class ZBias {
         double[] dzbDotZ = be.dotGroups(dZb, in.z(), in.rows());
         for (int b = 0; b < in.rows(); b++) {
             // d(α/σ²)/dγ = −α/2 − α·α²/σ²
-            double a2 = NoiseLevel.alphaSquared(in.gamma()[b]), s2 = NoiseLevel.sigmaSquared(in.gamma()[b]), a = Math.sqrt(a2);
+            double a2 = NoiseLevel.alphaSquared(in.gamma()[b]),
+                    s2 = NoiseLevel.sigmaSquared(in.gamma()[b]),
+                    a = Math.sqrt(a2);
             dGamma[b] += in.biasScale() * (-a / 2 - a * a2 / s2) * dzbDotZ[b];
         }
         be.scaleGroups(dZb, factors, dz);
@@ -41,7 +45,8 @@ final class ZBias {
         float[] f = new float[in.rows()];
         for (int b = 0; b < f.length; b++) {
             double g = in.gamma()[b];
-            f[b] = in.biasScale() * ((float) Math.sqrt(NoiseLevel.alphaSquaredFloat(g)) / NoiseLevel.sigmaSquaredFloat(g));
+            f[b] = in.biasScale()
+                    * ((float) Math.sqrt(NoiseLevel.alphaSquaredFloat(g)) / NoiseLevel.sigmaSquaredFloat(g));
         }
         return f;
     }

@@ -30,7 +30,8 @@ public final class Guidance {
     /** Word-level weights: {@code tokens[i]} at position i with its own weight {@code weights[i]}. */
     public static List<GuidanceTerm> weighted(int[] tokens, double[] weights) {
         if (weights.length != tokens.length) {
-            throw new IllegalArgumentException("weights: " + weights.length + " weights for " + tokens.length + " tokens");
+            throw new IllegalArgumentException(
+                    "weights: " + weights.length + " weights for " + tokens.length + " tokens");
         }
         List<GuidanceTerm> terms = new ArrayList<>(tokens.length);
         for (int i = 0; i < tokens.length; i++) terms.add(GuidanceTerm.at(tokens[i], weights[i], i));

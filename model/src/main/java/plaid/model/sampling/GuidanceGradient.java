@@ -51,7 +51,8 @@ final class GuidanceGradient {
                 addTerm(denoiser, rows, 0, targets, logp -> slopes(term, logp, seqLen));
             }
         }
-        return be.download(denoiser.backward(null, discardedEmbeddingGradient, false).dz());
+        return be.download(
+                denoiser.backward(null, discardedEmbeddingGradient, false).dz());
     }
 
     /**
@@ -64,7 +65,8 @@ final class GuidanceGradient {
         List<GuidanceTerm[]> passes = new ArrayList<>();
         for (GuidanceTerm term : terms) {
             if (!(term.position() instanceof GuidanceTerm.At(int index))) continue;
-            GuidanceTerm[] free = passes.stream().filter(p -> p[index] == null).findFirst().orElse(null);
+            GuidanceTerm[] free =
+                    passes.stream().filter(p -> p[index] == null).findFirst().orElse(null);
             if (free == null) passes.add(free = new GuidanceTerm[seqLen]);
             free[index] = term;
         }
@@ -103,7 +105,10 @@ final class GuidanceGradient {
             // crossEntropyBackward adds scale·(p − onehot): the negated slope gives slope·(onehot − p)
             float[] scale = new float[count];
             for (int j = 0; j < count; j++) scale[j] = (float) -slope[j];
-            be.crossEntropyBackward(denoiser.probs().view(offset, count, vocabSize), targets, scale,
+            be.crossEntropyBackward(
+                    denoiser.probs().view(offset, count, vocabSize),
+                    targets,
+                    scale,
                     denoiser.logitGradient().view(offset, count, vocabSize));
         }
     }

@@ -10,7 +10,8 @@ package plaid.model.sampling;
  * @param evaluatedTokens tokens in those chunks (a chunk counts once per evaluation)
  * @param corpusTokens    tokens in the whole sequence: the count words and characters are per
  */
-public record LikelihoodEstimate(double nllPerToken, double standardError, int samples, long evaluatedTokens, long corpusTokens) {
+public record LikelihoodEstimate(
+        double nllPerToken, double standardError, int samples, long evaluatedTokens, long corpusTokens) {
 
     public double wordsPerToken(long words) {
         return (double) words / corpusTokens;

@@ -34,7 +34,8 @@ public final class LikelihoodEvaluator {
         if (tokens.length == 0) throw new IllegalArgumentException("tokens must not be empty");
         for (int i = 0; i < tokens.length; i++) {
             if (tokens[i] < 0 || tokens[i] >= vocab) {
-                throw new IllegalArgumentException("tokens[" + i + "] = " + tokens[i] + " is outside the vocabulary [0, " + vocab + ")");
+                throw new IllegalArgumentException(
+                        "tokens[" + i + "] = " + tokens[i] + " is outside the vocabulary [0, " + vocab + ")");
             }
         }
         if (seqLen <= 0) throw new IllegalArgumentException("seq_len must be positive, got " + seqLen);
@@ -53,7 +54,8 @@ public final class LikelihoodEvaluator {
             evaluated += length[i];
         }
         double estimate = weighted / evaluated;
-        return new LikelihoodEstimate(estimate, ratioStandardError(nll, length, estimate, evaluated), samples, evaluated, tokens.length);
+        return new LikelihoodEstimate(
+                estimate, ratioStandardError(nll, length, estimate, evaluated), samples, evaluated, tokens.length);
     }
 
     /**

@@ -15,10 +15,10 @@ import plaid.backend.Tensor;
 import plaid.model.Denoiser;
 import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
 
 /**
  * Step-level batching of sample.py's loop: {@link #step} moves every given {@link Trajectory}
@@ -40,6 +40,7 @@ public final class SamplerBatch {
     private final List<Tensor> weights;
     /** Each lane's model call, reused while its row count stays the same. */
     private final Map<Lane, ModelCall> calls = new HashMap<>();
+
     private GuidanceGradient guidance;
 
     /** Which rows can share a forward. */
@@ -64,10 +65,12 @@ public final class SamplerBatch {
     }
 
     /** A trajectory for {@code request} drawing from {@code noise}; checked against the model. */
-    public Trajectory start(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
+    public Trajectory start(
+            SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
         request.validateFor(config.vocabSize, maxSeqLen);
         if (request.useSecondaryLogits() && !config.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG))
-            throw new IllegalArgumentException("use_secondary_logits needs diffusion_mode double_logit_reg; " + config.diffusionMode() + " has one set of logits");
+            throw new IllegalArgumentException("use_secondary_logits needs diffusion_mode double_logit_reg; "
+                    + config.diffusionMode() + " has one set of logits");
         return new Trajectory(request, noise, config.embedDim, decodeEvery, listener);
     }
 
@@ -84,7 +87,10 @@ public final class SamplerBatch {
         Map<Lane, List<Trajectory>> lanes = new LinkedHashMap<>();
         for (Trajectory t : trajectories) {
             if (t.finished()) continue;
-            lanes.computeIfAbsent(new Lane(t.request.seqLen(), t.request.useSecondaryLogits(), t.guidedNow()), k -> new ArrayList<>()).add(t);
+            lanes.computeIfAbsent(
+                            new Lane(t.request.seqLen(), t.request.useSecondaryLogits(), t.guidedNow()),
+                            k -> new ArrayList<>())
+                    .add(t);
         }
         for (var lane : lanes.entrySet()) step(lane.getKey(), lane.getValue());
     }
@@ -198,7 +204,9 @@ public final class SamplerBatch {
         /** x̂ of the forward queued last, in z's space (waits for it). */
         float[] reconst() {
             float[] x = be.download(denoiser.xReconst());
-            return reconstToBow == null ? x : reconstToBow.toBow(x, denoiser.rows(), denoiser.seqLen(), config.embedDim);
+            return reconstToBow == null
+                    ? x
+                    : reconstToBow.toBow(x, denoiser.rows(), denoiser.seqLen(), config.embedDim);
         }
 
         /** Argmax over the vocabulary of the latest logits of rows first.. first+count (first maximum on ties). */

@@ -19,11 +19,21 @@ import java.util.Objects;
  * @param useSecondaryLogits the fork's use_secondary_logits: with double_logit_reg, guidance and the final
  *                          argmax read the secondary logits instead of the primary ones
  */
-public record SamplingRequest(int samples, int seqLen, int steps, double scoreTemp, double initialNoiseScale, Update update,
-                              List<GuidanceTerm> guidance, boolean useSecondaryLogits) {
+public record SamplingRequest(
+        int samples,
+        int seqLen,
+        int steps,
+        double scoreTemp,
+        double initialNoiseScale,
+        Update update,
+        List<GuidanceTerm> guidance,
+        boolean useSecondaryLogits) {
 
     /** How z moves from t to s = t − 1/T. */
-    public enum Update { ANCESTRAL, DDIM }
+    public enum Update {
+        ANCESTRAL,
+        DDIM
+    }
 
     public SamplingRequest {
         Objects.requireNonNull(update, "update");
@@ -31,21 +41,32 @@ public record SamplingRequest(int samples, int seqLen, int steps, double scoreTe
         require(samples > 0, "n_samples must be positive, got " + samples);
         require(seqLen > 0, "seq_len must be positive, got " + seqLen);
         require(steps > 0, "sampling_timesteps must be positive, got " + steps);
-        require(scoreTemp > 0 && Double.isFinite(scoreTemp), "score_temp must be positive and finite, got " + scoreTemp);
-        require(initialNoiseScale > 0 && Double.isFinite(initialNoiseScale),
+        require(
+                scoreTemp > 0 && Double.isFinite(scoreTemp),
+                "score_temp must be positive and finite, got " + scoreTemp);
+        require(
+                initialNoiseScale > 0 && Double.isFinite(initialNoiseScale),
                 "initial_noise_scale must be positive and finite, got " + initialNoiseScale);
         for (int k = 0; k < guidance.size(); k++) {
             GuidanceTerm term = guidance.get(k);
             require(Double.isFinite(term.weight()), "guidance[" + k + "].weight must be finite, got " + term.weight());
             if (term.position() instanceof GuidanceTerm.At(int index)) {
-                require(index >= 0 && index < seqLen, "guidance[" + k + "].position " + index + " is outside the sequence [0, " + seqLen + ")");
+                require(
+                        index >= 0 && index < seqLen,
+                        "guidance[" + k + "].position " + index + " is outside the sequence [0, " + seqLen + ")");
             }
         }
     }
 
     /** A request reading the primary logits. */
-    public SamplingRequest(int samples, int seqLen, int steps, double scoreTemp, double initialNoiseScale, Update update,
-                           List<GuidanceTerm> guidance) {
+    public SamplingRequest(
+            int samples,
+            int seqLen,
+            int steps,
+            double scoreTemp,
+            double initialNoiseScale,
+            Update update,
+            List<GuidanceTerm> guidance) {
         this(samples, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance, false);
     }
 
@@ -55,15 +76,18 @@ public record SamplingRequest(int samples, int seqLen, int steps, double scoreTe
     }
 
     public SamplingRequest withSamples(int n) {
-        return new SamplingRequest(n, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance, useSecondaryLogits);
+        return new SamplingRequest(
+                n, seqLen, steps, scoreTemp, initialNoiseScale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withSteps(int t) {
-        return new SamplingRequest(samples, seqLen, t, scoreTemp, initialNoiseScale, update, guidance, useSecondaryLogits);
+        return new SamplingRequest(
+                samples, seqLen, t, scoreTemp, initialNoiseScale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withScoreTemp(double temp) {
-        return new SamplingRequest(samples, seqLen, steps, temp, initialNoiseScale, update, guidance, useSecondaryLogits);
+        return new SamplingRequest(
+                samples, seqLen, steps, temp, initialNoiseScale, update, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withInitialNoiseScale(double scale) {
@@ -71,11 +95,13 @@ public record SamplingRequest(int samples, int seqLen, int steps, double scoreTe
     }
 
     public SamplingRequest withUpdate(Update u) {
-        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, u, guidance, useSecondaryLogits);
+        return new SamplingRequest(
+                samples, seqLen, steps, scoreTemp, initialNoiseScale, u, guidance, useSecondaryLogits);
     }
 
     public SamplingRequest withGuidance(List<GuidanceTerm> terms) {
-        return new SamplingRequest(samples, seqLen, steps, scoreTemp, initialNoiseScale, update, terms, useSecondaryLogits);
+        return new SamplingRequest(
+                samples, seqLen, steps, scoreTemp, initialNoiseScale, update, terms, useSecondaryLogits);
     }
 
     public SamplingRequest withSecondaryLogits(boolean secondary) {
@@ -87,7 +113,9 @@ public record SamplingRequest(int samples, int seqLen, int steps, double scoreTe
         require(seqLen <= maxSeqLen, "seq_len " + seqLen + " exceeds the allowed " + maxSeqLen);
         for (int k = 0; k < guidance.size(); k++) {
             int token = guidance.get(k).token();
-            require(token >= 0 && token < vocabSize, "guidance[" + k + "].token " + token + " is outside the vocabulary [0, " + vocabSize + ")");
+            require(
+                    token >= 0 && token < vocabSize,
+                    "guidance[" + k + "].token " + token + " is outside the vocabulary [0, " + vocabSize + ")");
         }
     }
 

@@ -18,12 +18,15 @@ public final class Trajectory {
     final double[] z;
     /** x̂ of the latest step in z's space, the next forward's self-conditioning input (zeros at the first). */
     final float[] selfCond;
+
     final double[] stepNoise;
     private int step;
     private int[][] result;
 
-    Trajectory(SamplingRequest request, NoiseSource noise, int embedDim, int decodeEvery, PartialDecodeListener listener) {
-        if (listener != null && decodeEvery <= 0) throw new IllegalArgumentException("decodeEvery must be positive, got " + decodeEvery);
+    Trajectory(
+            SamplingRequest request, NoiseSource noise, int embedDim, int decodeEvery, PartialDecodeListener listener) {
+        if (listener != null && decodeEvery <= 0)
+            throw new IllegalArgumentException("decodeEvery must be positive, got " + decodeEvery);
         this.request = request;
         this.noise = noise;
         this.decodeEvery = decodeEvery;

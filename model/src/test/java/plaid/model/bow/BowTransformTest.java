@@ -70,7 +70,9 @@ class BowTransformTest {
     static void assertClose(float[] actual, double[] expected, double relative) {
         assertThat(actual).hasSameSizeAs(expected);
         for (int i = 0; i < actual.length; i++) {
-            assertThat((double) actual[i]).as("index %d", i).isCloseTo(expected[i], within(relative * (1 + Math.abs(expected[i]))));
+            assertThat((double) actual[i])
+                    .as("index %d", i)
+                    .isCloseTo(expected[i], within(relative * (1 + Math.abs(expected[i]))));
         }
     }
 
@@ -131,8 +133,10 @@ class BowTransformTest {
         assertClose(scaled.fromBow(scaled.toBow(x, ROWS, SEQ, CHANNELS), ROWS, SEQ, CHANNELS), widen(x), 1e-5);
         // each backward is the transpose of its forward: <f(x), y> = <x, fᵀ(y)>
         float[] y = gaussian(7, x.length);
-        assertThat(dot(scaled.toBow(x, ROWS, SEQ, CHANNELS), y)).isCloseTo(dot(x, scaled.toBowBackward(y, ROWS, SEQ, CHANNELS)), within(1e-4));
-        assertThat(dot(scaled.fromBow(x, ROWS, SEQ, CHANNELS), y)).isCloseTo(dot(x, scaled.fromBowBackward(y, ROWS, SEQ, CHANNELS)), within(1e-3));
+        assertThat(dot(scaled.toBow(x, ROWS, SEQ, CHANNELS), y))
+                .isCloseTo(dot(x, scaled.toBowBackward(y, ROWS, SEQ, CHANNELS)), within(1e-4));
+        assertThat(dot(scaled.fromBow(x, ROWS, SEQ, CHANNELS), y))
+                .isCloseTo(dot(x, scaled.fromBowBackward(y, ROWS, SEQ, CHANNELS)), within(1e-3));
     }
 
     private static double dot(float[] a, float[] b) {
@@ -154,10 +158,13 @@ class BowTransformTest {
 
     @Test
     void refusesDecayOutsideTheUnitIntervalAndWrongShapes() {
-        assertThatThrownBy(() -> new BowTransform(-0.1)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("BoW_cumsum_gamma");
+        assertThatThrownBy(() -> new BowTransform(-0.1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("BoW_cumsum_gamma");
         assertThatThrownBy(() -> new BowTransform(1.5)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new BowTransform(Double.NaN)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> new BowTransform(0.5).toBow(new float[5], 1, 2, 2))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("got 5");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("got 5");
     }
 }

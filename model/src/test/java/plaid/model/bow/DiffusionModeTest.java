@@ -25,9 +25,11 @@ class DiffusionModeTest {
 
     @Test
     void everyModeOfTheSeedDocumentParses() throws IOException {
-        Path readme = FixtureRoot.fixtures().resolve("../docs/seed-fork-readme.txt").normalize();
-        Assumptions.assumeTrue(Files.isRegularFile(readme), "the seed document is not at " + readme.toAbsolutePath()
-                + " (set -Dplaid.fixtures=<shared>/fixtures)");
+        Path readme =
+                FixtureRoot.fixtures().resolve("../docs/seed-fork-readme.txt").normalize();
+        Assumptions.assumeTrue(
+                Files.isRegularFile(readme),
+                "the seed document is not at " + readme.toAbsolutePath() + " (set -Dplaid.fixtures=<shared>/fixtures)");
         Set<String> modes = new TreeSet<>();
         Matcher m = MODE_FLAG.matcher(Files.readString(readme));
         while (m.find()) modes.add(m.group(1));
@@ -56,45 +58,56 @@ class DiffusionModeTest {
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
-        "BoW_embedding_reconst_frist       | 'reconst_frist'",
-        "BoW                               | 'BoW'",
-        "BoW_embedding_foo_bar_pred_x0_reconst_first | 'foo_bar'",
-        "Token                             | 'Token'",
-    })
+    @CsvSource(
+            delimiter = '|',
+            quoteCharacter = '"',
+            value = {
+                "BoW_embedding_reconst_frist       | 'reconst_frist'",
+                "BoW                               | 'BoW'",
+                "BoW_embedding_foo_bar_pred_x0_reconst_first | 'foo_bar'",
+                "Token                             | 'Token'",
+            })
     void unknownWordsAreRefusedByName(String mode, String named) {
         assertRefused(mode, "unknown word " + named);
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
-        "\"\"                               | empty word",
-        "BoW_embedding_                     | empty word",
-        "BoW_embedding__reconst_first       | empty word",
-    })
+    @CsvSource(
+            delimiter = '|',
+            quoteCharacter = '"',
+            value = {
+                "\"\"                               | empty word",
+                "BoW_embedding_                     | empty word",
+                "BoW_embedding__reconst_first       | empty word",
+            })
     void strayUnderscoresAreRefused(String mode, String problem) {
         assertRefused(mode, problem);
     }
 
     @ParameterizedTest
-    @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
-        "token_BoW_embedding                               | 'token' is the plain mode",
-        "BoW_embedding_reconst_first_double_logit_reg      | exclude each other",
-        "reconst_first                                     | 'reconst_first' needs BoW_embedding",
-        "double_logit_reg                                  | 'double_logit_reg' needs BoW_embedding",
-        "BoW_embedding_pred_x0                             | 'pred_x0' needs reconst_first or double_logit_reg",
-        "BoW_embedding_double_logit_reg_diff_lm_norms      | 'diff_lm_norms' needs reconst_first",
-        "BoW_embedding_reconst_first_logits_direct_primary | 'logits_direct_primary' needs double_logit_reg",
-        "BoW_embedding_direct_bow_x_to_logits              | 'direct_bow_x_to_logits' needs double_logit_reg",
-        "BoW_embedding_reconst_first_BoW_embedding         | 'BoW_embedding' given twice",
-    })
+    @CsvSource(
+            delimiter = '|',
+            quoteCharacter = '"',
+            value = {
+                "token_BoW_embedding                               | 'token' is the plain mode",
+                "BoW_embedding_reconst_first_double_logit_reg      | exclude each other",
+                "reconst_first                                     | 'reconst_first' needs BoW_embedding",
+                "double_logit_reg                                  | 'double_logit_reg' needs BoW_embedding",
+                "BoW_embedding_pred_x0                             | 'pred_x0' needs reconst_first or double_logit_reg",
+                "BoW_embedding_double_logit_reg_diff_lm_norms      | 'diff_lm_norms' needs reconst_first",
+                "BoW_embedding_reconst_first_logits_direct_primary | 'logits_direct_primary' needs double_logit_reg",
+                "BoW_embedding_direct_bow_x_to_logits              | 'direct_bow_x_to_logits' needs double_logit_reg",
+                "BoW_embedding_reconst_first_BoW_embedding         | 'BoW_embedding' given twice",
+            })
     void contradictoryCombinationsAreRefused(String mode, String problem) {
         assertRefused(mode, problem);
     }
 
     @Test
     void nullIsRefused() {
-        assertThatThrownBy(() -> DiffusionMode.parse(null)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no mode");
+        assertThatThrownBy(() -> DiffusionMode.parse(null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("no mode");
     }
 
     /** Words are matched whole even though they contain underscores: none is mistaken for unknown pieces. */
@@ -102,7 +115,8 @@ class DiffusionModeTest {
     @EnumSource(Word.class)
     void everyWordIsRecognisedOnItsOwn(Word word) {
         Throwable thrown = catchThrowable(() -> DiffusionMode.parse(word.spelling()));
-        if (thrown != null) assertThat(thrown).hasMessageNotContaining("unknown word").hasMessageNotContaining("empty word");
+        if (thrown != null)
+            assertThat(thrown).hasMessageNotContaining("unknown word").hasMessageNotContaining("empty word");
     }
 
     private static void assertRefused(String mode, String problem) {

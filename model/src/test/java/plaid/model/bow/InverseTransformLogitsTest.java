@@ -63,7 +63,8 @@ class InverseTransformLogitsTest {
         InverseTransformLogits.Gradients g = head.backward(inputs(xBow, embedding), dLogits);
 
         double[] x = widen(xBow), e = widen(embedding), w = widen(dLogits);
-        assertClose(g.dXReconstBow(), finiteDifferenceGradient(in -> directLogits(in, e, e, rho, distance), x, w), 1e-4);
+        assertClose(
+                g.dXReconstBow(), finiteDifferenceGradient(in -> directLogits(in, e, e, rho, distance), x, w), 1e-4);
         assertClose(g.dEmbedding(), finiteDifferenceGradient(in -> directLogits(x, in, e, rho, distance), e, w), 1e-4);
     }
 
@@ -73,8 +74,14 @@ class InverseTransformLogitsTest {
         float[] dLogits = new float[ROWS * SEQ * VOCAB];
         for (int i = SEQ * VOCAB; i < dLogits.length; i++) dLogits[i] = 1f; // only row 1, mask 1
         InverseTransformLogits.Inputs in = inputs(xBow, embedding);
-        assertThat(new InverseTransformLogits(new BowTransform(0.5), false).backward(in, dLogits).dEmbedding()).containsOnly(0f);
-        assertThat(new InverseTransformLogits(new BowTransform(0.5), true).backward(in, dLogits).dEmbedding()).doesNotContain(0f);
+        assertThat(new InverseTransformLogits(new BowTransform(0.5), false)
+                        .backward(in, dLogits)
+                        .dEmbedding())
+                .containsOnly(0f);
+        assertThat(new InverseTransformLogits(new BowTransform(0.5), true)
+                        .backward(in, dLogits)
+                        .dEmbedding())
+                .doesNotContain(0f);
     }
 
     @Test
@@ -96,20 +103,26 @@ class InverseTransformLogitsTest {
     @Test
     void forModePicksTheMetricAndRefusesModesWithoutABowSpaceHead() {
         float[] xBow = gaussian(19, ROWS * SEQ * EMBED), embedding = gaussian(20, VOCAB * EMBED);
-        InverseTransformLogits norms = InverseTransformLogits.forMode(DiffusionMode.parse("BoW_embedding_reconst_first_diff_lm_norms"), new BowTransform(0.5));
-        InverseTransformLogits dots = InverseTransformLogits.forMode(DiffusionMode.parse("BoW_embedding_double_logit_reg"), new BowTransform(0.5));
+        InverseTransformLogits norms = InverseTransformLogits.forMode(
+                DiffusionMode.parse("BoW_embedding_reconst_first_diff_lm_norms"), new BowTransform(0.5));
+        InverseTransformLogits dots = InverseTransformLogits.forMode(
+                DiffusionMode.parse("BoW_embedding_double_logit_reg"), new BowTransform(0.5));
         double[] e = widen(embedding);
         assertClose(norms.logits(inputs(xBow, embedding)), directLogits(widen(xBow), e, e, 0.5, true), 1e-5);
         assertClose(dots.logits(inputs(xBow, embedding)), directLogits(widen(xBow), e, e, 0.5, false), 1e-5);
         assertThatThrownBy(() -> InverseTransformLogits.forMode(DiffusionMode.TOKEN, new BowTransform(0.5)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no bow-space");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("no bow-space");
     }
 
     @Test
     void refusesMismatchedShapes() {
-        assertThatThrownBy(() -> new InverseTransformLogits.Inputs(new float[10], 1, 2, new float[VOCAB * EMBED], VOCAB, null))
+        assertThatThrownBy(() ->
+                        new InverseTransformLogits.Inputs(new float[10], 1, 2, new float[VOCAB * EMBED], VOCAB, null))
                 .isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new InverseTransformLogits.Inputs(new float[8], 1, 2, new float[VOCAB * EMBED], VOCAB, new float[3]))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("mask");
+        assertThatThrownBy(() -> new InverseTransformLogits.Inputs(
+                        new float[8], 1, 2, new float[VOCAB * EMBED], VOCAB, new float[3]))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("mask");
     }
 }

@@ -43,9 +43,12 @@ class ReturnedEmbeddingNormTest {
             float[] plus = head.clone(), minus = head.clone();
             plus[i] += (float) h;
             minus[i] -= (float) h;
-            double numeric = (weighted(norm.forward(plus, ROWS, SEQ, EMBED), weights) - weighted(norm.forward(minus, ROWS, SEQ, EMBED), weights))
+            double numeric = (weighted(norm.forward(plus, ROWS, SEQ, EMBED), weights)
+                            - weighted(norm.forward(minus, ROWS, SEQ, EMBED), weights))
                     / (plus[i] - minus[i]);
-            assertThat((double) analytic[i]).as("index %d", i).isCloseTo(numeric, within(2e-3 * (1 + Math.abs(numeric))));
+            assertThat((double) analytic[i])
+                    .as("index %d", i)
+                    .isCloseTo(numeric, within(2e-3 * (1 + Math.abs(numeric))));
         }
     }
 
@@ -53,7 +56,8 @@ class ReturnedEmbeddingNormTest {
     void aZeroHeadOutputGivesAFiniteGradient() {
         // the embed head's readout starts at zero: the first backward must not be 0/0
         float[] head = new float[ROWS * SEQ * EMBED];
-        float[] d = new ReturnedEmbeddingNorm(new BowTransform(0.5)).backward(head, gaussian(4, head.length), ROWS, SEQ, EMBED);
+        float[] d = new ReturnedEmbeddingNorm(new BowTransform(0.5))
+                .backward(head, gaussian(4, head.length), ROWS, SEQ, EMBED);
         for (float v : d) assertThat(Float.isFinite(v)).isTrue();
     }
 

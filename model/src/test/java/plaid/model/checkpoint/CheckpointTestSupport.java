@@ -1,5 +1,9 @@
 package plaid.model.checkpoint;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
@@ -23,10 +27,6 @@ import java.util.zip.ZipOutputStream;
 import plaid.fixtures.FixtureRoot;
 import plaid.tensor.HostTensor;
 
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 /** Shared by the checkpoint tests: fixture discovery, bit-exact comparison, and a Python oracle. */
 final class CheckpointTestSupport {
     static final List<String> FIXTURE_KINDS = List.of("parity", "sampler");
@@ -41,7 +41,9 @@ final class CheckpointTestSupport {
             assumeFalse(directories.isEmpty(), FixtureRoot.missingReason(kind));
             for (Path directory : directories) {
                 try (Stream<Path> children = Files.list(directory)) {
-                    children.filter(p -> p.getFileName().toString().endsWith(suffix)).sorted().forEach(files::add);
+                    children.filter(p -> p.getFileName().toString().endsWith(suffix))
+                            .sorted()
+                            .forEach(files::add);
                 }
             }
         }
@@ -52,7 +54,8 @@ final class CheckpointTestSupport {
     /** Same names in the same order, same dtypes and shapes, and the same bits in every element. */
     static void assertBitIdentical(Map<String, HostTensor> actual, Map<String, HostTensor> expected) {
         assertThat(actual.keySet()).containsExactlyElementsOf(expected.keySet());
-        expected.forEach((name, tensor) -> assertThat(sha256(actual.get(name))).as(name).isEqualTo(sha256(tensor)));
+        expected.forEach(
+                (name, tensor) -> assertThat(sha256(actual.get(name))).as(name).isEqualTo(sha256(tensor)));
     }
 
     /** The digest of dtype, shape and little-endian element bytes. */
@@ -76,7 +79,8 @@ final class CheckpointTestSupport {
 
     /** A zip with the given entries, in order, for hand-made checkpoints. */
     static void writeZip(Path file, Map<String, byte[]> entries) throws IOException {
-        try (OutputStream out = Files.newOutputStream(file); ZipOutputStream zip = new ZipOutputStream(out)) {
+        try (OutputStream out = Files.newOutputStream(file);
+                ZipOutputStream zip = new ZipOutputStream(out)) {
             for (Map.Entry<String, byte[]> entry : entries.entrySet()) {
                 zip.putNextEntry(new ZipEntry(entry.getKey()));
                 zip.write(entry.getValue());
@@ -93,7 +97,9 @@ final class CheckpointTestSupport {
     static Map<String, String> loadWithPython(Path checkpoint) throws IOException, InterruptedException {
         Process process;
         try {
-            process = new ProcessBuilder("python3", "-c", PYTHON_ORACLE, checkpoint.toString()).redirectErrorStream(true).start();
+            process = new ProcessBuilder("python3", "-c", PYTHON_ORACLE, checkpoint.toString())
+                    .redirectErrorStream(true)
+                    .start();
         } catch (IOException e) {
             assumeTrue(false, "python3 is not available: " + e.getMessage());
             throw e;

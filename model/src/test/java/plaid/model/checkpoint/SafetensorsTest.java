@@ -1,5 +1,10 @@
 package plaid.model.checkpoint;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static plaid.model.checkpoint.CheckpointTestSupport.assertBitIdentical;
+import static plaid.model.checkpoint.CheckpointTestSupport.fixtureFiles;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -15,11 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 import plaid.tensor.DType;
 import plaid.tensor.HostTensor;
 
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static plaid.model.checkpoint.CheckpointTestSupport.assertBitIdentical;
-import static plaid.model.checkpoint.CheckpointTestSupport.fixtureFiles;
-
 class SafetensorsTest {
     @TempDir
     Path temp;
@@ -31,7 +31,9 @@ class SafetensorsTest {
             assertThat(tensors).as(original.toString()).isNotEmpty();
             Path rewritten = temp.resolve(original.getFileName());
             Safetensors.write(rewritten, tensors, Safetensors.readMetadata(original));
-            assertThat(Files.mismatch(rewritten, original)).as(original.toString()).isEqualTo(-1L);
+            assertThat(Files.mismatch(rewritten, original))
+                    .as(original.toString())
+                    .isEqualTo(-1L);
         }
     }
 
@@ -44,8 +46,11 @@ class SafetensorsTest {
 
         assertBitIdentical(Safetensors.read(file), tensors);
         assertThat(Safetensors.readMetadata(file)).isEqualTo(metadata);
-        assertThat(Files.readAllBytes(file)).startsWith(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
-                .putLong(headerLength(file)).array());
+        assertThat(Files.readAllBytes(file))
+                .startsWith(ByteBuffer.allocate(8)
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .putLong(headerLength(file))
+                        .array());
         assertThat(headerLength(file) % 8).as("header padded to 8 bytes").isZero();
     }
 
@@ -156,8 +161,10 @@ class SafetensorsTest {
         Path gap = rawFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", new byte[2]);
         Path trailing = rawFile("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", new byte[2]);
 
-        assertThatThrownBy(() -> Safetensors.read(gap)).hasMessageContaining("bytes 0..1 of the data section belong to no tensor");
-        assertThatThrownBy(() -> Safetensors.read(trailing)).hasMessageContaining("1 bytes after the last tensor belong to no tensor");
+        assertThatThrownBy(() -> Safetensors.read(gap))
+                .hasMessageContaining("bytes 0..1 of the data section belong to no tensor");
+        assertThatThrownBy(() -> Safetensors.read(trailing))
+                .hasMessageContaining("1 bytes after the last tensor belong to no tensor");
     }
 
     @Test
@@ -172,17 +179,25 @@ class SafetensorsTest {
     /** One tensor per dtype, with the values that trip up conversions: signed zeros, NaN, infinities, subnormals, extremes. */
     static LinkedHashMap<String, HostTensor> tensorsOfEveryDType() {
         LinkedHashMap<String, HostTensor> tensors = new LinkedHashMap<>();
-        tensors.put("f64", HostTensor.ofDoubles(DType.F64, new int[] {2, 4},
-                new double[] {0.0, -0.0, Double.NaN, Double.POSITIVE_INFINITY, Double.MIN_VALUE, Double.MAX_VALUE, Math.PI, -1e-300}));
-        tensors.put("f32", HostTensor.ofFloats(new int[] {2, 2, 2},
-                new float[] {0f, -0f, Float.NaN, Float.NEGATIVE_INFINITY, Float.MIN_VALUE, Float.MAX_VALUE, (float) Math.E, -1.5f}));
-        tensors.put("bf16", HostTensor.ofDoubles(DType.BF16, new int[] {6},
-                new double[] {1.0, -2.5, 0x1.fep127, Float.intBitsToFloat(0x00010000), Double.NEGATIVE_INFINITY, -0.0}));
-        tensors.put("f16", HostTensor.ofDoubles(DType.F16, new int[] {6},
-                new double[] {1.0, -2.5, 65504.0, 0x1p-24, Double.POSITIVE_INFINITY, -0.0}));
-        tensors.put("i64", HostTensor.ofLongs(DType.I64, new int[] {3}, new long[] {Long.MIN_VALUE, -1, Long.MAX_VALUE}));
-        tensors.put("i32", HostTensor.ofLongs(DType.I32, new int[] {3}, new long[] {Integer.MIN_VALUE, -1, Integer.MAX_VALUE}));
-        tensors.put("i16", HostTensor.ofLongs(DType.I16, new int[] {3}, new long[] {Short.MIN_VALUE, -1, Short.MAX_VALUE}));
+        tensors.put("f64", HostTensor.ofDoubles(DType.F64, new int[] {2, 4}, new double[] {
+            0.0, -0.0, Double.NaN, Double.POSITIVE_INFINITY, Double.MIN_VALUE, Double.MAX_VALUE, Math.PI, -1e-300
+        }));
+        tensors.put("f32", HostTensor.ofFloats(new int[] {2, 2, 2}, new float[] {
+            0f, -0f, Float.NaN, Float.NEGATIVE_INFINITY, Float.MIN_VALUE, Float.MAX_VALUE, (float) Math.E, -1.5f
+        }));
+        tensors.put("bf16", HostTensor.ofDoubles(DType.BF16, new int[] {6}, new double[] {
+            1.0, -2.5, 0x1.fep127, Float.intBitsToFloat(0x00010000), Double.NEGATIVE_INFINITY, -0.0
+        }));
+        tensors.put("f16", HostTensor.ofDoubles(DType.F16, new int[] {6}, new double[] {
+            1.0, -2.5, 65504.0, 0x1p-24, Double.POSITIVE_INFINITY, -0.0
+        }));
+        tensors.put(
+                "i64", HostTensor.ofLongs(DType.I64, new int[] {3}, new long[] {Long.MIN_VALUE, -1, Long.MAX_VALUE}));
+        tensors.put(
+                "i32",
+                HostTensor.ofLongs(DType.I32, new int[] {3}, new long[] {Integer.MIN_VALUE, -1, Integer.MAX_VALUE}));
+        tensors.put(
+                "i16", HostTensor.ofLongs(DType.I16, new int[] {3}, new long[] {Short.MIN_VALUE, -1, Short.MAX_VALUE}));
         tensors.put("i8", HostTensor.ofLongs(DType.I8, new int[] {3}, new long[] {Byte.MIN_VALUE, -1, Byte.MAX_VALUE}));
         tensors.put("u8", HostTensor.ofLongs(DType.U8, new int[] {3}, new long[] {0, 128, 255}));
         tensors.put("bool", HostTensor.ofLongs(DType.BOOL, new int[] {2}, new long[] {0, 1}));
@@ -199,7 +214,10 @@ class SafetensorsTest {
     private Path rawFile(String header, byte[] data) throws IOException {
         byte[] json = header.getBytes(StandardCharsets.UTF_8);
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        bytes.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).array());
+        bytes.writeBytes(ByteBuffer.allocate(8)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(json.length)
+                .array());
         bytes.writeBytes(json);
         bytes.writeBytes(data);
         Path file = Files.createTempFile(temp, "raw", ".safetensors");

@@ -1,5 +1,8 @@
 package plaid.model.checkpoint;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
@@ -13,12 +16,9 @@ import java.util.List;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.function.ThrowingConsumer;
+import org.junit.jupiter.api.io.TempDir;
 import plaid.model.checkpoint.StateDictPickler.PickledTensor;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Decompression bombs: small .pt files whose entries inflate far beyond what their tensors
@@ -30,7 +30,9 @@ class TorchCheckpointBombTest {
     private static final long BOMB_BYTES = 64L << 20;
     /** What a refusal may allocate: far below any bomb here. */
     private static final long ALLOCATION_BOUND = 8L << 20;
-    private static final PickledTensor FOUR_FLOATS = new PickledTensor("v", "FloatStorage", "0", 4, 0, new int[] {4}, new long[] {1});
+
+    private static final PickledTensor FOUR_FLOATS =
+            new PickledTensor("v", "FloatStorage", "0", 4, 0, new int[] {4}, new long[] {1});
 
     @TempDir
     Path temp;
@@ -39,21 +41,29 @@ class TorchCheckpointBombTest {
     void aPickleThatInflatesHugelyIsRefusedByItsDeclaredSize() throws IOException {
         Path file = bomb("pickle", "pickle/data.pkl", BOMB_BYTES, -1);
         assertThat(Files.size(file)).isLessThan(1 << 20);
-        assertRefusedCheaply(file, "zip entry pickle/data.pkl declares " + BOMB_BYTES + " bytes, more than the " + TorchCheckpoint.MAX_PICKLE_BYTES);
+        assertRefusedCheaply(
+                file,
+                "zip entry pickle/data.pkl declares " + BOMB_BYTES + " bytes, more than the "
+                        + TorchCheckpoint.MAX_PICKLE_BYTES);
     }
 
     @Test
     void aPickleThatLiesAboutItsSizeIsRefusedOnceItInflatesPastTheCap() throws IOException {
         // Reading stops one byte past the cap, so this one costs the cap (16 MiB), not the 256 MiB it holds.
         Path file = bomb("liar", "liar/data.pkl", 4 * BOMB_BYTES, 100);
-        assertRefusedCheaply(file, "zip entry liar/data.pkl inflates to more than the " + TorchCheckpoint.MAX_PICKLE_BYTES,
+        assertRefusedCheaply(
+                file,
+                "zip entry liar/data.pkl inflates to more than the " + TorchCheckpoint.MAX_PICKLE_BYTES,
                 3L * TorchCheckpoint.MAX_PICKLE_BYTES);
     }
 
     @Test
     void aStorageLargerThanItsTensorsNeedIsRefusedBeforeInflating() throws IOException {
         Path file = bomb("storage", "storage/data/0", BOMB_BYTES, -1);
-        assertRefusedCheaply(file, "storage entry storage/data/0 holds " + BOMB_BYTES + " bytes, but the pickle declares 4 elements of F32 (16 bytes)");
+        assertRefusedCheaply(
+                file,
+                "storage entry storage/data/0 holds " + BOMB_BYTES
+                        + " bytes, but the pickle declares 4 elements of F32 (16 bytes)");
     }
 
     @Test
@@ -68,7 +78,14 @@ class TorchCheckpointBombTest {
         List<PickledTensor> views = new java.util.ArrayList<>();
         java.util.Map<String, byte[]> entries = new java.util.LinkedHashMap<>();
         for (int i = 0; i < 64; i++)
-            views.add(new PickledTensor("v" + i, "DoubleStorage", Integer.toString(i), Integer.MAX_VALUE, 0, new int[] {Integer.MAX_VALUE}, new long[] {1}));
+            views.add(new PickledTensor(
+                    "v" + i,
+                    "DoubleStorage",
+                    Integer.toString(i),
+                    Integer.MAX_VALUE,
+                    0,
+                    new int[] {Integer.MAX_VALUE},
+                    new long[] {1}));
         entries.put("huge/data.pkl", StateDictPickler.pickle(views));
         for (int i = 0; i < 64; i++) entries.put("huge/data/" + i, new byte[16]);
         Path file = temp.resolve("huge.pt");
@@ -82,7 +99,8 @@ class TorchCheckpointBombTest {
      */
     private Path bomb(String archive, String bombEntry, long bytes, long declared) throws IOException {
         Path file = temp.resolve(archive + ".pt");
-        try (OutputStream out = Files.newOutputStream(file); ZipOutputStream zip = new ZipOutputStream(out)) {
+        try (OutputStream out = Files.newOutputStream(file);
+                ZipOutputStream zip = new ZipOutputStream(out)) {
             if (!bombEntry.endsWith("data.pkl")) {
                 zip.putNextEntry(new ZipEntry(archive + "/data.pkl"));
                 zip.write(StateDictPickler.pickle(List.of(FOUR_FLOATS)));
@@ -90,7 +108,8 @@ class TorchCheckpointBombTest {
             }
             zip.putNextEntry(new ZipEntry(bombEntry));
             byte[] zeros = new byte[1 << 20];
-            for (long written = 0; written < bytes; written += zeros.length) zip.write(zeros, 0, (int) Math.min(zeros.length, bytes - written));
+            for (long written = 0; written < bytes; written += zeros.length)
+                zip.write(zeros, 0, (int) Math.min(zeros.length, bytes - written));
             zip.closeEntry();
         }
         if (declared >= 0) declareSize(file, bombEntry, declared);
@@ -117,9 +136,11 @@ class TorchCheckpointBombTest {
     }
 
     private static void assertRefusedCheaply(Path file, String message, long bound) {
-        long allocated = allocatedBy(f -> assertThatThrownBy(() -> TorchCheckpoint.read(f))
-                .isInstanceOf(CheckpointFormatException.class)
-                .hasMessageContaining(message), file);
+        long allocated = allocatedBy(
+                f -> assertThatThrownBy(() -> TorchCheckpoint.read(f))
+                        .isInstanceOf(CheckpointFormatException.class)
+                        .hasMessageContaining(message),
+                file);
         assertThat(allocated).as("bytes allocated by the refused read").isLessThan(bound);
     }
 

@@ -1,5 +1,13 @@
 package plaid.model.checkpoint;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static plaid.model.checkpoint.CheckpointTestSupport.assertBitIdentical;
+import static plaid.model.checkpoint.CheckpointTestSupport.fixtureFiles;
+import static plaid.model.checkpoint.CheckpointTestSupport.loadWithPython;
+import static plaid.model.checkpoint.CheckpointTestSupport.sha256;
+import static plaid.model.checkpoint.CheckpointTestSupport.writeZip;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -18,14 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
 import plaid.model.checkpoint.StateDictPickler.PickledTensor;
 import plaid.tensor.HostTensor;
 
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static plaid.model.checkpoint.CheckpointTestSupport.assertBitIdentical;
-import static plaid.model.checkpoint.CheckpointTestSupport.fixtureFiles;
-import static plaid.model.checkpoint.CheckpointTestSupport.loadWithPython;
-import static plaid.model.checkpoint.CheckpointTestSupport.sha256;
-import static plaid.model.checkpoint.CheckpointTestSupport.writeZip;
-
 class TorchCheckpointTest {
     @TempDir
     Path temp;
@@ -33,7 +33,9 @@ class TorchCheckpointTest {
     @Test
     void fixtureCheckpointsMatchPythonsUnpickler() throws Exception {
         for (Path checkpoint : fixtureFiles(".pt")) {
-            assertThat(digests(TorchCheckpoint.read(checkpoint))).as(checkpoint.toString()).isEqualTo(loadWithPython(checkpoint));
+            assertThat(digests(TorchCheckpoint.read(checkpoint)))
+                    .as(checkpoint.toString())
+                    .isEqualTo(loadWithPython(checkpoint));
         }
     }
 
@@ -43,11 +45,16 @@ class TorchCheckpointTest {
             Map<String, HostTensor> grads = Safetensors.read(cases);
             int matched = 0;
             for (String module : List.of("model", "noise_schedule", "gamma_bounds", "embedding_matrix")) {
-                for (Map.Entry<String, HostTensor> parameter : TorchCheckpoint.read(cases.resolveSibling(module + ".pt")).entrySet()) {
+                for (Map.Entry<String, HostTensor> parameter : TorchCheckpoint.read(
+                                cases.resolveSibling(module + ".pt"))
+                        .entrySet()) {
                     HostTensor grad = grads.get("grad." + module + "." + parameter.getKey());
                     if (grad == null) continue;
                     // The fixtures store the gradients of 0-d parameters with shape [1].
-                    if (parameter.getValue().rank() > 0) assertThat(grad.shape()).as(parameter.getKey()).isEqualTo(parameter.getValue().shape());
+                    if (parameter.getValue().rank() > 0)
+                        assertThat(grad.shape())
+                                .as(parameter.getKey())
+                                .isEqualTo(parameter.getValue().shape());
                     assertThat(grad.numel()).isEqualTo(parameter.getValue().numel());
                     matched++;
                 }
@@ -84,13 +91,28 @@ class TorchCheckpointTest {
         TorchCheckpoint.write(file, stateDict);
 
         try (ZipFile zip = new ZipFile(file.toFile())) {
-            assertThat(zip.stream().map(e -> e.getName())).containsExactly(
-                    "gamma_bounds/data.pkl", "gamma_bounds/.format_version", "gamma_bounds/.storage_alignment",
-                    "gamma_bounds/byteorder", "gamma_bounds/data/0", "gamma_bounds/data/1", "gamma_bounds/version");
-            assertThat(new String(zip.getInputStream(zip.getEntry("gamma_bounds/version")).readAllBytes(), StandardCharsets.US_ASCII)).isEqualTo("3\n");
-            assertThat(new String(zip.getInputStream(zip.getEntry("gamma_bounds/byteorder")).readAllBytes(), StandardCharsets.US_ASCII)).isEqualTo("little");
+            assertThat(zip.stream().map(e -> e.getName()))
+                    .containsExactly(
+                            "gamma_bounds/data.pkl",
+                            "gamma_bounds/.format_version",
+                            "gamma_bounds/.storage_alignment",
+                            "gamma_bounds/byteorder",
+                            "gamma_bounds/data/0",
+                            "gamma_bounds/data/1",
+                            "gamma_bounds/version");
+            assertThat(new String(
+                            zip.getInputStream(zip.getEntry("gamma_bounds/version"))
+                                    .readAllBytes(),
+                            StandardCharsets.US_ASCII))
+                    .isEqualTo("3\n");
+            assertThat(new String(
+                            zip.getInputStream(zip.getEntry("gamma_bounds/byteorder"))
+                                    .readAllBytes(),
+                            StandardCharsets.US_ASCII))
+                    .isEqualTo("little");
         }
-        assertThat(localEntryDataOffsets(Files.readAllBytes(file))).allSatisfy(offset -> assertThat(offset % 64).isZero());
+        assertThat(localEntryDataOffsets(Files.readAllBytes(file)))
+                .allSatisfy(offset -> assertThat(offset % 64).isZero());
         assertBitIdentical(TorchCheckpoint.read(file), stateDict);
 
         byte[] first = Files.readAllBytes(file);
@@ -142,7 +164,8 @@ class TorchCheckpointTest {
                 .isInstanceOf(DisallowedPickleGlobalException.class)
                 .hasMessageContaining(file.toString())
                 .hasMessageContaining("disallowed pickle global os.system")
-                .extracting(e -> ((DisallowedPickleGlobalException) e).global()).isEqualTo("os.system");
+                .extracting(e -> ((DisallowedPickleGlobalException) e).global())
+                .isEqualTo("os.system");
     }
 
     @Test
@@ -231,8 +254,11 @@ class TorchCheckpointTest {
 
     @Test
     void reportsMissingStorageEntry() throws IOException {
-        Path file = checkpointWithPickle("lost", StateDictPickler.pickle(List.of(scalarView("x", "0"), scalarView("y", "1"))),
-                "lost/data/0", littleEndian(new float[] {1f}));
+        Path file = checkpointWithPickle(
+                "lost",
+                StateDictPickler.pickle(List.of(scalarView("x", "0"), scalarView("y", "1"))),
+                "lost/data/0",
+                littleEndian(new float[] {1f}));
 
         assertThatThrownBy(() -> TorchCheckpoint.read(file))
                 .isInstanceOf(CheckpointFormatException.class)
@@ -243,17 +269,20 @@ class TorchCheckpointTest {
     @Test
     void reportsStorageShorterThanDeclared() throws IOException {
         PickledTensor vector = new PickledTensor("v", "FloatStorage", "0", 4, 0, new int[] {4}, new long[] {1});
-        Path file = checkpointWithPickle("short", StateDictPickler.pickle(List.of(vector)), "short/data/0", littleEndian(new float[] {1f, 2f}));
+        Path file = checkpointWithPickle(
+                "short", StateDictPickler.pickle(List.of(vector)), "short/data/0", littleEndian(new float[] {1f, 2f}));
 
         assertThatThrownBy(() -> TorchCheckpoint.read(file))
                 .isInstanceOf(CheckpointFormatException.class)
-                .hasMessageContaining("storage entry short/data/0 holds 8 bytes, but the pickle declares 4 elements of F32");
+                .hasMessageContaining(
+                        "storage entry short/data/0 holds 8 bytes, but the pickle declares 4 elements of F32");
     }
 
     @Test
     void reportsViewOutsideItsStorage() throws IOException {
         PickledTensor view = new PickledTensor("v", "FloatStorage", "0", 4, 2, new int[] {3}, new long[] {1});
-        Path file = checkpointWithPickle("wide", StateDictPickler.pickle(List.of(view)), "wide/data/0", littleEndian(new float[4]));
+        Path file = checkpointWithPickle(
+                "wide", StateDictPickler.pickle(List.of(view)), "wide/data/0", littleEndian(new float[4]));
 
         assertThatThrownBy(() -> TorchCheckpoint.read(file))
                 .isInstanceOf(CheckpointFormatException.class)
@@ -311,7 +340,10 @@ class TorchCheckpointTest {
     private static void writeBinUnicode(ByteArrayOutputStream pickle, String value) {
         byte[] utf8 = value.getBytes(StandardCharsets.UTF_8);
         pickle.write('X');
-        pickle.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(utf8.length).array());
+        pickle.writeBytes(ByteBuffer.allocate(4)
+                .order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(utf8.length)
+                .array());
         pickle.writeBytes(utf8);
     }
 

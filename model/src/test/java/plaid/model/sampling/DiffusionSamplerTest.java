@@ -6,13 +6,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
 
 class DiffusionSamplerTest {
     private static final int VOCAB = 40;
-    private static final SamplingRequest SMALL = SamplingRequest.defaults(8).withSamples(3).withSteps(10);
+    private static final SamplingRequest SMALL =
+            SamplingRequest.defaults(8).withSamples(3).withSteps(10);
 
     @Test
     void theSameSeedGivesTheSameSamples() {
@@ -21,8 +22,12 @@ class DiffusionSamplerTest {
             SamplingRequest r = SMALL.withUpdate(update);
             int[][] a = sampler.sample(r, NoiseSource.seeded(7));
             assertThat(sampler.sample(r, NoiseSource.seeded(7))).isDeepEqualTo(a);
-            assertThat(java.util.Arrays.deepEquals(sampler.sample(r, NoiseSource.seeded(8)), a)).as(update.name()).isFalse();
-            assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream)).hasSize(3 * 8).allMatch(t -> t >= 0 && t < VOCAB);
+            assertThat(java.util.Arrays.deepEquals(sampler.sample(r, NoiseSource.seeded(8)), a))
+                    .as(update.name())
+                    .isFalse();
+            assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream))
+                    .hasSize(3 * 8)
+                    .allMatch(t -> t >= 0 && t < VOCAB);
         }
     }
 
@@ -31,35 +36,51 @@ class DiffusionSamplerTest {
         for (SamplingRequest.Update update : SamplingRequest.Update.values()) {
             SamplingRequest r = SMALL.withUpdate(update);
             int[][] token = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8).sample(r, NoiseSource.seeded(7));
-            int[][] bow = new DiffusionSampler(inMode(TinyModel.randomised(VOCAB, 1), "BoW_embedding", 0.0), 8).sample(r, NoiseSource.seeded(7));
+            int[][] bow = new DiffusionSampler(inMode(TinyModel.randomised(VOCAB, 1), "BoW_embedding", 0.0), 8)
+                    .sample(r, NoiseSource.seeded(7));
             assertThat(bow).as(update.name()).isDeepEqualTo(token);
         }
     }
 
     @Test
     void bowModesSampleValidTokens() {
-        for (String mode : new String[] {"BoW_embedding", "BoW_embedding_reconst_first_diff_lm_norms", "BoW_embedding_double_logit_reg_norm_ret_embeddings"}) {
+        for (String mode : new String[] {
+            "BoW_embedding",
+            "BoW_embedding_reconst_first_diff_lm_norms",
+            "BoW_embedding_double_logit_reg_norm_ret_embeddings"
+        }) {
             PlaidParameters p = inMode(TinyModel.initialised(VOCAB, 1), mode, 0.5);
             int[][] a = new DiffusionSampler(p, 8).sample(SMALL, NoiseSource.seeded(7));
-            assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream)).as(mode).hasSize(3 * 8).allMatch(t -> t >= 0 && t < VOCAB);
+            assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream))
+                    .as(mode)
+                    .hasSize(3 * 8)
+                    .allMatch(t -> t >= 0 && t < VOCAB);
         }
     }
 
     @Test
     void useSecondaryLogitsSwapsWhichHeadGuidanceAndTheArgmaxRead() {
-        // the two primaries have the same parameters: reading the secondary logits of one is reading the primary of the other
+        // the two primaries have the same parameters: reading the secondary logits of one is reading the primary of the
+        // other
         PlaidParameters embedPrimary = doubleLogitModel("BoW_embedding_double_logit_reg");
-        PlaidParameters directPrimary = PlaidParameters.fromStateDicts(config("BoW_embedding_double_logit_reg_logits_direct_primary"),
-                embedPrimary.backend(), embedPrimary.toStateDicts());
+        PlaidParameters directPrimary = PlaidParameters.fromStateDicts(
+                config("BoW_embedding_double_logit_reg_logits_direct_primary"),
+                embedPrimary.backend(),
+                embedPrimary.toStateDicts());
         SamplingRequest guided = SMALL.withGuidance(List.of(GuidanceTerm.at(5, 3.0, 0), GuidanceTerm.at(9, 3.0, 1)));
 
-        int[][] secondary = new DiffusionSampler(embedPrimary, 8).sample(guided.withSecondaryLogits(true), NoiseSource.seeded(4));
+        int[][] secondary =
+                new DiffusionSampler(embedPrimary, 8).sample(guided.withSecondaryLogits(true), NoiseSource.seeded(4));
         int[][] primary = new DiffusionSampler(embedPrimary, 8).sample(guided, NoiseSource.seeded(4));
-        assertThat(secondary).isDeepEqualTo(new DiffusionSampler(directPrimary, 8).sample(guided, NoiseSource.seeded(4)));
+        assertThat(secondary)
+                .isDeepEqualTo(new DiffusionSampler(directPrimary, 8).sample(guided, NoiseSource.seeded(4)));
         assertThat(java.util.Arrays.deepEquals(secondary, primary)).isFalse();
 
-        assertThatThrownBy(() -> new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8).sample(SMALL.withSecondaryLogits(true), NoiseSource.seeded(0)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("use_secondary_logits").hasMessageContaining("double_logit_reg");
+        assertThatThrownBy(() -> new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8)
+                        .sample(SMALL.withSecondaryLogits(true), NoiseSource.seeded(0)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("use_secondary_logits")
+                .hasMessageContaining("double_logit_reg");
     }
 
     private static PlaidConfig config(String mode) {
@@ -88,7 +109,9 @@ class DiffusionSamplerTest {
         c.diffusionMode = mode;
         c.bowCumsumGamma = rho;
         c.validate();
-        if (c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST) || c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG)) return PlaidParameters.initialize(c, p.backend(), 1);
+        if (c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST)
+                || c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG))
+            return PlaidParameters.initialize(c, p.backend(), 1);
         return PlaidParameters.fromStateDicts(c, p.backend(), p.toStateDicts());
     }
 
@@ -110,26 +133,42 @@ class DiffusionSamplerTest {
         double[] t = DiffusionSampler.torchLinspace(1.0, 0.0, 12);
         assertThat(t[0]).isEqualTo(1.0);
         assertThat(t[11]).isEqualTo(0.0);
-        for (int i = 0; i < 12; i++) assertThat(t[i]).isCloseTo(1 - i / 11.0, org.assertj.core.data.Offset.offset(1e-15));
+        for (int i = 0; i < 12; i++)
+            assertThat(t[i]).isCloseTo(1 - i / 11.0, org.assertj.core.data.Offset.offset(1e-15));
         assertThat(DiffusionSampler.torchLinspace(1.0, 0.0, 1)).containsExactly(1.0);
     }
 
     @Test
     void rejectsRequestsNamingTheField() {
-        assertThatThrownBy(() -> SMALL.withSteps(0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sampling_timesteps");
-        assertThatThrownBy(() -> SMALL.withScoreTemp(0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("score_temp");
-        assertThatThrownBy(() -> SMALL.withSamples(0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("n_samples");
-        assertThatThrownBy(() -> SMALL.withInitialNoiseScale(-1)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("initial_noise_scale");
+        assertThatThrownBy(() -> SMALL.withSteps(0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("sampling_timesteps");
+        assertThatThrownBy(() -> SMALL.withScoreTemp(0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("score_temp");
+        assertThatThrownBy(() -> SMALL.withSamples(0))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("n_samples");
+        assertThatThrownBy(() -> SMALL.withInitialNoiseScale(-1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("initial_noise_scale");
         assertThatThrownBy(() -> SMALL.withGuidance(List.of(GuidanceTerm.at(1, 2.0, 8))))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("guidance[0].position");
-        assertThatThrownBy(() -> Guidance.infill(new int[] {1}, new int[] {2}, -1, 2.0)).hasMessageContaining("gap");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("guidance[0].position");
+        assertThatThrownBy(() -> Guidance.infill(new int[] {1}, new int[] {2}, -1, 2.0))
+                .hasMessageContaining("gap");
 
         DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 8);
-        assertThatThrownBy(() -> sampler.sample(SMALL.withGuidance(List.of(GuidanceTerm.at(3, 2.0, 0), GuidanceTerm.anywhere(VOCAB, 1.0))), NoiseSource.seeded(0)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("guidance[1].token");
+        assertThatThrownBy(() -> sampler.sample(
+                        SMALL.withGuidance(List.of(GuidanceTerm.at(3, 2.0, 0), GuidanceTerm.anywhere(VOCAB, 1.0))),
+                        NoiseSource.seeded(0)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("guidance[1].token");
         assertThatThrownBy(() -> sampler.sample(SamplingRequest.defaults(9).withSteps(2), NoiseSource.seeded(0)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("seq_len");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("seq_len");
         assertThatThrownBy(() -> sampler.sample(SMALL, NoiseSource.seeded(0), 0, (step, tokens) -> {}))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("decodeEvery");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("decodeEvery");
     }
 }

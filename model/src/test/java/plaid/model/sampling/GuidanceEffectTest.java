@@ -13,14 +13,16 @@ import plaid.model.PlaidParameters;
  */
 class GuidanceEffectTest {
     private static final int VOCAB = 64;
-    private static final SamplingRequest BASE = SamplingRequest.defaults(16).withSamples(16).withSteps(32);
+    private static final SamplingRequest BASE =
+            SamplingRequest.defaults(16).withSamples(16).withSteps(32);
 
     @Test
     void prefixGuidancePutsThePrefixAtItsPositions() {
         DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 64);
         int[] prefix = {5, 17, 42, 9};
         double unguided = prefixRate(sampler.sample(BASE, NoiseSource.seeded(2)), prefix);
-        double guided = prefixRate(sampler.sample(BASE.withGuidance(Guidance.prefix(prefix, 2.0)), NoiseSource.seeded(2)), prefix);
+        double guided = prefixRate(
+                sampler.sample(BASE.withGuidance(Guidance.prefix(prefix, 2.0)), NoiseSource.seeded(2)), prefix);
         System.out.printf("prefix tokens at their positions: unguided %.3f, guided %.3f%n", unguided, guided);
         assertThat(guided).isGreaterThan(0.5).isGreaterThan(5 * unguided);
     }
@@ -29,7 +31,8 @@ class GuidanceEffectTest {
     void infillingPlacesTheSuffixAfterTheGap() {
         DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 64);
         int[] prefix = {3, 4}, suffix = {50, 51};
-        int[][] samples = sampler.sample(BASE.withGuidance(Guidance.infill(prefix, suffix, 5, 2.0)), NoiseSource.seeded(3));
+        int[][] samples =
+                sampler.sample(BASE.withGuidance(Guidance.infill(prefix, suffix, 5, 2.0)), NoiseSource.seeded(3));
         int hits = 0;
         for (int[] s : samples) hits += (s[7] == 50 ? 1 : 0) + (s[8] == 51 ? 1 : 0);
         assertThat((double) hits / (2 * samples.length)).isGreaterThan(0.5);
@@ -45,7 +48,8 @@ class GuidanceEffectTest {
         params.backend().upload(bias, params.model("output_linear.bias").value());
         DiffusionSampler sampler = new DiffusionSampler(params, 64);
         double unguided = frequency(sampler.sample(BASE, NoiseSource.seeded(4)), token);
-        double negated = frequency(sampler.sample(BASE.withGuidance(Guidance.excluding(token, 10.0)), NoiseSource.seeded(4)), token);
+        double negated = frequency(
+                sampler.sample(BASE.withGuidance(Guidance.excluding(token, 10.0)), NoiseSource.seeded(4)), token);
         System.out.printf("negated token frequency: unguided %.3f, negated %.3f%n", unguided, negated);
         assertThat(unguided).isGreaterThan(0.1);
         assertThat(negated).isLessThan(unguided / 3);
@@ -56,7 +60,8 @@ class GuidanceEffectTest {
         DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 64);
         int token = 33;
         double unguided = containingRate(sampler.sample(BASE, NoiseSource.seeded(5)), token);
-        double guided = containingRate(sampler.sample(BASE.withGuidance(Guidance.containing(token, 3.0)), NoiseSource.seeded(5)), token);
+        double guided = containingRate(
+                sampler.sample(BASE.withGuidance(Guidance.containing(token, 3.0)), NoiseSource.seeded(5)), token);
         System.out.printf("samples containing the token: unguided %.3f, guided %.3f%n", unguided, guided);
         assertThat(guided).isGreaterThan(unguided).isGreaterThan(0.5);
     }
@@ -77,7 +82,10 @@ class GuidanceEffectTest {
     }
 
     private static double containingRate(int[][] samples, int token) {
-        return (double) java.util.Arrays.stream(samples).filter(s -> java.util.Arrays.stream(s).anyMatch(t -> t == token)).count() / samples.length;
+        return (double) java.util.Arrays.stream(samples)
+                        .filter(s -> java.util.Arrays.stream(s).anyMatch(t -> t == token))
+                        .count()
+                / samples.length;
     }
 
     @Test

@@ -32,7 +32,12 @@ class GuidanceGradientTest {
         ComputeBackend be = params.backend();
         int e = params.config().embedDim, n = ROWS * SEQ * e;
         Tensor embedding = be.allocate(VOCAB, e);
-        be.upload(EmbeddingMatrix.normalize(be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), e), embedding);
+        be.upload(
+                EmbeddingMatrix.normalize(
+                        be.download(params.get(ParameterGroup.EMBEDDING_MATRIX, "matrix")
+                                .value()),
+                        e),
+                embedding);
         Denoiser denoiser = new Denoiser(params, ROWS, SEQ);
         SplittableRandom rng = new SplittableRandom(1);
         float[] z = new float[n], direction = new float[n], xSelfcond = new float[n];
@@ -50,7 +55,8 @@ class GuidanceGradientTest {
 
         double h = 1e-2;
         double numeric = (objective(denoiser, be, embedding, shifted(z, direction, h), xSelfcond, gamma, terms)
-                - objective(denoiser, be, embedding, shifted(z, direction, -h), xSelfcond, gamma, terms)) / (2 * h);
+                        - objective(denoiser, be, embedding, shifted(z, direction, -h), xSelfcond, gamma, terms))
+                / (2 * h);
         assertThat(analytic).isCloseTo(numeric, org.assertj.core.data.Percentage.withPercentage(1.0));
     }
 
@@ -60,7 +66,8 @@ class GuidanceGradientTest {
         return out;
     }
 
-    private static void forward(Denoiser d, ComputeBackend be, Tensor embedding, float[] z, float[] xSelfcond, double gamma) {
+    private static void forward(
+            Denoiser d, ComputeBackend be, Tensor embedding, float[] z, float[] xSelfcond, double gamma) {
         int e = z.length / (ROWS * SEQ);
         Tensor zT = be.allocate(ROWS * SEQ, e), xT = be.allocate(ROWS * SEQ, e);
         be.upload(z, zT);
@@ -69,8 +76,14 @@ class GuidanceGradientTest {
     }
 
     /** G from its definition in sample.py, in double from the logits. */
-    private static double objective(Denoiser d, ComputeBackend be, Tensor embedding, float[] z, float[] xSelfcond, double gamma,
-                                    List<GuidanceTerm> terms) {
+    private static double objective(
+            Denoiser d,
+            ComputeBackend be,
+            Tensor embedding,
+            float[] z,
+            float[] xSelfcond,
+            double gamma,
+            List<GuidanceTerm> terms) {
         forward(d, be, embedding, z, xSelfcond, gamma);
         float[] logits = be.download(d.logits());
         double g = 0;
@@ -86,9 +99,17 @@ class GuidanceGradientTest {
             for (GuidanceTerm t : terms) {
                 double[] values = switch (t.position()) {
                     case GuidanceTerm.At(int index) -> new double[] {logp[index][t.token()]};
-                    case GuidanceTerm.Everywhere() -> java.util.Arrays.stream(logp).mapToDouble(row -> row[t.token()]).toArray();
-                    case GuidanceTerm.Anywhere() -> new double[] {
-                        Math.log(java.util.Arrays.stream(logp).mapToDouble(row -> Math.exp(row[t.token()])).sum()) - SEQ};
+                    case GuidanceTerm.Everywhere() ->
+                        java.util.Arrays.stream(logp)
+                                .mapToDouble(row -> row[t.token()])
+                                .toArray();
+                    case GuidanceTerm.Anywhere() ->
+                        new double[] {
+                            Math.log(java.util.Arrays.stream(logp)
+                                            .mapToDouble(row -> Math.exp(row[t.token()]))
+                                            .sum())
+                                    - SEQ
+                        };
                 };
                 for (double l : values) g += t.weight() * (t.complement() ? Math.log(-Math.expm1(l)) : l);
             }

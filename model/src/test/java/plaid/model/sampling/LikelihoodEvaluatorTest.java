@@ -10,11 +10,9 @@ import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.Denoiser;
 import plaid.model.DiffusionObjective.MicroBatch;
-import plaid.model.EmbeddingMatrix;
 import plaid.model.NoiseSchedule;
-import plaid.model.ParameterGroup;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 class LikelihoodEvaluatorTest {
     private static final int VOCAB = 50;
@@ -45,10 +43,13 @@ class LikelihoodEvaluatorTest {
             weighted += directBound(params, mb) * mb.tokens().length;
             evaluated += mb.tokens().length;
         }
-        assertThat(reconstructionDraws).as("some draws take the reconstruction term, most the diffusion term").isBetween(1, samples - 1);
+        assertThat(reconstructionDraws)
+                .as("some draws take the reconstruction term, most the diffusion term")
+                .isBetween(1, samples - 1);
         assertThat(estimate.evaluatedTokens()).isEqualTo(evaluated);
         assertThat(estimate.corpusTokens()).isEqualTo(tokens.length);
-        assertThat(estimate.nllPerToken()).isCloseTo(weighted / evaluated, org.assertj.core.data.Percentage.withPercentage(1e-4));
+        assertThat(estimate.nllPerToken())
+                .isCloseTo(weighted / evaluated, org.assertj.core.data.Percentage.withPercentage(1e-4));
         assertThat(estimate.standardError()).isPositive();
     }
 
@@ -126,14 +127,17 @@ class LikelihoodEvaluatorTest {
     void derivesWordAndCharacterMetricsFromTheCorpusTokenCount() {
         LikelihoodEstimate e = new LikelihoodEstimate(2.0, 0.1, 10, 500, 1000);
         assertThat(e.wordsPerToken(750)).isEqualTo(0.75);
-        assertThat(e.wordPerplexity(750)).isCloseTo(Math.exp(2.0 * 1000 / 750), org.assertj.core.data.Offset.offset(1e-9));
-        assertThat(e.bitsPerCharacter(4000)).isCloseTo(2.0 * 1000 / (4000 * Math.log(2)), org.assertj.core.data.Offset.offset(1e-12));
+        assertThat(e.wordPerplexity(750))
+                .isCloseTo(Math.exp(2.0 * 1000 / 750), org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(e.bitsPerCharacter(4000))
+                .isCloseTo(2.0 * 1000 / (4000 * Math.log(2)), org.assertj.core.data.Offset.offset(1e-12));
     }
 
     @Test
     void rejectsInputsThatCannotBeEvaluated() {
         LikelihoodEvaluator evaluator = new LikelihoodEvaluator(TinyModel.initialised(VOCAB, 1));
-        assertThatThrownBy(() -> evaluator.evaluate(new int[] {1, VOCAB}, 4, 1, 0)).hasMessageContaining("tokens[1]");
+        assertThatThrownBy(() -> evaluator.evaluate(new int[] {1, VOCAB}, 4, 1, 0))
+                .hasMessageContaining("tokens[1]");
         assertThatThrownBy(() -> evaluator.evaluate(new int[] {1, 2}, 0, 1, 0)).hasMessageContaining("seq_len");
         assertThatThrownBy(() -> evaluator.evaluate(new int[] {1, 2}, 4, 0, 0)).hasMessageContaining("samples");
     }

@@ -29,8 +29,14 @@ class SamplerBatchTest {
         Map<Arrival, List<String>> aloneDecodes = new HashMap<>();
         for (Arrival a : arrivals) {
             List<String> decodes = new ArrayList<>();
-            alone.put(a, new DiffusionSampler(params, MAX_SEQ_LEN).sample(a.request, NoiseSource.seeded(a.seed), a.decodeEvery,
-                    (step, tokens) -> decodes.add(step + ":" + java.util.Arrays.deepToString(tokens))));
+            alone.put(
+                    a,
+                    new DiffusionSampler(params, MAX_SEQ_LEN)
+                            .sample(
+                                    a.request,
+                                    NoiseSource.seeded(a.seed),
+                                    a.decodeEvery,
+                                    (step, tokens) -> decodes.add(step + ":" + java.util.Arrays.deepToString(tokens))));
             aloneDecodes.put(a, decodes);
         }
 
@@ -45,10 +51,17 @@ class SamplerBatchTest {
                 if (a.joinAt != step) continue;
                 List<String> decodes = new ArrayList<>();
                 sharedDecodes.put(a, decodes);
-                running.put(a, batch.start(a.request, NoiseSource.seeded(a.seed), a.decodeEvery,
-                        (s, tokens) -> decodes.add(s + ":" + java.util.Arrays.deepToString(tokens))));
+                running.put(
+                        a,
+                        batch.start(
+                                a.request,
+                                NoiseSource.seeded(a.seed),
+                                a.decodeEvery,
+                                (s, tokens) -> decodes.add(s + ":" + java.util.Arrays.deepToString(tokens))));
             }
-            maxRows = Math.max(maxRows, running.values().stream().mapToInt(Trajectory::rows).sum());
+            maxRows = Math.max(
+                    maxRows,
+                    running.values().stream().mapToInt(Trajectory::rows).sum());
             List<Trajectory> now = List.copyOf(running.values());
             batch.session(() -> {
                 batch.step(now);
@@ -75,10 +88,14 @@ class SamplerBatchTest {
                 .withScoreTemp(random.nextBoolean() ? 0.9 : 0.6 + random.nextDouble())
                 .withUpdate(random.nextBoolean() ? SamplingRequest.Update.ANCESTRAL : SamplingRequest.Update.DDIM);
         switch (random.nextInt(4)) {
-            case 0 -> request = request.withGuidance(Guidance.prefix(new int[] {random.nextInt(VOCAB), random.nextInt(VOCAB)}, 3.0));
-            case 1 -> request = request.withGuidance(List.of(GuidanceTerm.anywhere(random.nextInt(VOCAB), 2.0),
-                    GuidanceTerm.everywhere(random.nextInt(VOCAB), 1.0).complemented()));
-            default -> { }
+            case 0 ->
+                request = request.withGuidance(
+                        Guidance.prefix(new int[] {random.nextInt(VOCAB), random.nextInt(VOCAB)}, 3.0));
+            case 1 ->
+                request = request.withGuidance(List.of(
+                        GuidanceTerm.anywhere(random.nextInt(VOCAB), 2.0),
+                        GuidanceTerm.everywhere(random.nextInt(VOCAB), 1.0).complemented()));
+            default -> {}
         }
         return new Arrival(request, 100 + i, 1 + random.nextInt(4), random.nextInt(20));
     }

@@ -10,10 +10,10 @@ import java.util.List;
 import java.util.Map;
 import plaid.backend.ComputeBackend;
 import plaid.model.ParameterGroup;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
 import plaid.model.checkpoint.Safetensors;
 import plaid.model.checkpoint.TorchCheckpoint;
+import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
 
 /** One {@code sampler/*} directory: the original's weights, config and recorded trajectories. */
@@ -22,13 +22,15 @@ record SamplerFixture(Path dir, JsonNode json, PlaidConfig config, Map<String, H
     static SamplerFixture load(Path dir) throws IOException {
         JsonNode json = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
         PlaidConfig config = PlaidConfig.defaults();
-        for (String key : new String[] {"dim", "n_blocks", "n_heads", "vocab_size", "embed_dim"}) config.set(key, json.get(key).asText());
+        for (String key : new String[] {"dim", "n_blocks", "n_heads", "vocab_size", "embed_dim"})
+            config.set(key, json.get(key).asText());
         return new SamplerFixture(dir, json, config, Safetensors.read(dir.resolve("trajectories.safetensors")));
     }
 
     PlaidParameters parameters(ComputeBackend backend) throws IOException {
         Map<ParameterGroup, Map<String, HostTensor>> weights = new EnumMap<>(ParameterGroup.class);
-        for (ParameterGroup g : ParameterGroup.values()) weights.put(g, TorchCheckpoint.read(dir.resolve(g.fileStem() + ".pt")));
+        for (ParameterGroup g : ParameterGroup.values())
+            weights.put(g, TorchCheckpoint.read(dir.resolve(g.fileStem() + ".pt")));
         return PlaidParameters.fromStateDicts(config, backend, weights);
     }
 
@@ -53,8 +55,14 @@ record SamplerFixture(Path dir, JsonNode json, PlaidConfig config, Map<String, H
         if (terms != null) {
             for (JsonNode t : terms) guidance.add(term(t));
         }
-        return new SamplingRequest(initial.dim(0), initial.dim(1), json.get("sampling_timesteps").asInt(), json.get("score_temp").asDouble(),
-                json.get("initial_noise_scale").asDouble(), SamplingRequest.Update.ANCESTRAL, guidance);
+        return new SamplingRequest(
+                initial.dim(0),
+                initial.dim(1),
+                json.get("sampling_timesteps").asInt(),
+                json.get("score_temp").asDouble(),
+                json.get("initial_noise_scale").asDouble(),
+                SamplingRequest.Update.ANCESTRAL,
+                guidance);
     }
 
     /** [token, weight, position | "any" | "all", complement] as sample.py takes it. */
@@ -65,7 +73,8 @@ record SamplerFixture(Path dir, JsonNode json, PlaidConfig config, Map<String, H
             case "all" -> new GuidanceTerm.Everywhere();
             default -> new GuidanceTerm.At(position.asInt());
         };
-        return new GuidanceTerm(t.get(0).asInt(), t.get(1).asDouble(), where, t.get(3).asBoolean());
+        return new GuidanceTerm(
+                t.get(0).asInt(), t.get(1).asDouble(), where, t.get(3).asBoolean());
     }
 
     /** Call {@code c}'s recorded draws, in the order the original made them. */

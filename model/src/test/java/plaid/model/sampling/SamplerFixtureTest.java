@@ -33,7 +33,8 @@ class SamplerFixtureTest {
         return dirs.stream().flatMap(dir -> {
             try {
                 SamplerFixture f = SamplerFixture.load(dir);
-                return f.calls().stream().map(c -> DynamicTest.dynamicTest(dir.getFileName() + " call" + c, () -> replay(f, c)));
+                return f.calls().stream()
+                        .map(c -> DynamicTest.dynamicTest(dir.getFileName() + " call" + c, () -> replay(f, c)));
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
@@ -51,7 +52,11 @@ class SamplerFixtureTest {
             for (int p = 0; p < request.seqLen(); p++) if (samples[b][p] == expected[b * request.seqLen() + p]) agree++;
         }
         double rate = (double) agree / expected.length;
-        System.out.printf("sampler fixture %s call%d: %d/%d positions agree (%.4f)%n", f.dir().getFileName(), c, agree, expected.length, rate);
-        assertThat(rate).as("agreement with the original's samples").isGreaterThanOrEqualTo(request.guidance().isEmpty() ? UNGUIDED_AGREEMENT : GUIDED_AGREEMENT);
+        System.out.printf(
+                "sampler fixture %s call%d: %d/%d positions agree (%.4f)%n",
+                f.dir().getFileName(), c, agree, expected.length, rate);
+        assertThat(rate)
+                .as("agreement with the original's samples")
+                .isGreaterThanOrEqualTo(request.guidance().isEmpty() ? UNGUIDED_AGREEMENT : GUIDED_AGREEMENT);
     }
 }

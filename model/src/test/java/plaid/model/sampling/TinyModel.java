@@ -2,8 +2,8 @@ package plaid.model.sampling;
 
 import java.util.SplittableRandom;
 import plaid.backend.cpu.CpuBackend;
-import plaid.options.PlaidConfig;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 /** A model small enough to sample and evaluate in milliseconds on the CPU backend. */
 final class TinyModel {
@@ -28,7 +28,9 @@ final class TinyModel {
     static PlaidParameters randomised(int vocabSize, long seed) {
         PlaidParameters p = initialised(vocabSize, seed);
         SplittableRandom rng = new SplittableRandom(seed + 1);
-        for (String name : new String[] {"selfcond_linear.weight", "gamma_linear.weight", "output_linear.weight", "output_linear.bias"}) {
+        for (String name : new String[] {
+            "selfcond_linear.weight", "gamma_linear.weight", "output_linear.weight", "output_linear.bias"
+        }) {
             var value = p.model(name).value();
             float[] v = new float[(int) value.numel()];
             for (int i = 0; i < v.length; i++) v[i] = (float) (0.1 * rng.nextGaussian());

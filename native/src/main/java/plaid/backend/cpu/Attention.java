@@ -72,8 +72,16 @@ final class Attention {
      * One head as PyTorch's SDPA math path computes it under TF32: S = (q·√scale)(k·√scale)ᵀ and
      * O = softmax(S)·v, each product's operands rounded to TF32, the softmax in float32.
      */
-    private static void forwardTf32(Head head, int b, int h, int heads, float sqrtScale, Segments segments, CpuTensor out, CpuTensor lse,
-                                    float[] lanes) {
+    private static void forwardTf32(
+            Head head,
+            int b,
+            int h,
+            int heads,
+            float sqrtScale,
+            Segments segments,
+            CpuTensor out,
+            CpuTensor lse,
+            float[] lanes) {
         int seqLen = segments.seqLen(), d = head.q.length / seqLen;
         float[] q = head.q, k = head.k, v = head.v;
         for (int x = 0; x < q.length; x++) {
@@ -101,7 +109,8 @@ final class Attention {
         }
     }
 
-    static void backward(CpuTensor dOut, CpuTensor qkv, CpuTensor out, CpuTensor lse, int heads, Segments segments, CpuTensor dqkv) {
+    static void backward(
+            CpuTensor dOut, CpuTensor qkv, CpuTensor out, CpuTensor lse, int heads, Segments segments, CpuTensor dqkv) {
         int seqLen = segments.seqLen(), rows = segments.rows(), d = qkv.lastDim();
         int stride = 3 * heads * d;
         double scale = 1.0 / Math.sqrt(d);
@@ -142,7 +151,8 @@ final class Attention {
     private static double dot(float[] a, int ao, float[] b, int bo, int n, float[] lanes) {
         int bound = F.loopBound(n), p = 0;
         FloatVector acc = FloatVector.zero(F);
-        for (; p < bound; p += F.length()) acc = FloatVector.fromArray(F, a, ao + p).fma(FloatVector.fromArray(F, b, bo + p), acc);
+        for (; p < bound; p += F.length())
+            acc = FloatVector.fromArray(F, a, ao + p).fma(FloatVector.fromArray(F, b, bo + p), acc);
         acc.intoArray(lanes, 0);
         double s = 0;
         for (float lane : lanes) s += lane;
@@ -155,7 +165,9 @@ final class Attention {
         int bound = F.loopBound(n), p = 0;
         FloatVector a = FloatVector.broadcast(F, alpha);
         for (; p < bound; p += F.length()) {
-            FloatVector.fromArray(F, x, xo + p).fma(a, FloatVector.fromArray(F, y, yo + p)).intoArray(y, yo + p);
+            FloatVector.fromArray(F, x, xo + p)
+                    .fma(a, FloatVector.fromArray(F, y, yo + p))
+                    .intoArray(y, yo + p);
         }
         for (; p < n; p++) y[yo + p] += alpha * x[xo + p];
     }

@@ -27,7 +27,8 @@ public final class CpuBackend implements ComputeBackend {
 
     private static void requireSameSize(CpuTensor a, CpuTensor b, String what) {
         if (a.size() != b.size()) {
-            throw new IllegalArgumentException(what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
+            throw new IllegalArgumentException(
+                    what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
         }
     }
 
@@ -46,7 +47,8 @@ public final class CpuBackend implements ComputeBackend {
     public Tensor allocate(int... shape) {
         long n = 1;
         for (int s : shape) n *= s;
-        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor " + Arrays.toString(shape) + " too large for the CPU backend");
+        if (n > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("tensor " + Arrays.toString(shape) + " too large for the CPU backend");
         return new CpuTensor(new float[(int) n], 0, shape);
     }
 
@@ -79,24 +81,49 @@ public final class CpuBackend implements ComputeBackend {
     // ---- dense algebra ------------------------------------------------------------
 
     @Override
-    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
-                     Epilogue epilogue, Tensor bias, Tensor preActivation) {
+    public void gemm(
+            boolean transA,
+            boolean transB,
+            float alpha,
+            Tensor a,
+            Tensor b,
+            float beta,
+            Tensor c,
+            Epilogue epilogue,
+            Tensor bias,
+            Tensor preActivation) {
         CpuTensor ca = cpu(a), cb = cpu(b), cc = cpu(c);
         int m = rowsOf(cc), n = cc.lastDim();
         int k = transA ? rowsOf(ca) : ca.lastDim();
-        if ((long) m * k != ca.size()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
-        if ((long) k * n != cb.size()) throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
+        if ((long) m * k != ca.size())
+            throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
+        if ((long) k * n != cb.size())
+            throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
         if (MatmulPrecision.tf32()) {
-            Gemm.multiply(transA, transB, m, n, k, alpha, MatmulPrecision.roundedCopy(ca.data, ca.offset, (int) ca.size()), 0,
-                    MatmulPrecision.roundedCopy(cb.data, cb.offset, (int) cb.size()), 0, beta, cc.data, cc.offset);
+            Gemm.multiply(
+                    transA,
+                    transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    MatmulPrecision.roundedCopy(ca.data, ca.offset, (int) ca.size()),
+                    0,
+                    MatmulPrecision.roundedCopy(cb.data, cb.offset, (int) cb.size()),
+                    0,
+                    beta,
+                    cc.data,
+                    cc.offset);
         } else {
-            Gemm.multiply(transA, transB, m, n, k, alpha, ca.data, ca.offset, cb.data, cb.offset, beta, cc.data, cc.offset);
+            Gemm.multiply(
+                    transA, transB, m, n, k, alpha, ca.data, ca.offset, cb.data, cb.offset, beta, cc.data, cc.offset);
         }
         boolean hasBias = epilogue == Epilogue.BIAS || epilogue == Epilogue.BIAS_GELU;
         boolean hasGelu = epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU;
         if (hasBias) {
             CpuTensor cbias = cpu(bias);
-            if (cbias.size() != n) throw new IllegalArgumentException("gemm: bias " + cbias + " needs " + n + " values");
+            if (cbias.size() != n)
+                throw new IllegalArgumentException("gemm: bias " + cbias + " needs " + n + " values");
             parallelFor(m, n, i -> {
                 int row = cc.offset + i * n;
                 for (int j = 0; j < n; j++) cc.data[row + j] += cbias.data[cbias.offset + j];
@@ -138,7 +165,8 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     private static int groupSize(CpuTensor t, int groups) {
-        if (groups <= 0 || t.size() % groups != 0) throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
+        if (groups <= 0 || t.size() % groups != 0)
+            throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
         return t.size() / groups;
     }
 
@@ -223,7 +251,8 @@ public final class CpuBackend implements ComputeBackend {
             int o = r * d;
             double inv = cr.data[cr.offset + r];
             double dot = 0;
-            for (int j = 0; j < d; j++) dot += (double) cg.data[cg.offset + o + j] * cw.data[cw.offset + j] * cx.data[cx.offset + o + j];
+            for (int j = 0; j < d; j++)
+                dot += (double) cg.data[cg.offset + o + j] * cw.data[cw.offset + j] * cx.data[cx.offset + o + j];
             double c = inv * inv * inv * dot / d;
             for (int j = 0; j < d; j++) {
                 double gw = (double) cg.data[cg.offset + o + j] * cw.data[cw.offset + j];
@@ -234,7 +263,8 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     /** dWeight[j] += Σ_rows dOut·x̂ with x̂ = (x − mean)·rstd (mean absent for RMSNorm). */
-    private static void accumulateNormWeightGrad(CpuTensor cg, CpuTensor cx, CpuTensor cr, CpuTensor cmean, CpuTensor cdw, int d, int rows) {
+    private static void accumulateNormWeightGrad(
+            CpuTensor cg, CpuTensor cx, CpuTensor cr, CpuTensor cmean, CpuTensor cdw, int d, int rows) {
         int chunks = Math.min(rows, 4 * Runtime.getRuntime().availableProcessors());
         double[][] partial = new double[chunks][d];
         parallelFor(chunks, (long) rows * d / chunks, c -> {
@@ -243,7 +273,8 @@ public final class CpuBackend implements ComputeBackend {
                 double inv = cr.data[cr.offset + r];
                 double mu = cmean == null ? 0 : cmean.data[cmean.offset + r];
                 int o = r * d;
-                for (int j = 0; j < d; j++) acc[j] += cg.data[cg.offset + o + j] * (cx.data[cx.offset + o + j] - mu) * inv;
+                for (int j = 0; j < d; j++)
+                    acc[j] += cg.data[cg.offset + o + j] * (cx.data[cx.offset + o + j] - mu) * inv;
             }
         });
         for (int j = 0; j < d; j++) {
@@ -271,12 +302,14 @@ public final class CpuBackend implements ComputeBackend {
             cm.data[cm.offset + r] = (float) mu;
             cr.data[cr.offset + r] = (float) inv;
             int oo = co.offset + r * d;
-            for (int j = 0; j < d; j++) co.data[oo + j] = (float) ((cx.data[xo + j] - mu) * inv) * cw.data[cw.offset + j];
+            for (int j = 0; j < d; j++)
+                co.data[oo + j] = (float) ((cx.data[xo + j] - mu) * inv) * cw.data[cw.offset + j];
         });
     }
 
     @Override
-    public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
+    public void layerNormBackward(
+            Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
         CpuTensor cg = cpu(dOut), cx = cpu(x), cw = cpu(weight), cm = cpu(mean), cr = cpu(rstd), cdx = cpu(dx);
         int d = cx.lastDim(), rows = cx.size() / d;
         // dx = r·(gw − mean(gw) − x̂·mean(gw⊙x̂)),  gw = dOut⊙w
@@ -313,7 +346,8 @@ public final class CpuBackend implements ComputeBackend {
         int n = cx.size();
         int chunk = 4096;
         parallelFor((n + chunk - 1) / chunk, chunk, c -> {
-            for (int i = c * chunk; i < Math.min(n, (c + 1) * chunk); i++) co.data[co.offset + i] = gelu(cx.data[cx.offset + i]);
+            for (int i = c * chunk; i < Math.min(n, (c + 1) * chunk); i++)
+                co.data[co.offset + i] = gelu(cx.data[cx.offset + i]);
         });
     }
 
@@ -338,10 +372,13 @@ public final class CpuBackend implements ComputeBackend {
     public void rotary(Tensor qkv, int heads, float[] invFreq, boolean inverse) {
         CpuTensor c = cpu(qkv);
         int[] s = c.shape();
-        if (s.length != 5) throw new IllegalArgumentException("rotary: qkv must be [rows, seqLen, 3, heads, headDim], got " + Arrays.toString(s));
+        if (s.length != 5)
+            throw new IllegalArgumentException(
+                    "rotary: qkv must be [rows, seqLen, 3, heads, headDim], got " + Arrays.toString(s));
         int seqLen = s[1];
         int headDim = s[s.length - 1], half = headDim / 2;
-        if (invFreq.length != half) throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
+        if (invFreq.length != half)
+            throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
         int perPos = 3 * heads * headDim;
         int positions = c.size() / perPos;
         float sign = inverse ? -1f : 1f;
@@ -372,7 +409,8 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
-    public void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
+    public void attentionBackward(
+            Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
         Attention.backward(cpu(dOut), cpu(qkv), cpu(out), cpu(logSumExp), heads, segments, cpu(dqkv));
     }
 
@@ -415,7 +453,8 @@ public final class CpuBackend implements ComputeBackend {
     public double[] crossEntropy(Tensor logits, int[] targets) {
         CpuTensor cl = cpu(logits);
         int v = cl.lastDim(), rows = cl.size() / v;
-        if (targets.length != rows) throw new IllegalArgumentException("crossEntropy: " + targets.length + " targets for " + rows + " rows");
+        if (targets.length != rows)
+            throw new IllegalArgumentException("crossEntropy: " + targets.length + " targets for " + rows + " rows");
         double[] loss = new double[rows];
         parallelFor(rows, v, r -> {
             int lo = cl.offset + r * v;
@@ -429,7 +468,8 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     private static int checkTarget(int target, int vocab) {
-        if (target < 0 || target >= vocab) throw new IllegalArgumentException("target id " + target + " outside vocabulary of " + vocab);
+        if (target < 0 || target >= vocab)
+            throw new IllegalArgumentException("target id " + target + " outside vocabulary of " + vocab);
         return target;
     }
 
@@ -485,8 +525,17 @@ public final class CpuBackend implements ComputeBackend {
     // ---- optimiser ----------------------------------------------------------------
 
     @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
-                      float decay, int step) {
+    public void adamW(
+            Tensor param,
+            Tensor grad,
+            Tensor m,
+            Tensor v,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float decay,
+            int step) {
         CpuTensor cp = cpu(param), cg = cpu(grad), cm = cpu(m), cv = cpu(v);
         requireSameSize(cp, cg, "adamW");
         double bc1 = 1 - Math.pow(beta1, step), bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));

@@ -17,7 +17,8 @@ final class CpuTensor implements Tensor {
             n *= s;
         }
         if (offset < 0 || offset + n > data.length) {
-            throw new IllegalArgumentException("view " + Arrays.toString(shape) + " at " + offset + " exceeds storage of " + data.length);
+            throw new IllegalArgumentException(
+                    "view " + Arrays.toString(shape) + " at " + offset + " exceeds storage of " + data.length);
         }
         this.data = data;
         this.offset = offset;

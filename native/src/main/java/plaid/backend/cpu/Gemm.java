@@ -24,6 +24,7 @@ final class Gemm {
      * for the 3 B vectors and the broadcast out of 32; per k step 3 loads + 8 broadcasts feed 24 FMAs.
      */
     private static final int MR = 8;
+
     private static final int NR = 3 * L;
     /** k steps per block: a B panel (KC×NR floats, 48 KiB at 16 lanes) stays near L1 while the A rows stream by. */
     private static final int KC = 256;
@@ -34,14 +35,27 @@ final class Gemm {
 
     private Gemm() {}
 
-    static void multiply(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                         float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff) {
+    static void multiply(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            float[] b,
+            int bOff,
+            float beta,
+            float[] c,
+            int cOff) {
         if (m == 0 || n == 0) return;
         // Tiles are MR×NR with NR ≫ MR, so a narrow C (the model's 16-wide embedding) would be
         // mostly padding; then compute Cᵀ = op(B)ᵀ·op(A)ᵀ instead, writing C with swapped strides.
         // Only for a transposed A: else Aᵀ would become a B packed by scattered transposing copies,
         // which costs more than the padding when A is the big operand (probabilities × embedding).
-        boolean swap = transA && (long) roundUp(m, NR) * roundUp(n, MR) * 5 < (long) roundUp(m, MR) * roundUp(n, NR) * 4;
+        boolean swap =
+                transA && (long) roundUp(m, NR) * roundUp(n, MR) * 5 < (long) roundUp(m, MR) * roundUp(n, NR) * 4;
         Operands op = swap
                 ? new Operands(!transB, !transA, n, m, k, alpha, b, bOff, a, aOff, beta, c, cOff, 1, n)
                 : new Operands(transA, transB, m, n, k, alpha, a, aOff, b, bOff, beta, c, cOff, n, 1);
@@ -67,9 +81,22 @@ final class Gemm {
      * One multiplication's arguments; {@link #compute} fills a rectangle of C, whose element
      * (i, j) is at {@code cOff + i·rowStride + j·colStride}.
      */
-    private record Operands(boolean transA, boolean transB, int m, int n, int k, float alpha,
-                            float[] a, int aOff, float[] b, int bOff, float beta, float[] c, int cOff,
-                            int rowStride, int colStride) {
+    private record Operands(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            float[] b,
+            int bOff,
+            float beta,
+            float[] c,
+            int cOff,
+            int rowStride,
+            int colStride) {
 
         void compute(int i0, int i1, int j0, int j1) {
             if (k == 0) {
@@ -160,7 +187,8 @@ final class Gemm {
                 if (cols == NR && colStride == 1) {
                     for (; j < NR; j += L) {
                         FloatVector t = FloatVector.fromArray(F, tile, ti + j).mul(alpha);
-                        if (bc != 0f) t = FloatVector.fromArray(F, c, ci + j).mul(bc).add(t);
+                        if (bc != 0f)
+                            t = FloatVector.fromArray(F, c, ci + j).mul(bc).add(t);
                         t.intoArray(c, ci + j);
                     }
                 }
@@ -184,38 +212,91 @@ final class Gemm {
      */
     private static void kernel(int kc, float[] ap, int ao, int aRow, int aStep, float[] bp, int bo, float[] tile) {
         FloatVector z = FloatVector.zero(F);
-        FloatVector c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z,
-                c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z,
-                c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+        FloatVector c00 = z,
+                c01 = z,
+                c02 = z,
+                c10 = z,
+                c11 = z,
+                c12 = z,
+                c20 = z,
+                c21 = z,
+                c22 = z,
+                c30 = z,
+                c31 = z,
+                c32 = z,
+                c40 = z,
+                c41 = z,
+                c42 = z,
+                c50 = z,
+                c51 = z,
+                c52 = z,
+                c60 = z,
+                c61 = z,
+                c62 = z,
+                c70 = z,
+                c71 = z,
+                c72 = z;
         for (int p = 0; p < kc; p++) {
             int bi = bo + p * NR, ai = ao + p * aStep;
             FloatVector b0 = FloatVector.fromArray(F, bp, bi);
             FloatVector b1 = FloatVector.fromArray(F, bp, bi + L);
             FloatVector b2 = FloatVector.fromArray(F, bp, bi + 2 * L);
             FloatVector x = FloatVector.broadcast(F, ap[ai]);
-            c00 = x.fma(b0, c00); c01 = x.fma(b1, c01); c02 = x.fma(b2, c02);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
             x = FloatVector.broadcast(F, ap[ai + 1 * aRow]);
-            c10 = x.fma(b0, c10); c11 = x.fma(b1, c11); c12 = x.fma(b2, c12);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
             x = FloatVector.broadcast(F, ap[ai + 2 * aRow]);
-            c20 = x.fma(b0, c20); c21 = x.fma(b1, c21); c22 = x.fma(b2, c22);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
             x = FloatVector.broadcast(F, ap[ai + 3 * aRow]);
-            c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
             x = FloatVector.broadcast(F, ap[ai + 4 * aRow]);
-            c40 = x.fma(b0, c40); c41 = x.fma(b1, c41); c42 = x.fma(b2, c42);
+            c40 = x.fma(b0, c40);
+            c41 = x.fma(b1, c41);
+            c42 = x.fma(b2, c42);
             x = FloatVector.broadcast(F, ap[ai + 5 * aRow]);
-            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51); c52 = x.fma(b2, c52);
+            c50 = x.fma(b0, c50);
+            c51 = x.fma(b1, c51);
+            c52 = x.fma(b2, c52);
             x = FloatVector.broadcast(F, ap[ai + 6 * aRow]);
-            c60 = x.fma(b0, c60); c61 = x.fma(b1, c61); c62 = x.fma(b2, c62);
+            c60 = x.fma(b0, c60);
+            c61 = x.fma(b1, c61);
+            c62 = x.fma(b2, c62);
             x = FloatVector.broadcast(F, ap[ai + 7 * aRow]);
-            c70 = x.fma(b0, c70); c71 = x.fma(b1, c71); c72 = x.fma(b2, c72);
+            c70 = x.fma(b0, c70);
+            c71 = x.fma(b1, c71);
+            c72 = x.fma(b2, c72);
         }
-        c00.intoArray(tile, 0); c01.intoArray(tile, L); c02.intoArray(tile, 2 * L);
-        c10.intoArray(tile, NR); c11.intoArray(tile, NR + L); c12.intoArray(tile, NR + 2 * L);
-        c20.intoArray(tile, 2 * NR); c21.intoArray(tile, 2 * NR + L); c22.intoArray(tile, 2 * NR + 2 * L);
-        c30.intoArray(tile, 3 * NR); c31.intoArray(tile, 3 * NR + L); c32.intoArray(tile, 3 * NR + 2 * L);
-        c40.intoArray(tile, 4 * NR); c41.intoArray(tile, 4 * NR + L); c42.intoArray(tile, 4 * NR + 2 * L);
-        c50.intoArray(tile, 5 * NR); c51.intoArray(tile, 5 * NR + L); c52.intoArray(tile, 5 * NR + 2 * L);
-        c60.intoArray(tile, 6 * NR); c61.intoArray(tile, 6 * NR + L); c62.intoArray(tile, 6 * NR + 2 * L);
-        c70.intoArray(tile, 7 * NR); c71.intoArray(tile, 7 * NR + L); c72.intoArray(tile, 7 * NR + 2 * L);
+        c00.intoArray(tile, 0);
+        c01.intoArray(tile, L);
+        c02.intoArray(tile, 2 * L);
+        c10.intoArray(tile, NR);
+        c11.intoArray(tile, NR + L);
+        c12.intoArray(tile, NR + 2 * L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c22.intoArray(tile, 2 * NR + 2 * L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c32.intoArray(tile, 3 * NR + 2 * L);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + L);
+        c42.intoArray(tile, 4 * NR + 2 * L);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + L);
+        c52.intoArray(tile, 5 * NR + 2 * L);
+        c60.intoArray(tile, 6 * NR);
+        c61.intoArray(tile, 6 * NR + L);
+        c62.intoArray(tile, 6 * NR + 2 * L);
+        c70.intoArray(tile, 7 * NR);
+        c71.intoArray(tile, 7 * NR + L);
+        c72.intoArray(tile, 7 * NR + 2 * L);
     }
 }

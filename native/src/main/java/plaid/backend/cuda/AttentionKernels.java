@@ -14,6 +14,7 @@ final class AttentionKernels {
     private static final int TILE = 64;
     /** The widest head and the head-dimension multiple the tiled and flash kernels handle (MAX_HEAD_DIM, 4·LANES). */
     private static final int MAX_HEAD_DIM = 64;
+
     private static final int HEAD_DIM_MULTIPLE = 16;
     /** The largest grid y dimension: rows × heads of one attention launch. */
     private static final int MAX_GRID_Y = 65535;
@@ -26,7 +27,12 @@ final class AttentionKernels {
     private final Bf16Operands bf16;
     private final Bf16Handoff handoff;
 
-    AttentionKernels(Launcher launcher, DeviceMemory memory, DeviceMemory.Scratch workspace, Bf16Operands bf16, Bf16Handoff handoff) {
+    AttentionKernels(
+            Launcher launcher,
+            DeviceMemory memory,
+            DeviceMemory.Scratch workspace,
+            Bf16Operands bf16,
+            Bf16Handoff handoff) {
         this.launcher = launcher;
         this.memory = memory;
         this.workspace = workspace;
@@ -55,7 +61,8 @@ final class AttentionKernels {
     private static void requireLayout(CudaTensor qkv, int heads, Segments segments) {
         long expected = (long) segments.rows() * segments.seqLen() * 3 * heads * qkv.lastDim();
         if (qkv.numel() != expected) {
-            throw new IllegalArgumentException("attention: qkv " + qkv + " is not [" + segments.rows() + ", " + segments.seqLen() + ", 3, " + heads + ", d]");
+            throw new IllegalArgumentException("attention: qkv " + qkv + " is not [" + segments.rows() + ", "
+                    + segments.seqLen() + ", 3, " + heads + ", d]");
         }
     }
 
@@ -79,7 +86,8 @@ final class AttentionKernels {
         return (seqLen + TILE - 1) / TILE;
     }
 
-    void forward(CudaOptions options, CudaTensor cq, int heads, Segments segments, CudaTensor co, CudaTensor logSumExp) {
+    void forward(
+            CudaOptions options, CudaTensor cq, int heads, Segments segments, CudaTensor co, CudaTensor logSumExp) {
         requireLayout(cq, heads, segments);
         int d = cq.lastDim(), seqLen = segments.seqLen(), rowsTimesHeads = segments.rows() * heads;
         long queries = (long) rowsTimesHeads * seqLen;
@@ -89,28 +97,86 @@ final class AttentionKernels {
             long tiles = flashTiles(seqLen);
             float scale = (float) (1.0 / Math.sqrt(d));
             if (options.flashAttentionFromBf16Copy()) {
-                // handed over by the rotary, or converted into the GEMM operand scratch (free here: work on the stream runs in order)
+                // handed over by the rotary, or converted into the GEMM operand scratch (free here: work on the stream
+                // runs in order)
                 long qkv16 = bf16.operand(cq, bf16.scratchA);
                 long out16 = handoff.reserve(options, co);
-                launcher.launch(Kernel.ATTENTION_FORWARD_FLASH_BF16, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(),
-                        qkv16, co, out16, logSumExp);
+                launcher.launch(
+                        Kernel.ATTENTION_FORWARD_FLASH_BF16,
+                        tiles,
+                        rowsTimesHeads,
+                        0,
+                        seqLen,
+                        heads,
+                        d,
+                        scale,
+                        bounds.starts(),
+                        bounds.ends(),
+                        qkv16,
+                        co,
+                        out16,
+                        logSumExp);
                 handoff.made(co, out16);
             } else {
-                launcher.launch(Kernel.ATTENTION_FORWARD_FLASH, tiles, rowsTimesHeads, 0, seqLen, heads, d, scale, bounds.starts(), bounds.ends(), cq, co,
+                launcher.launch(
+                        Kernel.ATTENTION_FORWARD_FLASH,
+                        tiles,
+                        rowsTimesHeads,
+                        0,
+                        seqLen,
+                        heads,
+                        d,
+                        scale,
+                        bounds.starts(),
+                        bounds.ends(),
+                        cq,
+                        co,
                         logSumExp);
             }
             return;
         }
         if (tiledFits(options, d, rowsTimesHeads, cq, co)) {
-            launcher.launch(Kernel.ATTENTION_FORWARD_TILED, tiles(seqLen), rowsTimesHeads, 0, seqLen, heads, d, (float) (1.0 / Math.sqrt(d)),
-                    bounds.starts(), bounds.ends(), cq, co, logSumExp);
+            launcher.launch(
+                    Kernel.ATTENTION_FORWARD_TILED,
+                    tiles(seqLen),
+                    rowsTimesHeads,
+                    0,
+                    seqLen,
+                    heads,
+                    d,
+                    (float) (1.0 / Math.sqrt(d)),
+                    bounds.starts(),
+                    bounds.ends(),
+                    cq,
+                    co,
+                    logSumExp);
         } else {
-            launcher.launch(Kernel.ATTENTION_FORWARD, queries, 1, (long) bounds.longest() * Double.BYTES, seqLen, heads, d, 1.0 / Math.sqrt(d),
-                    bounds.starts(), bounds.ends(), cq, co, logSumExp);
+            launcher.launch(
+                    Kernel.ATTENTION_FORWARD,
+                    queries,
+                    1,
+                    (long) bounds.longest() * Double.BYTES,
+                    seqLen,
+                    heads,
+                    d,
+                    1.0 / Math.sqrt(d),
+                    bounds.starts(),
+                    bounds.ends(),
+                    cq,
+                    co,
+                    logSumExp);
         }
     }
 
-    void backward(CudaOptions options, CudaTensor cg, CudaTensor cq, CudaTensor co, CudaTensor cl, int heads, Segments segments, CudaTensor cd) {
+    void backward(
+            CudaOptions options,
+            CudaTensor cg,
+            CudaTensor cq,
+            CudaTensor co,
+            CudaTensor cl,
+            int heads,
+            Segments segments,
+            CudaTensor cd) {
         requireLayout(cq, heads, segments);
         int d = cq.lastDim(), seqLen = segments.seqLen(), rowsTimesHeads = segments.rows() * heads;
         long queries = (long) rowsTimesHeads * seqLen;
@@ -124,24 +190,82 @@ final class AttentionKernels {
             long dOut16 = bf16.scratchB.reserve(cg.numel() * 2), delta = workspace.reserve(queries * Float.BYTES);
             launcher.elementwise(Kernel.ATTENTION_BACKWARD_DELTA, queries * 16, d, cg, co, dOut16, delta);
             long tiles = flashTiles(seqLen);
-            for (Kernel kernel : List.of(Kernel.ATTENTION_BACKWARD_KEY_VALUE_FLASH, Kernel.ATTENTION_BACKWARD_QUERY_FLASH)) {
-                launcher.launch(kernel, tiles, rowsTimesHeads, 0, seqLen, heads, d, (float) scale, bounds.starts(), bounds.ends(), qkv16, dOut16, cl,
-                        delta, cd);
+            for (Kernel kernel :
+                    List.of(Kernel.ATTENTION_BACKWARD_KEY_VALUE_FLASH, Kernel.ATTENTION_BACKWARD_QUERY_FLASH)) {
+                launcher.launch(
+                        kernel,
+                        tiles,
+                        rowsTimesHeads,
+                        0,
+                        seqLen,
+                        heads,
+                        d,
+                        (float) scale,
+                        bounds.starts(),
+                        bounds.ends(),
+                        qkv16,
+                        dOut16,
+                        cl,
+                        delta,
+                        cd);
             }
             return;
         }
         long delta = workspace.reserve(queries * Double.BYTES);
         launcher.elementwise(Kernel.ATTENTION_DELTA, queries, d, cg, co, delta);
         if (tiledFits(options, d, rowsTimesHeads, cg, cq, cd)) {
-            for (Kernel kernel : List.of(Kernel.ATTENTION_BACKWARD_QUERY_TILED, Kernel.ATTENTION_BACKWARD_KEY_VALUE_TILED)) {
-                launcher.launch(kernel, tiles(seqLen), rowsTimesHeads, 0, seqLen, heads, d, (float) scale, bounds.starts(), bounds.ends(), cq, cg, cl,
-                        delta, cd);
+            for (Kernel kernel :
+                    List.of(Kernel.ATTENTION_BACKWARD_QUERY_TILED, Kernel.ATTENTION_BACKWARD_KEY_VALUE_TILED)) {
+                launcher.launch(
+                        kernel,
+                        tiles(seqLen),
+                        rowsTimesHeads,
+                        0,
+                        seqLen,
+                        heads,
+                        d,
+                        (float) scale,
+                        bounds.starts(),
+                        bounds.ends(),
+                        cq,
+                        cg,
+                        cl,
+                        delta,
+                        cd);
             }
             return;
         }
-        launcher.launch(Kernel.ATTENTION_BACKWARD_QUERY, queries, 1, (long) bounds.longest() * Double.BYTES, seqLen, heads, d, scale,
-                bounds.starts(), bounds.ends(), cq, cg, cl, delta, cd);
-        launcher.launch(Kernel.ATTENTION_BACKWARD_KEY_VALUE, queries, 1, 2L * bounds.longest() * Double.BYTES, seqLen, heads, d, scale,
-                bounds.starts(), bounds.ends(), cq, cg, cl, delta, cd);
+        launcher.launch(
+                Kernel.ATTENTION_BACKWARD_QUERY,
+                queries,
+                1,
+                (long) bounds.longest() * Double.BYTES,
+                seqLen,
+                heads,
+                d,
+                scale,
+                bounds.starts(),
+                bounds.ends(),
+                cq,
+                cg,
+                cl,
+                delta,
+                cd);
+        launcher.launch(
+                Kernel.ATTENTION_BACKWARD_KEY_VALUE,
+                queries,
+                1,
+                2L * bounds.longest() * Double.BYTES,
+                seqLen,
+                heads,
+                d,
+                scale,
+                bounds.starts(),
+                bounds.ends(),
+                cq,
+                cg,
+                cl,
+                delta,
+                cd);
     }
 }

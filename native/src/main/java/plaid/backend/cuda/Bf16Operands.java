@@ -91,7 +91,8 @@ final class Bf16Operands {
         long handedA = handoff.take(a), handedB = handoff.take(b);
         long readyA = handedA != 0 ? handedA : readOnly(a), readyB = handedB != 0 ? handedB : readOnly(b);
         if (readyA != 0 || readyB != 0) {
-            return new long[] {readyA != 0 ? readyA : convert(a, scratchA), readyB != 0 ? readyB : convert(b, scratchB)};
+            return new long[] {readyA != 0 ? readyA : convert(a, scratchA), readyB != 0 ? readyB : convert(b, scratchB)
+            };
         }
         long na = a.numel(), nb = b.numel();
         if (a.address() % 16 != 0 || na % 4 != 0 || b.address() % 16 != 0 || nb % 4 != 0) {
@@ -110,7 +111,8 @@ final class Bf16Operands {
     /** Writes t as bf16 to {@code destination}; returns it. */
     private long convertInto(CudaTensor t, long destination) {
         long n = t.numel();
-        if (t.address() % 16 == 0 && n % 4 == 0) launcher.elementwise(Kernel.CONVERT_TO_BF16_VEC4, n / 4, t, destination);
+        if (t.address() % 16 == 0 && n % 4 == 0)
+            launcher.elementwise(Kernel.CONVERT_TO_BF16_VEC4, n / 4, t, destination);
         else launcher.elementwise(Kernel.CONVERT_TO_BF16, n, t, destination);
         return destination;
     }

@@ -36,9 +36,11 @@ import plaid.backend.cuda.bind.NativeLibrary;
 public final class CudaBackend implements ComputeBackend {
     /** Elements one block of a dot-product reduction covers before the work is split over more blocks. */
     private static final long DOT_ELEMENTS_PER_BLOCK = 16L * Launcher.BLOCK;
+
     private static final int MAX_DOT_BLOCKS_PER_GROUP = 1024;
     /** Rows one thread of the norm weight gradient sums; chunks are capped so the second pass stays short. */
     private static final int NORM_GRAD_ROWS_PER_CHUNK = 128;
+
     private static final int MAX_NORM_GRAD_CHUNKS = 1024;
     /** What {@link #opProfile()} lists the bf16-operand GEMMs under (their conversions are listed as convert_to_bf16*). */
     public static final String BF16_OPERANDS_PROFILE_KEY = Matmul.BF16_OPERANDS_PROFILE_KEY;
@@ -54,6 +56,7 @@ public final class CudaBackend implements ComputeBackend {
     private final Matmul matmul;
     /** Device-only intermediates (partial sums, attention deltas). */
     private final DeviceMemory.Scratch workspace;
+
     private final AttentionKernels attention;
     private final FusedBlocks fused;
 
@@ -85,14 +88,19 @@ public final class CudaBackend implements ComputeBackend {
         workspace = memory.scratch();
         attention = new AttentionKernels(launcher, memory, workspace, bf16, handoff);
         fused = new FusedBlocks(device, launcher, memory, matmul.lt, bf16, attention);
-        System.getLogger(CudaBackend.class.getName()).log(System.Logger.Level.INFO, () -> "CUDA backend on device " + options.device() + " ("
-                + device.name() + ", sm_" + device.computeCapability() + "), " + options + "; libraries: "
-                + String.join("; ", NativeLibrary.loaded()));
+        System.getLogger(CudaBackend.class.getName())
+                .log(
+                        System.Logger.Level.INFO,
+                        () -> "CUDA backend on device " + options.device() + " ("
+                                + device.name() + ", sm_" + device.computeCapability() + "), " + options
+                                + "; libraries: "
+                                + String.join("; ", NativeLibrary.loaded()));
     }
 
     private CudaBackend(CudaBackend base, CudaOptions options) {
         if (options.device() != base.options.device()) {
-            throw new IllegalArgumentException("another face of device " + base.options.device() + " cannot run on device " + options.device());
+            throw new IllegalArgumentException(
+                    "another face of device " + base.options.device() + " cannot run on device " + options.device());
         }
         this.options = options;
         device = base.device;
@@ -190,7 +198,6 @@ public final class CudaBackend implements ComputeBackend {
         });
     }
 
-
     @Override
     public Tensor allocate(int... shape) {
         device.bind();
@@ -214,7 +221,8 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public float[] download(Tensor src) {
         CudaTensor s = cuda(src);
-        if (s.numel() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("download: " + s + " does not fit a Java array");
+        if (s.numel() > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("download: " + s + " does not fit a Java array");
         return s.numel() == 0 ? new float[0] : launcher.download(s);
     }
 
@@ -231,7 +239,6 @@ public final class CudaBackend implements ComputeBackend {
         if (s.numel() > 0) launcher.copy(s, d);
     }
 
-
     static CudaTensor cuda(Tensor t) {
         return CudaTensor.of(t);
     }
@@ -240,42 +247,110 @@ public final class CudaBackend implements ComputeBackend {
         return t == null ? null : cuda(t);
     }
 
-
     private static void checkIds(int[] ids, int vocabulary) {
         for (int id : ids) {
-            if (id < 0 || id >= vocabulary) throw new IllegalArgumentException("target id " + id + " outside vocabulary of " + vocabulary);
+            if (id < 0 || id >= vocabulary)
+                throw new IllegalArgumentException("target id " + id + " outside vocabulary of " + vocabulary);
         }
     }
 
-
     @Override
-    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c,
-                     Epilogue epilogue, Tensor bias, Tensor preActivation) {
+    public void gemm(
+            boolean transA,
+            boolean transB,
+            float alpha,
+            Tensor a,
+            Tensor b,
+            float beta,
+            Tensor c,
+            Epilogue epilogue,
+            Tensor bias,
+            Tensor preActivation) {
         CudaTensor cc = cuda(c);
-        matmul.gemm(options, transA, transB, alpha, cuda(a), cuda(b), beta, cc, cc, epilogue, cudaOrNull(bias), cudaOrNull(preActivation));
+        matmul.gemm(
+                options,
+                transA,
+                transB,
+                alpha,
+                cuda(a),
+                cuda(b),
+                beta,
+                cc,
+                cc,
+                epilogue,
+                cudaOrNull(bias),
+                cudaOrNull(preActivation));
     }
 
     /** The bf16-operand path reads the addend in place, as cuBLASLt's C beside the output D; the others copy it first. */
     @Override
     public void gemmOnto(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, Tensor addend, Tensor out) {
         requireSameSize(cuda(addend), cuda(out), "gemmOnto addend");
-        matmul.gemm(options, transA, transB, alpha, cuda(a), cuda(b), 1f, cuda(addend), cuda(out), Epilogue.NONE, null, null);
+        matmul.gemm(
+                options,
+                transA,
+                transB,
+                alpha,
+                cuda(a),
+                cuda(b),
+                1f,
+                cuda(addend),
+                cuda(out),
+                Epilogue.NONE,
+                null,
+                null);
     }
 
     @Override
-    public void attentionOnto(float alpha, Tensor x, Tensor wQkv, Tensor wOut, int heads, float[] invFreq, Segments segments, Tensor addend,
-                              Tensor out, Tensor qkv, Tensor attn, Tensor logSumExp, boolean forBackward) {
-        if (!forBackward && fused.attentionOnto(options, alpha, cuda(x), cuda(wQkv), cuda(wOut), heads, invFreq, segments, cuda(addend), cuda(out),
-                cuda(qkv), cuda(attn), cuda(logSumExp))) {
+    public void attentionOnto(
+            float alpha,
+            Tensor x,
+            Tensor wQkv,
+            Tensor wOut,
+            int heads,
+            float[] invFreq,
+            Segments segments,
+            Tensor addend,
+            Tensor out,
+            Tensor qkv,
+            Tensor attn,
+            Tensor logSumExp,
+            boolean forBackward) {
+        if (!forBackward
+                && fused.attentionOnto(
+                        options,
+                        alpha,
+                        cuda(x),
+                        cuda(wQkv),
+                        cuda(wOut),
+                        heads,
+                        invFreq,
+                        segments,
+                        cuda(addend),
+                        cuda(out),
+                        cuda(qkv),
+                        cuda(attn),
+                        cuda(logSumExp))) {
             return;
         }
-        ComputeBackend.super.attentionOnto(alpha, x, wQkv, wOut, heads, invFreq, segments, addend, out, qkv, attn, logSumExp, forBackward);
+        ComputeBackend.super.attentionOnto(
+                alpha, x, wQkv, wOut, heads, invFreq, segments, addend, out, qkv, attn, logSumExp, forBackward);
     }
 
     @Override
-    public void mlpOnto(float alpha, Tensor x, Tensor w1, Tensor w2, Tensor addend, Tensor out, Tensor activation, Tensor preActivation,
-                        boolean forBackward) {
-        if (!forBackward && fused.mlpOnto(options, alpha, cuda(x), cuda(w1), cuda(w2), cuda(addend), cuda(out), cuda(activation))) return;
+    public void mlpOnto(
+            float alpha,
+            Tensor x,
+            Tensor w1,
+            Tensor w2,
+            Tensor addend,
+            Tensor out,
+            Tensor activation,
+            Tensor preActivation,
+            boolean forBackward) {
+        if (!forBackward
+                && fused.mlpOnto(
+                        options, alpha, cuda(x), cuda(w1), cuda(w2), cuda(addend), cuda(out), cuda(activation))) return;
         ComputeBackend.super.mlpOnto(alpha, x, w1, w2, addend, out, activation, preActivation, forBackward);
     }
 
@@ -323,7 +398,8 @@ public final class CudaBackend implements ComputeBackend {
     /** Σ a·b over each of {@code groups} equal groups: partial sums per block on the device, added here in double. */
     private double[] dotProducts(CudaTensor a, CudaTensor b, int groups) {
         long groupSize = groupSize(a, groups);
-        int blocksPerGroup = (int) Math.clamp((groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
+        int blocksPerGroup = (int) Math.clamp(
+                (groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
         int partialCount = Math.multiplyExact(groups, blocksPerGroup);
         long partials = workspace.reserve((long) partialCount * Double.BYTES);
         launcher.launch(Kernel.DOT_PARTIALS, groups, blocksPerGroup, 0, groupSize, a, b, partials);
@@ -351,7 +427,6 @@ public final class CudaBackend implements ComputeBackend {
         launcher.elementwise(Kernel.SUM_GROUP_ROWS, co.numel(), width, rowsPerGroup, cx, co, accumulate);
     }
 
-
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
         CudaTensor cx = cuda(x), co = cuda(out);
@@ -368,13 +443,26 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /** dWeight[j] += Σ_rows dOut·(x − mean)·rstd; meanAddress 0 for RMSNorm. */
-    private void accumulateNormWeightGrad(CudaTensor dOut, CudaTensor x, CudaTensor rstd, long meanAddress, CudaTensor dWeight) {
+    private void accumulateNormWeightGrad(
+            CudaTensor dOut, CudaTensor x, CudaTensor rstd, long meanAddress, CudaTensor dWeight) {
         int width = x.lastDim(), rows = Math.toIntExact(x.rows());
-        int chunks = Math.clamp((rows + NORM_GRAD_ROWS_PER_CHUNK - 1) / NORM_GRAD_ROWS_PER_CHUNK, 1, MAX_NORM_GRAD_CHUNKS);
+        int chunks =
+                Math.clamp((rows + NORM_GRAD_ROWS_PER_CHUNK - 1) / NORM_GRAD_ROWS_PER_CHUNK, 1, MAX_NORM_GRAD_CHUNKS);
         int rowsPerChunk = (rows + chunks - 1) / chunks;
         long partials = workspace.reserve((long) chunks * width * Double.BYTES);
-        launcher.launch(Kernel.NORM_WEIGHT_GRAD_PARTIALS, (width + Launcher.BLOCK - 1) / Launcher.BLOCK, chunks, 0, (long) width, rows, rowsPerChunk,
-                dOut, x, rstd, meanAddress, partials);
+        launcher.launch(
+                Kernel.NORM_WEIGHT_GRAD_PARTIALS,
+                (width + Launcher.BLOCK - 1) / Launcher.BLOCK,
+                chunks,
+                0,
+                (long) width,
+                rows,
+                rowsPerChunk,
+                dOut,
+                x,
+                rstd,
+                meanAddress,
+                partials);
         launcher.elementwise(Kernel.NORM_WEIGHT_GRAD_FINISH, width, chunks, partials, dWeight);
     }
 
@@ -382,12 +470,14 @@ public final class CudaBackend implements ComputeBackend {
     public void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd) {
         CudaTensor cx = cuda(x), co = cuda(out);
         long out16 = handoff.reserve(options, co);
-        launcher.rowwise(Kernel.LAYER_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, co, cuda(mean), cuda(rstd), out16);
+        launcher.rowwise(
+                Kernel.LAYER_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, co, cuda(mean), cuda(rstd), out16);
         handoff.made(co, out16);
     }
 
     @Override
-    public void layerNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
+    public void layerNormBackward(
+            Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
         CudaTensor cg = cuda(dOut), cx = cuda(x), cm = cuda(mean), cr = cuda(rstd);
         launcher.rowwise(Kernel.LAYER_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cm, cr, cuda(dx));
         if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, cm.address(), cuda(dWeight));
@@ -412,15 +502,21 @@ public final class CudaBackend implements ComputeBackend {
     public void rotary(Tensor qkv, int heads, float[] invFreq, boolean inverse) {
         CudaTensor c = cuda(qkv);
         int[] s = c.shape();
-        if (s.length != 5) throw new IllegalArgumentException("rotary: qkv must be [rows, seqLen, 3, heads, headDim], got " + Arrays.toString(s));
+        if (s.length != 5)
+            throw new IllegalArgumentException(
+                    "rotary: qkv must be [rows, seqLen, 3, heads, headDim], got " + Arrays.toString(s));
         int seqLen = s[1], headDim = s[4], half = headDim / 2;
-        if (invFreq.length != half) throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
+        if (invFreq.length != half)
+            throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
         long positions = c.numel() / (3L * heads * headDim);
         long[] staged = memory.stage(DeviceMemory.bits(invFreq));
         // the forward rotation's result is the flash attention's input, the inverse's (the gradient) the QKV
         // weight's products': their bf16 copy is made here
-        long qkv16 = inverse || options.flashAttention() && options.flashAttentionFromBf16Copy() ? handoff.reserve(options, c) : 0;
-        launcher.elementwise(Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c, qkv16);
+        long qkv16 = inverse || options.flashAttention() && options.flashAttentionFromBf16Copy()
+                ? handoff.reserve(options, c)
+                : 0;
+        launcher.elementwise(
+                Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c, qkv16);
         handoff.made(c, qkv16);
     }
 
@@ -430,10 +526,10 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     @Override
-    public void attentionBackward(Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
+    public void attentionBackward(
+            Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
         attention.backward(options, cuda(dOut), cuda(qkv), cuda(out), cuda(logSumExp), heads, segments, cuda(dqkv));
     }
-
 
     @Override
     public void softmax(Tensor logits, Tensor probs) {
@@ -459,7 +555,9 @@ public final class CudaBackend implements ComputeBackend {
     public double[] crossEntropy(Tensor logits, int[] targets) {
         CudaTensor cl = cuda(logits);
         int vocabulary = cl.lastDim();
-        if (targets.length != cl.rows()) throw new IllegalArgumentException("crossEntropy: " + targets.length + " targets for " + cl.rows() + " rows");
+        if (targets.length != cl.rows())
+            throw new IllegalArgumentException(
+                    "crossEntropy: " + targets.length + " targets for " + cl.rows() + " rows");
         checkIds(targets, vocabulary);
         if (targets.length == 0) return new double[0];
         long[] staged = memory.stage(targets);
@@ -473,11 +571,21 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor cp = cuda(probs);
         int vocabulary = cp.lastDim();
         int rows = Math.toIntExact(cp.rows());
-        if (targets.length != rows) throw new IllegalArgumentException("crossEntropyBackward: " + targets.length + " targets for " + rows + " rows");
+        if (targets.length != rows)
+            throw new IllegalArgumentException(
+                    "crossEntropyBackward: " + targets.length + " targets for " + rows + " rows");
         checkIds(targets, vocabulary);
         if (rows == 0) return;
         long[] staged = memory.stage(targets, DeviceMemory.bits(rowScale));
-        launcher.rowwise(Kernel.CROSS_ENTROPY_BACKWARD, rows, vocabulary, rows / rowScale.length, cp, staged[0], staged[1], cuda(dLogits));
+        launcher.rowwise(
+                Kernel.CROSS_ENTROPY_BACKWARD,
+                rows,
+                vocabulary,
+                rows / rowScale.length,
+                cp,
+                staged[0],
+                staged[1],
+                cuda(dLogits));
     }
 
     @Override
@@ -485,7 +593,6 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor cp = cuda(probs);
         launcher.rowwise(Kernel.SOFTMAX_BACKWARD, cp.rows(), cp.lastDim(), cp, cuda(dProbs), cuda(dLogits), accumulate);
     }
-
 
     @Override
     public void gather(Tensor table, int[] ids, Tensor out) {
@@ -507,15 +614,35 @@ public final class CudaBackend implements ComputeBackend {
         launcher.elementwise(Kernel.SCATTER_ADD, (long) ids.length * width, width, staged[0], cuda(dOut), ct);
     }
 
-
     @Override
-    public void adamW(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
-                      float decay, int step) {
+    public void adamW(
+            Tensor param,
+            Tensor grad,
+            Tensor m,
+            Tensor v,
+            float lr,
+            float beta1,
+            float beta2,
+            float eps,
+            float decay,
+            int step) {
         CudaTensor cp = cuda(param), cg = cuda(grad);
         requireSameSize(cp, cg, "adamW");
         // the bias corrections in double, as the reference computes them
         double biasCorrection1 = 1 - Math.pow(beta1, step), biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
         float stepSize = (float) (lr / biasCorrection1);
-        launcher.elementwise(Kernel.ADAM_W, cp.numel(), cp, cg, cuda(m), cuda(v), beta1, beta2, eps, decay, stepSize, biasCorrection2Sqrt);
+        launcher.elementwise(
+                Kernel.ADAM_W,
+                cp.numel(),
+                cp,
+                cg,
+                cuda(m),
+                cuda(v),
+                beta1,
+                beta2,
+                eps,
+                decay,
+                stepSize,
+                biasCorrection2Sqrt);
     }
 }

@@ -64,9 +64,15 @@ final class CudaDevice {
             CudaDriver.check(CudaDriver.cuStreamCreate(slot, CudaDriver.CU_STREAM_DEFAULT), "cuStreamCreate");
             stream = slot.get(ADDRESS, 0);
             MemorySegment value = arena.allocate(JAVA_INT);
-            CudaDriver.check(CudaDriver.cuDeviceGetAttribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, handle), "cuDeviceGetAttribute");
+            CudaDriver.check(
+                    CudaDriver.cuDeviceGetAttribute(
+                            value, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, handle),
+                    "cuDeviceGetAttribute");
             int major = value.get(JAVA_INT, 0);
-            CudaDriver.check(CudaDriver.cuDeviceGetAttribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, handle), "cuDeviceGetAttribute");
+            CudaDriver.check(
+                    CudaDriver.cuDeviceGetAttribute(
+                            value, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, handle),
+                    "cuDeviceGetAttribute");
             computeCapability = major * 10 + value.get(JAVA_INT, 0);
             MemorySegment text = arena.allocate(256);
             CudaDriver.check(CudaDriver.cuDeviceGetName(text, 256, handle), "cuDeviceGetName");

@@ -25,12 +25,19 @@ import plaid.backend.MatmulPrecision;
  *     to the op right after them, and forward-only blocks keep their activations in bf16 only (off:
  *     {@code -Dplaid.cuda.bf16.convertActivations=true}, separate conversion passes)
  */
-public record CudaOptions(int device, GemmPrecision precision, boolean tiledAttention, boolean bf16Operands, boolean flashAttention,
-                          boolean flashAttentionFromBf16Copy, boolean bf16Activations) {
+public record CudaOptions(
+        int device,
+        GemmPrecision precision,
+        boolean tiledAttention,
+        boolean bf16Operands,
+        boolean flashAttention,
+        boolean flashAttentionFromBf16Copy,
+        boolean bf16Activations) {
     public static final String DEVICE_PROPERTY = "plaid.cuda.device";
 
     public CudaOptions {
-        if (device < 0) throw new IllegalArgumentException(DEVICE_PROPERTY + " must be a device ordinal ≥ 0, got " + device);
+        if (device < 0)
+            throw new IllegalArgumentException(DEVICE_PROPERTY + " must be a device ordinal ≥ 0, got " + device);
         if (precision == null) throw new IllegalArgumentException("precision is required");
     }
 
@@ -41,25 +48,34 @@ public record CudaOptions(int device, GemmPrecision precision, boolean tiledAtte
 
     /** The options the system properties name, the defaults where they say nothing. */
     public static CudaOptions fromSystemProperties() {
-        return new CudaOptions(Integer.getInteger(DEVICE_PROPERTY, 0), GemmPrecision.fromSystemProperty(), true,
-                !Boolean.getBoolean("plaid.cuda.bf16.fp32Operands"), !Boolean.getBoolean("plaid.cuda.bf16.fp32Attention"),
-                !Boolean.getBoolean("plaid.cuda.bf16.flashAttentionConvertsTiles"), !Boolean.getBoolean("plaid.cuda.bf16.convertActivations"));
+        return new CudaOptions(
+                Integer.getInteger(DEVICE_PROPERTY, 0),
+                GemmPrecision.fromSystemProperty(),
+                true,
+                !Boolean.getBoolean("plaid.cuda.bf16.fp32Operands"),
+                !Boolean.getBoolean("plaid.cuda.bf16.fp32Attention"),
+                !Boolean.getBoolean("plaid.cuda.bf16.flashAttentionConvertsTiles"),
+                !Boolean.getBoolean("plaid.cuda.bf16.convertActivations"));
     }
 
     public CudaOptions withPrecision(GemmPrecision p) {
-        return new CudaOptions(device, p, tiledAttention, bf16Operands, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
+        return new CudaOptions(
+                device, p, tiledAttention, bf16Operands, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
     }
 
     public CudaOptions withTiledAttention(boolean on) {
-        return new CudaOptions(device, precision, on, bf16Operands, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
+        return new CudaOptions(
+                device, precision, on, bf16Operands, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
     }
 
     public CudaOptions withBf16Operands(boolean on) {
-        return new CudaOptions(device, precision, tiledAttention, on, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
+        return new CudaOptions(
+                device, precision, tiledAttention, on, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
     }
 
     public CudaOptions withFlashAttention(boolean on) {
-        return new CudaOptions(device, precision, tiledAttention, bf16Operands, on, flashAttentionFromBf16Copy, bf16Activations);
+        return new CudaOptions(
+                device, precision, tiledAttention, bf16Operands, on, flashAttentionFromBf16Copy, bf16Activations);
     }
 
     public CudaOptions withFlashAttentionFromBf16Copy(boolean on) {
@@ -67,7 +83,8 @@ public record CudaOptions(int device, GemmPrecision precision, boolean tiledAtte
     }
 
     public CudaOptions withBf16Activations(boolean on) {
-        return new CudaOptions(device, precision, tiledAttention, bf16Operands, flashAttention, flashAttentionFromBf16Copy, on);
+        return new CudaOptions(
+                device, precision, tiledAttention, bf16Operands, flashAttention, flashAttentionFromBf16Copy, on);
     }
 
     /**

@@ -23,7 +23,8 @@ final class CudaTensor implements Tensor {
             n *= s;
         }
         if (offset < 0 || offset + n > allocation.floats()) {
-            throw new IllegalArgumentException("view " + Arrays.toString(shape) + " at " + offset + " exceeds storage of " + allocation.floats());
+            throw new IllegalArgumentException(
+                    "view " + Arrays.toString(shape) + " at " + offset + " exceeds storage of " + allocation.floats());
         }
         this.allocation = allocation;
         this.offset = offset;
@@ -39,13 +40,15 @@ final class CudaTensor implements Tensor {
 
     static void requireSameSize(CudaTensor a, CudaTensor b, String what) {
         if (a.numel() != b.numel()) {
-            throw new IllegalArgumentException(what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
+            throw new IllegalArgumentException(
+                    what + ": sizes differ, " + Arrays.toString(a.shape()) + " vs " + Arrays.toString(b.shape()));
         }
     }
 
     /** Elements in each of {@code groups} equal groups of t. */
     static long groupSize(CudaTensor t, int groups) {
-        if (groups <= 0 || t.numel() % groups != 0) throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
+        if (groups <= 0 || t.numel() % groups != 0)
+            throw new IllegalArgumentException(t + " does not split into " + groups + " groups");
         return t.numel() / groups;
     }
 

@@ -28,6 +28,7 @@ final class DeviceMemory {
     private final OpProfile profile;
     /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
     private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
+
     private final AtomicLong allocatedBytes = new AtomicLong();
     private final AtomicLong peakAllocatedBytes = new AtomicLong();
     private final StagedArrays stagedArrays = new StagedArrays();
@@ -181,7 +182,9 @@ final class DeviceMemory {
             long address = alloc(bytes);
             try (Arena arena = Arena.ofConfined()) {
                 if (values.length > 0) {
-                    CudaDriver.check(CudaDriver.cuMemcpyHtoD(address, arena.allocateFrom(JAVA_INT, values), bytes), "cuMemcpyHtoD_v2");
+                    CudaDriver.check(
+                            CudaDriver.cuMemcpyHtoD(address, arena.allocateFrom(JAVA_INT, values), bytes),
+                            "cuMemcpyHtoD_v2");
                 }
             }
             copies.put(new ArrayKey(values.clone()), address);

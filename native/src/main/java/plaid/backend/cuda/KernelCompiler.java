@@ -62,12 +62,15 @@ final class KernelCompiler {
 
     static Path cacheDirectory() {
         String configured = System.getProperty("plaid.kernel.cache");
-        return configured != null ? Path.of(configured) : Path.of(System.getProperty("user.home"), ".cache", "plaid", "kernels");
+        return configured != null
+                ? Path.of(configured)
+                : Path.of(System.getProperty("user.home"), ".cache", "plaid", "kernels");
     }
 
     private static String resource(String name) {
         try (InputStream in = KernelCompiler.class.getClassLoader().getResourceAsStream(RESOURCE_DIRECTORY + name)) {
-            if (in == null) throw new CudaException("kernel source " + RESOURCE_DIRECTORY + name + " is not on the class path");
+            if (in == null)
+                throw new CudaException("kernel source " + RESOURCE_DIRECTORY + name + " is not on the class path");
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -78,7 +81,8 @@ final class KernelCompiler {
         try {
             MessageDigest sha256 = MessageDigest.getInstance("SHA-256");
             for (String option : options) sha256.update((option + "\0").getBytes(StandardCharsets.UTF_8));
-            headers.forEach((name, text) -> sha256.update((name + "\0" + text + "\0").getBytes(StandardCharsets.UTF_8)));
+            headers.forEach(
+                    (name, text) -> sha256.update((name + "\0" + text + "\0").getBytes(StandardCharsets.UTF_8)));
             sha256.update(source.getBytes(StandardCharsets.UTF_8));
             return HexFormat.of().formatHex(sha256.digest());
         } catch (NoSuchAlgorithmException e) {
@@ -90,12 +94,13 @@ final class KernelCompiler {
     private static void store(Path target, byte[] cubin) {
         try {
             Files.createDirectories(target.getParent());
-            Path temporary = Files.createTempFile(target.getParent(), target.getFileName().toString(), ".tmp");
+            Path temporary = Files.createTempFile(
+                    target.getParent(), target.getFileName().toString(), ".tmp");
             Files.write(temporary, cubin);
             Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException notCached) {
-            System.getLogger(KernelCompiler.class.getName()).log(System.Logger.Level.WARNING,
-                    "could not cache kernel binary at " + target + ": " + notCached);
+            System.getLogger(KernelCompiler.class.getName())
+                    .log(System.Logger.Level.WARNING, "could not cache kernel binary at " + target + ": " + notCached);
         }
     }
 
@@ -110,14 +115,23 @@ final class KernelCompiler {
                 h++;
             }
             MemorySegment programSlot = arena.allocate(ADDRESS);
-            Nvrtc.check(Nvrtc.nvrtcCreateProgram(programSlot, arena.allocateFrom(source), arena.allocateFrom(name), headers.size(),
-                    headerSources, headerNames), "nvrtcCreateProgram(" + name + ")");
+            Nvrtc.check(
+                    Nvrtc.nvrtcCreateProgram(
+                            programSlot,
+                            arena.allocateFrom(source),
+                            arena.allocateFrom(name),
+                            headers.size(),
+                            headerSources,
+                            headerNames),
+                    "nvrtcCreateProgram(" + name + ")");
             MemorySegment program = programSlot.get(ADDRESS, 0);
             try {
                 MemorySegment optionArray = arena.allocate(ADDRESS, options.size());
-                for (int i = 0; i < options.size(); i++) optionArray.setAtIndex(ADDRESS, i, arena.allocateFrom(options.get(i)));
+                for (int i = 0; i < options.size(); i++)
+                    optionArray.setAtIndex(ADDRESS, i, arena.allocateFrom(options.get(i)));
                 if (Nvrtc.nvrtcCompileProgram(program, options.size(), optionArray) != 0) {
-                    throw new CudaException("NVRTC could not compile " + name + " with " + options + ":\n" + log(arena, program));
+                    throw new CudaException(
+                            "NVRTC could not compile " + name + " with " + options + ":\n" + log(arena, program));
                 }
                 MemorySegment size = arena.allocate(JAVA_LONG);
                 Nvrtc.check(Nvrtc.nvrtcGetCUBINSize(program, size), "nvrtcGetCUBINSize");

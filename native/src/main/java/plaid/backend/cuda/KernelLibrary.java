@@ -31,7 +31,8 @@ final class KernelLibrary implements AutoCloseable {
         MemorySegment module = modules.computeIfAbsent(kernel.source, this::loadModule);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuModuleGetFunction(slot, module, arena.allocateFrom(kernel.symbol())),
+            CudaDriver.check(
+                    CudaDriver.cuModuleGetFunction(slot, module, arena.allocateFrom(kernel.symbol())),
                     "cuModuleGetFunction(" + kernel.symbol() + ")");
             function = slot.get(ADDRESS, 0);
         }
@@ -43,7 +44,9 @@ final class KernelLibrary implements AutoCloseable {
         byte[] cubin = KernelCompiler.cubin(source, computeCapability);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuModuleLoadData(slot, arena.allocateFrom(JAVA_BYTE, cubin)), "cuModuleLoadData(" + source + ")");
+            CudaDriver.check(
+                    CudaDriver.cuModuleLoadData(slot, arena.allocateFrom(JAVA_BYTE, cubin)),
+                    "cuModuleLoadData(" + source + ")");
             return slot.get(ADDRESS, 0);
         }
     }

@@ -26,6 +26,7 @@ final class Launcher {
      * of block_reduce's scratch (attention keeps one or two doubles per segment member there).
      */
     private static final int MAX_DYNAMIC_SHARED_BYTES = 48 * 1024 - BLOCK * Double.BYTES;
+
     private static final int MAX_KERNEL_PARAMETERS = 16;
     /** Per thread: the parameter pointers and values of a launch (8 bytes each). */
     private static final ThreadLocal<MemorySegment> LAUNCH_SCRATCH = ThreadLocal.withInitial(
@@ -67,16 +68,20 @@ final class Launcher {
      */
     void launch(Kernel kernel, long gridX, int gridY, long sharedBytes, Object... parameters) {
         if (sharedBytes > MAX_DYNAMIC_SHARED_BYTES) {
-            throw new CudaException(kernel.symbol() + " needs " + sharedBytes + " bytes of shared memory, more than the "
-                    + MAX_DYNAMIC_SHARED_BYTES + " available (segments too long for these simple attention kernels)");
+            throw new CudaException(kernel.symbol() + " needs " + sharedBytes
+                    + " bytes of shared memory, more than the " + MAX_DYNAMIC_SHARED_BYTES
+                    + " available (segments too long for these simple attention kernels)");
         }
-        if (parameters.length > MAX_KERNEL_PARAMETERS) throw new IllegalArgumentException(kernel.symbol() + ": more than " + MAX_KERNEL_PARAMETERS + " parameters");
+        if (parameters.length > MAX_KERNEL_PARAMETERS)
+            throw new IllegalArgumentException(
+                    kernel.symbol() + ": more than " + MAX_KERNEL_PARAMETERS + " parameters");
         device.bind();
         long start = profile.start();
         // cuLaunchKernel copies the values before it returns, so one scratch buffer per thread serves every launch
         MemorySegment scratch = LAUNCH_SCRATCH.get();
         MemorySegment pointers = scratch.asSlice(0, MAX_KERNEL_PARAMETERS * ADDRESS.byteSize());
-        MemorySegment values = scratch.asSlice(MAX_KERNEL_PARAMETERS * ADDRESS.byteSize(), MAX_KERNEL_PARAMETERS * Long.BYTES);
+        MemorySegment values =
+                scratch.asSlice(MAX_KERNEL_PARAMETERS * ADDRESS.byteSize(), MAX_KERNEL_PARAMETERS * Long.BYTES);
         for (int i = 0; i < parameters.length; i++) {
             MemorySegment value = values.asSlice((long) i * Long.BYTES, Long.BYTES);
             switch (parameters[i]) {
@@ -90,8 +95,20 @@ final class Launcher {
             }
             pointers.setAtIndex(ADDRESS, i, value);
         }
-        CudaDriver.check(CudaDriver.cuLaunchKernel(kernels.function(kernel), Math.toIntExact(gridX), gridY, 1, kernel.threads, 1, 1,
-                (int) sharedBytes, device.stream(), pointers, MemorySegment.NULL), "cuLaunchKernel(" + kernel.symbol() + ")");
+        CudaDriver.check(
+                CudaDriver.cuLaunchKernel(
+                        kernels.function(kernel),
+                        Math.toIntExact(gridX),
+                        gridY,
+                        1,
+                        kernel.threads,
+                        1,
+                        1,
+                        (int) sharedBytes,
+                        device.stream(),
+                        pointers,
+                        MemorySegment.NULL),
+                "cuLaunchKernel(" + kernel.symbol() + ")");
         queued++;
         profile.stop(kernel.symbol(), start);
     }
@@ -118,7 +135,9 @@ final class Launcher {
         long bytes = dst.numel() * Float.BYTES;
         for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
             long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
-            CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(dst.address() + offset, host.asSlice(offset, chunk), chunk), "cuMemcpyHtoD_v2");
+            CudaDriver.check(
+                    CudaDriver.cuMemcpyHtoDHeap(dst.address() + offset, host.asSlice(offset, chunk), chunk),
+                    "cuMemcpyHtoD_v2");
         }
         queued++;
         profile.stop("upload", start);
@@ -134,7 +153,9 @@ final class Launcher {
             long bytes = src.numel() * Float.BYTES;
             for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
                 long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
-                CudaDriver.check(CudaDriver.cuMemcpyDtoHHeap(host.asSlice(offset, chunk), src.address() + offset, chunk), "cuMemcpyDtoH_v2");
+                CudaDriver.check(
+                        CudaDriver.cuMemcpyDtoHHeap(host.asSlice(offset, chunk), src.address() + offset, chunk),
+                        "cuMemcpyDtoH_v2");
             }
             return values;
         } finally {
@@ -145,7 +166,8 @@ final class Launcher {
     void fill(CudaTensor t, float value) {
         device.bind();
         long start = profile.start();
-        CudaDriver.check(CudaDriver.cuMemsetD32(t.address(), Float.floatToRawIntBits(value), t.numel()), "cuMemsetD32_v2");
+        CudaDriver.check(
+                CudaDriver.cuMemsetD32(t.address(), Float.floatToRawIntBits(value), t.numel()), "cuMemsetD32_v2");
         queued++;
         profile.stop("fill", start);
     }
@@ -153,7 +175,8 @@ final class Launcher {
     void copy(CudaTensor src, CudaTensor dst) {
         device.bind();
         long start = profile.start();
-        CudaDriver.check(CudaDriver.cuMemcpyDtoD(dst.address(), src.address(), src.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
+        CudaDriver.check(
+                CudaDriver.cuMemcpyDtoD(dst.address(), src.address(), src.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
         queued++;
         profile.stop("copy", start);
     }

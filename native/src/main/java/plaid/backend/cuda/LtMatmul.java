@@ -34,20 +34,41 @@ final class LtMatmul {
     record Operands(int alignmentA, int alignmentB, int type, int computeType, Supplier<long[]> addresses) {
         /** Bf16 operands in the scratch alignment, multiplied with fp32 sums. */
         static Operands bf16(Supplier<long[]> addresses) {
-            return new Operands(BF16_SCRATCH_ALIGNMENT, BF16_SCRATCH_ALIGNMENT, Cublas.CUDA_R_16BF, Cublas.CUBLAS_COMPUTE_32F, addresses);
+            return new Operands(
+                    BF16_SCRATCH_ALIGNMENT,
+                    BF16_SCRATCH_ALIGNMENT,
+                    Cublas.CUDA_R_16BF,
+                    Cublas.CUBLAS_COMPUTE_32F,
+                    addresses);
         }
     }
 
     /** What decides cuBLASLt's choice of algorithm; its heuristic is asked once per key. */
-    private record Key(boolean transA, boolean transB, int m, int n, int k, int type, int computeType, int outputType, int epilogue,
-                       int alignmentA, int alignmentB, int alignmentC) {}
+    private record Key(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            int type,
+            int computeType,
+            int outputType,
+            int epilogue,
+            int alignmentA,
+            int alignmentB,
+            int alignmentC) {}
 
     /**
      * What cuBLASLt needs for one key: the operation and layout descriptors (the pointers of the bias
      * and the pre-activation are set per call) and the heuristic's first algorithm (a
      * cublasLtMatmulHeuristicResult_t); NO_PLAN when cuBLASLt has none.
      */
-    private record Plan(MemorySegment desc, MemorySegment first, MemorySegment second, MemorySegment result, MemorySegment algorithm) {}
+    private record Plan(
+            MemorySegment desc,
+            MemorySegment first,
+            MemorySegment second,
+            MemorySegment result,
+            MemorySegment algorithm) {}
 
     private static final Plan NO_PLAN = new Plan(null, null, null, null, null);
 
@@ -80,27 +101,80 @@ final class LtMatmul {
      * given. cIn and c are device addresses of outputType (fp32; bf16 for the MLP's activation).
      * False, with nothing queued, when cuBLASLt has no algorithm for it.
      */
-    boolean matmul(boolean transA, boolean transB, int m, int n, int k, float alpha, Operands operands, float beta, long cIn, long c,
-                   int outputType, CudaTensor bias, boolean gelu, CudaTensor preActivation, String profileKey) {
+    boolean matmul(
+            boolean transA,
+            boolean transB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            Operands operands,
+            float beta,
+            long cIn,
+            long c,
+            int outputType,
+            CudaTensor bias,
+            boolean gelu,
+            CudaTensor preActivation,
+            String profileKey) {
         if (workspace == null) workspace = memory.allocateFloats(WORKSPACE_BYTES / Float.BYTES);
-        int epilogue = gelu ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU) | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
+        int epilogue = gelu
+                ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU)
+                        | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
                 : bias != null ? CublasLt.EPILOGUE_BIAS : CublasLt.EPILOGUE_DEFAULT;
-        Key key = new Key(transA, transB, m, n, k, operands.type(), operands.computeType(), outputType, epilogue, operands.alignmentA(),
-                operands.alignmentB(), Math.min(alignment(cIn), alignment(c)));
+        Key key = new Key(
+                transA,
+                transB,
+                m,
+                n,
+                k,
+                operands.type(),
+                operands.computeType(),
+                outputType,
+                epilogue,
+                operands.alignmentA(),
+                operands.alignmentB(),
+                Math.min(alignment(cIn), alignment(c)));
         Plan plan = plans.computeIfAbsent(key, this::plan);
         if (plan == NO_PLAN) return false;
         long[] addresses = operands.addresses().get();
         synchronized (plan) { // the pointers set on its descriptor hold until its matmul is queued
             try (Arena local = Arena.ofConfined()) {
-                if (bias != null) setAttribute(plan.desc(), CublasLt.MATMUL_DESC_BIAS_POINTER, local.allocateFrom(JAVA_LONG, bias.address()));
+                if (bias != null)
+                    setAttribute(
+                            plan.desc(),
+                            CublasLt.MATMUL_DESC_BIAS_POINTER,
+                            local.allocateFrom(JAVA_LONG, bias.address()));
                 if (preActivation != null) {
-                    setAttribute(plan.desc(), CublasLt.MATMUL_DESC_EPILOGUE_AUX_POINTER, local.allocateFrom(JAVA_LONG, preActivation.address()));
+                    setAttribute(
+                            plan.desc(),
+                            CublasLt.MATMUL_DESC_EPILOGUE_AUX_POINTER,
+                            local.allocateFrom(JAVA_LONG, preActivation.address()));
                 }
-                MemorySegment alphaValue = local.allocateFrom(JAVA_FLOAT, alpha), betaValue = local.allocateFrom(JAVA_FLOAT, beta);
+                MemorySegment alphaValue = local.allocateFrom(JAVA_FLOAT, alpha),
+                        betaValue = local.allocateFrom(JAVA_FLOAT, beta);
                 // the algorithm is the first member of the heuristic result
-                launcher.queue(profileKey, () -> CublasLt.check(CublasLt.matmul(handle, plan.desc(), alphaValue, addresses[1], plan.first(),
-                        addresses[0], plan.second(), betaValue, cIn, plan.result(), c, plan.result(), plan.algorithm(), workspace.address(),
-                        WORKSPACE_BYTES, device.stream()), "cublasLtMatmul"));
+                launcher.queue(
+                        profileKey,
+                        () -> CublasLt.check(
+                                CublasLt.matmul(
+                                        handle,
+                                        plan.desc(),
+                                        alphaValue,
+                                        addresses[1],
+                                        plan.first(),
+                                        addresses[0],
+                                        plan.second(),
+                                        betaValue,
+                                        cIn,
+                                        plan.result(),
+                                        c,
+                                        plan.result(),
+                                        plan.algorithm(),
+                                        workspace.address(),
+                                        WORKSPACE_BYTES,
+                                        device.stream()),
+                                "cublasLtMatmul"));
             }
         }
         return true;
@@ -109,16 +183,25 @@ final class LtMatmul {
     private Plan plan(Key key) {
         try (Arena local = Arena.ofConfined()) {
             MemorySegment slot = local.allocate(ADDRESS);
-            CublasLt.check(CublasLt.matmulDescCreate(slot, key.computeType(), Cublas.CUDA_R_32F), "cublasLtMatmulDescCreate");
+            CublasLt.check(
+                    CublasLt.matmulDescCreate(slot, key.computeType(), Cublas.CUDA_R_32F), "cublasLtMatmulDescCreate");
             MemorySegment desc = slot.get(ADDRESS, 0);
             MemorySegment first = null, second = null, result = null;
             boolean kept = false;
             try {
-                setAttribute(desc, CublasLt.MATMUL_DESC_TRANSA, local.allocateFrom(JAVA_INT, key.transB() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
-                setAttribute(desc, CublasLt.MATMUL_DESC_TRANSB, local.allocateFrom(JAVA_INT, key.transA() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
+                setAttribute(
+                        desc,
+                        CublasLt.MATMUL_DESC_TRANSA,
+                        local.allocateFrom(JAVA_INT, key.transB() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
+                setAttribute(
+                        desc,
+                        CublasLt.MATMUL_DESC_TRANSB,
+                        local.allocateFrom(JAVA_INT, key.transA() ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N));
                 setAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE, local.allocateFrom(JAVA_INT, key.epilogue()));
-                if (key.epilogue() == (CublasLt.EPILOGUE_GELU_AUX | CublasLt.EPILOGUE_BIAS) || key.epilogue() == CublasLt.EPILOGUE_GELU_AUX) {
-                    setAttribute(desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_LD, local.allocateFrom(JAVA_LONG, (long) key.n()));
+                if (key.epilogue() == (CublasLt.EPILOGUE_GELU_AUX | CublasLt.EPILOGUE_BIAS)
+                        || key.epilogue() == CublasLt.EPILOGUE_GELU_AUX) {
+                    setAttribute(
+                            desc, CublasLt.MATMUL_DESC_EPILOGUE_AUX_LD, local.allocateFrom(JAVA_LONG, (long) key.n()));
                 }
                 int m = key.m(), n = key.n(), k = key.k();
                 first = layout(local, key.type(), key.transB() ? k : n, key.transB() ? n : k);
@@ -130,7 +213,8 @@ final class LtMatmul {
                 return new Plan(desc, first, second, result, algorithm);
             } finally {
                 if (!kept) {
-                    for (MemorySegment layout : new MemorySegment[] {first, second, result}) if (layout != null) CublasLt.matrixLayoutDestroy(layout);
+                    for (MemorySegment layout : new MemorySegment[] {first, second, result})
+                        if (layout != null) CublasLt.matrixLayoutDestroy(layout);
                     CublasLt.matmulDescDestroy(desc);
                 }
             }
@@ -138,23 +222,36 @@ final class LtMatmul {
     }
 
     /** cuBLASLt's first choice for this product, kept in {@link #arena}; null when it has none. */
-    private MemorySegment heuristic(Arena local, MemorySegment desc, MemorySegment first, MemorySegment second, MemorySegment result, Key key) {
+    private MemorySegment heuristic(
+            Arena local, MemorySegment desc, MemorySegment first, MemorySegment second, MemorySegment result, Key key) {
         MemorySegment slot = local.allocate(ADDRESS);
         CublasLt.check(CublasLt.preferenceCreate(slot), "cublasLtMatmulPreferenceCreate");
         MemorySegment preference = slot.get(ADDRESS, 0);
         try {
-            CublasLt.check(CublasLt.preferenceSetAttribute(preference, CublasLt.PREF_MAX_WORKSPACE_BYTES,
-                    local.allocateFrom(JAVA_LONG, WORKSPACE_BYTES), Long.BYTES), "cublasLtMatmulPreferenceSetAttribute");
+            CublasLt.check(
+                    CublasLt.preferenceSetAttribute(
+                            preference,
+                            CublasLt.PREF_MAX_WORKSPACE_BYTES,
+                            local.allocateFrom(JAVA_LONG, WORKSPACE_BYTES),
+                            Long.BYTES),
+                    "cublasLtMatmulPreferenceSetAttribute");
             // the column-major product's A is our B and its B our A
-            int[][] alignments = {{CublasLt.PREF_MIN_ALIGNMENT_A_BYTES, key.alignmentB()}, {CublasLt.PREF_MIN_ALIGNMENT_B_BYTES, key.alignmentA()},
-                    {CublasLt.PREF_MIN_ALIGNMENT_C_BYTES, key.alignmentC()}, {CublasLt.PREF_MIN_ALIGNMENT_D_BYTES, key.alignmentC()}};
+            int[][] alignments = {
+                {CublasLt.PREF_MIN_ALIGNMENT_A_BYTES, key.alignmentB()},
+                {CublasLt.PREF_MIN_ALIGNMENT_B_BYTES, key.alignmentA()},
+                {CublasLt.PREF_MIN_ALIGNMENT_C_BYTES, key.alignmentC()},
+                {CublasLt.PREF_MIN_ALIGNMENT_D_BYTES, key.alignmentC()}
+            };
             for (int[] attribute : alignments) {
-                CublasLt.check(CublasLt.preferenceSetAttribute(preference, attribute[0], local.allocateFrom(JAVA_INT, attribute[1]), Integer.BYTES),
+                CublasLt.check(
+                        CublasLt.preferenceSetAttribute(
+                                preference, attribute[0], local.allocateFrom(JAVA_INT, attribute[1]), Integer.BYTES),
                         "cublasLtMatmulPreferenceSetAttribute(" + attribute[0] + ")");
             }
             MemorySegment heuristic = local.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 16);
             MemorySegment found = local.allocate(JAVA_INT);
-            int status = CublasLt.algoGetHeuristic(handle, desc, first, second, result, result, preference, 1, heuristic, found);
+            int status = CublasLt.algoGetHeuristic(
+                    handle, desc, first, second, result, result, preference, 1, heuristic, found);
             if (status == NOT_SUPPORTED || status == 0 && found.get(JAVA_INT, 0) == 0) return null;
             CublasLt.check(status, "cublasLtMatmulAlgoGetHeuristic");
             synchronized (arena) {
@@ -166,20 +263,24 @@ final class LtMatmul {
     }
 
     private static void setAttribute(MemorySegment desc, int attribute, MemorySegment value) {
-        CublasLt.check(CublasLt.matmulDescSetAttribute(desc, attribute, value, value.byteSize()), "cublasLtMatmulDescSetAttribute(" + attribute + ")");
+        CublasLt.check(
+                CublasLt.matmulDescSetAttribute(desc, attribute, value, value.byteSize()),
+                "cublasLtMatmulDescSetAttribute(" + attribute + ")");
     }
 
     /** A column-major matrix layout of rows × cols elements of {@code type} with leading dimension rows. */
     private static MemorySegment layout(Arena local, int type, int rows, int cols) {
         MemorySegment slot = local.allocate(ADDRESS);
-        CublasLt.check(CublasLt.matrixLayoutCreate(slot, type, rows, cols, Math.max(1, rows)), "cublasLtMatrixLayoutCreate");
+        CublasLt.check(
+                CublasLt.matrixLayoutCreate(slot, type, rows, cols, Math.max(1, rows)), "cublasLtMatrixLayoutCreate");
         return slot.get(ADDRESS, 0);
     }
 
     void close() {
         for (Plan plan : plans.values()) {
             if (plan == NO_PLAN) continue;
-            for (MemorySegment layout : new MemorySegment[] {plan.first(), plan.second(), plan.result()}) CublasLt.matrixLayoutDestroy(layout);
+            for (MemorySegment layout : new MemorySegment[] {plan.first(), plan.second(), plan.result()})
+                CublasLt.matrixLayoutDestroy(layout);
             CublasLt.matmulDescDestroy(plan.desc());
         }
         plans.clear();

@@ -40,48 +40,111 @@ final class Matmul {
     }
 
     /** c = alpha·op(a)·op(b) + beta·cIn, then the epilogue; cIn is c, or for gemmOnto the addend. */
-    void gemm(CudaOptions options, boolean transA, boolean transB, float alpha, CudaTensor ca, CudaTensor cb, float beta, CudaTensor addend,
-              CudaTensor cc, Epilogue epilogue, CudaTensor bias, CudaTensor preActivation) {
+    void gemm(
+            CudaOptions options,
+            boolean transA,
+            boolean transB,
+            float alpha,
+            CudaTensor ca,
+            CudaTensor cb,
+            float beta,
+            CudaTensor addend,
+            CudaTensor cc,
+            Epilogue epilogue,
+            CudaTensor bias,
+            CudaTensor preActivation) {
         int m = Math.toIntExact(cc.rows()), n = cc.lastDim();
         int k = transA ? Math.toIntExact(ca.rows()) : ca.lastDim();
-        if ((long) m * k != ca.numel()) throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
-        if ((long) k * n != cb.numel()) throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
+        if ((long) m * k != ca.numel())
+            throw new IllegalArgumentException("gemm: a " + ca + " does not fit c " + cc + " with k " + k);
+        if ((long) k * n != cb.numel())
+            throw new IllegalArgumentException("gemm: b " + cb + " is not " + (transB ? n + "x" + k : k + "x" + n));
         boolean hasBias = epilogue == Epilogue.BIAS || epilogue == Epilogue.BIAS_GELU;
         boolean hasGelu = epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU;
-        if (hasBias && (bias == null || bias.numel() != n)) throw new IllegalArgumentException("gemm: bias " + bias + " needs " + n + " values");
+        if (hasBias && (bias == null || bias.numel() != n))
+            throw new IllegalArgumentException("gemm: bias " + bias + " needs " + n + " values");
         if (hasGelu && preActivation != null) CudaTensor.requireSameSize(cc, preActivation, "gemm pre-activation");
         if (cc.numel() == 0) return;
         device.bind();
         GemmPrecision precision = options.gemmArithmetic();
         CudaTensor biasTensor = hasBias ? bias : null, pre = hasGelu ? preActivation : null;
         if (options.bf16OperandCopies() && Bf16Operands.pay(m, n, k)) {
-            // both operands rounded to bf16 copies, then a bf16 × bf16 → fp32 product (fp32 sums): the tensor cores' full rate
+            // both operands rounded to bf16 copies, then a bf16 × bf16 → fp32 product (fp32 sums): the tensor cores'
+            // full rate
             LtMatmul.Operands operands = LtMatmul.Operands.bf16(() -> bf16.pair(ca, cb));
-            if (lt.matmul(transA, transB, m, n, k, alpha, operands, beta, addend.address(), cc.address(), Cublas.CUDA_R_32F, biasTensor, hasGelu,
-                    pre, BF16_OPERANDS_PROFILE_KEY)) {
+            if (lt.matmul(
+                    transA,
+                    transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    operands,
+                    beta,
+                    addend.address(),
+                    cc.address(),
+                    Cublas.CUDA_R_32F,
+                    biasTensor,
+                    hasGelu,
+                    pre,
+                    BF16_OPERANDS_PROFILE_KEY)) {
                 return;
             }
         }
         if (addend != cc) launcher.copy(addend, cc); // the paths below add onto c itself
         if (hasBias || hasGelu) {
-            LtMatmul.Operands operands = new LtMatmul.Operands(LtMatmul.alignment(ca.address()), LtMatmul.alignment(cb.address()),
-                    Cublas.CUDA_R_32F, precision.cublasComputeType, () -> new long[] {ca.address(), cb.address()});
-            if (!lt.matmul(transA, transB, m, n, k, alpha, operands, beta, cc.address(), cc.address(), Cublas.CUDA_R_32F, biasTensor, hasGelu,
-                    pre, precision.profileKey + " + epilogue")) {
-                throw new CudaException("cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
+            LtMatmul.Operands operands = new LtMatmul.Operands(
+                    LtMatmul.alignment(ca.address()),
+                    LtMatmul.alignment(cb.address()),
+                    Cublas.CUDA_R_32F,
+                    precision.cublasComputeType,
+                    () -> new long[] {ca.address(), cb.address()});
+            if (!lt.matmul(
+                    transA,
+                    transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    operands,
+                    beta,
+                    cc.address(),
+                    cc.address(),
+                    Cublas.CUDA_R_32F,
+                    biasTensor,
+                    hasGelu,
+                    pre,
+                    precision.profileKey + " + epilogue")) {
+                throw new CudaException(
+                        "cuBLASLt has no algorithm for a " + m + "×" + n + "×" + k + " GEMM with this epilogue");
             }
             return;
         }
         // cuBLAS is column-major, where a row-major X reads as Xᵀ: C = op(A)·op(B) is computed as
         // Cᵀ = op(B)ᵀ·op(A)ᵀ, an n×m column-major product with the operands swapped.
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment alphaValue = arena.allocateFrom(JAVA_FLOAT, alpha), betaValue = arena.allocateFrom(JAVA_FLOAT, beta);
-            launcher.queue(precision.profileKey, () -> Cublas.check(Cublas.cublasGemmEx(cublas,
-                    transB ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N, transA ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N,
-                    n, m, k, alphaValue,
-                    cb.address(), Math.max(1, transB ? k : n),
-                    ca.address(), Math.max(1, transA ? m : k),
-                    betaValue, cc.address(), n, precision.cublasComputeType), "cublasGemmEx"));
+            MemorySegment alphaValue = arena.allocateFrom(JAVA_FLOAT, alpha),
+                    betaValue = arena.allocateFrom(JAVA_FLOAT, beta);
+            launcher.queue(
+                    precision.profileKey,
+                    () -> Cublas.check(
+                            Cublas.cublasGemmEx(
+                                    cublas,
+                                    transB ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N,
+                                    transA ? Cublas.CUBLAS_OP_T : Cublas.CUBLAS_OP_N,
+                                    n,
+                                    m,
+                                    k,
+                                    alphaValue,
+                                    cb.address(),
+                                    Math.max(1, transB ? k : n),
+                                    ca.address(),
+                                    Math.max(1, transA ? m : k),
+                                    betaValue,
+                                    cc.address(),
+                                    n,
+                                    precision.cublasComputeType),
+                            "cublasGemmEx"));
         }
     }
 

@@ -46,8 +46,10 @@ public final class NcclCommunicator implements AutoCloseable {
 
     /** Joins communicator {@code uniqueId} as {@code rank} of {@code ranks}; blocks until all ranks have joined. */
     public static NcclCommunicator join(CudaBackend backend, byte[] uniqueId, int ranks, int rank) {
-        if (uniqueId.length != Nccl.UNIQUE_ID.byteSize()) throw new IllegalArgumentException("an NCCL id has 128 bytes, got " + uniqueId.length);
-        if (rank < 0 || rank >= ranks) throw new IllegalArgumentException("rank " + rank + " outside [0, " + ranks + ")");
+        if (uniqueId.length != Nccl.UNIQUE_ID.byteSize())
+            throw new IllegalArgumentException("an NCCL id has 128 bytes, got " + uniqueId.length);
+        if (rank < 0 || rank >= ranks)
+            throw new IllegalArgumentException("rank " + rank + " outside [0, " + ranks + ")");
         backend.makeCurrent();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment commOut = arena.allocate(ADDRESS);
@@ -58,16 +60,30 @@ public final class NcclCommunicator implements AutoCloseable {
         }
     }
 
-    public int ranks() { return ranks; }
+    public int ranks() {
+        return ranks;
+    }
 
-    public int rank() { return rank; }
+    public int rank() {
+        return rank;
+    }
 
     /** {@code out = Σ_ranks in}, queued on the backend's stream ({@code in} and {@code out} may be the same tensor). */
     public void allReduceSum(Tensor in, Tensor out) {
         CudaTensor send = CudaBackend.cuda(in), receive = CudaBackend.cuda(out);
-        if (send.numel() != receive.numel()) throw new IllegalArgumentException("all-reduce of " + send.numel() + " into " + receive.numel() + " values");
+        if (send.numel() != receive.numel())
+            throw new IllegalArgumentException(
+                    "all-reduce of " + send.numel() + " into " + receive.numel() + " values");
         backend.makeCurrent();
-        Nccl.check(Nccl.ncclAllReduce(send.address(), receive.address(), send.numel(), Nccl.NCCL_FLOAT32, Nccl.NCCL_SUM, comm, backend.stream()),
+        Nccl.check(
+                Nccl.ncclAllReduce(
+                        send.address(),
+                        receive.address(),
+                        send.numel(),
+                        Nccl.NCCL_FLOAT32,
+                        Nccl.NCCL_SUM,
+                        comm,
+                        backend.stream()),
                 "ncclAllReduce");
     }
 

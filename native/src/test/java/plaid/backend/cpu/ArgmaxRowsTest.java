@@ -13,10 +13,10 @@ class ArgmaxRowsTest {
     void firstLargestValuePerRow() {
         float nan = Float.NaN, inf = Float.POSITIVE_INFINITY;
         float[][] rows = {
-            {0.1f, 3f, -2f, 3f},       // a tie: the first
+            {0.1f, 3f, -2f, 3f}, // a tie: the first
             {-inf, -inf, -inf, -inf}, // nothing beats column 0
-            {-1f, nan, -0.5f, nan},    // NaNs never win
-            {nan, 5f, 6f, 7f},         // ... except in column 0, which nothing beats
+            {-1f, nan, -0.5f, nan}, // NaNs never win
+            {nan, 5f, 6f, 7f}, // ... except in column 0, which nothing beats
             {-3f, -2f, -1f, inf},
         };
         Tensor t = cpu.allocate(rows.length, 4);
@@ -24,6 +24,8 @@ class ArgmaxRowsTest {
         for (int r = 0; r < rows.length; r++) System.arraycopy(rows[r], 0, flat, r * 4, 4);
         cpu.upload(flat, t);
         assertThat(cpu.argmaxRows(t)).containsExactly(1, 0, 2, 0, 3);
-        assertThat(cpu.argmaxRows(t.view(4, 4, 4))).as("a view from the second row").containsExactly(0, 2, 0, 3);
+        assertThat(cpu.argmaxRows(t.view(4, 4, 4)))
+                .as("a view from the second row")
+                .containsExactly(0, 2, 0, 3);
     }
 }

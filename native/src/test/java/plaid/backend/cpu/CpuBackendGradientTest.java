@@ -127,10 +127,16 @@ class CpuBackendGradientTest {
         Tensor dx = tensor(nans(rows * d), rows, d), dw = tensor(dw0, d);
         be.rmsNormBackward(tensor(g, rows, d), tx, tw, rstd, dx, dw);
         double[] gd = toDouble(g);
-        assertClose("rmsNorm dx", be.download(dx),
-                numericGradient(xs -> dot(gd, rmsNormRef(xs, toDouble(w), eps)), toDouble(x)), 1e-5);
-        assertClose("rmsNorm dWeight (accumulated)", be.download(dw),
-                plus(dw0, numericGradient(ws -> dot(gd, rmsNormRef(toDouble(x), ws, eps)), toDouble(w))), 1e-5);
+        assertClose(
+                "rmsNorm dx",
+                be.download(dx),
+                numericGradient(xs -> dot(gd, rmsNormRef(xs, toDouble(w), eps)), toDouble(x)),
+                1e-5);
+        assertClose(
+                "rmsNorm dWeight (accumulated)",
+                be.download(dw),
+                plus(dw0, numericGradient(ws -> dot(gd, rmsNormRef(toDouble(x), ws, eps)), toDouble(w))),
+                1e-5);
 
         Tensor dxAlone = tensor(nans(rows * d), rows, d);
         be.rmsNormBackward(tensor(g, rows, d), tx, tw, rstd, dxAlone, null);
@@ -151,10 +157,16 @@ class CpuBackendGradientTest {
         Tensor dx = tensor(nans(rows * d), rows, d), dw = tensor(dw0, d);
         be.layerNormBackward(tensor(g, rows, d), tx, tw, mean, rstd, dx, dw);
         double[] gd = toDouble(g);
-        assertClose("layerNorm dx", be.download(dx),
-                numericGradient(xs -> dot(gd, layerNormRef(xs, toDouble(w), eps)), toDouble(x)), 1e-5);
-        assertClose("layerNorm dWeight (accumulated)", be.download(dw),
-                plus(dw0, numericGradient(ws -> dot(gd, layerNormRef(toDouble(x), ws, eps)), toDouble(w))), 1e-5);
+        assertClose(
+                "layerNorm dx",
+                be.download(dx),
+                numericGradient(xs -> dot(gd, layerNormRef(xs, toDouble(w), eps)), toDouble(x)),
+                1e-5);
+        assertClose(
+                "layerNorm dWeight (accumulated)",
+                be.download(dw),
+                plus(dw0, numericGradient(ws -> dot(gd, layerNormRef(toDouble(x), ws, eps)), toDouble(w))),
+                1e-5);
     }
 
     // ---- GELU ---------------------------------------------------------------------------
@@ -217,7 +229,9 @@ class CpuBackendGradientTest {
         be.rotary(t, heads, invFreq, false);
         float[] rotated = be.download(t);
         assertClose("rotary forward", rotated, rotaryRef(toDouble(x), seqLen, heads, invFreq, false), 1e-6);
-        assertThat(maxAbsDiff(rotated, toDouble(x))).as("rotary moved something").isGreaterThan(0.1);
+        assertThat(maxAbsDiff(rotated, toDouble(x)))
+                .as("rotary moved something")
+                .isGreaterThan(0.1);
 
         be.rotary(t, heads, invFreq, true);
         assertClose("inverse(forward(x))", be.download(t), toDouble(x), 1e-6);
@@ -226,8 +240,11 @@ class CpuBackendGradientTest {
         Tensor tg = tensor(g, shape);
         be.rotary(tg, heads, invFreq, true);
         double[] gd = toDouble(g);
-        assertClose("rotary backward", be.download(tg),
-                numericGradient(xs -> dot(gd, rotaryRef(xs, seqLen, heads, invFreq, false)), toDouble(x)), 1e-5);
+        assertClose(
+                "rotary backward",
+                be.download(tg),
+                numericGradient(xs -> dot(gd, rotaryRef(xs, seqLen, heads, invFreq, false)), toDouble(x)),
+                1e-5);
     }
 
     private static double maxAbsDiff(float[] a, double[] b) {
@@ -250,14 +267,17 @@ class CpuBackendGradientTest {
                     double max = Double.NEGATIVE_INFINITY, sum = 0;
                     for (int j = lo; j < hi; j++) {
                         double dotp = 0;
-                        for (int e = 0; e < d; e++) dotp += qkv[(b * seqLen + i) * stride + h * d + e] * qkv[(b * seqLen + j) * stride + (heads + h) * d + e];
+                        for (int e = 0; e < d; e++)
+                            dotp += qkv[(b * seqLen + i) * stride + h * d + e]
+                                    * qkv[(b * seqLen + j) * stride + (heads + h) * d + e];
                         s[j - lo] = dotp / Math.sqrt(d);
                         max = Math.max(max, s[j - lo]);
                     }
                     for (int j = 0; j < s.length; j++) sum += s[j] = Math.exp(s[j] - max);
                     for (int j = lo; j < hi; j++) {
                         for (int e = 0; e < d; e++) {
-                            out[((b * seqLen + i) * heads + h) * d + e] += s[j - lo] / sum * qkv[(b * seqLen + j) * stride + (2 * heads + h) * d + e];
+                            out[((b * seqLen + i) * heads + h) * d + e] +=
+                                    s[j - lo] / sum * qkv[(b * seqLen + j) * stride + (2 * heads + h) * d + e];
                         }
                     }
                 }
@@ -285,8 +305,11 @@ class CpuBackendGradientTest {
         assertClose("attention dqkv", be.download(dqkv), expected, 1e-5);
 
         // the segments matter: the whole-row gradient is a different one
-        double[] whole = numericGradient(xs -> dot(gd, attentionRef(xs, heads, d, Segments.whole(rows, seqLen))), toDouble(qkv));
-        assertThat(maxAbsDiff(be.download(dqkv), whole)).as("split rows change the gradient").isGreaterThan(1e-2);
+        double[] whole =
+                numericGradient(xs -> dot(gd, attentionRef(xs, heads, d, Segments.whole(rows, seqLen))), toDouble(qkv));
+        assertThat(maxAbsDiff(be.download(dqkv), whole))
+                .as("split rows change the gradient")
+                .isGreaterThan(1e-2);
     }
 
     // ---- softmax ----------------------------------------------------------------------
@@ -345,10 +368,18 @@ class CpuBackendGradientTest {
             float[] pGot = be.download(tp), mGot = be.download(tm), vGot = be.download(tv);
             for (int i = 0; i < n; i++) {
                 // float rounding of each result is ~1e-7 of the operands it came from
-                assertThat((double) mGot[i]).as("m[%d] at step %d", i, step).isCloseTo(me[i], org.assertj.core.data.Offset.offset(1e-6 * (Math.abs(m[i]) + Math.abs(g[i]) + 1e-9)));
-                assertThat((double) vGot[i]).as("v[%d] at step %d", i, step).isCloseTo(ve[i], org.assertj.core.data.Offset.offset(1e-6 * (v[i] + g[i] * g[i] + 1e-12)));
+                assertThat((double) mGot[i])
+                        .as("m[%d] at step %d", i, step)
+                        .isCloseTo(
+                                me[i],
+                                org.assertj.core.data.Offset.offset(1e-6 * (Math.abs(m[i]) + Math.abs(g[i]) + 1e-9)));
+                assertThat((double) vGot[i])
+                        .as("v[%d] at step %d", i, step)
+                        .isCloseTo(ve[i], org.assertj.core.data.Offset.offset(1e-6 * (v[i] + g[i] * g[i] + 1e-12)));
                 // the update is ~lr; float rounding of p is ~1e-7·|p|
-                assertThat((double) pGot[i]).as("p[%d] at step %d", i, step).isCloseTo(pe[i], org.assertj.core.data.Offset.offset(1e-6 * (Math.abs(pe[i]) + lr)));
+                assertThat((double) pGot[i])
+                        .as("p[%d] at step %d", i, step)
+                        .isCloseTo(pe[i], org.assertj.core.data.Offset.offset(1e-6 * (Math.abs(pe[i]) + lr)));
                 assertThat(Math.abs(pGot[i] - p[i])).as("p[%d] moved", i).isGreaterThan(1e-4f);
             }
         }

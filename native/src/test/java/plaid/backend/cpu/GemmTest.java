@@ -20,8 +20,20 @@ class GemmTest {
     private final CpuBackend be = new CpuBackend();
 
     /** alpha·op(A)op(B) + beta·C in double; also Σ|alpha·a·b| + |beta·c| per element, the scale of rounding. */
-    private static double[][] reference(boolean tA, boolean tB, int m, int n, int k, float alpha, float[] a, int aOff,
-                                        float[] b, int bOff, float beta, float[] c, int cOff) {
+    private static double[][] reference(
+            boolean tA,
+            boolean tB,
+            int m,
+            int n,
+            int k,
+            float alpha,
+            float[] a,
+            int aOff,
+            float[] b,
+            int bOff,
+            float beta,
+            float[] c,
+            int cOff) {
         double[] val = new double[m * n], scale = new double[m * n];
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
@@ -46,7 +58,9 @@ class GemmTest {
         for (int i = 0; i < val.length; i++) {
             double tol = 2 * (k + 2) * 0x1p-24 * scale[i] + 1e-30;
             double err = Math.abs(got[off + i] - val[i]);
-            if (!(err <= tol)) fail(what + ": element " + i + " is " + got[off + i] + ", expected " + val[i] + " (tolerance " + tol + ")");
+            if (!(err <= tol))
+                fail(what + ": element " + i + " is " + got[off + i] + ", expected " + val[i] + " (tolerance " + tol
+                        + ")");
         }
     }
 
@@ -88,8 +102,12 @@ class GemmTest {
     }
 
     static Stream<Arguments> blockedShapes() {
-        return Stream.of(Arguments.of(9, 2100, 5), Arguments.of(300, 70, 300), Arguments.of(20, 401, 300),
-                Arguments.of(257, 129, 513), Arguments.of(131, 97, 1));
+        return Stream.of(
+                Arguments.of(9, 2100, 5),
+                Arguments.of(300, 70, 300),
+                Arguments.of(20, 401, 300),
+                Arguments.of(257, 129, 513),
+                Arguments.of(131, 97, 1));
     }
 
     private void check(Random rnd, boolean tA, boolean tB, int m, int n, int k, float alpha, float beta) {
@@ -102,8 +120,13 @@ class GemmTest {
         be.upload(c0, tc);
         be.gemm(tA, tB, alpha, ta, tb, beta, tc);
         double[][] ref = reference(tA, tB, m, n, k, alpha, a, 0, b, 0, beta, c0, 0);
-        assertClose((tA ? "T" : "N") + (tB ? "T" : "N") + " m=" + m + " n=" + n + " k=" + k + " alpha=" + alpha + " beta=" + beta,
-                be.download(tc), 0, ref, k);
+        assertClose(
+                (tA ? "T" : "N") + (tB ? "T" : "N") + " m=" + m + " n=" + n + " k=" + k + " alpha=" + alpha + " beta="
+                        + beta,
+                be.download(tc),
+                0,
+                ref,
+                k);
     }
 
     @Test
@@ -112,12 +135,20 @@ class GemmTest {
         int m = 19, n = 53, k = 37, aOff = 11, bOff = 3, cOff = 29;
         for (boolean tA : new boolean[] {false, true}) {
             for (boolean tB : new boolean[] {false, true}) {
-                float[] a = random(rnd, aOff + m * k + 7), b = random(rnd, bOff + k * n + 5), c = random(rnd, cOff + m * n + 13);
+                float[] a = random(rnd, aOff + m * k + 7),
+                        b = random(rnd, bOff + k * n + 5),
+                        c = random(rnd, cOff + m * n + 13);
                 float[] before = c.clone();
                 Gemm.multiply(tA, tB, m, n, k, 0.5f, a, aOff, b, bOff, 2f, c, cOff);
-                assertClose("offsets " + tA + "," + tB, c, cOff, reference(tA, tB, m, n, k, 0.5f, a, aOff, b, bOff, 2f, before, cOff), k);
+                assertClose(
+                        "offsets " + tA + "," + tB,
+                        c,
+                        cOff,
+                        reference(tA, tB, m, n, k, 0.5f, a, aOff, b, bOff, 2f, before, cOff),
+                        k);
                 for (int i = 0; i < cOff; i++) assertThat(c[i]).as("before C").isEqualTo(before[i]);
-                for (int i = cOff + m * n; i < c.length; i++) assertThat(c[i]).as("after C").isEqualTo(before[i]);
+                for (int i = cOff + m * n; i < c.length; i++)
+                    assertThat(c[i]).as("after C").isEqualTo(before[i]);
             }
         }
     }
@@ -129,7 +160,8 @@ class GemmTest {
         float[] a = random(rnd, m * k), b = random(rnd, k * n), c = new float[m * n];
         java.util.Arrays.fill(c, Float.NaN);
         Gemm.multiply(false, false, m, n, k, 1f, a, 0, b, 0, 0f, c, 0);
-        assertClose("beta 0 over NaN", c, 0, reference(false, false, m, n, k, 1f, a, 0, b, 0, 0f, new float[m * n], 0), k);
+        assertClose(
+                "beta 0 over NaN", c, 0, reference(false, false, m, n, k, 1f, a, 0, b, 0, 0f, new float[m * n], 0), k);
     }
 
     @Test
@@ -168,11 +200,18 @@ class GemmTest {
                 double z = ref[0][e] + (hasBias ? bias[j] : 0);
                 double tol = 2 * (k + 2) * 0x1p-24 * (ref[1][e] + Math.abs(z)) + 1e-7;
                 if (hasGelu) {
-                    assertThat((double) gotPre[e]).as("pre-activation %d,%d", i, j).isCloseTo(z, org.assertj.core.data.Offset.offset(tol));
+                    assertThat((double) gotPre[e])
+                            .as("pre-activation %d,%d", i, j)
+                            .isCloseTo(z, org.assertj.core.data.Offset.offset(tol));
                     // GELU' ≤ 1.13, plus float rounding of the result
-                    assertThat((double) got[e]).as("GELU %d,%d", i, j).isCloseTo(gelu(z), org.assertj.core.data.Offset.offset(1.2 * tol + 1e-6 * Math.abs(gelu(z))));
+                    assertThat((double) got[e])
+                            .as("GELU %d,%d", i, j)
+                            .isCloseTo(
+                                    gelu(z), org.assertj.core.data.Offset.offset(1.2 * tol + 1e-6 * Math.abs(gelu(z))));
                 } else {
-                    assertThat((double) got[e]).as("%s %d,%d", epilogue, i, j).isCloseTo(z, org.assertj.core.data.Offset.offset(tol));
+                    assertThat((double) got[e])
+                            .as("%s %d,%d", epilogue, i, j)
+                            .isCloseTo(z, org.assertj.core.data.Offset.offset(tol));
                 }
             }
         }

@@ -36,6 +36,7 @@ class CudaBackendParityTest {
 
     /** The fp32 backend the tests start from; {@link #gpu} is it or a face of it with other options. */
     private static CudaBackend fp32;
+
     private static CudaBackend gpu;
     private final CpuBackend cpu = new CpuBackend();
     private Random random;
@@ -43,9 +44,13 @@ class CudaBackendParityTest {
     @BeforeAll
     static void openDevice() {
         if (Boolean.getBoolean("plaid.cuda.required")) {
-            assertThat(CudaBackend.unavailableReason()).as("CUDA is required here").isEmpty();
+            assertThat(CudaBackend.unavailableReason())
+                    .as("CUDA is required here")
+                    .isEmpty();
         }
-        assumeTrue(CudaBackend.isAvailable(), () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+        assumeTrue(
+                CudaBackend.isAvailable(),
+                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
         fp32 = new CudaBackend(CudaOptions.fromSystemProperties().withPrecision(GemmPrecision.FP32));
         gpu = fp32;
     }
@@ -130,14 +135,19 @@ class CudaBackendParityTest {
             }
         }
         double limit = tolerance * Math.max(scale, Float.MIN_NORMAL);
-        assertThat(error).as("%s: worst at %d, gpu %s vs cpu %s (scale %s)", what, worst,
-                worst < 0 ? "-" : actual[worst], worst < 0 ? "-" : expected[worst], scale).isLessThanOrEqualTo(limit);
+        assertThat(error)
+                .as(
+                        "%s: worst at %d, gpu %s vs cpu %s (scale %s)",
+                        what, worst, worst < 0 ? "-" : actual[worst], worst < 0 ? "-" : expected[worst], scale)
+                .isLessThanOrEqualTo(limit);
     }
 
     private static void assertAgree(String what, double[] expected, double[] actual, double tolerance) {
         assertThat(actual).as(what + " length").hasSameSizeAs(expected);
         for (int i = 0; i < expected.length; i++) {
-            assertThat(actual[i]).as("%s[%d]", what, i).isCloseTo(expected[i], offset(tolerance * Math.abs(expected[i]) + 1e-12));
+            assertThat(actual[i])
+                    .as("%s[%d]", what, i)
+                    .isCloseTo(expected[i], offset(tolerance * Math.abs(expected[i]) + 1e-12));
         }
     }
 
@@ -198,10 +208,14 @@ class CudaBackendParityTest {
         } finally {
             gpu.profileOps(false);
         }
-        assertThat(gpu.opProfile()).extracting(OpTiming::op, OpTiming::calls)
+        assertThat(gpu.opProfile())
+                .extracting(OpTiming::op, OpTiming::calls)
                 .contains(tuple("axpy", 2L), tuple("copy", 1L));
         gpu.axpy(0.5f, x.gpu(), y.gpu());
-        assertThat(gpu.opProfile()).filteredOn(t -> t.op().equals("axpy")).extracting(OpTiming::calls).containsExactly(2L);
+        assertThat(gpu.opProfile())
+                .filteredOn(t -> t.op().equals("axpy"))
+                .extracting(OpTiming::calls)
+                .containsExactly(2L);
     }
 
     @Test
@@ -256,6 +270,7 @@ class CudaBackendParityTest {
 
     /** Tolerances of the bf16 mode (the CUDA issue's): forward ≤ 2e-2, gradients ≤ 5e-2 relative. */
     private static final double BF16_FORWARD = 2e-2;
+
     private static final double BF16_GRADIENT = 5e-2;
 
     /** What ran while {@code work} did: {@link CudaBackend#opProfile()}. */
@@ -277,21 +292,32 @@ class CudaBackendParityTest {
 
     /** BF16 GEMMs large enough to multiply bf16 copies of their operands (cuBLASLt), every transpose and epilogue. */
     @ParameterizedTest
-    @CsvSource({"false,true,NONE", "false,false,NONE", "true,false,NONE", "true,true,NONE", "false,true,BIAS", "false,true,GELU",
-            "false,false,BIAS_GELU"})
+    @CsvSource({
+        "false,true,NONE",
+        "false,false,NONE",
+        "true,false,NONE",
+        "true,true,NONE",
+        "false,true,BIAS",
+        "false,true,GELU",
+        "false,false,BIAS_GELU"
+    })
     void gemmWithBf16Operands(boolean transA, boolean transB, Epilogue epilogue) {
         use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 200, n = 248, k = 1000;
-        assertThat(Bf16Operands.pay(m, n, k)).as("the shape takes the bf16-operand path").isTrue();
+        assertThat(Bf16Operands.pay(m, n, k))
+                .as("the shape takes the bf16-operand path")
+                .isTrue();
         Twin a = transA ? randomTwin(k, m) : randomTwin(m, k);
         Twin b = transB ? randomTwin(n, k) : randomTwin(k, n);
         Twin c = randomTwin(m, n), bias = randomTwin(n), pre = zeros(m, n);
         float beta = epilogue == Epilogue.NONE ? 0.5f : 0f;
         cpu.gemm(transA, transB, 0.75f, a.cpu(), b.cpu(), beta, c.cpu(), epilogue, bias.cpu(), pre.cpu());
-        assertThat(opsOf(() -> gpu.gemm(transA, transB, 0.75f, a.gpu(), b.gpu(), beta, c.gpu(), epilogue, bias.gpu(), pre.gpu())))
+        assertThat(opsOf(() -> gpu.gemm(
+                        transA, transB, 0.75f, a.gpu(), b.gpu(), beta, c.gpu(), epilogue, bias.gpu(), pre.gpu())))
                 .contains(CudaBackend.BF16_OPERANDS_PROFILE_KEY);
         assertAgree("bf16-operand gemm " + epilogue, c, BF16_FORWARD);
-        if (epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU) assertAgree("bf16-operand pre-activation", pre, BF16_FORWARD);
+        if (epilogue == Epilogue.GELU || epilogue == Epilogue.BIAS_GELU)
+            assertAgree("bf16-operand pre-activation", pre, BF16_FORWARD);
     }
 
     /** A result that starts 4 bytes into its allocation and operands at odd offsets: the bf16 path must still agree (or fall back). */
@@ -300,8 +326,22 @@ class CudaBackendParityTest {
         use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 200, n = 248, k = 1000;
         Twin a = randomTwin(m * k + 3), b = randomTwin(n * k + 1), c = randomTwin(m * n + 1);
-        cpu.gemm(false, true, 1f, a.cpu().view(3, m, k), b.cpu().view(1, n, k), 1f, c.cpu().view(1, m, n));
-        gpu.gemm(false, true, 1f, a.gpu().view(3, m, k), b.gpu().view(1, n, k), 1f, c.gpu().view(1, m, n));
+        cpu.gemm(
+                false,
+                true,
+                1f,
+                a.cpu().view(3, m, k),
+                b.cpu().view(1, n, k),
+                1f,
+                c.cpu().view(1, m, n));
+        gpu.gemm(
+                false,
+                true,
+                1f,
+                a.gpu().view(3, m, k),
+                b.gpu().view(1, n, k),
+                1f,
+                c.gpu().view(1, m, n));
         assertAgree("bf16-operand gemm into an offset view", c, BF16_FORWARD);
     }
 
@@ -323,12 +363,16 @@ class CudaBackendParityTest {
         }));
         for (float[] result : kept) assertThat(result).containsExactly(converted);
         // three products: the activation converted three times, the weight once
-        assertThat(launched).containsExactly("convert_to_bf16_vec4", "convert_to_bf16_vec4", "convert_to_bf16_vec4", "convert_to_bf16_vec4");
+        assertThat(launched)
+                .containsExactly(
+                        "convert_to_bf16_vec4", "convert_to_bf16_vec4", "convert_to_bf16_vec4", "convert_to_bf16_vec4");
     }
 
     /** A product onto a residual kept in another tensor, and onto itself, in fp32 (copy, then GemmEx) and with bf16 operands (read in place). */
     @ParameterizedTest
-    @EnumSource(value = GemmPrecision.class, names = {"FP32", "BF16"})
+    @EnumSource(
+            value = GemmPrecision.class,
+            names = {"FP32", "BF16"})
     void gemmOntoAnAddend(GemmPrecision precision) {
         use(o -> o.withPrecision(precision));
         int m = 256, n = 512, k = 384;
@@ -345,8 +389,11 @@ class CudaBackendParityTest {
 
     /** The conversion kernels launched while {@code work} ran, once per launch. */
     private static List<String> conversions(Runnable work) {
-        return profileOf(work).stream().filter(t -> t.op().startsWith("convert"))
-                .flatMap(t -> java.util.stream.Stream.generate(t::op).limit(t.calls())).sorted().toList();
+        return profileOf(work).stream()
+                .filter(t -> t.op().startsWith("convert"))
+                .flatMap(t -> java.util.stream.Stream.generate(t::op).limit(t.calls()))
+                .sorted()
+                .toList();
     }
 
     /**
@@ -359,20 +406,31 @@ class CudaBackendParityTest {
     void mlpOntoAResidualInTheBf16Mode(boolean forBackward) {
         use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 256, d = 128, hidden = 512;
-        assertThat(Bf16Operands.pay(m, hidden, d) && Bf16Operands.pay(m, d, hidden)).as("both products take bf16 operands").isTrue();
-        Twin x = randomTwin(m, d), w1 = randomTwin(hidden, d), w2 = randomTwin(d, hidden), addend = randomTwin(m, d), out = zeros(m, d);
+        assertThat(Bf16Operands.pay(m, hidden, d) && Bf16Operands.pay(m, d, hidden))
+                .as("both products take bf16 operands")
+                .isTrue();
+        Twin x = randomTwin(m, d),
+                w1 = randomTwin(hidden, d),
+                w2 = randomTwin(d, hidden),
+                addend = randomTwin(m, d),
+                out = zeros(m, d);
         Twin activation = zeros(m, hidden), pre = zeros(m, hidden);
         gpu.fill(activation.gpu(), Float.NaN);
         gpu.fill(pre.gpu(), Float.NaN);
         cpu.mlpOnto(0.5f, x.cpu(), w1.cpu(), w2.cpu(), addend.cpu(), out.cpu(), activation.cpu(), pre.cpu(), true);
-        gpu.mlpOnto(0.5f, x.gpu(), w1.gpu(), w2.gpu(), addend.gpu(), out.gpu(), activation.gpu(), pre.gpu(), forBackward);
+        gpu.mlpOnto(
+                0.5f, x.gpu(), w1.gpu(), w2.gpu(), addend.gpu(), out.gpu(), activation.gpu(), pre.gpu(), forBackward);
         assertAgree("mlp onto a residual", out, BF16_FORWARD);
         if (forBackward) {
             assertAgree("mlp activation", activation, BF16_FORWARD);
             assertAgree("mlp pre-activation", pre, BF16_FORWARD);
         } else {
-            assertThat(gpu.download(activation.gpu())).as("the fp32 activation is not written").containsOnly(Float.NaN);
-            assertThat(gpu.download(pre.gpu())).as("the pre-activation is not written").containsOnly(Float.NaN);
+            assertThat(gpu.download(activation.gpu()))
+                    .as("the fp32 activation is not written")
+                    .containsOnly(Float.NaN);
+            assertThat(gpu.download(pre.gpu()))
+                    .as("the pre-activation is not written")
+                    .containsOnly(Float.NaN);
         }
     }
 
@@ -389,14 +447,44 @@ class CudaBackendParityTest {
         float[] invFreq = new float[headDim / 2];
         for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
         Segments segments = Segments.ofLengths(seqLen, new int[][] {{seqLen}, {50, 78}});
-        // weights scaled as initialised (≈ 1/√width), so the scores stay O(1): a near one-hot softmax would let bf16 rounding pick other keys
+        // weights scaled as initialised (≈ 1/√width), so the scores stay O(1): a near one-hot softmax would let bf16
+        // rounding pick other keys
         Twin x = randomTwin(tokens, width), addend = randomTwin(tokens, width);
-        Twin wQkv = twin(scaled(randomValues(3 * width, width), 1f / 16), 3 * width, width), wOut = twin(scaled(randomValues(width, width), 1f / 16), width, width);
-        Twin out = zeros(tokens, width), qkv = zeros(rows, seqLen, 3, heads, headDim), attn = zeros(tokens, width), lse = zeros(rows, heads, seqLen);
+        Twin wQkv = twin(scaled(randomValues(3 * width, width), 1f / 16), 3 * width, width),
+                wOut = twin(scaled(randomValues(width, width), 1f / 16), width, width);
+        Twin out = zeros(tokens, width),
+                qkv = zeros(rows, seqLen, 3, heads, headDim),
+                attn = zeros(tokens, width),
+                lse = zeros(rows, heads, seqLen);
         gpu.fill(qkv.gpu(), Float.NaN);
         gpu.fill(attn.gpu(), Float.NaN);
-        cpu.attentionOnto(0.5f, x.cpu(), wQkv.cpu(), wOut.cpu(), heads, invFreq, segments, addend.cpu(), out.cpu(), qkv.cpu(), attn.cpu(), lse.cpu(), true);
-        gpu.attentionOnto(0.5f, x.gpu(), wQkv.gpu(), wOut.gpu(), heads, invFreq, segments, addend.gpu(), out.gpu(), qkv.gpu(), attn.gpu(), lse.gpu(),
+        cpu.attentionOnto(
+                0.5f,
+                x.cpu(),
+                wQkv.cpu(),
+                wOut.cpu(),
+                heads,
+                invFreq,
+                segments,
+                addend.cpu(),
+                out.cpu(),
+                qkv.cpu(),
+                attn.cpu(),
+                lse.cpu(),
+                true);
+        gpu.attentionOnto(
+                0.5f,
+                x.gpu(),
+                wQkv.gpu(),
+                wOut.gpu(),
+                heads,
+                invFreq,
+                segments,
+                addend.gpu(),
+                out.gpu(),
+                qkv.gpu(),
+                attn.gpu(),
+                lse.gpu(),
                 forBackward);
         assertAgree("attention onto a residual, for a backward " + forBackward, out, BF16_FORWARD);
         assertAgree("attention log-sum-exp, for a backward " + forBackward, lse, BF16_FORWARD);
@@ -404,8 +492,12 @@ class CudaBackendParityTest {
             assertAgree("qkv", qkv, BF16_FORWARD);
             assertAgree("attention output", attn, BF16_FORWARD);
         } else {
-            assertThat(gpu.download(qkv.gpu())).as("the fp32 qkv is not written").containsOnly(Float.NaN);
-            assertThat(gpu.download(attn.gpu())).as("the fp32 attention output is not written").containsOnly(Float.NaN);
+            assertThat(gpu.download(qkv.gpu()))
+                    .as("the fp32 qkv is not written")
+                    .containsOnly(Float.NaN);
+            assertThat(gpu.download(attn.gpu()))
+                    .as("the fp32 attention output is not written")
+                    .containsOnly(Float.NaN);
         }
     }
 
@@ -420,7 +512,11 @@ class CudaBackendParityTest {
     void opsHandTheirBf16OutputToTheNextProduct(String producer) {
         use(o -> o.withPrecision(GemmPrecision.BF16));
         int m = 256, n = 512, k = 384, heads = 2, headDim = 64; // rotary: [2, 128, 3, 2, 64] = m × k
-        Tensor x = gpu.allocate(m, k), weight = gpu.allocate(k), normed = gpu.allocate(m, k), mean = gpu.allocate(m), rstd = gpu.allocate(m);
+        Tensor x = gpu.allocate(m, k),
+                weight = gpu.allocate(k),
+                normed = gpu.allocate(m, k),
+                mean = gpu.allocate(m),
+                rstd = gpu.allocate(m);
         Tensor w = gpu.allocate(n, k), c = gpu.allocate(m, n);
         float[] invFreq = new float[headDim / 2];
         for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
@@ -445,13 +541,15 @@ class CudaBackendParityTest {
             for (boolean scaledBetween : new boolean[] {false, true}) {
                 use(o -> o.withBf16Activations(false));
                 float[] converted = normThenProduct.apply(scaledBetween);
-                assertThat(conversions(() -> normThenProduct.apply(scaledBetween))).as("without hand-over: both operands, one launch")
+                assertThat(conversions(() -> normThenProduct.apply(scaledBetween)))
+                        .as("without hand-over: both operands, one launch")
                         .containsExactly("convert_two_to_bf16_vec4");
                 use(o -> o.withBf16Activations(true));
                 float[][] handed = new float[1][];
                 List<String> launched = conversions(() -> handed[0] = normThenProduct.apply(scaledBetween));
                 assertThat(handed[0]).as("scaled between: " + scaledBetween).containsExactly(converted);
-                assertThat(launched).as("scaled between: " + scaledBetween + "; handed over: only the weight converted")
+                assertThat(launched)
+                        .as("scaled between: " + scaledBetween + "; handed over: only the weight converted")
                         .containsExactly(scaledBetween ? "convert_two_to_bf16_vec4" : "convert_to_bf16_vec4");
             }
         } finally {
@@ -467,7 +565,9 @@ class CudaBackendParityTest {
         float[] invFreq = new float[headDim / 2];
         for (int j = 0; j < invFreq.length; j++) invFreq[j] = (float) Math.pow(10_000, -2.0 * j / headDim);
         float[] values = randomValues(rows, seqLen, 3, heads, headDim);
-        Tensor qkv = gpu.allocate(rows, seqLen, 3, heads, headDim), out = gpu.allocate(rows, seqLen, heads, headDim), lse = gpu.allocate(rows, heads, seqLen);
+        Tensor qkv = gpu.allocate(rows, seqLen, 3, heads, headDim),
+                out = gpu.allocate(rows, seqLen, heads, headDim),
+                lse = gpu.allocate(rows, heads, seqLen);
         Segments segments = Segments.ofLengths(seqLen, new int[][] {{seqLen}, {100, 200}});
         java.util.function.Function<Boolean, float[]> rotaryThenAttention = scaledBetween -> {
             gpu.upload(values, qkv);
@@ -487,7 +587,9 @@ class CudaBackendParityTest {
                 float[][] handed = new float[1][];
                 List<String> launched = conversions(() -> handed[0] = rotaryThenAttention.apply(scaledBetween));
                 assertThat(handed[0]).as("scaled between: " + scaledBetween).containsExactly(converted);
-                assertThat(launched).as("conversions of qkv, scaled between: " + scaledBetween).hasSize(scaledBetween ? 1 : 0);
+                assertThat(launched)
+                        .as("conversions of qkv, scaled between: " + scaledBetween)
+                        .hasSize(scaledBetween ? 1 : 0);
             }
         } finally {
             use(o -> o.withBf16Activations(true));
@@ -497,8 +599,10 @@ class CudaBackendParityTest {
     @Test
     void gemmOnOffsetViews() {
         Twin a = randomTwin(2, 8, 16), b = randomTwin(16, 12), c = randomTwin(3, 8, 12);
-        cpu.gemm(false, false, 1f, a.cpu().view(128, 8, 16), b.cpu(), 1f, c.cpu().view(96, 8, 12));
-        gpu.gemm(false, false, 1f, a.gpu().view(128, 8, 16), b.gpu(), 1f, c.gpu().view(96, 8, 12));
+        cpu.gemm(
+                false, false, 1f, a.cpu().view(128, 8, 16), b.cpu(), 1f, c.cpu().view(96, 8, 12));
+        gpu.gemm(
+                false, false, 1f, a.gpu().view(128, 8, 16), b.gpu(), 1f, c.gpu().view(96, 8, 12));
         assertAgree("gemm into a view", c, ACCUMULATED);
     }
 
@@ -515,7 +619,11 @@ class CudaBackendParityTest {
     @Test
     void sumOfSquaresAndDotGroups() {
         Twin a = randomTwin(3, 50_000), b = randomTwin(3, 50_000);
-        assertAgree("sumOfSquares", new double[] {cpu.sumOfSquares(a.cpu())}, new double[] {gpu.sumOfSquares(a.gpu())}, ELEMENTWISE);
+        assertAgree(
+                "sumOfSquares",
+                new double[] {cpu.sumOfSquares(a.cpu())},
+                new double[] {gpu.sumOfSquares(a.gpu())},
+                ELEMENTWISE);
         assertAgree("dotGroups", cpu.dotGroups(a.cpu(), b.cpu(), 3), gpu.dotGroups(a.gpu(), b.gpu(), 3), ELEMENTWISE);
     }
 
@@ -652,10 +760,12 @@ class CudaBackendParityTest {
         use(o -> o.withFlashAttentionFromBf16Copy(fromBf16Copy));
         try {
             assertFlashAttentionAgrees(kernel, Segments.whole(2, 300), 4, 64);
-            assertFlashAttentionAgrees(kernel, Segments.ofLengths(200, new int[][] {{37, 100, 63}, {1, 198, 1}}), 3, 48);
+            assertFlashAttentionAgrees(
+                    kernel, Segments.ofLengths(200, new int[][] {{37, 100, 63}, {1, 198, 1}}), 3, 48);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(24, new int[][] {{24}, {10, 14}, {5, 7, 12}}), 2, 16);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(1024, new int[][] {{1024}, {130, 700, 194}}), 2, 64);
-            assertFlashAttentionAgrees(kernel, Segments.ofLengths(333, new int[][] {{1, 63, 128, 141}, {333}, {192, 141}}), 2, 32);
+            assertFlashAttentionAgrees(
+                    kernel, Segments.ofLengths(333, new int[][] {{1, 63, 128, 141}, {333}, {192, 141}}), 2, 32);
             assertFlashAttentionAgrees(kernel, Segments.ofLengths(77, new int[][] {{1, 75, 1}, {77}}), 2, 32);
         } finally {
             use(o -> o.withFlashAttentionFromBf16Copy(true));
@@ -668,12 +778,16 @@ class CudaBackendParityTest {
         Twin qkv = randomTwin(rows, seqLen, 3, heads, d);
         Twin out = zeros(rows, seqLen, heads, d), lse = zeros(rows, heads, seqLen);
         cpu.attention(qkv.cpu(), heads, segments, out.cpu(), lse.cpu());
-        assertThat(opsOf(() -> gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu()))).as(shape).contains(kernel);
+        assertThat(opsOf(() -> gpu.attention(qkv.gpu(), heads, segments, out.gpu(), lse.gpu())))
+                .as(shape)
+                .contains(kernel);
         assertAgree("flash attention " + shape, out, BF16_FORWARD);
         assertAgree("flash attention log-sum-exp " + shape, lse, BF16_FORWARD);
         Twin dOut = randomTwin(rows, seqLen, heads, d), dqkv = randomTwin(rows, seqLen, 3, heads, d);
         cpu.attentionBackward(dOut.cpu(), qkv.cpu(), out.cpu(), lse.cpu(), heads, segments, dqkv.cpu());
-        assertThat(opsOf(() -> gpu.attentionBackward(dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu()))).as(shape)
+        assertThat(opsOf(() -> gpu.attentionBackward(
+                        dOut.gpu(), qkv.gpu(), out.gpu(), lse.gpu(), heads, segments, dqkv.gpu())))
+                .as(shape)
                 .contains("attention_backward_key_value_flash", "attention_backward_query_flash");
         assertAgree("attention dqkv after the flash forward " + shape, dqkv, BF16_GRADIENT);
     }
@@ -725,7 +839,8 @@ class CudaBackendParityTest {
         assertAgree("softmax", probs, ELEMENTWISE);
 
         int[] targets = randomIds(rows, vocabulary);
-        assertAgree("crossEntropy", cpu.crossEntropy(l.cpu(), targets), gpu.crossEntropy(l.gpu(), targets), ELEMENTWISE);
+        assertAgree(
+                "crossEntropy", cpu.crossEntropy(l.cpu(), targets), gpu.crossEntropy(l.gpu(), targets), ELEMENTWISE);
 
         float[] rowScale = randomFactors(2);
         Twin dLogits = randomTwin(rows, vocabulary);

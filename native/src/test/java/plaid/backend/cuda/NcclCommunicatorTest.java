@@ -12,8 +12,13 @@ import plaid.backend.Tensor;
 class NcclCommunicatorTest {
 
     private static void requireNccl() {
-        if (Boolean.getBoolean("plaid.cuda.required")) assertThat(CudaBackend.unavailableReason()).as("CUDA is required here").isEmpty();
-        assumeTrue(CudaBackend.isAvailable(), () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+        if (Boolean.getBoolean("plaid.cuda.required"))
+            assertThat(CudaBackend.unavailableReason())
+                    .as("CUDA is required here")
+                    .isEmpty();
+        assumeTrue(
+                CudaBackend.isAvailable(),
+                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
     }
 
     @Test
@@ -29,7 +34,7 @@ class NcclCommunicatorTest {
     void oneRankAllReduceCopiesItsInput() {
         requireNccl();
         try (CudaBackend backend = new CudaBackend();
-             NcclCommunicator comm = NcclCommunicator.join(backend, NcclCommunicator.newUniqueId(), 1, 0)) {
+                NcclCommunicator comm = NcclCommunicator.join(backend, NcclCommunicator.newUniqueId(), 1, 0)) {
             float[] values = new float[1000];
             for (int i = 0; i < values.length; i++) values[i] = i * 0.25f - 7f;
             Tensor in = backend.allocate(values.length), out = backend.allocate(values.length);
@@ -37,7 +42,8 @@ class NcclCommunicatorTest {
             comm.allReduceSum(in, out);
             assertThat(backend.download(out)).containsExactly(values);
             assertThat(comm.ranks()).isEqualTo(1);
-            assertThatThrownBy(() -> comm.allReduceSum(in, backend.allocate(10))).hasMessageContaining("1000 into 10");
+            assertThatThrownBy(() -> comm.allReduceSum(in, backend.allocate(10)))
+                    .hasMessageContaining("1000 into 10");
         }
     }
 
@@ -45,8 +51,10 @@ class NcclCommunicatorTest {
     void refusesABadRankOrId() {
         requireNccl();
         try (CudaBackend backend = new CudaBackend()) {
-            assertThatThrownBy(() -> NcclCommunicator.join(backend, new byte[5], 1, 0)).hasMessageContaining("128 bytes");
-            assertThatThrownBy(() -> NcclCommunicator.join(backend, new byte[128], 2, 2)).hasMessageContaining("rank 2 outside [0, 2)");
+            assertThatThrownBy(() -> NcclCommunicator.join(backend, new byte[5], 1, 0))
+                    .hasMessageContaining("128 bytes");
+            assertThatThrownBy(() -> NcclCommunicator.join(backend, new byte[128], 2, 2))
+                    .hasMessageContaining("rank 2 outside [0, 2)");
         }
     }
 }

@@ -42,7 +42,8 @@ public final class BowTransform {
         if (!(decay >= 0 && decay <= 1)) {
             throw new IllegalArgumentException("BoW_cumsum_gamma must be in [0, 1], got " + decay);
         }
-        if (!(scale > 0 && Double.isFinite(scale))) throw new IllegalArgumentException("bow scale must be positive, got " + scale);
+        if (!(scale > 0 && Double.isFinite(scale)))
+            throw new IllegalArgumentException("bow scale must be positive, got " + scale);
         this.decay = decay;
         this.scale = scale;
     }
@@ -51,7 +52,8 @@ public final class BowTransform {
     public static BowTransform forMode(DiffusionMode mode, double decay) {
         if (mode.contains(DiffusionMode.Word.NO_RESCALE)) return new BowTransform(decay);
         if (decay == 1.0) {
-            throw new IllegalArgumentException("BoW_cumsum_gamma 1 rescales bow by 1 − ρ = 0; add the no_rescale word for a plain cumulative sum");
+            throw new IllegalArgumentException(
+                    "BoW_cumsum_gamma 1 rescales bow by 1 − ρ = 0; add the no_rescale word for a plain cumulative sum");
         }
         return new BowTransform(decay, 1.0 - decay);
     }
@@ -109,7 +111,8 @@ public final class BowTransform {
     }
 
     /** out_n = factor·(in_n − ρ·in_{n−1}) (or in_{n+1} when {@code reverseTime}), zero beyond the row's ends. */
-    private float[] decayedDifference(float[] in, int rows, int seqLen, int channels, boolean reverseTime, double factor) {
+    private float[] decayedDifference(
+            float[] in, int rows, int seqLen, int channels, boolean reverseTime, double factor) {
         float[] out = new float[in.length];
         int neighbour = reverseTime ? 1 : -1;
         for (int r = 0; r < rows; r++) {

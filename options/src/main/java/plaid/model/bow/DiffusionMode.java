@@ -67,16 +67,27 @@ public final class DiffusionMode {
     private static final List<Requirement> REQUIREMENTS = List.of(
             new Requirement(Word.RECONST_FIRST, EnumSet.of(Word.BOW_EMBEDDING), NEEDS_GAMMA),
             new Requirement(Word.DOUBLE_LOGIT_REG, EnumSet.of(Word.BOW_EMBEDDING), NEEDS_GAMMA),
-            new Requirement(Word.PRED_X0, EnumSet.of(Word.RECONST_FIRST, Word.DOUBLE_LOGIT_REG),
+            new Requirement(
+                    Word.PRED_X0,
+                    EnumSet.of(Word.RECONST_FIRST, Word.DOUBLE_LOGIT_REG),
                     "it drops zb from the bow-space x̂ head, which only those modes build"),
-            new Requirement(Word.DIFF_LM_NORMS, EnumSet.of(Word.RECONST_FIRST),
+            new Requirement(
+                    Word.DIFF_LM_NORMS,
+                    EnumSet.of(Word.RECONST_FIRST),
                     "it replaces reconst_first's dot-product logits; the fork reads it nowhere else"),
-            new Requirement(Word.LOGITS_DIRECT_PRIMARY, EnumSet.of(Word.DOUBLE_LOGIT_REG),
+            new Requirement(
+                    Word.LOGITS_DIRECT_PRIMARY,
+                    EnumSet.of(Word.DOUBLE_LOGIT_REG),
                     "it picks between double_logit_reg's two logit heads"),
-            new Requirement(Word.DIRECT_BOW_X_TO_LOGITS, EnumSet.of(Word.DOUBLE_LOGIT_REG),
+            new Requirement(
+                    Word.DIRECT_BOW_X_TO_LOGITS,
+                    EnumSet.of(Word.DOUBLE_LOGIT_REG),
                     "it changes the zb term of double_logit_reg's direct logits"),
-            new Requirement(Word.NO_RESCALE, EnumSet.of(Word.BOW_EMBEDDING), "it changes the scale of the bow transform"),
-            new Requirement(Word.NORM_RET_EMBEDDINGS, EnumSet.of(Word.RECONST_FIRST, Word.DOUBLE_LOGIT_REG),
+            new Requirement(
+                    Word.NO_RESCALE, EnumSet.of(Word.BOW_EMBEDDING), "it changes the scale of the bow transform"),
+            new Requirement(
+                    Word.NORM_RET_EMBEDDINGS,
+                    EnumSet.of(Word.RECONST_FIRST, Word.DOUBLE_LOGIT_REG),
                     "it normalises the vectors of the bow-space x̂ head, which only those modes build"));
 
     public static final DiffusionMode TOKEN = parse(Word.TOKEN.spelling);
@@ -108,7 +119,8 @@ public final class DiffusionMode {
                 int end = at + 1;
                 while (end < pieces.size() && wordAt(pieces, end) == null) end++;
                 String unknown = String.join("_", pieces.subList(at, end));
-                throw refusal(mode, unknown.isEmpty() ? "empty word (a stray underscore)" : "unknown word '" + unknown + "'");
+                throw refusal(
+                        mode, unknown.isEmpty() ? "empty word (a stray underscore)" : "unknown word '" + unknown + "'");
             }
             if (words.contains(word)) throw refusal(mode, "'" + word.spelling + "' given twice");
             words.add(word);
@@ -138,15 +150,17 @@ public final class DiffusionMode {
             }
         }
         if (words.contains(Word.RECONST_FIRST) && words.contains(Word.DOUBLE_LOGIT_REG)) {
-            throw refusal(mode, "'reconst_first' and 'double_logit_reg' exclude each other: the fork builds"
-                    + " reconst_first's head but runs double_logit_reg's forward, which reads parameters never built");
+            throw refusal(
+                    mode,
+                    "'reconst_first' and 'double_logit_reg' exclude each other: the fork builds"
+                            + " reconst_first's head but runs double_logit_reg's forward, which reads parameters never built");
         }
     }
 
     private static IllegalArgumentException refusal(String mode, String problem) {
         String valid = Arrays.stream(Word.values()).map(Word::spelling).collect(Collectors.joining(", "));
-        return new IllegalArgumentException("diffusion_mode " + (mode == null ? "" : "'" + mode + "' ") + "refused: " + problem
-                + ". Valid words, joined by '_' in any order: " + valid);
+        return new IllegalArgumentException("diffusion_mode " + (mode == null ? "" : "'" + mode + "' ") + "refused: "
+                + problem + ". Valid words, joined by '_' in any order: " + valid);
     }
 
     public boolean contains(Word word) {

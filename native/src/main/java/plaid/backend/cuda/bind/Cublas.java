@@ -27,20 +27,29 @@ public final class Cublas {
     public static final int CUDA_R_16BF = 14;
     /** cublasComputeType_t values; see plaid.backend.cuda.GemmPrecision. */
     public static final int CUBLAS_COMPUTE_32F = 68;
+
     public static final int CUBLAS_COMPUTE_32F_FAST_16BF = 75;
     public static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
     /** cublasGemmAlgo_t: cuBLAS's heuristics choose. */
     public static final int CUBLAS_GEMM_DEFAULT = -1;
 
-    private static final NativeLibrary LIBRARY = NativeLibrary.load("cuBLAS (libcublas)", "libcublas.so.13", "libcublas.so.12", "libcublas.so");
+    private static final NativeLibrary LIBRARY =
+            NativeLibrary.load("cuBLAS (libcublas)", "libcublas.so.13", "libcublas.so.12", "libcublas.so");
 
-    private static final MethodHandle cublasCreate = LIBRARY.function("cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle cublasDestroy = LIBRARY.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle cublasSetStream = LIBRARY.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle cublasSetMathMode = LIBRARY.function("cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle cublasGemmEx = LIBRARY.function("cublasGemmEx", FunctionDescriptor.of(JAVA_INT,
-            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT,
-            JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle cublasCreate =
+            LIBRARY.function("cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cublasDestroy =
+            LIBRARY.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cublasSetStream =
+            LIBRARY.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cublasSetMathMode =
+            LIBRARY.function("cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cublasGemmEx = LIBRARY.function(
+            "cublasGemmEx",
+            FunctionDescriptor.of(
+                    JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT,
+                    JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT,
+                    JAVA_INT));
 
     /** Throws unless {@code status} is CUBLAS_STATUS_SUCCESS. */
     public static void check(int status, String call) {
@@ -83,11 +92,43 @@ public final class Cublas {
      * Column-major {@code C = alpha·op(A)·op(B) + beta·C} on fp32 matrices with the given
      * cublasComputeType_t; alpha and beta point to host floats, A, B, C are device pointers.
      */
-    public static int cublasGemmEx(MemorySegment handle, int transA, int transB, int m, int n, int k, MemorySegment alpha, long a, int lda,
-                            long b, int ldb, MemorySegment beta, long c, int ldc, int computeType) {
+    public static int cublasGemmEx(
+            MemorySegment handle,
+            int transA,
+            int transB,
+            int m,
+            int n,
+            int k,
+            MemorySegment alpha,
+            long a,
+            int lda,
+            long b,
+            int ldb,
+            MemorySegment beta,
+            long c,
+            int ldc,
+            int computeType) {
         try {
-            return (int) cublasGemmEx.invokeExact(handle, transA, transB, m, n, k, alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb,
-                    beta, c, CUDA_R_32F, ldc, computeType, CUBLAS_GEMM_DEFAULT);
+            return (int) cublasGemmEx.invokeExact(
+                    handle,
+                    transA,
+                    transB,
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    a,
+                    CUDA_R_32F,
+                    lda,
+                    b,
+                    CUDA_R_32F,
+                    ldb,
+                    beta,
+                    c,
+                    CUDA_R_32F,
+                    ldc,
+                    computeType,
+                    CUBLAS_GEMM_DEFAULT);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

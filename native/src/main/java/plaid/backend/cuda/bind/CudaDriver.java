@@ -23,54 +23,78 @@ public final class CudaDriver {
     public static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
     /** A stream that synchronises with the legacy default stream (CU_STREAM_DEFAULT). */
     public static final int CU_STREAM_DEFAULT = 0;
+
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
 
-    private static final NativeLibrary LIBRARY = NativeLibrary.load("the CUDA driver (libcuda)", "libcuda.so.1", "libcuda.so");
+    private static final NativeLibrary LIBRARY =
+            NativeLibrary.load("the CUDA driver (libcuda)", "libcuda.so.1", "libcuda.so");
 
     private static final MethodHandle cuInit = LIBRARY.function("cuInit", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle cuGetErrorString = LIBRARY.function("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle cuDeviceGet = LIBRARY.function("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle cuDeviceGetName = LIBRARY.function("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle cuDeviceGetAttribute = LIBRARY.function("cuDeviceGetAttribute",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle cuDevicePrimaryCtxRetain = LIBRARY.function("cuDevicePrimaryCtxRetain",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle cuDevicePrimaryCtxRelease = LIBRARY.function("cuDevicePrimaryCtxRelease_v2",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle cuCtxSetCurrent = LIBRARY.function("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle cuCtxSynchronize = LIBRARY.function("cuCtxSynchronize", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle cuMemAlloc = LIBRARY.function("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle cuMemFree = LIBRARY.function("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
-    private static final MethodHandle cuMemcpyHtoD = LIBRARY.function("cuMemcpyHtoD_v2",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
-    private static final MethodHandle cuMemcpyDtoH = LIBRARY.function("cuMemcpyDtoH_v2",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle cuGetErrorString =
+            LIBRARY.function("cuGetErrorString", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle cuDeviceGet =
+            LIBRARY.function("cuDeviceGet", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cuDeviceGetName =
+            LIBRARY.function("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle cuDeviceGetAttribute =
+            LIBRARY.function("cuDeviceGetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle cuDevicePrimaryCtxRetain =
+            LIBRARY.function("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cuDevicePrimaryCtxRelease =
+            LIBRARY.function("cuDevicePrimaryCtxRelease_v2", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle cuCtxSetCurrent =
+            LIBRARY.function("cuCtxSetCurrent", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuCtxSynchronize =
+            LIBRARY.function("cuCtxSynchronize", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle cuMemAlloc =
+            LIBRARY.function("cuMemAlloc_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle cuMemFree =
+            LIBRARY.function("cuMemFree_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG));
+    private static final MethodHandle cuMemcpyHtoD =
+            LIBRARY.function("cuMemcpyHtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG));
+    private static final MethodHandle cuMemcpyDtoH =
+            LIBRARY.function("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
     /**
      * The same two copies as critical downcalls that may read and write Java arrays in place
      * (no off-heap staging copy); the garbage collector waits while one runs, so callers copy in chunks.
      */
-    private static final MethodHandle cuMemcpyHtoDHeap = LIBRARY.function("cuMemcpyHtoD_v2",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG), java.lang.foreign.Linker.Option.critical(true));
-    private static final MethodHandle cuMemcpyDtoHHeap = LIBRARY.function("cuMemcpyDtoH_v2",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), java.lang.foreign.Linker.Option.critical(true));
-    private static final MethodHandle cuMemcpyDtoD = LIBRARY.function("cuMemcpyDtoD_v2",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle cuMemsetD32 = LIBRARY.function("cuMemsetD32_v2",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle cuModuleLoadData = LIBRARY.function("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle cuModuleUnload = LIBRARY.function("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle cuModuleGetFunction = LIBRARY.function("cuModuleGetFunction",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
-    private static final MethodHandle cuLaunchKernel = LIBRARY.function("cuLaunchKernel", FunctionDescriptor.of(JAVA_INT,
-            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
-    private static final MethodHandle cuStreamCreate = LIBRARY.function("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle cuStreamDestroy = LIBRARY.function("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle cuStreamSynchronize = LIBRARY.function("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuMemcpyHtoDHeap = LIBRARY.function(
+            "cuMemcpyHtoD_v2",
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG),
+            java.lang.foreign.Linker.Option.critical(true));
+
+    private static final MethodHandle cuMemcpyDtoHHeap = LIBRARY.function(
+            "cuMemcpyDtoH_v2",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG),
+            java.lang.foreign.Linker.Option.critical(true));
+    private static final MethodHandle cuMemcpyDtoD =
+            LIBRARY.function("cuMemcpyDtoD_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle cuMemsetD32 =
+            LIBRARY.function("cuMemsetD32_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle cuModuleLoadData =
+            LIBRARY.function("cuModuleLoadData", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cuModuleUnload =
+            LIBRARY.function("cuModuleUnload", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuModuleGetFunction =
+            LIBRARY.function("cuModuleGetFunction", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+    private static final MethodHandle cuLaunchKernel = LIBRARY.function(
+            "cuLaunchKernel",
+            FunctionDescriptor.of(
+                    JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
+                    ADDRESS, ADDRESS));
+    private static final MethodHandle cuStreamCreate =
+            LIBRARY.function("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cuStreamDestroy =
+            LIBRARY.function("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuStreamSynchronize =
+            LIBRARY.function("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is CUDA_SUCCESS, naming the call and the driver's description of the error. */
     public static void check(int result, String call) {
         if (result != 0) {
-            throw new CudaException(call + " failed: " + errorString(result) + " (CUresult " + result + ")", result == CUDA_ERROR_OUT_OF_MEMORY);
+            throw new CudaException(
+                    call + " failed: " + errorString(result) + " (CUresult " + result + ")",
+                    result == CUDA_ERROR_OUT_OF_MEMORY);
         }
     }
 
@@ -238,11 +262,31 @@ public final class CudaDriver {
         }
     }
 
-    public static int cuLaunchKernel(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
-                              int sharedMemoryBytes, MemorySegment stream, MemorySegment kernelParameters, MemorySegment extra) {
+    public static int cuLaunchKernel(
+            MemorySegment function,
+            int gridX,
+            int gridY,
+            int gridZ,
+            int blockX,
+            int blockY,
+            int blockZ,
+            int sharedMemoryBytes,
+            MemorySegment stream,
+            MemorySegment kernelParameters,
+            MemorySegment extra) {
         try {
-            return (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedMemoryBytes, stream,
-                    kernelParameters, extra);
+            return (int) cuLaunchKernel.invokeExact(
+                    function,
+                    gridX,
+                    gridY,
+                    gridZ,
+                    blockX,
+                    blockY,
+                    blockZ,
+                    sharedMemoryBytes,
+                    stream,
+                    kernelParameters,
+                    extra);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

@@ -28,8 +28,8 @@ public final class NativeLibrary {
      * LD_LIBRARY_PATH directories, the toolkit's and NVIDIA's CUDA runtime images' directories, the
      * directory container runtimes mount the driver into, and the distribution's library directory.
      */
-    public static final List<Path> SEARCHED_DIRECTORIES = searchedDirectories(System.getenv("CUDA_HOME"), System.getenv("LD_LIBRARY_PATH"),
-            System.getProperty("os.arch"));
+    public static final List<Path> SEARCHED_DIRECTORIES = searchedDirectories(
+            System.getenv("CUDA_HOME"), System.getenv("LD_LIBRARY_PATH"), System.getProperty("os.arch"));
 
     /** What each binding loaded: its description → the file it came from. */
     private static final Map<String, String> LOADED = new ConcurrentHashMap<>();
@@ -54,7 +54,8 @@ public final class NativeLibrary {
                 for (Path directory : SEARCHED_DIRECTORIES) {
                     Path candidate = directory.resolve(name);
                     if (Files.exists(candidate)) {
-                        NativeLibrary library = new NativeLibrary(SymbolLookup.libraryLookup(candidate, Arena.global()));
+                        NativeLibrary library =
+                                new NativeLibrary(SymbolLookup.libraryLookup(candidate, Arena.global()));
                         LOADED.put(what, candidate.toString());
                         return library;
                     }
@@ -67,7 +68,10 @@ public final class NativeLibrary {
 
     /** The libraries loaded so far, each as "description: file". */
     public static List<String> loaded() {
-        return LOADED.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()).sorted().toList();
+        return LOADED.entrySet().stream()
+                .map(e -> e.getKey() + ": " + e.getValue())
+                .sorted()
+                .toList();
     }
 
     public MethodHandle function(String name, FunctionDescriptor descriptor, Linker.Option... options) {

@@ -20,29 +20,39 @@ public final class Nccl {
     private Nccl() {}
 
     /** ncclUniqueId: 128 opaque bytes, passed by value to ncclCommInitRank. */
-    public static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(128, JAVA_BYTE).withName("internal"));
+    public static final StructLayout UNIQUE_ID = MemoryLayout.structLayout(
+            MemoryLayout.sequenceLayout(128, JAVA_BYTE).withName("internal"));
+
     public static final int NCCL_FLOAT32 = 7;
     public static final int NCCL_SUM = 0;
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("NCCL (libnccl)", "libnccl.so.2", "libnccl.so");
 
-    private static final MethodHandle ncclGetErrorString = LIBRARY.function("ncclGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    private static final MethodHandle ncclGetVersion = LIBRARY.function("ncclGetVersion", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle ncclGetUniqueId = LIBRARY.function("ncclGetUniqueId", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle ncclCommInitRank = LIBRARY.function("ncclCommInitRank",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, UNIQUE_ID, JAVA_INT));
-    private static final MethodHandle ncclAllReduce = LIBRARY.function("ncclAllReduce",
+    private static final MethodHandle ncclGetErrorString =
+            LIBRARY.function("ncclGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static final MethodHandle ncclGetVersion =
+            LIBRARY.function("ncclGetVersion", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle ncclGetUniqueId =
+            LIBRARY.function("ncclGetUniqueId", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle ncclCommInitRank = LIBRARY.function(
+            "ncclCommInitRank", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, UNIQUE_ID, JAVA_INT));
+    private static final MethodHandle ncclAllReduce = LIBRARY.function(
+            "ncclAllReduce",
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle ncclCommDestroy = LIBRARY.function("ncclCommDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle ncclCommDestroy =
+            LIBRARY.function("ncclCommDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is ncclSuccess. */
     public static void check(int result, String call) {
-        if (result != 0) throw new CudaException(call + " failed: " + errorString(result) + " (ncclResult " + result + ")");
+        if (result != 0)
+            throw new CudaException(call + " failed: " + errorString(result) + " (ncclResult " + result + ")");
     }
 
     private static String errorString(int result) {
         try {
-            return ((MemorySegment) ncclGetErrorString.invokeExact(result)).reinterpret(Long.MAX_VALUE).getString(0);
+            return ((MemorySegment) ncclGetErrorString.invokeExact(result))
+                    .reinterpret(Long.MAX_VALUE)
+                    .getString(0);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }
@@ -72,7 +82,8 @@ public final class Nccl {
         }
     }
 
-    public static int ncclAllReduce(long send, long receive, long count, int dataType, int op, MemorySegment comm, MemorySegment stream) {
+    public static int ncclAllReduce(
+            long send, long receive, long count, int dataType, int op, MemorySegment comm, MemorySegment stream) {
         try {
             return (int) ncclAllReduce.invokeExact(send, receive, count, dataType, op, comm, stream);
         } catch (Throwable t) {

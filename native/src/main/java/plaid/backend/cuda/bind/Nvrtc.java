@@ -15,36 +15,50 @@ import plaid.backend.cuda.CudaException;
 public final class Nvrtc {
     private Nvrtc() {}
 
-    private static final NativeLibrary LIBRARY = NativeLibrary.load("NVRTC (libnvrtc)",
-            "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
+    private static final NativeLibrary LIBRARY =
+            NativeLibrary.load("NVRTC (libnvrtc)", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so");
 
-    private static final MethodHandle nvrtcGetErrorString = LIBRARY.function("nvrtcGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    private static final MethodHandle nvrtcCreateProgram = LIBRARY.function("nvrtcCreateProgram",
+    private static final MethodHandle nvrtcGetErrorString =
+            LIBRARY.function("nvrtcGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static final MethodHandle nvrtcCreateProgram = LIBRARY.function(
+            "nvrtcCreateProgram",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle nvrtcCompileProgram = LIBRARY.function("nvrtcCompileProgram",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
-    private static final MethodHandle nvrtcGetProgramLogSize = LIBRARY.function("nvrtcGetProgramLogSize",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle nvrtcGetProgramLog = LIBRARY.function("nvrtcGetProgramLog", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle nvrtcGetCUBINSize = LIBRARY.function("nvrtcGetCUBINSize", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle nvrtcGetCUBIN = LIBRARY.function("nvrtcGetCUBIN", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle nvrtcDestroyProgram = LIBRARY.function("nvrtcDestroyProgram", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle nvrtcCompileProgram =
+            LIBRARY.function("nvrtcCompileProgram", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+    private static final MethodHandle nvrtcGetProgramLogSize =
+            LIBRARY.function("nvrtcGetProgramLogSize", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle nvrtcGetProgramLog =
+            LIBRARY.function("nvrtcGetProgramLog", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle nvrtcGetCUBINSize =
+            LIBRARY.function("nvrtcGetCUBINSize", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle nvrtcGetCUBIN =
+            LIBRARY.function("nvrtcGetCUBIN", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle nvrtcDestroyProgram =
+            LIBRARY.function("nvrtcDestroyProgram", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is NVRTC_SUCCESS. */
     public static void check(int result, String call) {
-        if (result != 0) throw new CudaException(call + " failed: " + errorString(result) + " (nvrtcResult " + result + ")");
+        if (result != 0)
+            throw new CudaException(call + " failed: " + errorString(result) + " (nvrtcResult " + result + ")");
     }
 
     private static String errorString(int result) {
         try {
-            return ((MemorySegment) nvrtcGetErrorString.invokeExact(result)).reinterpret(Long.MAX_VALUE).getString(0);
+            return ((MemorySegment) nvrtcGetErrorString.invokeExact(result))
+                    .reinterpret(Long.MAX_VALUE)
+                    .getString(0);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }
     }
 
-    public static int nvrtcCreateProgram(MemorySegment program, MemorySegment source, MemorySegment name, int headerCount,
-                                  MemorySegment headers, MemorySegment includeNames) {
+    public static int nvrtcCreateProgram(
+            MemorySegment program,
+            MemorySegment source,
+            MemorySegment name,
+            int headerCount,
+            MemorySegment headers,
+            MemorySegment includeNames) {
         try {
             return (int) nvrtcCreateProgram.invokeExact(program, source, name, headerCount, headers, includeNames);
         } catch (Throwable t) {

@@ -11,10 +11,16 @@ import plaid.backend.cuda.CudaException;
 class NativeLibraryTest {
     @Test
     void searchesCudaHomeTheLoaderPathAndTheCudaRuntimeImagesDirectories() {
-        assertThat(NativeLibrary.searchedDirectories("/opt/cuda", "/a/lib::/b/lib", "amd64")).containsExactly(
-                Path.of("/opt/cuda/lib64"), Path.of("/a/lib"), Path.of("/b/lib"), Path.of("/usr/local/cuda/lib64"),
-                Path.of("/usr/local/cuda/targets/x86_64-linux/lib"), Path.of("/usr/local/nvidia/lib64"), Path.of("/usr/lib/x86_64-linux-gnu"),
-                Path.of("/lib/x86_64-linux-gnu"));
+        assertThat(NativeLibrary.searchedDirectories("/opt/cuda", "/a/lib::/b/lib", "amd64"))
+                .containsExactly(
+                        Path.of("/opt/cuda/lib64"),
+                        Path.of("/a/lib"),
+                        Path.of("/b/lib"),
+                        Path.of("/usr/local/cuda/lib64"),
+                        Path.of("/usr/local/cuda/targets/x86_64-linux/lib"),
+                        Path.of("/usr/local/nvidia/lib64"),
+                        Path.of("/usr/lib/x86_64-linux-gnu"),
+                        Path.of("/lib/x86_64-linux-gnu"));
         assertThat(NativeLibrary.searchedDirectories(null, null, "aarch64"))
                 .contains(Path.of("/usr/local/cuda/targets/sbsa-linux/lib"), Path.of("/usr/lib/aarch64-linux-gnu"));
     }
