@@ -183,7 +183,11 @@ final class SweepCommand implements Callable<Integer> {
         for (FieldDescriptor section : TrainingSpec.getDescriptor().getFields()) {
             if (section.getType() != FieldDescriptor.Type.MESSAGE) continue;
             for (FieldDescriptor f : section.getMessageType().getFields())
-                if (f.getName().equals(name) || SpecOptions.option(f).equals(name)) return f;
+                // the service's own fields (checkpoint_freq, keep_checkpoints) have no train.py name
+                if (f.getName().equals(name)
+                        || SpecOptions.optionOf(f)
+                                .map(o -> o.name().equals(name))
+                                .orElse(false)) return f;
         }
         return null;
     }
@@ -283,7 +287,7 @@ final class SweepCommand implements Callable<Integer> {
         if (base.hasWeightsFrom()) line.append(" --weights_path=").append(base.getWeightsFrom());
         for (Message section : List.of(base.getShape(), base.getOptimization(), base.getReporting())) {
             section.getAllFields().forEach((field, value) -> {
-                String option = SpecOptions.option(field);
+                String option = SpecOptions.optionOf(field).map(o -> o.name()).orElse(field.getName());
                 if (trial.containsParameters(option) || trial.containsParameters(field.getName())) return;
                 line.append(" --")
                         .append(option)
