@@ -142,7 +142,13 @@ public final class SpecOptions {
             Optional<Option<?>> option = OptionTable.byName(name)
                     .filter(o -> o.group() == group.get())
                     .or(() -> OptionTable.byField(group.get(), name));
-            if (option.isEmpty()) continue;
+            if (option.isEmpty()) {
+                // the service's own fields (checkpoint_freq, keep_checkpoints): no row, their type is the field's
+                FieldDescriptor own = type.findFieldByName(name);
+                if (own == null || own.isRepeated()) continue;
+                message.setField(own, ownFieldValue(own, name, text));
+                return;
+            }
             Object value = option.get().parse(text);
             FieldDescriptor field = type.findFieldByName(option.get().field());
             if (value == null) message.clearField(field);
@@ -150,5 +156,29 @@ public final class SpecOptions {
             return;
         }
         throw new OptionRefusal(name, "is not one this command takes");
+    }
+
+    private static Object ownFieldValue(FieldDescriptor field, String name, String text) {
+        String t = text.trim();
+        try {
+            return switch (field.getJavaType()) {
+                case INT -> Integer.parseInt(t);
+                case LONG -> Long.parseLong(t);
+                case DOUBLE -> Double.parseDouble(t);
+                case BOOLEAN ->
+                    switch (t) {
+                        case "True", "true", "1" -> true;
+                        case "False", "false", "0" -> false;
+                        default -> throw new NumberFormatException();
+                    };
+                case STRING -> text;
+                default -> throw new OptionRefusal(name, "is not one this command takes");
+            };
+        } catch (NumberFormatException e) {
+            throw new OptionRefusal(
+                    name,
+                    "must be " + field.getJavaType().name().toLowerCase(java.util.Locale.ROOT) + ", got '" + text
+                            + "'");
+        }
     }
 }
