@@ -158,27 +158,20 @@ public final class SpecOptions {
         throw new OptionRefusal(name, "is not one this command takes");
     }
 
+    /** A service-own field's value, parsed as the table's options of that type are. */
     private static Object ownFieldValue(FieldDescriptor field, String name, String text) {
-        String t = text.trim();
+        OptionKind<?> kind = switch (field.getJavaType()) {
+            case INT -> OptionKind.INT;
+            case LONG -> OptionKind.LONG;
+            case DOUBLE -> OptionKind.DOUBLE;
+            case BOOLEAN -> OptionKind.BOOL;
+            case STRING -> OptionKind.TEXT;
+            default -> throw new OptionRefusal(name, "is not one this command takes");
+        };
         try {
-            return switch (field.getJavaType()) {
-                case INT -> Integer.parseInt(t);
-                case LONG -> Long.parseLong(t);
-                case DOUBLE -> Double.parseDouble(t);
-                case BOOLEAN ->
-                    switch (t) {
-                        case "True", "true", "1" -> true;
-                        case "False", "false", "0" -> false;
-                        default -> throw new NumberFormatException();
-                    };
-                case STRING -> text;
-                default -> throw new OptionRefusal(name, "is not one this command takes");
-            };
-        } catch (NumberFormatException e) {
-            throw new OptionRefusal(
-                    name,
-                    "must be " + field.getJavaType().name().toLowerCase(java.util.Locale.ROOT) + ", got '" + text
-                            + "'");
+            return kind.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new OptionRefusal(name, e.getMessage(), e);
         }
     }
 }

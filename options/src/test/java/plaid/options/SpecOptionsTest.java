@@ -144,4 +144,16 @@ class SpecOptionsTest {
                 .as("the field's double, as it is")
                 .isEqualTo(0.1 + 0.2);
     }
+
+    @Test
+    void theServicesOwnFieldsAreTakenAsFlagsWithTheTablesParsing() {
+        Reporting.Builder reporting = Reporting.newBuilder();
+        SpecOptions.setFlag(java.util.List.of(reporting), "checkpoint_freq", "20");
+        SpecOptions.setFlag(java.util.List.of(reporting), "keep_checkpoints", "1");
+        assertThat(reporting.getCheckpointFreq()).isEqualTo(20);
+        assertThat(reporting.getKeepCheckpoints()).isEqualTo(1);
+        assertThatThrownBy(() -> SpecOptions.setFlag(java.util.List.of(reporting), "checkpoint_freq", "often"))
+                .isInstanceOfSatisfying(
+                        OptionRefusal.class, e -> assertThat(e.getMessage()).contains("checkpoint_freq"));
+    }
 }
