@@ -182,12 +182,7 @@ final class SweepCommand implements Callable<Integer> {
     private static FieldDescriptor field(String name) {
         for (FieldDescriptor section : TrainingSpec.getDescriptor().getFields()) {
             if (section.getType() != FieldDescriptor.Type.MESSAGE) continue;
-            for (FieldDescriptor f : section.getMessageType().getFields())
-                // the service's own fields (checkpoint_freq, keep_checkpoints) have no train.py name
-                if (f.getName().equals(name)
-                        || SpecOptions.optionOf(f)
-                                .map(o -> o.name().equals(name))
-                                .orElse(false)) return f;
+            for (FieldDescriptor f : section.getMessageType().getFields()) if (SpecOptions.names(f, name)) return f;
         }
         return null;
     }

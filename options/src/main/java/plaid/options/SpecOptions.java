@@ -70,6 +70,15 @@ public final class SpecOptions {
                 .flatMap(e -> OptionTable.byField(e.getKey(), field.getName()));
     }
 
+    /**
+     * Whether {@code name} names this field of an option message: as the field or as its train.py
+     * option (the service's own fields, checkpoint_freq and keep_checkpoints, only as the field).
+     */
+    public static boolean names(FieldDescriptor field, String name) {
+        return field.getName().equals(name)
+                || optionOf(field).map(o -> o.name().equals(name)).orElse(false);
+    }
+
     /** The option (train.py's name) a field of an option message sets. */
     public static String option(FieldDescriptor field) {
         return optionOf(field)

@@ -215,11 +215,7 @@ final class SweepSpace {
         InvalidArgument.require(!name.isEmpty(), at, "must name a train.py option");
         for (FieldDescriptor section : SECTIONS) {
             for (FieldDescriptor field : section.getMessageType().getFields()) {
-                // the service's own fields (checkpoint_freq, keep_checkpoints) have no train.py name
-                if (field.getName().equals(name)
-                        || SpecOptions.optionOf(field)
-                                .map(o -> o.name().equals(name))
-                                .orElse(false)) return new Option(section, field);
+                if (SpecOptions.names(field, name)) return new Option(section, field);
             }
         }
         throw InvalidArgument.of(
