@@ -8,6 +8,7 @@ import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.DiffusionMode;
+import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
 
 /**
@@ -33,8 +34,17 @@ public final class DiffusionObjective {
     /** Whether the denoiser's x̂ is token-space and needs converting ({@link DiffusionMode#convertsReconstToBow}). */
     private final boolean convertReconst;
 
+    /** Chunks of the denoisers' output head ({@link HeadChunks}): this objective reads no whole logits. */
+    private final HeadChunks headChunks;
+
+    /** With the head chunked as {@code -Dplaid.head.chunkRows} asks (by default sized for the device). */
     public DiffusionObjective(PlaidParameters params) {
+        this(params, HeadChunks.fromSystemProperty(params.backend(), params.config().vocabSize));
+    }
+
+    public DiffusionObjective(PlaidParameters params, HeadChunks headChunks) {
         this.params = params;
+        this.headChunks = headChunks;
         this.be = params.backend();
         this.c = params.config();
         DiffusionMode mode = c.diffusionMode();
@@ -140,7 +150,8 @@ public final class DiffusionObjective {
 
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
-        return denoisers.computeIfAbsent(rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen));
+        return denoisers.computeIfAbsent(
+                rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen, false, headChunks));
     }
 
     private Tensor[] buffers(int rows, int seqLen) {
@@ -230,10 +241,9 @@ public final class DiffusionObjective {
 
         // reconstruction: mean over positions of the cross-entropy, rows < R
         int[] reconstTargets = java.util.Arrays.copyOf(mb.tokens(), r * seqLen);
-        double[] reconst = reconstruction(main.logits(), reconstTargets, r, seqLen);
-        double[] secondaryReconst = main.hasSecondaryLogits()
-                ? reconstruction(main.secondaryLogits(), reconstTargets, r, seqLen)
-                : new double[r];
+        double[] reconst = reconstruction(main, false, reconstTargets, r, seqLen);
+        double[] secondaryReconst =
+                main.hasSecondaryLogits() ? reconstruction(main, true, reconstTargets, r, seqLen) : new double[r];
 
         // prior KL(N(α₁ x₀, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
         double alpha1 = Math.sqrt(NoiseSchedule.sigmoid(-g1)), sigma1 = Math.sqrt(NoiseSchedule.sigmoid(g1));
@@ -314,11 +324,11 @@ public final class DiffusionObjective {
                 loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond, secondaryReconstTerm);
     }
 
-    /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of {@code logits}. */
-    private double[] reconstruction(Tensor logits, int[] targets, int r, int seqLen) {
+    /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of the (secondary) logits. */
+    private double[] reconstruction(Denoiser denoiser, boolean secondary, int[] targets, int r, int seqLen) {
         double[] reconst = new double[r];
         if (r == 0) return reconst;
-        double[] ce = be.crossEntropy(logits.view(0, r * seqLen, c.vocabSize), targets);
+        double[] ce = denoiser.crossEntropy(targets, secondary);
         for (int i = 0; i < r; i++) {
             double s = 0;
             for (int p = 0; p < seqLen; p++) s += (float) ce[i * seqLen + p];
@@ -357,21 +367,10 @@ public final class DiffusionObjective {
 
         // d loss / d logits of the reconstruction rows: (p − onehot)·rw/(avg_R·S)
         if (r > 0) {
-            reconstructionBackward(
-                    main.probs(),
-                    main.logitGradient(),
-                    reconstTargets,
-                    r,
-                    seqLen,
-                    scale * c.reconstWeight / (avgR * seqLen));
+            main.addCrossEntropyGradient(reconstTargets, (float) (scale * c.reconstWeight / (avgR * seqLen)), false);
             if (main.hasSecondaryLogits()) {
-                reconstructionBackward(
-                        main.secondaryProbs(),
-                        main.secondaryLogitGradient(),
-                        reconstTargets,
-                        r,
-                        seqLen,
-                        scale * c.reconstSecondaryWeight / (avgR * seqLen));
+                main.addCrossEntropyGradient(
+                        reconstTargets, (float) (scale * c.reconstSecondaryWeight / (avgR * seqLen)), true);
             }
         }
         // d loss / d x̂ of the diffusion rows: coef·SNR'·(x₀ − x̂)/S, in diffusion space
@@ -456,14 +455,6 @@ public final class DiffusionObjective {
             for (int k = 0; k < g.length; k++) g[k] += (float) (regularizerScale * matrix[k]);
         }
         be.upload(g, mp.grad());
-    }
-
-    /** d/dlogits of the first r rows' cross-entropy, (p − onehot)·factor, into {@code dLogits}. */
-    private void reconstructionBackward(Tensor probs, Tensor dLogits, int[] targets, int r, int seqLen, double factor) {
-        float[] rowScale = new float[r];
-        java.util.Arrays.fill(rowScale, (float) factor);
-        be.crossEntropyBackward(
-                probs.view(0, r * seqLen, c.vocabSize), targets, rowScale, dLogits.view(0, r * seqLen, c.vocabSize));
     }
 
     private static double sumOfSquares(float[] values) {

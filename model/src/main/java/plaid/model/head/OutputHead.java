@@ -1,5 +1,6 @@
 package plaid.model.head;
 
+import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
 import plaid.model.bow.DiffusionMode;
@@ -11,7 +12,7 @@ import plaid.model.bow.DiffusionMode;
  * {@code double_logit_reg}'s. A head holds the activations of the latest {@link #forward}, which its
  * {@link #backward} reads.
  */
-public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLogitHead {
+public sealed interface OutputHead permits PlaidHead, ChunkedPlaidHead, ReconstFirstHead, DoubleLogitHead {
 
     /**
      * The head {@code params}' diffusion mode builds.
@@ -21,6 +22,15 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
      *                            modes with one set of logits
      */
     static OutputHead forMode(PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, Tensor h) {
+        return forMode(params, rows, seqLen, readSecondaryLogits, HeadChunks.OFF, h);
+    }
+
+    /**
+     * As {@link #forMode(PlaidParameters, int, int, boolean, Tensor)}; with {@code chunks} on, Plaid's
+     * own head is built chunked ({@link ChunkedPlaidHead}); the fork's heads are always built whole.
+     */
+    static OutputHead forMode(
+            PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, HeadChunks chunks, Tensor h) {
         DiffusionMode mode = params.config().diffusionMode();
         boolean doubleLogits = mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
         if (readSecondaryLogits && !doubleLogits) {
@@ -29,11 +39,46 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
         }
         if (doubleLogits) return new DoubleLogitHead(params, rows, seqLen, readSecondaryLogits, h);
         if (mode.contains(DiffusionMode.Word.RECONST_FIRST)) return new ReconstFirstHead(params, rows, seqLen, h);
-        return new PlaidHead(params, h);
+        return chunks.on() ? new ChunkedPlaidHead(params, h, chunks.rows()) : new PlaidHead(params, h);
     }
 
     /** The logits the caller reads: the primary set, or the secondary one when built to read those. */
     LogitSet logits();
+
+    /**
+     * −log softmax(logits)[target] of the first {@code targets.length} token rows of the read logits
+     * ({@code secondary}: of {@link #otherLogits()}) of the latest forward.
+     */
+    default double[] crossEntropy(ComputeBackend be, int[] targets, boolean secondary) {
+        Tensor l = logitSet(secondary).logits();
+        return be.crossEntropy(l.view(0, targets.length, l.shape()[1]), targets);
+    }
+
+    /**
+     * d/dlogits += factor·(softmax − onehot(targets)) on the first {@code targets.length} token rows of
+     * the read logits ({@code secondary}: the other set), for the next {@link #backward}.
+     */
+    default void addCrossEntropyGradient(ComputeBackend be, int[] targets, float factor, boolean secondary) {
+        LogitSet set = logitSet(secondary);
+        int n = targets.length, v = set.logits().shape()[1];
+        be.crossEntropyBackward(
+                set.probs().view(0, n, v),
+                targets,
+                new float[] {factor},
+                set.gradient().view(0, n, v));
+    }
+
+    /** Whether the head keeps whole [rows·S, V] logit sets ({@link #logits()}); the chunked head does not. */
+    default boolean keepsLogits() {
+        return true;
+    }
+
+    /** The read logits, or with {@code secondary} the other set. */
+    private LogitSet logitSet(boolean secondary) {
+        if (!secondary) return logits();
+        if (otherLogits() == null) throw new IllegalStateException("this head has no secondary logits");
+        return otherLogits();
+    }
 
     /** double_logit_reg's other set of logits; null for the heads with one. */
     default LogitSet otherLogits() {

@@ -153,6 +153,11 @@ public final class CudaBackend implements ComputeBackend {
         device.synchronizeStream();
     }
 
+    /** The card's memory in bytes (what workspaces such as the chunked output head size themselves by). */
+    public long deviceMemoryBytes() {
+        return device.totalMemory();
+    }
+
     /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
     public long allocatedBytes() {
         return memory.allocatedBytes();
