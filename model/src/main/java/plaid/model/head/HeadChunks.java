@@ -38,7 +38,8 @@ public record HeadChunks(int rows) {
         return parse(System.getProperty(PROPERTY, "auto"), be, vocabSize);
     }
 
-    static HeadChunks parse(String value, ComputeBackend be, int vocabSize) {
+    /** {@code off} (or 0), {@code auto}, or a row count, as the property takes them. */
+    public static HeadChunks parse(String value, ComputeBackend be, int vocabSize) {
         String v = value.trim();
         if (v.equals("off") || v.equals("0")) return OFF;
         if (v.equals("auto")) return forBudget(budgetBytes(be), vocabSize);
