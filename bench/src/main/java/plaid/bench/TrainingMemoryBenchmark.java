@@ -1,33 +1,39 @@
 package plaid.bench;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import plaid.backend.cuda.CudaBackend;
 import plaid.backend.cuda.GemmPrecision;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.Trainer;
+import plaid.model.TrainingMemory;
 import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
 
 /**
  * Peak device memory and step time of the small model's training step (D 384, L 16, H 6, seq 256,
  * V 32768, batch 256 unless {@code -Dplaid.bench.trainingBatch}), in the GEMM precision of
- * {@code -Dplaid.bench.precision} (default bf16), with the output head chunked ({@link HeadChunks},
- * sized for the card, or {@code -Dplaid.bench.chunkRows}) and whole: issue 17's memory target (≤ 20 GiB
- * against the original's 57.4). Each configuration trains a fresh model: {@value #WARMUP_STEPS} steps
+ * {@code -Dplaid.bench.precision} (default bf16), in three {@link TrainingMemory} plans: {@code chunked}
+ * (the output head in chunks, sized for the card or {@code -Dplaid.bench.chunkRows}, and the
+ * self-conditioning pass {@code -Dplaid.bench.selfcondRows} rows at a time, default 16), {@code head}
+ * (the chunked head alone) and {@code whole} (as before issue 17): the issue's memory target is ≤ 20 GiB
+ * against the original's 57.4. Each configuration trains a fresh model: {@value #WARMUP_STEPS} steps
  * to compile kernels and settle the JIT, then {@value #TIMED_STEPS} timed ones, whose peak of allocated
  * device bytes (tensors, scratch and staged arguments; garbage not yet collected counts too) is printed.
- * {@code -Dplaid.bench.chunkModes} picks the configurations, default {@code chunked,whole}.
+ * {@code -Dplaid.bench.chunkModes} picks the plans, default {@code chunked,head,whole}.
  */
 public final class TrainingMemoryBenchmark {
     private static final int WARMUP_STEPS = 2, TIMED_STEPS = 4;
     /** The original's figures for this step on the H200 (anchors.md): peak GiB and settled ms/step. */
     private static final double ORIGINAL_PEAK_GIB = 57.4, ORIGINAL_STEP_MS = 340;
 
-    private record Row(String head, int chunkRows, double peakGiB, double stepMillis, double heldGiB) {}
+    private record Row(
+            String mode, int chunkRows, int selfcondRows, double peakGiB, double stepMillis, double heldGiB) {}
 
     private TrainingMemoryBenchmark() {}
 
@@ -47,18 +53,21 @@ public final class TrainingMemoryBenchmark {
             log(
                     "device memory %.1f GiB; small model, batch %d × seq %d, V %d, %s",
                     gib(gpu.deviceMemoryBytes()), c.batchSize, c.seqLen, c.vocabSize, precision);
-            for (String mode : System.getProperty("plaid.bench.chunkModes", "chunked,whole")
+            for (String mode : System.getProperty("plaid.bench.chunkModes", "chunked,head,whole")
                     .split(",")) {
-                HeadChunks chunks = switch (mode.trim()) {
-                    case "chunked" ->
+                HeadChunks chunks =
                         HeadChunks.parse(System.getProperty("plaid.bench.chunkRows", "auto"), gpu, c.vocabSize);
-                    case "whole" -> HeadChunks.OFF;
+                int selfcondRows = Integer.getInteger("plaid.bench.selfcondRows", 16);
+                TrainingMemory memory = switch (mode.trim()) {
+                    case "chunked" -> new TrainingMemory(chunks, selfcondRows);
+                    case "head" -> new TrainingMemory(chunks, 0);
+                    case "whole" -> TrainingMemory.WHOLE;
                     default ->
                         throw new IllegalArgumentException(
-                                "plaid.bench.chunkModes: expected chunked or whole, got '" + mode + "'");
+                                "plaid.bench.chunkModes: expected chunked, head or whole, got '" + mode + "'");
                 };
                 try {
-                    rows.add(measure(gpu, c, mode.trim(), chunks));
+                    rows.add(measure(gpu, c, mode.trim(), memory));
                 } catch (RuntimeException e) {
                     log("FAILED %s: %s", mode, e);
                 }
@@ -66,13 +75,14 @@ public final class TrainingMemoryBenchmark {
             }
         }
         System.out.printf(
-                "%n%-8s %10s %14s %12s %14s %12s %12s%n",
-                "head", "chunk rows", "peak GiB", "÷ original", "ms/step", "÷ original", "held GiB");
+                "%n%-8s %10s %10s %10s %12s %10s %12s %10s%n",
+                "memory", "chunk rows", "sc rows", "peak GiB", "÷ original", "ms/step", "÷ original", "held GiB");
         for (Row r : rows) {
             System.out.printf(
-                    "%-8s %10s %14.2f %12.2f %14.1f %12.2f %12.2f%n",
-                    r.head(),
-                    r.chunkRows() > 0 ? Integer.toString(r.chunkRows()) : "-",
+                    "%-8s %10s %10s %10.2f %12.2f %10.1f %12.2f %10.2f%n",
+                    r.mode(),
+                    r.chunkRows() > 0 ? Integer.toString(r.chunkRows()) : "whole",
+                    r.selfcondRows() > 0 ? Integer.toString(r.selfcondRows()) : "all",
                     r.peakGiB(),
                     r.peakGiB() / ORIGINAL_PEAK_GIB,
                     r.stepMillis(),
@@ -84,12 +94,17 @@ public final class TrainingMemoryBenchmark {
                 ORIGINAL_PEAK_GIB, ORIGINAL_STEP_MS);
     }
 
-    private static Row measure(CudaBackend gpu, PlaidConfig c, String mode, HeadChunks chunks) {
-        String old = System.getProperty(HeadChunks.PROPERTY);
-        // the trainer's objective reads the chunking from the property when it is built
-        System.setProperty(HeadChunks.PROPERTY, chunks.on() ? Integer.toString(chunks.rows()) : "off");
+    private static Row measure(CudaBackend gpu, PlaidConfig c, String mode, TrainingMemory memory) {
+        // the trainer's objective reads its memory plan from the properties when it is built
+        Map<String, String> properties = Map.of(
+                HeadChunks.PROPERTY,
+                memory.headChunks().on() ? Integer.toString(memory.headChunks().rows()) : "off",
+                TrainingMemory.SELFCOND_ROWS_PROPERTY,
+                Integer.toString(memory.selfcondRowsPerPass()));
+        Map<String, String> old = new HashMap<>();
+        properties.forEach((k, v) -> old.put(k, System.setProperty(k, v)));
         try {
-            log("%s head%s: initialising", mode, chunks.on() ? ", " + chunks.rows() + " rows a chunk" : "");
+            log("%s: initialising; %s", mode, memory);
             PlaidParameters params = PlaidParameters.initialize(c, gpu, 1);
             SplittableRandom tokens = new SplittableRandom(2);
             Trainer trainer = new Trainer(
@@ -107,12 +122,20 @@ public final class TrainingMemoryBenchmark {
             for (int i = 0; i < TIMED_STEPS; i++) trainer.step(step++);
             gpu.synchronize();
             double millis = (System.nanoTime() - start) / 1e6 / TIMED_STEPS;
-            Row row = new Row(mode, chunks.rows(), gib(gpu.peakAllocatedBytes()), millis, gib(gpu.allocatedBytes()));
-            log("%s head: peak %.2f GiB, %.1f ms/step", mode, row.peakGiB(), row.stepMillis());
+            Row row = new Row(
+                    mode,
+                    memory.headChunks().rows(),
+                    memory.selfcondRowsPerPass(),
+                    gib(gpu.peakAllocatedBytes()),
+                    millis,
+                    gib(gpu.allocatedBytes()));
+            log("%s: peak %.2f GiB, %.1f ms/step", mode, row.peakGiB(), row.stepMillis());
             return row;
         } finally {
-            if (old == null) System.clearProperty(HeadChunks.PROPERTY);
-            else System.setProperty(HeadChunks.PROPERTY, old);
+            old.forEach((k, v) -> {
+                if (v == null) System.clearProperty(k);
+                else System.setProperty(k, v);
+            });
         }
     }
 

@@ -8,7 +8,6 @@ import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.bow.BowTransform;
 import plaid.model.bow.DiffusionMode;
-import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
 
 /**
@@ -34,17 +33,18 @@ public final class DiffusionObjective {
     /** Whether the denoiser's x̂ is token-space and needs converting ({@link DiffusionMode#convertsReconstToBow}). */
     private final boolean convertReconst;
 
-    /** Chunks of the denoisers' output head ({@link HeadChunks}): this objective reads no whole logits. */
-    private final HeadChunks headChunks;
+    /** How the denoisers hold the logits and the self-conditioning pass's rows ({@link TrainingMemory}). */
+    private final TrainingMemory memory;
 
-    /** With the head chunked as {@code -Dplaid.head.chunkRows} asks (by default sized for the device). */
+    /** As {@code -Dplaid.head.chunkRows} and {@code -Dplaid.selfcond.rowsPerPass} ask ({@link TrainingMemory}). */
     public DiffusionObjective(PlaidParameters params) {
-        this(params, HeadChunks.fromSystemProperty(params.backend(), params.config().vocabSize));
+        this(params, TrainingMemory.fromSystemProperties(params.backend(), params.config().vocabSize));
     }
 
-    public DiffusionObjective(PlaidParameters params, HeadChunks headChunks) {
+    /** @param memory how the denoisers hold their logits and activations; the results do not depend on it */
+    public DiffusionObjective(PlaidParameters params, TrainingMemory memory) {
         this.params = params;
-        this.headChunks = headChunks;
+        this.memory = memory;
         this.be = params.backend();
         this.c = params.config();
         DiffusionMode mode = c.diffusionMode();
@@ -151,7 +151,7 @@ public final class DiffusionObjective {
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
         return denoisers.computeIfAbsent(
-                rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen, false, headChunks));
+                rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen, false, memory.headChunks()));
     }
 
     private Tensor[] buffers(int rows, int seqLen) {
@@ -205,32 +205,15 @@ public final class DiffusionObjective {
         }
         be.upload(z, zT);
 
-        // self-conditioning pass (no gradient) on the rows with m = 1
+        // self-conditioning pass (no gradient) on the rows with m = 1, a few rows at a time: a row's x̂ does not
+        // depend on the others', and the pass's denoiser holds activations for the rows of one pass only
         float[] xSelfcond = new float[tokens * e];
         int[] scRows =
                 IntStream.range(0, rows).filter(i -> mb.selfcondMask()[i] != 0f).toArray();
-        if (scRows.length > 0) {
-            Denoiser sc = denoiser(scRows.length, seqLen);
-            Tensor zSub = be.allocate(scRows.length * seqLen, e);
-            float[] zs = new float[scRows.length * perRow];
-            double[] gSub = new double[scRows.length];
-            for (int j = 0; j < scRows.length; j++) {
-                System.arraycopy(z, scRows[j] * perRow, zs, j * perRow, perRow);
-                gSub[j] = gamma[scRows[j]];
-            }
-            be.upload(zs, zSub);
-            sc.forward(
-                    zSub,
-                    gSub,
-                    embedding,
-                    mb.biasScale(),
-                    be.allocate(scRows.length * seqLen, e),
-                    null,
-                    mb.segments().select(scRows),
-                    false);
-            float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
-            for (int j = 0; j < scRows.length; j++)
-                System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
+        int perPass = memory.selfcondRowsPerPass() > 0 ? memory.selfcondRowsPerPass() : Math.max(1, scRows.length);
+        for (int lo = 0; lo < scRows.length; lo += perPass) {
+            int[] pass = java.util.Arrays.copyOfRange(scRows, lo, Math.min(scRows.length, lo + perPass));
+            selfcondPass(pass, z, gamma, embedding, mb, xSelfcond);
         }
         be.upload(xSelfcond, xScT);
 
@@ -322,6 +305,32 @@ public final class DiffusionObjective {
         }
         return new Result(
                 loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond, secondaryReconstTerm);
+    }
+
+    /** x̂ of the rows {@code scRows} (in diffusion space) into their rows of {@code xSelfcond}. */
+    private void selfcondPass(
+            int[] scRows, float[] z, double[] gamma, Tensor embedding, MicroBatch mb, float[] xSelfcond) {
+        int seqLen = mb.seqLen(), e = c.embedDim, perRow = seqLen * e;
+        Denoiser sc = denoiser(scRows.length, seqLen);
+        Tensor zSub = be.allocate(scRows.length * seqLen, e);
+        float[] zs = new float[scRows.length * perRow];
+        double[] gSub = new double[scRows.length];
+        for (int j = 0; j < scRows.length; j++) {
+            System.arraycopy(z, scRows[j] * perRow, zs, j * perRow, perRow);
+            gSub[j] = gamma[scRows[j]];
+        }
+        be.upload(zs, zSub);
+        sc.forward(
+                zSub,
+                gSub,
+                embedding,
+                mb.biasScale(),
+                be.allocate(scRows.length * seqLen, e),
+                null,
+                mb.segments().select(scRows),
+                false);
+        float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
+        for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
     }
 
     /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of the (secondary) logits. */

@@ -8,7 +8,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.cpu.CpuBackend;
@@ -16,7 +16,8 @@ import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
 
 /**
- * The chunked output head (issue 17) against the whole one on the CPU, through the training objective:
+ * The chunked output head (issue 17) against the whole one on the CPU, through the training objective
+ * (with the self-conditioning pass split into passes of a few rows, which changes no bit):
  * every per-row result and every gradient that reaches the head only through d/dh, d/dz or d/dγ bit for
  * bit; output_linear.weight's gradient bit for bit when the chunks are multiples of 256 rows (the CPU
  * GEMM's k block); output_linear.bias's and the embedding matrix's gradients, whose sums over rows the
@@ -28,7 +29,7 @@ class ChunkedHeadTest {
     private static final double SPLIT_SUM_BOUND = 1e-5;
 
     /** Everything the objective's evaluate yields, by name. */
-    private static Map<String, double[]> run(HeadChunks chunks, String mode) {
+    private static Map<String, double[]> run(TrainingMemory memory, String mode) {
         PlaidConfig c = TrainerTest.tinyConfig();
         c.vocabSize = 96;
         c.seqLen = SEQ;
@@ -60,7 +61,7 @@ class ChunkedHeadTest {
                 0.7,
                 0.5,
                 0.5);
-        DiffusionObjective objective = new DiffusionObjective(p, chunks);
+        DiffusionObjective objective = new DiffusionObjective(p, memory);
         DiffusionObjective.Result r = objective.evaluate(mb, true);
         Map<String, double[]> out = new LinkedHashMap<>();
         out.put("loss, nll", new double[] {r.loss(), r.nll()});
@@ -78,11 +79,12 @@ class ChunkedHeadTest {
         return d;
     }
 
-    @ParameterizedTest(name = "{0} rows a chunk")
-    @ValueSource(ints = {256, 100, 37, 192, 512, 4096})
-    void chunkedHeadEqualsTheWholeOne(int rowsPerChunk) {
+    @ParameterizedTest(name = "{0} rows a chunk, self-conditioning {1} rows a pass")
+    @CsvSource({"256, 0", "100, 3", "37, 1", "192, 16", "512, 2", "4096, 0"})
+    void chunkedHeadEqualsTheWholeOne(int rowsPerChunk, int selfcondRowsPerPass) {
         for (String mode : new String[] {"token", "BoW_embedding"}) {
-            Map<String, double[]> whole = run(HeadChunks.OFF, mode), chunked = run(new HeadChunks(rowsPerChunk), mode);
+            Map<String, double[]> whole = run(TrainingMemory.WHOLE, mode),
+                    chunked = run(new TrainingMemory(new HeadChunks(rowsPerChunk), selfcondRowsPerPass), mode);
             boolean oneChunk = rowsPerChunk >= ROWS * SEQ, kBlocks = rowsPerChunk % 256 == 0;
             for (var e : whole.entrySet()) {
                 String name = e.getKey();
@@ -135,6 +137,9 @@ class ChunkedHeadTest {
         // 1 GiB for three fp32 [rows, 32768] buffers: 2730 rows, in whole units of 256
         assertThat(HeadChunks.forBudget(1L << 30, 32768).rows()).isEqualTo(2560);
         assertThat(HeadChunks.forBudget(1, 32768).rows()).isEqualTo(256);
+        assertThatThrownBy(() -> new TrainingMemory(HeadChunks.OFF, -1))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(TrainingMemory.SELFCOND_ROWS_PROPERTY);
         CpuBackend cpu = new CpuBackend();
         String old = System.getProperty(HeadChunks.PROPERTY);
         try {
@@ -142,8 +147,8 @@ class ChunkedHeadTest {
             assertThat(HeadChunks.fromSystemProperty(cpu, 32768).on()).isFalse();
             System.setProperty(HeadChunks.PROPERTY, "300");
             assertThat(HeadChunks.fromSystemProperty(cpu, 32768).rows()).isEqualTo(300);
-            System.setProperty(HeadChunks.PROPERTY, "auto");
-            assertThat(HeadChunks.fromSystemProperty(cpu, 32768).rows()).isEqualTo(2560);
+            System.setProperty(HeadChunks.PROPERTY, "auto"); // the CPU's budget: 512 MiB
+            assertThat(HeadChunks.fromSystemProperty(cpu, 32768).rows()).isEqualTo(1280);
             System.setProperty(HeadChunks.PROPERTY, "many");
             assertThatThrownBy(() -> HeadChunks.fromSystemProperty(cpu, 32768))
                     .isInstanceOf(IllegalArgumentException.class)

@@ -22,8 +22,12 @@ public record HeadChunks(int rows) {
     static final int ROW_UNIT = 256;
     /** The share of a CUDA card's memory the three chunk buffers of one head may take. */
     private static final int CARD_MEMORY_SHARE = 64;
-    /** The chunk buffers' budget on the CPU, and the most on any card: bigger chunks do not run faster. */
-    private static final long MAX_BUDGET_BYTES = 1L << 30;
+    /**
+     * The chunk buffers' budget on the CPU, and the most on any card: 1280 rows at V = 32768, whose
+     * [1280, 32768] × [32768, 384] products already fill the card; the self-conditioning pass's head holds
+     * its own.
+     */
+    private static final long MAX_BUDGET_BYTES = 1L << 29;
 
     public HeadChunks {
         if (rows < 0) throw new IllegalArgumentException(PROPERTY + ": rows per chunk " + rows + " is negative");

@@ -16,12 +16,14 @@ import plaid.backend.cpu.CpuBackend;
 import plaid.model.DiffusionObjective;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
+import plaid.model.TrainingMemory;
 import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
 
 /**
  * The chunked output head (issue 17) on CUDA against the CPU reference's whole head, through the training
- * objective of a small random model whose rows·S is not a multiple of the chunk: x̂, the loss's terms and
+ * objective of a small random model whose rows·S is not a multiple of the chunk, the self-conditioning
+ * pass two rows at a time: x̂, the loss's terms and
  * every parameter gradient, to the bounds DenoiserParityTest holds each mode to. Skipped, with the
  * reason, on machines without a usable GPU, unless {@code -Dplaid.cuda.required=true}.
  */
@@ -94,9 +96,10 @@ class ChunkedHeadCudaTest {
     }
 
     /** x̂, the loss's terms and every gradient of one evaluate with backward, by name. */
-    private static Map<String, double[]> run(PlaidParameters p, HeadChunks chunks, DiffusionObjective.MicroBatch mb) {
+    private static Map<String, double[]> run(
+            PlaidParameters p, TrainingMemory memory, DiffusionObjective.MicroBatch mb) {
         p.zeroGrads();
-        DiffusionObjective objective = new DiffusionObjective(p, chunks);
+        DiffusionObjective objective = new DiffusionObjective(p, memory);
         DiffusionObjective.Result r = objective.evaluate(mb, true);
         ComputeBackend be = p.backend();
         Map<String, double[]> out = new LinkedHashMap<>();
@@ -121,8 +124,8 @@ class ChunkedHeadCudaTest {
         CudaBackend face = gpu.withOptions(gpu.options().withPrecision(precision));
         PlaidParameters cuda = PlaidParameters.fromStateDicts(c, face, cpu.toStateDicts());
         DiffusionObjective.MicroBatch mb = microBatch(c);
-        Map<String, double[]> expected = run(cpu, HeadChunks.OFF, mb);
-        Map<String, double[]> actual = run(cuda, new HeadChunks(rowsPerChunk), mb);
+        Map<String, double[]> expected = run(cpu, TrainingMemory.WHOLE, mb);
+        Map<String, double[]> actual = run(cuda, new TrainingMemory(new HeadChunks(rowsPerChunk), 2), mb);
         boolean bf16 = face.bf16Arithmetic();
         double forward = bf16 ? 2e-2 : 1e-4, loss = bf16 ? 2e-2 : 1e-5, gradient = bf16 ? 5e-2 : 1e-3;
         for (var e : expected.entrySet()) {
