@@ -84,7 +84,8 @@ public final class ComputeBackends {
      */
     public static List<Collective> collective(List<? extends ComputeBackend> backends) {
         if (backends.stream().allMatch(b -> b instanceof CudaBackend))
-            return NcclCollective.group(backends.stream().map(b -> (CudaBackend) b).toList());
+            return NcclCollective.group(
+                    backends.stream().map(b -> (CudaBackend) b).toList());
         if (backends.stream().anyMatch(b -> b instanceof CudaBackend))
             throw new IllegalArgumentException("ranks mix CUDA and other backends");
         return InProcessCollective.group(backends);

@@ -73,8 +73,7 @@ public final class NcclCollective implements Collective {
         long bytes = (long) values.length * Double.BYTES;
         backend.synchronize();
         backend.makeCurrent();
-        CudaDriver.check(
-                CudaDriver.cuMemcpyHtoDHeap(address, MemorySegment.ofArray(values), bytes), "cuMemcpyHtoD_v2");
+        CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(address, MemorySegment.ofArray(values), bytes), "cuMemcpyHtoD_v2");
         comm.allReduce(address, address, values.length, Nccl.NCCL_FLOAT64, op(op));
         backend.synchronize();
         double[] out = new double[values.length];

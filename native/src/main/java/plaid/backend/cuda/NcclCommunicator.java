@@ -70,7 +70,8 @@ public final class NcclCommunicator implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment comms = arena.allocate(ADDRESS, n);
             MemorySegment devices = arena.allocate(JAVA_INT, n);
-            for (int i = 0; i < n; i++) devices.setAtIndex(JAVA_INT, i, backends.get(i).options().device());
+            for (int i = 0; i < n; i++)
+                devices.setAtIndex(JAVA_INT, i, backends.get(i).options().device());
             backends.get(0).makeCurrent();
             Nccl.check(Nccl.ncclCommInitAll(comms, n, devices), "ncclCommInitAll");
             java.util.List<NcclCommunicator> out = new java.util.ArrayList<>();
@@ -87,8 +88,7 @@ public final class NcclCommunicator implements AutoCloseable {
     /** ncclAllReduce of {@code count} values of {@code dataType} at device addresses, on the backend's stream. */
     void allReduce(long send, long receive, long count, int dataType, int op) {
         backend.makeCurrent();
-        Nccl.check(
-                Nccl.ncclAllReduce(send, receive, count, dataType, op, comm, backend.stream()), "ncclAllReduce");
+        Nccl.check(Nccl.ncclAllReduce(send, receive, count, dataType, op, comm, backend.stream()), "ncclAllReduce");
     }
 
     /** {@code root}'s {@code t} into every rank's, on the backend's stream. */

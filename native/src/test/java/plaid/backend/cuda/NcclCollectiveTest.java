@@ -20,8 +20,12 @@ class NcclCollectiveTest {
 
     private static void requireNccl() {
         if (Boolean.getBoolean("plaid.cuda.required"))
-            assertThat(CudaBackend.unavailableReason()).as("CUDA is required here").isEmpty();
-        assumeTrue(CudaBackend.isAvailable(), () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+            assertThat(CudaBackend.unavailableReason())
+                    .as("CUDA is required here")
+                    .isEmpty();
+        assumeTrue(
+                CudaBackend.isAvailable(),
+                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
     }
 
     @Test

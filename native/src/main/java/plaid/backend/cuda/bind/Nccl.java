@@ -47,7 +47,8 @@ public final class Nccl {
     private static final MethodHandle ncclBroadcast = LIBRARY.function(
             "ncclBroadcast",
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle ncclGroupStart = LIBRARY.function("ncclGroupStart", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle ncclGroupStart =
+            LIBRARY.function("ncclGroupStart", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle ncclGroupEnd = LIBRARY.function("ncclGroupEnd", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle ncclCommAbort =
             LIBRARY.function("ncclCommAbort", FunctionDescriptor.of(JAVA_INT, ADDRESS));
