@@ -37,6 +37,17 @@ public final class Denoiser {
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
     private boolean logitGradientsZeroed;
 
+    /** Told i after block i's backward, when that block's weight gradients of this pass are complete. */
+    private java.util.function.IntConsumer afterBlockBackward = i -> {};
+
+    /**
+     * Calls {@code listener} with i after block i's backward (from the last block to the first):
+     * data-parallel training starts reducing a bucket of gradients there, while the backward goes on.
+     */
+    public void onBlockBackward(java.util.function.IntConsumer listener) {
+        this.afterBlockBackward = listener == null ? i -> {} : listener;
+    }
+
     public Denoiser(PlaidParameters params, int rows, int seqLen) {
         this(params, rows, seqLen, false);
     }
@@ -203,7 +214,10 @@ public final class Denoiser {
         double[] dGamma = new double[rows];
         zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there
         head.backward(inputs, dXReconst, dEmbedding, parameterGradients, dh, dz, dGamma);
-        for (int i = blocks.length - 1; i >= 0; i--) blocks[i].backward(dh, segments, parameterGradients);
+        for (int i = blocks.length - 1; i >= 0; i--) {
+            blocks[i].backward(dh, segments, parameterGradients);
+            afterBlockBackward.accept(i);
+        }
         input.backward(dh, inputs.z(), inputs.gamma(), dz, dGamma, parameterGradients);
         return new InputGradients(dz, dGamma);
     }

@@ -26,6 +26,10 @@ public final class GradientBuckets {
     private final boolean[] marked;
     private final List<Collective.Pending> inFlight = new ArrayList<>();
     private long nanos;
+    /** Buckets started by {@link #ready} before {@link #finish} this step (the overlap). */
+    private int startedEarly, lastStartedEarly;
+
+    private boolean finishing;
 
     public GradientBuckets(Collective collective, List<Tensor> grads, long capBytes) {
         if (capBytes <= 0) throw new IllegalArgumentException("bucket cap must be positive, got " + capBytes);
@@ -62,6 +66,7 @@ public final class GradientBuckets {
         marked[i] = true;
         int k = bucketOf[i];
         if (--missing[k] == 0) {
+            if (!finishing) startedEarly++;
             long start = System.nanoTime();
             inFlight.add(
                     collective.ranks() == 1
@@ -73,6 +78,7 @@ public final class GradientBuckets {
 
     /** Marks what is left (reverse order), waits for every bucket and readies the next step. */
     public void finish() {
+        finishing = true;
         for (int i = grads.size() - 1; i >= 0; i--) ready(i);
         long start = System.nanoTime();
         try {
@@ -80,9 +86,17 @@ public final class GradientBuckets {
         } finally {
             nanos += System.nanoTime() - start;
             inFlight.clear();
+            finishing = false;
+            lastStartedEarly = startedEarly;
+            startedEarly = 0;
             java.util.Arrays.fill(marked, false);
             System.arraycopy(sizes, 0, missing, 0, sizes.length);
         }
+    }
+
+    /** How many buckets of the last finished step started before {@link #finish}, during the backward. */
+    public int startedEarly() {
+        return lastStartedEarly;
     }
 
     /** Seconds this rank spent starting and waiting for reductions since the last call; resets the count. */

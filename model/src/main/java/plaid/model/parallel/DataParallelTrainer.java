@@ -10,6 +10,7 @@ import java.util.function.Supplier;
 import plaid.backend.Collective;
 import plaid.backend.GradientBuckets;
 import plaid.model.Parameter;
+import plaid.model.ParameterGroup;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.ReconstBatchSize;
@@ -26,7 +27,11 @@ import plaid.model.Trainer;
  */
 public final class DataParallelTrainer implements AutoCloseable {
     /** A step's metrics (of the whole batch) and each rank's timings. */
-    public record Step(Trainer.StepMetrics metrics, double[] rankSeconds, double[] allReduceSeconds) {
+    public record Step(
+            Trainer.StepMetrics metrics,
+            double[] rankSeconds,
+            double[] allReduceSeconds,
+            int bucketsStartedInBackward) {
         /** The largest share of a rank's step spent in the gradient all-reduce. */
         public double allReduceShare() {
             double share = 0;
@@ -42,6 +47,12 @@ public final class DataParallelTrainer implements AutoCloseable {
     /** One thread per rank, so a rank always runs where its device context is current. */
     private final List<ExecutorService> threads = new ArrayList<>();
 
+    /** Per rank: main-pass backwards done this step (a bucket may start only in the last one). */
+    private final int[] backwards;
+    /** Per rank, per block: the indices in {@code parameters().all()} of the block's weights. */
+    private final List<int[][]> blockParameters = new ArrayList<>();
+
+    private final int accum;
     private boolean broken;
 
     /**
@@ -55,6 +66,17 @@ public final class DataParallelTrainer implements AutoCloseable {
             RandomSource random,
             Trainer.BatchSource batches,
             int firstStep) {
+        this(replicas, collectives, random, batches, firstStep, GradientBuckets.DEFAULT_CAP_BYTES);
+    }
+
+    /** @param bucketCapBytes the gradient buckets' size (DDP's bucket_cap_mb) */
+    public DataParallelTrainer(
+            List<PlaidParameters> replicas,
+            List<Collective> collectives,
+            RandomSource random,
+            Trainer.BatchSource batches,
+            int firstStep,
+            long bucketCapBytes) {
         if (replicas.isEmpty() || replicas.size() != collectives.size())
             throw new IllegalArgumentException(
                     replicas.size() + " replicas for " + collectives.size() + " collective ranks");
@@ -64,6 +86,8 @@ public final class DataParallelTrainer implements AutoCloseable {
             throw new IllegalArgumentException(
                     "batch_size " + batchSize + " must be divisible by the " + n + " devices");
         this.collectives = List.copyOf(collectives);
+        this.backwards = new int[n];
+        this.accum = replicas.get(0).config().gradAccumSteps;
         for (int r = 0; r < n; r++) {
             if (collectives.get(r).rank() != r || collectives.get(r).ranks() != n)
                 throw new IllegalArgumentException(
@@ -79,11 +103,40 @@ public final class DataParallelTrainer implements AutoCloseable {
             buckets.add(new GradientBuckets(
                     collectives.get(r),
                     replicas.get(r).all().stream().map(Parameter::grad).toList(),
-                    GradientBuckets.DEFAULT_CAP_BYTES));
+                    bucketCapBytes));
             int rank = r;
+            blockParameters.add(blockParameterIndices(replicas.get(r)));
+            // The denoiser of this rank's main pass tells when a block's gradients are final.
+            t.objective()
+                    .denoiser(batchSize / n, replicas.get(r).config().seqLen)
+                    .onBlockBackward(block -> blockDone(rank, block));
             threads.add(Executors.newSingleThreadExecutor(
                     Thread.ofPlatform().name("plaid-rank-" + rank).daemon().factory()));
         }
+    }
+
+    private static int[][] blockParameterIndices(PlaidParameters params) {
+        int blocks = params.config().nBlocks;
+        List<List<Integer>> byBlock = new ArrayList<>();
+        for (int b = 0; b < blocks; b++) byBlock.add(new ArrayList<>());
+        List<Parameter> all = params.all();
+        for (int i = 0; i < all.size(); i++) {
+            Parameter p = all.get(i);
+            if (p.group() != ParameterGroup.MODEL || !p.name().startsWith("blocks.")) continue;
+            int b = Integer.parseInt(
+                    p.name().substring("blocks.".length(), p.name().indexOf('.', "blocks.".length())));
+            byBlock.get(b).add(i);
+        }
+        return byBlock.stream()
+                .map(l -> l.stream().mapToInt(Integer::intValue).toArray())
+                .toArray(int[][]::new);
+    }
+
+    /** Block {@code block}'s backward finished on {@code rank}: in the step's last micro-batch its gradients are final. */
+    private void blockDone(int rank, int block) {
+        if (backwards[rank] == accum - 1)
+            for (int i : blockParameters.get(rank)[block]) buckets.get(rank).ready(i);
+        if (block == 0) backwards[rank]++;
     }
 
     public int ranks() {
@@ -128,6 +181,7 @@ public final class DataParallelTrainer implements AutoCloseable {
         double[] rankSeconds = new double[n], allReduceSeconds = new double[n];
         List<Trainer.StepMetrics> metrics = onAllRanks(r -> {
             long rankStart = System.nanoTime();
+            backwards[r] = 0;
             Trainer t = trainers.get(r);
             Trainer.Sums local = t.accumulate(draw, r, n);
             GradientBuckets b = buckets.get(r);
@@ -138,7 +192,8 @@ public final class DataParallelTrainer implements AutoCloseable {
             rankSeconds[r] = (System.nanoTime() - rankStart) / 1e9;
             return m;
         });
-        return new Step(metrics.get(0), rankSeconds, allReduceSeconds);
+        return new Step(
+                metrics.get(0), rankSeconds, allReduceSeconds, buckets.get(0).startedEarly());
     }
 
     /**

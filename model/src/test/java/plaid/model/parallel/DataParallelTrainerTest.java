@@ -93,14 +93,18 @@ class DataParallelTrainerTest {
     }
 
     private static Run runRebuilt(PlaidConfig c, List<PlaidParameters> replicas, List<ComputeBackend> backends) {
+        // 16 KiB buckets: several per model, so the blocks' buckets start during the backward
         try (var dp = new DataParallelTrainer(
-                replicas, InProcessCollective.group(backends), new RandomSource(5), stream(c, 9), -10)) {
+                replicas, InProcessCollective.group(backends), new RandomSource(5), stream(c, 9), -10, 16 << 10)) {
             List<Trainer.StepMetrics> m = new ArrayList<>();
             for (int s = 0; s < STEPS; s++) {
                 DataParallelTrainer.Step step = dp.step(s);
                 assertThat(step.rankSeconds()).hasSize(replicas.size());
                 for (double seconds : step.rankSeconds()) assertThat(seconds).isPositive();
                 assertThat(step.allReduceShare()).isBetween(0.0, 1.0);
+                assertThat(step.bucketsStartedInBackward())
+                        .as("buckets reduced while the backward ran")
+                        .isPositive();
                 m.add(step.metrics());
             }
             return new Run(
