@@ -93,7 +93,7 @@ public final class GpuBenchmark {
     }
 
     /** The weights of {@code params} on {@code face}: the same object when their face has its options already, else a copy. */
-    private PlaidParameters on(CudaBackend face, PlaidParameters params) {
+    private PlaidParameters on(PlaidConfig config, CudaBackend face, PlaidParameters params) {
         if (params.backend() instanceof CudaBackend current && current.options().equals(face.options())) return params;
         if (copiedFrom != params) {
             hostCopy = null;
@@ -102,7 +102,7 @@ public final class GpuBenchmark {
             copiedFrom = params;
         }
         releaseGarbage(); // the previous copy on the device
-        return PlaidParameters.fromStateDicts(params.config(), face, hostCopy);
+        return PlaidParameters.fromStateDicts(config, face, hostCopy);
     }
 
     public static void main(String[] args) {
@@ -159,8 +159,8 @@ public final class GpuBenchmark {
                 .withGuidance(Guidance.prefix(prefix, GUIDANCE_WEIGHT));
         for (GemmPrecision precision : precisions) {
             CudaBackend face = in(precision);
-            PlaidParameters params = on(face, initial);
-            DiffusionSampler sampler = new DiffusionSampler(params, maxSeqLen);
+            PlaidParameters params = on(config, face, initial);
+            DiffusionSampler sampler = new DiffusionSampler(config, params, maxSeqLen);
             String mode = precision.name().toLowerCase(Locale.ROOT);
             guarded(
                     "sampling " + shape + " unguided " + mode,
@@ -186,26 +186,29 @@ public final class GpuBenchmark {
                 guarded("sampling step " + shape + " unguided " + mode + ", measured directly", () -> {
                     String work = "sampling step measured directly (median of " + DIRECT_STEPS + "), unguided, " + shape
                             + ", 8 × " + unguidedSeqLen;
-                    rows.add(new Row(work, mode, directStepMillis(params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                    rows.add(new Row(
+                            work, mode, directStepMillis(config, params, unguidedSeqLen), unguidedAnchor, "ms/step"));
                     CudaOptions converted = face.options().withBf16Activations(false);
                     rows.add(new Row(
                             work,
                             "bf16, activations converted",
-                            directStepMillis(on(face.withOptions(converted), params), unguidedSeqLen),
+                            directStepMillis(config, on(config, face.withOptions(converted), params), unguidedSeqLen),
                             unguidedAnchor,
                             "ms/step"));
                     CudaOptions fp32Attention = converted.withFlashAttention(false);
                     rows.add(new Row(
                             work,
                             "bf16, activations converted, fp32 attention",
-                            directStepMillis(on(face.withOptions(fp32Attention), params), unguidedSeqLen),
+                            directStepMillis(
+                                    config, on(config, face.withOptions(fp32Attention), params), unguidedSeqLen),
                             unguidedAnchor,
                             "ms/step"));
                     rows.add(new Row(
                             work,
                             "bf16, activations converted, fp32 attention, fp32 operands",
                             directStepMillis(
-                                    on(face.withOptions(fp32Attention.withBf16Operands(false)), params),
+                                    config,
+                                    on(config, face.withOptions(fp32Attention.withBf16Operands(false)), params),
                                     unguidedSeqLen),
                             unguidedAnchor,
                             "ms/step"));
@@ -219,7 +222,8 @@ public final class GpuBenchmark {
                             "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen,
                             "bf16, fp32 attention",
                             samplerStepMillis(
-                                    new DiffusionSampler(on(face.withOptions(fp32Attention), params), maxSeqLen),
+                                    new DiffusionSampler(
+                                            config, on(config, face.withOptions(fp32Attention), params), maxSeqLen),
                                     unguided,
                                     timedSteps),
                             unguidedAnchor,
@@ -229,7 +233,8 @@ public final class GpuBenchmark {
                             "bf16, fp32 attention, fp32 operands",
                             samplerStepMillis(
                                     new DiffusionSampler(
-                                            on(face.withOptions(fp32Attention.withBf16Operands(false)), params),
+                                            config,
+                                            on(config, face.withOptions(fp32Attention.withBf16Operands(false)), params),
                                             maxSeqLen),
                                     unguided,
                                     timedSteps),
@@ -264,12 +269,11 @@ public final class GpuBenchmark {
      * of host time for 8 × 1024 × 16 values, is left out). The median over {@value #DIRECT_STEPS}
      * steps after three of warm-up.
      */
-    private double directStepMillis(PlaidParameters params, int seqLen) {
+    private double directStepMillis(PlaidConfig c, PlaidParameters params, int seqLen) {
         releaseGarbage();
-        PlaidConfig c = params.config();
         CudaBackend gpu = (CudaBackend) params.backend();
         int samples = 8, size = samples * seqLen * c.embedDim;
-        Denoiser denoiser = new Denoiser(params, samples, seqLen);
+        Denoiser denoiser = new Denoiser(c, params, samples, seqLen);
         Tensor embedding = gpu.allocate(c.vocabSize, c.embedDim);
         gpu.upload(params.normalizedEmbedding(), embedding);
         Tensor z = gpu.allocate(samples * seqLen, c.embedDim), selfCond = gpu.allocate(samples * seqLen, c.embedDim);
@@ -453,6 +457,7 @@ public final class GpuBenchmark {
         PlaidParameters params = PlaidParameters.initialize(c, face, 1);
         SplittableRandom tokens = new SplittableRandom(2);
         Trainer trainer = new Trainer(
+                c,
                 params,
                 new RandomSource(3),
                 (n, seqLen) -> tokens.ints((long) n * seqLen, 0, c.vocabSize).toArray(),

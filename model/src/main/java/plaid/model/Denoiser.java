@@ -37,8 +37,8 @@ public final class Denoiser {
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
     private boolean logitGradientsZeroed;
 
-    public Denoiser(PlaidParameters params, int rows, int seqLen) {
-        this(params, rows, seqLen, false);
+    public Denoiser(PlaidConfig c, PlaidParameters params, int rows, int seqLen) {
+        this(c, params, rows, seqLen, false);
     }
 
     /**
@@ -46,8 +46,7 @@ public final class Denoiser {
      *                            secondary logits and {@link #secondaryLogits()} the primary ones (the
      *                            sampler's use_secondary_logits); refused for modes with one set of logits
      */
-    public Denoiser(PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits) {
-        PlaidConfig c = params.config();
+    public Denoiser(PlaidConfig c, PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits) {
         this.be = params.backend();
         this.mode = c.diffusionMode();
         this.rows = rows;
@@ -56,12 +55,12 @@ public final class Denoiser {
         // the residual stream between the parts: stream[i] is block i's input, stream[L] the head's
         Tensor[] stream = new Tensor[c.nBlocks + 1];
         for (int i = 0; i < stream.length; i++) stream[i] = be.allocate(tokens, d);
-        this.input = new InputProjection(params, rows, seqLen, stream[0]);
+        this.input = new InputProjection(c, params, rows, seqLen, stream[0]);
         TransformerBlock.Workspace workspace = TransformerBlock.Workspace.allocate(be, tokens, d);
         this.blocks = new TransformerBlock[c.nBlocks];
         for (int i = 0; i < blocks.length; i++)
-            blocks[i] = new TransformerBlock(params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
-        this.head = OutputHead.forMode(params, rows, seqLen, readSecondaryLogits, stream[c.nBlocks]);
+            blocks[i] = new TransformerBlock(c, params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
+        this.head = OutputHead.forMode(c, params, rows, seqLen, readSecondaryLogits, stream[c.nBlocks]);
         this.dh = be.allocate(tokens, d);
         this.dz = be.allocate(tokens, c.embedDim);
     }

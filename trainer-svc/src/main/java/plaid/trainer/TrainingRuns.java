@@ -91,7 +91,8 @@ public class TrainingRuns {
             } else {
                 params = PlaidParameters.initialize(options, backend, options.seed);
             }
-            Trainer trainer = new Trainer(params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
+            Trainer trainer =
+                    new Trainer(options, params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
             int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
             if (start != null)
                 events.append(
