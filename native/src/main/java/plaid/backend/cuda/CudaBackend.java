@@ -1,6 +1,5 @@
 package plaid.backend.cuda;
 
-import static plaid.backend.cuda.CudaTensor.groupSize;
 import static plaid.backend.cuda.CudaTensor.requireSameSize;
 
 import java.lang.foreign.MemorySegment;
@@ -21,11 +20,13 @@ import plaid.backend.cuda.bind.NativeLibrary;
  * {@link plaid.backend.cpu.CpuBackend} to rounding. {@link GemmPrecision} TF32 and BF16 trade that
  * agreement for tensor-core speed in the matrix products; BF16 also in attention.
  *
- * <p>This class is the face: argument checks, dispatch, and the simple ops. Below it, each concern
- * once: {@link CudaDevice} (context and stream), {@link DeviceMemory} (allocations and their
- * accounting), {@link Launcher} (every queued operation, counted), {@link Matmul} and
- * {@link LtMatmul} (the GEMMs and cuBLASLt's plans), {@link Bf16Operands} and {@link Bf16Handoff}
- * (the bf16 copies), {@link AttentionKernels} (which attention kernel), {@link FusedBlocks} (the
+ * <p>This class is the face: argument checks, dispatch, and the memory ops. The ops of each kernel
+ * family live in a class of their own, as the kernel sources do: {@link AlgebraKernels},
+ * {@link NormKernels}, {@link ActivationKernels}, {@link AttentionKernels} (which attention kernel),
+ * {@link HeadKernels} and {@link OptimizerKernels}. Below them, each concern once: {@link CudaDevice}
+ * (context and stream), {@link DeviceMemory} (allocations and their accounting), {@link Launcher}
+ * (every queued operation, counted), {@link Matmul} and {@link LtMatmul} (the GEMMs and cuBLASLt's
+ * plans), {@link Bf16Operands} and {@link Bf16Handoff} (the bf16 copies), {@link FusedBlocks} (the
  * forward-only block halves). How it computes is fixed by its {@link CudaOptions}; another option
  * set is another face on the same device ({@link #withOptions}), sharing its memory and stream.
  *
@@ -34,14 +35,6 @@ import plaid.backend.cuda.bind.NativeLibrary;
  * and {@link #profileOps}, which times each operation.
  */
 public final class CudaBackend implements ComputeBackend {
-    /** Elements one block of a dot-product reduction covers before the work is split over more blocks. */
-    private static final long DOT_ELEMENTS_PER_BLOCK = 16L * Launcher.BLOCK;
-
-    private static final int MAX_DOT_BLOCKS_PER_GROUP = 1024;
-    /** Rows one thread of the norm weight gradient sums; chunks are capped so the second pass stays short. */
-    private static final int NORM_GRAD_ROWS_PER_CHUNK = 128;
-
-    private static final int MAX_NORM_GRAD_CHUNKS = 1024;
     /** What {@link #opProfile()} lists the bf16-operand GEMMs under (their conversions are listed as convert_to_bf16*). */
     public static final String BF16_OPERANDS_PROFILE_KEY = Matmul.BF16_OPERANDS_PROFILE_KEY;
 
@@ -57,7 +50,12 @@ public final class CudaBackend implements ComputeBackend {
     /** Device-only intermediates (partial sums, attention deltas). */
     private final DeviceMemory.Scratch workspace;
 
+    private final AlgebraKernels algebra;
+    private final NormKernels norms;
+    private final ActivationKernels activations;
     private final AttentionKernels attention;
+    private final HeadKernels head;
+    private final OptimizerKernels optimizer;
     private final FusedBlocks fused;
 
     /** Empty when a CUDA device and the libraries (driver, NVRTC, cuBLAS) are there; otherwise why not. */
@@ -86,7 +84,12 @@ public final class CudaBackend implements ComputeBackend {
         bf16 = new Bf16Operands(launcher, memory, handoff);
         matmul = new Matmul(device, launcher, memory, bf16);
         workspace = memory.scratch();
+        algebra = new AlgebraKernels(launcher, memory, workspace);
+        norms = new NormKernels(launcher, handoff, workspace);
+        activations = new ActivationKernels(launcher, memory, handoff);
         attention = new AttentionKernels(launcher, memory, workspace, bf16, handoff);
+        head = new HeadKernels(launcher, memory, workspace);
+        optimizer = new OptimizerKernels(launcher);
         fused = new FusedBlocks(device, launcher, memory, matmul.lt, bf16, attention);
         System.getLogger(CudaBackend.class.getName())
                 .log(
@@ -112,7 +115,12 @@ public final class CudaBackend implements ComputeBackend {
         bf16 = base.bf16;
         matmul = base.matmul;
         workspace = base.workspace;
+        algebra = base.algebra;
+        norms = base.norms;
+        activations = base.activations;
         attention = base.attention;
+        head = base.head;
+        optimizer = base.optimizer;
         fused = base.fused;
     }
 
@@ -247,13 +255,6 @@ public final class CudaBackend implements ComputeBackend {
         return t == null ? null : cuda(t);
     }
 
-    private static void checkIds(int[] ids, int vocabulary) {
-        for (int id : ids) {
-            if (id < 0 || id >= vocabulary)
-                throw new IllegalArgumentException("target id " + id + " outside vocabulary of " + vocabulary);
-        }
-    }
-
     @Override
     public void gemm(
             boolean transA,
@@ -362,162 +363,73 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        CudaTensor cx = cuda(x), cy = cuda(y);
-        requireSameSize(cx, cy, "axpy");
-        launcher.elementwise(Kernel.AXPY, cx.numel(), alpha, cx, cy);
+        algebra.axpy(alpha, x, y);
     }
 
     @Override
     public void scale(Tensor t, float alpha) {
-        CudaTensor c = cuda(t);
-        launcher.elementwise(Kernel.SCALE, c.numel(), alpha, c);
+        algebra.scale(t, alpha);
     }
 
     @Override
     public double sumOfSquares(Tensor t) {
-        CudaTensor c = cuda(t);
-        return dotProducts(c, c, 1)[0];
+        return algebra.sumOfSquares(t);
     }
 
     @Override
     public void scaleGroups(Tensor in, float[] factors, Tensor out) {
-        CudaTensor ci = cuda(in), co = cuda(out);
-        requireSameSize(ci, co, "scaleGroups");
-        long groupSize = groupSize(ci, factors.length);
-        long[] staged = memory.stage(DeviceMemory.bits(factors));
-        launcher.elementwise(Kernel.SCALE_GROUPS, ci.numel(), groupSize, staged[0], ci, co);
+        algebra.scaleGroups(in, factors, out);
     }
 
     @Override
     public double[] dotGroups(Tensor a, Tensor b, int groups) {
-        CudaTensor ca = cuda(a), cb = cuda(b);
-        requireSameSize(ca, cb, "dotGroups");
-        return dotProducts(ca, cb, groups);
-    }
-
-    /** Σ a·b over each of {@code groups} equal groups: partial sums per block on the device, added here in double. */
-    private double[] dotProducts(CudaTensor a, CudaTensor b, int groups) {
-        long groupSize = groupSize(a, groups);
-        int blocksPerGroup = (int) Math.clamp(
-                (groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
-        int partialCount = Math.multiplyExact(groups, blocksPerGroup);
-        long partials = workspace.reserve((long) partialCount * Double.BYTES);
-        launcher.launch(Kernel.DOT_PARTIALS, groups, blocksPerGroup, 0, groupSize, a, b, partials);
-        double[] partial = memory.downloadDoubles(partials, partialCount);
-        double[] sums = new double[groups];
-        for (int i = 0; i < partialCount; i++) sums[i / blocksPerGroup] += partial[i];
-        return sums;
+        return algebra.dotGroups(a, b, groups);
     }
 
     @Override
     public void addToGroupRows(Tensor v, Tensor x) {
-        CudaTensor cv = cuda(v), cx = cuda(x);
-        int width = cv.lastDim();
-        int groups = Math.toIntExact(cv.rows());
-        long rowsPerGroup = groupSize(cx, groups) / width;
-        launcher.elementwise(Kernel.ADD_TO_GROUP_ROWS, cx.numel(), width, rowsPerGroup, cv, cx);
+        algebra.addToGroupRows(v, x);
     }
 
     @Override
     public void sumGroupRows(Tensor x, Tensor out, boolean accumulate) {
-        CudaTensor cx = cuda(x), co = cuda(out);
-        int width = co.lastDim();
-        int groups = Math.toIntExact(co.rows());
-        long rowsPerGroup = groupSize(cx, groups) / width;
-        launcher.elementwise(Kernel.SUM_GROUP_ROWS, co.numel(), width, rowsPerGroup, cx, co, accumulate);
+        algebra.sumGroupRows(x, out, accumulate);
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
-        CudaTensor cx = cuda(x), co = cuda(out);
-        long out16 = handoff.reserve(options, co);
-        launcher.rowwise(Kernel.RMS_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, co, cuda(rstd), out16);
-        handoff.made(co, out16);
+        norms.rmsNorm(options, x, weight, eps, out, rstd);
     }
 
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
-        CudaTensor cg = cuda(dOut), cx = cuda(x), cr = cuda(rstd);
-        launcher.rowwise(Kernel.RMS_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cr, cuda(dx));
-        if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, 0L, cuda(dWeight));
-    }
-
-    /** dWeight[j] += Σ_rows dOut·(x − mean)·rstd; meanAddress 0 for RMSNorm. */
-    private void accumulateNormWeightGrad(
-            CudaTensor dOut, CudaTensor x, CudaTensor rstd, long meanAddress, CudaTensor dWeight) {
-        int width = x.lastDim(), rows = Math.toIntExact(x.rows());
-        int chunks =
-                Math.clamp((rows + NORM_GRAD_ROWS_PER_CHUNK - 1) / NORM_GRAD_ROWS_PER_CHUNK, 1, MAX_NORM_GRAD_CHUNKS);
-        int rowsPerChunk = (rows + chunks - 1) / chunks;
-        long partials = workspace.reserve((long) chunks * width * Double.BYTES);
-        launcher.launch(
-                Kernel.NORM_WEIGHT_GRAD_PARTIALS,
-                (width + Launcher.BLOCK - 1) / Launcher.BLOCK,
-                chunks,
-                0,
-                (long) width,
-                rows,
-                rowsPerChunk,
-                dOut,
-                x,
-                rstd,
-                meanAddress,
-                partials);
-        launcher.elementwise(Kernel.NORM_WEIGHT_GRAD_FINISH, width, chunks, partials, dWeight);
+        norms.rmsNormBackward(dOut, x, weight, rstd, dx, dWeight);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd) {
-        CudaTensor cx = cuda(x), co = cuda(out);
-        long out16 = handoff.reserve(options, co);
-        launcher.rowwise(
-                Kernel.LAYER_NORM, cx.rows(), cx.lastDim(), cx, cuda(weight), eps, co, cuda(mean), cuda(rstd), out16);
-        handoff.made(co, out16);
+        norms.layerNorm(options, x, weight, eps, out, mean, rstd);
     }
 
     @Override
     public void layerNormBackward(
             Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
-        CudaTensor cg = cuda(dOut), cx = cuda(x), cm = cuda(mean), cr = cuda(rstd);
-        launcher.rowwise(Kernel.LAYER_NORM_BACKWARD, cx.rows(), cx.lastDim(), cg, cx, cuda(weight), cm, cr, cuda(dx));
-        if (dWeight != null) accumulateNormWeightGrad(cg, cx, cr, cm.address(), cuda(dWeight));
+        norms.layerNormBackward(dOut, x, weight, mean, rstd, dx, dWeight);
     }
 
     @Override
     public void gelu(Tensor x, Tensor out) {
-        CudaTensor cx = cuda(x), co = cuda(out);
-        requireSameSize(cx, co, "gelu");
-        launcher.elementwise(Kernel.GELU, cx.numel(), cx, co);
+        activations.gelu(x, out);
     }
 
     @Override
     public void geluBackward(Tensor dOut, Tensor x, Tensor dx) {
-        CudaTensor cx = cuda(x), cd = cuda(dx);
-        long dx16 = handoff.reserve(options, cd); // the MLP's gradient goes to fc1's products next
-        launcher.elementwise(Kernel.GELU_BACKWARD, cx.numel(), cuda(dOut), cx, cd, dx16);
-        handoff.made(cd, dx16);
+        activations.geluBackward(options, dOut, x, dx);
     }
 
     @Override
     public void rotary(Tensor qkv, int heads, float[] invFreq, boolean inverse) {
-        CudaTensor c = cuda(qkv);
-        int[] s = c.shape();
-        if (s.length != 5)
-            throw new IllegalArgumentException(
-                    "rotary: qkv must be [rows, seqLen, 3, heads, headDim], got " + Arrays.toString(s));
-        int seqLen = s[1], headDim = s[4], half = headDim / 2;
-        if (invFreq.length != half)
-            throw new IllegalArgumentException("rotary: " + invFreq.length + " frequencies for head dim " + headDim);
-        long positions = c.numel() / (3L * heads * headDim);
-        long[] staged = memory.stage(DeviceMemory.bits(invFreq));
-        // the forward rotation's result is the flash attention's input, the inverse's (the gradient) the QKV
-        // weight's products': their bf16 copy is made here
-        long qkv16 = inverse || options.flashAttention() && options.flashAttentionFromBf16Copy()
-                ? handoff.reserve(options, c)
-                : 0;
-        launcher.elementwise(
-                Kernel.ROTARY, positions * half, seqLen, heads, half, staged[0], inverse ? -1f : 1f, c, qkv16);
-        handoff.made(c, qkv16);
+        activations.rotary(options, qkv, heads, invFreq, inverse);
     }
 
     @Override
@@ -533,85 +445,37 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void softmax(Tensor logits, Tensor probs) {
-        CudaTensor cl = cuda(logits), cp = cuda(probs);
-        requireSameSize(cl, cp, "softmax");
-        launcher.rowwise(Kernel.SOFTMAX, cl.rows(), cl.lastDim(), cl, cp);
+        head.softmax(logits, probs);
     }
 
     @Override
     public int[] argmaxRows(Tensor t) {
-        CudaTensor c = cuda(t);
-        int width = c.lastDim(), rows = width == 0 ? 0 : Math.toIntExact(c.numel() / width);
-        if (rows == 0) return new int[0];
-        long found = workspace.reserve((long) rows * Double.BYTES);
-        launcher.rowwise(Kernel.ARGMAX_ROWS, rows, width, c, found);
-        double[] columns = memory.downloadDoubles(found, rows);
-        int[] best = new int[rows];
-        for (int r = 0; r < rows; r++) best[r] = (int) columns[r];
-        return best;
+        return head.argmaxRows(t);
     }
 
     @Override
     public double[] crossEntropy(Tensor logits, int[] targets) {
-        CudaTensor cl = cuda(logits);
-        int vocabulary = cl.lastDim();
-        if (targets.length != cl.rows())
-            throw new IllegalArgumentException(
-                    "crossEntropy: " + targets.length + " targets for " + cl.rows() + " rows");
-        checkIds(targets, vocabulary);
-        if (targets.length == 0) return new double[0];
-        long[] staged = memory.stage(targets);
-        long losses = workspace.reserve((long) targets.length * Double.BYTES);
-        launcher.rowwise(Kernel.CROSS_ENTROPY, targets.length, vocabulary, cl, staged[0], losses);
-        return memory.downloadDoubles(losses, targets.length);
+        return head.crossEntropy(logits, targets);
     }
 
     @Override
     public void crossEntropyBackward(Tensor probs, int[] targets, float[] rowScale, Tensor dLogits) {
-        CudaTensor cp = cuda(probs);
-        int vocabulary = cp.lastDim();
-        int rows = Math.toIntExact(cp.rows());
-        if (targets.length != rows)
-            throw new IllegalArgumentException(
-                    "crossEntropyBackward: " + targets.length + " targets for " + rows + " rows");
-        checkIds(targets, vocabulary);
-        if (rows == 0) return;
-        long[] staged = memory.stage(targets, DeviceMemory.bits(rowScale));
-        launcher.rowwise(
-                Kernel.CROSS_ENTROPY_BACKWARD,
-                rows,
-                vocabulary,
-                rows / rowScale.length,
-                cp,
-                staged[0],
-                staged[1],
-                cuda(dLogits));
+        head.crossEntropyBackward(probs, targets, rowScale, dLogits);
     }
 
     @Override
     public void softmaxBackward(Tensor probs, Tensor dProbs, Tensor dLogits, boolean accumulate) {
-        CudaTensor cp = cuda(probs);
-        launcher.rowwise(Kernel.SOFTMAX_BACKWARD, cp.rows(), cp.lastDim(), cp, cuda(dProbs), cuda(dLogits), accumulate);
+        head.softmaxBackward(probs, dProbs, dLogits, accumulate);
     }
 
     @Override
     public void gather(Tensor table, int[] ids, Tensor out) {
-        CudaTensor ct = cuda(table);
-        int width = ct.lastDim();
-        checkIds(ids, Math.toIntExact(ct.rows()));
-        if (ids.length == 0) return;
-        long[] staged = memory.stage(ids);
-        launcher.elementwise(Kernel.GATHER, (long) ids.length * width, width, staged[0], ct, cuda(out));
+        head.gather(table, ids, out);
     }
 
     @Override
     public void scatterAdd(Tensor dOut, int[] ids, Tensor dTable) {
-        CudaTensor ct = cuda(dTable);
-        int width = ct.lastDim();
-        checkIds(ids, Math.toIntExact(ct.rows()));
-        if (ids.length == 0) return;
-        long[] staged = memory.stage(ids);
-        launcher.elementwise(Kernel.SCATTER_ADD, (long) ids.length * width, width, staged[0], cuda(dOut), ct);
+        head.scatterAdd(dOut, ids, dTable);
     }
 
     @Override
@@ -626,23 +490,6 @@ public final class CudaBackend implements ComputeBackend {
             float eps,
             float decay,
             int step) {
-        CudaTensor cp = cuda(param), cg = cuda(grad);
-        requireSameSize(cp, cg, "adamW");
-        // the bias corrections in double, as the reference computes them
-        double biasCorrection1 = 1 - Math.pow(beta1, step), biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
-        float stepSize = (float) (lr / biasCorrection1);
-        launcher.elementwise(
-                Kernel.ADAM_W,
-                cp.numel(),
-                cp,
-                cg,
-                cuda(m),
-                cuda(v),
-                beta1,
-                beta2,
-                eps,
-                decay,
-                stepSize,
-                biasCorrection2Sqrt);
+        optimizer.adamW(param, grad, m, v, lr, beta1, beta2, eps, decay, step);
     }
 }
