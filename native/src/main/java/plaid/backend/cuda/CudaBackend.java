@@ -39,24 +39,8 @@ public final class CudaBackend implements ComputeBackend {
     public static final String BF16_OPERANDS_PROFILE_KEY = Matmul.BF16_OPERANDS_PROFILE_KEY;
 
     private final CudaOptions options;
-    private final CudaDevice device;
-    private final OpProfile profile;
-    private final DeviceMemory memory;
-    private final KernelLibrary kernels;
-    private final Launcher launcher;
-    private final Bf16Handoff handoff;
-    private final Bf16Operands bf16;
-    private final Matmul matmul;
-    /** Device-only intermediates (partial sums, attention deltas). */
-    private final DeviceMemory.Scratch workspace;
-
-    private final AlgebraKernels algebra;
-    private final NormKernels norms;
-    private final ActivationKernels activations;
-    private final AttentionKernels attention;
-    private final HeadKernels head;
-    private final OptimizerKernels optimizer;
-    private final FusedBlocks fused;
+    /** The device's parts, shared by every face of it. */
+    private final CudaParts parts;
 
     /** Empty when a CUDA device and the libraries (driver, NVRTC, cuBLAS) are there; otherwise why not. */
     public static Optional<String> unavailableReason() {
@@ -75,27 +59,12 @@ public final class CudaBackend implements ComputeBackend {
     /** @throws CudaException naming what is missing when {@link #isAvailable()} is false */
     public CudaBackend(CudaOptions options) {
         this.options = options;
-        device = new CudaDevice(options.device());
-        profile = new OpProfile(device::synchronizeAll);
-        memory = new DeviceMemory(device, profile);
-        kernels = new KernelLibrary(device.computeCapability());
-        launcher = new Launcher(device, kernels, profile);
-        handoff = new Bf16Handoff(launcher, memory);
-        bf16 = new Bf16Operands(launcher, memory, handoff);
-        matmul = new Matmul(device, launcher, memory, bf16);
-        workspace = memory.scratch();
-        algebra = new AlgebraKernels(launcher, memory, workspace);
-        norms = new NormKernels(launcher, handoff, workspace);
-        activations = new ActivationKernels(launcher, memory, handoff);
-        attention = new AttentionKernels(launcher, memory, workspace, bf16, handoff);
-        head = new HeadKernels(launcher, memory, workspace);
-        optimizer = new OptimizerKernels(launcher);
-        fused = new FusedBlocks(device, launcher, memory, matmul.lt, bf16, attention);
+        this.parts = new CudaParts(options.device());
         System.getLogger(CudaBackend.class.getName())
                 .log(
                         System.Logger.Level.INFO,
                         () -> "CUDA backend on device " + options.device() + " ("
-                                + device.name() + ", sm_" + device.computeCapability() + "), " + options
+                                + parts.device.name() + ", sm_" + parts.device.computeCapability() + "), " + options
                                 + "; libraries: "
                                 + String.join("; ", NativeLibrary.loaded()));
     }
@@ -106,22 +75,7 @@ public final class CudaBackend implements ComputeBackend {
                     "another face of device " + base.options.device() + " cannot run on device " + options.device());
         }
         this.options = options;
-        device = base.device;
-        profile = base.profile;
-        memory = base.memory;
-        kernels = base.kernels;
-        launcher = base.launcher;
-        handoff = base.handoff;
-        bf16 = base.bf16;
-        matmul = base.matmul;
-        workspace = base.workspace;
-        algebra = base.algebra;
-        norms = base.norms;
-        activations = base.activations;
-        attention = base.attention;
-        head = base.head;
-        optimizer = base.optimizer;
-        fused = base.fused;
+        this.parts = base.parts;
     }
 
     /**
@@ -138,12 +92,12 @@ public final class CudaBackend implements ComputeBackend {
 
     /** For the other CUDA libraries' calls (NCCL) on this backend's device. */
     void makeCurrent() {
-        device.bind();
+        parts.device.bind();
     }
 
     /** The stream all of this backend's work is queued on. */
     MemorySegment stream() {
-        return device.stream();
+        return parts.device.stream();
     }
 
     @Override
@@ -158,12 +112,12 @@ public final class CudaBackend implements ComputeBackend {
 
     /** Waits for all queued work, reporting any error a kernel raised. */
     public void synchronize() {
-        device.synchronizeStream();
+        parts.device.synchronizeStream();
     }
 
     /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
     public long allocatedBytes() {
-        return memory.allocatedBytes();
+        return parts.memory.allocatedBytes();
     }
 
     /**
@@ -172,49 +126,41 @@ public final class CudaBackend implements ComputeBackend {
      * not yet collected counts too.
      */
     public long peakAllocatedBytes() {
-        return memory.peakAllocatedBytes();
+        return parts.memory.peakAllocatedBytes();
     }
 
     public void resetPeakAllocatedBytes() {
-        memory.resetPeakAllocatedBytes();
+        parts.memory.resetPeakAllocatedBytes();
     }
 
     /** Starts or stops timing every operation (see {@link OpProfile}: it slows the work down). */
     public void profileOps(boolean on) {
-        profile.enable(on);
+        parts.profile.enable(on);
     }
 
     /** Time per operation while profiling was on since the last {@link #resetOpProfile()}, slowest first. */
     public List<OpTiming> opProfile() {
-        return profile.entries();
+        return parts.profile.entries();
     }
 
     public void resetOpProfile() {
-        profile.reset();
+        parts.profile.reset();
     }
 
     @Override
     public void close() {
-        memory.close(() -> {
-            workspace.free();
-            bf16.free();
-            handoff.free();
-            fused.free();
-            kernels.close();
-            matmul.close();
-            device.close();
-        });
+        parts.close();
     }
 
     @Override
     public Tensor allocate(int... shape) {
-        device.bind();
+        parts.device.bind();
         long n = 1;
         for (int s : shape) {
             if (s < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(shape));
             n *= s;
         }
-        CudaTensor tensor = new CudaTensor(memory.allocateFloats(n), 0, shape);
+        CudaTensor tensor = new CudaTensor(parts.memory.allocateFloats(n), 0, shape);
         fill(tensor, 0f);
         return tensor;
     }
@@ -223,7 +169,7 @@ public final class CudaBackend implements ComputeBackend {
     public void upload(float[] src, Tensor dst) {
         CudaTensor d = cuda(dst);
         if (src.length != d.numel()) throw new IllegalArgumentException("upload: " + src.length + " values into " + d);
-        if (src.length > 0) launcher.upload(src, d);
+        if (src.length > 0) parts.launcher.upload(src, d);
     }
 
     @Override
@@ -231,20 +177,20 @@ public final class CudaBackend implements ComputeBackend {
         CudaTensor s = cuda(src);
         if (s.numel() > Integer.MAX_VALUE - 8)
             throw new IllegalArgumentException("download: " + s + " does not fit a Java array");
-        return s.numel() == 0 ? new float[0] : launcher.download(s);
+        return s.numel() == 0 ? new float[0] : parts.launcher.download(s);
     }
 
     @Override
     public void fill(Tensor t, float value) {
         CudaTensor c = cuda(t);
-        if (c.numel() > 0) launcher.fill(c, value);
+        if (c.numel() > 0) parts.launcher.fill(c, value);
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
         CudaTensor s = cuda(src), d = cuda(dst);
         requireSameSize(s, d, "copy");
-        if (s.numel() > 0) launcher.copy(s, d);
+        if (s.numel() > 0) parts.launcher.copy(s, d);
     }
 
     static CudaTensor cuda(Tensor t) {
@@ -268,7 +214,7 @@ public final class CudaBackend implements ComputeBackend {
             Tensor bias,
             Tensor preActivation) {
         CudaTensor cc = cuda(c);
-        matmul.gemm(
+        parts.matmul.gemm(
                 options,
                 transA,
                 transB,
@@ -287,7 +233,7 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void gemmOnto(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, Tensor addend, Tensor out) {
         requireSameSize(cuda(addend), cuda(out), "gemmOnto addend");
-        matmul.gemm(
+        parts.matmul.gemm(
                 options,
                 transA,
                 transB,
@@ -318,7 +264,7 @@ public final class CudaBackend implements ComputeBackend {
             Tensor logSumExp,
             boolean forBackward) {
         if (!forBackward
-                && fused.attentionOnto(
+                && parts.fused.attentionOnto(
                         options,
                         alpha,
                         cuda(x),
@@ -350,7 +296,7 @@ public final class CudaBackend implements ComputeBackend {
             Tensor preActivation,
             boolean forBackward) {
         if (!forBackward
-                && fused.mlpOnto(
+                && parts.fused.mlpOnto(
                         options, alpha, cuda(x), cuda(w1), cuda(w2), cuda(addend), cuda(out), cuda(activation))) return;
         ComputeBackend.super.mlpOnto(alpha, x, w1, w2, addend, out, activation, preActivation, forBackward);
     }
@@ -358,124 +304,125 @@ public final class CudaBackend implements ComputeBackend {
     /** Inside the body, each of the tensors is converted to bf16 once for all the products that read it. */
     @Override
     public <T> T withReadOnly(Collection<Tensor> tensors, Supplier<T> body) {
-        return bf16.withReadOnly(tensors, body);
+        return parts.bf16.withReadOnly(tensors, body);
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        algebra.axpy(alpha, x, y);
+        parts.algebra.axpy(alpha, x, y);
     }
 
     @Override
     public void scale(Tensor t, float alpha) {
-        algebra.scale(t, alpha);
+        parts.algebra.scale(t, alpha);
     }
 
     @Override
     public double sumOfSquares(Tensor t) {
-        return algebra.sumOfSquares(t);
+        return parts.algebra.sumOfSquares(t);
     }
 
     @Override
     public void scaleGroups(Tensor in, float[] factors, Tensor out) {
-        algebra.scaleGroups(in, factors, out);
+        parts.algebra.scaleGroups(in, factors, out);
     }
 
     @Override
     public double[] dotGroups(Tensor a, Tensor b, int groups) {
-        return algebra.dotGroups(a, b, groups);
+        return parts.algebra.dotGroups(a, b, groups);
     }
 
     @Override
     public void addToGroupRows(Tensor v, Tensor x) {
-        algebra.addToGroupRows(v, x);
+        parts.algebra.addToGroupRows(v, x);
     }
 
     @Override
     public void sumGroupRows(Tensor x, Tensor out, boolean accumulate) {
-        algebra.sumGroupRows(x, out, accumulate);
+        parts.algebra.sumGroupRows(x, out, accumulate);
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor rstd) {
-        norms.rmsNorm(options, x, weight, eps, out, rstd);
+        parts.norms.rmsNorm(options, x, weight, eps, out, rstd);
     }
 
     @Override
     public void rmsNormBackward(Tensor dOut, Tensor x, Tensor weight, Tensor rstd, Tensor dx, Tensor dWeight) {
-        norms.rmsNormBackward(dOut, x, weight, rstd, dx, dWeight);
+        parts.norms.rmsNormBackward(dOut, x, weight, rstd, dx, dWeight);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, float eps, Tensor out, Tensor mean, Tensor rstd) {
-        norms.layerNorm(options, x, weight, eps, out, mean, rstd);
+        parts.norms.layerNorm(options, x, weight, eps, out, mean, rstd);
     }
 
     @Override
     public void layerNormBackward(
             Tensor dOut, Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dx, Tensor dWeight) {
-        norms.layerNormBackward(dOut, x, weight, mean, rstd, dx, dWeight);
+        parts.norms.layerNormBackward(dOut, x, weight, mean, rstd, dx, dWeight);
     }
 
     @Override
     public void gelu(Tensor x, Tensor out) {
-        activations.gelu(x, out);
+        parts.activations.gelu(x, out);
     }
 
     @Override
     public void geluBackward(Tensor dOut, Tensor x, Tensor dx) {
-        activations.geluBackward(options, dOut, x, dx);
+        parts.activations.geluBackward(options, dOut, x, dx);
     }
 
     @Override
     public void rotary(Tensor qkv, int heads, float[] invFreq, boolean inverse) {
-        activations.rotary(options, qkv, heads, invFreq, inverse);
+        parts.activations.rotary(options, qkv, heads, invFreq, inverse);
     }
 
     @Override
     public void attention(Tensor qkv, int heads, Segments segments, Tensor out, Tensor logSumExp) {
-        attention.forward(options, cuda(qkv), heads, segments, cuda(out), cuda(logSumExp));
+        parts.attention.forward(options, cuda(qkv), heads, segments, cuda(out), cuda(logSumExp));
     }
 
     @Override
     public void attentionBackward(
             Tensor dOut, Tensor qkv, Tensor out, Tensor logSumExp, int heads, Segments segments, Tensor dqkv) {
-        attention.backward(options, cuda(dOut), cuda(qkv), cuda(out), cuda(logSumExp), heads, segments, cuda(dqkv));
+        parts.attention.backward(
+                options, cuda(dOut), cuda(qkv), cuda(out), cuda(logSumExp), heads, segments, cuda(dqkv));
     }
 
     @Override
     public void softmax(Tensor logits, Tensor probs) {
-        head.softmax(logits, probs);
+        parts.head.softmax(logits, probs);
     }
 
     @Override
     public int[] argmaxRows(Tensor t) {
-        return head.argmaxRows(t);
+        return parts.head.argmaxRows(t);
     }
 
     @Override
     public double[] crossEntropy(Tensor logits, int[] targets) {
-        return head.crossEntropy(logits, targets);
+        return parts.head.crossEntropy(logits, targets);
     }
 
     @Override
     public void crossEntropyBackward(Tensor probs, int[] targets, float[] rowScale, Tensor dLogits) {
-        head.crossEntropyBackward(probs, targets, rowScale, dLogits);
+        parts.head.crossEntropyBackward(probs, targets, rowScale, dLogits);
     }
 
     @Override
     public void softmaxBackward(Tensor probs, Tensor dProbs, Tensor dLogits, boolean accumulate) {
-        head.softmaxBackward(probs, dProbs, dLogits, accumulate);
+        parts.head.softmaxBackward(probs, dProbs, dLogits, accumulate);
     }
 
     @Override
     public void gather(Tensor table, int[] ids, Tensor out) {
-        head.gather(table, ids, out);
+        parts.head.gather(table, ids, out);
     }
 
     @Override
     public void scatterAdd(Tensor dOut, int[] ids, Tensor dTable) {
-        head.scatterAdd(dOut, ids, dTable);
+        parts.head.scatterAdd(dOut, ids, dTable);
     }
 
     @Override
@@ -490,6 +437,6 @@ public final class CudaBackend implements ComputeBackend {
             float eps,
             float decay,
             int step) {
-        optimizer.adamW(param, grad, m, v, lr, beta1, beta2, eps, decay, step);
+        parts.optimizer.adamW(param, grad, m, v, lr, beta1, beta2, eps, decay, step);
     }
 }
