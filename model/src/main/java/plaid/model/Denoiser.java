@@ -3,11 +3,11 @@ package plaid.model;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.model.bow.DiffusionMode;
 import plaid.model.head.HeadInputs;
 import plaid.model.head.LogitSet;
 import plaid.model.head.OutputHead;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward and backward

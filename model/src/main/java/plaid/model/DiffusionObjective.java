@@ -6,9 +6,9 @@ import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * train.py's {@code forward}: the variational bound on one micro-batch, with every random

@@ -9,8 +9,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 import plaid.tensor.HostTensor;
 
 /**

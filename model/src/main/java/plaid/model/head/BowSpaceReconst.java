@@ -3,10 +3,10 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.model.bow.ReturnedEmbeddingNorm;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * The bow-space x̂ of reconst_first's head and of double_logit_reg's embed head (plaid-reference §7):

@@ -3,9 +3,9 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * double_logit_reg's head (plaid-reference §7): two readouts, each with its own output norm.

@@ -2,8 +2,8 @@ package plaid.model.head;
 
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * The denoiser's output head: from the blocks' output h to the logits and x̂ (plaid-reference §2 steps

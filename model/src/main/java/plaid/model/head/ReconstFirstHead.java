@@ -3,9 +3,9 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
 import plaid.model.bow.InverseTransformLogits;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
 
 /**
  * reconst_first's head (plaid-reference §7): the bow-space x̂ directly, x̂ = y W_outᵀ + b_out + zb

@@ -16,9 +16,9 @@ import plaid.model.Denoiser;
 import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * Step-level batching of sample.py's loop: {@link #step} moves every given {@link Trajectory}

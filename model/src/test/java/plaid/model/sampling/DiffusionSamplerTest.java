@@ -7,8 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 class DiffusionSamplerTest {
     private static final int VOCAB = 40;
