@@ -116,7 +116,8 @@ public final class ScalingBenchmark {
         SplittableRandom tokens = new SplittableRandom(tokenSeed);
         Trainer.BatchSource batches = (rows, seqLen) ->
                 tokens.ints((long) rows * seqLen, 0, c.vocabSize).toArray();
-        return new DataParallelTrainer(replicas, ComputeBackends.collective(backends), new RandomSource(3), batches, 0);
+        return new DataParallelTrainer(
+                c, replicas, ComputeBackends.collective(backends), new RandomSource(3), batches, 0);
     }
 
     private static void print(String shape, PlaidConfig c, List<Result> results) {

@@ -40,18 +40,24 @@ public final class Trainer {
     private final Optimizer optimizer;
     private final ReconstBatchSize reconstBatchSize;
 
-    public Trainer(PlaidParameters params, RandomSource random, BatchSource batches, int firstStep) {
+    public Trainer(
+            PlaidConfig config, PlaidParameters params, RandomSource random, BatchSource batches, int firstStep) {
         this.params = params;
-        this.c = params.config();
+        this.c = config;
         this.random = random;
         this.batches = batches;
-        this.objective = new DiffusionObjective(params);
-        this.optimizer = new Optimizer(params, firstStep);
+        this.objective = new DiffusionObjective(config, params);
+        this.optimizer = new Optimizer(config, params, firstStep);
         this.reconstBatchSize = new ReconstBatchSize(c.reconstBsEma);
     }
 
     public PlaidParameters parameters() {
         return params;
+    }
+
+    /** The options the model was built with: its shape, the objective's and the optimiser's. */
+    public PlaidConfig config() {
+        return c;
     }
 
     public Optimizer optimizer() {

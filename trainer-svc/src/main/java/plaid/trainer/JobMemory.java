@@ -2,8 +2,8 @@ package plaid.trainer;
 
 import io.grpc.Status;
 import java.util.Locale;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * What a job's training holds in memory, estimated from its shape and batch before it is

@@ -104,13 +104,13 @@ public class TrainingRuns {
             RandomSource random = new RandomSource(options.seed);
             Trainer.BatchSource batches = TrainingCorpus.batches(stream);
             if (devices == 1) {
-                Trainer trainer = new Trainer(replicas.getFirst(), random, batches, 0);
+                Trainer trainer = new Trainer(options, replicas.getFirst(), random, batches, 0);
                 int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
                 announceResumption(job, start, next);
                 return new Run(job.getId(), plan, data, trainer, null, stream, control).from(next);
             }
-            try (DataParallelTrainer dp =
-                    new DataParallelTrainer(replicas, ComputeBackends.collective(backends), random, batches, 0)) {
+            try (DataParallelTrainer dp = new DataParallelTrainer(
+                    options, replicas, ComputeBackends.collective(backends), random, batches, 0)) {
                 // One checkpoint for all ranks: each restores the same state, whatever N wrote it.
                 int next = 0;
                 for (Trainer t : dp.trainers()) next = from == null ? 0 : TrainingCheckpoint.restore(t, from);

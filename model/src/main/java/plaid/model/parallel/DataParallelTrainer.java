@@ -15,6 +15,7 @@ import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
 import plaid.model.ReconstBatchSize;
 import plaid.model.Trainer;
+import plaid.options.PlaidConfig;
 
 /**
  * train.py under DDP on N ranks of one machine (docs/data-parallel.md): each rank has its own
@@ -56,21 +57,24 @@ public final class DataParallelTrainer implements AutoCloseable {
     private boolean broken;
 
     /**
+     * @param c the run's options (every replica's shapes)
      * @param replicas one parameter replica per rank, each on its rank's backend, identical values
      * @param collectives one handle per rank of one group, rank i's at index i
      * @param batches the global batch's token source, read by rank 0 only
      */
     public DataParallelTrainer(
+            PlaidConfig c,
             List<PlaidParameters> replicas,
             List<Collective> collectives,
             RandomSource random,
             Trainer.BatchSource batches,
             int firstStep) {
-        this(replicas, collectives, random, batches, firstStep, GradientBuckets.DEFAULT_CAP_BYTES);
+        this(c, replicas, collectives, random, batches, firstStep, GradientBuckets.DEFAULT_CAP_BYTES);
     }
 
     /** @param bucketCapBytes the gradient buckets' size (DDP's bucket_cap_mb) */
     public DataParallelTrainer(
+            PlaidConfig c,
             List<PlaidParameters> replicas,
             List<Collective> collectives,
             RandomSource random,
@@ -81,13 +85,13 @@ public final class DataParallelTrainer implements AutoCloseable {
             throw new IllegalArgumentException(
                     replicas.size() + " replicas for " + collectives.size() + " collective ranks");
         int n = replicas.size();
-        int batchSize = replicas.get(0).config().batchSize;
+        int batchSize = c.batchSize;
         if (batchSize % n != 0)
             throw new IllegalArgumentException(
                     "batch_size " + batchSize + " must be divisible by the " + n + " devices");
         this.collectives = List.copyOf(collectives);
         this.backwards = new int[n];
-        this.accum = replicas.get(0).config().gradAccumSteps;
+        this.accum = c.gradAccumSteps;
         for (int r = 0; r < n; r++) {
             if (collectives.get(r).rank() != r || collectives.get(r).ranks() != n)
                 throw new IllegalArgumentException(
@@ -98,25 +102,23 @@ public final class DataParallelTrainer implements AutoCloseable {
                     : (rows, seqLen) -> {
                         throw new IllegalStateException("only rank 0 reads the batches");
                     };
-            Trainer t = new Trainer(replicas.get(r), random, source, firstStep);
+            Trainer t = new Trainer(c, replicas.get(r), random, source, firstStep);
             trainers.add(t);
             buckets.add(new GradientBuckets(
                     collectives.get(r),
                     replicas.get(r).all().stream().map(Parameter::grad).toList(),
                     bucketCapBytes));
             int rank = r;
-            blockParameters.add(blockParameterIndices(replicas.get(r)));
+            blockParameters.add(blockParameterIndices(c, replicas.get(r)));
             // The denoiser of this rank's main pass tells when a block's gradients are final.
-            t.objective()
-                    .denoiser(batchSize / n, replicas.get(r).config().seqLen)
-                    .onBlockBackward(block -> blockDone(rank, block));
+            t.objective().denoiser(batchSize / n, c.seqLen).onBlockBackward(block -> blockDone(rank, block));
             threads.add(Executors.newSingleThreadExecutor(
                     Thread.ofPlatform().name("plaid-rank-" + rank).daemon().factory()));
         }
     }
 
-    private static int[][] blockParameterIndices(PlaidParameters params) {
-        int blocks = params.config().nBlocks;
+    private static int[][] blockParameterIndices(PlaidConfig c, PlaidParameters params) {
+        int blocks = c.nBlocks;
         List<List<Integer>> byBlock = new ArrayList<>();
         for (int b = 0; b < blocks; b++) byBlock.add(new ArrayList<>());
         List<Parameter> all = params.all();

@@ -28,7 +28,7 @@ class DataParallelParityTest {
         PlaidConfig c = DataParallelTrainerTest.config(2);
         try (ComputeBackend single = ComputeBackends.create(name)) {
             PlaidParameters p = PlaidParameters.initialize(c, single, 3);
-            Trainer t = new Trainer(p, new RandomSource(5), DataParallelTrainerTest.stream(c, 9), -10);
+            Trainer t = new Trainer(c, p, new RandomSource(5), DataParallelTrainerTest.stream(c, 9), -10);
             List<Trainer.StepMetrics> expected = new ArrayList<>();
             for (int s = 0; s < STEPS; s++) expected.add(t.step(s));
             List<float[]> expectedWeights = p.snapshotValues();
@@ -37,6 +37,7 @@ class DataParallelParityTest {
             try {
                 PlaidParameters q = PlaidParameters.initialize(c, ranks.getFirst(), 3);
                 try (var dp = new DataParallelTrainer(
+                        c,
                         List.of(q),
                         ComputeBackends.collective(ranks),
                         new RandomSource(5),

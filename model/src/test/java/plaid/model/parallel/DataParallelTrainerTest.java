@@ -69,7 +69,7 @@ class DataParallelTrainerTest {
     /** first step −10: the learning rate is not held at zero for the first ten steps. */
     static Run oneDevice(PlaidConfig c) {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
-        Trainer t = new Trainer(p, new RandomSource(5), stream(c, 9), -10);
+        Trainer t = new Trainer(c, p, new RandomSource(5), stream(c, 9), -10);
         List<Trainer.StepMetrics> m = new ArrayList<>();
         for (int s = 0; s < STEPS; s++) m.add(t.step(s));
         return new Run(m, List.of(p.snapshotValues()), t.optimizer().weightsForEvaluation());
@@ -85,7 +85,7 @@ class DataParallelTrainerTest {
             replicas.add(PlaidParameters.initialize(c, b, r == 0 ? 3 : 100 + r));
         }
         try (var dp = new DataParallelTrainer(
-                replicas, InProcessCollective.group(backends), new RandomSource(5), stream(c, 9), -10)) {
+                c, replicas, InProcessCollective.group(backends), new RandomSource(5), stream(c, 9), -10)) {
             dp.broadcastFromPrimary();
             // EMA and decay-to-init snapshot the weights when the optimiser is made: rebuild after the broadcast.
             return runRebuilt(c, replicas, backends);
@@ -95,7 +95,7 @@ class DataParallelTrainerTest {
     private static Run runRebuilt(PlaidConfig c, List<PlaidParameters> replicas, List<ComputeBackend> backends) {
         // 16 KiB buckets: several per model, so the blocks' buckets start during the backward
         try (var dp = new DataParallelTrainer(
-                replicas, InProcessCollective.group(backends), new RandomSource(5), stream(c, 9), -10, 16 << 10)) {
+                c, replicas, InProcessCollective.group(backends), new RandomSource(5), stream(c, 9), -10, 16 << 10)) {
             List<Trainer.StepMetrics> m = new ArrayList<>();
             for (int s = 0; s < STEPS; s++) {
                 DataParallelTrainer.Step step = dp.step(s);
@@ -202,7 +202,7 @@ class DataParallelTrainerTest {
         List<PlaidParameters> replicas =
                 backends.stream().map(b -> PlaidParameters.initialize(c, b, 1)).toList();
         List<Collective> group = InProcessCollective.group(backends);
-        assertThatThrownBy(() -> new DataParallelTrainer(replicas, group, new RandomSource(1), stream(c, 1), 0))
+        assertThatThrownBy(() -> new DataParallelTrainer(c, replicas, group, new RandomSource(1), stream(c, 1), 0))
                 .hasMessageContaining("batch_size 6 must be divisible by the 4 devices");
     }
 }
