@@ -108,6 +108,7 @@ public final class TrainingMemoryBenchmark {
             PlaidParameters params = PlaidParameters.initialize(c, gpu, 1);
             SplittableRandom tokens = new SplittableRandom(2);
             Trainer trainer = new Trainer(
+                    c,
                     params,
                     new RandomSource(3),
                     (n, seqLen) ->

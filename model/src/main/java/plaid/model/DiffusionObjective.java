@@ -6,9 +6,9 @@ import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * train.py's {@code forward}: the variational bound on one micro-batch, with every random
@@ -37,16 +37,16 @@ public final class DiffusionObjective {
     private final TrainingMemory memory;
 
     /** As {@code -Dplaid.head.chunkRows} and {@code -Dplaid.selfcond.rowsPerPass} ask ({@link TrainingMemory}). */
-    public DiffusionObjective(PlaidParameters params) {
-        this(params, TrainingMemory.fromSystemProperties(params.backend(), params.config().vocabSize));
+    public DiffusionObjective(PlaidConfig config, PlaidParameters params) {
+        this(config, params, TrainingMemory.fromSystemProperties(params.backend(), config.vocabSize));
     }
 
     /** @param memory how the denoisers hold their logits and activations; the results do not depend on it */
-    public DiffusionObjective(PlaidParameters params, TrainingMemory memory) {
+    public DiffusionObjective(PlaidConfig config, PlaidParameters params, TrainingMemory memory) {
         this.params = params;
         this.memory = memory;
         this.be = params.backend();
-        this.c = params.config();
+        this.c = config;
         DiffusionMode mode = c.diffusionMode();
         this.bow = mode.inBowSpace() ? c.bowTransform() : null;
         this.convertReconst = mode.convertsReconstToBow();
@@ -151,7 +151,7 @@ public final class DiffusionObjective {
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
         return denoisers.computeIfAbsent(
-                rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen, false, memory.headChunks()));
+                rows * 1_000_003 + seqLen, k -> new Denoiser(c, params, rows, seqLen, false, memory.headChunks()));
     }
 
     private Tensor[] buffers(int rows, int seqLen) {

@@ -61,7 +61,7 @@ class ChunkedHeadTest {
                 0.7,
                 0.5,
                 0.5);
-        DiffusionObjective objective = new DiffusionObjective(p, memory);
+        DiffusionObjective objective = new DiffusionObjective(c, p, memory);
         DiffusionObjective.Result r = objective.evaluate(mb, true);
         Map<String, double[]> out = new LinkedHashMap<>();
         out.put("loss, nll", new double[] {r.loss(), r.nll()});
@@ -122,7 +122,7 @@ class ChunkedHeadTest {
     void theChunkedDenoiserKeepsNoWholeLogits() {
         PlaidConfig c = TrainerTest.tinyConfig();
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 1);
-        Denoiser d = new Denoiser(p, 2, c.seqLen, false, new HeadChunks(8));
+        Denoiser d = new Denoiser(c, p, 2, c.seqLen, false, new HeadChunks(8));
         assertThatThrownBy(d::logits).isInstanceOf(IllegalStateException.class).hasMessageContaining("chunked");
         assertThatThrownBy(d::logitGradient)
                 .isInstanceOf(IllegalStateException.class)

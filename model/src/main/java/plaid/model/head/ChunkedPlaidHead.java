@@ -6,6 +6,7 @@ import java.util.List;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 /**
  * {@link PlaidHead}'s math over chunks of token rows, so that at most {@code chunk × V} logits, their
@@ -39,13 +40,13 @@ final class ChunkedPlaidHead implements OutputHead {
     /** d/dlogits += factor·(softmax − onehot(targets)) on the first {@code targets.length} rows. */
     private record CrossEntropyGradient(int[] targets, float factor) {}
 
-    ChunkedPlaidHead(PlaidParameters params, Tensor h, int rowsPerChunk) {
+    ChunkedPlaidHead(PlaidConfig config, PlaidParameters params, Tensor h, int rowsPerChunk) {
         this.be = params.backend();
         this.tokens = h.shape()[0];
-        this.vocab = params.config().vocabSize;
+        this.vocab = config.vocabSize;
         this.chunk = Math.min(rowsPerChunk, tokens);
-        int e = params.config().embedDim;
-        norm = new OutputNorm(params, "", h);
+        int e = config.embedDim;
+        norm = new OutputNorm(config, params, "", h);
         readout = new Readout(params, "");
         zb = new ZBias(be, tokens, e);
         xReconst = be.allocate(tokens, e);

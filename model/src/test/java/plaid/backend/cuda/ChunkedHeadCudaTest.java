@@ -97,9 +97,9 @@ class ChunkedHeadCudaTest {
 
     /** x̂, the loss's terms and every gradient of one evaluate with backward, by name. */
     private static Map<String, double[]> run(
-            PlaidParameters p, TrainingMemory memory, DiffusionObjective.MicroBatch mb) {
+            PlaidConfig c, PlaidParameters p, TrainingMemory memory, DiffusionObjective.MicroBatch mb) {
         p.zeroGrads();
-        DiffusionObjective objective = new DiffusionObjective(p, memory);
+        DiffusionObjective objective = new DiffusionObjective(c, p, memory);
         DiffusionObjective.Result r = objective.evaluate(mb, true);
         ComputeBackend be = p.backend();
         Map<String, double[]> out = new LinkedHashMap<>();
@@ -124,8 +124,8 @@ class ChunkedHeadCudaTest {
         CudaBackend face = gpu.withOptions(gpu.options().withPrecision(precision));
         PlaidParameters cuda = PlaidParameters.fromStateDicts(c, face, cpu.toStateDicts());
         DiffusionObjective.MicroBatch mb = microBatch(c);
-        Map<String, double[]> expected = run(cpu, TrainingMemory.WHOLE, mb);
-        Map<String, double[]> actual = run(cuda, new TrainingMemory(new HeadChunks(rowsPerChunk), 2), mb);
+        Map<String, double[]> expected = run(c, cpu, TrainingMemory.WHOLE, mb);
+        Map<String, double[]> actual = run(c, cuda, new TrainingMemory(new HeadChunks(rowsPerChunk), 2), mb);
         boolean bf16 = face.bf16Arithmetic();
         double forward = bf16 ? 2e-2 : 1e-4, loss = bf16 ? 2e-2 : 1e-5, gradient = bf16 ? 5e-2 : 1e-3;
         for (var e : expected.entrySet()) {
