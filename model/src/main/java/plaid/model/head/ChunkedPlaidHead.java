@@ -155,7 +155,11 @@ final class ChunkedPlaidHead implements OutputHead {
             long rowsE = (long) lo * e;
             Tensor p = probs.view(0, n, vocab), dl = dLogits.view(0, n, vocab);
             be.softmax(chunkLogits(in, lo, n), p);
-            be.fill(dl, 0f);
+            // a chunk no loss gradient reaches takes the softmax backward's result as it is (0 + g = g)
+            boolean lossRows = false;
+            for (CrossEntropyGradient g : lossGradients) lossRows |= g.targets().length > lo;
+            boolean overwrite = dXReconst != null && !lossRows;
+            if (!overwrite) be.fill(dl, 0f);
             for (CrossEntropyGradient g : lossGradients) {
                 int m = Math.min(n, g.targets().length - lo);
                 if (m <= 0) continue;
@@ -168,7 +172,7 @@ final class ChunkedPlaidHead implements OutputHead {
             if (dXReconst != null) {
                 Tensor dProbs = logits.view(0, n, vocab); // this chunk's logits are not read any more
                 be.gemm(false, true, 1f, dXReconst.view(rowsE, n, e), in.embedding(), 0f, dProbs);
-                be.softmaxBackward(p, dProbs, dl, true);
+                be.softmaxBackward(p, dProbs, dl, !overwrite);
                 be.gemm(true, false, 1f, p, keptDx.view(rowsE, n, e), 1f, dEmbedding);
             }
             readout.backward(dl, y.view((long) lo * d, n, d), dY.view((long) lo * d, n, d), parameterGradients);
