@@ -5,6 +5,7 @@ import io.smallrye.config.WithDefault;
 import java.nio.file.Path;
 import java.util.Optional;
 import plaid.model.checkpoint.CheckpointFormat;
+import plaid.trainer.cluster.ClusterConfig;
 
 /** Everything the trainer service reads from configuration ({@code application.properties}, env, -D). */
 @ConfigMapping(prefix = "trainer-svc")
@@ -52,4 +53,7 @@ public interface TrainerServiceConfig {
 
     @WithDefault("500")
     int maxPageSize();
+
+    /** Multi-machine jobs: the rendezvous of their worker processes (see the cluster package). */
+    ClusterConfig cluster();
 }
