@@ -236,6 +236,14 @@ final class ClusterJob {
             if (decision instanceof JobState end) return end;
             if (decision == Phase.ENDED) return null;
             if (decision instanceof Failure f) {
+                // Workers lost while the service stops (its gRPC server may be down already): the
+                // job stays running, to be resumed at the next start, not failed.
+                if (host.shuttingDown()) {
+                    synchronized (this) {
+                        end(stopReason, Status.UNAVAILABLE);
+                    }
+                    return null;
+                }
                 if (!f.retryable() || restarts >= config.maxRestarts() || stopReason != null) throw fail(f, host);
                 restart(f, host);
             }

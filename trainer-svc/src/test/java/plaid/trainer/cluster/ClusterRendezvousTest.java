@@ -72,7 +72,8 @@ class ClusterRendezvousTest {
     void cleanUp() {
         workers.forEach(Process::destroyForcibly);
         // A job a failed assertion left running must not hold the queue for the next test.
-        for (String id : jobs) trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
+        for (String id : jobs)
+            trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
         channel.shutdownNow();
     }
 
@@ -193,6 +194,49 @@ class ClusterRendezvousTest {
                 .isTrue();
         assertThat(first.exitValue()).isZero();
         assertThat(second.exitValue()).isZero();
+    }
+
+    @Test
+    void cancellingAJobCheckpointsAndStopsItsWorkers() throws Exception {
+        Job job = submit(spec(200, Optional.empty()));
+        Process first = startWorker(job.getId(), 0, 1), second = startWorker(job.getId(), 1, 1);
+        awaitCheckpoint(job.getId());
+        trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
+
+        Job cancelled = awaitEnd(job.getId());
+        assertThat(cancelled.getState()).as(cancelled.getFailure()).isEqualTo(JobState.JOB_STATE_CANCELLED);
+        // Rank 0 checkpointed where it stopped, after the cancel: a resume_from continues there.
+        List<JobEvent> events = store.eventsAfter(job.getId(), 0);
+        int cancelling = IntStream.range(0, events.size())
+                .filter(i -> events.get(i).getState() == JobState.JOB_STATE_CANCELLING)
+                .findFirst()
+                .orElseThrow();
+        assertThat(events.subList(cancelling, events.size())).anyMatch(JobEvent::hasCheckpoint);
+        int stoppedAt = cancelled.getCheckpointsList().getLast().getStep();
+        assertThat(stoppedAt).isEqualTo(cancelled.getStep()).isLessThan(200);
+        assertThat(first.waitFor(30, TimeUnit.SECONDS) && second.waitFor(30, TimeUnit.SECONDS))
+                .isTrue();
+        assertThat(first.exitValue()).isEqualTo(Worker.JOB_ENDED);
+        assertThat(second.exitValue()).isEqualTo(Worker.JOB_ENDED);
+    }
+
+    @Test
+    void theCoordinatorTakesJobsLargerThanItsOwnHeap() {
+        // About 1.3e9 parameters: far beyond this JVM's heap, which trains nothing here.
+        TrainingSpec large = spec(10, Optional.empty()).toBuilder()
+                .setShape(ModelShape.newBuilder()
+                        .setDim(2048)
+                        .setNBlocks(24)
+                        .setNHeads(32)
+                        .setEmbedDim(16)
+                        .setSeqLen(1024)
+                        .setVocabSize(32768))
+                .build();
+        Job job = submit(large);
+        assertThat(job.getState()).isEqualTo(JobState.JOB_STATE_QUEUED);
+        Job cancelled = trainer.cancelJob(
+                CancelJobRequest.newBuilder().setJobId(job.getId()).build());
+        assertThat(cancelled.getState()).isIn(JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_CANCELLING);
     }
 
     private static TrainingSpec spec(int steps, Optional<String> resumeFrom) {

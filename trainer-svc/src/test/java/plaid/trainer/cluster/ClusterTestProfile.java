@@ -16,13 +16,20 @@ public class ClusterTestProfile implements QuarkusTestProfile {
     @Override
     public Map<String, String> getConfigOverrides() {
         return Map.of(
-                "trainer-svc.root", RUN_ROOT.toString(),
-                "trainer-svc.demo-documents", "100",
-                "trainer-svc.cluster.workers", Integer.toString(WORKERS),
-                "trainer-svc.cluster.join-timeout", JOIN_TIMEOUT_SECONDS + "s",
-                "trainer-svc.cluster.heartbeat-interval", "200ms",
-                "trainer-svc.cluster.heartbeat-timeout", HEARTBEAT_TIMEOUT_SECONDS + "s",
-                "trainer-svc.cluster.max-restarts", Integer.toString(MAX_RESTARTS));
+                "trainer-svc.root",
+                RUN_ROOT.toString(),
+                "trainer-svc.demo-documents",
+                "100",
+                "trainer-svc.cluster.workers",
+                Integer.toString(WORKERS),
+                "trainer-svc.cluster.join-timeout",
+                JOIN_TIMEOUT_SECONDS + "s",
+                "trainer-svc.cluster.heartbeat-interval",
+                "200ms",
+                "trainer-svc.cluster.heartbeat-timeout",
+                HEARTBEAT_TIMEOUT_SECONDS + "s",
+                "trainer-svc.cluster.max-restarts",
+                Integer.toString(MAX_RESTARTS));
     }
 
     private static Path createRunRoot() {

@@ -35,8 +35,7 @@ class WorkerOptionsTest {
     @Test
     void badOrMissingValuesNameTheFlag() {
         Map<String, String> env = Map.of("PLAID_COORDINATOR", "c:1", "PLAID_RUNNER", "counting");
-        assertThatThrownBy(() -> Worker.parse(new String[] {}, env))
-                .hasMessage("--job (or PLAID_JOB_ID) must be set");
+        assertThatThrownBy(() -> Worker.parse(new String[] {}, env)).hasMessage("--job (or PLAID_JOB_ID) must be set");
         assertThatThrownBy(() -> Worker.parse(new String[] {"--job", "j", "--devices", "0"}, env))
                 .hasMessage("--devices must be at least 1, got 0");
         assertThatThrownBy(() -> Worker.parse(new String[] {"--job", "j", "--node-index", "x"}, env))
