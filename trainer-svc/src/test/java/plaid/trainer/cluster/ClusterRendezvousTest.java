@@ -3,6 +3,8 @@ package plaid.trainer.cluster;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
@@ -27,10 +29,13 @@ import plaid.service.LoopbackChannels;
 import plaid.trainer.JobStore;
 import plaid.trainer.TrainingCorpus;
 import plaid.v1.CancelJobRequest;
+import plaid.v1.ClusterRendezvousGrpc;
 import plaid.v1.GetJobRequest;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
+import plaid.v1.JoinRequest;
+import plaid.v1.LeaveRequest;
 import plaid.v1.ModelShape;
 import plaid.v1.Optimization;
 import plaid.v1.Reporting;
@@ -237,6 +242,36 @@ class ClusterRendezvousTest {
         Job cancelled = trainer.cancelJob(
                 CancelJobRequest.newBuilder().setJobId(job.getId()).build());
         assertThat(cancelled.getState()).isIn(JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_CANCELLING);
+    }
+
+    @Test
+    void joinsThatCannotWorkAreRefusedNamingTheField() {
+        var rendezvous = ClusterRendezvousGrpc.newBlockingStub(channel);
+        JoinRequest unknown =
+                JoinRequest.newBuilder().setJobId("no-such-job").setDevices(1).build();
+        assertRefused(Status.Code.NOT_FOUND, "no job no-such-job", () -> rendezvous.join(unknown));
+        assertRefused(
+                Status.Code.INVALID_ARGUMENT,
+                "devices must be at least 1, got 0",
+                () -> rendezvous.join(unknown.toBuilder().setDevices(0).build()));
+        assertRefused(
+                Status.Code.INVALID_ARGUMENT,
+                "node_index must be below the job's 2 workers (trainer-svc.cluster.workers), got 2",
+                () -> rendezvous.join(unknown.toBuilder().setNodeIndex(2).build()));
+        assertRefused(
+                Status.Code.ABORTED,
+                "job no-such-job has no running attempt here",
+                () -> rendezvous.leave(LeaveRequest.newBuilder()
+                        .setJobId("no-such-job")
+                        .setOutcome(LeaveRequest.Outcome.SUCCEEDED)
+                        .build()));
+    }
+
+    private static void assertRefused(Status.Code code, String description, Runnable call) {
+        StatusRuntimeException refusal =
+                org.junit.jupiter.api.Assertions.assertThrows(StatusRuntimeException.class, call::run);
+        assertThat(refusal.getStatus().getCode()).isEqualTo(code);
+        assertThat(refusal.getStatus().getDescription()).isEqualTo(description);
     }
 
     private static TrainingSpec spec(int steps, Optional<String> resumeFrom) {
