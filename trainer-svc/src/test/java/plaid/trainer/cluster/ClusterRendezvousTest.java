@@ -260,7 +260,7 @@ class ClusterRendezvousTest {
                 () -> rendezvous.join(unknown.toBuilder().setNodeIndex(2).build()));
         assertRefused(
                 Status.Code.ABORTED,
-                "job no-such-job has no running attempt here",
+                "job no-such-job has no running attempt here: join it again",
                 () -> rendezvous.leave(LeaveRequest.newBuilder()
                         .setJobId("no-such-job")
                         .setOutcome(LeaveRequest.Outcome.SUCCEEDED)
