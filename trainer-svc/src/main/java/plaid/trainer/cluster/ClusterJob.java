@@ -187,9 +187,13 @@ final class ClusterJob {
     synchronized HeartbeatResponse heartbeat(String workerId, int step) {
         Member member = find(workerId);
         if (member == null) {
-            return phase == Phase.ENDED
-                    ? directive(Directive.END, endReason)
-                    : directive(Directive.REJOIN, "attempt ended: " + lastFailure);
+            if (phase == Phase.ENDED) return directive(Directive.END, endReason);
+            // No failure yet: the worker's attempt began before this process (the coordinator restarted).
+            return directive(
+                    Directive.REJOIN,
+                    lastFailure == null
+                            ? "the coordinator does not know this worker's attempt (it restarted)"
+                            : "attempt ended: " + lastFailure);
         }
         member.lastBeat = System.nanoTime();
         member.step = step;
@@ -283,7 +287,7 @@ final class ClusterJob {
     }
 
     private void startAttempt(Host host) {
-        String resume = host.latestCheckpoint().orElse(spec.hasResumeFrom() ? spec.getResumeFrom() : "");
+        String resume = resumePoint(host);
         synchronized (this) {
             started = true;
             resumeFrom = resume;
@@ -292,7 +296,10 @@ final class ClusterJob {
         }
     }
 
+    /** Ends the failed attempt and opens the next, which resumes from the newest checkpoint. */
     private void restart(Failure f, Host host) {
+        // Read before the next attempt opens, so that no worker is assigned an older resume point.
+        String resume = resumePoint(host);
         synchronized (this) {
             restarts++;
             attempt++;
@@ -301,16 +308,22 @@ final class ClusterJob {
             uniqueId = null;
             failure = null;
             phase = Phase.JOINING;
+            resumeFrom = resume;
+            joinDeadline = System.nanoTime() + config.joinTimeout().toNanos();
             notifyAll();
         }
         host.message("attempt %d failed: %s; restarting from %s (restart %d of %d, trainer-svc.cluster.max-restarts)"
                 .formatted(
                         attempt - 1,
                         f.message(),
-                        host.latestCheckpoint().map(c -> "checkpoint " + c).orElse("the start"),
+                        resume.isEmpty() ? "the start" : "checkpoint " + resume,
                         restarts,
                         config.maxRestarts()));
-        startAttempt(host);
+    }
+
+    /** The newest recorded checkpoint, else the spec's resume_from, else "" (a fresh start). */
+    private String resumePoint(Host host) {
+        return host.latestCheckpoint().orElse(spec.hasResumeFrom() ? spec.getResumeFrom() : "");
     }
 
     private ClusterJobFailedException fail(Failure f, Host host) {
