@@ -99,7 +99,7 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
             // A coordinator of worker machines trains nothing itself: its heap is not the job's.
             if (!cluster.enabled())
-                JobMemory.of(plan.config(), config.shuffleBufferChunks())
+                JobMemory.of(plan.config(), config.shuffleBufferChunks(), plan.devices())
                         .requireFitsHeap(
                                 "cpu".equals(config.backend()),
                                 Runtime.getRuntime().maxMemory());

@@ -9,6 +9,7 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
+import plaid.options.SpecOptions;
 import plaid.v1.HeartbeatResponse;
 import plaid.v1.HeartbeatResponse.Directive;
 import plaid.v1.JobState;
@@ -83,6 +84,7 @@ final class ClusterJob {
     private final int expected;
     private final ClusterConfig config;
     private final TrainingSpec spec;
+    private final int batchSize;
     private volatile int keepCheckpoints;
 
     private Phase phase = Phase.JOINING;
@@ -100,6 +102,7 @@ final class ClusterJob {
     ClusterJob(String jobId, TrainingSpec spec, ClusterConfig config) {
         this.jobId = jobId;
         this.spec = spec;
+        this.batchSize = SpecOptions.config(spec).batchSize;
         this.config = config;
         this.expected = config.workers().orElseThrow();
     }
@@ -356,6 +359,18 @@ final class ClusterJob {
         for (Member m : ordered) {
             m.firstRank = rank;
             rank += m.devices;
+        }
+        if (batchSize % rank != 0) {
+            // The same refusal as spec.devices on one machine: no restart changes the workers' devices.
+            failure = new Failure(
+                    "world size %d (%s) does not divide batch_size %d: each rank takes an equal slice of every micro-batch"
+                            .formatted(
+                                    rank,
+                                    ordered.stream().map(Member::describe).collect(Collectors.joining(", ")),
+                                    batchSize),
+                    false);
+            notifyAll();
+            return;
         }
         long now = System.nanoTime();
         for (Member m : ordered) {

@@ -21,6 +21,7 @@ import plaid.v1.JobState;
 import plaid.v1.JoinRequest;
 import plaid.v1.JoinResponse;
 import plaid.v1.LeaveRequest.Outcome;
+import plaid.v1.Optimization;
 import plaid.v1.TrainingSpec;
 
 /** One job's rendezvous without processes or a network: rank order, a node that comes back, a failure not worth retrying. */
@@ -48,7 +49,13 @@ class ClusterJobTest {
             messages.add(text);
         }
     };
-    private final ClusterJob job = new ClusterJob("j", TrainingSpec.getDefaultInstance(), config(3, 1));
+    /** 84 rows a step: divisible by the world sizes 7, 3 and 4 below, not by 5. */
+    private final ClusterJob job = new ClusterJob(
+            "j",
+            TrainingSpec.newBuilder()
+                    .setOptimization(Optimization.newBuilder().setBatchSize(84))
+                    .build(),
+            config(3, 1));
     /** A thread per call: joins wait for each other (the common pool may have one thread). */
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
 
@@ -128,6 +135,21 @@ class ClusterJobTest {
                 .hasMessage("the job's workers failed: worker node 0 on h0 (rank 0) failed: step 7: the loss is NaN;"
                         + " no checkpoint was written");
         assertThat(job.heartbeat(first.getWorkerId(), 7).getDirective()).isEqualTo(Directive.END);
+    }
+
+    @Test
+    void aWorldSizeThatDoesNotDivideTheBatchFailsTheJobAtOnce() {
+        var joins = List.of(join(0, 1), join(1, 1), join(2, 3));
+        assertThatThrownBy(() -> run.get(5, TimeUnit.SECONDS))
+                .cause()
+                .isInstanceOf(ClusterJobFailedException.class)
+                .hasMessage("the job's workers failed: world size 5 (worker node 0 on h0 (rank 0), worker node 1 on h1"
+                        + " (rank 1), worker node 2 on h2 (ranks 2-4)) does not divide batch_size 84: each rank takes"
+                        + " an equal slice of every micro-batch; no checkpoint was written");
+        // The workers waiting in Join are told the job has ended, and why.
+        assertThatThrownBy(() -> joins.getFirst().get(5, TimeUnit.SECONDS))
+                .cause()
+                .hasMessageContaining("FAILED_PRECONDITION: job j has ended: world size 5");
     }
 
     private CompletableFuture<JoinResponse> join(int node, int devices) {

@@ -85,7 +85,7 @@ class ClusterRendezvousTest {
     @Test
     void twoWorkersRunAJobToCompletion() throws Exception {
         Job job = submit(spec(30, Optional.empty()));
-        Process first = startWorker(job.getId(), 0, 2), second = startWorker(job.getId(), 1, 1);
+        Process first = startWorker(job.getId(), 0, 3), second = startWorker(job.getId(), 1, 1);
 
         Job done = awaitEnd(job.getId());
         assertThat(done.getState()).as(done.getFailure()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
@@ -95,11 +95,11 @@ class ClusterRendezvousTest {
         assertThat(first.exitValue()).isEqualTo(Worker.SUCCEEDED);
         assertThat(second.exitValue()).isEqualTo(Worker.SUCCEEDED);
         assertThat(messages(job.getId()))
-                .anyMatch(m -> m.startsWith("attempt 1: 2 workers joined, world size 3: worker node 0 on ")
-                        && m.contains("(ranks 0-1)")
+                .anyMatch(m -> m.startsWith("attempt 1: 2 workers joined, world size 4: worker node 0 on ")
+                        && m.contains("(ranks 0-2)")
                         && m.contains("worker node 1 on ")
-                        && m.contains("(rank 2)"))
-                .contains("counted to 30 over 3 ranks (counting runner)");
+                        && m.contains("(rank 3)"))
+                .contains("counted to 30 over 4 ranks (counting runner)");
         // Rank 0's metrics every print_freq steps, as a job trained in the service reports them.
         assertThat(store.lossCurve(job.getId()).keySet())
                 .containsExactlyElementsOf(IntStream.rangeClosed(1, 30 / PRINT_FREQ)
