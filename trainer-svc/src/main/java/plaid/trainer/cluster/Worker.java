@@ -97,7 +97,7 @@ public final class Worker {
                 assignment = join();
             } catch (StatusRuntimeException e) {
                 Status.Code code = e.getStatus().getCode();
-                log("cannot join job %s: %s", options.jobId(), e.getStatus());
+                log("cannot join job %s: %s", options.jobId(), describe(e.getStatus()));
                 if (code == Status.Code.INVALID_ARGUMENT) return USAGE;
                 if (code == Status.Code.UNAVAILABLE || code == Status.Code.DEADLINE_EXCEEDED) return UNREACHABLE;
                 return JOB_ENDED;
@@ -241,6 +241,13 @@ public final class Worker {
         } catch (UnknownHostException e) {
             return "localhost";
         }
+    }
+
+    /** A status for a log line: code and description, without the cause's stack trace. */
+    static String describe(Status status) {
+        return status.getDescription() == null
+                ? status.getCode().name()
+                : status.getCode() + ": " + status.getDescription();
     }
 
     static void sleep(long millis) {

@@ -87,6 +87,8 @@ final class WorkerAttempt implements RankContext {
                     joined.getResumeFrom().isEmpty() ? Optional.empty() : Optional.of(joined.getResumeFrom()),
                     joined.getKeepCheckpoints());
             RankRunner.Outcome outcome = runner.run(assignment, this);
+            // No heartbeat after the ranks are done: one racing the Leave would be answered END.
+            beats.shutdownNow();
             Directive aborted = abortDirective();
             if (aborted != null) return aborted == Directive.END ? Result.END : Result.REJOIN;
             leave(
@@ -103,7 +105,7 @@ final class WorkerAttempt implements RankContext {
             Directive aborted = abortDirective();
             if (aborted != null) return aborted == Directive.END ? Result.END : Result.REJOIN;
             if (e instanceof StatusRuntimeException s && isOver(s.getStatus())) {
-                worker.log("attempt %d is over: %s", joined.getAttempt(), s.getStatus());
+                worker.log("attempt %d is over: %s", joined.getAttempt(), Worker.describe(s.getStatus()));
                 return Result.REJOIN;
             }
             worker.log("attempt %d: ranks failed: %s", joined.getAttempt(), e);
@@ -158,7 +160,7 @@ final class WorkerAttempt implements RankContext {
         } catch (StatusRuntimeException e) {
             long silent = System.nanoTime() - lastAnswer;
             if (silent > TimeUnit.MILLISECONDS.toNanos(joined.getHeartbeatTimeoutMs()))
-                abort(Directive.REJOIN, "no answer from the coordinator: " + e.getStatus());
+                abort(Directive.REJOIN, "no answer from the coordinator: " + Worker.describe(e.getStatus()));
         } catch (RuntimeException e) {
             worker.log("heartbeat failed: %s", e);
         }
