@@ -125,12 +125,11 @@ public final class Owt2Preparer {
             }
             long documents = spooler.documentCount();
             if (documents == 0)
-                throw new IllegalArgumentException(
-                        "source_dir: the archives hold no English documents (" + spooler.nonEnglish
-                                + " non-English, " + spooler.malformed + " malformed, " + spooler.invalidUtf8
-                                + " non-UTF-8 lines)");
+                throw new IllegalArgumentException("source_dir holds no English documents (" + spooler.nonEnglish
+                        + " non-English, " + spooler.malformed + " malformed, " + spooler.invalidUtf8
+                        + " non-UTF-8 lines)");
             if (documents < (long) options.validationDocuments() + options.trainShards())
-                throw new IllegalArgumentException("validation_documents: only " + documents
+                throw new IllegalArgumentException("validation_documents is too large: only " + documents
                         + " English documents, fewer than the " + options.validationDocuments()
                         + " validation documents plus one per train shard (" + options.trainShards() + ")");
             progress.phase = "writing splits";

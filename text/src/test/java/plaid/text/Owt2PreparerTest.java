@@ -81,7 +81,7 @@ class Owt2PreparerTest {
         writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8(record("en", "\"only one\"")));
         assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), Owt2Preparer.ORIGINAL))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageStartingWith("validation_documents: only 1 English documents")
+                .hasMessageStartingWith("validation_documents is too large: only 1 English documents")
                 .hasMessageContaining("fewer than the 100000 validation documents");
     }
 
@@ -202,7 +202,7 @@ class Owt2PreparerTest {
         writeArchive(german.resolve("x.jsonl.zst"), new byte[0], utf8(record("de", "\"nur Deutsch\"")));
         assertThatThrownBy(() -> Owt2Preparer.prepare(german, dir.resolve("out"), new Owt2Preparer.Options(0, 0, 1)))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageStartingWith("source_dir: the archives hold no English documents (1 non-English");
+                .hasMessageStartingWith("source_dir holds no English documents (1 non-English");
     }
 
     @Test
