@@ -33,7 +33,8 @@ import plaid.v1.WatchJobRequest;
 /**
  * kill -9 of the packaged service in the middle of a job: after a restart the job resumes
  * from its last checkpoint and ends with the loss curve of an uninterrupted run of the same
- * spec (the steps after that checkpoint, run twice, give the same losses again).
+ * spec (the steps after that checkpoint, run twice, give the same losses again). The job reads
+ * an OWT2-format corpus of data-svc where compose mounts it ({@code data/} under the run root).
  */
 class CrashRecoveryIT {
     private static final Path JAR =
@@ -57,7 +58,9 @@ class CrashRecoveryIT {
 
     @Test
     void jobKilledMidRunResumesAfterRestartWithTheSameLosses() throws Exception {
+        Owt2TestCorpus.write(root.resolve("data"), "openwebtext2");
         TrainingSpec spec = JobPersistenceTests.tinySpec(STEPS).toBuilder()
+                .setCorpus("openwebtext2")
                 .setReporting(JobPersistenceTests.tinySpec(STEPS).getReporting().toBuilder()
                         .setCheckpointFreq(CHECKPOINT_FREQ))
                 .build();
