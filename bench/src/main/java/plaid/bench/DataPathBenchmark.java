@@ -155,9 +155,9 @@ public final class DataPathBenchmark {
                     for (int p = 0, n = 3 + random.nextInt(8); p < n; p++) {
                         StringBuilder paragraph = new StringBuilder();
                         for (int w = 0, m = 30 + random.nextInt(60); w < m; w++)
-                            paragraph.append(w == 0 ? "" : " ").append(words[(int) (random.nextDouble()
-                                    * random.nextDouble()
-                                    * words.length)]);
+                            paragraph
+                                    .append(w == 0 ? "" : " ")
+                                    .append(words[(int) (random.nextDouble() * random.nextDouble() * words.length)]);
                         paragraphs.add(paragraph.append('.').toString());
                     }
                     String lang = random.nextInt(20) == 0 ? "de" : "en";

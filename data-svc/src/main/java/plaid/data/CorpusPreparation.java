@@ -16,7 +16,9 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -24,12 +26,14 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 import org.jboss.logging.Logger;
 import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.text.BpeTrainer;
 import plaid.text.CorpusDirectory;
+import plaid.text.DocumentFile;
 import plaid.text.Owt2Archives;
 import plaid.text.Owt2Preparer;
 import plaid.v1.PrepareDatasetProgress;
@@ -37,6 +41,7 @@ import plaid.v1.PrepareDatasetRequest;
 import plaid.v1.PrepareReport;
 import plaid.v1.PrepareRunning;
 import plaid.v1.PrepareStarted;
+import plaid.v1.SourceFormat;
 
 /**
  * PrepareDataset: one {@link Owt2Preparer} run at a time (it is disk- and memory-heavy),
@@ -92,11 +97,16 @@ public class CorpusPreparation {
             throw Status.RESOURCE_EXHAUSTED
                     .withDescription("another PrepareDataset is running; try again later")
                     .asRuntimeException();
-        Owt2Archives archives;
+        Source opened;
         try {
-            archives = Owt2Archives.open(source, "source_dir");
+            opened = request.getSourceFormat() == SourceFormat.SOURCE_FORMAT_DOCUMENTS
+                    ? documents(source)
+                    : archives(Owt2Archives.open(source, "source_dir"));
             // None runs now (one at a time): hidden folders are what a killed run left.
             removeBuildingFolders();
+        } catch (StatusRuntimeException e) {
+            oneAtATime.release();
+            throw e;
         } catch (IllegalArgumentException e) {
             oneAtATime.release();
             throw InvalidArgument.of("source_dir", e.getMessage().substring("source_dir ".length()));
@@ -109,8 +119,8 @@ public class CorpusPreparation {
         }
         call.setOnCancelHandler(() -> LOG.infof("client left; preparation of '%s' goes on", request.getCorpus()));
         Thread.ofVirtual().name("prepare-" + request.getCorpus()).start(() -> {
-            try (archives) {
-                prepare(archives, target, options, vocabSize, call);
+            try (opened) {
+                prepare(opened, target, options, vocabSize, call);
             } catch (IOException e) {
                 LOG.warnf(e, "closing the archives of %s", source);
             } finally {
@@ -139,8 +149,93 @@ public class CorpusPreparation {
     /** What the preparation made: the preparer's report and where the tokenizer came from. */
     private record Made(Owt2Preparer.Report report, String tokenizer, int trainShards) {}
 
+    /** What a preparation reads: its files' names and bytes, and how it runs the preparer on them. */
+    private interface Source extends AutoCloseable {
+        /** The manifest's {@code source}. */
+        String kind();
+
+        List<String> names();
+
+        long bytes();
+
+        Owt2Preparer.Report prepare(
+                Path output, Owt2Preparer.Options options, Owt2Preparer.Progress progress, BooleanSupplier stop)
+                throws IOException;
+
+        @Override
+        void close() throws IOException;
+    }
+
+    private static Source archives(Owt2Archives archives) {
+        return new Source() {
+            public String kind() {
+                return "owt2";
+            }
+
+            public List<String> names() {
+                return archives.archives().stream()
+                        .map(Owt2Archives.Archive::name)
+                        .toList();
+            }
+
+            public long bytes() {
+                return archives.totalBytes();
+            }
+
+            public Owt2Preparer.Report prepare(
+                    Path output, Owt2Preparer.Options options, Owt2Preparer.Progress progress, BooleanSupplier stop)
+                    throws IOException {
+                return Owt2Preparer.prepare(archives, output, options, progress, stop);
+            }
+
+            public void close() throws IOException {
+                archives.close();
+            }
+        };
+    }
+
+    /** A .txt/.jsonl file, or a folder's such files in name order. */
+    private Source documents(Path source) throws IOException {
+        List<Path> files;
+        if (Files.isDirectory(source))
+            try (Stream<Path> listed = Files.list(source)) {
+                files = listed.filter(Files::isRegularFile)
+                        .filter(f -> f.getFileName().toString().matches(".*\\.(txt|jsonl)"))
+                        .sorted()
+                        .toList();
+            }
+        else files = List.of(source);
+        InvalidArgument.require(!files.isEmpty(), "source_dir", "holds no .txt or .jsonl files");
+        Map<Path, String> named = new LinkedHashMap<>();
+        for (Path file : files) named.put(file, root.path().relativize(file).toString());
+        long bytes = 0;
+        for (Path file : files) bytes += Files.size(file);
+        long total = bytes;
+        return new Source() {
+            public String kind() {
+                return "documents";
+            }
+
+            public List<String> names() {
+                return List.copyOf(named.values());
+            }
+
+            public long bytes() {
+                return total;
+            }
+
+            public Owt2Preparer.Report prepare(
+                    Path output, Owt2Preparer.Options options, Owt2Preparer.Progress progress, BooleanSupplier stop)
+                    throws IOException {
+                return Owt2Preparer.prepareDocuments(named, output, options, progress, stop);
+            }
+
+            public void close() {}
+        };
+    }
+
     private void prepare(
-            Owt2Archives archives,
+            Source archives,
             Path target,
             Owt2Preparer.Options options,
             int vocabSize,
@@ -150,10 +245,8 @@ public class CorpusPreparation {
         try {
             call.onNext(PrepareDatasetProgress.newBuilder()
                     .setStarted(PrepareStarted.newBuilder()
-                            .addAllArchives(archives.archives().stream()
-                                    .map(Owt2Archives.Archive::name)
-                                    .toList())
-                            .setArchiveBytes(archives.totalBytes()))
+                            .addAllArchives(archives.names())
+                            .setArchiveBytes(archives.bytes()))
                     .build());
             building = CorpusDirectory.buildingFolder(
                     root.path(), target.getFileName().toString());
@@ -163,9 +256,10 @@ public class CorpusPreparation {
                     () -> {
                         try {
                             Owt2Preparer.Report report =
-                                    Owt2Preparer.prepare(archives, output, options, progress, inFlight::stopping);
+                                    archives.prepare(output, options, progress, inFlight::stopping);
                             progress.phase = "tokenizer";
-                            String tokenizerSource = sealWithTokenizer(output, report, options, vocabSize);
+                            String tokenizerSource =
+                                    sealWithTokenizer(output, archives.kind(), report, options, vocabSize);
                             return new Made(report, tokenizerSource, options.trainShards());
                         } catch (IOException e) {
                             throw new UncheckedIOException(e);
@@ -200,9 +294,10 @@ public class CorpusPreparation {
      * OWT2 tokenizer in a deployment), else one trained on the first train documents.
      */
     private String sealWithTokenizer(
-            Path folder, Owt2Preparer.Report report, Owt2Preparer.Options options, int vocabSize) throws IOException {
+            Path folder, String kind, Owt2Preparer.Report report, Owt2Preparer.Options options, int vocabSize)
+            throws IOException {
         CorpusDirectory.Manifest manifest = new CorpusDirectory.Manifest(
-                "owt2", options.trainShards(), report.trainDocuments(), report.validationDocuments());
+                kind, options.trainShards(), report.trainDocuments(), report.validationDocuments());
         Optional<Path> configured = tokenizer.file();
         if (configured.isPresent()) {
             CorpusDirectory.seal(folder, configured.get(), manifest);
@@ -256,6 +351,9 @@ public class CorpusPreparation {
                     throw Status.UNAVAILABLE
                             .withDescription("data-svc is shutting down; the preparation was stopped and nothing kept")
                             .asRuntimeException();
+                if (e.getCause() instanceof UncheckedIOException io
+                        && io.getCause() instanceof DocumentFile.BadDocumentException bad)
+                    throw InvalidArgument.of("source_dir", bad.getMessage());
                 if (e.getCause() instanceof UncheckedIOException io) throw io.getCause();
                 throw new IllegalStateException(e.getCause());
             }

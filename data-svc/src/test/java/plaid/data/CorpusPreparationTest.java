@@ -3,6 +3,7 @@ package plaid.data;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.luben.zstd.ZstdOutputStream;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -34,6 +35,7 @@ import plaid.v1.ListDatasetsRequest;
 import plaid.v1.PrepareDatasetProgress;
 import plaid.v1.PrepareDatasetRequest;
 import plaid.v1.PrepareReport;
+import plaid.v1.SourceFormat;
 import plaid.v1.Split;
 import plaid.v1.StreamBatchesRequest;
 import plaid.v1.TokenBatch;
@@ -47,6 +49,7 @@ import plaid.v1.TokenBatch;
 @TestProfile(UntokenizedDataServiceTestProfile.class)
 class CorpusPreparationTest {
     private static final Path ROOT = UntokenizedDataServiceTestProfile.ROOT;
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @TestHTTPResource("/")
     URI server;
@@ -196,6 +199,56 @@ class CorpusPreparationTest {
             assertThat(corpora.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("."));
         }
         assertThat(ROOT.resolve("outside")).doesNotExist();
+    }
+
+    /** One's own text registered as a corpus: every document kept, split as OWT2's, a bad line refused naming it. */
+    @Test
+    void plainTextAndJsonlFilesRegisterAsACorpus() throws IOException {
+        Path own = Files.createDirectories(ROOT.resolve("own"));
+        List<String> jsonl = new ArrayList<>();
+        for (int d = 0; d < 12; d++) jsonl.add("{\"text\": \"Note " + d + " on the harbour and its boats.\"}");
+        Files.write(own.resolve("a.jsonl"), jsonl);
+        Files.writeString(own.resolve("b.txt"), "First letter about the mill.\n\nSecond letter, about the river.\n");
+        Files.writeString(own.resolve("ignored.md"), "# not read");
+
+        List<PrepareDatasetProgress> progress = new ArrayList<>();
+        data.prepareDataset(PrepareDatasetRequest.newBuilder()
+                        .setSourceDir("own")
+                        .setCorpus("letters")
+                        .setSourceFormat(SourceFormat.SOURCE_FORMAT_DOCUMENTS)
+                        .setValidationDocuments(2)
+                        .setTrainShards(2)
+                        .setTokenizerVocabSize(300)
+                        .build())
+                .forEachRemaining(progress::add);
+        assertThat(progress.getFirst().getStarted().getArchivesList()).containsExactly("own/a.jsonl", "own/b.txt");
+        PrepareReport report = progress.getLast().getFinished();
+        assertThat(report.getDocuments()).isEqualTo(14);
+        assertThat(report.getTrainDocuments()).isEqualTo(12);
+        CorpusDirectory corpus = CorpusDirectory.open(ROOT.resolve("corpora/letters"));
+        assertThat(corpus.manifest()).isEqualTo(new CorpusDirectory.Manifest("documents", 2, 12, 2));
+        List<String> all = new ArrayList<>();
+        for (Path shard : List.of(
+                CorpusDirectory.validationFile(corpus.folder()),
+                CorpusDirectory.trainFile(corpus.folder(), 0),
+                CorpusDirectory.trainFile(corpus.folder(), 1)))
+            for (String line : Files.readAllLines(shard)) all.add(JSON.readValue(line, String.class));
+        assertThat(all)
+                .hasSize(14)
+                .contains("Note 11 on the harbour and its boats.", "Second letter, about the river.");
+
+        Files.writeString(own.resolve("c.jsonl"), "{\"text\": \"fine\"}\n{\"title\": \"no text\"}\n");
+        assertInvalid(
+                "source_dir own/c.jsonl line 2 has no \"text\" field",
+                () -> data.prepareDataset(PrepareDatasetRequest.newBuilder()
+                                .setSourceDir("own")
+                                .setCorpus("letters2")
+                                .setSourceFormat(SourceFormat.SOURCE_FORMAT_DOCUMENTS)
+                                .setValidationDocuments(1)
+                                .setTrainShards(1)
+                                .build())
+                        .forEachRemaining(p -> {}));
+        assertThat(CorpusDirectory.state(ROOT, "letters2")).isEqualTo(CorpusDirectory.State.ABSENT);
     }
 
     @Test

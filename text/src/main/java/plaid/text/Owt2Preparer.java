@@ -10,6 +10,7 @@ import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
@@ -22,6 +23,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -113,29 +115,73 @@ public final class Owt2Preparer {
     public static Report prepare(
             Owt2Archives archives, Path outputDirectory, Options options, Progress progress, BooleanSupplier stop)
             throws IOException {
+        return build(
+                archives.archives().size(), "English documents", outputDirectory, options, progress, stop, spooler -> {
+                    for (Owt2Archives.Archive archive : archives.archives()) {
+                        spooler.readArchive(archive);
+                        progress.archivesDone.incrementAndGet();
+                    }
+                });
+    }
+
+    /**
+     * The same splits from plain documents ({@link DocumentFile}: {@code .jsonl} lines of a JSON
+     * string or an object with {@code text}, or UTF-8 text separated by blank lines), all kept:
+     * how a corpus of one's own text is registered. A bad line is refused
+     * ({@link DocumentFile.BadDocumentException} naming the file and line).
+     *
+     * @param files the files and how messages name them, read in this order
+     */
+    public static Report prepareDocuments(
+            Map<Path, String> files, Path outputDirectory, Options options, Progress progress, BooleanSupplier stop)
+            throws IOException {
+        return build(files.size(), "documents", outputDirectory, options, progress, stop, spooler -> {
+            for (Map.Entry<Path, String> file : files.entrySet()) {
+                progress.compressedBytesRead.addAndGet(Files.size(file.getKey()));
+                try {
+                    DocumentFile.forEach(file.getKey(), file.getValue(), spooler::addDocument);
+                } catch (UncheckedIOException e) {
+                    throw e.getCause();
+                }
+                progress.archivesDone.incrementAndGet();
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface Source {
+        void spoolInto(Spooler spooler) throws IOException;
+    }
+
+    private static Report build(
+            int sources,
+            String noun,
+            Path outputDirectory,
+            Options options,
+            Progress progress,
+            BooleanSupplier stop,
+            Source source)
+            throws IOException {
         Files.createDirectories(outputDirectory);
         Path spool = Files.createTempFile(outputDirectory, "owt2-spool", ".jsonl");
         try {
             Spooler spooler = new Spooler(spool, options.maxLineBytes(), progress, stop);
             try (spooler) {
-                for (Owt2Archives.Archive archive : archives.archives()) {
-                    spooler.readArchive(archive);
-                    progress.archivesDone.incrementAndGet();
-                }
+                source.spoolInto(spooler);
             }
             long documents = spooler.documentCount();
             if (documents == 0)
-                throw new IllegalArgumentException("source_dir holds no English documents (" + spooler.nonEnglish
+                throw new IllegalArgumentException("source_dir holds no " + noun + " (" + spooler.nonEnglish
                         + " non-English, " + spooler.malformed + " malformed, " + spooler.invalidUtf8
                         + " non-UTF-8 lines)");
             if (documents < (long) options.validationDocuments() + options.trainShards())
                 throw new IllegalArgumentException("validation_documents is too large: only " + documents
-                        + " English documents, fewer than the " + options.validationDocuments()
+                        + " " + noun + ", fewer than the " + options.validationDocuments()
                         + " validation documents plus one per train shard (" + options.trainShards() + ")");
             progress.phase = "writing splits";
             writeSplits(spool, spooler.offsets(), outputDirectory, options, stop);
             return new Report(
-                    archives.archives().size(),
+                    sources,
                     documents,
                     spooler.nonEnglish,
                     spooler.malformed,
@@ -271,6 +317,20 @@ public final class Owt2Preparer {
                 nonEnglish++;
                 return;
             }
+            spoolDocument(document);
+        }
+
+        /** A document of a plain file; a Consumer, so failures to write come unchecked. */
+        void addDocument(String document) {
+            stopIfAsked(stop);
+            try {
+                spoolDocument(document);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        private void spoolDocument(String document) throws IOException {
             byte[] encoded = ASCII_JSON.writeValueAsBytes(document);
             spool.write(encoded);
             spool.write('\n');

@@ -44,13 +44,14 @@ public class LikelihoodEvaluations {
      * A zero-shot raw file: at the top of data-svc's root (the corpus root), where data-svc lists it;
      * else at the top of the run root, where earlier versions kept them. NOT_FOUND says where to put it.
      */
-    private Path rawFile(String name) {
+    private Path rawFile(ZeroShotDataset dataset, String name) {
         for (Path dir : List.of(root.corpusRoot(), root.path())) {
             Path raw = dir.resolve(name);
             if (Files.isRegularFile(raw)) return raw;
         }
         throw Status.NOT_FOUND
-                .withDescription("dataset: no raw file " + name + "; put it at the top of data-svc's data root"
+                .withDescription("dataset " + dataset.id() + " needs the raw file " + name
+                        + "; put it at the top of data-svc's data root"
                         + " (trainer-svc.corpus-root), where `plaid data list` shows which files each set needs")
                 .asRuntimeException();
     }
@@ -90,7 +91,7 @@ public class LikelihoodEvaluations {
         InvalidArgument.require(request.getSeqLen() >= 0, "seq_len", "must not be negative");
         InvalidArgument.require(request.getBatchSize() >= 0, "batch_size", "must not be negative");
         InvalidArgument.require(request.getMaxSequences() >= 0, "max_sequences", "must not be negative");
-        Path raw = rawFile(dataset.rawFileName(request.getSplit()));
+        Path raw = rawFile(dataset, dataset.rawFileName(request.getSplit()));
 
         BpeTokenizer tokenizer = BpeTokenizer.load(tokenizerFile);
         ZeroShotDataset.EvalText text = dataset.read(raw);

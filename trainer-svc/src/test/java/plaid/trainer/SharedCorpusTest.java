@@ -27,6 +27,8 @@ import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CheckpointInfo;
+import plaid.v1.EvaluateLikelihoodProgress;
+import plaid.v1.EvaluateLikelihoodRequest;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
@@ -107,6 +109,33 @@ class SharedCorpusTest {
         assertThat(replayed.documentBuffer()).isEqualTo(saved.documentBuffer());
         assertThat(replayed.carry()).isEqualTo(saved.carry());
         assertThat(replayed.chunkBuffer()).usingRecursiveComparison().isEqualTo(saved.chunkBuffer());
+
+        // Zero-shot sets come from data-svc's root; a missing raw file says which file to put where.
+        Files.writeString(
+                CORPUS_ROOT.resolve("wikitext2.valid.tokens"),
+                " = Boats = \n \n The river boats @-@ old and new @-@ carry maps to the bakery . \n");
+        List<EvaluateLikelihoodProgress> progress = new ArrayList<>();
+        trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
+                        .setCheckpoint(last.getPath())
+                        .setDataset("wikitext2")
+                        .setSplit("valid")
+                        .setMaxSequences(2)
+                        .build())
+                .forEachRemaining(progress::add);
+        assertThat(progress.getLast().getResult().getDataset()).isEqualTo("wikitext2");
+        assertThat(progress.getLast().getResult().getPerplexityOrBpc())
+                .isFinite()
+                .isGreaterThan(1);
+        StatusRuntimeException missing = assertThrows(
+                StatusRuntimeException.class,
+                () -> trainer.evaluateLikelihood(EvaluateLikelihoodRequest.newBuilder()
+                                .setCheckpoint(last.getPath())
+                                .setDataset("text8")
+                                .build())
+                        .next());
+        assertThat(missing.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
+        assertThat(missing.getStatus().getDescription())
+                .startsWith("dataset text8 needs the raw file text8; put it at the top of data-svc's data root");
     }
 
     @Test
