@@ -119,13 +119,19 @@ public class CorpusPreparation {
         }
         call.setOnCancelHandler(() -> LOG.infof("client left; preparation of '%s' goes on", request.getCorpus()));
         Thread.ofVirtual().name("prepare-" + request.getCorpus()).start(() -> {
-            try (opened) {
-                prepare(opened, target, options, vocabSize, call);
-            } catch (IOException e) {
-                LOG.warnf(e, "closing the archives of %s", source);
+            // The call ends only after the cleanup, so a client that hears the end may prepare again at once.
+            Runnable end;
+            try {
+                end = prepare(opened, target, options, vocabSize, call);
             } finally {
+                try {
+                    opened.close();
+                } catch (IOException e) {
+                    LOG.warnf(e, "closing the archives of %s", source);
+                }
                 oneAtATime.release();
             }
+            end.run();
         });
     }
 
@@ -234,7 +240,8 @@ public class CorpusPreparation {
         };
     }
 
-    private void prepare(
+    /** Prepares, removes what is left of the building folder, and returns how to end the call. */
+    private Runnable prepare(
             Source archives,
             Path target,
             Owt2Preparer.Options options,
@@ -274,15 +281,18 @@ public class CorpusPreparation {
                         .withDescription("corpus '" + target.getFileName() + "' appeared while preparing")
                         .asRuntimeException();
             }
-            call.onNext(PrepareDatasetProgress.newBuilder()
-                    .setFinished(report(target, made, startNanos))
-                    .build());
-            call.onCompleted();
+            PrepareReport finished = report(target, made, startNanos);
+            return () -> {
+                call.onNext(PrepareDatasetProgress.newBuilder()
+                        .setFinished(finished)
+                        .build());
+                call.onCompleted();
+            };
         } catch (StatusRuntimeException e) {
-            call.onError(e);
+            return () -> call.onError(e);
         } catch (IOException | RuntimeException e) {
             LOG.errorf(e, "preparing %s failed", target);
-            call.onError(
+            return () -> call.onError(
                     Status.INTERNAL.withDescription("preparation failed: " + e).asRuntimeException());
         } finally {
             if (building != null) deleteQuietly(building);
