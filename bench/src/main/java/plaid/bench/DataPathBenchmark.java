@@ -20,6 +20,7 @@ import plaid.text.CorpusDirectory;
 import plaid.text.Owt2Archives;
 import plaid.text.Owt2Preparer;
 import plaid.text.TokenStream;
+import plaid.text.ZeroShotDataset;
 
 /**
  * The data path's throughput, figures not a test: data-svc's preparation (documents/s from
@@ -30,7 +31,7 @@ import plaid.text.TokenStream;
  * step time recorded in docs/benchmarks-gpu.md.
  *
  * <p>Options (-D): {@code plaid.bench.documents} (default 20000), {@code plaid.bench.archives}
- * (4), {@code plaid.bench.batches} (8 timed batches after the buffer is full),
+ * (4), {@code plaid.bench.batches} (32 timed batches after the buffer is full),
  * {@code plaid.bench.chunkBuffer} (4096, the services' default), {@code plaid.data} (a folder
  * with owt2_tokenizer.json; without it a 4096-id tokenizer is trained on the corpus, and the
  * figures say so).
@@ -45,12 +46,14 @@ public final class DataPathBenchmark {
     /** OpenWebText2's documents (the release's README), for the time a full preparation would take. */
     static final long OWT2_DOCUMENTS = 17_103_059L;
 
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private DataPathBenchmark() {}
 
     public static void main(String[] args) throws IOException {
         int documents = Integer.getInteger("plaid.bench.documents", 20_000);
         int archiveCount = Integer.getInteger("plaid.bench.archives", 4);
-        int timedBatches = Integer.getInteger("plaid.bench.batches", 8);
+        int timedBatches = Integer.getInteger("plaid.bench.batches", 32);
         int chunkBuffer = Integer.getInteger("plaid.bench.chunkBuffer", 4096);
         Path work = Files.createTempDirectory("plaid-datapath-bench");
         try {
@@ -93,7 +96,7 @@ public final class DataPathBenchmark {
         } else {
             List<String> sample = new ArrayList<>();
             for (String line : Files.readAllLines(CorpusDirectory.trainFile(folder, 0)))
-                if (sample.size() < 2000) sample.add(new ObjectMapper().readValue(line, String.class));
+                if (sample.size() < 2000) sample.add(JSON.readValue(line, String.class));
             BpeTokenizer trained = new BpeTrainer(4096, List.of("<|endoftext|>"), 2).train(sample.parallelStream());
             tokenizerFile = work.resolve("tokenizer.json");
             trained.save(tokenizerFile);
@@ -135,15 +138,28 @@ public final class DataPathBenchmark {
         System.out.printf("| %s | %.1f | %s |%n", figure, value, unit);
     }
 
-    /** OWT2 release lines: paragraph lists of pseudo-English of OWT2's typical length, 5% not English. */
+    /**
+     * OWT2 release lines: paragraph lists of OWT2's typical length, 5% not English. The words are
+     * real English (the WikiText-2 validation text under -Dplaid.data, detokenized) when present,
+     * else pseudo-words with a skewed frequency; the output says which.
+     */
     private static long generate(Path raw, int documents, int archiveCount) throws IOException {
         Random random = new Random(1);
-        String[] words = new String[5000];
-        for (int w = 0; w < words.length; w++) {
-            StringBuilder word = new StringBuilder();
-            int length = 1 + (int) Math.round(Math.abs(random.nextGaussian()) * 4);
-            for (int c = 0; c < length; c++) word.append((char) ('a' + random.nextInt(26)));
-            words[w] = word.toString();
+        Path wikitext = Path.of(System.getProperty("plaid.data", "absent")).resolve("wikitext2.valid.tokens");
+        boolean realText = Files.isRegularFile(wikitext);
+        String[] words;
+        if (realText) {
+            words = ZeroShotDataset.WIKITEXT2.read(wikitext).text().strip().split("\\s+");
+            System.out.println("text: runs of words of the WikiText-2 validation text from random places");
+        } else {
+            words = new String[5000];
+            for (int w = 0; w < words.length; w++) {
+                StringBuilder word = new StringBuilder();
+                int length = 1 + (int) Math.round(Math.abs(random.nextGaussian()) * 4);
+                for (int c = 0; c < length; c++) word.append((char) ('a' + random.nextInt(26)));
+                words[w] = word.toString();
+            }
+            System.out.println("text: pseudo-words (no wikitext2.valid.tokens under -Dplaid.data)");
         }
         long bytes = 0;
         for (int a = 0; a < archiveCount; a++) {
@@ -154,15 +170,19 @@ public final class DataPathBenchmark {
                     List<String> paragraphs = new ArrayList<>();
                     for (int p = 0, n = 3 + random.nextInt(8); p < n; p++) {
                         StringBuilder paragraph = new StringBuilder();
-                        for (int w = 0, m = 30 + random.nextInt(60); w < m; w++)
-                            paragraph
-                                    .append(w == 0 ? "" : " ")
-                                    .append(words[(int) (random.nextDouble() * random.nextDouble() * words.length)]);
-                        paragraphs.add(paragraph.append('.').toString());
+                        int at = random.nextInt(words.length);
+                        for (int w = 0, m = 30 + random.nextInt(60); w < m; w++) {
+                            int index = realText
+                                    ? (at + w) % words.length
+                                    : (int) (random.nextDouble() * random.nextDouble() * words.length);
+                            paragraph.append(w == 0 ? "" : " ").append(words[index]);
+                        }
+                        paragraphs.add(
+                                JSON.writeValueAsString(paragraph.append('.').toString()));
                     }
                     String lang = random.nextInt(20) == 0 ? "de" : "en";
                     out.write("{\"meta\":{\"lang\":\"" + lang + "\",\"url\":\"https://example.com/" + d
-                            + "\"},\"text\":[\"" + String.join("\",\"", paragraphs) + "\"]}\n");
+                            + "\"},\"text\":[" + String.join(",", paragraphs) + "]}\n");
                 }
             }
             bytes += Files.size(archive);
