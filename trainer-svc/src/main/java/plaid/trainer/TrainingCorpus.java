@@ -42,6 +42,9 @@ public class TrainingCorpus {
     static final String END_OF_TEXT = "<|endoftext|>";
 
     private static final int BYTE_SYMBOLS = 256;
+    /** In a job's folder: which preparation of its data-svc corpus it reads. */
+    static final String CORPUS_SEEN = "corpus.seen";
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A job's corpus and its tokenizer. */
@@ -175,12 +178,34 @@ public class TrainingCorpus {
     /** The job's corpus: data-svc's, or the job's own folder, written unless an earlier run of the job did. */
     public Prepared prepare(String jobId, String corpus, PlaidConfig options) throws IOException {
         Optional<CorpusDirectory> shared = sharedCorpus(corpus);
-        if (shared.isPresent()) return new Prepared(shared.get(), corpusTokenizer(shared.get()));
+        if (shared.isPresent()) {
+            requireSameCorpus(jobId, shared.get());
+            return new Prepared(shared.get(), corpusTokenizer(shared.get()));
+        }
         Path folder = root.job(jobId).resolve("data");
         if (!Files.isRegularFile(folder.resolve(CorpusDirectory.MANIFEST_FILE)))
             writeJobCorpus(folder, corpus, options);
         CorpusDirectory own = CorpusDirectory.open(folder);
         return new Prepared(own, own.tokenizer());
+    }
+
+    /**
+     * A job remembers which preparation of a data-svc corpus it started on (its manifest and
+     * when that was written); a corpus prepared again under the same name since would give other
+     * batches than the job's saved stream position means, so the job stops saying so.
+     */
+    private void requireSameCorpus(String jobId, CorpusDirectory corpus) throws IOException {
+        Path manifest = corpus.folder().resolve(CorpusDirectory.MANIFEST_FILE);
+        String identity = Files.getLastModifiedTime(manifest) + " " + Files.readString(manifest);
+        Path seen = Files.createDirectories(root.job(jobId)).resolve(CORPUS_SEEN);
+        if (!Files.isRegularFile(seen)) {
+            Path tmp = Files.createTempFile(seen.getParent(), "." + CORPUS_SEEN, ".tmp");
+            Files.writeString(tmp, identity);
+            Files.move(tmp, seen, StandardCopyOption.ATOMIC_MOVE);
+        } else if (!Files.readString(seen).equals(identity))
+            throw new IllegalStateException("corpus " + corpus.folder().getFileName()
+                    + " was prepared again since this job started; its batches would not continue the job's."
+                    + " Submit a new job (resume_from a checkpoint keeps the weights)");
     }
 
     /** Holds out the first share of the documents for validation; the rest is the one train shard. */

@@ -1,6 +1,7 @@
 package plaid.trainer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.grpc.ManagedChannel;
@@ -136,6 +137,27 @@ class SharedCorpusTest {
         assertThat(missing.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
         assertThat(missing.getStatus().getDescription())
                 .startsWith("dataset text8 needs the raw file text8; put it at the top of data-svc's data root");
+    }
+
+    @Test
+    void aJobWhoseCorpusWasPreparedAgainStopsInsteadOfReadingOtherBatches() throws IOException {
+        Owt2TestCorpus.write(CORPUS_ROOT, "owt2-again");
+        PlaidConfig options = RunPlan.of(spec(), 3).config();
+        corpora.prepare("job-seen", "owt2-again", options);
+        corpora.prepare("job-seen", "owt2-again", options); // the same preparation: fine
+        Path folder = CorpusDirectory.folder(CORPUS_ROOT, "owt2-again");
+        CorpusDirectory.Manifest manifest = CorpusDirectory.open(folder).manifest();
+        CorpusDirectory.seal(
+                folder,
+                folder.resolve(CorpusDirectory.TOKENIZER_FILE),
+                new CorpusDirectory.Manifest(
+                        manifest.source(),
+                        manifest.trainShards(),
+                        manifest.trainDocuments() + 1,
+                        manifest.validationDocuments()));
+        assertThatThrownBy(() -> corpora.prepare("job-seen", "owt2-again", options))
+                .hasMessageStartingWith("corpus owt2-again was prepared again since this job started");
+        corpora.prepare("another-job", "owt2-again", options);
     }
 
     @Test
