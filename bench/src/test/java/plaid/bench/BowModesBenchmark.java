@@ -51,7 +51,7 @@ class BowModesBenchmark {
             PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
             SplittableRandom data = new SplittableRandom(4);
             Trainer trainer =
-                    new Trainer(p, new RandomSource(3), (rows, seqLen) -> countingRows(data, c, rows, seqLen), 0);
+                    new Trainer(c, p, new RandomSource(3), (rows, seqLen) -> countingRows(data, c, rows, seqLen), 0);
             int[] validation = countingRows(new SplittableRandom(99), c, c.batchSize, c.seqLen);
             double before = validationNll(trainer.objective(), c, validation);
             for (int step = 0; step < steps; step++) trainer.step(step);

@@ -26,6 +26,7 @@ class TrainingStepBenchmark {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 1);
         SplittableRandom rng = new SplittableRandom(2);
         Trainer trainer = new Trainer(
+                c,
                 p,
                 new RandomSource(3),
                 (rows, seqLen) -> rng.ints(rows * seqLen, 0, c.vocabSize).toArray(),

@@ -148,12 +148,20 @@ final class TrainCommand implements Callable<Integer> {
                 description = "check the command line and print what it resolves to; contacts no service")
         boolean validateOnly;
 
+        @Option(
+                names = "--devices",
+                defaultValue = "0",
+                description =
+                        "data-parallel devices of the trainer's machine: its GPUs, or CPU ranks on a CPU service"
+                                + " (0: one device; must divide batch_size; the global batch stays batch_size × grad_accum_steps)")
+        int devices;
+
         @Unmatched
         List<String> originalFlags = new ArrayList<>();
 
         @Override
         public Integer call() {
-            Run run = run(corpus, seed, originalFlags);
+            Run run = withDevices(run(corpus, seed, originalFlags), devices);
             if (validateOnly) {
                 System.out.println("valid: " + run.summary());
                 return 0;
@@ -175,6 +183,19 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /** {@code run} on {@code devices} data-parallel devices, checked as the trainer checks spec.devices. */
+    static Run withDevices(Run run, int devices) {
+        if (devices == 0) return run;
+        if (!(run instanceof Training training))
+            throw new IllegalArgumentException("option --devices applies to training jobs, not to --steps=0");
+        if (devices < 0) throw new IllegalArgumentException("option --devices must be ≥ 0, got " + devices);
+        int batch = training.config().batchSize;
+        if (batch % devices != 0)
+            throw new IllegalArgumentException("option --devices=" + devices + " must divide batch_size " + batch
+                    + " (each device takes an equal slice of every micro-batch)");
+        return new Training(training.spec().toBuilder().setDevices(devices).build(), training.config());
+    }
+
     /** What a train.py command line asks for. */
     sealed interface Run {
         /** One line for --validate-only. */
@@ -185,7 +206,9 @@ final class TrainCommand implements Callable<Integer> {
     record Training(TrainingSpec spec, PlaidConfig config) implements Run {
         @Override
         public String summary() {
-            return "training job on corpus '" + spec.getCorpus() + "': " + OriginalFlags.differingFromDefaults(config);
+            return "training job on corpus '" + spec.getCorpus() + "'"
+                    + (spec.getDevices() > 1 ? " on " + spec.getDevices() + " devices" : "")
+                    + ": " + OriginalFlags.differingFromDefaults(config);
         }
     }
 

@@ -161,6 +161,24 @@ class TrainCommandTest {
     }
 
     @Test
+    void devicesGoIntoTheSpecAndMustDivideTheBatch() {
+        Execution ok = execute(
+                "train", "submit", "--trainer", "127.0.0.1:1", "--validate-only", "--devices", "4", "--batch_size=64");
+        assertThat(ok.code()).isZero();
+        assertThat(ok.stdout().strip())
+                .isEqualTo("valid: training job on corpus 'openwebtext2' on 4 devices: batch_size=64");
+        var training = (TrainCommand.Training)
+                TrainCommand.withDevices(TrainCommand.run(null, 0, List.of("--batch_size=64")), 2);
+        assertThat(training.spec().getDevices()).isEqualTo(2);
+        assertThatThrownBy(() -> TrainCommand.withDevices(TrainCommand.run(null, 0, List.of("--batch_size=64")), 3))
+                .hasMessage("option --devices=3 must divide batch_size 64 (each device takes an equal slice of every"
+                        + " micro-batch)");
+        assertThat(execute("train", "submit", "--validate-only", "--devices", "-1", "--batch_size=64")
+                        .code())
+                .isEqualTo(PlaidCommand.EXIT_USAGE);
+    }
+
+    @Test
     void bareTrainWithTheOriginalsFlagsSubmitsAndWithoutAnyIsAUsageError() {
         Execution flags = execute(
                 "train",

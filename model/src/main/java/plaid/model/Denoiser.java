@@ -3,11 +3,11 @@ package plaid.model;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.model.bow.DiffusionMode;
 import plaid.model.head.HeadInputs;
 import plaid.model.head.LogitSet;
 import plaid.model.head.OutputHead;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * Plaid's denoiser model(z, γ, Ê, bias_scale, x_sc, m, segments) → (logits, x̂), forward and backward
@@ -37,8 +37,19 @@ public final class Denoiser {
     /** Whether the logit gradients were zeroed since the latest forward ({@link #zeroLogitGradients}). */
     private boolean logitGradientsZeroed;
 
-    public Denoiser(PlaidParameters params, int rows, int seqLen) {
-        this(params, rows, seqLen, false);
+    /** Told i after block i's backward, when that block's weight gradients of this pass are complete. */
+    private java.util.function.IntConsumer afterBlockBackward = i -> {};
+
+    /**
+     * Calls {@code listener} with i after block i's backward (from the last block to the first):
+     * data-parallel training starts reducing a bucket of gradients there, while the backward goes on.
+     */
+    public void onBlockBackward(java.util.function.IntConsumer listener) {
+        this.afterBlockBackward = listener == null ? i -> {} : listener;
+    }
+
+    public Denoiser(PlaidConfig c, PlaidParameters params, int rows, int seqLen) {
+        this(c, params, rows, seqLen, false);
     }
 
     /**
@@ -46,8 +57,7 @@ public final class Denoiser {
      *                            secondary logits and {@link #secondaryLogits()} the primary ones (the
      *                            sampler's use_secondary_logits); refused for modes with one set of logits
      */
-    public Denoiser(PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits) {
-        PlaidConfig c = params.config();
+    public Denoiser(PlaidConfig c, PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits) {
         this.be = params.backend();
         this.mode = c.diffusionMode();
         this.rows = rows;
@@ -56,12 +66,12 @@ public final class Denoiser {
         // the residual stream between the parts: stream[i] is block i's input, stream[L] the head's
         Tensor[] stream = new Tensor[c.nBlocks + 1];
         for (int i = 0; i < stream.length; i++) stream[i] = be.allocate(tokens, d);
-        this.input = new InputProjection(params, rows, seqLen, stream[0]);
+        this.input = new InputProjection(c, params, rows, seqLen, stream[0]);
         TransformerBlock.Workspace workspace = TransformerBlock.Workspace.allocate(be, tokens, d);
         this.blocks = new TransformerBlock[c.nBlocks];
         for (int i = 0; i < blocks.length; i++)
-            blocks[i] = new TransformerBlock(params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
-        this.head = OutputHead.forMode(params, rows, seqLen, readSecondaryLogits, stream[c.nBlocks]);
+            blocks[i] = new TransformerBlock(c, params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
+        this.head = OutputHead.forMode(c, params, rows, seqLen, readSecondaryLogits, stream[c.nBlocks]);
         this.dh = be.allocate(tokens, d);
         this.dz = be.allocate(tokens, c.embedDim);
     }
@@ -203,7 +213,10 @@ public final class Denoiser {
         double[] dGamma = new double[rows];
         zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there
         head.backward(inputs, dXReconst, dEmbedding, parameterGradients, dh, dz, dGamma);
-        for (int i = blocks.length - 1; i >= 0; i--) blocks[i].backward(dh, segments, parameterGradients);
+        for (int i = blocks.length - 1; i >= 0; i--) {
+            blocks[i].backward(dh, segments, parameterGradients);
+            afterBlockBackward.accept(i);
+        }
         input.backward(dh, inputs.z(), inputs.gamma(), dz, dGamma, parameterGradients);
         return new InputGradients(dz, dGamma);
     }

@@ -6,9 +6,9 @@ import java.util.stream.IntStream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * train.py's {@code forward}: the variational bound on one micro-batch, with every random
@@ -33,10 +33,10 @@ public final class DiffusionObjective {
     /** Whether the denoiser's x̂ is token-space and needs converting ({@link DiffusionMode#convertsReconstToBow}). */
     private final boolean convertReconst;
 
-    public DiffusionObjective(PlaidParameters params) {
+    public DiffusionObjective(PlaidConfig config, PlaidParameters params) {
         this.params = params;
         this.be = params.backend();
-        this.c = params.config();
+        this.c = config;
         DiffusionMode mode = c.diffusionMode();
         this.bow = mode.inBowSpace() ? c.bowTransform() : null;
         this.convertReconst = mode.convertsReconstToBow();
@@ -140,7 +140,7 @@ public final class DiffusionObjective {
 
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
-        return denoisers.computeIfAbsent(rows * 1_000_003 + seqLen, k -> new Denoiser(params, rows, seqLen));
+        return denoisers.computeIfAbsent(rows * 1_000_003 + seqLen, k -> new Denoiser(c, params, rows, seqLen));
     }
 
     private Tensor[] buffers(int rows, int seqLen) {

@@ -37,8 +37,7 @@ final class InputProjection {
     // gradient scratch: d/dg(γ), d/dx
     private final Tensor dGammaFeatures, dX;
 
-    InputProjection(PlaidParameters params, int rows, int seqLen, Tensor h) {
-        PlaidConfig c = params.config();
+    InputProjection(PlaidConfig c, PlaidParameters params, int rows, int seqLen, Tensor h) {
         this.h = h;
         this.be = params.backend();
         this.rows = rows;

@@ -27,9 +27,9 @@ public final class Optimizer {
     private int adamSteps;
     private int firstStep;
 
-    public Optimizer(PlaidParameters params, int firstStep) {
+    public Optimizer(PlaidConfig config, PlaidParameters params, int firstStep) {
         this.params = params;
-        this.c = params.config();
+        this.c = config;
         this.be = params.backend();
         this.firstStep = firstStep;
         for (Parameter p : params.all()) {

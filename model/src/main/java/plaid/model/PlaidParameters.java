@@ -9,23 +9,22 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 import plaid.tensor.HostTensor;
 
 /**
  * All of Plaid's parameters, in the four groups and with the state-dict names of the
  * original (plaid-reference §1), plus the rotary frequency buffer the model state dict
- * carries. Values and gradients live on the backend.
+ * carries. Values and gradients live on the backend. The options that shaped them are not
+ * kept here: the model classes take the {@link PlaidConfig} beside the parameters.
  */
 public final class PlaidParameters {
-    private final PlaidConfig config;
     private final ComputeBackend backend;
     private final Map<String, Parameter> byName = new LinkedHashMap<>();
     private final float[] rotaryInvFreq;
 
     private PlaidParameters(PlaidConfig config, ComputeBackend backend, float[] rotaryInvFreq) {
-        this.config = config;
         this.backend = backend;
         this.rotaryInvFreq = rotaryInvFreq;
         for (ParameterSpec spec : specs(config)) {
@@ -184,10 +183,6 @@ public final class PlaidParameters {
         return out;
     }
 
-    public PlaidConfig config() {
-        return config;
-    }
-
     public ComputeBackend backend() {
         return backend;
     }
@@ -214,8 +209,8 @@ public final class PlaidParameters {
 
     /** Ê, the row-normalised embedding matrix, on the host. */
     public float[] normalizedEmbedding() {
-        return EmbeddingMatrix.normalize(
-                backend.download(get(ParameterGroup.EMBEDDING_MATRIX, "matrix").value()), config.embedDim);
+        Parameter matrix = get(ParameterGroup.EMBEDDING_MATRIX, "matrix");
+        return EmbeddingMatrix.normalize(backend.download(matrix.value()), matrix.shape()[1]);
     }
 
     public Parameter get(ParameterGroup group, String name) {

@@ -40,18 +40,24 @@ public final class Trainer {
     private final Optimizer optimizer;
     private final ReconstBatchSize reconstBatchSize;
 
-    public Trainer(PlaidParameters params, RandomSource random, BatchSource batches, int firstStep) {
+    public Trainer(
+            PlaidConfig config, PlaidParameters params, RandomSource random, BatchSource batches, int firstStep) {
         this.params = params;
-        this.c = params.config();
+        this.c = config;
         this.random = random;
         this.batches = batches;
-        this.objective = new DiffusionObjective(params);
-        this.optimizer = new Optimizer(params, firstStep);
+        this.objective = new DiffusionObjective(config, params);
+        this.optimizer = new Optimizer(config, params, firstStep);
         this.reconstBatchSize = new ReconstBatchSize(c.reconstBsEma);
     }
 
     public PlaidParameters parameters() {
         return params;
+    }
+
+    /** The options the model was built with: its shape, the objective's and the optimiser's. */
+    public PlaidConfig config() {
+        return c;
     }
 
     public Optimizer optimizer() {
@@ -74,6 +80,28 @@ public final class Trainer {
      */
     public StepMetrics step(int step) {
         long start = System.nanoTime();
+        return finish(step, accumulate(draw(step), 0, 1), start);
+    }
+
+    /**
+     * One micro-step's data and randomness for the whole global micro-batch ({@code batch_size}
+     * rows, what one rank sees alone); data-parallel ranks each take a contiguous slice.
+     */
+    public record MicroDraw(int[] tokens, double[] t, float[] selfcondMask, float[] eps, Segments segments) {}
+
+    /** A step's draws: R over the global batch (batch_size × grad_accum_steps rows) and every micro-step's. */
+    public record StepDraw(int step, int reconstBs, double biasScale, List<MicroDraw> micros) {}
+
+    /** One rank's loss terms over its micro-batches (each already divided by grad_accum_steps). */
+    public record Sums(
+            double loss, double nll, double reconst, double prior, int reconstRows, double gamma0, double gamma1) {}
+
+    /**
+     * Draws step {@code step}'s tokens and randomness for the global batch, in the order the
+     * one-device loop draws them: R from the running statistics, t by the low-discrepancy
+     * sampler, and per micro-step the tokens, self-conditioning mask, ε and split rows.
+     */
+    public StepDraw draw(int step) {
         int accum = c.gradAccumSteps, rows = c.batchSize, fullBatch = rows * accum, seqLen = c.seqLen;
         int reconstBs = reconstBatchSize.forBatch(fullBatch);
         double[] tFull = DiffusionObjective.lowDiscrepancyTimes(
@@ -84,11 +112,7 @@ public final class Trainer {
                 shortSeqInterval > 0 ? random.stream("short-seq-step", step, 0).nextInt(shortSeqInterval) : -1;
         int shortSeqsPerMicro = shortSeqInterval > 0 ? c.nShortSeqs * shortSeqInterval / accum : 0;
         double biasScale = Math.min(1.0, (step + 1e-8) / (c.biasWarmupSteps + 1e-8));
-
-        double loss = 0, nll = 0, reconst = 0, prior = 0;
-        int reconstRows = 0;
-        DiffusionObjective.Result last = null;
-        params.zeroGrads();
+        List<MicroDraw> micros = new java.util.ArrayList<>();
         for (int micro = 0; micro < accum; micro++) {
             int[] tokens = batches.next(rows, seqLen);
             float[] maskFull = new float[fullBatch];
@@ -97,23 +121,51 @@ public final class Trainer {
             }
             double[] t = Arrays.copyOfRange(tFull, micro * rows, (micro + 1) * rows);
             float[] mask = Arrays.copyOfRange(maskFull, micro * rows, (micro + 1) * rows);
-            int microReconst = (int) Arrays.stream(t).filter(x -> x == 0.0).count();
-            double avgReconst = (double) reconstBs / accum;
             float[] eps = DiffusionObjective.gaussian(random.stream("eps", step, micro), rows * seqLen * c.embedDim);
             Segments segments = Segments.whole(rows, seqLen);
             if (shortSeqsPerMicro > 0 && micro % shortSeqInterval == shortSeqOffset) {
                 segments = splitRows(random.stream("short-seq-rows", step, micro), rows, seqLen, shortSeqsPerMicro);
             }
+            micros.add(new MicroDraw(tokens, t, mask, eps, segments));
+        }
+        return new StepDraw(step, reconstBs, biasScale, micros);
+    }
+
+    /**
+     * Forward and backward of rank {@code rank}'s slice (rows [rank·B/ranks, (rank+1)·B/ranks) of
+     * every micro-step) into zeroed gradients, folding each micro-batch into the reconst_bs
+     * statistics. Normalised as train.py normalises one of its world×accum chunks: avg R is
+     * R/(accum·ranks), the gradient scale 1/accum, so the mean over ranks is the one-rank value.
+     */
+    public Sums accumulate(StepDraw draw, int rank, int ranks) {
+        int accum = c.gradAccumSteps, seqLen = c.seqLen, perRow = seqLen * c.embedDim;
+        if (c.batchSize % ranks != 0)
+            throw new IllegalArgumentException(
+                    "batch_size " + c.batchSize + " is not divisible by " + ranks + " ranks");
+        int rows = c.batchSize / ranks, lo = rank * rows, hi = lo + rows;
+        double avgReconst = (double) draw.reconstBs() / (accum * ranks);
+        double loss = 0, nll = 0, reconst = 0, prior = 0;
+        int reconstRows = 0;
+        DiffusionObjective.Result last = null;
+        params.zeroGrads();
+        for (MicroDraw d : draw.micros()) {
+            boolean whole = ranks == 1;
+            double[] t = whole ? d.t() : Arrays.copyOfRange(d.t(), lo, hi);
+            int microReconst = (int) Arrays.stream(t).filter(x -> x == 0.0).count();
             var mb = new DiffusionObjective.MicroBatch(
-                    tokens,
+                    whole ? d.tokens() : Arrays.copyOfRange(d.tokens(), lo * seqLen, hi * seqLen),
                     seqLen,
                     t,
-                    mask,
-                    eps,
-                    segments,
+                    whole ? d.selfcondMask() : Arrays.copyOfRange(d.selfcondMask(), lo, hi),
+                    whole ? d.eps() : Arrays.copyOfRange(d.eps(), lo * perRow, hi * perRow),
+                    whole
+                            ? d.segments()
+                            : d.segments()
+                                    .select(java.util.stream.IntStream.range(lo, hi)
+                                            .toArray()),
                     microReconst,
                     avgReconst,
-                    biasScale,
+                    draw.biasScale(),
                     c.selfcond ? 0.25 : 0.0,
                     1.0 / accum);
             last = objective.evaluate(mb, true);
@@ -124,26 +176,34 @@ public final class Trainer {
             prior += last.prior() / accum;
             reconstRows += microReconst;
         }
+        return new Sums(loss, nll, reconst, prior, reconstRows, last.gamma0(), last.gamma1());
+    }
+
+    /**
+     * Ends step {@code step} with the gradients in place (all-reduced, when data-parallel):
+     * refuses a non-finite term, then clips and steps the optimiser.
+     */
+    public StepMetrics finish(int step, Sums s, long startNanos) {
         // The terms first, so that the message names the one that went non-finite, not their sum.
-        TrainingDivergedException.requireFinite(step, "gamma_0", last.gamma0());
-        TrainingDivergedException.requireFinite(step, "gamma_1", last.gamma1());
-        TrainingDivergedException.requireFinite(step, "reconst", reconst);
-        TrainingDivergedException.requireFinite(step, "prior", prior);
-        TrainingDivergedException.requireFinite(step, "nll", nll);
-        TrainingDivergedException.requireFinite(step, "loss", loss);
+        TrainingDivergedException.requireFinite(step, "gamma_0", s.gamma0());
+        TrainingDivergedException.requireFinite(step, "gamma_1", s.gamma1());
+        TrainingDivergedException.requireFinite(step, "reconst", s.reconst());
+        TrainingDivergedException.requireFinite(step, "prior", s.prior());
+        TrainingDivergedException.requireFinite(step, "nll", s.nll());
+        TrainingDivergedException.requireFinite(step, "loss", s.loss());
         double gradNorm = optimizer.step(step);
         return new StepMetrics(
                 step,
-                loss,
-                nll,
-                reconst,
-                prior,
-                last.gamma0(),
-                last.gamma1(),
-                reconstRows,
+                s.loss(),
+                s.nll(),
+                s.reconst(),
+                s.prior(),
+                s.gamma0(),
+                s.gamma1(),
+                s.reconstRows(),
                 gradNorm,
                 optimizer.lrFactor(step),
-                (System.nanoTime() - start) / 1e9);
+                (System.nanoTime() - startNanos) / 1e9);
     }
 
     /**

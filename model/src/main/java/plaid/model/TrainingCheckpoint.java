@@ -53,7 +53,7 @@ public final class TrainingCheckpoint {
         if (os.emaValues() != null) weights = withValues(weights, all, os.emaValues());
         saveWeights(weights, tmp, format);
         Files.writeString(tmp.resolve(CheckpointDirectory.STEP_FILE), Integer.toString(step));
-        CheckpointDirectory.writeConfig(tmp, params.config());
+        CheckpointDirectory.writeConfig(tmp, trainer.config());
 
         LinkedHashMap<String, HostTensor> state = new LinkedHashMap<>();
         for (int i = 0; i < all.size(); i++) {
@@ -121,7 +121,7 @@ public final class TrainingCheckpoint {
         Optional<Path> training = checkpoint.existing(CheckpointDirectory.TRAINING_STATE_FILE);
         List<Parameter> all = params.all();
         if (training.isEmpty()) {
-            PlaidParameters loaded = checkpoint.loadWeights(params.config(), params.backend());
+            PlaidParameters loaded = checkpoint.loadWeights(trainer.config(), params.backend());
             List<float[]> values = loaded.snapshotValues();
             for (int i = 0; i < all.size(); i++)
                 params.backend().upload(values.get(i), all.get(i).value());

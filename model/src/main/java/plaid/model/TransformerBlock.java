@@ -54,8 +54,15 @@ final class TransformerBlock {
      * @param in    h_in [rows·S, D], written by whatever precedes the block
      * @param out   h_out [rows·S, D], where the block writes
      */
-    TransformerBlock(PlaidParameters params, int index, int rows, int seqLen, Tensor in, Tensor out, Workspace ws) {
-        PlaidConfig c = params.config();
+    TransformerBlock(
+            PlaidConfig c,
+            PlaidParameters params,
+            int index,
+            int rows,
+            int seqLen,
+            Tensor in,
+            Tensor out,
+            Workspace ws) {
         this.be = params.backend();
         this.ws = ws;
         this.rows = rows;

@@ -74,8 +74,8 @@ class BowEmbeddingObjectiveTest {
         PlaidConfig token = TrainerTest.tinyConfig(), bow = bowConfig(0.0);
         float[] mask = {1f, 0f, 1f, 0f}; // self-conditioning on two rows exercises the bow-space feedback
         PlaidParameters pt = perturbedParameters(token), pb = perturbedParameters(bow);
-        DiffusionObjective.Result rt = new DiffusionObjective(pt).evaluate(microBatch(token, mask), true);
-        DiffusionObjective.Result rb = new DiffusionObjective(pb).evaluate(microBatch(bow, mask), true);
+        DiffusionObjective.Result rt = new DiffusionObjective(token, pt).evaluate(microBatch(token, mask), true);
+        DiffusionObjective.Result rb = new DiffusionObjective(bow, pb).evaluate(microBatch(bow, mask), true);
 
         assertThat(rb.loss()).isEqualTo(rt.loss());
         assertThat(rb.nll()).isEqualTo(rt.nll());
@@ -108,7 +108,7 @@ class BowEmbeddingObjectiveTest {
         c.embedRegularizerLambda = 0.01;
         c.reconstSecondaryWeight = 0.7; // double_logit_reg: the secondary logits' term must carry gradient too
         PlaidParameters p = perturbedParameters(c);
-        DiffusionObjective objective = new DiffusionObjective(p);
+        DiffusionObjective objective = new DiffusionObjective(c, p);
         // no self-conditioned rows: that pass is detached, so finite differences would see what the gradient leaves out
         DiffusionObjective.MicroBatch mb = microBatch(c, new float[ROWS]);
         // the noise schedule's gradient minimises the loss's variance, not the loss: leave it out
@@ -158,7 +158,8 @@ class BowEmbeddingObjectiveTest {
         c.steps = 150;
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         SplittableRandom data = new SplittableRandom(4);
-        Trainer trainer = new Trainer(p, new RandomSource(3), (rows, seqLen) -> countingRows(data, c, rows, seqLen), 0);
+        Trainer trainer =
+                new Trainer(c, p, new RandomSource(3), (rows, seqLen) -> countingRows(data, c, rows, seqLen), 0);
         int[] validation = countingRows(new SplittableRandom(99), c, c.batchSize, c.seqLen);
 
         double before = validationNll(trainer.objective(), c, validation);
@@ -225,9 +226,9 @@ class BowEmbeddingObjectiveTest {
         PlaidParameters p = perturbedParameters(c);
         DiffusionObjective.MicroBatch mb = microBatch(c, new float[ROWS]);
         c.reconstSecondaryWeight = 0;
-        DiffusionObjective.Result without = new DiffusionObjective(p).evaluate(mb, false);
+        DiffusionObjective.Result without = new DiffusionObjective(c, p).evaluate(mb, false);
         c.reconstSecondaryWeight = 0.31;
-        DiffusionObjective.Result with = new DiffusionObjective(p).evaluate(mb, false);
+        DiffusionObjective.Result with = new DiffusionObjective(c, p).evaluate(mb, false);
         assertThat(with.secondaryReconstTerm()).isGreaterThan(0).isNotCloseTo(with.reconstTerm(), within(1e-3));
         assertThat(with.loss() - without.loss()).isCloseTo(0.31 * with.secondaryReconstTerm(), within(1e-9));
         assertThat(with.nll()).isEqualTo(without.nll());

@@ -94,6 +94,7 @@ class CheckpointDirectoryTest {
         c.ema = 0.5;
         c.lrWarmupSteps = 2; // the original keeps the learning rate at 0 for the first 10 steps
         Trainer trainer = new Trainer(
+                c,
                 PlaidParameters.initialize(c, new CpuBackend(), 1),
                 new RandomSource(5),
                 TrainerTest.fixedBatch(c, 3),

@@ -54,7 +54,7 @@ class DenoiserGradientTest {
                 direction = gaussian(rng, tokens * e);
         float[] g = gaussian(rng, tokens * v), gOther = gaussian(rng, tokens * v), r = gaussian(rng, tokens * e);
         double[] gamma = {-1.5, 0.5, 3.0};
-        Denoiser d = new Denoiser(p, ROWS, SEQ, readSecondary);
+        Denoiser d = new Denoiser(c, p, ROWS, SEQ, readSecondary);
 
         Tensor zT = tensor(be, z, tokens, e), xT = tensor(be, xSelfcond, tokens, e);
         d.forward(zT, gamma, embedding, 0.8, xT, null, Segments.whole(ROWS, SEQ));
@@ -98,10 +98,10 @@ class DenoiserGradientTest {
         if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
         c.validate();
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
-        assertThatThrownBy(() -> new Denoiser(p, ROWS, SEQ, true))
+        assertThatThrownBy(() -> new Denoiser(c, p, ROWS, SEQ, true))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("use_secondary_logits needs diffusion_mode double_logit_reg");
-        Denoiser d = new Denoiser(p, ROWS, SEQ);
+        Denoiser d = new Denoiser(c, p, ROWS, SEQ);
         assertThat(d.hasSecondaryLogits()).isFalse();
         assertThatThrownBy(d::secondaryLogits)
                 .isInstanceOf(IllegalStateException.class)

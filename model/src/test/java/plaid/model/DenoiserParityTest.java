@@ -73,7 +73,7 @@ class DenoiserParityTest {
                             xsc = upload(be, f.tensor("forward.x_selfcond")),
                             emb = upload(be, f.tensor("forward.embedding"));
                     Tolerances tolerance = tolerances(be);
-                    Denoiser d = new Denoiser(p, rows, seqLen);
+                    Denoiser d = new Denoiser(f.config(), p, rows, seqLen);
                     for (boolean forBackward : new boolean[] {true, false}) {
                         d.forward(
                                 z,
@@ -142,7 +142,7 @@ class DenoiserParityTest {
                     ComputeBackend be = ComputeBackends.fromSystemProperty();
                     PlaidParameters p = f.parameters(be);
                     p.zeroGrads();
-                    DiffusionObjective objective = new DiffusionObjective(p);
+                    DiffusionObjective objective = new DiffusionObjective(f.config(), p);
                     DiffusionObjective.MicroBatch mb = lossCase(f);
                     DiffusionObjective.Result r = objective.evaluate(mb, true);
                     Tolerances tolerance = tolerances(be);

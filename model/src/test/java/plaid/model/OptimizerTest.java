@@ -11,7 +11,7 @@ import plaid.options.PlaidConfig;
 class OptimizerTest {
 
     private static Optimizer optimizer(PlaidConfig c) {
-        return new Optimizer(PlaidParameters.initialize(c.validate(), new CpuBackend(), 1), 0);
+        return new Optimizer(c, PlaidParameters.initialize(c.validate(), new CpuBackend(), 1), 0);
     }
 
     private static PlaidConfig schedule(String scheduler) {
@@ -26,7 +26,7 @@ class OptimizerTest {
     void aNonFiniteGradientChangesNothing() {
         PlaidConfig c = TrainerTest.tinyConfig().validate();
         PlaidParameters params = PlaidParameters.initialize(c, new CpuBackend(), 1);
-        Optimizer o = new Optimizer(params, 0);
+        Optimizer o = new Optimizer(c, params, 0);
         for (Parameter p : params.all())
             params.backend().upload(new float[(int) p.value().numel()], p.grad());
         o.step(20); // a finite step first, so that the moments are not all zero

@@ -39,7 +39,7 @@ class TrainerTest {
     void lossFallsSteadilyOnAFixedBatch() {
         PlaidConfig c = tinyConfig();
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 7);
-        Trainer trainer = new Trainer(p, new RandomSource(7), fixedBatch(c, 3), 0);
+        Trainer trainer = new Trainer(c, p, new RandomSource(7), fixedBatch(c, 3), 0);
         List<Double> losses = new ArrayList<>();
         for (int step = 0; step < c.steps; step++) losses.add(trainer.step(step).loss());
 
@@ -72,7 +72,7 @@ class TrainerTest {
         c.lr = 1e3;
         c.lrWarmupSteps = 0;
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
-        Trainer trainer = new Trainer(p, new RandomSource(5), fixedBatch(c, 3), 0);
+        Trainer trainer = new Trainer(c, p, new RandomSource(5), fixedBatch(c, 3), 0);
         TrainingDivergedException diverged = catchThrowableOfType(TrainingDivergedException.class, () -> {
             for (int step = 0; step < c.steps; step++) trainer.step(step);
         });
@@ -89,7 +89,7 @@ class TrainerTest {
     void aNonFiniteWeightFailsTheNextStepAndIsNamed() {
         PlaidConfig c = tinyConfig();
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
-        Trainer trainer = new Trainer(p, new RandomSource(5), fixedBatch(c, 3), 0);
+        Trainer trainer = new Trainer(c, p, new RandomSource(5), fixedBatch(c, 3), 0);
         trainer.step(0);
         Parameter poisoned = p.all().get(p.all().size() / 2);
         float[] values = p.backend().download(poisoned.value());
@@ -105,7 +105,7 @@ class TrainerTest {
 
     private static double[] run(PlaidConfig c, long seed, int steps) {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), seed);
-        Trainer trainer = new Trainer(p, new RandomSource(seed), fixedBatch(c, 3), 0);
+        Trainer trainer = new Trainer(c, p, new RandomSource(seed), fixedBatch(c, 3), 0);
         double[] losses = new double[steps];
         for (int s = 0; s < steps; s++) losses[s] = trainer.step(s).loss();
         return losses;

@@ -22,7 +22,7 @@ class TrainingCheckpointTest {
 
     private static Trainer newTrainer(PlaidConfig c, long initSeed) {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), initSeed);
-        return new Trainer(p, new RandomSource(5), TrainerTest.fixedBatch(c, 3), 0);
+        return new Trainer(c, p, new RandomSource(5), TrainerTest.fixedBatch(c, 3), 0);
     }
 
     @ParameterizedTest
@@ -74,8 +74,8 @@ class TrainingCheckpointTest {
                 c.embedDim,
                 new java.util.SplittableRandom(8));
         double before =
-                new DiffusionObjective(t.parameters()).evaluate(mb, false).loss();
-        double after = new DiffusionObjective(loaded).evaluate(mb, false).loss();
+                new DiffusionObjective(c, t.parameters()).evaluate(mb, false).loss();
+        double after = new DiffusionObjective(c, loaded).evaluate(mb, false).loss();
         assertThat(after).isEqualTo(before);
     }
 

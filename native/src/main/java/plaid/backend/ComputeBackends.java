@@ -1,8 +1,12 @@
 package plaid.backend;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import plaid.backend.cpu.CpuBackend;
 import plaid.backend.cuda.CudaBackend;
+import plaid.backend.cuda.CudaOptions;
+import plaid.backend.cuda.NcclCollective;
 
 /** Picks a {@link ComputeBackend} by name: "cpu", "cuda", or "auto" (CUDA when usable, else the CPU). */
 public final class ComputeBackends {
@@ -40,5 +44,50 @@ public final class ComputeBackends {
     /** The backend {@code -Dplaid.backend} names, the CPU when it is unset. */
     public static ComputeBackend fromSystemProperty() {
         return create(System.getProperty(PROPERTY, "cpu"));
+    }
+
+    /**
+     * {@code ranks} backends for data-parallel ranks: for "cuda" (or "auto" with a GPU) rank r on
+     * device {@code first + r}, {@code first} being {@code -Dplaid.cuda.device}; otherwise N CPU backends.
+     */
+    public static List<ComputeBackend> createRanks(String name, int ranks) {
+        if (ranks < 1) throw new IllegalArgumentException("ranks must be ≥ 1, got " + ranks);
+        List<ComputeBackend> out = new ArrayList<>();
+        ComputeBackend first = create(name);
+        out.add(first);
+        try {
+            for (int r = 1; r < ranks; r++) {
+                if (first instanceof CudaBackend cuda) {
+                    CudaOptions o = cuda.options();
+                    out.add(new CudaBackend(new CudaOptions(
+                            o.device() + r,
+                            o.precision(),
+                            o.tiledAttention(),
+                            o.bf16Operands(),
+                            o.flashAttention(),
+                            o.flashAttentionFromBf16Copy(),
+                            o.bf16Activations())));
+                } else {
+                    out.add(new CpuBackend());
+                }
+            }
+        } catch (RuntimeException e) {
+            for (ComputeBackend b : out) b.close();
+            throw e;
+        }
+        return out;
+    }
+
+    /**
+     * The collective for these ranks: NCCL when they are CUDA backends, else the in-process
+     * reference ({@link InProcessCollective}, N CPU ranks in this JVM).
+     */
+    public static List<Collective> collective(List<? extends ComputeBackend> backends) {
+        if (backends.stream().allMatch(b -> b instanceof CudaBackend))
+            return NcclCollective.group(
+                    backends.stream().map(b -> (CudaBackend) b).toList());
+        if (backends.stream().anyMatch(b -> b instanceof CudaBackend))
+            throw new IllegalArgumentException("ranks mix CUDA and other backends");
+        return InProcessCollective.group(backends);
     }
 }

@@ -24,7 +24,7 @@ import java.util.Optional;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
 import java.util.stream.Collectors;
-import plaid.model.bow.DiffusionMode;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * Every option of the original train.py and sample.py, once: its spelling there (the flag and the

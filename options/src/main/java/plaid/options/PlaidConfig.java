@@ -3,8 +3,8 @@ package plaid.options;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * The options of one run: every row of {@link OptionTable}, which gives each its train.py name,

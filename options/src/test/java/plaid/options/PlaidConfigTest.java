@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.Map;
 import org.junit.jupiter.api.Test;
-import plaid.model.bow.DiffusionMode;
+import plaid.options.bow.DiffusionMode;
 
 class PlaidConfigTest {
 

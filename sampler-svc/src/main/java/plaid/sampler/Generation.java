@@ -102,7 +102,7 @@ public class Generation {
                 !request.getUseSecondaryLogits() || model.hasSecondaryLogits(),
                 "use_secondary_logits",
                 "needs a model with secondary logits (a double_logit_reg diffusion_mode); model '" + model.name()
-                        + "' runs diffusion_mode " + model.parameters().config().diffusionMode);
+                        + "' runs diffusion_mode " + model.config().diffusionMode);
         SamplingRequest sampling = new SamplingRequest(
                 samples,
                 seqLen,

@@ -168,7 +168,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
 
         void runSlice(BooleanSupplier yield) {
             try {
-                if (sampler == null) sampler = new SamplerBatch(model.parameters(), model.maxSeqLen());
+                if (sampler == null) sampler = new SamplerBatch(model.config(), model.parameters(), model.maxSeqLen());
             } catch (RuntimeException | OutOfMemoryError e) {
                 // the batch cannot even start: those about to join it fail, rather than retrying without end
                 fail(e, drainAdmitted());

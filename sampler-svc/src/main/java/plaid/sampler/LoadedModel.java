@@ -5,7 +5,8 @@ import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 import plaid.service.InvalidArgument;
 import plaid.text.BpeTokenizer;
 import plaid.v1.ModelInfo;
@@ -18,6 +19,7 @@ import plaid.v1.TextOrTokens;
  *
  * @param checkpoint the path as the request gave it, relative to the model root
  * @param requestedShape the shape options the request gave
+ * @param config     the options the checkpoint was trained with, completed by the requested shape
  * @param maxSeqLen  the longest seq_len Generate accepts for it, and Score's chunk length
  */
 record LoadedModel(
@@ -25,13 +27,14 @@ record LoadedModel(
         String checkpoint,
         boolean useEma,
         ModelShape requestedShape,
+        PlaidConfig config,
         PlaidParameters parameters,
         BpeTokenizer tokenizer,
         int maxSeqLen,
         Instant loadedAt) {
 
     int vocabSize() {
-        return parameters.config().vocabSize;
+        return config.vocabSize;
     }
 
     ModelInfo info() {
@@ -40,21 +43,21 @@ record LoadedModel(
                 .setCheckpoint(checkpoint)
                 .setVocabSize(vocabSize())
                 .setMaxSeqLen(maxSeqLen)
-                .setDim(parameters.config().dim)
-                .setNBlocks(parameters.config().nBlocks)
+                .setDim(config.dim)
+                .setNBlocks(config.nBlocks)
                 .setParameters(parameters.parameterCount())
                 .setDevice(parameters.backend().name())
                 .setLoadedAt(Timestamp.newBuilder()
                         .setSeconds(loadedAt.getEpochSecond())
                         .setNanos(loadedAt.getNano()))
-                .setDiffusionMode(parameters.config().diffusionMode);
-        if (parameters.config().bowCumsumGamma != null) info.setBowCumsumGamma(parameters.config().bowCumsumGamma);
+                .setDiffusionMode(config.diffusionMode);
+        if (config.bowCumsumGamma != null) info.setBowCumsumGamma(config.bowCumsumGamma);
         return info.build();
     }
 
     /** Whether its mode has a second logit head for use_secondary_logits (double_logit_reg). */
     boolean hasSecondaryLogits() {
-        return parameters.config().diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
+        return config.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
     }
 
     /**

@@ -176,6 +176,7 @@ public class ModelRegistry {
                 request.getCheckpoint(),
                 request.getUseEma(),
                 request.getShape(),
+                shape,
                 parameters,
                 tokenizer,
                 maxSeqLen,

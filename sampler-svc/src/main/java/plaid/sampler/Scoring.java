@@ -66,7 +66,7 @@ public class Scoring {
             CallWatch watch,
             StreamObserver<ScoreResponse> response) {
         try {
-            LikelihoodEvaluator evaluator = new LikelihoodEvaluator(model.parameters());
+            LikelihoodEvaluator evaluator = new LikelihoodEvaluator(model.config(), model.parameters());
             ScoreResponse.Builder reply = ScoreResponse.newBuilder();
             for (int[] tokens : texts) {
                 watch.stopIfClientLeft();

@@ -67,6 +67,7 @@ final class TinyModelDirectory {
         PlaidParameters parameters = PlaidParameters.initialize(config.validate(), new CpuBackend(), 1);
         SplittableRandom windows = new SplittableRandom(5);
         Trainer trainer = new Trainer(
+                config,
                 parameters,
                 new RandomSource(1),
                 (rows, seqLen) -> {

@@ -2,8 +2,8 @@ package plaid.trainer;
 
 import io.grpc.Status;
 import java.util.Locale;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * What a job's training holds in memory, estimated from its shape and batch before it is
@@ -23,6 +23,14 @@ record JobMemory(double parameterBytes, double activationBytes, double logitsByt
     private static final double FLOAT = 4;
 
     static JobMemory of(PlaidConfig c, int shuffleBufferChunks) {
+        return of(c, shuffleBufferChunks, 1);
+    }
+
+    /**
+     * On {@code devices} data-parallel ranks: every rank holds a replica with its optimiser state;
+     * the batch's activations are split between them (the same total).
+     */
+    static JobMemory of(PlaidConfig c, int shuffleBufferChunks, int devices) {
         double d = c.dim, e = c.embedDim, v = c.vocabSize;
         double parameters = parameterCount(c);
         // value, gradient, two moments; a checkpoint downloads value and moments (and the copies)
@@ -35,7 +43,7 @@ record JobMemory(double parameterBytes, double activationBytes, double logitsByt
         double logitsPerToken = 3 * v * (c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG) ? 2 : 1);
         double tokens = trainTokens + validationTokens;
         return new JobMemory(
-                parameterFloats * FLOAT,
+                parameterFloats * FLOAT * devices,
                 perToken * tokens * FLOAT,
                 logitsPerToken * tokens * FLOAT,
                 (double) shuffleBufferChunks * c.seqLen * 4);

@@ -108,7 +108,7 @@ public class LikelihoodEvaluations {
         LikelihoodEstimate estimate;
         try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
             PlaidParameters params = checkpoint.loadWeights(options, backend);
-            estimate = new LikelihoodEvaluator(params).evaluate(tokens, seqLen, samples, request.getSeed());
+            estimate = new LikelihoodEvaluator(options, params).evaluate(tokens, seqLen, samples, request.getSeed());
         }
         boolean words = text.unit() == ZeroShotDataset.CountUnit.WORDS;
         call.onNext(EvaluateLikelihoodProgress.newBuilder()

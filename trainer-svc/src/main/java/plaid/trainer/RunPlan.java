@@ -13,8 +13,13 @@ import plaid.v1.TrainingSpec;
  *
  * @param checkpointFreq a checkpoint every this many steps
  * @param keepCheckpoints the newest this many of the job's checkpoints are kept
+ * @param devices data-parallel ranks on this machine (docs/data-parallel.md): GPUs on a CUDA
+ *     service, CPU ranks with the in-process reference collective on a CPU one
  */
-record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints) {
+record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints, int devices) {
+    /** More ranks than this is a typo, not a machine. */
+    static final int MAX_DEVICES = 64;
+
     /** The plan, or INVALID_ARGUMENT naming the spec field (e.g. {@code spec.shape.n_heads}) that cannot work. */
     static RunPlan of(TrainingSpec spec, int defaultKeepCheckpoints) {
         PlaidConfig config;
@@ -28,11 +33,17 @@ record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints) {
         InvalidArgument.require(checkpointFreq > 0, "spec.reporting.checkpoint_freq", "must be positive");
         int keep = reporting.hasKeepCheckpoints() ? reporting.getKeepCheckpoints() : defaultKeepCheckpoints;
         InvalidArgument.require(keep > 0, "spec.reporting.keep_checkpoints", "must be positive");
+        int devices = spec.getDevices() == 0 ? 1 : spec.getDevices();
         InvalidArgument.require(
-                spec.getDevices() >= 0 && spec.getDevices() <= 1,
+                devices >= 1 && devices <= MAX_DEVICES,
                 "spec.devices",
-                "must be 0 or 1: jobs train on the service's one compute backend, got " + spec.getDevices());
-        return new RunPlan(config, checkpointFreq, keep);
+                "must be in [0, " + MAX_DEVICES + "] (0: one device), got " + spec.getDevices());
+        InvalidArgument.require(
+                config.batchSize % devices == 0,
+                "spec.devices",
+                "must divide batch_size " + config.batchSize
+                        + " (each device takes an equal slice of every micro-batch), got " + devices);
+        return new RunPlan(config, checkpointFreq, keep, devices);
     }
 
     /** Token ids one optimiser step consumes. */

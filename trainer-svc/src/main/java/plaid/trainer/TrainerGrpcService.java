@@ -93,7 +93,7 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
             if (earlier.isPresent()) return earlier.get();
             TrainingSpec spec = request.getSpec();
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
-            JobMemory.of(plan.config(), config.shuffleBufferChunks())
+            JobMemory.of(plan.config(), config.shuffleBufferChunks(), plan.devices())
                     .requireFitsHeap(
                             "cpu".equals(config.backend()), Runtime.getRuntime().maxMemory());
             corpus.check(spec.getCorpus(), plan.config());

@@ -7,7 +7,9 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
 import plaid.backend.ComputeBackend;
@@ -18,6 +20,7 @@ import plaid.model.RandomSource;
 import plaid.model.Trainer;
 import plaid.model.TrainingCheckpoint;
 import plaid.model.TrainingDivergedException;
+import plaid.model.parallel.DataParallelTrainer;
 import plaid.options.PlaidConfig;
 import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
@@ -84,22 +87,58 @@ public class TrainingRuns {
         TokenStream stream = streamState.isPresent()
                 ? TokenStream.resume(data.tokenizer(), streamConfig, TokenStream.State.read(streamState.get()))
                 : TokenStream.start(data.tokenizer(), streamConfig);
-        try (ComputeBackend backend = ComputeBackends.create(config.backend())) {
-            PlaidParameters params;
-            if (start == null && spec.hasWeightsFrom()) {
-                Path weights = root.resolve(spec.getWeightsFrom(), "spec.weights_from");
-                params = CheckpointDirectory.open(root.path(), weights).loadWeights(options, backend);
-            } else {
-                params = PlaidParameters.initialize(options, backend, options.seed);
+        int devices = plan.devices();
+        List<ComputeBackend> backends = devices == 1
+                ? List.of(ComputeBackends.create(config.backend()))
+                : ComputeBackends.createRanks(config.backend(), devices);
+        try {
+            // Every rank initialises (or loads) the same weights: initialisation is deterministic in the seed.
+            List<PlaidParameters> replicas = new ArrayList<>();
+            for (ComputeBackend backend : backends) {
+                if (start == null && spec.hasWeightsFrom()) {
+                    Path weights = root.resolve(spec.getWeightsFrom(), "spec.weights_from");
+                    replicas.add(CheckpointDirectory.open(root.path(), weights).loadWeights(options, backend));
+                } else {
+                    replicas.add(PlaidParameters.initialize(options, backend, options.seed));
+                }
             }
-            Trainer trainer = new Trainer(params, new RandomSource(options.seed), TrainingCorpus.batches(stream), 0);
-            int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
-            if (start != null)
+            RandomSource random = new RandomSource(options.seed);
+            Trainer.BatchSource batches = TrainingCorpus.batches(stream);
+            if (devices == 1) {
+                Trainer trainer = new Trainer(options, replicas.getFirst(), random, batches, 0);
+                int next = from == null ? 0 : TrainingCheckpoint.restore(trainer, from);
+                announceResumption(job, start, next);
+                return new Run(job.getId(), plan, data, trainer, null, stream, control).from(next);
+            }
+            try (DataParallelTrainer dp = new DataParallelTrainer(
+                    options, replicas, ComputeBackends.collective(backends), random, batches, 0)) {
+                // One checkpoint for all ranks: each restores the same state, whatever N wrote it.
+                int next = 0;
+                for (Trainer t : dp.trainers()) next = from == null ? 0 : TrainingCheckpoint.restore(t, from);
                 events.append(
                         job.getId(),
-                        JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
-            return new Run(job.getId(), plan, data, trainer, stream, control).from(next);
+                        JobEvent.newBuilder()
+                                .setMessage("data-parallel on %d %s ranks (%s), %d rows each per micro-batch"
+                                        .formatted(
+                                                devices,
+                                                backends.getFirst().name(),
+                                                backends.getFirst() instanceof plaid.backend.cpu.CpuBackend
+                                                        ? "in-process reference all-reduce"
+                                                        : "NCCL",
+                                                options.batchSize / devices)));
+                announceResumption(job, start, next);
+                return new Run(job.getId(), plan, data, dp.primary(), dp, stream, control).from(next);
+            }
+        } finally {
+            for (ComputeBackend b : backends) b.close();
         }
+    }
+
+    private void announceResumption(Job job, Path start, int next) {
+        if (start != null)
+            events.append(
+                    job.getId(),
+                    JobEvent.newBuilder().setMessage("resuming at step " + next + " from " + root.relative(start)));
     }
 
     /** One job's training loop and its hooks. */
@@ -109,6 +148,11 @@ public class TrainingRuns {
         private final PlaidConfig options;
         private final TrainingCorpus.Prepared data;
         private final Trainer trainer;
+        /** The ranks when data-parallel, else null ({@link #trainer} alone). */
+        private final DataParallelTrainer parallel;
+        /** Per rank since the last report: seconds of its steps and of its gradient all-reduce. */
+        private double[] rankSeconds, allReduceSeconds;
+
         private final TokenStream stream;
         private final RunControl control;
         private int lastCheckpoint = -1;
@@ -118,6 +162,7 @@ public class TrainingRuns {
                 RunPlan plan,
                 TrainingCorpus.Prepared data,
                 Trainer trainer,
+                DataParallelTrainer parallel,
                 TokenStream stream,
                 RunControl control) {
             this.jobId = jobId;
@@ -125,6 +170,11 @@ public class TrainingRuns {
             this.options = plan.config();
             this.data = data;
             this.trainer = trainer;
+            this.parallel = parallel;
+            if (parallel != null) {
+                rankSeconds = new double[parallel.ranks()];
+                allReduceSeconds = new double[parallel.ranks()];
+            }
             this.stream = stream;
             this.control = control;
         }
@@ -154,13 +204,14 @@ public class TrainingRuns {
                     if (step > lastCheckpoint) checkpoint(step);
                     throw new Stopped();
                 }
-                Trainer.StepMetrics metrics = trainer.step(step);
+                Trainer.StepMetrics metrics = step(step);
                 completedSteps.increment();
                 int done = step + 1;
                 if (done % options.printFreq == 0 || done == options.steps) {
                     long now = System.nanoTime();
                     double seconds = (now - reportedAt) / 1e9, perStep = seconds / (done - reportedSteps);
                     report(metrics, plan.tokensPerStep() / perStep, perStep * (options.steps - done));
+                    if (parallel != null) reportRanks(done - reportedSteps);
                     reportedAt = now;
                     reportedSteps = done;
                 }
@@ -192,6 +243,35 @@ public class TrainingRuns {
                                         .formatted(options.steps, finalNll)));
             }
             return JobState.JOB_STATE_SUCCEEDED;
+        }
+
+        private Trainer.StepMetrics step(int step) {
+            if (parallel == null) return trainer.step(step);
+            DataParallelTrainer.Step s = parallel.step(step);
+            for (int r = 0; r < rankSeconds.length; r++) {
+                rankSeconds[r] += s.rankSeconds()[r];
+                allReduceSeconds[r] += s.allReduceSeconds()[r];
+            }
+            return s.metrics();
+        }
+
+        /** Each rank's throughput (its slice of the tokens over its own time) and the all-reduce's share of its steps. */
+        private void reportRanks(int steps) {
+            StringBuilder perRank = new StringBuilder();
+            double share = 0;
+            for (int r = 0; r < rankSeconds.length; r++) {
+                double tokens = (double) plan.tokensPerStep() / rankSeconds.length * steps;
+                perRank.append(r == 0 ? "" : ", ")
+                        .append("%d: %.0f tokens/s".formatted(r, tokens / Math.max(rankSeconds[r], 1e-9)));
+                share = Math.max(share, allReduceSeconds[r] / Math.max(rankSeconds[r], 1e-9));
+            }
+            events.append(
+                    jobId,
+                    JobEvent.newBuilder()
+                            .setMessage(
+                                    "ranks %s; gradient all-reduce %.1f%% of a step".formatted(perRank, 100 * share)));
+            java.util.Arrays.fill(rankSeconds, 0);
+            java.util.Arrays.fill(allReduceSeconds, 0);
         }
 
         private void report(Trainer.StepMetrics m, double tokensPerSecond, double etaSeconds) {

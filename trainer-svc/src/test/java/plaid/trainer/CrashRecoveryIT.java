@@ -58,12 +58,28 @@ class CrashRecoveryIT {
 
     @Test
     void jobKilledMidRunResumesAfterRestartWithTheSameLosses() throws Exception {
-        Owt2TestCorpus.write(root.resolve("data"), "openwebtext2");
-        TrainingSpec spec = JobPersistenceTests.tinySpec(STEPS).toBuilder()
+        killMidRunAndCompare(spec(1));
+    }
+
+    /** The same with two CPU ranks (the in-process reference all-reduce): data-parallel runs are deterministic too. */
+    @Test
+    void twoDeviceJobKilledMidRunResumesWithTheSameLosses() throws Exception {
+        List<JobEvent> events = killMidRunAndCompare(spec(2));
+        assertThat(events).anySatisfy(e -> assertThat(e.getMessage()).startsWith("data-parallel on 2 cpu ranks"));
+    }
+
+    private static TrainingSpec spec(int devices) {
+        return JobPersistenceTests.tinySpec(STEPS).toBuilder()
+                .setDevices(devices)
                 .setCorpus("openwebtext2")
                 .setReporting(JobPersistenceTests.tinySpec(STEPS).getReporting().toBuilder()
                         .setCheckpointFreq(CHECKPOINT_FREQ))
                 .build();
+    }
+
+    /** Kills the service mid-job, restarts it, and compares the resumed job's curve with an uninterrupted run's. */
+    private List<JobEvent> killMidRunAndCompare(TrainingSpec spec) throws Exception {
+        Owt2TestCorpus.write(root.resolve("data"), "openwebtext2");
         TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
         Job crashed =
                 trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
@@ -91,6 +107,7 @@ class CrashRecoveryIT {
         assertThat(lossCurve(crashedEvents))
                 .isEqualTo(lossCurve(watch(trainer, uninterrupted.getId())))
                 .hasSize(STEPS);
+        return crashedEvents;
     }
 
     /** kill -9 during the final validation: the final checkpoint is already written, so the job resumes at the validation. */

@@ -70,4 +70,12 @@ class JobMemoryTest {
         // on a GPU the activations are the device's: the heap holds the parameters' copies and the stream
         hugeBatch.requireFitsHeap(false, 64 * GIB);
     }
+
+    @Test
+    void eachDeviceHoldsAReplicaAndTheBatchIsShared() {
+        JobMemory one = JobMemory.of(readmeShape(), 4096), four = JobMemory.of(readmeShape(), 4096, 4);
+        assertThat(four.parameterBytes()).isEqualTo(4 * one.parameterBytes());
+        assertThat(four.activationBytes()).isEqualTo(one.activationBytes());
+        assertThat(four.logitsBytes()).isEqualTo(one.logitsBytes());
+    }
 }

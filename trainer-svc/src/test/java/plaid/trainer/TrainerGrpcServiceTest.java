@@ -58,6 +58,51 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
                 .isPositive();
     }
 
+    /**
+     * spec.devices=2 on this CPU service: two CPU ranks with the reference all-reduce give the
+     * one-device curve (float rounding: 1e-5 relative), report each rank's throughput and the
+     * all-reduce's share, and one device resuming from their checkpoint continues the run.
+     */
+    @Test
+    void twoCpuDevicesTrainTheOneDeviceCurveAndResumeOnOne() {
+        int steps = 12;
+        List<JobEvent> one = watch(submit(tinySpec(steps)).getId(), 0);
+        Job twoJob = submit(tinySpec(steps).toBuilder().setDevices(2).build());
+        List<JobEvent> two = watch(twoJob.getId(), 0);
+        assertThat(two.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        assertThat(two).anySatisfy(e -> assertThat(e.getMessage()).startsWith("data-parallel on 2 cpu ranks"));
+        assertThat(two)
+                .anySatisfy(e -> assertThat(e.getMessage())
+                        .matches("ranks 0: \\d+ tokens/s, 1: \\d+ tokens/s; gradient all-reduce [0-9.]+% of a step"));
+        List<Double> lossOne = losses(one), lossTwo = losses(two);
+        assertThat(lossTwo).hasSize(steps).hasSameSizeAs(lossOne);
+        for (int i = 0; i < steps; i++)
+            assertThat(lossTwo.get(i))
+                    .isCloseTo(
+                            lossOne.get(i),
+                            org.assertj.core.data.Offset.offset(1e-5 * Math.max(1, Math.abs(lossOne.get(i)))));
+
+        // the 2-device job's step-10 checkpoint, resumed on 1 device with the same global batch
+        CheckpointInfo ten = two.stream()
+                .filter(JobEvent::hasCheckpoint)
+                .map(JobEvent::getCheckpoint)
+                .filter(c -> c.getStep() == 10)
+                .findFirst()
+                .orElseThrow();
+        List<JobEvent> resumed = watch(
+                submit(tinySpec(steps).toBuilder().setResumeFrom(ten.getPath()).build())
+                        .getId(),
+                0);
+        assertThat(resumed.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        List<Double> tail = losses(resumed);
+        assertThat(tail).hasSize(2);
+        for (int i = 0; i < 2; i++)
+            assertThat(tail.get(i))
+                    .isCloseTo(
+                            lossOne.get(10 + i),
+                            org.assertj.core.data.Offset.offset(1e-4 * Math.max(1, Math.abs(lossOne.get(10 + i)))));
+    }
+
     @Test
     void badRequestsAreRefusedNamingTheField() {
         assertInvalid("spec", SubmitJobRequest.newBuilder().build());
@@ -94,7 +139,9 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
                         .setSpec(tinySpec(5).toBuilder().setCorpus("no-such-corpus.jsonl"))
                         .build()));
         assertInvalid("spec.resume_from", spec -> spec.setResumeFrom("jobs/none/checkpoints/step-1"));
-        assertInvalid("spec.devices", spec -> spec.setDevices(2));
+        assertInvalid("spec.devices", spec -> spec.setDevices(-1));
+        assertInvalid("spec.devices", spec -> spec.setDevices(65));
+        assertInvalid("spec.devices", spec -> spec.setDevices(3)); // does not divide batch_size 8
         assertInvalid(
                 "spec.shape.diffusion_mode",
                 spec -> spec.setShape(spec.getShape().toBuilder().setDiffusionMode("BoW_embedding_reconst_frist")));

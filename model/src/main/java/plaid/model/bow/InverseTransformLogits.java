@@ -1,6 +1,8 @@
 package plaid.model.bow;
 
 import java.util.Arrays;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * Logits from a bow-space x̂ (reconst_first's head, and double_logit_reg's embed head):

@@ -1,6 +1,7 @@
 package plaid.model.bow;
 
 import plaid.model.EmbeddingMatrix;
+import plaid.options.bow.BowTransform;
 
 /**
  * The {@code norm_ret_embeddings} word: a bow-space x̂ head's output h is taken back to token space,

@@ -1,6 +1,7 @@
 /**
- * The fork's bag-of-words modes (plaid-reference §7): {@link plaid.model.bow.DiffusionMode} (the
- * {@code --diffusion_mode} words), {@link plaid.model.bow.BowTransform} (ρ = {@code BoW_cumsum_gamma}),
+ * The fork's bag-of-words modes (plaid-reference §7): {@link plaid.options.bow.DiffusionMode} (the
+ * {@code --diffusion_mode} words) and {@link plaid.options.bow.BowTransform} (ρ = {@code BoW_cumsum_gamma})
+ * in the options module, which checks them with the other options; here
  * {@link plaid.model.bow.InverseTransformLogits} (logits of a bow-space x̂) and
  * {@link plaid.model.bow.ReturnedEmbeddingNorm} ({@code norm_ret_embeddings}), host references with their
  * backward. {@link plaid.model.head} builds each head, {@code DiffusionObjective} trains every mode and
@@ -42,7 +43,7 @@
  * <li>Sampling: the state z lives in bow space; {@code use_secondary_logits} makes guidance and the final
  *     argmax read the secondary logits.</li>
  * <li>Segments: the fork's cumsum ignores {@code cu_seqlens}, so bow runs across split segments and
- *     {@link plaid.model.bow.BowTransform} follows it.</li>
+ *     {@link plaid.options.bow.BowTransform} follows it.</li>
  * </ul>
  * On a device the transform and the inverse-transform logits still run on the host (a download and an
  * upload per call); a scan kernel along S is the device form when it matters.

@@ -3,9 +3,10 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.model.bow.ReturnedEmbeddingNorm;
+import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * The bow-space x̂ of reconst_first's head and of double_logit_reg's embed head (plaid-reference §7):
@@ -25,13 +26,13 @@ final class BowSpaceReconst {
     /** norm_ret_embeddings: h of the latest forward, which the normalisation's backward reads. */
     private float[] unnormalized;
 
-    BowSpaceReconst(PlaidParameters params, String suffix, BowTransform bow, int rows, int seqLen) {
-        DiffusionMode mode = params.config().diffusionMode();
+    BowSpaceReconst(PlaidConfig config, PlaidParameters params, String suffix, BowTransform bow, int rows, int seqLen) {
+        DiffusionMode mode = config.diffusionMode();
         this.be = params.backend();
         this.readout = new Readout(params, suffix);
         this.rows = rows;
         this.seqLen = seqLen;
-        this.embedDim = params.config().embedDim;
+        this.embedDim = config.embedDim;
         this.withoutZBias = mode.contains(DiffusionMode.Word.PRED_X0);
         this.returnedNorm =
                 mode.contains(DiffusionMode.Word.NORM_RET_EMBEDDINGS) ? new ReturnedEmbeddingNorm(bow) : null;

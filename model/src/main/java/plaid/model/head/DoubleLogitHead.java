@@ -3,8 +3,9 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * double_logit_reg's head (plaid-reference §7): two readouts, each with its own output norm.
@@ -37,19 +38,20 @@ final class DoubleLogitHead implements OutputHead {
     // gradient scratch: d/dy of each readout, d/dzb, and two [rows·S, E] temporaries
     private final Tensor dYLogits, dYEmbed, dZb, dHead, scratch;
 
-    DoubleLogitHead(PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, Tensor h) {
-        DiffusionMode mode = params.config().diffusionMode();
+    DoubleLogitHead(
+            PlaidConfig config, PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, Tensor h) {
+        DiffusionMode mode = config.diffusionMode();
         this.be = params.backend();
         this.rows = rows;
         this.seqLen = seqLen;
-        this.embedDim = params.config().embedDim;
-        this.bow = params.config().bowTransform();
+        this.embedDim = config.embedDim;
+        this.bow = config.bowTransform();
         this.directBowXToLogits = mode.contains(DiffusionMode.Word.DIRECT_BOW_X_TO_LOGITS);
-        int tokens = rows * seqLen, e = embedDim, v = params.config().vocabSize;
-        normLogits = new OutputNorm(params, "_logits", h);
-        normEmbed = new OutputNorm(params, "_embed", h);
+        int tokens = rows * seqLen, e = embedDim, v = config.vocabSize;
+        normLogits = new OutputNorm(config, params, "_logits", h);
+        normEmbed = new OutputNorm(config, params, "_embed", h);
         directReadout = new Readout(params, "_logits");
-        reconst = new BowSpaceReconst(params, "_embed", bow, rows, seqLen);
+        reconst = new BowSpaceReconst(config, params, "_embed", bow, rows, seqLen);
         zb = new ZBias(be, tokens, e);
         read = LogitSet.allocate(be, tokens, v);
         other = LogitSet.allocate(be, tokens, v);

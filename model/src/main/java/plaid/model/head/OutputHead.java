@@ -2,7 +2,8 @@ package plaid.model.head;
 
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.DiffusionMode;
+import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * The denoiser's output head: from the blocks' output h to the logits and x̂ (plaid-reference §2 steps
@@ -20,16 +21,18 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
      * @param readSecondaryLogits with double_logit_reg, {@link #logits()} is the secondary set; refused for
      *                            modes with one set of logits
      */
-    static OutputHead forMode(PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, Tensor h) {
-        DiffusionMode mode = params.config().diffusionMode();
+    static OutputHead forMode(
+            PlaidConfig config, PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, Tensor h) {
+        DiffusionMode mode = config.diffusionMode();
         boolean doubleLogits = mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
         if (readSecondaryLogits && !doubleLogits) {
             throw new IllegalArgumentException(
                     "use_secondary_logits needs diffusion_mode double_logit_reg; " + mode + " has one set of logits");
         }
-        if (doubleLogits) return new DoubleLogitHead(params, rows, seqLen, readSecondaryLogits, h);
-        if (mode.contains(DiffusionMode.Word.RECONST_FIRST)) return new ReconstFirstHead(params, rows, seqLen, h);
-        return new PlaidHead(params, h);
+        if (doubleLogits) return new DoubleLogitHead(config, params, rows, seqLen, readSecondaryLogits, h);
+        if (mode.contains(DiffusionMode.Word.RECONST_FIRST))
+            return new ReconstFirstHead(config, params, rows, seqLen, h);
+        return new PlaidHead(config, params, h);
     }
 
     /** The logits the caller reads: the primary set, or the secondary one when built to read those. */

@@ -4,6 +4,7 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 /**
  * {@code output_norm{suffix}}: y = LayerNorm(h)·(256/D), no bias, eps 1e-5 (plaid-reference §2 step 4,
@@ -17,10 +18,10 @@ final class OutputNorm {
     private final float readoutScale;
     private final Tensor h, y, mean, rstd;
 
-    OutputNorm(PlaidParameters params, String suffix, Tensor h) {
+    OutputNorm(PlaidConfig config, PlaidParameters params, String suffix, Tensor h) {
         this.be = params.backend();
         this.weight = params.model("output_norm" + suffix + ".weight");
-        this.readoutScale = (float) (1.0 / params.config().widthMult());
+        this.readoutScale = (float) (1.0 / config.widthMult());
         this.h = h;
         int tokens = h.shape()[0], dim = h.shape()[1];
         y = be.allocate(tokens, dim);

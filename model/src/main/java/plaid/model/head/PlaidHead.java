@@ -3,6 +3,7 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 /**
  * Plaid's own head (plaid-reference §2 steps 4–6), in the token and BoW_embedding modes:
@@ -21,13 +22,13 @@ final class PlaidHead implements OutputHead {
     // gradient scratch: d/dy, d/dzb, and a [rows·S, E] temporary
     private final Tensor dY, dZb, scratch;
 
-    PlaidHead(PlaidParameters params, Tensor h) {
+    PlaidHead(PlaidConfig config, PlaidParameters params, Tensor h) {
         this.be = params.backend();
-        int tokens = h.shape()[0], e = params.config().embedDim;
-        norm = new OutputNorm(params, "", h);
+        int tokens = h.shape()[0], e = config.embedDim;
+        norm = new OutputNorm(config, params, "", h);
         readout = new Readout(params, "");
         zb = new ZBias(be, tokens, e);
-        logits = LogitSet.allocate(be, tokens, params.config().vocabSize);
+        logits = LogitSet.allocate(be, tokens, config.vocabSize);
         xReconst = be.allocate(tokens, e);
         dY = be.allocate(h.shape());
         dZb = be.allocate(tokens, e);

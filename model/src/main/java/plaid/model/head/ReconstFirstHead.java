@@ -3,8 +3,9 @@ package plaid.model.head;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
 import plaid.model.bow.InverseTransformLogits;
+import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
 
 /**
  * reconst_first's head (plaid-reference §7): the bow-space x̂ directly, x̂ = y W_outᵀ + b_out + zb
@@ -22,16 +23,16 @@ final class ReconstFirstHead implements OutputHead {
     // gradient scratch: d/dy and d/dh of the bow-space readout
     private final Tensor dY, dHead;
 
-    ReconstFirstHead(PlaidParameters params, int rows, int seqLen, Tensor h) {
+    ReconstFirstHead(PlaidConfig config, PlaidParameters params, int rows, int seqLen, Tensor h) {
         this.be = params.backend();
         this.rows = rows;
         this.seqLen = seqLen;
-        this.vocabSize = params.config().vocabSize;
-        int tokens = rows * seqLen, e = params.config().embedDim;
-        BowTransform bow = params.config().bowTransform();
-        norm = new OutputNorm(params, "", h);
-        reconst = new BowSpaceReconst(params, "", bow, rows, seqLen);
-        bowSpaceLogits = InverseTransformLogits.forMode(params.config().diffusionMode(), bow);
+        this.vocabSize = config.vocabSize;
+        int tokens = rows * seqLen, e = config.embedDim;
+        BowTransform bow = config.bowTransform();
+        norm = new OutputNorm(config, params, "", h);
+        reconst = new BowSpaceReconst(config, params, "", bow, rows, seqLen);
+        bowSpaceLogits = InverseTransformLogits.forMode(config.diffusionMode(), bow);
         zb = new ZBias(be, tokens, e);
         logits = LogitSet.allocate(be, tokens, vocabSize);
         dY = be.allocate(h.shape());

@@ -3,6 +3,7 @@ package plaid.model.sampling;
 import java.util.List;
 import plaid.backend.MatmulPrecision;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 /**
  * sample.py's {@code generate_samples} (VDM appendix A.4, eq. 33): from z ~ N(0, 1)·scale,
@@ -16,12 +17,14 @@ import plaid.model.PlaidParameters;
  * near-tied logits at the end of a trajectory follow that rounding. Not thread-safe: one call at a time.
  */
 public final class DiffusionSampler {
+    private final PlaidConfig config;
     private final PlaidParameters params;
     private final int maxSeqLen;
 
     /** @param maxSeqLen the longest seq_len a request may ask for (memory grows with N·S·V) */
-    public DiffusionSampler(PlaidParameters params, int maxSeqLen) {
+    public DiffusionSampler(PlaidConfig config, PlaidParameters params, int maxSeqLen) {
         if (maxSeqLen <= 0) throw new IllegalArgumentException("maxSeqLen must be positive, got " + maxSeqLen);
+        this.config = config;
         this.params = params;
         this.maxSeqLen = maxSeqLen;
     }
@@ -37,7 +40,7 @@ public final class DiffusionSampler {
      */
     public int[][] sample(SamplingRequest request, NoiseSource noise, int decodeEvery, PartialDecodeListener listener) {
         // one trajectory alone in a batch of the weights as they are now: the code a server's shared batch runs
-        SamplerBatch batch = new SamplerBatch(params, maxSeqLen);
+        SamplerBatch batch = new SamplerBatch(config, params, maxSeqLen);
         Trajectory trajectory = batch.start(request, noise, decodeEvery, listener);
         return batch.session(() -> {
             List<Trajectory> only = List.of(trajectory);

@@ -8,6 +8,7 @@ import java.util.SplittableRandom;
 import plaid.model.DiffusionObjective;
 import plaid.model.DiffusionObjective.MicroBatch;
 import plaid.model.PlaidParameters;
+import plaid.options.PlaidConfig;
 
 /**
  * The original's zero-shot likelihood evaluation (train.py's compute_nll over
@@ -21,16 +22,18 @@ import plaid.model.PlaidParameters;
 public final class LikelihoodEvaluator {
     private static final int BATCH_ROWS = 1;
 
+    private final PlaidConfig config;
     private final PlaidParameters params;
     private final DiffusionObjective objective;
 
-    public LikelihoodEvaluator(PlaidParameters params) {
+    public LikelihoodEvaluator(PlaidConfig config, PlaidParameters params) {
+        this.config = config;
         this.params = params;
-        this.objective = new DiffusionObjective(params);
+        this.objective = new DiffusionObjective(config, params);
     }
 
     public LikelihoodEstimate evaluate(int[] tokens, int seqLen, int samples, long seed) {
-        int vocab = params.config().vocabSize;
+        int vocab = config.vocabSize;
         if (tokens.length == 0) throw new IllegalArgumentException("tokens must not be empty");
         for (int i = 0; i < tokens.length; i++) {
             if (tokens[i] < 0 || tokens[i] >= vocab) {
@@ -43,7 +46,7 @@ public final class LikelihoodEvaluator {
 
         double[] nll = new double[samples];
         int[] length = new int[samples];
-        Draws draws = new Draws(tokens, seqLen, params.config().embedDim, seed);
+        Draws draws = new Draws(tokens, seqLen, config.embedDim, seed);
         double weighted = 0;
         long evaluated = 0;
         for (int i = 0; i < samples; i++) {

@@ -16,9 +16,9 @@ import plaid.model.Denoiser;
 import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.BowTransform;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 /**
  * Step-level batching of sample.py's loop: {@link #step} moves every given {@link Trajectory}
@@ -47,11 +47,11 @@ public final class SamplerBatch {
     private record Lane(int seqLen, boolean secondaryLogits, boolean guided) {}
 
     /** @param maxSeqLen the longest seq_len a trajectory may have (memory grows with rows·S·V) */
-    public SamplerBatch(PlaidParameters params, int maxSeqLen) {
+    public SamplerBatch(PlaidConfig config, PlaidParameters params, int maxSeqLen) {
         if (maxSeqLen <= 0) throw new IllegalArgumentException("maxSeqLen must be positive, got " + maxSeqLen);
         this.params = params;
         this.be = params.backend();
-        this.config = params.config();
+        this.config = config;
         this.maxSeqLen = maxSeqLen;
         // the weights as they are now: Ê, the schedule and γ's bounds (float32 parameters, used in float64)
         this.embedding = be.allocate(config.vocabSize, config.embedDim);
@@ -174,7 +174,7 @@ public final class SamplerBatch {
         final Segments segments;
 
         ModelCall(Lane lane, int rows) {
-            this.denoiser = new Denoiser(params, rows, lane.seqLen, lane.secondaryLogits);
+            this.denoiser = new Denoiser(config, params, rows, lane.seqLen, lane.secondaryLogits);
             this.z = be.allocate(rows * lane.seqLen, config.embedDim);
             this.xSelfcond = be.allocate(rows * lane.seqLen, config.embedDim);
             this.segments = Segments.whole(rows, lane.seqLen);

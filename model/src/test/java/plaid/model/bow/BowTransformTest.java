@@ -9,6 +9,8 @@ import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 class BowTransformTest {
     private static final int ROWS = 3, SEQ = 11, CHANNELS = 4;

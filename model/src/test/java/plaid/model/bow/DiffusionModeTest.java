@@ -17,7 +17,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import plaid.fixtures.FixtureRoot;
-import plaid.model.bow.DiffusionMode.Word;
+import plaid.options.bow.DiffusionMode;
+import plaid.options.bow.DiffusionMode.Word;
 
 class DiffusionModeTest {
     /** Values of the flag as the seed's command lines write them; "[token|BoW|…]" placeholders do not match. */

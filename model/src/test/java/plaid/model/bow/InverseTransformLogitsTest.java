@@ -11,6 +11,8 @@ import static plaid.model.bow.BowTransformTest.widen;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import plaid.options.bow.BowTransform;
+import plaid.options.bow.DiffusionMode;
 
 class InverseTransformLogitsTest {
     private static final int ROWS = 2, SEQ = 5, EMBED = 4, VOCAB = 7;

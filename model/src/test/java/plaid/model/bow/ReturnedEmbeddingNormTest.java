@@ -7,6 +7,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import plaid.options.bow.BowTransform;
 
 /** norm_ret_embeddings: unit-length token-space vectors, and a backward that matches central differences. */
 class ReturnedEmbeddingNormTest {

@@ -7,8 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import plaid.model.PlaidParameters;
-import plaid.model.bow.DiffusionMode;
 import plaid.options.PlaidConfig;
+import plaid.options.bow.DiffusionMode;
 
 class DiffusionSamplerTest {
     private static final int VOCAB = 40;
@@ -17,7 +17,7 @@ class DiffusionSamplerTest {
 
     @Test
     void theSameSeedGivesTheSameSamples() {
-        DiffusionSampler sampler = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.randomised(VOCAB, 1), 8);
         for (SamplingRequest.Update update : SamplingRequest.Update.values()) {
             SamplingRequest r = SMALL.withUpdate(update);
             int[][] a = sampler.sample(r, NoiseSource.seeded(7));
@@ -35,8 +35,10 @@ class DiffusionSamplerTest {
     void bowEmbeddingWithRhoZeroSamplesAsTokenModeDoes() {
         for (SamplingRequest.Update update : SamplingRequest.Update.values()) {
             SamplingRequest r = SMALL.withUpdate(update);
-            int[][] token = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8).sample(r, NoiseSource.seeded(7));
-            int[][] bow = new DiffusionSampler(inMode(TinyModel.randomised(VOCAB, 1), "BoW_embedding", 0.0), 8)
+            int[][] token = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.randomised(VOCAB, 1), 8)
+                    .sample(r, NoiseSource.seeded(7));
+            PlaidConfig bowConfig = config("BoW_embedding", 0.0);
+            int[][] bow = new DiffusionSampler(bowConfig, inMode(TinyModel.randomised(VOCAB, 1), bowConfig), 8)
                     .sample(r, NoiseSource.seeded(7));
             assertThat(bow).as(update.name()).isDeepEqualTo(token);
         }
@@ -49,8 +51,9 @@ class DiffusionSamplerTest {
             "BoW_embedding_reconst_first_diff_lm_norms",
             "BoW_embedding_double_logit_reg_norm_ret_embeddings"
         }) {
-            PlaidParameters p = inMode(TinyModel.initialised(VOCAB, 1), mode, 0.5);
-            int[][] a = new DiffusionSampler(p, 8).sample(SMALL, NoiseSource.seeded(7));
+            PlaidConfig c = config(mode, 0.5);
+            PlaidParameters p = inMode(TinyModel.initialised(VOCAB, 1), c);
+            int[][] a = new DiffusionSampler(c, p, 8).sample(SMALL, NoiseSource.seeded(7));
             assertThat(java.util.Arrays.stream(a).flatMapToInt(java.util.Arrays::stream))
                     .as(mode)
                     .hasSize(3 * 8)
@@ -63,20 +66,21 @@ class DiffusionSamplerTest {
         // the two primaries have the same parameters: reading the secondary logits of one is reading the primary of the
         // other
         PlaidParameters embedPrimary = doubleLogitModel("BoW_embedding_double_logit_reg");
-        PlaidParameters directPrimary = PlaidParameters.fromStateDicts(
-                config("BoW_embedding_double_logit_reg_logits_direct_primary"),
-                embedPrimary.backend(),
-                embedPrimary.toStateDicts());
+        PlaidConfig embedConfig = config("BoW_embedding_double_logit_reg");
+        PlaidConfig directConfig = config("BoW_embedding_double_logit_reg_logits_direct_primary");
+        PlaidParameters directPrimary =
+                PlaidParameters.fromStateDicts(directConfig, embedPrimary.backend(), embedPrimary.toStateDicts());
         SamplingRequest guided = SMALL.withGuidance(List.of(GuidanceTerm.at(5, 3.0, 0), GuidanceTerm.at(9, 3.0, 1)));
 
-        int[][] secondary =
-                new DiffusionSampler(embedPrimary, 8).sample(guided.withSecondaryLogits(true), NoiseSource.seeded(4));
-        int[][] primary = new DiffusionSampler(embedPrimary, 8).sample(guided, NoiseSource.seeded(4));
+        int[][] secondary = new DiffusionSampler(embedConfig, embedPrimary, 8)
+                .sample(guided.withSecondaryLogits(true), NoiseSource.seeded(4));
+        int[][] primary = new DiffusionSampler(embedConfig, embedPrimary, 8).sample(guided, NoiseSource.seeded(4));
         assertThat(secondary)
-                .isDeepEqualTo(new DiffusionSampler(directPrimary, 8).sample(guided, NoiseSource.seeded(4)));
+                .isDeepEqualTo(
+                        new DiffusionSampler(directConfig, directPrimary, 8).sample(guided, NoiseSource.seeded(4)));
         assertThat(java.util.Arrays.deepEquals(secondary, primary)).isFalse();
 
-        assertThatThrownBy(() -> new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8)
+        assertThatThrownBy(() -> new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.randomised(VOCAB, 1), 8)
                         .sample(SMALL.withSecondaryLogits(true), NoiseSource.seeded(0)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("use_secondary_logits")
@@ -84,9 +88,13 @@ class DiffusionSamplerTest {
     }
 
     private static PlaidConfig config(String mode) {
+        return config(mode, 0.5);
+    }
+
+    private static PlaidConfig config(String mode, double rho) {
         PlaidConfig c = TinyModel.config(VOCAB);
         c.diffusionMode = mode;
-        c.bowCumsumGamma = 0.5;
+        c.bowCumsumGamma = rho;
         return c.validate();
     }
 
@@ -103,12 +111,8 @@ class DiffusionSamplerTest {
         return p;
     }
 
-    /** The same weights under another diffusion_mode (only the readout's shape differs between modes: re-initialised there). */
-    private static PlaidParameters inMode(PlaidParameters p, String mode, double rho) {
-        PlaidConfig c = p.config().copy();
-        c.diffusionMode = mode;
-        c.bowCumsumGamma = rho;
-        c.validate();
+    /** The same weights under options {@code c} (only the readout's shape differs between modes: re-initialised there). */
+    private static PlaidParameters inMode(PlaidParameters p, PlaidConfig c) {
         if (c.diffusionMode().contains(DiffusionMode.Word.RECONST_FIRST)
                 || c.diffusionMode().contains(DiffusionMode.Word.DOUBLE_LOGIT_REG))
             return PlaidParameters.initialize(c, p.backend(), 1);
@@ -117,7 +121,7 @@ class DiffusionSamplerTest {
 
     @Test
     void partialDecodesArriveEveryKSteps() {
-        DiffusionSampler sampler = new DiffusionSampler(TinyModel.randomised(VOCAB, 1), 8);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.randomised(VOCAB, 1), 8);
         List<Integer> steps = new ArrayList<>();
         List<int[][]> decodes = new ArrayList<>();
         sampler.sample(SMALL, NoiseSource.seeded(1), 3, (step, tokens) -> {
@@ -158,7 +162,7 @@ class DiffusionSamplerTest {
         assertThatThrownBy(() -> Guidance.infill(new int[] {1}, new int[] {2}, -1, 2.0))
                 .hasMessageContaining("gap");
 
-        DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 8);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), 8);
         assertThatThrownBy(() -> sampler.sample(
                         SMALL.withGuidance(List.of(GuidanceTerm.at(3, 2.0, 0), GuidanceTerm.anywhere(VOCAB, 1.0))),
                         NoiseSource.seeded(0)))

@@ -18,7 +18,7 @@ class GuidanceEffectTest {
 
     @Test
     void prefixGuidancePutsThePrefixAtItsPositions() {
-        DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 64);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), 64);
         int[] prefix = {5, 17, 42, 9};
         double unguided = prefixRate(sampler.sample(BASE, NoiseSource.seeded(2)), prefix);
         double guided = prefixRate(
@@ -29,7 +29,7 @@ class GuidanceEffectTest {
 
     @Test
     void infillingPlacesTheSuffixAfterTheGap() {
-        DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 64);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), 64);
         int[] prefix = {3, 4}, suffix = {50, 51};
         int[][] samples =
                 sampler.sample(BASE.withGuidance(Guidance.infill(prefix, suffix, 5, 2.0)), NoiseSource.seeded(3));
@@ -46,7 +46,7 @@ class GuidanceEffectTest {
         float[] bias = new float[VOCAB];
         bias[token] = 3f;
         params.backend().upload(bias, params.model("output_linear.bias").value());
-        DiffusionSampler sampler = new DiffusionSampler(params, 64);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), params, 64);
         double unguided = frequency(sampler.sample(BASE, NoiseSource.seeded(4)), token);
         double negated = frequency(
                 sampler.sample(BASE.withGuidance(Guidance.excluding(token, 10.0)), NoiseSource.seeded(4)), token);
@@ -57,7 +57,7 @@ class GuidanceEffectTest {
 
     @Test
     void lexicalConstraintMakesTheTokenAppearSomewhere() {
-        DiffusionSampler sampler = new DiffusionSampler(TinyModel.initialised(VOCAB, 1), 64);
+        DiffusionSampler sampler = new DiffusionSampler(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), 64);
         int token = 33;
         double unguided = containingRate(sampler.sample(BASE, NoiseSource.seeded(5)), token);
         double guided = containingRate(

@@ -30,7 +30,7 @@ class GuidanceGradientTest {
                 GuidanceTerm.everywhere(11, 4.0).complemented());
         PlaidParameters params = TinyModel.randomised(VOCAB, 11);
         ComputeBackend be = params.backend();
-        int e = params.config().embedDim, n = ROWS * SEQ * e;
+        int e = TinyModel.config(VOCAB).embedDim, n = ROWS * SEQ * e;
         Tensor embedding = be.allocate(VOCAB, e);
         be.upload(
                 EmbeddingMatrix.normalize(
@@ -38,7 +38,7 @@ class GuidanceGradientTest {
                                 .value()),
                         e),
                 embedding);
-        Denoiser denoiser = new Denoiser(params, ROWS, SEQ);
+        Denoiser denoiser = new Denoiser(TinyModel.config(VOCAB), params, ROWS, SEQ);
         SplittableRandom rng = new SplittableRandom(1);
         float[] z = new float[n], direction = new float[n], xSelfcond = new float[n];
         for (int k = 0; k < n; k++) {

@@ -31,9 +31,11 @@ class LikelihoodEvaluatorTest {
         int seqLen = 16, samples = 24;
         long seed = 9;
 
-        LikelihoodEstimate estimate = new LikelihoodEvaluator(params).evaluate(tokens, seqLen, samples, seed);
+        LikelihoodEstimate estimate =
+                new LikelihoodEvaluator(TinyModel.config(VOCAB), params).evaluate(tokens, seqLen, samples, seed);
 
-        LikelihoodEvaluator.Draws draws = new LikelihoodEvaluator.Draws(tokens, seqLen, params.config().embedDim, seed);
+        LikelihoodEvaluator.Draws draws =
+                new LikelihoodEvaluator.Draws(tokens, seqLen, TinyModel.config(VOCAB).embedDim, seed);
         double weighted = 0;
         long evaluated = 0;
         int reconstructionDraws = 0;
@@ -58,7 +60,7 @@ class LikelihoodEvaluatorTest {
      * reconstruction draw counts 8·mean CE, a diffusion draw diffusion/(7/8); plus the prior.
      */
     private static double directBound(PlaidParameters params, MicroBatch mb) {
-        PlaidConfig c = params.config();
+        PlaidConfig c = TinyModel.config(VOCAB);
         ComputeBackend be = params.backend();
         int s = mb.seqLen(), e = c.embedDim;
         float[] emb = params.normalizedEmbedding();
@@ -76,7 +78,7 @@ class LikelihoodEvaluatorTest {
             }
         }
         Tensor embT = upload(be, emb, c.vocabSize, e), zT = upload(be, z, s, e);
-        Denoiser d = new Denoiser(params, 1, s);
+        Denoiser d = new Denoiser(TinyModel.config(VOCAB), params, 1, s);
         d.forward(zT, new double[] {gamma}, embT, 1.0, be.allocate(s, e), null, Segments.whole(1, s));
         Tensor xSelfcond = upload(be, be.download(d.xReconst()), s, e);
         d.forward(zT, new double[] {gamma}, embT, 1.0, xSelfcond, null, Segments.whole(1, s));
@@ -115,7 +117,7 @@ class LikelihoodEvaluatorTest {
     void isDeterministicFromItsSeed() {
         PlaidParameters params = TinyModel.randomised(VOCAB, 4);
         int[] tokens = corpus(40, 6);
-        LikelihoodEvaluator evaluator = new LikelihoodEvaluator(params);
+        LikelihoodEvaluator evaluator = new LikelihoodEvaluator(TinyModel.config(VOCAB), params);
         LikelihoodEstimate a = evaluator.evaluate(tokens, 8, 10, 1);
         LikelihoodEstimate b = evaluator.evaluate(tokens, 8, 10, 1);
         LikelihoodEstimate other = evaluator.evaluate(tokens, 8, 10, 2);
@@ -135,7 +137,8 @@ class LikelihoodEvaluatorTest {
 
     @Test
     void rejectsInputsThatCannotBeEvaluated() {
-        LikelihoodEvaluator evaluator = new LikelihoodEvaluator(TinyModel.initialised(VOCAB, 1));
+        LikelihoodEvaluator evaluator =
+                new LikelihoodEvaluator(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1));
         assertThatThrownBy(() -> evaluator.evaluate(new int[] {1, VOCAB}, 4, 1, 0))
                 .hasMessageContaining("tokens[1]");
         assertThatThrownBy(() -> evaluator.evaluate(new int[] {1, 2}, 0, 1, 0)).hasMessageContaining("seq_len");

@@ -31,7 +31,7 @@ class SamplerBatchTest {
             List<String> decodes = new ArrayList<>();
             alone.put(
                     a,
-                    new DiffusionSampler(params, MAX_SEQ_LEN)
+                    new DiffusionSampler(TinyModel.config(VOCAB), params, MAX_SEQ_LEN)
                             .sample(
                                     a.request,
                                     NoiseSource.seeded(a.seed),
@@ -41,7 +41,7 @@ class SamplerBatchTest {
         }
 
         // shared: one batch, requests joining at their step and leaving when done
-        SamplerBatch batch = new SamplerBatch(params, MAX_SEQ_LEN);
+        SamplerBatch batch = new SamplerBatch(TinyModel.config(VOCAB), params, MAX_SEQ_LEN);
         Map<Arrival, Trajectory> running = new HashMap<>();
         Map<Arrival, List<String>> sharedDecodes = new HashMap<>();
         Map<Arrival, int[][]> shared = new HashMap<>();

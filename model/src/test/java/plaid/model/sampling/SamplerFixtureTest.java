@@ -44,7 +44,8 @@ class SamplerFixtureTest {
     private static void replay(SamplerFixture f, int c) throws Exception {
         PlaidParameters params = f.parameters(new CpuBackend());
         SamplingRequest request = f.request(c);
-        int[][] samples = new DiffusionSampler(params, request.seqLen()).sample(request, f.recordedNoise(c));
+        int[][] samples =
+                new DiffusionSampler(f.config(), params, request.seqLen()).sample(request, f.recordedNoise(c));
 
         int[] expected = f.tensor("call" + c + ".samples").toInts();
         int agree = 0;

@@ -60,6 +60,52 @@ public final class NcclCommunicator implements AutoCloseable {
         }
     }
 
+    /**
+     * One communicator per backend, rank i on {@code backends.get(i)}'s device: the single-process
+     * multi-GPU set-up (ncclCommInitAll). The backends must be on distinct devices.
+     */
+    public static java.util.List<NcclCommunicator> initAll(java.util.List<CudaBackend> backends) {
+        int n = backends.size();
+        if (n == 0) throw new IllegalArgumentException("no backends");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment comms = arena.allocate(ADDRESS, n);
+            MemorySegment devices = arena.allocate(JAVA_INT, n);
+            for (int i = 0; i < n; i++)
+                devices.setAtIndex(JAVA_INT, i, backends.get(i).options().device());
+            backends.get(0).makeCurrent();
+            Nccl.check(Nccl.ncclCommInitAll(comms, n, devices), "ncclCommInitAll");
+            java.util.List<NcclCommunicator> out = new java.util.ArrayList<>();
+            for (int i = 0; i < n; i++)
+                out.add(new NcclCommunicator(backends.get(i), comms.getAtIndex(ADDRESS, i), n, i));
+            return out;
+        }
+    }
+
+    CudaBackend backend() {
+        return backend;
+    }
+
+    /** ncclAllReduce of {@code count} values of {@code dataType} at device addresses, on the backend's stream. */
+    void allReduce(long send, long receive, long count, int dataType, int op) {
+        backend.makeCurrent();
+        Nccl.check(Nccl.ncclAllReduce(send, receive, count, dataType, op, comm, backend.stream()), "ncclAllReduce");
+    }
+
+    /** {@code root}'s {@code t} into every rank's, on the backend's stream. */
+    void broadcast(Tensor t, int root) {
+        CudaTensor c = CudaBackend.cuda(t);
+        backend.makeCurrent();
+        Nccl.check(
+                Nccl.ncclBroadcast(
+                        c.address(), c.address(), c.numel(), Nccl.NCCL_FLOAT32, root, comm, backend.stream()),
+                "ncclBroadcast");
+    }
+
+    /** Ends the communicator's operations in flight (a rank failed); close still releases it. */
+    void abort() {
+        Nccl.check(Nccl.ncclCommAbort(comm), "ncclCommAbort");
+    }
+
     public int ranks() {
         return ranks;
     }

@@ -24,7 +24,10 @@ public final class Nccl {
             MemoryLayout.sequenceLayout(128, JAVA_BYTE).withName("internal"));
 
     public static final int NCCL_FLOAT32 = 7;
+    public static final int NCCL_FLOAT64 = 8;
     public static final int NCCL_SUM = 0;
+    /** ncclAvg: the sum divided by the rank count (NCCL ≥ 2.10). */
+    public static final int NCCL_AVG = 4;
 
     private static final NativeLibrary LIBRARY = NativeLibrary.load("NCCL (libnccl)", "libnccl.so.2", "libnccl.so");
 
@@ -39,6 +42,16 @@ public final class Nccl {
     private static final MethodHandle ncclAllReduce = LIBRARY.function(
             "ncclAllReduce",
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle ncclCommInitAll =
+            LIBRARY.function("ncclCommInitAll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS));
+    private static final MethodHandle ncclBroadcast = LIBRARY.function(
+            "ncclBroadcast",
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle ncclGroupStart =
+            LIBRARY.function("ncclGroupStart", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle ncclGroupEnd = LIBRARY.function("ncclGroupEnd", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle ncclCommAbort =
+            LIBRARY.function("ncclCommAbort", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle ncclCommDestroy =
             LIBRARY.function("ncclCommDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
@@ -94,6 +107,48 @@ public final class Nccl {
     public static int ncclCommDestroy(MemorySegment comm) {
         try {
             return (int) ncclCommDestroy.invokeExact(comm);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** One communicator per listed device ({@code devices}: int[n]) in this process, written into {@code comms}. */
+    public static int ncclCommInitAll(MemorySegment comms, int n, MemorySegment devices) {
+        try {
+            return (int) ncclCommInitAll.invokeExact(comms, n, devices);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int ncclBroadcast(
+            long send, long receive, long count, int dataType, int root, MemorySegment comm, MemorySegment stream) {
+        try {
+            return (int) ncclBroadcast.invokeExact(send, receive, count, dataType, root, comm, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int ncclGroupStart() {
+        try {
+            return (int) ncclGroupStart.invokeExact();
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int ncclGroupEnd() {
+        try {
+            return (int) ncclGroupEnd.invokeExact();
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int ncclCommAbort(MemorySegment comm) {
+        try {
+            return (int) ncclCommAbort.invokeExact(comm);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

@@ -1,4 +1,4 @@
-package plaid.model.bow;
+package plaid.options.bow;
 
 import java.util.Arrays;
 
@@ -129,7 +129,7 @@ public final class BowTransform {
         return out;
     }
 
-    static void checkShape(float[] values, int rows, int seqLen, int channels) {
+    public static void checkShape(float[] values, int rows, int seqLen, int channels) {
         if (rows < 0 || seqLen < 0 || channels < 0 || (long) rows * seqLen * channels != values.length) {
             throw new IllegalArgumentException("expected [" + rows + ", " + seqLen + ", " + channels + "] = "
                     + (long) rows * seqLen * channels + " values, got " + values.length);

@@ -1,4 +1,4 @@
-package plaid.model.bow;
+package plaid.options.bow;
 
 import java.util.ArrayList;
 import java.util.Arrays;

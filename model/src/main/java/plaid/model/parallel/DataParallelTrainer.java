@@ -1,0 +1,272 @@
+package plaid.model.parallel;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Supplier;
+import plaid.backend.Collective;
+import plaid.backend.GradientBuckets;
+import plaid.model.Parameter;
+import plaid.model.ParameterGroup;
+import plaid.model.PlaidParameters;
+import plaid.model.RandomSource;
+import plaid.model.ReconstBatchSize;
+import plaid.model.Trainer;
+import plaid.options.PlaidConfig;
+
+/**
+ * train.py under DDP on N ranks of one machine (docs/data-parallel.md): each rank has its own
+ * backend, parameter replica and {@link Trainer}; rank 0's trainer draws the step (tokens and
+ * randomness of the global batch, as one device would), every rank computes its slice of each
+ * micro-step on its own thread, the gradients are averaged in buckets ({@link GradientBuckets}),
+ * the reconst_bs statistics and the loss terms are averaged, and every rank runs the same
+ * optimiser step on the same gradients, so the replicas stay identical. With the same global
+ * batch the run is the one-rank run up to float rounding, whatever N.
+ */
+public final class DataParallelTrainer implements AutoCloseable {
+    /** A step's metrics (of the whole batch) and each rank's timings. */
+    public record Step(
+            Trainer.StepMetrics metrics,
+            double[] rankSeconds,
+            double[] allReduceSeconds,
+            int bucketsStartedInBackward) {
+        /** The largest share of a rank's step spent in the gradient all-reduce. */
+        public double allReduceShare() {
+            double share = 0;
+            for (int r = 0; r < rankSeconds.length; r++)
+                share = Math.max(share, allReduceSeconds[r] / Math.max(rankSeconds[r], 1e-12));
+            return share;
+        }
+    }
+
+    private final List<Trainer> trainers = new ArrayList<>();
+    private final List<Collective> collectives;
+    private final List<GradientBuckets> buckets = new ArrayList<>();
+    /** One thread per rank, so a rank always runs where its device context is current. */
+    private final List<ExecutorService> threads = new ArrayList<>();
+
+    /** Per rank: main-pass backwards done this step (a bucket may start only in the last one). */
+    private final int[] backwards;
+    /** Per rank, per block: the indices in {@code parameters().all()} of the block's weights. */
+    private final List<int[][]> blockParameters = new ArrayList<>();
+
+    private final int accum;
+    private boolean broken;
+
+    /**
+     * @param c the run's options (every replica's shapes)
+     * @param replicas one parameter replica per rank, each on its rank's backend, identical values
+     * @param collectives one handle per rank of one group, rank i's at index i
+     * @param batches the global batch's token source, read by rank 0 only
+     */
+    public DataParallelTrainer(
+            PlaidConfig c,
+            List<PlaidParameters> replicas,
+            List<Collective> collectives,
+            RandomSource random,
+            Trainer.BatchSource batches,
+            int firstStep) {
+        this(c, replicas, collectives, random, batches, firstStep, GradientBuckets.DEFAULT_CAP_BYTES);
+    }
+
+    /** @param bucketCapBytes the gradient buckets' size (DDP's bucket_cap_mb) */
+    public DataParallelTrainer(
+            PlaidConfig c,
+            List<PlaidParameters> replicas,
+            List<Collective> collectives,
+            RandomSource random,
+            Trainer.BatchSource batches,
+            int firstStep,
+            long bucketCapBytes) {
+        if (replicas.isEmpty() || replicas.size() != collectives.size())
+            throw new IllegalArgumentException(
+                    replicas.size() + " replicas for " + collectives.size() + " collective ranks");
+        int n = replicas.size();
+        int batchSize = c.batchSize;
+        if (batchSize % n != 0)
+            throw new IllegalArgumentException(
+                    "batch_size " + batchSize + " must be divisible by the " + n + " devices");
+        this.collectives = List.copyOf(collectives);
+        this.backwards = new int[n];
+        this.accum = c.gradAccumSteps;
+        for (int r = 0; r < n; r++) {
+            if (collectives.get(r).rank() != r || collectives.get(r).ranks() != n)
+                throw new IllegalArgumentException(
+                        "collective " + r + " is rank " + collectives.get(r).rank() + " of "
+                                + collectives.get(r).ranks());
+            Trainer.BatchSource source = r == 0
+                    ? batches
+                    : (rows, seqLen) -> {
+                        throw new IllegalStateException("only rank 0 reads the batches");
+                    };
+            Trainer t = new Trainer(c, replicas.get(r), random, source, firstStep);
+            trainers.add(t);
+            buckets.add(new GradientBuckets(
+                    collectives.get(r),
+                    replicas.get(r).all().stream().map(Parameter::grad).toList(),
+                    bucketCapBytes));
+            int rank = r;
+            blockParameters.add(blockParameterIndices(c, replicas.get(r)));
+            // The denoiser of this rank's main pass tells when a block's gradients are final.
+            t.objective().denoiser(batchSize / n, c.seqLen).onBlockBackward(block -> blockDone(rank, block));
+            threads.add(Executors.newSingleThreadExecutor(
+                    Thread.ofPlatform().name("plaid-rank-" + rank).daemon().factory()));
+        }
+    }
+
+    private static int[][] blockParameterIndices(PlaidConfig c, PlaidParameters params) {
+        int blocks = c.nBlocks;
+        List<List<Integer>> byBlock = new ArrayList<>();
+        for (int b = 0; b < blocks; b++) byBlock.add(new ArrayList<>());
+        List<Parameter> all = params.all();
+        for (int i = 0; i < all.size(); i++) {
+            Parameter p = all.get(i);
+            if (p.group() != ParameterGroup.MODEL || !p.name().startsWith("blocks.")) continue;
+            int b = Integer.parseInt(
+                    p.name().substring("blocks.".length(), p.name().indexOf('.', "blocks.".length())));
+            byBlock.get(b).add(i);
+        }
+        return byBlock.stream()
+                .map(l -> l.stream().mapToInt(Integer::intValue).toArray())
+                .toArray(int[][]::new);
+    }
+
+    /** Block {@code block}'s backward finished on {@code rank}: in the step's last micro-batch its gradients are final. */
+    private void blockDone(int rank, int block) {
+        if (backwards[rank] == accum - 1)
+            for (int i : blockParameters.get(rank)[block]) buckets.get(rank).ready(i);
+        if (block == 0) backwards[rank]++;
+    }
+
+    public int ranks() {
+        return trainers.size();
+    }
+
+    /** Rank 0's trainer: its parameters, optimiser and statistics are every rank's; checkpoints save it. */
+    public Trainer primary() {
+        return trainers.get(0);
+    }
+
+    public List<Trainer> trainers() {
+        return List.copyOf(trainers);
+    }
+
+    /** Runs {@code body} on rank 0's thread (where its device is current) and returns its value. */
+    public <T> T onPrimary(Supplier<T> body) {
+        try {
+            return threads.get(0).submit(body::get).get();
+        } catch (ExecutionException e) {
+            throw rethrow(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** Makes every replica rank 0's (after a fresh initialisation or a restore on rank 0 only). */
+    public void broadcastFromPrimary() {
+        onAllRanks(r -> {
+            for (Parameter p : trainers.get(r).parameters().all())
+                collectives.get(r).broadcast(p.value(), 0);
+            return null;
+        });
+    }
+
+    /** Runs optimiser step {@code step} over every rank: the metrics of the whole global batch. */
+    public Step step(int step) {
+        long start = System.nanoTime();
+        Trainer.StepDraw draw = onPrimary(() -> primary().draw(step));
+        int n = ranks();
+        double[] rankSeconds = new double[n], allReduceSeconds = new double[n];
+        List<Trainer.StepMetrics> metrics = onAllRanks(r -> {
+            long rankStart = System.nanoTime();
+            backwards[r] = 0;
+            Trainer t = trainers.get(r);
+            Trainer.Sums local = t.accumulate(draw, r, n);
+            GradientBuckets b = buckets.get(r);
+            b.finish();
+            Trainer.Sums global = averageStatistics(r, local, t.reconstBatchSize());
+            allReduceSeconds[r] = b.takeSeconds();
+            Trainer.StepMetrics m = t.finish(step, global, start);
+            rankSeconds[r] = (System.nanoTime() - rankStart) / 1e9;
+            return m;
+        });
+        return new Step(
+                metrics.get(0), rankSeconds, allReduceSeconds, buckets.get(0).startedEarly());
+    }
+
+    /**
+     * Averages the loss terms and the reconst_bs statistics over ranks. train.py averages the
+     * statistics before choosing R; averaging them right after the micro-steps gives the next
+     * step the same values and leaves rank 0 holding what a checkpoint must save.
+     */
+    private Trainer.Sums averageStatistics(int rank, Trainer.Sums s, ReconstBatchSize stats) {
+        double[] st = stats.state();
+        double[] mean = collectives
+                .get(rank)
+                .allReduce(
+                        new double[] {
+                            st[1], st[2], st[3], st[4], s.loss(), s.nll(), s.reconst(), s.prior(), s.reconstRows()
+                        },
+                        Collective.Op.MEAN);
+        stats.restore(new double[] {st[0], mean[0], mean[1], mean[2], mean[3]});
+        int n = ranks();
+        return new Trainer.Sums(
+                mean[4], mean[5], mean[6], mean[7], (int) Math.round(mean[8] * n), s.gamma0(), s.gamma1());
+    }
+
+    @FunctionalInterface
+    private interface RankTask<T> {
+        T run(int rank);
+    }
+
+    private <T> List<T> onAllRanks(RankTask<T> task) {
+        if (broken) throw new IllegalStateException("a rank failed earlier: the data-parallel group is unusable");
+        List<Future<T>> futures = new ArrayList<>();
+        for (int r = 0; r < ranks(); r++) {
+            int rank = r;
+            futures.add(threads.get(r).submit(() -> {
+                try {
+                    return task.run(rank);
+                } catch (RuntimeException | Error e) {
+                    // Wake the ranks that wait in a collective for this one.
+                    collectives.get(rank).abort(e);
+                    throw e;
+                }
+            }));
+        }
+        List<T> results = new ArrayList<>();
+        Throwable first = null;
+        for (Future<T> f : futures) {
+            try {
+                results.add(f.get());
+            } catch (ExecutionException e) {
+                // Rank order: rank 0's failure (e.g. a diverged loss, the same on every rank) is reported.
+                if (first == null) first = e.getCause();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                first = e;
+            }
+        }
+        if (first != null) {
+            broken = true;
+            throw rethrow(first);
+        }
+        return results;
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException e) throw e;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    @Override
+    public void close() {
+        for (ExecutorService t : threads) t.shutdownNow();
+        for (Collective c : collectives) c.close();
+    }
+}

@@ -1,0 +1,88 @@
+package plaid.backend.cuda;
+
+import static plaid.backend.cuda.CudaBackend.cuda;
+import static plaid.backend.cuda.CudaTensor.groupSize;
+import static plaid.backend.cuda.CudaTensor.requireSameSize;
+
+import plaid.backend.Tensor;
+
+/**
+ * The element-wise algebra and the grouped reductions (algebra.cu): axpy, scaling, dot products of equal groups
+ * (partial sums per block on the device, added on the host in double), and the per-group row broadcasts and sums.
+ */
+final class AlgebraKernels {
+    /** Elements one block of a dot-product reduction covers before the work is split over more blocks. */
+    private static final long DOT_ELEMENTS_PER_BLOCK = 16L * Launcher.BLOCK;
+
+    private static final int MAX_DOT_BLOCKS_PER_GROUP = 1024;
+
+    private final Launcher launcher;
+    private final DeviceMemory memory;
+    private final DeviceMemory.Scratch workspace;
+
+    AlgebraKernels(Launcher launcher, DeviceMemory memory, DeviceMemory.Scratch workspace) {
+        this.launcher = launcher;
+        this.memory = memory;
+        this.workspace = workspace;
+    }
+
+    void axpy(float alpha, Tensor x, Tensor y) {
+        CudaTensor cx = cuda(x), cy = cuda(y);
+        requireSameSize(cx, cy, "axpy");
+        launcher.elementwise(Kernel.AXPY, cx.numel(), alpha, cx, cy);
+    }
+
+    void scale(Tensor t, float alpha) {
+        CudaTensor c = cuda(t);
+        launcher.elementwise(Kernel.SCALE, c.numel(), alpha, c);
+    }
+
+    double sumOfSquares(Tensor t) {
+        CudaTensor c = cuda(t);
+        return dotProducts(c, c, 1)[0];
+    }
+
+    void scaleGroups(Tensor in, float[] factors, Tensor out) {
+        CudaTensor ci = cuda(in), co = cuda(out);
+        requireSameSize(ci, co, "scaleGroups");
+        long groupSize = groupSize(ci, factors.length);
+        long[] staged = memory.stage(DeviceMemory.bits(factors));
+        launcher.elementwise(Kernel.SCALE_GROUPS, ci.numel(), groupSize, staged[0], ci, co);
+    }
+
+    double[] dotGroups(Tensor a, Tensor b, int groups) {
+        CudaTensor ca = cuda(a), cb = cuda(b);
+        requireSameSize(ca, cb, "dotGroups");
+        return dotProducts(ca, cb, groups);
+    }
+
+    /** Σ a·b over each of {@code groups} equal groups: partial sums per block on the device, added here in double. */
+    private double[] dotProducts(CudaTensor a, CudaTensor b, int groups) {
+        long groupSize = groupSize(a, groups);
+        int blocksPerGroup = (int) Math.clamp(
+                (groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
+        int partialCount = Math.multiplyExact(groups, blocksPerGroup);
+        long partials = workspace.reserve((long) partialCount * Double.BYTES);
+        launcher.launch(Kernel.DOT_PARTIALS, groups, blocksPerGroup, 0, groupSize, a, b, partials);
+        double[] partial = memory.downloadDoubles(partials, partialCount);
+        double[] sums = new double[groups];
+        for (int i = 0; i < partialCount; i++) sums[i / blocksPerGroup] += partial[i];
+        return sums;
+    }
+
+    void addToGroupRows(Tensor v, Tensor x) {
+        CudaTensor cv = cuda(v), cx = cuda(x);
+        int width = cv.lastDim();
+        int groups = Math.toIntExact(cv.rows());
+        long rowsPerGroup = groupSize(cx, groups) / width;
+        launcher.elementwise(Kernel.ADD_TO_GROUP_ROWS, cx.numel(), width, rowsPerGroup, cv, cx);
+    }
+
+    void sumGroupRows(Tensor x, Tensor out, boolean accumulate) {
+        CudaTensor cx = cuda(x), co = cuda(out);
+        int width = co.lastDim();
+        int groups = Math.toIntExact(co.rows());
+        long rowsPerGroup = groupSize(cx, groups) / width;
+        launcher.elementwise(Kernel.SUM_GROUP_ROWS, co.numel(), width, rowsPerGroup, cx, co, accumulate);
+    }
+}

@@ -1,0 +1,108 @@
+package plaid.backend.cuda;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import plaid.backend.Collective;
+import plaid.backend.Tensor;
+import plaid.backend.cuda.bind.CudaDriver;
+import plaid.backend.cuda.bind.Nccl;
+
+/**
+ * {@link Collective} over NCCL: one rank per GPU, each with its {@link CudaBackend} and stream.
+ * Collectives are queued on the rank's stream, so the kernels queued after them (the optimiser
+ * reading the reduced gradients) see their results without a host wait: {@link Pending#await}
+ * has nothing to do. A bucket is one NCCL group (one launch for its tensors); ncclAvg gives
+ * the mean. Host values go through a small device buffer in float64.
+ */
+public final class NcclCollective implements Collective {
+    private final NcclCommunicator comm;
+    private final CudaBackend backend;
+    /** float64 scratch for host values, 2 floats per double; grown on demand. */
+    private Tensor hostScratch;
+
+    private boolean aborted;
+
+    public NcclCollective(NcclCommunicator comm) {
+        this.comm = comm;
+        this.backend = comm.backend();
+    }
+
+    /** One rank per backend (distinct GPUs of this process), through ncclCommInitAll. */
+    public static List<Collective> group(List<CudaBackend> backends) {
+        return NcclCommunicator.initAll(backends).stream()
+                .<Collective>map(NcclCollective::new)
+                .toList();
+    }
+
+    @Override
+    public int rank() {
+        return comm.rank();
+    }
+
+    @Override
+    public int ranks() {
+        return comm.ranks();
+    }
+
+    private static int op(Op op) {
+        return op == Op.MEAN ? Nccl.NCCL_AVG : Nccl.NCCL_SUM;
+    }
+
+    @Override
+    public Pending allReduceAsync(List<Tensor> bucket, Op op) {
+        if (bucket.isEmpty()) return Pending.DONE;
+        boolean group = bucket.size() > 1;
+        if (group) Nccl.check(Nccl.ncclGroupStart(), "ncclGroupStart");
+        try {
+            for (Tensor t : bucket) {
+                CudaTensor c = CudaBackend.cuda(t);
+                comm.allReduce(c.address(), c.address(), c.numel(), Nccl.NCCL_FLOAT32, op(op));
+            }
+        } finally {
+            if (group) Nccl.check(Nccl.ncclGroupEnd(), "ncclGroupEnd");
+        }
+        return Pending.DONE; // stream-ordered
+    }
+
+    @Override
+    public double[] allReduce(double[] values, Op op) {
+        if (values.length == 0) return new double[0];
+        if (hostScratch == null || hostScratch.numel() < 2L * values.length)
+            hostScratch = backend.allocate(2 * values.length);
+        long address = CudaBackend.cuda(hostScratch).address();
+        long bytes = (long) values.length * Double.BYTES;
+        backend.synchronize();
+        backend.makeCurrent();
+        CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(address, MemorySegment.ofArray(values), bytes), "cuMemcpyHtoD_v2");
+        comm.allReduce(address, address, values.length, Nccl.NCCL_FLOAT64, op(op));
+        backend.synchronize();
+        double[] out = new double[values.length];
+        backend.makeCurrent();
+        CudaDriver.check(CudaDriver.cuMemcpyDtoHHeap(MemorySegment.ofArray(out), address, bytes), "cuMemcpyDtoH_v2");
+        return out;
+    }
+
+    @Override
+    public void broadcast(Tensor t, int root) {
+        if (root < 0 || root >= ranks())
+            throw new IllegalArgumentException("broadcast root " + root + " outside [0, " + ranks() + ")");
+        comm.broadcast(t, root);
+    }
+
+    @Override
+    public void barrier() {
+        allReduce(new double[] {0}, Op.SUM);
+    }
+
+    @Override
+    public void abort(Throwable cause) {
+        if (aborted) return;
+        aborted = true;
+        comm.abort();
+    }
+
+    @Override
+    public void close() {
+        if (!aborted) comm.close();
+    }
+}

@@ -1,0 +1,124 @@
+package plaid.backend.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import plaid.backend.Collective;
+import plaid.backend.GradientBuckets;
+import plaid.backend.Tensor;
+
+/**
+ * The NCCL collective on one GPU (one rank): values, and the gradient all-reduce's throughput
+ * at the 1B model's gradient size, printed against the card's device-to-device copy bandwidth.
+ */
+class NcclCollectiveTest {
+    /** Plaid 1B's shape (dim 2048, 24 blocks): ≈ 12·dim² weights per block. */
+    private static final int DIM = 2048, BLOCKS = 24;
+
+    private static void requireNccl() {
+        if (Boolean.getBoolean("plaid.cuda.required"))
+            assertThat(CudaBackend.unavailableReason())
+                    .as("CUDA is required here")
+                    .isEmpty();
+        assumeTrue(
+                CudaBackend.isAvailable(),
+                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+    }
+
+    @Test
+    void oneRankReducesBroadcastsAndReducesHostValues() {
+        requireNccl();
+        try (CudaBackend backend = new CudaBackend()) {
+            Collective c = NcclCollective.group(List.of(backend)).getFirst();
+            try {
+                float[] a = new float[1000], b = new float[17];
+                for (int i = 0; i < a.length; i++) a[i] = i * 0.5f - 3;
+                for (int i = 0; i < b.length; i++) b[i] = -i;
+                Tensor x = backend.allocate(a.length), y = backend.allocate(b.length);
+                backend.upload(a, x);
+                backend.upload(b, y);
+                c.allReduceAsync(List.of(x, y), Collective.Op.SUM).await();
+                assertThat(backend.download(x)).containsExactly(a);
+                c.allReduce(y, Collective.Op.MEAN);
+                assertThat(backend.download(y)).containsExactly(b);
+                c.broadcast(x, 0);
+                assertThat(backend.download(x)).containsExactly(a);
+                assertThat(c.allReduce(new double[] {Math.PI, -1e300, 7}, Collective.Op.MEAN))
+                        .containsExactly(Math.PI, -1e300, 7);
+                c.barrier();
+                assertThat(c.rank()).isZero();
+                assertThat(c.ranks()).isEqualTo(1);
+            } finally {
+                c.close();
+            }
+        }
+    }
+
+    @Test
+    void measuresTheGradientAllReduceAtTheOneBillionShape() {
+        requireNccl();
+        try (CudaBackend backend = new CudaBackend()) {
+            Collective c = NcclCollective.group(List.of(backend)).getFirst();
+            try {
+                // one allocation viewed as the 1B model's weight matrices, as the trainer's gradients are
+                List<int[]> shapes = new ArrayList<>();
+                for (int b = 0; b < BLOCKS; b++) {
+                    shapes.add(new int[] {3 * DIM, DIM});
+                    shapes.add(new int[] {DIM, DIM});
+                    shapes.add(new int[] {4 * DIM, DIM});
+                    shapes.add(new int[] {DIM, 4 * DIM});
+                    shapes.add(new int[] {DIM});
+                    shapes.add(new int[] {DIM});
+                }
+                long total = 0;
+                for (int[] s : shapes) total += (long) s[0] * (s.length > 1 ? s[1] : 1);
+                Tensor all = backend.allocate(Math.toIntExact(total));
+                backend.fill(all, 1f);
+                List<Tensor> grads = new ArrayList<>();
+                long offset = 0;
+                for (int[] s : shapes) {
+                    Tensor v = all.view(offset, s);
+                    grads.add(v);
+                    offset += v.numel();
+                }
+                GradientBuckets buckets = new GradientBuckets(c, grads, GradientBuckets.DEFAULT_CAP_BYTES);
+                double bytes = total * 4.0;
+                buckets.finish(); // warm-up
+                backend.synchronize();
+                int reps = 5;
+                long t0 = System.nanoTime();
+                for (int i = 0; i < reps; i++) buckets.finish();
+                backend.synchronize();
+                double reduceSeconds = (System.nanoTime() - t0) / 1e9 / reps;
+
+                Tensor copy = backend.allocate(Math.toIntExact(total));
+                backend.copy(all, copy);
+                backend.synchronize();
+                t0 = System.nanoTime();
+                for (int i = 0; i < reps; i++) backend.copy(all, copy);
+                backend.synchronize();
+                double copySeconds = (System.nanoTime() - t0) / 1e9 / reps;
+                float[] head = backend.download(grads.getLast());
+                assertThat(head).containsOnly(1f); // one rank: the mean is the value itself
+                System.out.printf(
+                        "NCCL all-reduce, %d ranks, 1B-shape gradients (%.2f GB in %d buckets): %.2f ms, %.1f GB/s;"
+                                + " device copy of the same bytes %.2f ms, %.1f GB/s (read+write %.1f GB/s); %s%n",
+                        c.ranks(),
+                        bytes / 1e9,
+                        buckets.buckets(),
+                        reduceSeconds * 1e3,
+                        bytes / reduceSeconds / 1e9,
+                        copySeconds * 1e3,
+                        bytes / copySeconds / 1e9,
+                        2 * bytes / copySeconds / 1e9,
+                        backend.name());
+                assertThat(reduceSeconds).isPositive();
+            } finally {
+                c.close();
+            }
+        }
+    }
+}
