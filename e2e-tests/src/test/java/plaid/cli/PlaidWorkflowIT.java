@@ -29,6 +29,11 @@ import org.junit.jupiter.api.io.TempDir;
  * running: up, data prepare of generated OWT2 archives, a train.py line with no corpus flag, eval
  * on WikiText-2, sample, a 4-trial sweep, down. Later steps use what earlier ones made, so the
  * steps run in order; a step whose input is missing is skipped, not failed twice.
+ *
+ * <p>Training on {@code openwebtext2} needs the data path of issue #15 (trainer-svc reading
+ * data-svc's prepared corpus with the corpus's tokenizer, data-svc's {@code tokenizer.json}: the
+ * original's OWT2 BPE, hence {@code --vocab_size=32768}); until then the trainer refuses the corpus,
+ * the train and sweep steps fail and eval and sample, which need the checkpoint, are skipped.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -168,18 +173,7 @@ class PlaidWorkflowIT {
     @Order(5)
     void sampleFromTheCheckpoint() {
         assumeTrue(checkpoint != null, "no checkpoint: the training step failed");
-        Run sample = plaid(
-                "sample",
-                "--model",
-                "workflow",
-                "--checkpoint",
-                checkpoint,
-                "--samples",
-                "2",
-                "--steps",
-                "10",
-                "--seed",
-                "1");
+        Run sample = plaid("sample", "--checkpoint", checkpoint, "--samples", "2", "--steps", "10", "--seed", "1");
         assertThat(sample.exitCode()).as(sample.toString()).isZero();
         assertThat(sample.lines()).hasSize(2);
     }
