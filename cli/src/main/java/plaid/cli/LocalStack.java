@@ -159,6 +159,7 @@ final class LocalStack implements AutoCloseable {
         processes.put(
                 s,
                 new ProcessBuilder(command)
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                         .redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                         .start());
@@ -197,6 +198,19 @@ final class LocalStack implements AutoCloseable {
         return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
     }
 
+    /**
+     * Leaves the services running after this command ends ({@code plaid up}): no shutdown hook
+     * stops them any more and the work dir's lock is freed. Returns their processes, in start order.
+     */
+    synchronized Map<Service, ProcessHandle> detach() {
+        closed = true;
+        Runtime.getRuntime().removeShutdownHook(stopOnExit);
+        releaseLock();
+        Map<Service, ProcessHandle> handles = new LinkedHashMap<>();
+        processes.forEach((s, p) -> handles.put(s, p.toHandle()));
+        return handles;
+    }
+
     /** Stops every service gracefully (SIGTERM: Quarkus finishes or checkpoints its work), then waits; frees the work dir. */
     @Override
     public synchronized void close() {
@@ -208,6 +222,10 @@ final class LocalStack implements AutoCloseable {
             // the JVM is shutting down: the hook runs, or has run, stopServices itself
         }
         stopServices();
+        releaseLock();
+    }
+
+    private void releaseLock() {
         try {
             lock.release();
             lockChannel.close();
