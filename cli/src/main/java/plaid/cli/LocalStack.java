@@ -45,8 +45,11 @@ final class LocalStack implements AutoCloseable {
         static CpuServices under(
                 Path work, int dataPort, int trainerPort, int samplerPort, List<String> moreTrainerProperties) {
             Path runs = trainerRoot(work);
-            List<String> trainerProperties =
-                    new ArrayList<>(List.of("trainer-svc.root=" + runs, "trainer-svc.backend=cpu"));
+            // the trainer reads data-svc's prepared corpora in place (read-only), as compose shares the volume
+            List<String> trainerProperties = new ArrayList<>(List.of(
+                    "trainer-svc.root=" + runs,
+                    "trainer-svc.backend=cpu",
+                    "trainer-svc.corpus-root=" + dataRoot(work)));
             trainerProperties.addAll(moreTrainerProperties);
             return new CpuServices(
                     new Service("data-svc", dataPort, List.of("data-svc.root=" + dataRoot(work))),

@@ -30,10 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
  * on WikiText-2, sample, a 4-trial sweep, down. Later steps use what earlier ones made, so the
  * steps run in order; a step whose input is missing is skipped, not failed twice.
  *
- * <p>Training on {@code openwebtext2} needs the data path of issue #15 (trainer-svc reading
- * data-svc's prepared corpus with the corpus's tokenizer, data-svc's {@code tokenizer.json}: the
- * original's OWT2 BPE, hence {@code --vocab_size=32768}); until then the trainer refuses the corpus,
- * the train and sweep steps fail and eval and sample, which need the checkpoint, are skipped.
+ * <p>The trainer reads data-svc's prepared corpus in place with the corpus's tokenizer, a copy of
+ * data-svc's {@code tokenizer.json}: the original's OWT2 BPE, hence {@code --vocab_size=32768}.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -76,13 +74,11 @@ class PlaidWorkflowIT {
                     .as("the original's data (-Dplaid.data)")
                     .exists();
         writeArchives();
-        // data-svc's tokenizer and the WikiText-2 raw file, where a user puts them: under the data root. The
-        // trainer's root gets WikiText-2 too, for as long as the trainer reads zero-shot sets from there.
+        // data-svc's tokenizer and the WikiText-2 raw file, where a user puts them: under the data root, which
+        // the trainer reads its corpora and zero-shot sets from.
         Path dataRoot = Files.createDirectories(LocalStack.CpuServices.dataRoot(work));
         Files.copy(data.resolve("owt2_tokenizer.json"), dataRoot.resolve("tokenizer.json"));
         Files.copy(data.resolve("wikitext2.valid.tokens"), dataRoot.resolve("wikitext2.valid.tokens"));
-        Path trainerRoot = Files.createDirectories(LocalStack.CpuServices.trainerRoot(work));
-        Files.copy(data.resolve("wikitext2.valid.tokens"), trainerRoot.resolve("wikitext2.valid.tokens"));
     }
 
     @AfterAll
