@@ -131,19 +131,29 @@ final class DataCommand implements Runnable {
                 var events = DataServiceGrpc.newBlockingStub(data.channel()).prepareDataset(request);
                 ProgressBar bar = new ProgressBar(System.err, "preparing " + request.getCorpus());
                 PrepareReport report = null;
+                long total = 0;
                 while (events.hasNext()) {
                     PrepareDatasetProgress e = events.next();
                     switch (e.getEventCase()) {
-                        case STARTED ->
+                        case STARTED -> {
+                            total = e.getStarted().getArchiveBytes();
                             System.err.printf(
                                     "%d archives, %s%n",
                                     e.getStarted().getArchivesCount(),
                                     bytes(e.getStarted().getArchiveBytes()));
-                        case RUNNING ->
-                            bar.note(String.format(
-                                    "%s written, %.0f s",
-                                    bytes(e.getRunning().getBytesWritten()),
-                                    e.getRunning().getElapsedMillis() / 1000.0));
+                        }
+                        case RUNNING -> {
+                            var r = e.getRunning();
+                            String detail = String.format(
+                                    "%s, %,d documents, %s written, %.0f s",
+                                    r.getPhase().isEmpty() ? "running" : r.getPhase(),
+                                    r.getDocuments(),
+                                    bytes(r.getBytesWritten()),
+                                    r.getElapsedMillis() / 1000.0);
+                            // the archives read drive the bar; after them (splits, tokenizer) it stays full
+                            if (total > 0) bar.update(Math.min(r.getArchiveBytesRead(), total), total, detail);
+                            else bar.note(detail);
+                        }
                         case FINISHED -> {
                             bar.finish();
                             report = e.getFinished();
