@@ -98,7 +98,7 @@ public final class DataPathBenchmark {
             for (String line : Files.readAllLines(CorpusDirectory.trainFile(folder, 0)))
                 if (sample.size() < 2000) sample.add(JSON.readValue(line, String.class));
             BpeTokenizer trained = new BpeTrainer(4096, List.of("<|endoftext|>"), 2).train(sample.parallelStream());
-            tokenizerFile = work.resolve("tokenizer.json");
+            tokenizerFile = work.resolve(BpeTokenizer.FILE_NAME);
             trained.save(tokenizerFile);
             tokenizerName = "a tokenizer trained here (" + trained.vocabSize()
                     + " ids; pass -Dplaid.data for the OWT2 one, whose longer merges cost more)";

@@ -30,7 +30,7 @@ public final class CorpusDirectory {
     public static final String CORPORA = "corpora";
 
     public static final String VALIDATION_FILE = "en_shuffled_val.jsonl";
-    public static final String TOKENIZER_FILE = "tokenizer.json";
+    public static final String TOKENIZER_FILE = BpeTokenizer.FILE_NAME;
     public static final String MANIFEST_FILE = "corpus.json";
 
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}");
