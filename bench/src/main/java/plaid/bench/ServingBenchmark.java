@@ -68,8 +68,9 @@ public final class ServingBenchmark {
         this.backend = backend;
         this.shape = shape;
         this.budgetRows = Integer.getInteger("plaid.bench.rows", shape.rows);
-        PlaidParameters params = PlaidParameters.initialize(shape.config(), backend, 1);
-        this.engine = new ServingEngine(new SamplerBatch(params, shape.seqLen), budgetRows, 1);
+        PlaidConfig config = shape.config();
+        PlaidParameters params = PlaidParameters.initialize(config, backend, 1);
+        this.engine = new ServingEngine(new SamplerBatch(config, params, shape.seqLen), budgetRows, 1);
     }
 
     public static void main(String[] args) {

@@ -34,7 +34,8 @@ class SamplerBatchInvarianceParityTest {
     private final double bound = "bf16".equalsIgnoreCase(System.getProperty("plaid.cuda.precision")) ? 3e-2 : 3e-3;
 
     private final int vocab = exact ? 64 : 4096, seqLen = exact ? 8 : 64;
-    private final PlaidParameters params = TinyModel.randomise(PlaidParameters.initialize(config(), be, 7), 7);
+    private final PlaidConfig c = config();
+    private final PlaidParameters params = TinyModel.randomise(PlaidParameters.initialize(c, be, 7), 7);
 
     private PlaidConfig config() {
         PlaidConfig c = TinyModel.config(vocab);
@@ -49,7 +50,7 @@ class SamplerBatchInvarianceParityTest {
     @Test
     void aRowsForwardMovesWithinTheBoundWhenOtherRowsShareIt() {
         SplittableRandom random = new SplittableRandom(1);
-        int rows = 2, e = params.config().embedDim, dim = params.config().dim;
+        int rows = 2, e = c.embedDim, dim = c.dim;
         float[] z = gaussian(random, rows * seqLen * e), sc = gaussian(random, rows * seqLen * e);
         double[] gammas = {-3.0, 1.5};
         Forward alone = forward(rows, z, sc, gammas, random);
@@ -102,9 +103,10 @@ class SamplerBatchInvarianceParityTest {
         for (var r : requests.entrySet())
             alone.put(
                     r.getKey(),
-                    new DiffusionSampler(params, seqLen).sample(r.getValue(), NoiseSource.seeded(r.getKey()), 0, null));
+                    new DiffusionSampler(c, params, seqLen)
+                            .sample(r.getValue(), NoiseSource.seeded(r.getKey()), 0, null));
 
-        SamplerBatch batch = new SamplerBatch(params, seqLen);
+        SamplerBatch batch = new SamplerBatch(c, params, seqLen);
         Map<Integer, Trajectory> running = new LinkedHashMap<>();
         Map<Integer, int[][]> shared = new LinkedHashMap<>();
         int maxRows = 0;
@@ -150,7 +152,7 @@ class SamplerBatchInvarianceParityTest {
 
     /** Logits and x̂ of the rows of {@code gammas} at the start of a forward over {@code total} rows, the others random. */
     private Forward forward(int total, float[] z, float[] sc, double[] gammas, SplittableRandom random) {
-        int e = params.config().embedDim, rows = gammas.length, perRow = seqLen * e;
+        int e = c.embedDim, rows = gammas.length, perRow = seqLen * e;
         float[] zAll = Arrays.copyOf(z, total * perRow), scAll = Arrays.copyOf(sc, total * perRow);
         double[] gAll = Arrays.copyOf(gammas, total);
         for (int k = z.length; k < zAll.length; k++) {
@@ -159,7 +161,7 @@ class SamplerBatchInvarianceParityTest {
         }
         for (int r = rows; r < total; r++) gAll[r] = -5 + 10 * random.nextDouble();
         return MatmulPrecision.withTf32(() -> {
-            Denoiser d = new Denoiser(params, total, seqLen);
+            Denoiser d = new Denoiser(c, params, total, seqLen);
             Tensor embedding = be.allocate(vocab, e),
                     zt = be.allocate(total * seqLen, e),
                     sct = be.allocate(total * seqLen, e);
@@ -174,7 +176,7 @@ class SamplerBatchInvarianceParityTest {
 
     /** The first rows of a·w₁ᵀ and a·w₂ᵀ (the attention's and the MLP's input products) when a has {@code total} rows. */
     private float[][] gemms(float[] a, int total, SplittableRandom random) {
-        int dim = params.config().dim, m = total * seqLen;
+        int dim = c.dim, m = total * seqLen;
         float[] all = Arrays.copyOf(a, m * dim);
         for (int k = a.length; k < all.length; k++) all[k] = (float) random.nextGaussian();
         SplittableRandom weights = new SplittableRandom(99); // the same weights every time
