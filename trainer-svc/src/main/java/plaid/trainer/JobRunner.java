@@ -13,6 +13,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.jboss.logging.Logger;
 import plaid.model.TrainingDivergedException;
+import plaid.trainer.cluster.ClusterCoordinator;
+import plaid.trainer.cluster.ClusterJobFailedException;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
@@ -33,16 +35,25 @@ public class JobRunner {
     private final JobStore store;
     private final JobEvents events;
     private final TrainingRuns training;
+    private final ClusterCoordinator cluster;
+    private final int defaultKeepCheckpoints;
     /** Guarded by this. */
     private final Map<String, RunControl> running = new HashMap<>();
 
     private boolean stopping;
     private final ExecutorService workers;
 
-    JobRunner(TrainerServiceConfig config, JobStore store, JobEvents events, TrainingRuns training) {
+    JobRunner(
+            TrainerServiceConfig config,
+            JobStore store,
+            JobEvents events,
+            TrainingRuns training,
+            ClusterCoordinator cluster) {
         this.store = store;
         this.events = events;
         this.training = training;
+        this.cluster = cluster;
+        this.defaultKeepCheckpoints = config.keepCheckpoints();
         // Made here, not at startup: a SubmitJob may arrive before the StartupEvent has been observed.
         this.workers = Executors.newFixedThreadPool(
                 config.concurrentJobs(),
@@ -105,8 +116,15 @@ public class JobRunner {
         JobState end;
         String failure = null;
         try {
-            end = training.run(job, control);
-        } catch (TrainingDivergedException e) {
+            // With trainer-svc.cluster.workers set, the job trains on worker processes of other machines.
+            end = cluster.enabled()
+                    ? cluster.run(
+                            job,
+                            RunPlan.of(job.getSpec(), defaultKeepCheckpoints).keepCheckpoints(),
+                            control::cancelled,
+                            control::shuttingDown)
+                    : training.run(job, control);
+        } catch (TrainingDivergedException | ClusterJobFailedException e) {
             LOG.warnf("job %s failed: %s", jobId, e.getMessage());
             end = JobState.JOB_STATE_FAILED;
             failure = e.getMessage();

@@ -11,9 +11,16 @@ import plaid.service.InvalidArgument;
 public class RunRoot {
     static final String MODEL_SAVE_PATH = "spec.reporting.model_save_path";
     private final ConfinedRoot root;
+    private final Path corpusRoot;
 
     RunRoot(TrainerServiceConfig config) {
         this.root = new ConfinedRoot(config.root(), "run root");
+        this.corpusRoot = root.path().resolve(config.corpusRoot()).normalize();
+    }
+
+    /** data-svc's root (trainer-svc.corpus-root): its corpora and zero-shot raw files, read only. */
+    public Path corpusRoot() {
+        return corpusRoot;
     }
 
     public Path path() {

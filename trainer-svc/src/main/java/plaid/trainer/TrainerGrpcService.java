@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Optional;
 import plaid.service.InvalidArgument;
 import plaid.service.MalformedRequests;
+import plaid.trainer.cluster.ClusterCoordinator;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.CancelSweepRequest;
 import plaid.v1.CheckpointPlots;
@@ -60,6 +61,9 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
     @Inject
     SweepStore sweepStore;
 
+    @Inject
+    ClusterCoordinator cluster;
+
     TrainerGrpcService(
             TrainerServiceConfig config,
             RunRoot root,
@@ -93,9 +97,12 @@ public class TrainerGrpcService implements TrainerServiceGrpc.AsyncService, Bind
             if (earlier.isPresent()) return earlier.get();
             TrainingSpec spec = request.getSpec();
             RunPlan plan = RunPlan.of(spec, config.keepCheckpoints());
-            JobMemory.of(plan.config(), config.shuffleBufferChunks(), plan.devices())
-                    .requireFitsHeap(
-                            "cpu".equals(config.backend()), Runtime.getRuntime().maxMemory());
+            // A coordinator of worker machines trains nothing itself: its heap is not the job's.
+            if (!cluster.enabled())
+                JobMemory.of(plan.config(), config.shuffleBufferChunks(), plan.devices())
+                        .requireFitsHeap(
+                                "cpu".equals(config.backend()),
+                                Runtime.getRuntime().maxMemory());
             corpus.check(spec.getCorpus(), plan.config());
             if (spec.hasResumeFrom()) requireDirectory(spec.getResumeFrom(), "spec.resume_from");
             if (spec.hasWeightsFrom()) requireDirectory(spec.getWeightsFrom(), "spec.weights_from");
