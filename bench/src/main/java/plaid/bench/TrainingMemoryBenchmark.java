@@ -52,7 +52,7 @@ public final class TrainingMemoryBenchmark {
             CudaBackend gpu = base.withOptions(base.options().withPrecision(precision));
             log(
                     "device memory %.1f GiB; small model, batch %d × seq %d, V %d, %s",
-                    gib(gpu.deviceMemoryBytes()), c.batchSize, c.seqLen, c.vocabSize, precision);
+                    gib(gpu.deviceMemoryBytes().orElseThrow()), c.batchSize, c.seqLen, c.vocabSize, precision);
             for (String mode : System.getProperty("plaid.bench.chunkModes", "chunked,head,whole")
                     .split(",")) {
                 HeadChunks chunks =

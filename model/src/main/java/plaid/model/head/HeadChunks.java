@@ -1,7 +1,6 @@
 package plaid.model.head;
 
 import plaid.backend.ComputeBackend;
-import plaid.backend.cuda.CudaBackend;
 
 /**
  * How many token rows of logits the output head holds at once: {@link #OFF} keeps the whole [rows·S, V]
@@ -63,8 +62,9 @@ public record HeadChunks(int rows) {
 
     /** A 1/{@value #CARD_MEMORY_SHARE} share of a CUDA card's memory, capped; the cap on the CPU. */
     static long budgetBytes(ComputeBackend be) {
-        if (be instanceof CudaBackend cuda)
-            return Math.min(MAX_BUDGET_BYTES, cuda.deviceMemoryBytes() / CARD_MEMORY_SHARE);
-        return MAX_BUDGET_BYTES;
+        return be.deviceMemoryBytes().stream()
+                .map(bytes -> Math.min(MAX_BUDGET_BYTES, bytes / CARD_MEMORY_SHARE))
+                .findFirst()
+                .orElse(MAX_BUDGET_BYTES);
     }
 }

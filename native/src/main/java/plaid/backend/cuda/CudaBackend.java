@@ -115,9 +115,9 @@ public final class CudaBackend implements ComputeBackend {
         parts.device.synchronizeStream();
     }
 
-    /** The card's memory in bytes (what workspaces such as the chunked output head size themselves by). */
-    public long deviceMemoryBytes() {
-        return parts.device.totalMemory();
+    @Override
+    public java.util.OptionalLong deviceMemoryBytes() {
+        return java.util.OptionalLong.of(parts.device.totalMemory());
     }
 
     /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
