@@ -41,11 +41,7 @@ class DenoiserGradientTest {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         ComputeBackend be = p.backend();
         SplittableRandom rng = new SplittableRandom(17);
-        for (Parameter q : p.all()) { // noise on every value, so the zero-initialised readouts pass gradient too
-            float[] v = be.download(q.value());
-            for (int k = 0; k < v.length; k++) v[k] += (float) (0.05 * rng.nextGaussian());
-            be.upload(v, q.value());
-        }
+        TestModels.perturb(p, rng);
         int tokens = ROWS * SEQ, e = c.embedDim, v = c.vocabSize;
         Tensor embedding = be.allocate(v, e);
         be.upload(p.normalizedEmbedding(), embedding);

@@ -16,6 +16,7 @@ import plaid.backend.cpu.CpuBackend;
 import plaid.model.DiffusionObjective;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
+import plaid.model.TestModels;
 import plaid.model.TrainingMemory;
 import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
@@ -67,13 +68,7 @@ class ChunkedHeadCudaTest {
     /** The CPU reference's weights, with noise on every value so the zero-initialised readouts matter. */
     private static PlaidParameters reference(PlaidConfig c) {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 7);
-        ComputeBackend be = p.backend();
-        SplittableRandom rng = new SplittableRandom(29);
-        for (Parameter q : p.all()) {
-            float[] v = be.download(q.value());
-            for (int k = 0; k < v.length; k++) v[k] += (float) (0.05 * rng.nextGaussian());
-            be.upload(v, q.value());
-        }
+        TestModels.perturb(p, new SplittableRandom(29));
         return p;
     }
 
