@@ -33,9 +33,7 @@ class ChunkedHeadTest {
         PlaidConfig c = TrainerTest.tinyConfig();
         c.vocabSize = 96;
         c.seqLen = SEQ;
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        c.validate();
+        TestModels.inMode(c, mode);
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
         ComputeBackend be = p.backend();
         SplittableRandom rng = new SplittableRandom(23);

@@ -35,9 +35,7 @@ class DenoiserGradientTest {
     })
     void inputGradientsAgreeWithFiniteDifferences(String mode, boolean readSecondary) {
         PlaidConfig c = TrainerTest.tinyConfig();
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        c.validate();
+        TestModels.inMode(c, mode);
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         ComputeBackend be = p.backend();
         SplittableRandom rng = new SplittableRandom(17);
@@ -90,9 +88,7 @@ class DenoiserGradientTest {
     @CsvSource({"token", "BoW_embedding_reconst_first"})
     void modesWithOneSetOfLogitsRefuseTheSecondary(String mode) {
         PlaidConfig c = TrainerTest.tinyConfig();
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        c.validate();
+        TestModels.inMode(c, mode);
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         assertThatThrownBy(() -> new Denoiser(c, p, ROWS, SEQ, true))
                 .isInstanceOf(IllegalArgumentException.class)

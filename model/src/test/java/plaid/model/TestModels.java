@@ -20,6 +20,13 @@ public final class TestModels {
         return c;
     }
 
+    /** {@code c} in diffusion mode {@code mode}, the bow modes with bow_cumsum_gamma 0.5; validated. */
+    public static PlaidConfig inMode(PlaidConfig c, String mode) {
+        c.diffusionMode = mode;
+        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
+        return c.validate();
+    }
+
     /** Adds N(0, 0.05²) noise to every parameter value, so the zero-initialised readouts pass gradient too. */
     public static void perturb(PlaidParameters p, SplittableRandom rng) {
         for (Parameter q : p.all()) {

@@ -60,9 +60,7 @@ class ChunkedHeadCudaTest {
         c.embedDim = 16;
         c.seqLen = SEQ;
         c.batchSize = ROWS;
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        return c.validate();
+        return TestModels.inMode(c, mode);
     }
 
     /** The CPU reference's weights, with noise on every value so the zero-initialised readouts matter. */
