@@ -103,12 +103,7 @@ class StackCommandsTest {
 
     @Test
     void statusTellsAStoppedProcessFromOneThatDoesNotAnswer() throws Exception {
-        Process ended = start("true");
-        ended.waitFor();
-        state(
-                        new StackState.ServiceProcess("data-svc", "127.0.0.1:1", ended.pid(), null),
-                        service("trainer-svc", ProcessHandle.current(), "127.0.0.1:1"))
-                .write();
+        writeHalfRunningStack();
 
         Run status = plaid("status", "--work-dir", work.toString());
 
@@ -122,14 +117,19 @@ class StackCommandsTest {
                 .anySatisfy(l -> assertThat(l).isEqualTo("data root:    " + work.resolve("data")));
     }
 
-    @Test
-    void upRefusesAHalfRunningStackAndABadPort() throws Exception {
+    /** A stack whose data-svc process has ended and whose trainer-svc (this JVM) does not answer gRPC. */
+    private void writeHalfRunningStack() throws Exception {
         Process ended = start("true");
         ended.waitFor();
         state(
                         new StackState.ServiceProcess("data-svc", "127.0.0.1:1", ended.pid(), null),
                         service("trainer-svc", ProcessHandle.current(), "127.0.0.1:1"))
                 .write();
+    }
+
+    @Test
+    void upRefusesAHalfRunningStackAndABadPort() throws Exception {
+        writeHalfRunningStack();
 
         Run up = plaid("up", "--work-dir", work.toString());
         assertThat(up.exitCode()).as(up.toString()).isEqualTo(PlaidCommand.EXIT_SERVICE);

@@ -5,15 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.github.luben.zstd.ZstdOutputStream;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,14 +19,10 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import plaid.service.LoopbackChannels;
 import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
-import plaid.v1.DataServiceGrpc;
 import plaid.v1.DatasetInfo;
 import plaid.v1.ListDatasetsRequest;
 import plaid.v1.PrepareDatasetProgress;
@@ -47,26 +40,9 @@ import plaid.v1.TokenBatch;
  */
 @QuarkusTest
 @TestProfile(UntokenizedDataServiceTestProfile.class)
-class CorpusPreparationTest {
+class CorpusPreparationTest extends DataClientTest {
     private static final Path ROOT = UntokenizedDataServiceTestProfile.ROOT;
     private static final ObjectMapper JSON = new ObjectMapper();
-
-    @TestHTTPResource("/")
-    URI server;
-
-    private ManagedChannel channel;
-    private DataServiceGrpc.DataServiceBlockingStub data;
-
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        data = DataServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
 
     @Test
     void aTarPreparesACorpusWithItsOwnTokenizerWhoseBatchesAreTheDocumentBuffers() throws IOException {

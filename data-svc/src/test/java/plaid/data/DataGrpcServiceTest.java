@@ -6,27 +6,21 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.github.luben.zstd.ZstdOutputStream;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import plaid.service.LoopbackChannels;
-import plaid.v1.DataServiceGrpc;
 import plaid.v1.DatasetInfo;
 import plaid.v1.DatasetKind;
 import plaid.v1.DetokenizeRequest;
@@ -42,24 +36,7 @@ import plaid.v1.TokenizeResponse;
 /** The data service over a real gRPC channel on loopback. */
 @QuarkusTest
 @TestProfile(DataServiceTestProfile.class)
-class DataGrpcServiceTest {
-    @TestHTTPResource("/")
-    URI server;
-
-    private ManagedChannel channel;
-    private DataServiceGrpc.DataServiceBlockingStub data;
-
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        data = DataServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
-
+class DataGrpcServiceTest extends DataClientTest {
     @Test
     void healthCheckSaysServing() {
         assertThat(LoopbackChannels.health(channel)).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);

@@ -4,6 +4,7 @@ import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
 import plaid.model.head.HeadChunks;
+import plaid.model.head.HeadGradients;
 import plaid.model.head.HeadInputs;
 import plaid.model.head.LogitSet;
 import plaid.model.head.OutputHead;
@@ -246,7 +247,7 @@ public final class Denoiser {
                     "the latest forward was run without keeping what the backward reads (forBackward false)");
         double[] dGamma = new double[rows];
         zeroLogitGradients(); // a caller that wrote no logit gradient backpropagates zeros there
-        head.backward(inputs, dXReconst, dEmbedding, parameterGradients, dh, dz, dGamma);
+        head.backward(inputs, new HeadGradients(dXReconst, dEmbedding, parameterGradients, dh, dz, dGamma));
         for (int i = blocks.length - 1; i >= 0; i--) {
             blocks[i].backward(dh, segments, parameterGradients);
             afterBlockBackward.accept(i);

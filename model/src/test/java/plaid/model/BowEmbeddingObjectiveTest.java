@@ -37,11 +37,7 @@ class BowEmbeddingObjectiveTest {
     private static PlaidParameters perturbedParameters(PlaidConfig c) {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
         SplittableRandom rng = new SplittableRandom(9);
-        for (Parameter q : p.all()) {
-            float[] v = p.backend().download(q.value());
-            for (int k = 0; k < v.length; k++) v[k] += (float) (0.05 * rng.nextGaussian());
-            p.backend().upload(v, q.value());
-        }
+        TestModels.perturb(p, rng);
         return p;
     }
 

@@ -33,17 +33,11 @@ class ChunkedHeadTest {
         PlaidConfig c = TrainerTest.tinyConfig();
         c.vocabSize = 96;
         c.seqLen = SEQ;
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        c.validate();
+        TestModels.inMode(c, mode);
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
         ComputeBackend be = p.backend();
         SplittableRandom rng = new SplittableRandom(23);
-        for (Parameter q : p.all()) { // noise on every value, so the zero-initialised readouts pass gradient too
-            float[] v = be.download(q.value());
-            for (int k = 0; k < v.length; k++) v[k] += (float) (0.05 * rng.nextGaussian());
-            be.upload(v, q.value());
-        }
+        TestModels.perturb(p, rng);
         p.zeroGrads();
         int[] tokens = rng.ints((long) ROWS * SEQ, 0, c.vocabSize).toArray();
         double[] t = DiffusionObjective.lowDiscrepancyTimes(ROWS, RECONST_ROWS, 0.37);

@@ -35,17 +35,11 @@ class DenoiserGradientTest {
     })
     void inputGradientsAgreeWithFiniteDifferences(String mode, boolean readSecondary) {
         PlaidConfig c = TrainerTest.tinyConfig();
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        c.validate();
+        TestModels.inMode(c, mode);
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         ComputeBackend be = p.backend();
         SplittableRandom rng = new SplittableRandom(17);
-        for (Parameter q : p.all()) { // noise on every value, so the zero-initialised readouts pass gradient too
-            float[] v = be.download(q.value());
-            for (int k = 0; k < v.length; k++) v[k] += (float) (0.05 * rng.nextGaussian());
-            be.upload(v, q.value());
-        }
+        TestModels.perturb(p, rng);
         int tokens = ROWS * SEQ, e = c.embedDim, v = c.vocabSize;
         Tensor embedding = be.allocate(v, e);
         be.upload(p.normalizedEmbedding(), embedding);
@@ -94,9 +88,7 @@ class DenoiserGradientTest {
     @CsvSource({"token", "BoW_embedding_reconst_first"})
     void modesWithOneSetOfLogitsRefuseTheSecondary(String mode) {
         PlaidConfig c = TrainerTest.tinyConfig();
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        c.validate();
+        TestModels.inMode(c, mode);
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 3);
         assertThatThrownBy(() -> new Denoiser(c, p, ROWS, SEQ, true))
                 .isInstanceOf(IllegalArgumentException.class)

@@ -13,14 +13,7 @@ import plaid.options.PlaidConfig;
 class TrainerTest {
 
     static PlaidConfig tinyConfig() {
-        PlaidConfig c = PlaidConfig.defaults();
-        c.dim = 32;
-        c.nBlocks = 2;
-        c.nHeads = 2;
-        c.vocabSize = 64;
-        c.embedDim = 16;
-        c.seqLen = 16;
-        c.batchSize = 8;
+        PlaidConfig c = TestModels.tinyShape();
         c.steps = 300;
         c.lrWarmupSteps = 20;
         c.biasWarmupSteps = 50;

@@ -137,16 +137,9 @@ final class ChunkedPlaidHead implements OutputHead {
      * the loss's (p − onehot)·factor + the softmax backward of dp = dx̂ Êᵀ; then the readout, zb and Ê.
      */
     @Override
-    public void backward(
-            HeadInputs in,
-            Tensor dXReconst,
-            Tensor dEmbedding,
-            boolean parameterGradients,
-            Tensor dh,
-            Tensor dz,
-            double[] dGamma) {
+    public void backward(HeadInputs in, HeadGradients grads) {
         float[] keep = in.liveEmbeddingRows();
-        if (dXReconst != null) be.scaleGroups(dXReconst, keep, keptDx);
+        if (grads.dXReconst() != null) be.scaleGroups(grads.dXReconst(), keep, keptDx);
         be.scaleGroups(zb.value(), keep, keptZb);
         Tensor y = norm.output();
         int d = y.shape()[1], e = xReconst.shape()[1];
@@ -158,7 +151,7 @@ final class ChunkedPlaidHead implements OutputHead {
             // a chunk no loss gradient reaches takes the softmax backward's result as it is (0 + g = g)
             boolean lossRows = false;
             for (CrossEntropyGradient g : lossGradients) lossRows |= g.targets().length > lo;
-            boolean overwrite = dXReconst != null && !lossRows;
+            boolean overwrite = grads.dXReconst() != null && !lossRows;
             if (!overwrite) be.fill(dl, 0f);
             for (CrossEntropyGradient g : lossGradients) {
                 int m = Math.min(n, g.targets().length - lo);
@@ -169,17 +162,17 @@ final class ChunkedPlaidHead implements OutputHead {
                         new float[] {g.factor()},
                         dLogits.view(0, m, vocab));
             }
-            if (dXReconst != null) {
+            if (grads.dXReconst() != null) {
                 Tensor dProbs = logits.view(0, n, vocab); // this chunk's logits are not read any more
-                be.gemm(false, true, 1f, dXReconst.view(rowsE, n, e), in.embedding(), 0f, dProbs);
+                be.gemm(false, true, 1f, grads.dXReconst().view(rowsE, n, e), in.embedding(), 0f, dProbs);
                 be.softmaxBackward(p, dProbs, dl, !overwrite);
-                be.gemm(true, false, 1f, p, keptDx.view(rowsE, n, e), 1f, dEmbedding);
+                be.gemm(true, false, 1f, p, keptDx.view(rowsE, n, e), 1f, grads.dEmbedding());
             }
-            readout.backward(dl, y.view((long) lo * d, n, d), dY.view((long) lo * d, n, d), parameterGradients);
+            readout.backward(dl, y.view((long) lo * d, n, d), dY.view((long) lo * d, n, d), grads.parameterGradients());
             be.gemm(false, false, 1f, dl, in.embedding(), 0f, dZb.view(rowsE, n, e));
-            be.gemm(true, false, 1f, dl, keptZb.view(rowsE, n, e), 1f, dEmbedding);
+            be.gemm(true, false, 1f, dl, keptZb.view(rowsE, n, e), 1f, grads.dEmbedding());
         }
-        zb.backward(dZb, in, dz, dGamma);
-        norm.backward(dY, dh, parameterGradients);
+        zb.backward(dZb, in, grads.dz(), grads.dGamma());
+        norm.backward(dY, grads.dh(), grads.parameterGradients());
     }
 }

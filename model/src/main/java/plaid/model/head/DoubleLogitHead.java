@@ -104,42 +104,35 @@ final class DoubleLogitHead implements OutputHead {
     }
 
     @Override
-    public void backward(
-            HeadInputs in,
-            Tensor dXReconst,
-            Tensor dEmbedding,
-            boolean parameterGradients,
-            Tensor dh,
-            Tensor dz,
-            double[] dGamma) {
+    public void backward(HeadInputs in, HeadGradients grads) {
         Tensor dDirect = direct.gradient(), dFromReconst = fromReconst.gradient();
         float[] keep = in.liveEmbeddingRows();
 
         // logits from x̂: x Êᵀ with x = bow⁻¹(x̂); then x̂'s readout, whose d/dh is also d/dzb
         be.gemm(false, false, 1f, dFromReconst, in.embedding(), 0f, dHead);
         be.scaleGroups(tokenSpaceReconst, keep, scratch);
-        be.gemm(true, false, 1f, dFromReconst, scratch, 1f, dEmbedding);
+        be.gemm(true, false, 1f, dFromReconst, scratch, 1f, grads.dEmbedding());
         float[] dHat = bow.fromBowBackward(be.download(dHead), rows, seqLen, embedDim);
-        if (dXReconst != null) {
-            float[] fromCaller = be.download(dXReconst);
+        if (grads.dXReconst() != null) {
+            float[] fromCaller = be.download(grads.dXReconst());
             for (int k = 0; k < dHat.length; k++) dHat[k] += fromCaller[k];
         }
-        reconst.backward(dHat, normEmbed.output(), dHead, dYEmbed, parameterGradients);
+        reconst.backward(dHat, normEmbed.output(), dHead, dYEmbed, grads.parameterGradients());
         if (reconst.withoutZBias()) be.fill(dZb, 0f);
         else be.copy(dHead, dZb);
 
         // direct logits: y_l W_lᵀ + b_l + zb′Êᵀ
-        directReadout.backward(dDirect, normLogits.output(), dYLogits, parameterGradients);
+        directReadout.backward(dDirect, normLogits.output(), dYLogits, grads.parameterGradients());
         be.scaleGroups(directZBias(), keep, scratch);
-        be.gemm(true, false, 1f, dDirect, scratch, 1f, dEmbedding);
+        be.gemm(true, false, 1f, dDirect, scratch, 1f, grads.dEmbedding());
         be.gemm(false, false, 1f, dDirect, in.embedding(), 0f, dHead);
         if (!directBowXToLogits) be.upload(bow.fromBowBackward(be.download(dHead), rows, seqLen, embedDim), dHead);
         be.axpy(1f, dHead, dZb);
-        zb.backward(dZb, in, dz, dGamma);
+        zb.backward(dZb, in, grads.dz(), grads.dGamma());
 
         // both norms read h: dh = the logits norm's share + the embed norm's (written to dYLogits, read by now)
-        normLogits.backward(dYLogits, dh, parameterGradients);
-        normEmbed.backward(dYEmbed, dYLogits, parameterGradients);
-        be.axpy(1f, dYLogits, dh);
+        normLogits.backward(dYLogits, grads.dh(), grads.parameterGradients());
+        normEmbed.backward(dYEmbed, dYLogits, grads.parameterGradients());
+        be.axpy(1f, dYLogits, grads.dh());
     }
 }

@@ -101,17 +101,8 @@ public sealed interface OutputHead permits PlaidHead, ChunkedPlaidHead, ReconstF
     void forward(HeadInputs in);
 
     /**
-     * Backpropagates the logit gradients the caller wrote and {@code dXReconst} (may be null) through the
-     * latest forward, whose inputs {@code in} are: writes d/dh into {@code dh} and the zb path's d/dz into
-     * {@code dz}, adds to {@code dGamma} and {@code dEmbedding} (rows with m = 1 send none there), and with
-     * {@code parameterGradients} accumulates the head's parameter gradients.
+     * Backpropagates the logit gradients the caller wrote and {@code grads}' d/dx̂ through the latest forward,
+     * whose inputs {@code in} are, into {@code grads}' outputs (see {@link HeadGradients}).
      */
-    void backward(
-            HeadInputs in,
-            Tensor dXReconst,
-            Tensor dEmbedding,
-            boolean parameterGradients,
-            Tensor dh,
-            Tensor dz,
-            double[] dGamma);
+    void backward(HeadInputs in, HeadGradients grads);
 }

@@ -56,32 +56,25 @@ final class PlaidHead implements OutputHead {
     }
 
     @Override
-    public void backward(
-            HeadInputs in,
-            Tensor dXReconst,
-            Tensor dEmbedding,
-            boolean parameterGradients,
-            Tensor dh,
-            Tensor dz,
-            double[] dGamma) {
+    public void backward(HeadInputs in, HeadGradients grads) {
         float[] keep = in.liveEmbeddingRows();
         Tensor dLogits = logits.gradient();
         // x̂ = pÊ: dp = dx̂ Êᵀ, dÊ += pᵀ dx̂ (m = 0 rows), dlogits += softmax backward
-        if (dXReconst != null) {
+        if (grads.dXReconst() != null) {
             Tensor dProbs = logits.logits(); // the logits are not read any more: their storage is reused
-            be.gemm(false, true, 1f, dXReconst, in.embedding(), 0f, dProbs);
+            be.gemm(false, true, 1f, grads.dXReconst(), in.embedding(), 0f, dProbs);
             be.softmaxBackward(logits.probs(), dProbs, dLogits, true);
-            be.scaleGroups(dXReconst, keep, scratch);
-            be.gemm(true, false, 1f, logits.probs(), scratch, 1f, dEmbedding);
+            be.scaleGroups(grads.dXReconst(), keep, scratch);
+            be.gemm(true, false, 1f, logits.probs(), scratch, 1f, grads.dEmbedding());
         }
 
         // logits = y W_outᵀ + b_out + zb Êᵀ
-        readout.backward(dLogits, norm.output(), dY, parameterGradients);
+        readout.backward(dLogits, norm.output(), dY, grads.parameterGradients());
         be.gemm(false, false, 1f, dLogits, in.embedding(), 0f, dZb);
         be.scaleGroups(zb.value(), keep, scratch);
-        be.gemm(true, false, 1f, dLogits, scratch, 1f, dEmbedding);
-        zb.backward(dZb, in, dz, dGamma);
+        be.gemm(true, false, 1f, dLogits, scratch, 1f, grads.dEmbedding());
+        zb.backward(dZb, in, grads.dz(), grads.dGamma());
 
-        norm.backward(dY, dh, parameterGradients);
+        norm.backward(dY, grads.dh(), grads.parameterGradients());
     }
 }

@@ -58,31 +58,24 @@ final class ReconstFirstHead implements OutputHead {
     }
 
     @Override
-    public void backward(
-            HeadInputs in,
-            Tensor dXReconst,
-            Tensor dEmbedding,
-            boolean parameterGradients,
-            Tensor dh,
-            Tensor dz,
-            double[] dGamma) {
+    public void backward(HeadInputs in, HeadGradients grads) {
         // dx̂ is the caller's plus what the inverse-transform logits send back
         InverseTransformLogits.Gradients fromLogits =
                 bowSpaceLogits.backward(logitInputs(in), be.download(logits.gradient()));
         float[] dHat = fromLogits.dXReconstBow();
-        if (dXReconst != null) {
-            float[] direct = be.download(dXReconst);
+        if (grads.dXReconst() != null) {
+            float[] direct = be.download(grads.dXReconst());
             for (int k = 0; k < dHat.length; k++) dHat[k] += direct[k];
         }
-        float[] dEmb = be.download(dEmbedding), dEmbFromLogits = fromLogits.dEmbedding();
+        float[] dEmb = be.download(grads.dEmbedding()), dEmbFromLogits = fromLogits.dEmbedding();
         for (int k = 0; k < dEmb.length; k++) dEmb[k] += dEmbFromLogits[k];
-        be.upload(dEmb, dEmbedding);
+        be.upload(dEmb, grads.dEmbedding());
 
-        reconst.backward(dHat, norm.output(), dHead, dY, parameterGradients);
-        if (reconst.withoutZBias()) be.fill(dz, 0f);
-        else zb.backward(dHead, in, dz, dGamma);
+        reconst.backward(dHat, norm.output(), dHead, dY, grads.parameterGradients());
+        if (reconst.withoutZBias()) be.fill(grads.dz(), 0f);
+        else zb.backward(dHead, in, grads.dz(), grads.dGamma());
 
-        norm.backward(dY, dh, parameterGradients);
+        norm.backward(dY, grads.dh(), grads.parameterGradients());
     }
 
     private InverseTransformLogits.Inputs logitInputs(HeadInputs in) {

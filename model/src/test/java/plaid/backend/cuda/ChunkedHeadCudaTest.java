@@ -16,6 +16,7 @@ import plaid.backend.cpu.CpuBackend;
 import plaid.model.DiffusionObjective;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
+import plaid.model.TestModels;
 import plaid.model.TrainingMemory;
 import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
@@ -59,21 +60,13 @@ class ChunkedHeadCudaTest {
         c.embedDim = 16;
         c.seqLen = SEQ;
         c.batchSize = ROWS;
-        c.diffusionMode = mode;
-        if (!mode.equals("token")) c.bowCumsumGamma = 0.5;
-        return c.validate();
+        return TestModels.inMode(c, mode);
     }
 
     /** The CPU reference's weights, with noise on every value so the zero-initialised readouts matter. */
     private static PlaidParameters reference(PlaidConfig c) {
         PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 7);
-        ComputeBackend be = p.backend();
-        SplittableRandom rng = new SplittableRandom(29);
-        for (Parameter q : p.all()) {
-            float[] v = be.download(q.value());
-            for (int k = 0; k < v.length; k++) v[k] += (float) (0.05 * rng.nextGaussian());
-            be.upload(v, q.value());
-        }
+        TestModels.perturb(p, new SplittableRandom(29));
         return p;
     }
 

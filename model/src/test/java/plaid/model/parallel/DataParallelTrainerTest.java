@@ -15,6 +15,7 @@ import plaid.backend.InProcessCollective;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
+import plaid.model.TestModels;
 import plaid.model.Trainer;
 import plaid.options.PlaidConfig;
 
@@ -34,14 +35,7 @@ class DataParallelTrainerTest {
 
     /** grad accumulation, split rows, self-conditioning, a fast-moving reconst_bs, EMA and decay-to-init on. */
     static PlaidConfig config(int gradAccum) {
-        PlaidConfig c = PlaidConfig.defaults();
-        c.dim = 32;
-        c.nBlocks = 2;
-        c.nHeads = 2;
-        c.vocabSize = 64;
-        c.embedDim = 16;
-        c.seqLen = 16;
-        c.batchSize = 8;
+        PlaidConfig c = TestModels.tinyShape();
         c.gradAccumSteps = gradAccum;
         c.nShortSeqs = 2;
         c.selfcond = true;

@@ -114,19 +114,7 @@ class SamplerBatchInvarianceParityTest {
             for (var r : requests.entrySet())
                 if (joinAt.get(r.getKey()) == step)
                     running.put(r.getKey(), batch.start(r.getValue(), NoiseSource.seeded(r.getKey()), 0, null));
-            maxRows = Math.max(
-                    maxRows,
-                    running.values().stream().mapToInt(Trajectory::rows).sum());
-            List<Trajectory> now = List.copyOf(running.values());
-            batch.session(() -> {
-                batch.step(now);
-                return null;
-            });
-            running.entrySet().removeIf(t -> {
-                if (!t.getValue().finished()) return false;
-                shared.put(t.getKey(), t.getValue().result());
-                return true;
-            });
+            maxRows = Math.max(maxRows, SamplerBatchTest.stepOnce(batch, running, shared));
         }
         int ids = 0, differ = 0, requestsDiffering = 0;
         for (int i : requests.keySet()) {

@@ -59,25 +59,32 @@ class SamplerBatchTest {
                                 a.decodeEvery,
                                 (s, tokens) -> decodes.add(s + ":" + java.util.Arrays.deepToString(tokens))));
             }
-            maxRows = Math.max(
-                    maxRows,
-                    running.values().stream().mapToInt(Trajectory::rows).sum());
-            List<Trajectory> now = List.copyOf(running.values());
-            batch.session(() -> {
-                batch.step(now);
-                return null;
-            });
-            running.entrySet().removeIf(e -> {
-                if (!e.getValue().finished()) return false;
-                shared.put(e.getKey(), e.getValue().result());
-                return true;
-            });
+            maxRows = Math.max(maxRows, stepOnce(batch, running, shared));
         }
         assertThat(maxRows).as("requests overlapped in the batch").isGreaterThan(6);
         for (Arrival a : arrivals) {
             assertThat(shared.get(a)).as(a.toString()).isDeepEqualTo(alone.get(a));
             assertThat(sharedDecodes.get(a)).as(a.toString()).isEqualTo(aloneDecodes.get(a));
         }
+    }
+
+    /**
+     * One step of every running trajectory in one session; moves the finished ones' results into {@code
+     * finished}. Returns the rows that shared the step, to check requests really overlapped.
+     */
+    static <K> int stepOnce(SamplerBatch batch, Map<K, Trajectory> running, Map<K, int[][]> finished) {
+        int rows = running.values().stream().mapToInt(Trajectory::rows).sum();
+        List<Trajectory> now = List.copyOf(running.values());
+        batch.session(() -> {
+            batch.step(now);
+            return null;
+        });
+        running.entrySet().removeIf(e -> {
+            if (!e.getValue().finished()) return false;
+            finished.put(e.getKey(), e.getValue().result());
+            return true;
+        });
+        return rows;
     }
 
     private static Arrival randomArrival(SplittableRandom random, int i) {
