@@ -13,7 +13,12 @@ public class RunRoot {
     private final ConfinedRoot root;
 
     RunRoot(TrainerServiceConfig config) {
-        this.root = new ConfinedRoot(config.root(), "run root");
+        this(config.root());
+    }
+
+    /** The root a cluster worker was given (--root). */
+    RunRoot(Path root) {
+        this.root = new ConfinedRoot(root, "run root");
     }
 
     public Path path() {

@@ -121,8 +121,13 @@ public class TrainingCorpus {
 
     /** The shard's stream as the job reads it, one row per call (the trainer asks for whole batches). */
     public TokenStream.Config streamConfig(Path shard, PlaidConfig options) {
+        return streamConfig(shard, options, config.shuffleBufferChunks());
+    }
+
+    /** The same, outside the service (a cluster worker), with the service's trainer-svc.shuffle-buffer-chunks. */
+    static TokenStream.Config streamConfig(Path shard, PlaidConfig options, int shuffleBufferChunks) {
         return TokenStream.Config.withChunkBuffer(
-                List.of(shard), options.seqLen, 1, config.shuffleBufferChunks(), options.seed, 0, 1);
+                List.of(shard), options.seqLen, 1, shuffleBufferChunks, options.seed, 0, 1);
     }
 
     /** {@code rows × seqLen} ids from a one-row stream. */
