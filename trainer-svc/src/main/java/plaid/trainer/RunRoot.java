@@ -1,6 +1,7 @@
 package plaid.trainer;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.nio.file.Path;
 import plaid.model.CheckpointDirectory;
 import plaid.service.ConfinedRoot;
@@ -12,6 +13,7 @@ public class RunRoot {
     static final String MODEL_SAVE_PATH = "spec.reporting.model_save_path";
     private final ConfinedRoot root;
 
+    @Inject
     RunRoot(TrainerServiceConfig config) {
         this(config.root());
     }
