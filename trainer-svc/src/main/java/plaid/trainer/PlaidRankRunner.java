@@ -45,7 +45,7 @@ import plaid.v1.ValidationResult;
  * <p>The coordinator prepared the job's data and tokenizer under the shared root. Rank 0's
  * worker validates, writes the checkpoints (the files the service's own jobs write) and reports.
  * Settings from system properties, as the service reads them: {@code plaid.backend} (cpu, cuda,
- * auto), {@code trainer-svc.shuffle-buffer-chunks}, {@code trainer-svc.checkpoint-format}, and
+ * auto; else the environment's PLAID_BACKEND, else auto), {@code trainer-svc.shuffle-buffer-chunks}, {@code trainer-svc.checkpoint-format}, and
  * {@code plaid.collective.host} (the address rank 0 publishes for the CPU collective; default the
  * machine's name).
  *
@@ -64,8 +64,10 @@ public final class PlaidRankRunner implements RankRunner {
         return NAME;
     }
 
+    /** -Dplaid.backend, else PLAID_BACKEND, else auto (CUDA where there is a GPU). */
     private static String backendName() {
-        return System.getProperty(ComputeBackends.PROPERTY, "cpu");
+        String env = System.getenv("PLAID_BACKEND");
+        return System.getProperty(ComputeBackends.PROPERTY, env == null || env.isBlank() ? "auto" : env);
     }
 
     private static boolean cuda() {
