@@ -131,6 +131,27 @@ class ClusterTrainingTest {
         assertSameCurve(curve, reference(job.getId(), spec));
     }
 
+    @Test
+    void cancellingStopsEveryWorkerAtOneStepAfterACheckpoint() throws Exception {
+        Job job = submit(spec(2000, 4));
+        startWorker(job.getId(), 0);
+        startWorker(job.getId(), 1);
+        await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
+        trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
+
+        Job cancelled = awaitEnd(job.getId());
+        assertThat(cancelled.getState())
+                .as(cancelled.getFailure() + workerLogs())
+                .isEqualTo(JobState.JOB_STATE_CANCELLED);
+        // Rank 0's worker checkpointed where the workers agreed to stop: a resume_from continues there.
+        int stoppedAt = cancelled.getCheckpointsList().getLast().getStep();
+        assertThat(stoppedAt).isEqualTo(cancelled.getStep()).isLessThan(2000);
+        for (Process w : workers) {
+            assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(w.exitValue()).as("Worker.JOB_ENDED").isEqualTo(3);
+        }
+    }
+
     private static void assertSameCurve(SortedMap<Integer, Double> curve, List<Double> reference) {
         assertThat(curve.keySet()).hasSize(reference.size());
         for (var e : curve.entrySet()) {
