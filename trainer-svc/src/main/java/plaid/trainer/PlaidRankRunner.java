@@ -142,7 +142,7 @@ public final class PlaidRankRunner implements RankRunner {
                                     a.firstRank() + a.devices() - 1,
                                     a.worldSize(),
                                     backends.getFirst().name(),
-                                    cuda() ? "NCCL" : "TCP reference all-reduce",
+                                    backends.getFirst() instanceof CudaBackend ? "NCCL" : "TCP reference all-reduce",
                                     options.batchSize / a.worldSize()));
                     int resumed = next;
                     start.ifPresent(
