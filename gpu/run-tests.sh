@@ -36,6 +36,6 @@ run cuda -- --select-package plaid.backend.cuda || status=1
 if [ -d .gpu/classes/model/test ]; then
   run model -Dplaid.backend=cuda -- --select-package plaid.model --include-classname '.*(Parity|Fixture)Test' || status=1
   # the bf16 mode against the same fixtures, to the CUDA issue's bounds (forward 2e-2, gradients 5e-2)
-  run model-bf16 -Dplaid.backend=cuda -Dplaid.cuda.precision=bf16 -- --select-class plaid.model.DenoiserParityTest || status=1
+  run model-bf16 -Dplaid.backend=cuda -Dplaid.cuda.precision=bf16 -- --select-class plaid.model.DenoiserParityTest --select-class plaid.model.sampling.SamplerBatchInvarianceParityTest || status=1
 fi
 exit $status

@@ -45,8 +45,11 @@ final class LocalStack implements AutoCloseable {
         static CpuServices under(
                 Path work, int dataPort, int trainerPort, int samplerPort, List<String> moreTrainerProperties) {
             Path runs = trainerRoot(work);
-            List<String> trainerProperties =
-                    new ArrayList<>(List.of("trainer-svc.root=" + runs, "trainer-svc.backend=cpu"));
+            // the trainer reads data-svc's prepared corpora in place (read-only), as compose shares the volume
+            List<String> trainerProperties = new ArrayList<>(List.of(
+                    "trainer-svc.root=" + runs,
+                    "trainer-svc.backend=cpu",
+                    "trainer-svc.corpus-root=" + dataRoot(work)));
             trainerProperties.addAll(moreTrainerProperties);
             return new CpuServices(
                     new Service("data-svc", dataPort, List.of("data-svc.root=" + dataRoot(work))),
@@ -159,6 +162,7 @@ final class LocalStack implements AutoCloseable {
         processes.put(
                 s,
                 new ProcessBuilder(command)
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                         .redirectErrorStream(true)
                         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                         .start());
@@ -197,6 +201,19 @@ final class LocalStack implements AutoCloseable {
         return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
     }
 
+    /**
+     * Leaves the services running after this command ends ({@code plaid up}): no shutdown hook
+     * stops them any more and the work dir's lock is freed. Returns their processes, in start order.
+     */
+    synchronized Map<Service, ProcessHandle> detach() {
+        closed = true;
+        Runtime.getRuntime().removeShutdownHook(stopOnExit);
+        releaseLock();
+        Map<Service, ProcessHandle> handles = new LinkedHashMap<>();
+        processes.forEach((s, p) -> handles.put(s, p.toHandle()));
+        return handles;
+    }
+
     /** Stops every service gracefully (SIGTERM: Quarkus finishes or checkpoints its work), then waits; frees the work dir. */
     @Override
     public synchronized void close() {
@@ -208,6 +225,10 @@ final class LocalStack implements AutoCloseable {
             // the JVM is shutting down: the hook runs, or has run, stopServices itself
         }
         stopServices();
+        releaseLock();
+    }
+
+    private void releaseLock() {
         try {
             lock.release();
             lockChannel.close();

@@ -14,8 +14,16 @@ import plaid.options.OptionTable;
         name = "plaid",
         mixinStandardHelpOptions = true,
         version = "plaid 0.1.0",
-        description = "Train, sample from and score Plaid diffusion language models through the plaid services.",
+        description = {
+            "Train, sample from and score Plaid diffusion language models through the plaid services.",
+            "Workflow: plaid up; plaid data prepare openwebtext2 --from DIR; plaid train --batch_size=...;"
+                    + " plaid eval; plaid sample; plaid sweep; plaid down."
+        },
         subcommands = {
+            UpCommand.class,
+            StatusCommand.class,
+            DownCommand.class,
+            DataCommand.class,
             DemoCommand.class,
             TrainCommand.class,
             SweepCommand.class,
@@ -74,7 +82,7 @@ public final class PlaidCommand implements Runnable {
         if (e instanceof StatusRuntimeException s) {
             Status status = s.getStatus();
             String what = status.getCode() == Status.Code.UNAVAILABLE
-                    ? "service unavailable (is it running? start all three with `plaid demo` or see README): "
+                    ? "service unavailable (is it running? start all three with `plaid up`, or give its address): "
                             + status.getDescription()
                     : status.getCode() + ": " + status.getDescription();
             err.println(cl.getColorScheme().errorText("plaid: " + what));

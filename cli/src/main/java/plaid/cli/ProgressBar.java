@@ -8,6 +8,7 @@ final class ProgressBar {
     private final PrintStream out;
     private String label;
     private int lastLength;
+    private int ticks;
 
     ProgressBar(PrintStream out, String label) {
         this.out = out;
@@ -22,8 +23,19 @@ final class ProgressBar {
 
     void update(long done, long total, String detail) {
         int filled = total <= 0 ? 0 : (int) Math.min(WIDTH, WIDTH * done / total);
-        String line = String.format(
-                "%s [%s%s] %d/%d %s", label, "=".repeat(filled), " ".repeat(WIDTH - filled), done, total, detail);
+        redraw(String.format(
+                "%s [%s%s] %d/%d %s", label, "=".repeat(filled), " ".repeat(WIDTH - filled), done, total, detail));
+    }
+
+    /** Progress whose total is not known: a marker moving back and forth at each call, and the detail. */
+    void note(String detail) {
+        int period = 2 * (WIDTH - 1);
+        int at = ticks++ % period;
+        int position = at < WIDTH ? at : period - at;
+        redraw(String.format("%s [%s<=>%s] %s", label, " ".repeat(position), " ".repeat(WIDTH - 1 - position), detail));
+    }
+
+    private void redraw(String line) {
         // pad over what the previous, possibly longer, line left behind
         out.print("\r" + line + " ".repeat(Math.max(0, lastLength - line.length())));
         out.flush();

@@ -147,11 +147,11 @@ final class SampleCommand implements Callable<Integer> {
                 if (e.hasPartial()) {
                     bar.finish();
                     System.out.println("step " + e.getPartial().getStep() + ":");
-                    e.getPartial().getTextsList().forEach(t -> System.out.println("  … " + t.replace("\n", "↵")));
+                    e.getPartial().getTextsList().forEach(t -> System.out.println("  … " + oneLine(t)));
                 }
                 if (e.hasResult()) {
                     bar.finish();
-                    e.getResult().getTextsList().forEach(t -> System.out.println(t.replace("\n", "↵")));
+                    e.getResult().getTextsList().forEach(t -> System.out.println(oneLine(t)));
                 }
             }
             return 0;
@@ -176,6 +176,11 @@ final class SampleCommand implements Callable<Integer> {
         for (String n : negate)
             g.addNegations(Negation.newBuilder().setText(text(n)).setWeight(weight));
         return g.build();
+    }
+
+    /** One sample per output line: every line break a sample holds (\n, \r, \r\n) shown as ↵. */
+    static String oneLine(String text) {
+        return text.replaceAll("\r\n|[\n\r]", "↵");
     }
 
     private static TextOrTokens text(String s) {

@@ -8,6 +8,7 @@ import java.io.StringWriter;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import plaid.options.OptionRefusal;
+import plaid.options.OutOfRangeFlags;
 import plaid.options.PlaidConfig;
 import plaid.v1.Job;
 import plaid.v1.JobState;
@@ -204,28 +205,7 @@ class TrainCommandTest {
     @Test
     void outOfRangeFlagsAreRefusedByValidateOnlyNamingTheFlag() {
         List<String> tiny = List.of("--dim=32", "--n_heads=2", "--batch_size=8");
-        List<List<String>> outOfRange = List.of(
-                List.of("lr", "NaN"),
-                List.of("lr", "1e309"),
-                List.of("lr", "1e300"),
-                List.of("lr", "0"),
-                List.of("ema", "2"),
-                List.of("ema", "-1"),
-                List.of("beta1", "1.5"),
-                List.of("beta2", "1"),
-                List.of("weight_decay", "-1"),
-                List.of("lr_warmup_steps", "-1"),
-                List.of("grad_accum_steps", "3"),
-                List.of("seq_len", "100000000"),
-                List.of("batch_size", "99999998"),
-                List.of("val_batch_size", "0"),
-                List.of("print_freq", "0"),
-                List.of("val_steps", "0"),
-                List.of("final_val_steps", "-1"),
-                List.of("clip_quantile", "0"),
-                List.of("n_heads", "3"),
-                List.of("BoW_cumsum_gamma", "1.5"));
-        for (List<String> flag : outOfRange) {
+        for (List<String> flag : OutOfRangeFlags.OWN_RANGE) {
             PlaidConfig config = PlaidConfig.defaults()
                     .set("dim", "32")
                     .set("n_heads", "2")

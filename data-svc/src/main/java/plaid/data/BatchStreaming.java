@@ -3,14 +3,15 @@ package plaid.data;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import jakarta.enterprise.context.ApplicationScoped;
-import java.nio.file.Path;
-import java.util.List;
+import java.io.IOException;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jboss.logging.Logger;
 import plaid.service.InvalidArgument;
+import plaid.text.BpeTokenizer;
+import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
 import plaid.v1.StreamBatchesRequest;
 import plaid.v1.TokenBatch;
@@ -26,23 +27,21 @@ public class BatchStreaming {
     private static final Logger LOG = Logger.getLogger(BatchStreaming.class);
 
     private final Datasets datasets;
-    private final ServiceTokenizer tokenizer;
     private final DataServiceConfig config;
     private final InFlightWork inFlight;
     private final Semaphore streamSlots;
 
-    BatchStreaming(Datasets datasets, ServiceTokenizer tokenizer, DataServiceConfig config, InFlightWork inFlight) {
+    BatchStreaming(Datasets datasets, DataServiceConfig config, InFlightWork inFlight) {
         this.datasets = datasets;
         this.inFlight = inFlight;
-        this.tokenizer = tokenizer;
         this.config = config;
         this.streamSlots = new Semaphore(config.limits().maxConcurrentStreams());
     }
 
     /** Checks the request, then streams on a virtual thread; must be called on the call's own thread. */
     public void start(StreamBatchesRequest request, ServerCallStreamObserver<TokenBatch> call) {
-        TokenStream.Config streamConfig = streamConfig(request);
-        TokenStream stream = TokenStream.start(tokenizer.get(), streamConfig);
+        Opened opened = open(request);
+        TokenStream stream = TokenStream.start(corpusTokenizer(opened.corpus()), opened.config());
         if (!streamSlots.tryAcquire())
             throw Status.RESOURCE_EXHAUSTED
                     .withDescription("already " + config.limits().maxConcurrentStreams() + " streams running")
@@ -60,7 +59,23 @@ public class BatchStreaming {
         });
     }
 
-    private TokenStream.Config streamConfig(StreamBatchesRequest request) {
+    /** The corpus's own tokenizer: the one its documents are read with wherever they are read. */
+    private static BpeTokenizer corpusTokenizer(CorpusDirectory corpus) {
+        try {
+            return corpus.tokenizer();
+        } catch (IOException | RuntimeException e) {
+            LOG.errorf(e, "cannot load the tokenizer of corpus %s", corpus.folder());
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("cannot load the tokenizer of corpus '"
+                            + corpus.folder().getFileName() + "' (see the service's log)")
+                    .asRuntimeException();
+        }
+    }
+
+    private record Opened(CorpusDirectory corpus, TokenStream.Config config) {}
+
+    /** Checks the request's numbers, then finds the corpus (so a bad field is named before a missing corpus). */
+    private Opened open(StreamBatchesRequest request) {
         DataServiceConfig.Limits limits = config.limits();
         InvalidArgument.requireInRange(request.getSeqLen(), 2, limits.maxSeqLen(), "seq_len");
         InvalidArgument.requireInRange(request.getBatchSize(), 1, limits.maxBatchSize(), "batch_size");
@@ -81,16 +96,23 @@ public class BatchStreaming {
         int shuffleChunks = request.getShuffleBufferChunks() == 0
                 ? config.defaultShuffleBufferChunks()
                 : request.getShuffleBufferChunks();
-        List<Path> shards = datasets.shards(request.getCorpus(), request.getSplit());
+        CorpusDirectory corpus = datasets.corpus(request.getCorpus(), "corpus");
+        CorpusDirectory.Split split = switch (request.getSplit()) {
+            case SPLIT_VALIDATION -> CorpusDirectory.Split.VALIDATION;
+            case SPLIT_TRAIN, SPLIT_UNSPECIFIED -> CorpusDirectory.Split.TRAIN;
+            case UNRECOGNIZED -> throw InvalidArgument.of("split", "is not a known split");
+        };
         try {
-            return TokenStream.Config.withChunkBuffer(
-                    shards,
-                    request.getSeqLen(),
-                    request.getBatchSize(),
-                    shuffleChunks,
-                    request.getSeed(),
-                    request.getRank(),
-                    request.getWorldSize());
+            return new Opened(
+                    corpus,
+                    corpus.stream(
+                            split,
+                            request.getSeqLen(),
+                            request.getBatchSize(),
+                            shuffleChunks,
+                            request.getSeed(),
+                            request.getRank(),
+                            request.getWorldSize()));
         } catch (IllegalArgumentException e) {
             // The checks above leave only the division of the shards among the ranks.
             throw InvalidArgument.of("world_size", "does not fit the corpus: " + e.getMessage());

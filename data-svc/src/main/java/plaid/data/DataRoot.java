@@ -2,9 +2,9 @@ package plaid.data;
 
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Path;
-import java.util.regex.Pattern;
 import plaid.service.ConfinedRoot;
 import plaid.service.InvalidArgument;
+import plaid.text.CorpusDirectory;
 
 /**
  * The configured data root and the only ways requests reach files: a relative path that
@@ -12,8 +12,6 @@ import plaid.service.InvalidArgument;
  */
 @ApplicationScoped
 public class DataRoot {
-    private static final Pattern CORPUS_NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}");
-
     private final ConfinedRoot root;
 
     DataRoot(DataServiceConfig config) {
@@ -34,15 +32,15 @@ public class DataRoot {
 
     /** Where training corpora live. */
     public Path corpora() {
-        return root.path().resolve("corpora");
+        return root.path().resolve(CorpusDirectory.CORPORA);
     }
 
     /** The folder of corpus {@code name}, after checking that the name is a plain name. */
     public Path corpus(String name, String field) {
         InvalidArgument.require(
-                CORPUS_NAME.matcher(name).matches(),
+                CorpusDirectory.isName(name),
                 field,
                 "must be 1-64 characters of [A-Za-z0-9._-] not starting with '.', got '" + name + "'");
-        return corpora().resolve(name);
+        return CorpusDirectory.folder(root.path(), name);
     }
 }

@@ -4,6 +4,7 @@ import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
 import java.nio.file.Path;
 import java.time.Duration;
+import plaid.text.CorpusDirectory;
 
 /** Everything the data service reads from configuration ({@code application.properties}, env, -D). */
 @ConfigMapping(prefix = "data-svc")
@@ -12,8 +13,11 @@ public interface DataServiceConfig {
     @WithDefault("runs/data")
     Path root();
 
-    /** The HF tokenizer.json; a relative path is taken relative to {@link #root()}. */
-    @WithDefault("tokenizer.json")
+    /**
+     * The HF tokenizer.json of Tokenize/Detokenize, copied into every corpus PrepareDataset makes
+     * (absent: the corpus trains its own); a relative path is taken relative to {@link #root()}.
+     */
+    @WithDefault(CorpusDirectory.TOKENIZER_FILE)
     Path tokenizer();
 
     Limits limits();
@@ -64,6 +68,10 @@ public interface DataServiceConfig {
     /** Rolling-shuffle size of a stream whose request leaves it at 0. */
     @WithDefault("4096")
     int defaultShuffleBufferChunks();
+
+    /** Train documents a corpus's own tokenizer is trained on when data-svc has none to copy. */
+    @WithDefault("20000")
+    int tokenizerTrainingDocuments();
 
     /** How often PrepareDataset reports that it is still running. */
     @WithDefault("2s")

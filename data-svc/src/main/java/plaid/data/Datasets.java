@@ -7,14 +7,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeMap;
 import java.util.stream.Stream;
-import plaid.service.InvalidArgument;
-import plaid.text.Owt2Preparer;
+import plaid.text.CorpusDirectory;
 import plaid.text.ZeroShotDataset;
 import plaid.v1.DatasetFile;
 import plaid.v1.DatasetInfo;
 import plaid.v1.DatasetKind;
-import plaid.v1.Split;
 
 /** What the data root holds: training corpora under {@code corpora/}, zero-shot raw files at the top. */
 @ApplicationScoped
@@ -29,44 +28,85 @@ public class Datasets {
     }
 
     public List<DatasetInfo> list() throws IOException {
-        List<DatasetInfo> datasets = new ArrayList<>();
+        // Ready (or incomplete) corpora by their folder, those being built by the name in .<name>.*
+        TreeMap<String, DatasetInfo> corpora = new TreeMap<>();
         if (Files.isDirectory(root.corpora())) {
             try (Stream<Path> folders = Files.list(root.corpora())) {
-                // Names starting with '.' are preparations still being built.
-                for (Path folder : folders.filter(Files::isDirectory)
-                        .filter(f -> !f.getFileName().toString().startsWith("."))
-                        .sorted()
-                        .toList()) datasets.add(corpusInfo(folder));
+                for (Path folder : folders.filter(Files::isDirectory).toList()) {
+                    String name = folder.getFileName().toString();
+                    if (!CorpusDirectory.isBuilding(folder)) corpora.put(name, corpusInfo(folder));
+                    else {
+                        String building = name.substring(1, Math.max(1, name.lastIndexOf('.')));
+                        if (CorpusDirectory.isName(building)) corpora.putIfAbsent(building, preparingInfo(building));
+                    }
+                }
             }
         }
+        List<DatasetInfo> datasets = new ArrayList<>(corpora.values());
         for (ZeroShotDataset dataset : ZeroShotDataset.values()) datasets.add(zeroShotInfo(dataset));
         return datasets;
     }
 
-    /** The shard files StreamBatches reads for {@code split} of a corpus; NOT_FOUND if the corpus is absent. */
-    public List<Path> shards(String corpus, Split split) {
-        Path folder = root.corpus(corpus, "corpus");
-        if (!Files.isRegularFile(Owt2Preparer.validationFile(folder)))
-            throw Status.NOT_FOUND
-                    .withDescription("corpus '" + corpus + "' not found; see ListDatasets")
+    /**
+     * A ready corpus; NOT_FOUND if there is none of that name, FAILED_PRECONDITION (saying what
+     * to wait for or redo) if it is being prepared or has no manifest.
+     */
+    public CorpusDirectory corpus(String name, String field) {
+        Path folder = root.corpus(name, field);
+        try {
+            switch (CorpusDirectory.state(root.path(), name)) {
+                case READY -> {
+                    return CorpusDirectory.open(folder);
+                }
+                case PREPARING ->
+                    throw Status.FAILED_PRECONDITION
+                            .withDescription(field + " '" + name + "' is still being prepared; wait for its"
+                                    + " PrepareDataset to finish (ListDatasets shows it as preparing)")
+                            .asRuntimeException();
+                case INCOMPLETE ->
+                    throw Status.FAILED_PRECONDITION
+                            .withDescription(field + " '" + name + "' has no " + CorpusDirectory.MANIFEST_FILE
+                                    + ": it is incomplete; remove it and prepare it again")
+                            .asRuntimeException();
+                case ABSENT ->
+                    throw Status.NOT_FOUND
+                            .withDescription(field + " '" + name + "' is not a corpus of data-svc; see ListDatasets")
+                            .asRuntimeException();
+                default -> throw new IllegalStateException();
+            }
+        } catch (IOException e) {
+            throw Status.INTERNAL
+                    .withDescription("cannot read corpus '" + name + "': " + e.getMessage())
                     .asRuntimeException();
-        return switch (split) {
-            case SPLIT_VALIDATION -> List.of(Owt2Preparer.validationFile(folder));
-            case SPLIT_TRAIN, SPLIT_UNSPECIFIED -> trainShards(folder);
-            case UNRECOGNIZED -> throw InvalidArgument.of("split", "is not a known split");
-        };
+        }
     }
 
-    private DatasetInfo corpusInfo(Path folder) {
-        List<Path> files = new ArrayList<>(trainShards(folder));
-        files.addFirst(Owt2Preparer.validationFile(folder));
+    private DatasetInfo corpusInfo(Path folder) throws IOException {
         DatasetInfo.Builder info = DatasetInfo.newBuilder()
                 .setName(folder.getFileName().toString())
-                .setKind(DatasetKind.DATASET_KIND_TRAINING_CORPUS)
-                .setTrainShards(files.size() - 1)
-                .setAvailable(Files.isRegularFile(files.getFirst()) && files.size() > 1);
+                .setKind(DatasetKind.DATASET_KIND_TRAINING_CORPUS);
+        if (!Files.isRegularFile(folder.resolve(CorpusDirectory.MANIFEST_FILE)))
+            return info.addFiles(file(folder.resolve(CorpusDirectory.MANIFEST_FILE)))
+                    .build();
+        CorpusDirectory corpus = CorpusDirectory.open(folder);
+        List<Path> files = new ArrayList<>(corpus.shards(CorpusDirectory.Split.VALIDATION));
+        files.addAll(corpus.shards(CorpusDirectory.Split.TRAIN));
+        files.add(corpus.tokenizerFile());
+        files.add(folder.resolve(CorpusDirectory.MANIFEST_FILE));
         for (Path file : files) info.addFiles(file(file));
-        return info.build();
+        return info.setTrainShards(corpus.manifest().trainShards())
+                .setTrainDocuments(corpus.manifest().trainDocuments())
+                .setValidationDocuments(corpus.manifest().validationDocuments())
+                .setAvailable(info.getFilesList().stream().allMatch(DatasetFile::getPresent))
+                .build();
+    }
+
+    private static DatasetInfo preparingInfo(String name) {
+        return DatasetInfo.newBuilder()
+                .setName(name)
+                .setKind(DatasetKind.DATASET_KIND_TRAINING_CORPUS)
+                .setPreparing(true)
+                .build();
     }
 
     private DatasetInfo zeroShotInfo(ZeroShotDataset dataset) {
@@ -88,13 +128,5 @@ public class Datasets {
                 .setPath(root.path().relativize(file).toString())
                 .setPresent(Files.isRegularFile(file))
                 .build();
-    }
-
-    /** Train shards 0, 1, ... as far as they exist. */
-    private static List<Path> trainShards(Path folder) {
-        List<Path> shards = new ArrayList<>();
-        for (int shard = 0; Files.isRegularFile(Owt2Preparer.trainFile(folder, shard)); shard++)
-            shards.add(Owt2Preparer.trainFile(folder, shard));
-        return shards;
     }
 }

@@ -5,6 +5,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import plaid.text.BpeTokenizer;
 
 /**
@@ -23,6 +24,11 @@ public class ServiceTokenizer {
     ServiceTokenizer(DataServiceConfig config, DataRoot root) {
         this.file = root.path().resolve(config.tokenizer());
         this.shownName = "'" + config.tokenizer() + "' under the data root";
+    }
+
+    /** The configured file, if it is there. */
+    public Optional<Path> file() {
+        return Files.isRegularFile(file) ? Optional.of(file) : Optional.empty();
     }
 
     /** The tokenizer, or FAILED_PRECONDITION naming the missing file. */

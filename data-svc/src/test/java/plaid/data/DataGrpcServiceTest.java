@@ -163,6 +163,10 @@ class DataGrpcServiceTest {
         assertThat(report.getMalformedLines()).isEqualTo(2);
         assertThat(report.getNonEnglishDocuments()).isEqualTo(1);
         assertThat(report.getTrainDocuments()).isEqualTo(36);
+        // The corpus carries the service's tokenizer, which every reader of the corpus uses.
+        assertThat(report.getTokenizer()).isEqualTo("data-svc.tokenizer");
+        assertThat(DataServiceTestProfile.DATA_ROOT.resolve("corpora/tiny/tokenizer.json"))
+                .hasSameBinaryContentAs(DataServiceTestProfile.TOKENIZER);
 
         DatasetInfo tiny = data.listDatasets(ListDatasetsRequest.getDefaultInstance()).getDatasetsList().stream()
                 .filter(d -> d.getName().equals("tiny"))

@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import plaid.service.LoopbackChannels;
-import plaid.text.Owt2Preparer;
+import plaid.text.CorpusDirectory;
 import plaid.v1.DataServiceGrpc;
 import plaid.v1.StreamBatchesRequest;
 import plaid.v1.TokenBatch;
@@ -98,7 +98,8 @@ class DataShutdownTest {
         List<String> lines = new ArrayList<>();
         for (int d = 0; d < 50; d++)
             lines.add(json.writeValueAsString("Document " + d + " is about stopping services gracefully and quickly."));
-        Files.write(Owt2Preparer.validationFile(folder), lines);
-        Files.write(Owt2Preparer.trainFile(folder, 0), lines);
+        Files.write(CorpusDirectory.validationFile(folder), lines);
+        Files.write(CorpusDirectory.trainFile(folder, 0), lines);
+        CorpusDirectory.seal(folder, DataServiceTestProfile.TOKENIZER, new CorpusDirectory.Manifest("test", 1, 50, 50));
     }
 }

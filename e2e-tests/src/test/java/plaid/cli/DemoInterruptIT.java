@@ -77,7 +77,7 @@ class DemoInterruptIT {
             assertThat(free(port)).as("port %d", port).isTrue();
     }
 
-    private static int threeFreePorts() throws IOException {
+    static int threeFreePorts() throws IOException {
         for (int attempt = 0; attempt < 50; attempt++) {
             int base;
             try (ServerSocket s = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {

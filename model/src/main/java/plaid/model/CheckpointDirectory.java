@@ -23,6 +23,7 @@ import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.checkpoint.Safetensors;
 import plaid.options.PlaidConfig;
 import plaid.tensor.HostTensor;
+import plaid.text.BpeTokenizer;
 
 /**
  * A checkpoint folder and everything that says what is in one: the four state dicts
@@ -41,7 +42,7 @@ public final class CheckpointDirectory {
     /** The run's options by train.py's names: what a sampler or evaluator needs to rebuild the shapes. */
     public static final String CONFIG_FILE = "config.json";
     /** The HF tokenizer the model's ids come from. */
-    public static final String TOKENIZER_FILE = "tokenizer.json";
+    public static final String TOKENIZER_FILE = BpeTokenizer.FILE_NAME;
     /** Exact resumption's state beyond the state dicts; its {@code live.*} tensors are the live weights. */
     static final String TRAINING_STATE_FILE = "training_state.safetensors";
     /** The optimiser step after which the checkpoint was written. */

@@ -3,6 +3,7 @@ package plaid.model;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
 import plaid.backend.Tensor;
+import plaid.model.head.HeadChunks;
 import plaid.model.head.HeadInputs;
 import plaid.model.head.LogitSet;
 import plaid.model.head.OutputHead;
@@ -58,6 +59,21 @@ public final class Denoiser {
      *                            sampler's use_secondary_logits); refused for modes with one set of logits
      */
     public Denoiser(PlaidConfig c, PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits) {
+        this(c, params, rows, seqLen, readSecondaryLogits, HeadChunks.OFF);
+    }
+
+    /**
+     * @param chunks with chunks on, Plaid's head holds the logits of a chunk of token rows at a time: then
+     *               {@link #logits()}, {@link #probs()} and {@link #logitGradient()} are refused, and the
+     *               loss reads {@link #crossEntropy} and writes {@link #addCrossEntropyGradient}
+     */
+    public Denoiser(
+            PlaidConfig c,
+            PlaidParameters params,
+            int rows,
+            int seqLen,
+            boolean readSecondaryLogits,
+            HeadChunks chunks) {
         this.be = params.backend();
         this.mode = c.diffusionMode();
         this.rows = rows;
@@ -71,7 +87,7 @@ public final class Denoiser {
         this.blocks = new TransformerBlock[c.nBlocks];
         for (int i = 0; i < blocks.length; i++)
             blocks[i] = new TransformerBlock(c, params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
-        this.head = OutputHead.forMode(c, params, rows, seqLen, readSecondaryLogits, stream[c.nBlocks]);
+        this.head = OutputHead.forMode(c, params, rows, seqLen, readSecondaryLogits, chunks, stream[c.nBlocks]);
         this.dh = be.allocate(tokens, d);
         this.dz = be.allocate(tokens, c.embedDim);
     }
@@ -98,10 +114,28 @@ public final class Denoiser {
      * after it (unguided sampling) never writes the [rows·S, V] tensors.
      */
     private void zeroLogitGradients() {
-        if (logitGradientsZeroed) return;
+        if (logitGradientsZeroed || !head.keepsLogits()) return;
         be.fill(head.logits().gradient(), 0f);
         if (head.otherLogits() != null) be.fill(head.otherLogits().gradient(), 0f);
         logitGradientsZeroed = true;
+    }
+
+    /**
+     * The cross-entropy −log softmax(logits)[target] of the first {@code targets.length} token rows of
+     * the latest forward's {@link #logits()} ({@code secondary}: of {@link #secondaryLogits()}).
+     */
+    public double[] crossEntropy(int[] targets, boolean secondary) {
+        return head.crossEntropy(be, targets, secondary);
+    }
+
+    /**
+     * Adds {@code factor}·d(cross-entropy)/dlogits, (softmax − onehot(targets))·factor, on the first
+     * {@code targets.length} token rows to what {@link #backward} propagates from the logits
+     * ({@code secondary}: from the secondary ones).
+     */
+    public void addCrossEntropyGradient(int[] targets, float factor, boolean secondary) {
+        zeroLogitGradients();
+        head.addCrossEntropyGradient(be, targets, factor, secondary);
     }
 
     /** Logits [rows·S, V] of the latest forward: the primary ones, or the secondary when built to read those. */

@@ -33,8 +33,18 @@ public final class DiffusionObjective {
     /** Whether the denoiser's x̂ is token-space and needs converting ({@link DiffusionMode#convertsReconstToBow}). */
     private final boolean convertReconst;
 
+    /** How the denoisers hold the logits and the self-conditioning pass's rows ({@link TrainingMemory}). */
+    private final TrainingMemory memory;
+
+    /** As {@code -Dplaid.head.chunkRows} and {@code -Dplaid.selfcond.rowsPerPass} ask ({@link TrainingMemory}). */
     public DiffusionObjective(PlaidConfig config, PlaidParameters params) {
+        this(config, params, TrainingMemory.fromSystemProperties(params.backend(), config.vocabSize));
+    }
+
+    /** @param memory how the denoisers hold their logits and activations; the results do not depend on it */
+    public DiffusionObjective(PlaidConfig config, PlaidParameters params, TrainingMemory memory) {
         this.params = params;
+        this.memory = memory;
         this.be = params.backend();
         this.c = config;
         DiffusionMode mode = c.diffusionMode();
@@ -140,7 +150,8 @@ public final class DiffusionObjective {
 
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
-        return denoisers.computeIfAbsent(rows * 1_000_003 + seqLen, k -> new Denoiser(c, params, rows, seqLen));
+        return denoisers.computeIfAbsent(
+                rows * 1_000_003 + seqLen, k -> new Denoiser(c, params, rows, seqLen, false, memory.headChunks()));
     }
 
     private Tensor[] buffers(int rows, int seqLen) {
@@ -194,32 +205,15 @@ public final class DiffusionObjective {
         }
         be.upload(z, zT);
 
-        // self-conditioning pass (no gradient) on the rows with m = 1
+        // self-conditioning pass (no gradient) on the rows with m = 1, a few rows at a time: a row's x̂ does not
+        // depend on the others', and the pass's denoiser holds activations for the rows of one pass only
         float[] xSelfcond = new float[tokens * e];
         int[] scRows =
                 IntStream.range(0, rows).filter(i -> mb.selfcondMask()[i] != 0f).toArray();
-        if (scRows.length > 0) {
-            Denoiser sc = denoiser(scRows.length, seqLen);
-            Tensor zSub = be.allocate(scRows.length * seqLen, e);
-            float[] zs = new float[scRows.length * perRow];
-            double[] gSub = new double[scRows.length];
-            for (int j = 0; j < scRows.length; j++) {
-                System.arraycopy(z, scRows[j] * perRow, zs, j * perRow, perRow);
-                gSub[j] = gamma[scRows[j]];
-            }
-            be.upload(zs, zSub);
-            sc.forward(
-                    zSub,
-                    gSub,
-                    embedding,
-                    mb.biasScale(),
-                    be.allocate(scRows.length * seqLen, e),
-                    null,
-                    mb.segments().select(scRows),
-                    false);
-            float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
-            for (int j = 0; j < scRows.length; j++)
-                System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
+        int perPass = memory.selfcondRowsPerPass() > 0 ? memory.selfcondRowsPerPass() : Math.max(1, scRows.length);
+        for (int lo = 0; lo < scRows.length; lo += perPass) {
+            int[] pass = java.util.Arrays.copyOfRange(scRows, lo, Math.min(scRows.length, lo + perPass));
+            selfcondPass(pass, z, gamma, embedding, mb, xSelfcond);
         }
         be.upload(xSelfcond, xScT);
 
@@ -230,10 +224,9 @@ public final class DiffusionObjective {
 
         // reconstruction: mean over positions of the cross-entropy, rows < R
         int[] reconstTargets = java.util.Arrays.copyOf(mb.tokens(), r * seqLen);
-        double[] reconst = reconstruction(main.logits(), reconstTargets, r, seqLen);
-        double[] secondaryReconst = main.hasSecondaryLogits()
-                ? reconstruction(main.secondaryLogits(), reconstTargets, r, seqLen)
-                : new double[r];
+        double[] reconst = reconstruction(main, false, reconstTargets, r, seqLen);
+        double[] secondaryReconst =
+                main.hasSecondaryLogits() ? reconstruction(main, true, reconstTargets, r, seqLen) : new double[r];
 
         // prior KL(N(α₁ x₀, σ₁²) ‖ N(0,1)), summed over E, mean over rows and positions
         double alpha1 = Math.sqrt(NoiseSchedule.sigmoid(-g1)), sigma1 = Math.sqrt(NoiseSchedule.sigmoid(g1));
@@ -314,11 +307,37 @@ public final class DiffusionObjective {
                 loss, nll, reconstTerm, prior, g0, g1, r, reconst, diffusion, gamma, xSelfcond, secondaryReconstTerm);
     }
 
-    /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of {@code logits}. */
-    private double[] reconstruction(Tensor logits, int[] targets, int r, int seqLen) {
+    /** x̂ of the rows {@code scRows} (in diffusion space) into their rows of {@code xSelfcond}. */
+    private void selfcondPass(
+            int[] scRows, float[] z, double[] gamma, Tensor embedding, MicroBatch mb, float[] xSelfcond) {
+        int seqLen = mb.seqLen(), e = c.embedDim, perRow = seqLen * e;
+        Denoiser sc = denoiser(scRows.length, seqLen);
+        Tensor zSub = be.allocate(scRows.length * seqLen, e);
+        float[] zs = new float[scRows.length * perRow];
+        double[] gSub = new double[scRows.length];
+        for (int j = 0; j < scRows.length; j++) {
+            System.arraycopy(z, scRows[j] * perRow, zs, j * perRow, perRow);
+            gSub[j] = gamma[scRows[j]];
+        }
+        be.upload(zs, zSub);
+        sc.forward(
+                zSub,
+                gSub,
+                embedding,
+                mb.biasScale(),
+                be.allocate(scRows.length * seqLen, e),
+                null,
+                mb.segments().select(scRows),
+                false);
+        float[] xr = reconstInDiffusionSpace(be.download(sc.xReconst()), scRows.length, seqLen);
+        for (int j = 0; j < scRows.length; j++) System.arraycopy(xr, j * perRow, xSelfcond, scRows[j] * perRow, perRow);
+    }
+
+    /** Per reconstruction row (the first {@code r}), the mean over positions of the cross-entropy of the (secondary) logits. */
+    private double[] reconstruction(Denoiser denoiser, boolean secondary, int[] targets, int r, int seqLen) {
         double[] reconst = new double[r];
         if (r == 0) return reconst;
-        double[] ce = be.crossEntropy(logits.view(0, r * seqLen, c.vocabSize), targets);
+        double[] ce = denoiser.crossEntropy(targets, secondary);
         for (int i = 0; i < r; i++) {
             double s = 0;
             for (int p = 0; p < seqLen; p++) s += (float) ce[i * seqLen + p];
@@ -357,21 +376,10 @@ public final class DiffusionObjective {
 
         // d loss / d logits of the reconstruction rows: (p − onehot)·rw/(avg_R·S)
         if (r > 0) {
-            reconstructionBackward(
-                    main.probs(),
-                    main.logitGradient(),
-                    reconstTargets,
-                    r,
-                    seqLen,
-                    scale * c.reconstWeight / (avgR * seqLen));
+            main.addCrossEntropyGradient(reconstTargets, (float) (scale * c.reconstWeight / (avgR * seqLen)), false);
             if (main.hasSecondaryLogits()) {
-                reconstructionBackward(
-                        main.secondaryProbs(),
-                        main.secondaryLogitGradient(),
-                        reconstTargets,
-                        r,
-                        seqLen,
-                        scale * c.reconstSecondaryWeight / (avgR * seqLen));
+                main.addCrossEntropyGradient(
+                        reconstTargets, (float) (scale * c.reconstSecondaryWeight / (avgR * seqLen)), true);
             }
         }
         // d loss / d x̂ of the diffusion rows: coef·SNR'·(x₀ − x̂)/S, in diffusion space
@@ -456,14 +464,6 @@ public final class DiffusionObjective {
             for (int k = 0; k < g.length; k++) g[k] += (float) (regularizerScale * matrix[k]);
         }
         be.upload(g, mp.grad());
-    }
-
-    /** d/dlogits of the first r rows' cross-entropy, (p − onehot)·factor, into {@code dLogits}. */
-    private void reconstructionBackward(Tensor probs, Tensor dLogits, int[] targets, int r, int seqLen, double factor) {
-        float[] rowScale = new float[r];
-        java.util.Arrays.fill(rowScale, (float) factor);
-        be.crossEntropyBackward(
-                probs.view(0, r * seqLen, c.vocabSize), targets, rowScale, dLogits.view(0, r * seqLen, c.vocabSize));
     }
 
     private static double sumOfSquares(float[] values) {

@@ -29,6 +29,14 @@ public interface ComputeBackend extends AutoCloseable {
 
     // ---- memory -------------------------------------------------------------------
 
+    /**
+     * The memory of the backend's own device in bytes, what workspaces (the chunked output head) size
+     * themselves by; empty where tensors live in the JVM's heap.
+     */
+    default java.util.OptionalLong deviceMemoryBytes() {
+        return java.util.OptionalLong.empty();
+    }
+
     /** A new zero-filled tensor. */
     Tensor allocate(int... shape);
 

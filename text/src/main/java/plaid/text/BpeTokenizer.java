@@ -25,6 +25,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * Instances are immutable apart from that cache and thread-safe.
  */
 public final class BpeTokenizer {
+    /** The name a tokenizer's HF file has in the folders that carry one (a corpus, a checkpoint). */
+    public static final String FILE_NAME = "tokenizer.json";
+
     /** Hugging Face stops caching at this many words; so do we, to bound memory. */
     private static final int WORD_CACHE_CAPACITY = 100_000;
     /** Longer pieces are rare and not worth their memory; this bounds the cache to a few tens of MB. */

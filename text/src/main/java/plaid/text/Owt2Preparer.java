@@ -6,23 +6,28 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.github.luben.zstd.ZstdInputStream;
 import java.io.BufferedOutputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
-import java.util.stream.Stream;
 
 /**
  * Turns the OpenWebText2 release ({@code *.jsonl.zst}) into the original's training
@@ -95,37 +100,88 @@ public final class Owt2Preparer {
 
     /** Reads every {@code *.jsonl.zst} in {@code inputDirectory} (reverse name order, as the original) and writes the splits. */
     public static Report prepare(Path inputDirectory, Path outputDirectory, Options options) throws IOException {
-        return prepare(inputDirectory, outputDirectory, options, () -> false);
+        try (Owt2Archives archives = Owt2Archives.open(inputDirectory, "source_dir")) {
+            return prepare(archives, outputDirectory, options, new Progress(), () -> false);
+        }
     }
 
     /**
-     * As {@link #prepare(Path, Path, Options)}, asking {@code stop} after every line and
-     * document; once it answers true the run ends with a {@link CancellationException}.
+     * Writes the splits of {@code archives} into {@code outputDirectory}, counting in
+     * {@code progress} as it goes and asking {@code stop} after every line and document; once
+     * it answers true the run ends with a {@link CancellationException}. A source without a
+     * single English document, or too few for the validation split and one document per train
+     * shard, is an {@link IllegalArgumentException} naming the option to change.
      */
-    public static Report prepare(Path inputDirectory, Path outputDirectory, Options options, BooleanSupplier stop)
+    public static Report prepare(
+            Owt2Archives archives, Path outputDirectory, Options options, Progress progress, BooleanSupplier stop)
             throws IOException {
-        List<Path> archives;
-        try (Stream<Path> files = Files.list(inputDirectory)) {
-            archives = files.filter(p -> p.getFileName().toString().endsWith(".jsonl.zst"))
-                    .sorted(Comparator.comparing((Path p) -> p.getFileName().toString())
-                            .reversed())
-                    .toList();
-        }
-        if (archives.isEmpty()) throw new IllegalArgumentException("no *.jsonl.zst files in " + inputDirectory);
+        return build(
+                archives.archives().size(), "English documents", outputDirectory, options, progress, stop, spooler -> {
+                    for (Owt2Archives.Archive archive : archives.archives()) {
+                        spooler.readArchive(archive);
+                        progress.archivesDone.incrementAndGet();
+                    }
+                });
+    }
+
+    /**
+     * The same splits from plain documents ({@link DocumentFile}: {@code .jsonl} lines of a JSON
+     * string or an object with {@code text}, or UTF-8 text separated by blank lines), all kept:
+     * how a corpus of one's own text is registered. A bad line is refused
+     * ({@link DocumentFile.BadDocumentException} naming the file and line).
+     *
+     * @param files the files and how messages name them, read in this order
+     */
+    public static Report prepareDocuments(
+            Map<Path, String> files, Path outputDirectory, Options options, Progress progress, BooleanSupplier stop)
+            throws IOException {
+        return build(files.size(), "documents", outputDirectory, options, progress, stop, spooler -> {
+            for (Map.Entry<Path, String> file : files.entrySet()) {
+                progress.compressedBytesRead.addAndGet(Files.size(file.getKey()));
+                try {
+                    DocumentFile.forEach(file.getKey(), file.getValue(), spooler::addDocument);
+                } catch (UncheckedIOException e) {
+                    throw e.getCause();
+                }
+                progress.archivesDone.incrementAndGet();
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface Source {
+        void spoolInto(Spooler spooler) throws IOException;
+    }
+
+    private static Report build(
+            int sources,
+            String noun,
+            Path outputDirectory,
+            Options options,
+            Progress progress,
+            BooleanSupplier stop,
+            Source source)
+            throws IOException {
         Files.createDirectories(outputDirectory);
         Path spool = Files.createTempFile(outputDirectory, "owt2-spool", ".jsonl");
         try {
-            Spooler spooler = new Spooler(spool, options.maxLineBytes(), stop);
+            Spooler spooler = new Spooler(spool, options.maxLineBytes(), progress, stop);
             try (spooler) {
-                for (Path archive : archives) spooler.readArchive(archive);
+                source.spoolInto(spooler);
             }
             long documents = spooler.documentCount();
-            if (documents < options.validationDocuments())
-                throw new IllegalStateException("only " + documents + " English documents, fewer than the "
-                        + options.validationDocuments() + " validation documents");
+            if (documents == 0)
+                throw new IllegalArgumentException("source_dir holds no " + noun + " (" + spooler.nonEnglish
+                        + " non-English, " + spooler.malformed + " malformed, " + spooler.invalidUtf8
+                        + " non-UTF-8 lines)");
+            if (documents < (long) options.validationDocuments() + options.trainShards())
+                throw new IllegalArgumentException("validation_documents is too large: only " + documents
+                        + " " + noun + ", fewer than the " + options.validationDocuments()
+                        + " validation documents plus one per train shard (" + options.trainShards() + ")");
+            progress.phase = "writing splits";
             writeSplits(spool, spooler.offsets(), outputDirectory, options, stop);
             return new Report(
-                    archives.size(),
+                    sources,
                     documents,
                     spooler.nonEnglish,
                     spooler.malformed,
@@ -139,12 +195,12 @@ public final class Owt2Preparer {
         }
     }
 
-    public static Path validationFile(Path directory) {
-        return directory.resolve("en_shuffled_val.jsonl");
-    }
-
-    public static Path trainFile(Path directory, int shard) {
-        return directory.resolve("en_shuffled_train_" + shard + ".jsonl");
+    /** Counters a preparation updates as it runs, for progress reports from another thread. */
+    public static final class Progress {
+        public final AtomicLong compressedBytesRead = new AtomicLong();
+        public final AtomicInteger archivesDone = new AtomicInteger();
+        public final AtomicLong documents = new AtomicLong();
+        public volatile String phase = "reading archives";
     }
 
     private static void writeSplits(
@@ -154,10 +210,11 @@ public final class Owt2Preparer {
         int[] order = NumpyLegacyShuffle.permutation(documents, options.seed());
         List<OutputStream> outputs = new ArrayList<>();
         try (FileChannel source = FileChannel.open(spool)) {
-            outputs.add(new BufferedOutputStream(Files.newOutputStream(validationFile(outputDirectory)), 1 << 20));
+            outputs.add(new BufferedOutputStream(
+                    Files.newOutputStream(CorpusDirectory.validationFile(outputDirectory)), 1 << 20));
             for (int shard = 0; shard < options.trainShards(); shard++)
-                outputs.add(
-                        new BufferedOutputStream(Files.newOutputStream(trainFile(outputDirectory, shard)), 1 << 20));
+                outputs.add(new BufferedOutputStream(
+                        Files.newOutputStream(CorpusDirectory.trainFile(outputDirectory, shard)), 1 << 20));
             for (int position = 0; position < documents; position++) {
                 stopIfAsked(stop);
                 int document = order[position];
@@ -183,6 +240,7 @@ public final class Owt2Preparer {
         private final OutputStream spool;
         private final int maxLineBytes;
         private final BooleanSupplier stop;
+        private final Progress progress;
         private long[] offsets = new long[1 << 16];
         private int count;
         private long written;
@@ -190,15 +248,17 @@ public final class Owt2Preparer {
         int corruptArchives;
         final List<String> problems = new ArrayList<>();
 
-        Spooler(Path spoolFile, int maxLineBytes, BooleanSupplier stop) throws IOException {
+        Spooler(Path spoolFile, int maxLineBytes, Progress progress, BooleanSupplier stop) throws IOException {
             this.maxLineBytes = maxLineBytes;
+            this.progress = progress;
             this.stop = stop;
             spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), 1 << 20);
         }
 
-        void readArchive(Path archive) throws IOException {
+        void readArchive(Owt2Archives.Archive archive) throws IOException {
             long lineNumber = 0;
-            try (InputStream in = new ZstdInputStream(Files.newInputStream(archive))) {
+            try (InputStream in =
+                    new ZstdInputStream(new CountingStream(archive.opener().open(), progress))) {
                 BoundedLines lines = new BoundedLines(in, maxLineBytes);
                 BoundedLines.Line line;
                 while ((line = lines.next()) != null) {
@@ -216,14 +276,14 @@ public final class Owt2Preparer {
                     }
                 }
             } catch (IOException e) {
-                if (!Files.isReadable(archive)) throw e;
+                if (e instanceof NoSuchFileException || e instanceof AccessDeniedException) throw e;
                 corruptArchives++;
-                problems.add(archive.getFileName() + ": unreadable after line " + lineNumber + " (" + e.getMessage()
+                problems.add(archive.name() + ": unreadable after line " + lineNumber + " (" + e.getMessage()
                         + "); rest of archive skipped");
             }
         }
 
-        private void acceptLine(Path archive, long lineNumber, byte[] line) throws IOException {
+        private void acceptLine(Owt2Archives.Archive archive, long lineNumber, byte[] line) throws IOException {
             if (line.length == 0) return;
             String text;
             try {
@@ -257,11 +317,26 @@ public final class Owt2Preparer {
                 nonEnglish++;
                 return;
             }
+            spoolDocument(document);
+        }
+
+        /** A document of a plain file; a Consumer, so failures to write come unchecked. */
+        void addDocument(String document) {
+            stopIfAsked(stop);
+            try {
+                spoolDocument(document);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        private void spoolDocument(String document) throws IOException {
             byte[] encoded = ASCII_JSON.writeValueAsBytes(document);
             spool.write(encoded);
             spool.write('\n');
             if (count + 2 > offsets.length) offsets = Arrays.copyOf(offsets, offsets.length * 2);
             offsets[count++] = written;
+            progress.documents.incrementAndGet();
             written += encoded.length + 1;
         }
 
@@ -277,9 +352,9 @@ public final class Owt2Preparer {
             return String.join("\n\n", paragraphs);
         }
 
-        private void lineProblem(Path archive, long lineNumber, String what) {
+        private void lineProblem(Owt2Archives.Archive archive, long lineNumber, String what) {
             if (problems.size() < MAX_LINE_PROBLEMS_LISTED)
-                problems.add(archive.getFileName() + " line " + lineNumber + ": " + what + "; skipped");
+                problems.add(archive.name() + " line " + lineNumber + ": " + what + "; skipped");
         }
 
         long documentCount() {
@@ -296,6 +371,30 @@ public final class Owt2Preparer {
         @Override
         public void close() throws IOException {
             spool.close();
+        }
+    }
+
+    /** Counts the compressed bytes read, for progress against the archives' total size. */
+    private static final class CountingStream extends FilterInputStream {
+        private final Progress progress;
+
+        CountingStream(InputStream in, Progress progress) {
+            super(in);
+            this.progress = progress;
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = super.read();
+            if (b >= 0) progress.compressedBytesRead.incrementAndGet();
+            return b;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            int n = super.read(buffer, offset, length);
+            if (n > 0) progress.compressedBytesRead.addAndGet(n);
+            return n;
         }
     }
 }

@@ -43,7 +43,7 @@ public final class TokenStream {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
-     * @param shards             shard files, e.g. {@link Owt2Preparer#trainFile} 0..7
+     * @param shards             shard files, e.g. {@link CorpusDirectory#trainFile} 0..7
      * @param documentBufferSize the original uses 10
      * @param chunkBufferSize    the original uses 256,000,000 / seqLen
      * @param rank               this data-parallel rank; it starts at shard {@code rank * (shards / worldSize)}

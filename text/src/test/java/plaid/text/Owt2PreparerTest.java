@@ -17,6 +17,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -61,14 +63,14 @@ class Owt2PreparerTest {
         assertThat(report.trainDocuments()).isEqualTo(27);
 
         int[] order = NumpyLegacyShuffle.permutation(32, 0);
-        List<String> validation = readStrings(Owt2Preparer.validationFile(output));
+        List<String> validation = readStrings(CorpusDirectory.validationFile(output));
         assertThat(validation).hasSize(5);
         for (int p = 0; p < 5; p++) assertThat(validation.get(p)).isEqualTo(english.get(order[p]));
         List<List<String>> shards = new ArrayList<>();
-        for (int s = 0; s < 3; s++) shards.add(readStrings(Owt2Preparer.trainFile(output, s)));
+        for (int s = 0; s < 3; s++) shards.add(readStrings(CorpusDirectory.trainFile(output, s)));
         for (int p = 5; p < 32; p++) assertThat(shards.get(p % 3)).contains(english.get(order[p]));
         assertThat(shards.stream().mapToInt(List::size).sum()).isEqualTo(27);
-        assertThat(Files.readString(Owt2Preparer.validationFile(output))).matches("\\p{ASCII}*");
+        assertThat(Files.readString(CorpusDirectory.validationFile(output))).matches("\\p{ASCII}*");
         try (var files = Files.list(output)) {
             assertThat(files).hasSize(4); // the spool file is gone
         }
@@ -78,7 +80,8 @@ class Owt2PreparerTest {
     void refusesFewerDocumentsThanTheValidationSplit(@TempDir Path dir) throws IOException {
         writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8(record("en", "\"only one\"")));
         assertThatThrownBy(() -> Owt2Preparer.prepare(dir, dir.resolve("out"), Owt2Preparer.ORIGINAL))
-                .isInstanceOf(IllegalStateException.class)
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("validation_documents is too large: only 1 English documents")
                 .hasMessageContaining("fewer than the 100000 validation documents");
     }
 
@@ -105,8 +108,8 @@ class Owt2PreparerTest {
         assertThat(report.problems())
                 .containsExactly(
                         "bomb.jsonl.zst line 2: " + lineBytes + " bytes, longer than the 1048576 allowed; skipped");
-        List<String> all = new ArrayList<>(readStrings(Owt2Preparer.validationFile(dir.resolve("out"))));
-        all.addAll(readStrings(Owt2Preparer.trainFile(dir.resolve("out"), 0)));
+        List<String> all = new ArrayList<>(readStrings(CorpusDirectory.validationFile(dir.resolve("out"))));
+        all.addAll(readStrings(CorpusDirectory.trainFile(dir.resolve("out"), 0)));
         assertThat(all).containsExactlyInAnyOrder("before", "after");
     }
 
@@ -114,10 +117,92 @@ class Owt2PreparerTest {
     void stopsWhenAsked(@TempDir Path dir) throws IOException {
         writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8((record("en", "\"doc\"") + "\n").repeat(100)));
         AtomicInteger asked = new AtomicInteger();
-        assertThatThrownBy(() -> Owt2Preparer.prepare(
-                        dir, dir.resolve("out"), new Owt2Preparer.Options(0, 1, 1), () -> asked.incrementAndGet() > 10))
-                .isInstanceOf(CancellationException.class);
+        try (Owt2Archives archives = Owt2Archives.open(dir, "source_dir")) {
+            assertThatThrownBy(() -> Owt2Preparer.prepare(
+                            archives,
+                            dir.resolve("out"),
+                            new Owt2Preparer.Options(0, 1, 1),
+                            new Owt2Preparer.Progress(),
+                            () -> asked.incrementAndGet() > 10))
+                    .isInstanceOf(CancellationException.class);
+        }
         assertThat(asked.get()).isEqualTo(11);
+    }
+
+    /** The release's .tar is read in place and gives the same corpus as its archives in a folder. */
+    @Test
+    void aTarOfArchivesPreparesLikeTheFolderAndCountsProgress(@TempDir Path dir) throws IOException {
+        Path input = Files.createDirectories(dir.resolve("in"));
+        for (String name : List.of("2019-01", "2019-02")) {
+            StringBuilder lines = new StringBuilder();
+            for (int i = 0; i < 20; i++)
+                lines.append(record("en", "\"" + name + " doc " + i + "\"")).append('\n');
+            lines.append(record("fr", "\"un document\"")).append('\n');
+            writeArchive(input.resolve(name + ".jsonl.zst"), new byte[0], utf8(lines.toString()));
+        }
+        Path tar = dir.resolve("openwebtext2.jsonl.zst.tar");
+        writeTar(tar, input, "2019-01.jsonl.zst", "2019-02.jsonl.zst");
+
+        Owt2Preparer.Report fromFolder =
+                Owt2Preparer.prepare(input, dir.resolve("a"), new Owt2Preparer.Options(0, 4, 2));
+        Owt2Preparer.Progress progress = new Owt2Preparer.Progress();
+        Owt2Preparer.Report fromTar;
+        try (Owt2Archives archives = Owt2Archives.open(tar, "source_dir")) {
+            assertThat(archives.archives())
+                    .extracting(Owt2Archives.Archive::name)
+                    .containsExactly("2019-02.jsonl.zst", "2019-01.jsonl.zst");
+            fromTar = Owt2Preparer.prepare(
+                    archives, dir.resolve("b"), new Owt2Preparer.Options(0, 4, 2), progress, () -> false);
+            assertThat(progress.compressedBytesRead.get()).isEqualTo(archives.totalBytes());
+        }
+        assertThat(fromTar).isEqualTo(fromFolder);
+        assertThat(fromTar.documents()).isEqualTo(40);
+        assertThat(fromTar.nonEnglish()).isEqualTo(2);
+        assertThat(progress.archivesDone.get()).isEqualTo(2);
+        assertThat(progress.documents.get()).isEqualTo(40);
+        for (int shard = 0; shard < 2; shard++)
+            assertThat(CorpusDirectory.trainFile(dir.resolve("b"), shard))
+                    .hasSameTextualContentAs(CorpusDirectory.trainFile(dir.resolve("a"), shard));
+    }
+
+    @Test
+    void aTarEntryThatEscapesIsRefusedNamingTheEntry(@TempDir Path dir) throws IOException {
+        writeArchive(dir.resolve("x.jsonl.zst"), new byte[0], utf8(record("en", "\"doc\"")));
+        Path tar = dir.resolve("evil.tar");
+        try (TarArchiveOutputStream out = new TarArchiveOutputStream(Files.newOutputStream(tar))) {
+            for (String name : List.of("ok.jsonl.zst", "../../etc/x.jsonl.zst")) {
+                TarArchiveEntry entry = new TarArchiveEntry(name, true);
+                entry.setSize(Files.size(dir.resolve("x.jsonl.zst")));
+                out.putArchiveEntry(entry);
+                out.write(Files.readAllBytes(dir.resolve("x.jsonl.zst")));
+                out.closeArchiveEntry();
+            }
+        }
+        assertThatThrownBy(() -> Owt2Archives.open(tar, "source_dir"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("source_dir holds the tar entry '../../etc/x.jsonl.zst', a path outside the archive's"
+                        + " folder; refused");
+    }
+
+    @Test
+    void sourcesWithoutArchivesOrWithNonZstdOnesAreRefusedNamingTheField(@TempDir Path dir) throws IOException {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        Files.writeString(empty.resolve("notes.txt"), "no archives here");
+        assertThatThrownBy(() -> Owt2Archives.open(empty, "source_dir"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("source_dir holds no *.jsonl.zst archives");
+
+        Path plain = Files.createDirectories(dir.resolve("plain"));
+        Files.writeString(plain.resolve("2019-01.jsonl.zst"), record("en", "\"not compressed\"") + "\n");
+        assertThatThrownBy(() -> Owt2Archives.open(plain, "source_dir"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("source_dir holds '2019-01.jsonl.zst', which is not zstd-compressed");
+
+        Path german = Files.createDirectories(dir.resolve("german"));
+        writeArchive(german.resolve("x.jsonl.zst"), new byte[0], utf8(record("de", "\"nur Deutsch\"")));
+        assertThatThrownBy(() -> Owt2Preparer.prepare(german, dir.resolve("out"), new Owt2Preparer.Options(0, 0, 1)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("source_dir holds no English documents (1 non-English");
     }
 
     @Test
@@ -150,6 +235,16 @@ class Owt2PreparerTest {
         }
         bytes.write(garbageAfterFrames);
         Files.write(file, bytes.toByteArray());
+    }
+
+    private static void writeTar(Path tar, Path folder, String... names) throws IOException {
+        try (TarArchiveOutputStream out = new TarArchiveOutputStream(Files.newOutputStream(tar))) {
+            for (String name : names) {
+                out.putArchiveEntry(out.createArchiveEntry(folder.resolve(name), name));
+                Files.copy(folder.resolve(name), out);
+                out.closeArchiveEntry();
+            }
+        }
     }
 
     private static List<String> readStrings(Path file) throws IOException {

@@ -4,7 +4,6 @@ import jakarta.persistence.Column;
 import jakarta.persistence.Entity;
 import jakarta.persistence.EnumType;
 import jakarta.persistence.Enumerated;
-import jakarta.persistence.Id;
 import jakarta.persistence.Table;
 import java.time.Instant;
 import plaid.v1.JobState;
@@ -12,29 +11,15 @@ import plaid.v1.JobState;
 /** A row of {@code jobs}: the spec and what has become of it. Messages are protobuf JSON. */
 @Entity
 @Table(name = "jobs")
-public class JobRecord {
-    @Id
-    public String id;
-
-    @Column(name = "request_id")
-    public String requestId;
-
-    @Column(name = "display_name")
-    public String displayName;
-
+public class JobRecord extends SubmittedRecord {
     public String spec;
 
     @Enumerated(EnumType.STRING)
     public JobState state;
 
-    @Column(name = "created_at")
-    public Instant createdAt;
-
     @Column(name = "started_at")
     public Instant startedAt;
 
-    @Column(name = "finished_at")
-    public Instant finishedAt;
     /** Optimiser steps done. */
     public int step;
 

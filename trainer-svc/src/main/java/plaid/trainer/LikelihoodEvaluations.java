@@ -6,6 +6,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
@@ -25,7 +26,7 @@ import plaid.v1.LikelihoodResult;
 /**
  * EvaluateLikelihood: a checkpoint directory with its config.json and tokenizer.json (every
  * job checkpoint has them; released weights need them added) on a zero-shot raw file at the
- * top of the run root (as the data service keeps them).
+ * top of data-svc's root, read with the original's detokenizer ({@link ZeroShotDataset}).
  */
 @ApplicationScoped
 public class LikelihoodEvaluations {
@@ -37,6 +38,22 @@ public class LikelihoodEvaluations {
     LikelihoodEvaluations(TrainerServiceConfig config, RunRoot root) {
         this.config = config;
         this.root = root;
+    }
+
+    /**
+     * A zero-shot raw file: at the top of data-svc's root (the corpus root), where data-svc lists it;
+     * else at the top of the run root, where earlier versions kept them. NOT_FOUND says where to put it.
+     */
+    private Path rawFile(ZeroShotDataset dataset, String name) {
+        for (Path dir : List.of(root.corpusRoot(), root.path())) {
+            Path raw = dir.resolve(name);
+            if (Files.isRegularFile(raw)) return raw;
+        }
+        throw Status.NOT_FOUND
+                .withDescription("dataset " + dataset.id() + " needs the raw file " + name
+                        + "; put it at the top of data-svc's data root"
+                        + " (trainer-svc.corpus-root), where `plaid data list` shows which files each set needs")
+                .asRuntimeException();
     }
 
     /** Checks the request, reports that it started, evaluates, then sends the result. */
@@ -74,11 +91,7 @@ public class LikelihoodEvaluations {
         InvalidArgument.require(request.getSeqLen() >= 0, "seq_len", "must not be negative");
         InvalidArgument.require(request.getBatchSize() >= 0, "batch_size", "must not be negative");
         InvalidArgument.require(request.getMaxSequences() >= 0, "max_sequences", "must not be negative");
-        Path raw = root.path().resolve(dataset.rawFileName(request.getSplit()));
-        if (!Files.isRegularFile(raw))
-            throw Status.NOT_FOUND
-                    .withDescription("no " + raw.getFileName() + " in the run root")
-                    .asRuntimeException();
+        Path raw = rawFile(dataset, dataset.rawFileName(request.getSplit()));
 
         BpeTokenizer tokenizer = BpeTokenizer.load(tokenizerFile);
         ZeroShotDataset.EvalText text = dataset.read(raw);

@@ -25,6 +25,7 @@ import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.parallel.DataParallelTrainer;
 import plaid.options.PlaidConfig;
 import plaid.text.BpeTokenizer;
+import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
 import plaid.trainer.cluster.RankAssignment;
 import plaid.trainer.cluster.RankContext;
@@ -45,7 +46,7 @@ import plaid.v1.ValidationResult;
  * <p>The coordinator prepared the job's data and tokenizer under the shared root. Rank 0's
  * worker validates, writes the checkpoints (the files the service's own jobs write) and reports.
  * Settings from system properties, as the service reads them: {@code plaid.backend} (cpu, cuda,
- * auto; else the environment's PLAID_BACKEND, else auto), {@code trainer-svc.shuffle-buffer-chunks}, {@code trainer-svc.checkpoint-format}, and
+ * auto; else the environment's PLAID_BACKEND, else auto), {@code trainer-svc.shuffle-buffer-chunks}, {@code trainer-svc.corpus-root}, {@code trainer-svc.checkpoint-format}, and
  * {@code plaid.collective.host} (the address rank 0 publishes for the CPU collective; default the
  * machine's name).
  *
@@ -92,17 +93,17 @@ public final class PlaidRankRunner implements RankRunner {
 
     @Override
     public Outcome run(RankAssignment a, RankContext context) throws Exception {
-        RunRoot root = new RunRoot(a.root());
+        RunRoot root = new RunRoot(a.root(), Path.of(System.getProperty("trainer-svc.corpus-root", "data")));
         RunPlan plan = RunPlan.of(a.spec(), a.keepCheckpoints());
         PlaidConfig options = plan.config();
-        Path jobDir = root.job(a.jobId());
-        Path tokenizerFile = jobDir.resolve("tokenizer.json");
-        BpeTokenizer tokenizer = BpeTokenizer.load(tokenizerFile);
+        TrainingCorpus.Prepared data =
+                TrainingCorpus.prepared(root, a.jobId(), a.spec().getCorpus());
+        BpeTokenizer tokenizer = data.tokenizer();
         int shuffle = Integer.getInteger("trainer-svc.shuffle-buffer-chunks", 4096);
-        Path trainShard = jobDir.resolve("data/train.jsonl"), validShard = jobDir.resolve("data/valid.jsonl");
         Optional<Path> start = a.resumeFrom().filter(s -> !s.isEmpty()).map(s -> root.resolve(s, "resume_from"));
         CheckpointDirectory from = start.isPresent() ? CheckpointDirectory.open(root.path(), start.get()) : null;
-        TokenStream.Config streamConfig = TrainingCorpus.streamConfig(trainShard, options, shuffle);
+        TokenStream.Config streamConfig =
+                TrainingCorpus.streamConfig(data, CorpusDirectory.Split.TRAIN, options, shuffle);
         Optional<Path> streamState = from == null ? Optional.empty() : from.existing(TrainingRuns.STREAM_STATE);
         TokenStream stream = streamState.isPresent()
                 ? TokenStream.resume(tokenizer, streamConfig, TokenStream.State.read(streamState.get()))
@@ -148,8 +149,7 @@ public final class PlaidRankRunner implements RankRunner {
                     start.ifPresent(
                             s -> context.message("resuming at step %d from %s".formatted(resumed, root.relative(s))));
                 }
-                return new Loop(a, context, root, plan, dp, stream, tokenizer, tokenizerFile, validShard, shuffle)
-                        .from(next);
+                return new Loop(a, context, root, plan, dp, stream, data, shuffle).from(next);
             }
         } finally {
             collectives.forEach(Collective::close);
@@ -214,9 +214,7 @@ public final class PlaidRankRunner implements RankRunner {
             RunPlan plan,
             DataParallelTrainer dp,
             TokenStream stream,
-            BpeTokenizer tokenizer,
-            Path tokenizerFile,
-            Path validShard,
+            TrainingCorpus.Prepared data,
             int shuffle) {
         Outcome from(int next) throws IOException {
             PlaidConfig options = plan.config();
@@ -280,8 +278,9 @@ public final class PlaidRankRunner implements RankRunner {
         /** train.py's validation on rank 0 (the other workers wait in their next collective). */
         private double validate(int done, int steps) {
             PlaidConfig options = plan.config();
-            TokenStream validation =
-                    TokenStream.start(tokenizer, TrainingCorpus.streamConfig(validShard, options, shuffle));
+            TokenStream validation = TokenStream.start(
+                    data.tokenizer(),
+                    TrainingCorpus.streamConfig(data, CorpusDirectory.Split.VALIDATION, options, shuffle));
             int every = Math.max(1, steps / 10);
             double nll = dp.onPrimary(() -> dp.primary()
                     .validationNll(
@@ -317,7 +316,7 @@ public final class PlaidRankRunner implements RankRunner {
                 }
             });
             stream.state().write(dir.resolve(TrainingRuns.STREAM_STATE));
-            CheckpointDirectory.writeTokenizer(dir, tokenizerFile);
+            CheckpointDirectory.writeTokenizer(dir, data.tokenizerFile());
             context.checkpoint(CheckpointInfo.newBuilder()
                     .setStep(done)
                     .setPath(root.relative(dir))

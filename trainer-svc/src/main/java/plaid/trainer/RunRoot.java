@@ -12,15 +12,22 @@ import plaid.service.InvalidArgument;
 public class RunRoot {
     static final String MODEL_SAVE_PATH = "spec.reporting.model_save_path";
     private final ConfinedRoot root;
+    private final Path corpusRoot;
 
     @Inject
     RunRoot(TrainerServiceConfig config) {
-        this(config.root());
+        this(config.root(), config.corpusRoot());
     }
 
-    /** The root a cluster worker was given (--root). */
-    RunRoot(Path root) {
+    /** The root a cluster worker was given (--root), and the corpus root relative to it. */
+    RunRoot(Path root, Path corpusRoot) {
         this.root = new ConfinedRoot(root, "run root");
+        this.corpusRoot = this.root.path().resolve(corpusRoot).normalize();
+    }
+
+    /** data-svc's root (trainer-svc.corpus-root): its corpora and zero-shot raw files, read only. */
+    public Path corpusRoot() {
+        return corpusRoot;
     }
 
     public Path path() {

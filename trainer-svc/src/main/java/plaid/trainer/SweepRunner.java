@@ -310,14 +310,18 @@ public class SweepRunner {
                         "'" + plan.config().modelSavePath + "' already exists under the run root");
             return plan;
         } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() != Status.Code.INVALID_ARGUMENT) throw e;
+            // Refusals of the spec (a bad field, a corpus missing or not ready) name the base's field.
+            Status.Code code = e.getStatus().getCode();
+            if (code != Status.Code.INVALID_ARGUMENT
+                    && code != Status.Code.NOT_FOUND
+                    && code != Status.Code.FAILED_PRECONDITION) throw e;
             String values = trial.getParametersMap().entrySet().stream()
                     .map(v -> v.getKey() + "=" + v.getValue())
                     .collect(Collectors.joining(" "));
             String description = e.getStatus().getDescription();
             // The base spec is the request's "base" field.
             if (description.startsWith("spec.")) description = "base." + description.substring("spec.".length());
-            throw Status.INVALID_ARGUMENT
+            throw Status.fromCode(code)
                     .withDescription(description + " (trial " + trial.getIndex() + ": " + values + ")")
                     .asRuntimeException();
         }

@@ -20,7 +20,15 @@ public interface TrainerServiceConfig {
     @WithDefault("cpu")
     String backend();
 
-    /** The HF tokenizer.json for corpus files (relative to the root); the demo corpus trains its own. */
+    /**
+     * data-svc's root, read-only, where the corpora a job's spec.corpus names by name
+     * ({@code corpora/<name>}) and the zero-shot raw files lie; relative paths are taken
+     * relative to {@link #root()}. The default, {@code data}, is where the compose stack mounts it.
+     */
+    @WithDefault("data")
+    Path corpusRoot();
+
+    /** The HF tokenizer.json for the demo and corpus files (relative to the root); without it each job trains its own. */
     Optional<Path> tokenizer();
 
     /** Jobs that train at once; the others wait in the queue. */

@@ -22,6 +22,7 @@ import plaid.model.TrainingCheckpoint;
 import plaid.model.TrainingDivergedException;
 import plaid.model.parallel.DataParallelTrainer;
 import plaid.options.PlaidConfig;
+import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
 import plaid.v1.CheckpointInfo;
 import plaid.v1.Job;
@@ -80,7 +81,7 @@ public class TrainingRuns {
         Path start = store.latestCheckpoint(job.getId())
                 .map(c -> root.path().resolve(c.path))
                 .orElse(spec.hasResumeFrom() ? root.resolve(spec.getResumeFrom(), "spec.resume_from") : null);
-        TokenStream.Config streamConfig = corpus.streamConfig(data.trainShard(), options);
+        TokenStream.Config streamConfig = corpus.streamConfig(data, CorpusDirectory.Split.TRAIN, options);
         CheckpointDirectory from = start == null ? null : CheckpointDirectory.open(root.path(), start);
         Optional<Path> streamState = from == null ? Optional.empty() : from.existing(STREAM_STATE);
         TokenStream stream = streamState.isPresent()
@@ -300,8 +301,8 @@ public class TrainingRuns {
          * two batches when the job is cancelled or the service stops.
          */
         private double validate(int done, int steps) {
-            TokenStream validation =
-                    TokenStream.start(data.tokenizer(), corpus.streamConfig(data.validShard(), options));
+            TokenStream validation = TokenStream.start(
+                    data.tokenizer(), corpus.streamConfig(data, CorpusDirectory.Split.VALIDATION, options));
             int every = Math.max(1, steps / 10);
             double nll = trainer.validationNll(
                     TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed, batches -> {

@@ -31,7 +31,6 @@ import plaid.model.Trainer;
 import plaid.model.parallel.DataParallelTrainer;
 import plaid.options.PlaidConfig;
 import plaid.service.LoopbackChannels;
-import plaid.text.BpeTokenizer;
 import plaid.text.TokenStream;
 import plaid.trainer.cluster.ClusterTestProfile;
 import plaid.trainer.cluster.Worker;
@@ -70,6 +69,9 @@ class ClusterTrainingTest {
 
     @Inject
     TrainerServiceConfig config;
+
+    @Inject
+    RunRoot root;
 
     private ManagedChannel channel;
     private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
@@ -165,11 +167,11 @@ class ClusterTrainingTest {
     /** The service's own two-rank path on the job's prepared data: one process, the in-process collective. */
     private List<Double> reference(String jobId, TrainingSpec spec) throws IOException {
         PlaidConfig options = RunPlan.of(spec, 3).config();
-        Path dir = config.root().resolve("jobs").resolve(jobId);
-        BpeTokenizer tokenizer = BpeTokenizer.load(dir.resolve("tokenizer.json"));
+        TrainingCorpus.Prepared data = TrainingCorpus.prepared(root, jobId, spec.getCorpus());
         TokenStream stream = TokenStream.start(
-                tokenizer,
-                TrainingCorpus.streamConfig(dir.resolve("data/train.jsonl"), options, config.shuffleBufferChunks()));
+                data.tokenizer(),
+                TrainingCorpus.streamConfig(
+                        data, plaid.text.CorpusDirectory.Split.TRAIN, options, config.shuffleBufferChunks()));
         List<ComputeBackend> backends = List.of(new CpuBackend(), new CpuBackend());
         List<PlaidParameters> replicas = new ArrayList<>();
         for (ComputeBackend b : backends) replicas.add(PlaidParameters.initialize(options, b, options.seed));

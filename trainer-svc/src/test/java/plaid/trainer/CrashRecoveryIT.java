@@ -33,7 +33,8 @@ import plaid.v1.WatchJobRequest;
 /**
  * kill -9 of the packaged service in the middle of a job: after a restart the job resumes
  * from its last checkpoint and ends with the loss curve of an uninterrupted run of the same
- * spec (the steps after that checkpoint, run twice, give the same losses again).
+ * spec (the steps after that checkpoint, run twice, give the same losses again). The job reads
+ * an OWT2-format corpus of data-svc where compose mounts it ({@code data/} under the run root).
  */
 class CrashRecoveryIT {
     private static final Path JAR =
@@ -70,6 +71,7 @@ class CrashRecoveryIT {
     private static TrainingSpec spec(int devices) {
         return JobPersistenceTests.tinySpec(STEPS).toBuilder()
                 .setDevices(devices)
+                .setCorpus("openwebtext2")
                 .setReporting(JobPersistenceTests.tinySpec(STEPS).getReporting().toBuilder()
                         .setCheckpointFreq(CHECKPOINT_FREQ))
                 .build();
@@ -77,6 +79,7 @@ class CrashRecoveryIT {
 
     /** Kills the service mid-job, restarts it, and compares the resumed job's curve with an uninterrupted run's. */
     private List<JobEvent> killMidRunAndCompare(TrainingSpec spec) throws Exception {
+        Owt2TestCorpus.write(root.resolve("data"), "openwebtext2");
         TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
         Job crashed =
                 trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());

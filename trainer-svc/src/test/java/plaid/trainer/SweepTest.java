@@ -312,7 +312,12 @@ class SweepTest {
         assertInvalid("max_concurrent", r -> r.setMaxConcurrent(-1));
         // A value the trainer would refuse, in one trial: the sweep is refused whole.
         assertInvalid("base.shape.n_heads", r -> r.setParameters(0, grid("n_heads", "2", "3")));
-        assertInvalid("base.corpus", r -> r.setBase(tinySpec(10).toBuilder().setCorpus("no-such.jsonl")));
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                "base.corpus 'no-such.jsonl' is neither a corpus of data-svc",
+                () -> trainer.submitSweep(gridSweep(tinySpec(10))
+                        .setBase(tinySpec(10).toBuilder().setCorpus("no-such.jsonl"))
+                        .build()));
         assertThat(trainer.listSweeps(
                                 ListSweepsRequest.newBuilder().setPageSize(1000).build())
                         .getSweepsCount())

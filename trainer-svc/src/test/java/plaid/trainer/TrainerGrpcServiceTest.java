@@ -132,7 +132,12 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
                 spec -> spec.setReporting(spec.getReporting().toBuilder().setKeepCheckpoints(0)));
         assertInvalid("spec.corpus", spec -> spec.setCorpus(""));
         assertInvalid("spec.corpus", spec -> spec.setCorpus("../outside.txt"));
-        assertInvalid("spec.corpus", spec -> spec.setCorpus("no-such-corpus.jsonl"));
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                "spec.corpus 'no-such-corpus.jsonl' is neither a corpus of data-svc",
+                () -> trainer.submitJob(SubmitJobRequest.newBuilder()
+                        .setSpec(tinySpec(5).toBuilder().setCorpus("no-such-corpus.jsonl"))
+                        .build()));
         assertInvalid("spec.resume_from", spec -> spec.setResumeFrom("jobs/none/checkpoints/step-1"));
         assertInvalid("spec.devices", spec -> spec.setDevices(-1));
         assertInvalid("spec.devices", spec -> spec.setDevices(65));

@@ -1,5 +1,6 @@
 package plaid.model.head;
 
+import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.model.PlaidParameters;
 import plaid.options.PlaidConfig;
@@ -12,7 +13,7 @@ import plaid.options.bow.DiffusionMode;
  * {@code double_logit_reg}'s. A head holds the activations of the latest {@link #forward}, which its
  * {@link #backward} reads.
  */
-public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLogitHead {
+public sealed interface OutputHead permits PlaidHead, ChunkedPlaidHead, ReconstFirstHead, DoubleLogitHead {
 
     /**
      * The head {@code params}' diffusion mode builds.
@@ -23,6 +24,21 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
      */
     static OutputHead forMode(
             PlaidConfig config, PlaidParameters params, int rows, int seqLen, boolean readSecondaryLogits, Tensor h) {
+        return forMode(config, params, rows, seqLen, readSecondaryLogits, HeadChunks.OFF, h);
+    }
+
+    /**
+     * As {@link #forMode(PlaidConfig, PlaidParameters, int, int, boolean, Tensor)}; with {@code chunks} on,
+     * Plaid's own head is built chunked ({@link ChunkedPlaidHead}); the fork's heads are always built whole.
+     */
+    static OutputHead forMode(
+            PlaidConfig config,
+            PlaidParameters params,
+            int rows,
+            int seqLen,
+            boolean readSecondaryLogits,
+            HeadChunks chunks,
+            Tensor h) {
         DiffusionMode mode = config.diffusionMode();
         boolean doubleLogits = mode.contains(DiffusionMode.Word.DOUBLE_LOGIT_REG);
         if (readSecondaryLogits && !doubleLogits) {
@@ -32,11 +48,46 @@ public sealed interface OutputHead permits PlaidHead, ReconstFirstHead, DoubleLo
         if (doubleLogits) return new DoubleLogitHead(config, params, rows, seqLen, readSecondaryLogits, h);
         if (mode.contains(DiffusionMode.Word.RECONST_FIRST))
             return new ReconstFirstHead(config, params, rows, seqLen, h);
-        return new PlaidHead(config, params, h);
+        return chunks.on() ? new ChunkedPlaidHead(config, params, h, chunks.rows()) : new PlaidHead(config, params, h);
     }
 
     /** The logits the caller reads: the primary set, or the secondary one when built to read those. */
     LogitSet logits();
+
+    /**
+     * −log softmax(logits)[target] of the first {@code targets.length} token rows of the read logits
+     * ({@code secondary}: of {@link #otherLogits()}) of the latest forward.
+     */
+    default double[] crossEntropy(ComputeBackend be, int[] targets, boolean secondary) {
+        Tensor l = logitSet(secondary).logits();
+        return be.crossEntropy(l.view(0, targets.length, l.shape()[1]), targets);
+    }
+
+    /**
+     * d/dlogits += factor·(softmax − onehot(targets)) on the first {@code targets.length} token rows of
+     * the read logits ({@code secondary}: the other set), for the next {@link #backward}.
+     */
+    default void addCrossEntropyGradient(ComputeBackend be, int[] targets, float factor, boolean secondary) {
+        LogitSet set = logitSet(secondary);
+        int n = targets.length, v = set.logits().shape()[1];
+        be.crossEntropyBackward(
+                set.probs().view(0, n, v),
+                targets,
+                new float[] {factor},
+                set.gradient().view(0, n, v));
+    }
+
+    /** Whether the head keeps whole [rows·S, V] logit sets ({@link #logits()}); the chunked head does not. */
+    default boolean keepsLogits() {
+        return true;
+    }
+
+    /** The read logits, or with {@code secondary} the other set. */
+    private LogitSet logitSet(boolean secondary) {
+        if (!secondary) return logits();
+        if (otherLogits() == null) throw new IllegalStateException("this head has no secondary logits");
+        return otherLogits();
+    }
 
     /** double_logit_reg's other set of logits; null for the heads with one. */
     default LogitSet otherLogits() {

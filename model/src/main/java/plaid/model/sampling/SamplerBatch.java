@@ -98,7 +98,13 @@ public final class SamplerBatch {
     private void step(Lane lane, List<Trajectory> members) {
         int rows = members.stream().mapToInt(Trajectory::rows).sum();
         ModelCall call = calls.get(lane);
-        if (call == null || call.denoiser.rows() != rows) calls.put(lane, call = new ModelCall(lane, rows));
+        if (call == null || call.denoiser.rows() != rows) {
+            // the old call's activations are unreachable before the new ones are allocated, so a device backend that
+            // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
+            calls.remove(lane);
+            call = null;
+            calls.put(lane, call = new ModelCall(lane, rows));
+        }
         call.queue(members, lane.guided);
         // drawn while a device backend runs the forward just queued
         for (Trajectory t : members) t.drawStepNoise();

@@ -26,7 +26,11 @@ final class TinyModel {
 
     /** With the zero-initialised layers given random values too, so every path of the model matters. */
     static PlaidParameters randomised(int vocabSize, long seed) {
-        PlaidParameters p = initialised(vocabSize, seed);
+        return randomise(initialised(vocabSize, seed), seed);
+    }
+
+    /** Gives {@code p}'s zero-initialised layers random values, on whatever backend it lives. */
+    static PlaidParameters randomise(PlaidParameters p, long seed) {
         SplittableRandom rng = new SplittableRandom(seed + 1);
         for (String name : new String[] {
             "selfcond_linear.weight", "gamma_linear.weight", "output_linear.weight", "output_linear.bias"

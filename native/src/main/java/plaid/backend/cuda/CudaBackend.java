@@ -115,6 +115,11 @@ public final class CudaBackend implements ComputeBackend {
         parts.device.synchronizeStream();
     }
 
+    @Override
+    public java.util.OptionalLong deviceMemoryBytes() {
+        return java.util.OptionalLong.of(parts.device.totalMemory());
+    }
+
     /** Device bytes this backend holds now: tensors, staged arguments and workspace. */
     public long allocatedBytes() {
         return parts.memory.allocatedBytes();

@@ -2,6 +2,7 @@ package plaid.backend.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -24,6 +25,7 @@ final class CudaDevice {
     private final MemorySegment stream;
     private final int computeCapability;
     private final String name;
+    private final long totalMemory;
 
     /** Why this machine cannot run the backend, probed once: missing libraries, no driver, no device. */
     private static final class Probe {
@@ -77,6 +79,9 @@ final class CudaDevice {
             MemorySegment text = arena.allocate(256);
             CudaDriver.check(CudaDriver.cuDeviceGetName(text, 256, handle), "cuDeviceGetName");
             name = text.getString(0);
+            MemorySegment bytes = arena.allocate(JAVA_LONG);
+            CudaDriver.check(CudaDriver.cuDeviceTotalMem(bytes, handle), "cuDeviceTotalMem_v2");
+            totalMemory = bytes.get(JAVA_LONG, 0);
         }
     }
 
@@ -86,6 +91,11 @@ final class CudaDevice {
             CudaDriver.check(CudaDriver.cuDeviceGet(slot, ordinal), "cuDeviceGet(" + ordinal + ")");
             return slot.get(JAVA_INT, 0);
         }
+    }
+
+    /** The device's memory in bytes, as the driver reports it. */
+    long totalMemory() {
+        return totalMemory;
     }
 
     /** Makes the context current on the calling thread; every entry point starts here. */

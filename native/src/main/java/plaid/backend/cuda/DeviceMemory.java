@@ -65,10 +65,37 @@ final class DeviceMemory {
     long alloc(long bytes) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(JAVA_LONG);
-            CudaDriver.check(CudaDriver.cuMemAlloc(slot, bytes), "cuMemAlloc_v2(" + bytes + " bytes)");
+            int result = CudaDriver.cuMemAlloc(slot, bytes);
+            if (result == CudaDriver.CUDA_ERROR_OUT_OF_MEMORY && reclaimUnreachable())
+                result = CudaDriver.cuMemAlloc(slot, bytes);
+            CudaDriver.check(result, "cuMemAlloc_v2(" + bytes + " bytes)");
             peakAllocatedBytes.accumulateAndGet(allocatedBytes.addAndGet(bytes), Math::max);
             return slot.get(JAVA_LONG, 0);
         }
+    }
+
+    /**
+     * Tensors are freed when the garbage collector finds them unreachable, which a small Java heap
+     * may not do for a long time while device memory runs out (a sampler whose batch changes its row
+     * count drops its activations every few steps): collects, and waits for the cleaner to free what
+     * was found. True when something was freed.
+     */
+    private boolean reclaimUnreachable() {
+        long before = allocatedBytes.get();
+        System.gc();
+        long last = before;
+        for (int quietPolls = 0, polls = 0; quietPolls < 3 && polls < 200; polls++) {
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            long now = allocatedBytes.get();
+            quietPolls = now == last && now < before ? quietPolls + 1 : 0;
+            last = now;
+        }
+        return allocatedBytes.get() < before;
     }
 
     /** Frees after all queued work, which may still read the memory. */

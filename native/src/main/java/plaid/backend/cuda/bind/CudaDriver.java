@@ -38,6 +38,8 @@ public final class CudaDriver {
             LIBRARY.function("cuDeviceGetName", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
     private static final MethodHandle cuDeviceGetAttribute =
             LIBRARY.function("cuDeviceGetAttribute", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle cuDeviceTotalMem =
+            LIBRARY.function("cuDeviceTotalMem_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle cuDevicePrimaryCtxRetain =
             LIBRARY.function("cuDevicePrimaryCtxRetain", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle cuDevicePrimaryCtxRelease =
@@ -127,6 +129,15 @@ public final class CudaDriver {
     public static int cuDeviceGet(MemorySegment device, int ordinal) {
         try {
             return (int) cuDeviceGet.invokeExact(device, ordinal);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** Total memory of the device in bytes, into {@code bytes} (a size_t). */
+    public static int cuDeviceTotalMem(MemorySegment bytes, int device) {
+        try {
+            return (int) cuDeviceTotalMem.invokeExact(bytes, device);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

@@ -1,0 +1,12 @@
+#!/bin/bash
+# Runs on the GPU machine, from the repository root, with .gpu/ carried (made by
+# `gpu/prepare.sh native model bench`): plaid.bench.TrainingMemoryBenchmark, the small model's
+# training step (batch 256, bf16) with the output head chunked and whole, its peak device memory and
+# ms/step beside the original's (issue 17: ≤ 20 GiB). No parity tests (gpu/run-tests.sh has them).
+# Extra arguments go to the JVM, e.g. -Dplaid.bench.chunkRows=1024, -Dplaid.bench.chunkModes=chunked,
+# -Dplaid.bench.precision=fp32, -Dplaid.bench.trainingBatch=128. Time limit: BENCH_LIMIT_S (default 420).
+# Output: $OUT/memory.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BENCH_MAIN=plaid.bench.TrainingMemoryBenchmark BENCH_OUT=memory.txt TESTS_LIMIT_S=0 \
+  BENCH_LIMIT_S=${BENCH_LIMIT_S:-420} exec gpu/bench.sh "$@"
