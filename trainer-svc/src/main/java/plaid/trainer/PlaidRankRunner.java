@@ -12,9 +12,6 @@ import plaid.backend.Collective;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
 import plaid.backend.SocketCollective;
-import plaid.backend.cuda.CudaBackend;
-import plaid.backend.cuda.NcclCollective;
-import plaid.backend.cuda.NcclCommunicator;
 import plaid.model.CheckpointDirectory;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
@@ -72,14 +69,12 @@ public final class PlaidRankRunner implements RankRunner {
     }
 
     private static boolean cuda() {
-        String name = backendName();
-        return name.equals("cuda")
-                || name.equals("auto") && CudaBackend.unavailableReason().isEmpty();
+        return ComputeBackends.isCuda(backendName());
     }
 
     @Override
     public synchronized byte[] newUniqueId() {
-        if (cuda()) return NcclCommunicator.newUniqueId();
+        if (cuda()) return ComputeBackends.newNcclUniqueId();
         try {
             if (listening != null) listening.close();
             listening = SocketCollective.listen();
@@ -143,7 +138,7 @@ public final class PlaidRankRunner implements RankRunner {
                                     a.firstRank() + a.devices() - 1,
                                     a.worldSize(),
                                     backends.getFirst().name(),
-                                    backends.getFirst() instanceof CudaBackend ? "NCCL" : "TCP reference all-reduce",
+                                    ComputeBackends.isCuda(backends) ? "NCCL" : "TCP reference all-reduce",
                                     options.batchSize / a.worldSize()));
                     int resumed = next;
                     start.ifPresent(
@@ -158,9 +153,8 @@ public final class PlaidRankRunner implements RankRunner {
     }
 
     private List<Collective> collectives(RankAssignment a, List<ComputeBackend> backends) throws IOException {
-        if (backends.getFirst() instanceof CudaBackend)
-            return NcclCollective.join(
-                    backends.stream().map(b -> (CudaBackend) b).toList(), a.uniqueId(), a.firstRank(), a.worldSize());
+        if (ComputeBackends.isCuda(backends))
+            return ComputeBackends.ncclWorld(backends, a.uniqueId(), a.firstRank(), a.worldSize());
         List<Collective> out = new ArrayList<>();
         // Rank 0 accepts the others while they connect; one thread per local rank, as NCCL's init blocks too.
         List<Thread> threads = new ArrayList<>();
