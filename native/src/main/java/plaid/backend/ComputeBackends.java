@@ -90,4 +90,32 @@ public final class ComputeBackends {
             throw new IllegalArgumentException("ranks mix CUDA and other backends");
         return InProcessCollective.group(backends);
     }
+
+    /** Whether backend {@code name} gives CUDA ranks here ("cuda", or "auto" where there is a GPU). */
+    public static boolean isCuda(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return n.equals("cuda")
+                || n.equals("auto") && CudaBackend.unavailableReason().isEmpty();
+    }
+
+    /** Whether these ranks are CUDA ranks (their collectives are NCCL's). */
+    public static boolean isCuda(List<? extends ComputeBackend> backends) {
+        return !backends.isEmpty() && backends.stream().allMatch(b -> b instanceof CudaBackend);
+    }
+
+    /** A fresh NCCL unique id for a world spanning processes; made by one process, given to all. */
+    public static byte[] newNcclUniqueId() {
+        return plaid.backend.cuda.NcclCommunicator.newUniqueId();
+    }
+
+    /**
+     * This process's CUDA ranks {@code firstRank ..} of a world of {@code worldSize} spanning
+     * processes, through NCCL (ncclCommInitRank on {@code uniqueId}); blocks until all have joined.
+     */
+    public static List<Collective> ncclWorld(
+            List<? extends ComputeBackend> backends, byte[] uniqueId, int firstRank, int worldSize) {
+        if (!isCuda(backends)) throw new IllegalArgumentException("an NCCL world needs CUDA ranks");
+        return NcclCollective.join(
+                backends.stream().map(b -> (CudaBackend) b).toList(), uniqueId, firstRank, worldSize);
+    }
 }

@@ -36,6 +36,7 @@ public class JobRunner {
     private final JobEvents events;
     private final TrainingRuns training;
     private final ClusterCoordinator cluster;
+    private final TrainingCorpus corpus;
     private final int defaultKeepCheckpoints;
     /** Guarded by this. */
     private final Map<String, RunControl> running = new HashMap<>();
@@ -48,11 +49,13 @@ public class JobRunner {
             JobStore store,
             JobEvents events,
             TrainingRuns training,
-            ClusterCoordinator cluster) {
+            ClusterCoordinator cluster,
+            TrainingCorpus corpus) {
         this.store = store;
         this.events = events;
         this.training = training;
         this.cluster = cluster;
+        this.corpus = corpus;
         this.defaultKeepCheckpoints = config.keepCheckpoints();
         // Made here, not at startup: a SubmitJob may arrive before the StartupEvent has been observed.
         this.workers = Executors.newFixedThreadPool(
@@ -117,6 +120,12 @@ public class JobRunner {
         String failure = null;
         try {
             // With trainer-svc.cluster.workers set, the job trains on worker processes of other machines.
+            // The coordinator splits the corpus and trains the tokenizer once; workers read them from the shared root.
+            if (cluster.enabled())
+                corpus.prepare(
+                        job.getId(),
+                        job.getSpec().getCorpus(),
+                        RunPlan.of(job.getSpec(), defaultKeepCheckpoints).config());
             end = cluster.enabled()
                     ? cluster.run(
                             job,

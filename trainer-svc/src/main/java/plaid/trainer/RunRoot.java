@@ -1,6 +1,7 @@
 package plaid.trainer;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.nio.file.Path;
 import plaid.model.CheckpointDirectory;
 import plaid.service.ConfinedRoot;
@@ -13,9 +14,15 @@ public class RunRoot {
     private final ConfinedRoot root;
     private final Path corpusRoot;
 
+    @Inject
     RunRoot(TrainerServiceConfig config) {
-        this.root = new ConfinedRoot(config.root(), "run root");
-        this.corpusRoot = root.path().resolve(config.corpusRoot()).normalize();
+        this(config.root(), config.corpusRoot());
+    }
+
+    /** The root a cluster worker was given (--root), and the corpus root relative to it. */
+    RunRoot(Path root, Path corpusRoot) {
+        this.root = new ConfinedRoot(root, "run root");
+        this.corpusRoot = this.root.path().resolve(corpusRoot).normalize();
     }
 
     /** data-svc's root (trainer-svc.corpus-root): its corpora and zero-shot raw files, read only. */

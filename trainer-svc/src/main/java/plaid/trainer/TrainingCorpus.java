@@ -234,7 +234,25 @@ public class TrainingCorpus {
      * corpus's document buffer and shards as data-svc's StreamBatches deals them to rank 0 of 1.
      */
     public TokenStream.Config streamConfig(Prepared data, CorpusDirectory.Split split, PlaidConfig options) {
-        return data.corpus().stream(split, options.seqLen, 1, config.shuffleBufferChunks(), options.seed, 0, 1);
+        return streamConfig(data, split, options, config.shuffleBufferChunks());
+    }
+
+    /** The same outside the service (a cluster worker), with the service's trainer-svc.shuffle-buffer-chunks. */
+    static TokenStream.Config streamConfig(
+            Prepared data, CorpusDirectory.Split split, PlaidConfig options, int shuffleBufferChunks) {
+        return data.corpus().stream(split, options.seqLen, 1, shuffleBufferChunks, options.seed, 0, 1);
+    }
+
+    /**
+     * A cluster worker's view of what the coordinator's {@link #prepare} made: the job's own
+     * corpus folder when it has one, else data-svc's corpus {@code corpus} under the corpus root.
+     */
+    static Prepared prepared(RunRoot root, String jobId, String corpus) throws IOException {
+        Path own = root.job(jobId).resolve("data");
+        CorpusDirectory directory = Files.isRegularFile(own.resolve(CorpusDirectory.MANIFEST_FILE))
+                ? CorpusDirectory.open(own)
+                : CorpusDirectory.open(CorpusDirectory.folder(root.corpusRoot(), corpus));
+        return new Prepared(directory, directory.tokenizer());
     }
 
     /** {@code rows × seqLen} ids from a one-row stream. */

@@ -54,6 +54,9 @@ public final class DataParallelTrainer implements AutoCloseable {
     private final List<int[][]> blockParameters = new ArrayList<>();
 
     private final int accum;
+    /** This process's ranks are firstRank .. firstRank + ranks() - 1 of a world of worldSize ranks. */
+    private final int firstRank, worldSize;
+
     private boolean broken;
 
     /**
@@ -81,26 +84,51 @@ public final class DataParallelTrainer implements AutoCloseable {
             Trainer.BatchSource batches,
             int firstStep,
             long bucketCapBytes) {
+        this(c, replicas, collectives, random, batches, firstStep, bucketCapBytes, 0, replicas.size());
+    }
+
+    /**
+     * This process's share of a larger world (one worker of a multi-machine job): replica i is
+     * global rank {@code firstRank + i} of {@code worldSize}, and its collective spans the world.
+     * Every process draws each step itself from the same seed and data stream (its first local
+     * rank reads {@code batches}), so all draw the same global batch; each computes its ranks'
+     * slices, and the all-reduces make the step the world's.
+     */
+    public DataParallelTrainer(
+            PlaidConfig c,
+            List<PlaidParameters> replicas,
+            List<Collective> collectives,
+            RandomSource random,
+            Trainer.BatchSource batches,
+            int firstStep,
+            long bucketCapBytes,
+            int firstRank,
+            int worldSize) {
         if (replicas.isEmpty() || replicas.size() != collectives.size())
             throw new IllegalArgumentException(
                     replicas.size() + " replicas for " + collectives.size() + " collective ranks");
         int n = replicas.size();
-        int batchSize = c.batchSize;
-        if (batchSize % n != 0)
+        if (firstRank < 0 || firstRank + n > worldSize)
             throw new IllegalArgumentException(
-                    "batch_size " + batchSize + " must be divisible by the " + n + " devices");
+                    "ranks " + firstRank + ".." + (firstRank + n - 1) + " outside a world of " + worldSize);
+        int batchSize = c.batchSize;
+        if (batchSize % worldSize != 0)
+            throw new IllegalArgumentException(
+                    "batch_size " + batchSize + " must be divisible by the " + worldSize + " devices");
         this.collectives = List.copyOf(collectives);
         this.backwards = new int[n];
         this.accum = c.gradAccumSteps;
+        this.firstRank = firstRank;
+        this.worldSize = worldSize;
         for (int r = 0; r < n; r++) {
-            if (collectives.get(r).rank() != r || collectives.get(r).ranks() != n)
+            if (collectives.get(r).rank() != firstRank + r || collectives.get(r).ranks() != worldSize)
                 throw new IllegalArgumentException(
                         "collective " + r + " is rank " + collectives.get(r).rank() + " of "
-                                + collectives.get(r).ranks());
+                                + collectives.get(r).ranks() + ", expected " + (firstRank + r) + " of " + worldSize);
             Trainer.BatchSource source = r == 0
                     ? batches
                     : (rows, seqLen) -> {
-                        throw new IllegalStateException("only rank 0 reads the batches");
+                        throw new IllegalStateException("only the first local rank reads the batches");
                     };
             Trainer t = new Trainer(c, replicas.get(r), random, source, firstStep);
             trainers.add(t);
@@ -111,7 +139,7 @@ public final class DataParallelTrainer implements AutoCloseable {
             int rank = r;
             blockParameters.add(blockParameterIndices(c, replicas.get(r)));
             // The denoiser of this rank's main pass tells when a block's gradients are final.
-            t.objective().denoiser(batchSize / n, c.seqLen).onBlockBackward(block -> blockDone(rank, block));
+            t.objective().denoiser(batchSize / worldSize, c.seqLen).onBlockBackward(block -> blockDone(rank, block));
             threads.add(Executors.newSingleThreadExecutor(
                     Thread.ofPlatform().name("plaid-rank-" + rank).daemon().factory()));
         }
@@ -141,11 +169,12 @@ public final class DataParallelTrainer implements AutoCloseable {
         if (block == 0) backwards[rank]++;
     }
 
+    /** This process's ranks. */
     public int ranks() {
         return trainers.size();
     }
 
-    /** Rank 0's trainer: its parameters, optimiser and statistics are every rank's; checkpoints save it. */
+    /** The first local rank's trainer: its parameters, optimiser and statistics are every rank's; checkpoints save it. */
     public Trainer primary() {
         return trainers.get(0);
     }
@@ -166,13 +195,23 @@ public final class DataParallelTrainer implements AutoCloseable {
         }
     }
 
-    /** Makes every replica rank 0's (after a fresh initialisation or a restore on rank 0 only). */
+    /** Makes every replica global rank 0's (after a fresh initialisation or a restore on rank 0 only). */
     public void broadcastFromPrimary() {
         onAllRanks(r -> {
             for (Parameter p : trainers.get(r).parameters().all())
                 collectives.get(r).broadcast(p.value(), 0);
             return null;
         });
+    }
+
+    /**
+     * Whether {@code flag} is set in any process of the world (a stop one worker was asked
+     * for): every process must call it at the same point, and all get the same answer, so all
+     * leave the loop at the same step instead of leaving peers waiting in a collective.
+     */
+    public boolean anyProcess(boolean flag) {
+        return onAllRanks(r -> collectives.get(r).allReduce(new double[] {flag ? 1 : 0}, Collective.Op.SUM)[0] > 0)
+                .getFirst();
     }
 
     /** Runs optimiser step {@code step} over every rank: the metrics of the whole global batch. */
@@ -185,7 +224,7 @@ public final class DataParallelTrainer implements AutoCloseable {
             long rankStart = System.nanoTime();
             backwards[r] = 0;
             Trainer t = trainers.get(r);
-            Trainer.Sums local = t.accumulate(draw, r, n);
+            Trainer.Sums local = t.accumulate(draw, firstRank + r, worldSize);
             GradientBuckets b = buckets.get(r);
             b.finish();
             Trainer.Sums global = averageStatistics(r, local, t.reconstBatchSize());
@@ -213,9 +252,8 @@ public final class DataParallelTrainer implements AutoCloseable {
                         },
                         Collective.Op.MEAN);
         stats.restore(new double[] {st[0], mean[0], mean[1], mean[2], mean[3]});
-        int n = ranks();
         return new Trainer.Sums(
-                mean[4], mean[5], mean[6], mean[7], (int) Math.round(mean[8] * n), s.gamma0(), s.gamma1());
+                mean[4], mean[5], mean[6], mean[7], (int) Math.round(mean[8] * worldSize), s.gamma0(), s.gamma1());
     }
 
     @FunctionalInterface

@@ -34,6 +34,26 @@ public final class NcclCollective implements Collective {
                 .toList();
     }
 
+    /**
+     * This process's ranks {@code firstRank ..} of a world of {@code worldSize} spread over
+     * processes (one per machine): ncclCommInitRank with the id one process made ({@link
+     * NcclCommunicator#newUniqueId}), in one NCCL group so one thread can join several GPUs.
+     * Blocks until every rank of the world has joined.
+     */
+    public static List<Collective> join(List<CudaBackend> backends, byte[] uniqueId, int firstRank, int worldSize) {
+        List<Collective> ranks = new java.util.ArrayList<>();
+        boolean group = backends.size() > 1;
+        if (group) Nccl.check(Nccl.ncclGroupStart(), "ncclGroupStart");
+        try {
+            for (int i = 0; i < backends.size(); i++)
+                ranks.add(
+                        new NcclCollective(NcclCommunicator.join(backends.get(i), uniqueId, worldSize, firstRank + i)));
+        } finally {
+            if (group) Nccl.check(Nccl.ncclGroupEnd(), "ncclGroupEnd");
+        }
+        return List.copyOf(ranks);
+    }
+
     @Override
     public int rank() {
         return comm.rank();

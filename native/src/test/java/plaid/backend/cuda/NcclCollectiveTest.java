@@ -57,6 +57,44 @@ class NcclCollectiveTest {
         }
     }
 
+    /**
+     * The multi-process path (ncclGetUniqueId in one process, ncclCommInitRank in each): here
+     * one process joins all {@code -Dplaid.nccl.ranks} GPUs (default 1) through the id, grouped
+     * as a worker with several GPUs does, and each rank's values sum over the world.
+     */
+    @Test
+    void ranksJoinAWorldByItsUniqueId() throws Exception {
+        requireNccl();
+        int n = Integer.getInteger("plaid.nccl.ranks", 1);
+        List<plaid.backend.ComputeBackend> backends = plaid.backend.ComputeBackends.createRanks("cuda", n);
+        try {
+            List<Collective> world = NcclCollective.join(
+                    backends.stream().map(b -> (CudaBackend) b).toList(), NcclCommunicator.newUniqueId(), 0, n);
+            List<Thread> threads = new ArrayList<>();
+            float[][] got = new float[n][];
+            for (int r = 0; r < n; r++) {
+                int rank = r;
+                threads.add(Thread.ofPlatform().start(() -> {
+                    var b = backends.get(rank);
+                    Tensor t = b.allocate(5);
+                    b.upload(new float[] {rank, 1, 2, 3, rank * 10}, t);
+                    world.get(rank).allReduce(t, Collective.Op.SUM);
+                    got[rank] = b.download(t);
+                }));
+            }
+            for (Thread t : threads) t.join();
+            float ranksSum = n * (n - 1) / 2f;
+            for (int r = 0; r < n; r++) {
+                assertThat(world.get(r).rank()).isEqualTo(r);
+                assertThat(world.get(r).ranks()).isEqualTo(n);
+                assertThat(got[r]).containsExactly(ranksSum, n, 2 * n, 3 * n, 10 * ranksSum);
+            }
+            world.forEach(Collective::close);
+        } finally {
+            backends.forEach(plaid.backend.ComputeBackend::close);
+        }
+    }
+
     @Test
     void measuresTheGradientAllReduceAtTheOneBillionShape() {
         requireNccl();

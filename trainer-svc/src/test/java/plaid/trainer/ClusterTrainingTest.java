@@ -1,0 +1,305 @@
+package plaid.trainer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.grpc.ManagedChannel;
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.test.junit.TestProfile;
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import plaid.backend.ComputeBackend;
+import plaid.backend.InProcessCollective;
+import plaid.backend.cpu.CpuBackend;
+import plaid.model.PlaidParameters;
+import plaid.model.RandomSource;
+import plaid.model.Trainer;
+import plaid.model.parallel.DataParallelTrainer;
+import plaid.options.PlaidConfig;
+import plaid.service.LoopbackChannels;
+import plaid.text.TokenStream;
+import plaid.trainer.cluster.ClusterTestProfile;
+import plaid.trainer.cluster.Worker;
+import plaid.v1.CancelJobRequest;
+import plaid.v1.GetJobRequest;
+import plaid.v1.Job;
+import plaid.v1.JobEvent;
+import plaid.v1.JobState;
+import plaid.v1.ModelShape;
+import plaid.v1.Optimization;
+import plaid.v1.Reporting;
+import plaid.v1.SubmitJobRequest;
+import plaid.v1.TrainerServiceGrpc;
+import plaid.v1.TrainingSpec;
+
+/**
+ * Real training ranks in worker processes ({@code --runner plaid}): two worker JVMs on loopback,
+ * one CPU rank each, meeting through the TCP reference collective, train the job's curve that
+ * one process with two ranks (the service's own spec.devices=2 path: DataParallelTrainer over the
+ * in-process collective) trains at the same global batch. The slices, the sums and their order
+ * are the same, so the losses are equal exactly (asserted to 1e-12 relative, i.e. the double the
+ * metrics event carries). A worker killed mid-job: the coordinator restarts the attempt from the
+ * last checkpoint and the job continues the same curve.
+ */
+@QuarkusTest
+@TestProfile(ClusterTestProfile.class)
+class ClusterTrainingTest {
+    private static final Duration PATIENCE = Duration.ofSeconds(150);
+    private static final double BOUND = 1e-12;
+
+    @TestHTTPResource("/")
+    URI server;
+
+    @Inject
+    JobStore store;
+
+    @Inject
+    TrainerServiceConfig config;
+
+    @Inject
+    RunRoot root;
+
+    private ManagedChannel channel;
+    private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
+    private final List<Process> workers = new ArrayList<>();
+    private final Map<Process, Path> logs = new HashMap<>();
+    private final List<String> jobs = new ArrayList<>();
+
+    @BeforeEach
+    void connect() {
+        channel = LoopbackChannels.open(server);
+        trainer = TrainerServiceGrpc.newBlockingStub(channel);
+    }
+
+    @AfterEach
+    void cleanUp() {
+        workers.forEach(Process::destroyForcibly);
+        for (String id : jobs)
+            trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
+        channel.shutdownNow();
+    }
+
+    @Test
+    void twoWorkersTrainTheCurveOfOneProcessWithTwoRanks() throws Exception {
+        TrainingSpec spec = spec(6, 3);
+        Job job = submit(spec);
+        startWorker(job.getId(), 0);
+        startWorker(job.getId(), 1);
+
+        Job done = awaitEnd(job.getId());
+        assertThat(done.getState()).as(done.getFailure() + workerLogs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        assertThat(done.getCheckpointsList()).extracting(c -> c.getStep()).containsExactly(3, 6);
+        assertThat(messages(job.getId()))
+                .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each"))
+                .anyMatch(m -> m.startsWith("finished 6 steps over 2 ranks: final validation NLL"));
+        assertSameCurve(store.lossCurve(job.getId()), reference(job.getId(), spec));
+        for (Process w : workers) {
+            assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(w.exitValue()).as("Worker.SUCCEEDED").isZero();
+        }
+    }
+
+    @Test
+    void aKilledWorkerRestartsFromTheCheckpointAndContinuesTheSameCurve() throws Exception {
+        TrainingSpec spec = spec(40, 4);
+        Job job = submit(spec);
+        startWorker(job.getId(), 0);
+        startWorker(job.getId(), 1);
+        await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
+
+        workers.get(1).destroyForcibly(); // SIGKILL
+        await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+        startWorker(job.getId(), 1); // the orchestrator replaces the lost process
+
+        Job done = awaitEnd(job.getId());
+        assertThat(done.getState()).as(done.getFailure() + workerLogs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        assertThat(messages(job.getId())).anyMatch(m -> m.startsWith("resuming at step "));
+        SortedMap<Integer, Double> curve = store.lossCurve(job.getId());
+        assertThat(curve).hasSize(40);
+        assertSameCurve(curve, reference(job.getId(), spec));
+    }
+
+    @Test
+    void cancellingStopsEveryWorkerAtOneStepAfterACheckpoint() throws Exception {
+        Job job = submit(spec(2000, 4));
+        startWorker(job.getId(), 0);
+        startWorker(job.getId(), 1);
+        await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
+        trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
+
+        Job cancelled = awaitEnd(job.getId());
+        assertThat(cancelled.getState())
+                .as(cancelled.getFailure() + workerLogs())
+                .isEqualTo(JobState.JOB_STATE_CANCELLED);
+        // Rank 0's worker checkpointed where the workers agreed to stop: a resume_from continues there.
+        int stoppedAt = cancelled.getCheckpointsList().getLast().getStep();
+        assertThat(stoppedAt).isEqualTo(cancelled.getStep()).isLessThan(2000);
+        for (Process w : workers) {
+            assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(w.exitValue()).as("Worker.JOB_ENDED").isEqualTo(3);
+        }
+    }
+
+    private static void assertSameCurve(SortedMap<Integer, Double> curve, List<Double> reference) {
+        assertThat(curve.keySet()).hasSize(reference.size());
+        for (var e : curve.entrySet()) {
+            double expected = reference.get(e.getKey());
+            assertThat(Math.abs(e.getValue() - expected))
+                    .as("step %d: %s vs one process's %s", e.getKey(), e.getValue(), expected)
+                    .isLessThanOrEqualTo(BOUND * Math.abs(expected));
+        }
+    }
+
+    /** The service's own two-rank path on the job's prepared data: one process, the in-process collective. */
+    private List<Double> reference(String jobId, TrainingSpec spec) throws IOException {
+        PlaidConfig options = RunPlan.of(spec, 3).config();
+        TrainingCorpus.Prepared data = TrainingCorpus.prepared(root, jobId, spec.getCorpus());
+        TokenStream stream = TokenStream.start(
+                data.tokenizer(),
+                TrainingCorpus.streamConfig(
+                        data, plaid.text.CorpusDirectory.Split.TRAIN, options, config.shuffleBufferChunks()));
+        List<ComputeBackend> backends = List.of(new CpuBackend(), new CpuBackend());
+        List<PlaidParameters> replicas = new ArrayList<>();
+        for (ComputeBackend b : backends) replicas.add(PlaidParameters.initialize(options, b, options.seed));
+        List<Double> losses = new ArrayList<>();
+        try (var dp = new DataParallelTrainer(
+                options,
+                replicas,
+                InProcessCollective.group(backends),
+                new RandomSource(options.seed),
+                TrainingCorpus.batches(stream),
+                0)) {
+            for (int s = 0; s < options.steps; s++) {
+                Trainer.StepMetrics m = dp.step(s).metrics();
+                losses.add(m.loss());
+            }
+        }
+        return losses;
+    }
+
+    private static TrainingSpec spec(int steps, int checkpointFreq) {
+        return TrainingSpec.newBuilder()
+                .setCorpus(TrainingCorpus.DEMO)
+                .setSeed(11)
+                .setShape(ModelShape.newBuilder()
+                        .setDim(32)
+                        .setNBlocks(2)
+                        .setNHeads(2)
+                        .setEmbedDim(8)
+                        .setSeqLen(16)
+                        .setVocabSize(300))
+                .setOptimization(Optimization.newBuilder()
+                        .setSteps(steps)
+                        .setBatchSize(8)
+                        .setLrWarmupSteps(2)
+                        .setBiasWarmupSteps(2))
+                .setReporting(Reporting.newBuilder()
+                        .setPrintFreq(1)
+                        .setHookFreq(1000)
+                        .setValSteps(1)
+                        .setValBatchSize(4)
+                        .setFinalValSteps(1)
+                        .setCheckpointFreq(checkpointFreq)
+                        .setKeepCheckpoints(3))
+                .build();
+    }
+
+    private Job submit(TrainingSpec spec) {
+        Job job = trainer.submitJob(SubmitJobRequest.newBuilder()
+                .setSpec(spec)
+                .setDisplayName("cluster-training")
+                .build());
+        jobs.add(job.getId());
+        return job;
+    }
+
+    /** A worker JVM running the plaid runner with one CPU rank. */
+    private Process startWorker(String jobId, int nodeIndex) throws IOException {
+        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        Path log = Files.createTempFile(config.root().getParent(), "plaid-worker-" + nodeIndex + "-", ".log");
+        Process process = new ProcessBuilder(
+                        java,
+                        "-cp",
+                        classpath,
+                        "--add-modules",
+                        "jdk.incubator.vector",
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-Dplaid.backend=cpu",
+                        "-Dplaid.collective.host=127.0.0.1",
+                        "-Dtrainer-svc.shuffle-buffer-chunks=" + config.shuffleBufferChunks(),
+                        Worker.class.getName(),
+                        "--coordinator",
+                        server.getHost() + ":" + server.getPort(),
+                        "--job",
+                        jobId,
+                        "--runner",
+                        PlaidRankRunner.NAME,
+                        "--devices",
+                        "1",
+                        "--node-index",
+                        Integer.toString(nodeIndex),
+                        "--root",
+                        config.root().toString(),
+                        "--host",
+                        "loopback",
+                        "--connect-timeout",
+                        "20s")
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
+        workers.add(process);
+        logs.put(process, log);
+        return process;
+    }
+
+    private List<String> messages(String jobId) {
+        return store.eventsAfter(jobId, 0).stream()
+                .filter(JobEvent::hasMessage)
+                .map(JobEvent::getMessage)
+                .toList();
+    }
+
+    private Job awaitEnd(String jobId) throws InterruptedException {
+        await(() -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
+        return job(jobId);
+    }
+
+    private Job job(String jobId) {
+        return trainer.getJob(GetJobRequest.newBuilder().setJobId(jobId).build());
+    }
+
+    private void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + PATIENCE.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what + workerLogs());
+            Thread.sleep(100);
+        }
+    }
+
+    private String workerLogs() {
+        StringBuilder text = new StringBuilder();
+        logs.forEach((process, log) -> {
+            try {
+                text.append("\n--- ").append(log).append('\n').append(Files.readString(log));
+            } catch (IOException e) {
+                text.append("\n(no log ").append(log).append(')');
+            }
+        });
+        return text.toString();
+    }
+}
