@@ -207,9 +207,34 @@ public final class Worker {
                         + installed.stream().map(RankRunner::name).toList()));
     }
 
+    /**
+     * gRPC's own retries for the calls a repeat cannot harm, on the transport failures a connection
+     * can throw at a stream before the coordinator saw it (a GOAWAY answers INTERNAL). Join is left
+     * out (a second join of a node reads as a new pod), and Report (it records checkpoints).
+     */
+    private static Map<String, Object> retryPolicy() {
+        List<Map<String, Object>> names = List.of("PublishUniqueId", "AwaitUniqueId", "Heartbeat", "Leave").stream()
+                .map(m -> Map.<String, Object>of("service", "plaid.v1.ClusterRendezvous", "method", m))
+                .toList();
+        Map<String, Object> policy = Map.of(
+                "maxAttempts",
+                4.0,
+                "initialBackoff",
+                "0.2s",
+                "maxBackoff",
+                "2s",
+                "backoffMultiplier",
+                2.0,
+                "retryableStatusCodes",
+                List.of("UNAVAILABLE", "INTERNAL"));
+        return Map.of("methodConfig", List.of(Map.of("name", names, "retryPolicy", policy)));
+    }
+
     private static ManagedChannel channel(String target, String token) {
-        ManagedChannelBuilder<?> builder =
-                ManagedChannelBuilder.forTarget(target).usePlaintext();
+        ManagedChannelBuilder<?> builder = ManagedChannelBuilder.forTarget(target)
+                .usePlaintext()
+                .defaultServiceConfig(retryPolicy())
+                .enableRetry();
         if (token != null && !token.isEmpty()) {
             Metadata headers = new Metadata();
             headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
