@@ -9,16 +9,11 @@ import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
 import java.io.IOException;
 import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.SortedMap;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -33,7 +28,7 @@ import plaid.options.PlaidConfig;
 import plaid.service.LoopbackChannels;
 import plaid.text.TokenStream;
 import plaid.trainer.cluster.ClusterTestProfile;
-import plaid.trainer.cluster.Worker;
+import plaid.trainer.cluster.WorkerProcesses;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.GetJobRequest;
 import plaid.v1.Job;
@@ -75,19 +70,19 @@ class ClusterTrainingTest {
 
     private ManagedChannel channel;
     private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-    private final List<Process> workers = new ArrayList<>();
-    private final Map<Process, Path> logs = new HashMap<>();
+    private WorkerProcesses workers;
     private final List<String> jobs = new ArrayList<>();
 
     @BeforeEach
     void connect() {
         channel = LoopbackChannels.open(server);
         trainer = TrainerServiceGrpc.newBlockingStub(channel);
+        workers = new WorkerProcesses(server, config.root().getParent(), PATIENCE);
     }
 
     @AfterEach
     void cleanUp() {
-        workers.forEach(Process::destroyForcibly);
+        workers.killAll();
         for (String id : jobs)
             trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
         channel.shutdownNow();
@@ -101,13 +96,13 @@ class ClusterTrainingTest {
         startWorker(job.getId(), 1);
 
         Job done = awaitEnd(job.getId());
-        assertThat(done.getState()).as(done.getFailure() + workerLogs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        assertThat(done.getState()).as(done.getFailure() + workers.logs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(done.getCheckpointsList()).extracting(c -> c.getStep()).containsExactly(3, 6);
         assertThat(messages(job.getId()))
                 .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each"))
                 .anyMatch(m -> m.startsWith("finished 6 steps over 2 ranks: final validation NLL"));
         assertSameCurve(store.lossCurve(job.getId()), reference(job.getId(), spec));
-        for (Process w : workers) {
+        for (Process w : workers.started()) {
             assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(w.exitValue()).as("Worker.SUCCEEDED").isZero();
         }
@@ -119,14 +114,15 @@ class ClusterTrainingTest {
         Job job = submit(spec);
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
-        await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
+        workers.await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
 
-        workers.get(1).destroyForcibly(); // SIGKILL
-        await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+        workers.started().get(1).destroyForcibly(); // SIGKILL
+        workers.await(
+                () -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
         startWorker(job.getId(), 1); // the orchestrator replaces the lost process
 
         Job done = awaitEnd(job.getId());
-        assertThat(done.getState()).as(done.getFailure() + workerLogs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        assertThat(done.getState()).as(done.getFailure() + workers.logs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(messages(job.getId())).anyMatch(m -> m.startsWith("resuming at step "));
         SortedMap<Integer, Double> curve = store.lossCurve(job.getId());
         assertThat(curve).hasSize(40);
@@ -138,17 +134,17 @@ class ClusterTrainingTest {
         Job job = submit(spec(2000, 4));
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
-        await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
+        workers.await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
         trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
 
         Job cancelled = awaitEnd(job.getId());
         assertThat(cancelled.getState())
-                .as(cancelled.getFailure() + workerLogs())
+                .as(cancelled.getFailure() + workers.logs())
                 .isEqualTo(JobState.JOB_STATE_CANCELLED);
         // Rank 0's worker checkpointed where the workers agreed to stop: a resume_from continues there.
         int stoppedAt = cancelled.getCheckpointsList().getLast().getStep();
         assertThat(stoppedAt).isEqualTo(cancelled.getStep()).isLessThan(2000);
-        for (Process w : workers) {
+        for (Process w : workers.started()) {
             assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(w.exitValue()).as("Worker.JOB_ENDED").isEqualTo(3);
         }
@@ -227,46 +223,6 @@ class ClusterTrainingTest {
         return job;
     }
 
-    /** A worker JVM running the plaid runner with one CPU rank. */
-    private Process startWorker(String jobId, int nodeIndex) throws IOException {
-        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        String java = ProcessHandle.current().info().command().orElse("java");
-        Path log = Files.createTempFile(config.root().getParent(), "plaid-worker-" + nodeIndex + "-", ".log");
-        Process process = new ProcessBuilder(
-                        java,
-                        "-cp",
-                        classpath,
-                        "--add-modules",
-                        "jdk.incubator.vector",
-                        "--enable-native-access=ALL-UNNAMED",
-                        "-Dplaid.backend=cpu",
-                        "-Dplaid.collective.host=127.0.0.1",
-                        "-Dtrainer-svc.shuffle-buffer-chunks=" + config.shuffleBufferChunks(),
-                        Worker.class.getName(),
-                        "--coordinator",
-                        server.getHost() + ":" + server.getPort(),
-                        "--job",
-                        jobId,
-                        "--runner",
-                        PlaidRankRunner.NAME,
-                        "--devices",
-                        "1",
-                        "--node-index",
-                        Integer.toString(nodeIndex),
-                        "--root",
-                        config.root().toString(),
-                        "--host",
-                        "loopback",
-                        "--connect-timeout",
-                        "20s")
-                .redirectErrorStream(true)
-                .redirectOutput(log.toFile())
-                .start();
-        workers.add(process);
-        logs.put(process, log);
-        return process;
-    }
-
     private List<String> messages(String jobId) {
         return store.eventsAfter(jobId, 0).stream()
                 .filter(JobEvent::hasMessage)
@@ -274,32 +230,30 @@ class ClusterTrainingTest {
                 .toList();
     }
 
+    /** A worker JVM running the plaid runner with one CPU rank. */
+    private Process startWorker(String jobId, int nodeIndex) throws IOException {
+        return workers.start(
+                jobId,
+                PlaidRankRunner.NAME,
+                nodeIndex,
+                1,
+                config.root(),
+                List.of(
+                        "--add-modules",
+                        "jdk.incubator.vector",
+                        "--enable-native-access=ALL-UNNAMED",
+                        "-Dplaid.backend=cpu",
+                        "-Dplaid.collective.host=127.0.0.1",
+                        "-Dtrainer-svc.shuffle-buffer-chunks=" + config.shuffleBufferChunks()));
+    }
+
     private Job awaitEnd(String jobId) throws InterruptedException {
-        await(() -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
+        workers.await(
+                () -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
         return job(jobId);
     }
 
     private Job job(String jobId) {
         return trainer.getJob(GetJobRequest.newBuilder().setJobId(jobId).build());
-    }
-
-    private void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + PATIENCE.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what + workerLogs());
-            Thread.sleep(100);
-        }
-    }
-
-    private String workerLogs() {
-        StringBuilder text = new StringBuilder();
-        logs.forEach((process, log) -> {
-            try {
-                text.append("\n--- ").append(log).append('\n').append(Files.readString(log));
-            } catch (IOException e) {
-                text.append("\n(no log ").append(log).append(')');
-            }
-        });
-        return text.toString();
     }
 }

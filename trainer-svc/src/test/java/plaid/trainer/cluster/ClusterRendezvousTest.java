@@ -12,13 +12,11 @@ import jakarta.inject.Inject;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.IntStream;
@@ -64,18 +62,19 @@ class ClusterRendezvousTest {
 
     private ManagedChannel channel;
     private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-    private final List<Process> workers = new ArrayList<>();
+    private WorkerProcesses workers;
     private final List<String> jobs = new ArrayList<>();
 
     @BeforeEach
     void connect() {
         channel = LoopbackChannels.open(server);
         trainer = TrainerServiceGrpc.newBlockingStub(channel);
+        workers = new WorkerProcesses(server, ClusterTestProfile.RUN_ROOT.getParent(), PATIENCE);
     }
 
     @AfterEach
     void cleanUp() {
-        workers.forEach(Process::destroyForcibly);
+        workers.killAll();
         // A job a failed assertion left running must not hold the queue for the next test.
         for (String id : jobs)
             trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
@@ -135,8 +134,9 @@ class ClusterRendezvousTest {
         startWorker(job.getId(), 1, 1);
         int checkpointed = awaitCheckpoint(job.getId());
 
-        workers.get(1).destroyForcibly(); // SIGKILL
-        await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+        workers.started().get(1).destroyForcibly(); // SIGKILL
+        workers.await(
+                () -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
         startWorker(job.getId(), 1, 1); // the orchestrator replaces the lost process
 
         Job done = awaitEnd(job.getId());
@@ -169,10 +169,11 @@ class ClusterRendezvousTest {
         Process survivor = startWorker(job.getId(), 0, 1);
         startWorker(job.getId(), 1, 1);
         awaitCheckpoint(job.getId());
-        workers.get(1).destroyForcibly();
-        await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+        workers.started().get(1).destroyForcibly();
+        workers.await(
+                () -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
         Process replacement = startWorker(job.getId(), 1, 1);
-        await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 2: ")), "attempt 2");
+        workers.await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 2: ")), "attempt 2");
         replacement.destroyForcibly(); // restarts spent (max-restarts=1): the job fails
 
         Job failed = awaitEnd(job.getId());
@@ -308,46 +309,20 @@ class ClusterRendezvousTest {
         return job;
     }
 
-    /** A worker JVM on the test's classpath, its output in a file beside the run root. */
+    /** A worker JVM with the counting runner. */
     private Process startWorker(String jobId, int nodeIndex, int devices) throws IOException {
-        String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        String java = ProcessHandle.current().info().command().orElse("java");
-        Path log = Files.createTempFile(ClusterTestProfile.RUN_ROOT.getParent(), "worker-" + nodeIndex + "-", ".log");
-        Process process = new ProcessBuilder(
-                        java,
-                        "-cp",
-                        classpath,
-                        "-Dplaid.counting.step-millis=" + STEP_MILLIS,
-                        Worker.class.getName(),
-                        "--coordinator",
-                        server.getHost() + ":" + server.getPort(),
-                        "--job",
-                        jobId,
-                        "--runner",
-                        CountingRankRunner.NAME,
-                        "--devices",
-                        Integer.toString(devices),
-                        "--node-index",
-                        Integer.toString(nodeIndex),
-                        "--root",
-                        ClusterTestProfile.RUN_ROOT.toString(),
-                        "--host",
-                        "loopback",
-                        "--connect-timeout",
-                        "20s")
-                .redirectErrorStream(true)
-                .redirectOutput(log.toFile())
-                .start();
-        workers.add(process);
-        logs.put(process, log);
-        return process;
+        return workers.start(
+                jobId,
+                CountingRankRunner.NAME,
+                nodeIndex,
+                devices,
+                ClusterTestProfile.RUN_ROOT,
+                List.of("-Dplaid.counting.step-millis=" + STEP_MILLIS));
     }
-
-    private final java.util.Map<Process, Path> logs = new java.util.HashMap<>();
 
     private List<String> uniqueIdDigests(Process worker) throws IOException {
         Pattern digest = Pattern.compile("unique id sha-256 ([0-9a-f]+)");
-        return Files.readAllLines(logs.get(worker)).stream()
+        return Files.readAllLines(workers.log(worker)).stream()
                 .map(digest::matcher)
                 .filter(Matcher::find)
                 .map(m -> m.group(1))
@@ -362,12 +337,13 @@ class ClusterRendezvousTest {
     }
 
     private int awaitCheckpoint(String jobId) throws InterruptedException {
-        await(() -> store.latestCheckpoint(jobId).isPresent(), "a checkpoint of job " + jobId);
+        workers.await(() -> store.latestCheckpoint(jobId).isPresent(), "a checkpoint of job " + jobId);
         return store.latestCheckpoint(jobId).orElseThrow().step;
     }
 
     private Job awaitEnd(String jobId) throws InterruptedException {
-        await(() -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
+        workers.await(
+                () -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
         return job(jobId);
     }
 
@@ -379,25 +355,5 @@ class ClusterRendezvousTest {
         Matcher step = Pattern.compile("step-(\\d+)").matcher(text);
         assertThat(step.find()).as(text).isTrue();
         return Integer.parseInt(step.group(1));
-    }
-
-    private void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + PATIENCE.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what + workerLogs());
-            Thread.sleep(100);
-        }
-    }
-
-    private String workerLogs() {
-        StringBuilder text = new StringBuilder();
-        logs.forEach((process, log) -> {
-            try {
-                text.append("\n--- ").append(log).append('\n').append(Files.readString(log));
-            } catch (IOException e) {
-                text.append("\n(no log ").append(log).append(')');
-            }
-        });
-        return text.toString();
     }
 }
