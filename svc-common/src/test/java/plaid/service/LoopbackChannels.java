@@ -7,6 +7,7 @@ import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
 import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
@@ -14,6 +15,8 @@ import io.grpc.reflection.v1.ServiceResponse;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -47,6 +50,26 @@ public final class LoopbackChannels {
         return HealthGrpc.newBlockingStub(channel)
                 .check(HealthCheckRequest.getDefaultInstance())
                 .getStatus();
+    }
+
+    /**
+     * Waits until the service {@code process} runs answers its health check SERVING; fails, pointing
+     * at {@code log}, if the process ends first or {@code patience} runs out.
+     */
+    public static void awaitServing(Channel channel, Process process, Duration patience, Path log)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + patience.toNanos();
+        while (true) {
+            StatusRuntimeException refusal = null;
+            try {
+                if (health(channel) == HealthCheckResponse.ServingStatus.SERVING) return;
+            } catch (StatusRuntimeException notYet) {
+                refusal = notYet;
+            }
+            if (System.nanoTime() > deadline || !process.isAlive())
+                throw new IllegalStateException("the service did not start; see " + log, refusal);
+            Thread.sleep(200);
+        }
     }
 
     /** The service names that server reflection lists; its error when reflection refuses. */

@@ -2,15 +2,13 @@ package plaid.trainer.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import grpc.health.v1.HealthGrpc;
-import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -168,19 +166,7 @@ class CoordinatorRestartIT {
                         root.resolve("service.log").toFile()))
                 .start();
         channel = LoopbackChannels.open("127.0.0.1", port);
-        HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (true) {
-            try {
-                health.check(HealthCheckRequest.getDefaultInstance());
-                break;
-            } catch (StatusRuntimeException notYet) {
-                if (System.nanoTime() > deadline || !service.isAlive())
-                    throw new IllegalStateException(
-                            "the service did not start; see " + root.resolve("service.log"), notYet);
-            }
-            Thread.sleep(200);
-        }
+        LoopbackChannels.awaitServing(channel, service, Duration.ofSeconds(60), root.resolve("service.log"));
         return TrainerServiceGrpc.newBlockingStub(channel);
     }
 
