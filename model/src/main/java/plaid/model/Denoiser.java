@@ -75,6 +75,25 @@ public final class Denoiser {
             int seqLen,
             boolean readSecondaryLogits,
             HeadChunks chunks) {
+        this(c, params, rows, seqLen, readSecondaryLogits, chunks, 0);
+    }
+
+    /**
+     * @param recomputedBlocks how many blocks (0 to L) keep none of their activations for the backward, which
+     *                         runs their forward again ({@link TrainingMemory#recomputedBlocks}); the
+     *                         results do not depend on it
+     */
+    public Denoiser(
+            PlaidConfig c,
+            PlaidParameters params,
+            int rows,
+            int seqLen,
+            boolean readSecondaryLogits,
+            HeadChunks chunks,
+            int recomputedBlocks) {
+        if (recomputedBlocks < 0 || recomputedBlocks > c.nBlocks)
+            throw new IllegalArgumentException(TrainingMemory.RECOMPUTED_BLOCKS_PROPERTY + ": " + recomputedBlocks
+                    + " blocks to recompute, outside [0, " + c.nBlocks + "] (the model's blocks)");
         this.be = params.backend();
         this.mode = c.diffusionMode();
         this.rows = rows;
@@ -85,9 +104,19 @@ public final class Denoiser {
         for (int i = 0; i < stream.length; i++) stream[i] = be.allocate(tokens, d);
         this.input = new InputProjection(c, params, rows, seqLen, stream[0]);
         TransformerBlock.Workspace workspace = TransformerBlock.Workspace.allocate(be, tokens, d);
+        // The first k blocks share one set of activations and recompute it in their backward: any k blocks
+        // save as much, and the last ones, which the backward reaches first, then start it (and a
+        // data-parallel step's first gradient buckets) with no forward to run again.
+        TransformerBlock.Activations shared =
+                recomputedBlocks > 0 ? TransformerBlock.Activations.allocate(be, c, rows, seqLen) : null;
         this.blocks = new TransformerBlock[c.nBlocks];
-        for (int i = 0; i < blocks.length; i++)
-            blocks[i] = new TransformerBlock(c, params, i, rows, seqLen, stream[i], stream[i + 1], workspace);
+        for (int i = 0; i < blocks.length; i++) {
+            boolean recomputes = i < recomputedBlocks;
+            TransformerBlock.Activations kept =
+                    recomputes ? shared : TransformerBlock.Activations.allocate(be, c, rows, seqLen);
+            blocks[i] = new TransformerBlock(
+                    c, params, i, rows, seqLen, stream[i], stream[i + 1], workspace, kept, recomputes);
+        }
         this.head = OutputHead.forMode(c, params, rows, seqLen, readSecondaryLogits, chunks, stream[c.nBlocks]);
         this.dh = be.allocate(tokens, d);
         this.dz = be.allocate(tokens, c.embedDim);

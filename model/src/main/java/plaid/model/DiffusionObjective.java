@@ -33,12 +33,15 @@ public final class DiffusionObjective {
     /** Whether the denoiser's x̂ is token-space and needs converting ({@link DiffusionMode#convertsReconstToBow}). */
     private final boolean convertReconst;
 
-    /** How the denoisers hold the logits and the self-conditioning pass's rows ({@link TrainingMemory}). */
+    /** How the denoisers hold the logits, the self-conditioning pass's rows and the blocks' activations ({@link TrainingMemory}). */
     private final TrainingMemory memory;
 
-    /** As {@code -Dplaid.head.chunkRows} and {@code -Dplaid.selfcond.rowsPerPass} ask ({@link TrainingMemory}). */
+    /**
+     * As {@code -Dplaid.head.chunkRows}, {@code -Dplaid.selfcond.rowsPerPass} and {@code -Dplaid.recompute.blocks}
+     * ask ({@link TrainingMemory}).
+     */
     public DiffusionObjective(PlaidConfig config, PlaidParameters params) {
-        this(config, params, TrainingMemory.fromSystemProperties(params.backend(), config.vocabSize));
+        this(config, params, TrainingMemory.fromSystemProperties(params.backend(), config));
     }
 
     /** @param memory how the denoisers hold their logits and activations; the results do not depend on it */
@@ -50,6 +53,11 @@ public final class DiffusionObjective {
         DiffusionMode mode = c.diffusionMode();
         this.bow = mode.inBowSpace() ? c.bowTransform() : null;
         this.convertReconst = mode.convertsReconstToBow();
+    }
+
+    /** How this objective's denoisers hold what grows with the batch. */
+    public TrainingMemory memory() {
+        return memory;
     }
 
     /** Token-space latents [rows, S, E] in the space diffusion runs in. */
@@ -151,7 +159,8 @@ public final class DiffusionObjective {
     /** The denoiser that served the latest main pass of {@code rows} rows (its logits, x̂). */
     public Denoiser denoiser(int rows, int seqLen) {
         return denoisers.computeIfAbsent(
-                rows * 1_000_003 + seqLen, k -> new Denoiser(c, params, rows, seqLen, false, memory.headChunks()));
+                rows * 1_000_003 + seqLen,
+                k -> new Denoiser(c, params, rows, seqLen, false, memory.headChunks(), memory.recomputedBlocks()));
     }
 
     private Tensor[] buffers(int rows, int seqLen) {

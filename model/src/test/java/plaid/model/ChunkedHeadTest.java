@@ -3,14 +3,10 @@ package plaid.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import plaid.backend.ComputeBackend;
-import plaid.backend.Segments;
 import plaid.backend.cpu.CpuBackend;
 import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
@@ -24,53 +20,12 @@ import plaid.options.PlaidConfig;
  * chunks split, to float rounding.
  */
 class ChunkedHeadTest {
-    private static final int ROWS = 8, SEQ = 64, RECONST_ROWS = 3;
+    private static final int ROWS = TestModels.OBJECTIVE_ROWS, SEQ = TestModels.OBJECTIVE_SEQ;
     /** Relative bound (max |Δ| / max |x|) on the gradients whose row sums are split by chunk. */
     private static final double SPLIT_SUM_BOUND = 1e-5;
 
-    /** Everything the objective's evaluate yields, by name. */
     private static Map<String, double[]> run(TrainingMemory memory, String mode) {
-        PlaidConfig c = TrainerTest.tinyConfig();
-        c.vocabSize = 96;
-        c.seqLen = SEQ;
-        TestModels.inMode(c, mode);
-        PlaidParameters p = PlaidParameters.initialize(c, new CpuBackend(), 5);
-        ComputeBackend be = p.backend();
-        SplittableRandom rng = new SplittableRandom(23);
-        TestModels.perturb(p, rng);
-        p.zeroGrads();
-        int[] tokens = rng.ints((long) ROWS * SEQ, 0, c.vocabSize).toArray();
-        double[] t = DiffusionObjective.lowDiscrepancyTimes(ROWS, RECONST_ROWS, 0.37);
-        float[] mask = new float[ROWS];
-        for (int i = 1; i < ROWS; i += 2) mask[i] = 1f; // both paths, so Ê gets gradient from some rows only
-        var mb = new DiffusionObjective.MicroBatch(
-                tokens,
-                SEQ,
-                t,
-                mask,
-                DiffusionObjective.gaussian(rng, ROWS * SEQ * c.embedDim),
-                Segments.whole(ROWS, SEQ),
-                RECONST_ROWS,
-                RECONST_ROWS,
-                0.7,
-                0.5,
-                0.5);
-        DiffusionObjective objective = new DiffusionObjective(c, p, memory);
-        DiffusionObjective.Result r = objective.evaluate(mb, true);
-        Map<String, double[]> out = new LinkedHashMap<>();
-        out.put("loss, nll", new double[] {r.loss(), r.nll()});
-        out.put("reconst", r.reconst());
-        out.put("diffusion", r.diffusion());
-        out.put("x_selfcond", toDoubles(r.xSelfcond()));
-        out.put("x_reconst", toDoubles(be.download(objective.denoiser(ROWS, SEQ).xReconst())));
-        for (Parameter q : p.all()) out.put(q.group() + "." + q.name(), toDoubles(be.download(q.grad())));
-        return out;
-    }
-
-    private static double[] toDoubles(float[] f) {
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) d[i] = f[i];
-        return d;
+        return TestModels.objectiveResults(TestModels.objectiveConfig(mode, 2), new CpuBackend(), memory);
     }
 
     @ParameterizedTest(name = "{0} rows a chunk, self-conditioning {1} rows a pass")
