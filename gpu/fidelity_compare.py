@@ -96,6 +96,10 @@ def compare(run_dir, tolerance):
         if noise is not None:
             print(f"estimator noise ({name}): the last validation and the final one, same weights, "
                   f"{100 * noise:.2f}% apart")
+    noises = [n for n in (noise_o, noise_u) if n is not None]
+    if noises and max(noises) > tolerance / 2:
+        print(f"  note: the estimator's noise is of the tolerance's order; more --val_passes or --val_batches "
+              f"would tell a real difference from it")
     if end_o is None or end_u is None:
         problems.append("no end value on one side")
         verdict = "FAIL"
