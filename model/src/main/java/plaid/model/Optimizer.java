@@ -89,26 +89,19 @@ public final class Optimizer {
         previousGradNorms[step % NORM_HISTORY] = gradNorm;
 
         adamSteps++;
-        double f = lrFactor(step);
         List<Parameter> all = params.all();
+        List<ComputeBackend.AdamWTensors> tensors = new ArrayList<>(all.size());
+        double[] lrScale = new double[all.size()], decayPerLr = new double[all.size()];
         for (int i = 0; i < all.size(); i++) {
             Parameter p = all.get(i);
-            double baseLr = baseLearningRate(p);
-            double lr = baseLr * f;
-            // train.py stores weight_decay/(lr + 1e-16) so that lr·wd' is the module's decay
-            double decay = lr * (p.group().weightDecay(c) / (baseLr + 1e-16));
-            be.adamW(
-                    p.value(),
-                    p.grad(),
-                    firstMoments.get(i),
-                    secondMoments.get(i),
-                    (float) lr,
-                    (float) c.beta1,
-                    (float) c.beta2,
-                    ADAM_EPS,
-                    (float) decay,
-                    adamSteps);
+            tensors.add(
+                    new ComputeBackend.AdamWTensors(p.value(), p.grad(), firstMoments.get(i), secondMoments.get(i)));
+            // parameter i steps with lr = baseLr·f and decay = lr·wd': train.py stores weight_decay/(lr + 1e-16) as
+            // wd', so that lr·wd' is the module's decay
+            lrScale[i] = baseLearningRate(p);
+            decayPerLr[i] = p.group().weightDecay(c) / (lrScale[i] + 1e-16);
         }
+        be.adamW(tensors, lrScale, decayPerLr, lrFactor(step), (float) c.beta1, (float) c.beta2, ADAM_EPS, adamSteps);
         applyHooks(step);
         return gradNorm;
     }
