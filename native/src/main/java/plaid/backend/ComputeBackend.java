@@ -171,6 +171,16 @@ public interface ComputeBackend extends AutoCloseable {
     double sumOfSquares(Tensor t);
 
     /**
+     * {@link #sumOfSquares} of each tensor, each exactly as that op gives it (the gradient norm's terms). This
+     * default calls it per tensor; a device backend reads all the sums back at once.
+     */
+    default double[] sumsOfSquares(List<Tensor> tensors) {
+        double[] sums = new double[tensors.size()];
+        for (int i = 0; i < sums.length; i++) sums[i] = sumOfSquares(tensors.get(i));
+        return sums;
+    }
+
+    /**
      * {@code out[g, r, :] = in[g, r, :] * factors[g]} for a tensor of {@code factors.length}
      * equal groups of rows (per-sequence scalars such as 1/√var).
      */

@@ -28,6 +28,8 @@ import plaid.backend.cuda.bind.CudaDriver;
 final class CapturedStep implements StepGraph {
     private static final Cleaner CLEANER = Cleaner.create();
     private static final System.Logger LOG = System.getLogger(CapturedStep.class.getName());
+    private static final java.util.concurrent.atomic.AtomicBoolean WARNED =
+            new java.util.concurrent.atomic.AtomicBoolean();
     static final int MAX_FAILED_CAPTURES = 2;
     static final int MAX_STALE_REPLAYS = 8;
 
@@ -264,6 +266,9 @@ final class CapturedStep implements StepGraph {
         direct = true;
         resources.dropGraph();
         trace = null;
-        LOG.log(System.Logger.Level.WARNING, () -> "a repeated step runs without a CUDA graph from now on: " + why);
+        // once at WARNING: a model whose step cannot be recorded (a head that reads back) gives up in every sampler
+        LOG.log(
+                WARNED.getAndSet(true) ? System.Logger.Level.DEBUG : System.Logger.Level.WARNING,
+                () -> "a repeated step runs without a CUDA graph from now on: " + why);
     }
 }

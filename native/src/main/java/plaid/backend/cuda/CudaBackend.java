@@ -340,6 +340,12 @@ public final class CudaBackend implements ComputeBackend {
         return parts.algebra.sumOfSquares(t);
     }
 
+    /** One read-back for all the tensors' partial sums, added up per tensor as {@link #sumOfSquares} adds them. */
+    @Override
+    public double[] sumsOfSquares(List<Tensor> tensors) {
+        return parts.algebra.sumsOfSquares(tensors);
+    }
+
     @Override
     public void scaleGroups(Tensor in, float[] factors, Tensor out) {
         parts.algebra.scaleGroups(in, factors, out);

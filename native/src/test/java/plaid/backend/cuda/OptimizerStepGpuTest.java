@@ -13,12 +13,14 @@ import plaid.backend.ComputeBackend.AdamWTensors;
 import plaid.backend.Tensor;
 
 /**
- * The one-launch AdamW of many parameters (optimizer.cu's adam_w_multi) against the per-parameter kernel on
- * the GPU: the same arithmetic per element, so bit for bit the same parameters and moments, over sizes that
- * end inside a block, on a block's edge and span many blocks, with an empty parameter among them. Skipped
- * without a GPU unless {@code -Dplaid.cuda.required=true} (gpu/run-tests.sh).
+ * The optimizer step's many-parameter ops on the GPU against their per-parameter forms: the one-launch AdamW
+ * (optimizer.cu's adam_w_multi) against the per-parameter kernel, the same arithmetic per element, so bit for
+ * bit the same parameters and moments, over sizes that end inside a block, on a block's edge and span many
+ * blocks, with an empty parameter among them; and the gradient norm's sums of squares, read back at once,
+ * against one sumOfSquares each. Skipped without a GPU unless {@code -Dplaid.cuda.required=true}
+ * (gpu/run-tests.sh).
  */
-class ManyParameterAdamWGpuTest {
+class OptimizerStepGpuTest {
     private static CudaBackend gpu;
     private final Random random = new Random(11);
 
@@ -108,6 +110,35 @@ class ManyParameterAdamWGpuTest {
             if (sizes[i] > 0)
                 assertThat(gpu.download(a.param())).as("param %d moved", i).isNotEqualTo(initial.get(i));
         }
+    }
+
+    @Test
+    void sumsOfSquaresReadBackAtOnceAreEachTensorsOwnExactly() {
+        int[] sizes = {0, 1, 5000, 4096 * 1024 + 3, 5_000_000};
+        List<Tensor> tensors = new ArrayList<>();
+        for (int n : sizes) {
+            float[] v = new float[n];
+            for (int k = 0; k < n; k++) v[k] = (float) random.nextGaussian();
+            tensors.add(tensor(v));
+        }
+        double[] each = new double[sizes.length];
+        for (int i = 0; i < sizes.length; i++) each[i] = gpu.sumOfSquares(tensors.get(i));
+        gpu.profileOps(true);
+        gpu.resetOpProfile();
+        double[] all;
+        try {
+            all = gpu.sumsOfSquares(tensors);
+        } finally {
+            gpu.profileOps(false);
+        }
+        assertThat(all).containsExactly(each);
+        assertThat(all[3]).as("a sum over many blocks").isGreaterThan(0);
+        assertThat(gpu.opProfile())
+                .filteredOn(t -> t.op().equals("download") || t.op().equals("dot_partials"))
+                .extracting(OpTiming::op, OpTiming::calls)
+                .containsExactlyInAnyOrder(
+                        org.assertj.core.api.Assertions.tuple("download", 1L),
+                        org.assertj.core.api.Assertions.tuple("dot_partials", (long) sizes.length));
     }
 
     private static int[] bits(float[] values) {
