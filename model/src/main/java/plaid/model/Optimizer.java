@@ -77,9 +77,9 @@ public final class Optimizer {
      * @throws TrainingDivergedException when the gradient norm is not finite, before anything changes
      */
     public double step(int step) {
+        List<Tensor> grads = params.all().stream().map(Parameter::grad).toList();
         double sumSq = 0; // the parameters' terms added in their order, as one sumOfSquares each gave them
-        for (double s :
-                be.sumsOfSquares(params.all().stream().map(Parameter::grad).toList())) sumSq += s;
+        for (double s : be.sumsOfSquares(grads)) sumSq += s;
         double gradNorm = Math.sqrt(sumSq);
         // Clipping cannot rescue a NaN or infinite gradient (its scale would be 0 or NaN): stop
         // here, so the weights, moments and norm history stay as the last good step left them.

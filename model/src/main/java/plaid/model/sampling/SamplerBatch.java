@@ -103,9 +103,9 @@ public final class SamplerBatch {
         int rows = members.stream().mapToInt(Trajectory::rows).sum();
         ModelCall call = calls.get(lane);
         if (call == null || call.denoiser.rows() != rows) {
+            if (call != null) retiredReplays += call.graph.replays();
             // the old call's activations are unreachable before the new ones are allocated, so a device backend that
             // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
-            if (call != null) retiredReplays += call.graph.replays();
             calls.remove(lane);
             call = null;
             calls.put(lane, call = new ModelCall(lane, rows));
