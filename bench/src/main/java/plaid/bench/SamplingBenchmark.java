@@ -19,8 +19,9 @@ import plaid.options.PlaidConfig;
 /**
  * Sampling ms/step, unguided and prefix-guided, for one model shape in each GEMM precision; in the
  * bf16 mode also the step measured directly, the ablations of its bf16 operands and tensor-core
- * attention, and per-op profiles. A model measured under several option sets gets its weights
- * copied onto each face.
+ * attention, and per-op profiles; with {@code -Dplaid.bench.graphs=true} also each sampling row and
+ * the directly measured step with the model call recorded as a CUDA graph ({@link CudaOptions#graphs}).
+ * A model measured under several option sets gets its weights copied onto each face.
  */
 final class SamplingBenchmark extends GpuMeasurements {
     /** How many sampler steps the timing divides by: the difference of two runs, so setup and the final argmax cancel. */
@@ -44,6 +45,9 @@ final class SamplingBenchmark extends GpuMeasurements {
     private static final int SMALL_SHAPE_STEP_FACTOR = 4;
 
     private static final int DIRECT_STEPS = 20;
+
+    /** Rows with the model call recorded once and replayed as a CUDA graph, beside the rows without. */
+    private static final boolean GRAPHS = Boolean.getBoolean("plaid.bench.graphs");
 
     /** The host copy of the weights last copied onto another face, and whose they are. */
     private PlaidParameters copiedFrom;
@@ -109,6 +113,26 @@ final class SamplingBenchmark extends GpuMeasurements {
                             samplerStepMillis(sampler, unguided, timedSteps),
                             unguidedAnchor,
                             "ms/step")));
+            if (GRAPHS) {
+                guarded("sampling " + shape + " unguided " + mode + " with CUDA graphs", () -> {
+                    DiffusionSampler recorded =
+                            new DiffusionSampler(config, withGraphs(config, face, params), maxSeqLen);
+                    rows.add(new Row(
+                            "sampling, unguided, " + shape + ", 8 × " + unguidedSeqLen,
+                            mode + ", CUDA graphs",
+                            samplerStepMillis(recorded, unguided, timedSteps),
+                            unguidedAnchor,
+                            "ms/step"));
+                    if (!NO_GUIDED)
+                        rows.add(new Row(
+                                "sampling, prefix-guided (" + GUIDANCE_PREFIX + " tokens), " + shape + ", 8 × "
+                                        + guidedSeqLen,
+                                mode + ", CUDA graphs",
+                                samplerStepMillis(recorded, guided, timedSteps),
+                                guidedAnchor,
+                                "ms/step"));
+                });
+            }
             if (!NO_GUIDED)
                 guarded(
                         "sampling " + shape + " guided " + mode,
@@ -127,6 +151,13 @@ final class SamplingBenchmark extends GpuMeasurements {
                             + ", 8 × " + unguidedSeqLen;
                     rows.add(new Row(
                             work, mode, directStepMillis(config, params, unguidedSeqLen), unguidedAnchor, "ms/step"));
+                    if (GRAPHS)
+                        rows.add(new Row(
+                                work,
+                                mode + ", CUDA graphs",
+                                directStepMillis(config, withGraphs(config, face, params), unguidedSeqLen),
+                                unguidedAnchor,
+                                "ms/step"));
                     CudaOptions converted = face.options().withBf16Activations(false);
                     rows.add(new Row(
                             work,
@@ -199,12 +230,19 @@ final class SamplingBenchmark extends GpuMeasurements {
         }
     }
 
+    /** The weights of {@code params} on the face of {@code face}'s options with CUDA graphs on. */
+    private PlaidParameters withGraphs(PlaidConfig config, CudaBackend face, PlaidParameters params) {
+        return on(config, face.withOptions(face.options().withGraphs(true)), params);
+    }
+
     /**
      * One unguided sampler step done here as DiffusionSampler does it, with 8 samples: upload
      * float32(z), the denoiser's forward at bias scale 1 with self-conditioning, download x̂,
      * upload it as the next self-conditioning input, the weights declared read-only (the sampler's float64 update of z, ≈ 0.1 ms
-     * of host time for 8 × 1024 × 16 values, is left out). The median over {@value #DIRECT_STEPS}
-     * steps after three of warm-up.
+     * of host time for 8 × 1024 × 16 values, is left out). The uploads and the forward are one step of a
+     * {@link plaid.backend.StepGraph}, as the sampler's model call, recorded where the face's options ask for
+     * graphs. The median over {@value #DIRECT_STEPS} steps after three of warm-up (the direct run, the
+     * capture and a replay, with graphs).
      */
     private double directStepMillis(PlaidConfig c, PlaidParameters params, int seqLen) {
         releaseGarbage();
@@ -221,15 +259,20 @@ final class SamplingBenchmark extends GpuMeasurements {
         double[] gammas = new double[samples];
         java.util.Arrays.fill(gammas, 0.5);
         double[] millis = new double[DIRECT_STEPS];
+        plaid.backend.StepGraph graph = gpu.stepGraph();
+        float[][] selfCondHost = {new float[size]};
         // the weights read-only for the steps, as DiffusionSampler declares them
         gpu.withReadOnly(params.all().stream().map(plaid.model.Parameter::value).toList(), () -> {
             for (int i = -3; i < DIRECT_STEPS; i++) {
                 gpu.synchronize();
                 long start = System.nanoTime();
-                gpu.upload(zHost, z);
-                denoiser.forward(z, gammas, embedding, 1.0, selfCond, null, segments, false);
-                float[] reconst = gpu.download(denoiser.xReconst());
-                gpu.upload(reconst, selfCond);
+                float[] previous = selfCondHost[0];
+                graph.run(() -> {
+                    gpu.upload(zHost, z);
+                    gpu.upload(previous, selfCond);
+                    denoiser.forward(z, gammas, embedding, 1.0, selfCond, null, segments, false);
+                });
+                selfCondHost[0] = gpu.download(denoiser.xReconst());
                 if (i >= 0) millis[i] = (System.nanoTime() - start) / 1e6;
             }
             return null;

@@ -77,8 +77,9 @@ public final class Optimizer {
      * @throws TrainingDivergedException when the gradient norm is not finite, before anything changes
      */
     public double step(int step) {
-        double sumSq = 0;
-        for (Parameter p : params.all()) sumSq += be.sumOfSquares(p.grad());
+        List<Tensor> grads = params.all().stream().map(Parameter::grad).toList();
+        double sumSq = 0; // the parameters' terms added in their order, as one sumOfSquares each gave them
+        for (double s : be.sumsOfSquares(grads)) sumSq += s;
         double gradNorm = Math.sqrt(sumSq);
         // Clipping cannot rescue a NaN or infinite gradient (its scale would be 0 or NaN): stop
         // here, so the weights, moments and norm history stay as the last good step left them.
@@ -89,26 +90,19 @@ public final class Optimizer {
         previousGradNorms[step % NORM_HISTORY] = gradNorm;
 
         adamSteps++;
-        double f = lrFactor(step);
         List<Parameter> all = params.all();
+        List<ComputeBackend.AdamWTensors> tensors = new ArrayList<>(all.size());
+        double[] lrScale = new double[all.size()], decayPerLr = new double[all.size()];
         for (int i = 0; i < all.size(); i++) {
             Parameter p = all.get(i);
-            double baseLr = baseLearningRate(p);
-            double lr = baseLr * f;
-            // train.py stores weight_decay/(lr + 1e-16) so that lr·wd' is the module's decay
-            double decay = lr * (p.group().weightDecay(c) / (baseLr + 1e-16));
-            be.adamW(
-                    p.value(),
-                    p.grad(),
-                    firstMoments.get(i),
-                    secondMoments.get(i),
-                    (float) lr,
-                    (float) c.beta1,
-                    (float) c.beta2,
-                    ADAM_EPS,
-                    (float) decay,
-                    adamSteps);
+            tensors.add(
+                    new ComputeBackend.AdamWTensors(p.value(), p.grad(), firstMoments.get(i), secondMoments.get(i)));
+            // parameter i steps with lr = baseLr·f and decay = lr·wd': train.py stores weight_decay/(lr + 1e-16) as
+            // wd', so that lr·wd' is the module's decay
+            lrScale[i] = baseLearningRate(p);
+            decayPerLr[i] = p.group().weightDecay(c) / (lrScale[i] + 1e-16);
         }
+        be.adamW(tensors, lrScale, decayPerLr, lrFactor(step), (float) c.beta1, (float) c.beta2, ADAM_EPS, adamSteps);
         applyHooks(step);
         return gradNorm;
     }

@@ -4,7 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import java.util.List;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import plaid.backend.ComputeBackend;
+import plaid.backend.Tensor;
 import plaid.backend.cpu.CpuBackend;
 import plaid.options.PlaidConfig;
 
@@ -72,6 +76,53 @@ class OptimizerTest {
         Optimizer o = optimizer(c);
         assertThat(o.lrFactor(1100)).isCloseTo(0.5, within(1e-9));
         assertThat(o.lrFactor(2100)).isCloseTo(0.0, within(1e-9));
+    }
+
+    /**
+     * The one many-parameter AdamW call gives every parameter exactly what the per-parameter op gave it before:
+     * lr = base·f with µP's 1/width_mult for matrices, and train.py's decay lr·wd/(base + 1e-16) per group.
+     */
+    @Test
+    void aStepMovesEveryParameterExactlyAsThePerParameterUpdateAtItsGroupsRateAndDecay() {
+        PlaidConfig c = schedule("linear");
+        c.weightDecay = 0.1;
+        c.weightDecayEmbed = 0.01;
+        c.validate();
+        PlaidParameters params = PlaidParameters.initialize(c, new CpuBackend(), 1);
+        PlaidParameters reference = PlaidParameters.initialize(c, new CpuBackend(), 1);
+        ComputeBackend be = reference.backend();
+        SplittableRandom random = new SplittableRandom(3);
+        for (int i = 0; i < params.all().size(); i++) {
+            float[] g = new float[(int) params.all().get(i).value().numel()];
+            for (int k = 0; k < g.length; k++) g[k] = (float) (0.01 * random.nextGaussian());
+            params.backend().upload(g, params.all().get(i).grad());
+            be.upload(g, reference.all().get(i).grad());
+        }
+        Optimizer o = new Optimizer(c, params, 0);
+        int step = 50; // past the zero-rate steps, halfway through the warm-up
+        o.step(step);
+
+        double f = o.lrFactor(step);
+        assertThat(f).isEqualTo(0.5);
+        List<Parameter> all = reference.all();
+        boolean decayed = false;
+        for (int i = 0; i < all.size(); i++) {
+            Parameter p = all.get(i);
+            Tensor m = be.allocate(p.shape()), v = be.allocate(p.shape());
+            double base = o.baseLearningRate(p), lr = base * f;
+            double decay = lr * (p.group().weightDecay(c) / (base + 1e-16));
+            decayed |= decay > 0;
+            be.adamW(p.value(), p.grad(), m, v, (float) lr, (float) c.beta1, (float) c.beta2, 1e-8f, (float) decay, 1);
+        }
+        assertThat(decayed).as("some group decays").isTrue();
+        List<float[]> got = params.snapshotValues(), expected = reference.snapshotValues();
+        for (int i = 0; i < all.size(); i++)
+            assertThat(got.get(i)).as(all.get(i).name()).isEqualTo(expected.get(i));
+        List<float[]> initial =
+                PlaidParameters.initialize(c, new CpuBackend(), 1).snapshotValues();
+        for (int i = 0; i < all.size(); i++)
+            if (all.get(i).group().learningRate(c) > 0)
+                assertThat(got.get(i)).as("%s moved", all.get(i).name()).isNotEqualTo(initial.get(i));
     }
 
     @Test

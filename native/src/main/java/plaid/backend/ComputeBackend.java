@@ -1,6 +1,7 @@
 package plaid.backend;
 
 import java.util.Collection;
+import java.util.List;
 import java.util.function.Supplier;
 
 /**
@@ -151,6 +152,15 @@ public interface ComputeBackend extends AutoCloseable {
         return body.get();
     }
 
+    /**
+     * A handle for a step queued again and again the same way ({@link StepGraph}), which this backend may
+     * record once and replay. This default runs every body directly; the CUDA backend records CUDA graphs
+     * when its options ask for them.
+     */
+    default StepGraph stepGraph() {
+        return StepGraph.direct();
+    }
+
     /** {@code y += alpha * x}. */
     void axpy(float alpha, Tensor x, Tensor y);
 
@@ -159,6 +169,16 @@ public interface ComputeBackend extends AutoCloseable {
 
     /** Σ t² in double precision. */
     double sumOfSquares(Tensor t);
+
+    /**
+     * {@link #sumOfSquares} of each tensor, each exactly as that op gives it (the gradient norm's terms). This
+     * default calls it per tensor; a device backend reads all the sums back at once.
+     */
+    default double[] sumsOfSquares(List<Tensor> tensors) {
+        double[] sums = new double[tensors.size()];
+        for (int i = 0; i < sums.length; i++) sums[i] = sumOfSquares(tensors.get(i));
+        return sums;
+    }
 
     /**
      * {@code out[g, r, :] = in[g, r, :] * factors[g]} for a tensor of {@code factors.length}
@@ -266,6 +286,42 @@ public interface ComputeBackend extends AutoCloseable {
             float eps,
             float decay,
             int step);
+
+    /** One parameter's tensors for the many-parameter {@link #adamW(List, double[], double[], double, float, float, float, int)}. */
+    record AdamWTensors(Tensor param, Tensor grad, Tensor m, Tensor v) {
+        /** Refuses lists of per-parameter values that do not match the tensors one for one. */
+        public static void requireMatching(List<AdamWTensors> tensors, double[] lrScale, double[] decayPerLr) {
+            if (lrScale.length != tensors.size() || decayPerLr.length != tensors.size()) {
+                throw new IllegalArgumentException("adamW: " + tensors.size() + " parameters, " + lrScale.length
+                        + " lrScale and " + decayPerLr.length + " decayPerLr values");
+            }
+        }
+    }
+
+    /**
+     * {@link #adamW(Tensor, Tensor, Tensor, Tensor, float, float, float, float, float, int) adamW} on many
+     * parameters at once, parameter i with {@code lr = (float) (lrScale[i]·lrFactor)} and
+     * {@code decay = (float) (lrScale[i]·lrFactor·decayPerLr[i])}, the products in double: exactly what that op
+     * gives called once per parameter with those values, which is what this default does. A device backend
+     * updates them all in one launch: the per-parameter scales are fixed for a run (µP's learning rate per
+     * group, the weight decay per unit of learning rate), only the schedule's factor changes from step to step.
+     */
+    default void adamW(
+            List<AdamWTensors> tensors,
+            double[] lrScale,
+            double[] decayPerLr,
+            double lrFactor,
+            float beta1,
+            float beta2,
+            float eps,
+            int step) {
+        AdamWTensors.requireMatching(tensors, lrScale, decayPerLr);
+        for (int i = 0; i < tensors.size(); i++) {
+            AdamWTensors t = tensors.get(i);
+            double lr = lrScale[i] * lrFactor;
+            adamW(t.param(), t.grad(), t.m(), t.v(), (float) lr, beta1, beta2, eps, (float) (lr * decayPerLr[i]), step);
+        }
+    }
 
     @Override
     default void close() {}

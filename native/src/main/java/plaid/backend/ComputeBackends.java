@@ -59,14 +59,7 @@ public final class ComputeBackends {
             for (int r = 1; r < ranks; r++) {
                 if (first instanceof CudaBackend cuda) {
                     CudaOptions o = cuda.options();
-                    out.add(new CudaBackend(new CudaOptions(
-                            o.device() + r,
-                            o.precision(),
-                            o.tiledAttention(),
-                            o.bf16Operands(),
-                            o.flashAttention(),
-                            o.flashAttentionFromBf16Copy(),
-                            o.bf16Activations())));
+                    out.add(new CudaBackend(o.withDevice(o.device() + r)));
                 } else {
                     out.add(new CpuBackend());
                 }

@@ -11,6 +11,7 @@ import java.util.function.Supplier;
 import plaid.backend.ComputeBackend;
 import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
+import plaid.backend.StepGraph;
 import plaid.backend.Tensor;
 import plaid.model.Denoiser;
 import plaid.model.NoiseSchedule;
@@ -26,7 +27,8 @@ import plaid.options.bow.DiffusionMode;
  * or seed. Every row of a Plaid forward carries its own γ, so rows at different t share one
  * forward; the rows are grouped into lanes that need a forward of their own: by seq_len, by
  * which logits they read, and by whether a guidance backward follows (so the backward runs only
- * over the guided rows). Not thread-safe: one step at a time, inside {@link #session}.
+ * over the guided rows). A lane's model call is the same work every step, which the backend may record
+ * once and replay ({@link StepGraph}). Not thread-safe: one step at a time, inside {@link #session}.
  */
 public final class SamplerBatch {
     private final PlaidParameters params;
@@ -40,6 +42,8 @@ public final class SamplerBatch {
     private final List<Tensor> weights;
     /** Each lane's model call, reused while its row count stays the same. */
     private final Map<Lane, ModelCall> calls = new HashMap<>();
+    /** Replays of the step graphs of model calls no longer in use. */
+    private long retiredReplays;
 
     private GuidanceGradient guidance;
 
@@ -99,6 +103,7 @@ public final class SamplerBatch {
         int rows = members.stream().mapToInt(Trajectory::rows).sum();
         ModelCall call = calls.get(lane);
         if (call == null || call.denoiser.rows() != rows) {
+            if (call != null) retiredReplays += call.graph.replays();
             // the old call's activations are unreachable before the new ones are allocated, so a device backend that
             // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
             calls.remove(lane);
@@ -134,6 +139,12 @@ public final class SamplerBatch {
             }
             row += t.rows();
         }
+    }
+
+    /** How many model calls replayed a recorded step ({@link StepGraph#replays}): 0 on a backend that records none. */
+    long stepGraphReplays() {
+        return retiredReplays
+                + calls.values().stream().mapToLong(c -> c.graph.replays()).sum();
     }
 
     private double gamma(double t) {
@@ -178,6 +189,8 @@ public final class SamplerBatch {
         final Tensor z;
         final Tensor xSelfcond;
         final Segments segments;
+        /** The uploads and the forward, the same work on the same tensors each step. */
+        final StepGraph graph = be.stepGraph();
 
         ModelCall(Lane lane, int rows) {
             this.denoiser = new Denoiser(config, params, rows, lane.seqLen, lane.secondaryLogits);
@@ -202,9 +215,11 @@ public final class SamplerBatch {
                 at += t.z.length;
                 row += t.rows();
             }
-            be.upload(zf, z);
-            be.upload(sc, xSelfcond);
-            denoiser.forward(z, gammas, embedding, 1.0, xSelfcond, null, segments, guided);
+            graph.run(() -> {
+                be.upload(zf, z);
+                be.upload(sc, xSelfcond);
+                denoiser.forward(z, gammas, embedding, 1.0, xSelfcond, null, segments, guided);
+            });
         }
 
         /** x̂ of the forward queued last, in z's space (waits for it). */

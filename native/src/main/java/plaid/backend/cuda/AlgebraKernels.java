@@ -4,6 +4,7 @@ import static plaid.backend.cuda.CudaBackend.cuda;
 import static plaid.backend.cuda.CudaTensor.groupSize;
 import static plaid.backend.cuda.CudaTensor.requireSameSize;
 
+import java.util.List;
 import plaid.backend.Tensor;
 
 /**
@@ -42,6 +43,31 @@ final class AlgebraKernels {
         return dotProducts(c, c, 1)[0];
     }
 
+    /** Each tensor's partial sums as {@link #sumOfSquares} makes them, all read back at once and added per tensor alike. */
+    double[] sumsOfSquares(List<Tensor> tensors) {
+        int n = tensors.size();
+        if (n == 0) return new double[0];
+        CudaTensor[] ts = new CudaTensor[n];
+        int[] blocks = new int[n];
+        int[] first = new int[n];
+        int total = 0;
+        for (int i = 0; i < n; i++) {
+            ts[i] = cuda(tensors.get(i));
+            blocks[i] = blocksPerGroup(ts[i].numel());
+            first[i] = total;
+            total = Math.addExact(total, blocks[i]);
+        }
+        long partials = workspace.reserve((long) total * Double.BYTES);
+        for (int i = 0; i < n; i++) {
+            long at = partials + (long) first[i] * Double.BYTES;
+            launcher.launch(Kernel.DOT_PARTIALS, 1, blocks[i], 0, ts[i].numel(), ts[i], ts[i], at);
+        }
+        double[] partial = memory.downloadDoubles(partials, total);
+        double[] sums = new double[n];
+        for (int i = 0; i < n; i++) for (int k = 0; k < blocks[i]; k++) sums[i] += partial[first[i] + k];
+        return sums;
+    }
+
     void scaleGroups(Tensor in, float[] factors, Tensor out) {
         CudaTensor ci = cuda(in), co = cuda(out);
         requireSameSize(ci, co, "scaleGroups");
@@ -59,8 +85,7 @@ final class AlgebraKernels {
     /** Σ a·b over each of {@code groups} equal groups: partial sums per block on the device, added here in double. */
     private double[] dotProducts(CudaTensor a, CudaTensor b, int groups) {
         long groupSize = groupSize(a, groups);
-        int blocksPerGroup = (int) Math.clamp(
-                (groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
+        int blocksPerGroup = blocksPerGroup(groupSize);
         int partialCount = Math.multiplyExact(groups, blocksPerGroup);
         long partials = workspace.reserve((long) partialCount * Double.BYTES);
         launcher.launch(Kernel.DOT_PARTIALS, groups, blocksPerGroup, 0, groupSize, a, b, partials);
@@ -68,6 +93,12 @@ final class AlgebraKernels {
         double[] sums = new double[groups];
         for (int i = 0; i < partialCount; i++) sums[i / blocksPerGroup] += partial[i];
         return sums;
+    }
+
+    /** Blocks of a dot-product reduction over one group of {@code groupSize} elements. */
+    private static int blocksPerGroup(long groupSize) {
+        return (int) Math.clamp(
+                (groupSize + DOT_ELEMENTS_PER_BLOCK - 1) / DOT_ELEMENTS_PER_BLOCK, 1, MAX_DOT_BLOCKS_PER_GROUP);
     }
 
     void addToGroupRows(Tensor v, Tensor x) {

@@ -43,7 +43,23 @@ final class AttentionKernels {
     /** Device copies of each position's segment [start, end), and the longest segment (which sizes shared memory). */
     record SegmentBounds(long starts, long ends, int longest) {}
 
+    /** Each position's segment bounds on the host, and the longest segment. */
+    private record HostBounds(Segments of, int[] starts, int[] ends, int longest) {}
+
+    /**
+     * The bounds of the latest segments: every block of a forward passes the same (immutable) segments, which
+     * need not be walked again for each.
+     */
+    private HostBounds latestBounds;
+
     SegmentBounds stage(Segments segments) {
+        HostBounds host = latestBounds;
+        if (host == null || host.of() != segments) latestBounds = host = bounds(segments);
+        long[] staged = memory.stage(host.starts(), host.ends());
+        return new SegmentBounds(staged[0], staged[1], host.longest());
+    }
+
+    private static HostBounds bounds(Segments segments) {
         int rows = segments.rows(), seqLen = segments.seqLen();
         int[] starts = new int[rows * seqLen], ends = new int[rows * seqLen];
         int longest = 0;
@@ -54,8 +70,7 @@ final class AttentionKernels {
                 longest = Math.max(longest, ends[b * seqLen + i] - starts[b * seqLen + i]);
             }
         }
-        long[] staged = memory.stage(starts, ends);
-        return new SegmentBounds(staged[0], staged[1], longest);
+        return new HostBounds(segments, starts, ends, longest);
     }
 
     private static void requireLayout(CudaTensor qkv, int heads, Segments segments) {

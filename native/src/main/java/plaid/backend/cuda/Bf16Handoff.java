@@ -39,6 +39,16 @@ final class Bf16Handoff {
         return madeAt == launcher.queued() && address == t.address() && elements == t.numel() ? copy : 0;
     }
 
+    /**
+     * Holds no copy any more: the next op converts for itself, and the next copy goes to the first buffer. A
+     * recorded step ({@link CapturedStep}) starts so each time, so that its copies land where they did when it
+     * was captured (which buffer is free otherwise depends on the steps before).
+     */
+    void forget() {
+        copy = 0;
+        madeAt = -1;
+    }
+
     void free() {
         first.free();
         second.free();

@@ -24,6 +24,7 @@ final class Bf16Operands {
     private final Launcher launcher;
     private final DeviceMemory memory;
     private final Bf16Handoff handoff;
+    private final StepCapture steps;
     /** Scratch for a GEMM's first and second operand (the attention uses them for qkv and dOut). */
     final DeviceMemory.Scratch scratchA, scratchB;
 
@@ -40,10 +41,11 @@ final class Bf16Operands {
     /** This thread's read-only tensors by device address, while a {@link #withReadOnly} call runs. */
     private final ThreadLocal<Map<Long, ReadOnlyCopy>> readOnlyCopies = ThreadLocal.withInitial(LinkedHashMap::new);
 
-    Bf16Operands(Launcher launcher, DeviceMemory memory, Bf16Handoff handoff) {
+    Bf16Operands(Launcher launcher, DeviceMemory memory, Bf16Handoff handoff, StepCapture steps) {
         this.launcher = launcher;
         this.memory = memory;
         this.handoff = handoff;
+        this.steps = steps;
         this.scratchA = memory.scratch();
         this.scratchB = memory.scratch();
     }
@@ -117,11 +119,14 @@ final class Bf16Operands {
         return destination;
     }
 
-    /** The kept bf16 copy of t when it is read-only on this thread (made at its first use), else 0. */
+    /**
+     * The kept bf16 copy of t when it is read-only on this thread (made at its first use, ahead of a replayed
+     * step that first uses it: {@link StepCapture#beforeStep}), else 0.
+     */
     private long readOnly(CudaTensor t) {
         ReadOnlyCopy copy = readOnlyCopies.get().get(t.address());
         if (copy == null || copy.elements != t.numel()) return 0;
-        if (copy.address == 0) copy.address = convertInto(t, memory.alloc(copy.elements * 2));
+        if (copy.address == 0) copy.address = steps.beforeStep(() -> convertInto(t, memory.alloc(copy.elements * 2)));
         return copy.address;
     }
 

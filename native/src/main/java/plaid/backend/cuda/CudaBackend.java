@@ -10,6 +10,7 @@ import java.util.Optional;
 import java.util.function.Supplier;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Segments;
+import plaid.backend.StepGraph;
 import plaid.backend.Tensor;
 import plaid.backend.cuda.bind.NativeLibrary;
 
@@ -27,8 +28,9 @@ import plaid.backend.cuda.bind.NativeLibrary;
  * (context and stream), {@link DeviceMemory} (allocations and their accounting), {@link Launcher}
  * (every queued operation, counted), {@link Matmul} and {@link LtMatmul} (the GEMMs and cuBLASLt's
  * plans), {@link Bf16Operands} and {@link Bf16Handoff} (the bf16 copies), {@link FusedBlocks} (the
- * forward-only block halves). How it computes is fixed by its {@link CudaOptions}; another option
- * set is another face on the same device ({@link #withOptions}), sharing its memory and stream.
+ * forward-only block halves), {@link CapturedStep} (a repeated step as a CUDA graph). How it computes is
+ * fixed by its {@link CudaOptions}; another option set is another face on the same device
+ * ({@link #withOptions}), sharing its memory and stream.
  *
  * <p>Device memory is freed when the last tensor viewing it becomes unreachable, or at
  * {@link #close()}. For measurements: {@link #allocatedBytes()}, {@link #peakAllocatedBytes()},
@@ -88,6 +90,11 @@ public final class CudaBackend implements ComputeBackend {
 
     public CudaOptions options() {
         return options;
+    }
+
+    /** The device's parts, for this package's tests. */
+    CudaParts parts() {
+        return parts;
     }
 
     /** For the other CUDA libraries' calls (NCCL) on this backend's device. */
@@ -306,6 +313,12 @@ public final class CudaBackend implements ComputeBackend {
         ComputeBackend.super.mlpOnto(alpha, x, w1, w2, addend, out, activation, preActivation, forBackward);
     }
 
+    /** A CUDA graph of the step when the options ask for graphs ({@link CapturedStep}), else direct runs. */
+    @Override
+    public StepGraph stepGraph() {
+        return options.graphs() ? new CapturedStep(parts) : ComputeBackend.super.stepGraph();
+    }
+
     /** Inside the body, each of the tensors is converted to bf16 once for all the products that read it. */
     @Override
     public <T> T withReadOnly(Collection<Tensor> tensors, Supplier<T> body) {
@@ -325,6 +338,12 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public double sumOfSquares(Tensor t) {
         return parts.algebra.sumOfSquares(t);
+    }
+
+    /** One read-back for all the tensors' partial sums, added up per tensor as {@link #sumOfSquares} adds them. */
+    @Override
+    public double[] sumsOfSquares(List<Tensor> tensors) {
+        return parts.algebra.sumsOfSquares(tensors);
     }
 
     @Override
@@ -443,5 +462,19 @@ public final class CudaBackend implements ComputeBackend {
             float decay,
             int step) {
         parts.optimizer.adamW(param, grad, m, v, lr, beta1, beta2, eps, decay, step);
+    }
+
+    /** One launch for all the parameters (optimizer.cu's adam_w_multi), bit for bit the per-parameter op's results. */
+    @Override
+    public void adamW(
+            List<AdamWTensors> tensors,
+            double[] lrScale,
+            double[] decayPerLr,
+            double lrFactor,
+            float beta1,
+            float beta2,
+            float eps,
+            int step) {
+        parts.optimizer.adamW(tensors, lrScale, decayPerLr, lrFactor, beta1, beta2, eps, step);
     }
 }

@@ -24,6 +24,8 @@ import plaid.backend.MatmulPrecision;
  * @param bf16Activations the norms, the rotary and the flash attention hand a bf16 copy of their output
  *     to the op right after them, and forward-only blocks keep their activations in bf16 only (off:
  *     {@code -Dplaid.cuda.bf16.convertActivations=true}, separate conversion passes)
+ * @param graphs {@link CudaBackend#stepGraph()} records a repeated step once as a CUDA graph and replays it
+ *     ({@code -Dplaid.cuda.graphs=true}; off by default: each step's ops are launched one by one)
  */
 public record CudaOptions(
         int device,
@@ -32,8 +34,10 @@ public record CudaOptions(
         boolean bf16Operands,
         boolean flashAttention,
         boolean flashAttentionFromBf16Copy,
-        boolean bf16Activations) {
+        boolean bf16Activations,
+        boolean graphs) {
     public static final String DEVICE_PROPERTY = "plaid.cuda.device";
+    public static final String GRAPHS_PROPERTY = "plaid.cuda.graphs";
 
     public CudaOptions {
         if (device < 0)
@@ -41,9 +45,9 @@ public record CudaOptions(
         if (precision == null) throw new IllegalArgumentException("precision is required");
     }
 
-    /** Device 0, fp32, every bf16 switch on. */
+    /** Device 0, fp32, every bf16 switch on, no graphs. */
     public static CudaOptions defaults() {
-        return new CudaOptions(0, GemmPrecision.FP32, true, true, true, true, true);
+        return new CudaOptions(0, GemmPrecision.FP32, true, true, true, true, true, false);
     }
 
     /** The options the system properties name, the defaults where they say nothing. */
@@ -55,36 +59,98 @@ public record CudaOptions(
                 !Boolean.getBoolean("plaid.cuda.bf16.fp32Operands"),
                 !Boolean.getBoolean("plaid.cuda.bf16.fp32Attention"),
                 !Boolean.getBoolean("plaid.cuda.bf16.flashAttentionConvertsTiles"),
-                !Boolean.getBoolean("plaid.cuda.bf16.convertActivations"));
+                !Boolean.getBoolean("plaid.cuda.bf16.convertActivations"),
+                Boolean.getBoolean(GRAPHS_PROPERTY));
+    }
+
+    /** The same options on another device (a data-parallel rank's). */
+    public CudaOptions withDevice(int d) {
+        return new CudaOptions(
+                d,
+                precision,
+                tiledAttention,
+                bf16Operands,
+                flashAttention,
+                flashAttentionFromBf16Copy,
+                bf16Activations,
+                graphs);
     }
 
     public CudaOptions withPrecision(GemmPrecision p) {
         return new CudaOptions(
-                device, p, tiledAttention, bf16Operands, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
+                device,
+                p,
+                tiledAttention,
+                bf16Operands,
+                flashAttention,
+                flashAttentionFromBf16Copy,
+                bf16Activations,
+                graphs);
     }
 
     public CudaOptions withTiledAttention(boolean on) {
         return new CudaOptions(
-                device, precision, on, bf16Operands, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
+                device,
+                precision,
+                on,
+                bf16Operands,
+                flashAttention,
+                flashAttentionFromBf16Copy,
+                bf16Activations,
+                graphs);
     }
 
     public CudaOptions withBf16Operands(boolean on) {
         return new CudaOptions(
-                device, precision, tiledAttention, on, flashAttention, flashAttentionFromBf16Copy, bf16Activations);
+                device,
+                precision,
+                tiledAttention,
+                on,
+                flashAttention,
+                flashAttentionFromBf16Copy,
+                bf16Activations,
+                graphs);
     }
 
     public CudaOptions withFlashAttention(boolean on) {
         return new CudaOptions(
-                device, precision, tiledAttention, bf16Operands, on, flashAttentionFromBf16Copy, bf16Activations);
+                device,
+                precision,
+                tiledAttention,
+                bf16Operands,
+                on,
+                flashAttentionFromBf16Copy,
+                bf16Activations,
+                graphs);
     }
 
     public CudaOptions withFlashAttentionFromBf16Copy(boolean on) {
-        return new CudaOptions(device, precision, tiledAttention, bf16Operands, flashAttention, on, bf16Activations);
+        return new CudaOptions(
+                device, precision, tiledAttention, bf16Operands, flashAttention, on, bf16Activations, graphs);
     }
 
     public CudaOptions withBf16Activations(boolean on) {
         return new CudaOptions(
-                device, precision, tiledAttention, bf16Operands, flashAttention, flashAttentionFromBf16Copy, on);
+                device,
+                precision,
+                tiledAttention,
+                bf16Operands,
+                flashAttention,
+                flashAttentionFromBf16Copy,
+                on,
+                graphs);
+    }
+
+    public CudaOptions withGraphs(boolean on) {
+        return new CudaOptions(
+                device,
+                precision,
+                tiledAttention,
+                bf16Operands,
+                flashAttention,
+                flashAttentionFromBf16Copy,
+                bf16Activations,
+                on);
     }
 
     /**

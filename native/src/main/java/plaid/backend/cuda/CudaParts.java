@@ -8,6 +8,9 @@ package plaid.backend.cuda;
 final class CudaParts {
     final CudaDevice device;
     final OpProfile profile;
+    /** What the launcher and the memory do inside a {@link CapturedStep}, and the steps' native resources. */
+    final StepCapture steps;
+
     final DeviceMemory memory;
     final KernelLibrary kernels;
     final Launcher launcher;
@@ -29,11 +32,12 @@ final class CudaParts {
     CudaParts(int deviceIndex) {
         device = new CudaDevice(deviceIndex);
         profile = new OpProfile(device::synchronizeAll);
-        memory = new DeviceMemory(device, profile);
+        steps = new StepCapture();
+        memory = new DeviceMemory(device, profile, steps);
         kernels = new KernelLibrary(device.computeCapability());
-        launcher = new Launcher(device, kernels, profile);
+        launcher = new Launcher(device, kernels, profile, steps);
         handoff = new Bf16Handoff(launcher, memory);
-        bf16 = new Bf16Operands(launcher, memory, handoff);
+        bf16 = new Bf16Operands(launcher, memory, handoff, steps);
         matmul = new Matmul(device, launcher, memory, bf16);
         workspace = memory.scratch();
         algebra = new AlgebraKernels(launcher, memory, workspace);
@@ -41,12 +45,13 @@ final class CudaParts {
         activations = new ActivationKernels(launcher, memory, handoff);
         attention = new AttentionKernels(launcher, memory, workspace, bf16, handoff);
         head = new HeadKernels(launcher, memory, workspace);
-        optimizer = new OptimizerKernels(launcher);
+        optimizer = new OptimizerKernels(launcher, memory);
         fused = new FusedBlocks(device, launcher, memory, matmul.lt, bf16, attention);
     }
 
     void close() {
         memory.close(() -> {
+            steps.releaseAll();
             workspace.free();
             bf16.free();
             handoff.free();

@@ -17,7 +17,8 @@ import plaid.backend.cuda.bind.CudaDriver;
 /**
  * A backend's device memory and its accounting: tensor allocations, freed when the last tensor
  * viewing one becomes unreachable or at {@link #close()}; reusable scratch buffers; device copies
- * of the small host arrays kernels read; every byte counted in {@link #allocatedBytes()}.
+ * of the small host arrays kernels read; every byte counted in {@link #allocatedBytes()}. Inside a
+ * {@link CapturedStep}, allocations and frees are refused and the small arrays go to the step's arena.
  */
 final class DeviceMemory {
     private static final Cleaner CLEANER = Cleaner.create();
@@ -26,6 +27,7 @@ final class DeviceMemory {
 
     private final CudaDevice device;
     private final OpProfile profile;
+    private final StepCapture steps;
     /** Tensor allocations not yet freed, address → bytes; {@link #release} and {@link #close} each free an address once. */
     private final Map<Long, Long> liveAllocations = new ConcurrentHashMap<>();
 
@@ -35,9 +37,10 @@ final class DeviceMemory {
     private final Object lifecycle = new Object();
     private boolean closed;
 
-    DeviceMemory(CudaDevice device, OpProfile profile) {
+    DeviceMemory(CudaDevice device, OpProfile profile, StepCapture steps) {
         this.device = device;
         this.profile = profile;
+        this.steps = steps;
     }
 
     /** A tensor allocation, freed once unreachable. */
@@ -63,6 +66,7 @@ final class DeviceMemory {
     }
 
     long alloc(long bytes) {
+        steps.refuse("allocates device memory");
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment slot = arena.allocate(JAVA_LONG);
             int result = CudaDriver.cuMemAlloc(slot, bytes);
@@ -100,6 +104,7 @@ final class DeviceMemory {
 
     /** Frees after all queued work, which may still read the memory. */
     void free(long address, long bytes) {
+        steps.refuse("frees device memory");
         CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
         CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
         allocatedBytes.addAndGet(-bytes);
@@ -155,7 +160,15 @@ final class DeviceMemory {
      */
     long[] stage(int[]... arrays) {
         long[] addresses = new long[arrays.length];
-        for (int i = 0; i < arrays.length; i++) addresses[i] = stagedArrays.deviceCopy(arrays[i]);
+        boolean inStep = steps.recording();
+        for (int i = 0; i < arrays.length; i++) {
+            if (inStep) {
+                addresses[i] = steps.stage(arrays[i]);
+            } else {
+                steps.measure((long) arrays[i].length * Integer.BYTES);
+                addresses[i] = stagedArrays.deviceCopy(arrays[i]);
+            }
+        }
         return addresses;
     }
 
@@ -168,6 +181,7 @@ final class DeviceMemory {
 
     /** {@code count} doubles from the device (waits for the work before them). */
     double[] downloadDoubles(long address, int count) {
+        steps.refuse("reads a result back to the host");
         long start = profile.start();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment host = arena.allocate(JAVA_DOUBLE, count);
@@ -179,7 +193,7 @@ final class DeviceMemory {
     }
 
     /** An int array compared by content, as a map key. */
-    private record ArrayKey(int[] values) {
+    record ArrayKey(int[] values) {
         @Override
         public boolean equals(Object other) {
             return other instanceof ArrayKey(int[] otherValues) && Arrays.equals(values, otherValues);
@@ -231,6 +245,25 @@ final class DeviceMemory {
 
         private static long sizeOf(ArrayKey key) {
             return Math.max(1, key.values().length) * (long) Integer.BYTES;
+        }
+    }
+
+    /**
+     * Runs {@code capture} while no other thread frees memory: a free synchronises the context, which would
+     * break a stream capture (the cleaner's frees wait meanwhile).
+     */
+    <T> T holdingFrees(java.util.function.Supplier<T> capture) {
+        synchronized (lifecycle) {
+            return capture.get();
+        }
+    }
+
+    /** Runs {@code release} (a cleaner's) with the context current, unless {@link #close} has freed everything. */
+    void unlessClosed(Runnable release) {
+        synchronized (lifecycle) {
+            if (closed) return;
+            device.bind();
+            release.run();
         }
     }
 

@@ -37,6 +37,7 @@ enum Kernel {
     SCATTER_ADD(Sources.EMBEDDINGS),
 
     ADAM_W(Sources.OPTIMIZER),
+    ADAM_W_MULTI(Sources.OPTIMIZER),
 
     CONVERT_TO_BF16(Sources.CONVERSIONS),
     CONVERT_TO_BF16_VEC4(Sources.CONVERSIONS),

@@ -15,6 +15,7 @@ import plaid.backend.cuda.bind.CudaDriver;
  * fills and copies that write tensors. It counts every operation it queues, which is what lets a
  * {@link Bf16Handoff} know that nothing was queued between the op that made a bf16 copy and the op
  * taking it; no op has to remember to say so. Each operation is also timed when profiling is on.
+ * Inside a {@link CapturedStep} each operation is traced, and captured or checked ({@link StepCapture}).
  */
 final class Launcher {
     /** Threads per block, equal to BLOCK in common.cuh (a kernel may ask for another count: Kernel.threads). */
@@ -40,12 +41,14 @@ final class Launcher {
     private final CudaDevice device;
     private final KernelLibrary kernels;
     private final OpProfile profile;
+    private final StepCapture steps;
     private long queued;
 
-    Launcher(CudaDevice device, KernelLibrary kernels, OpProfile profile) {
+    Launcher(CudaDevice device, KernelLibrary kernels, OpProfile profile, StepCapture steps) {
         this.device = device;
         this.kernels = kernels;
         this.profile = profile;
+        this.steps = steps;
     }
 
     /** How many operations were queued so far: it changes with every one. */
@@ -53,8 +56,20 @@ final class Launcher {
         return queued;
     }
 
-    /** A device call that queues one operation (a cuBLAS or cuBLASLt product), counted and timed under {@code profileKey}. */
-    void queue(String profileKey, Runnable call) {
+    /**
+     * A device call that queues one operation (a cuBLAS or cuBLASLt product), counted and timed under
+     * {@code profileKey}; {@code fingerprint} holds everything that decides what it does (pointers, sizes,
+     * scalars, the plan), which a step's replay checks instead of making the call.
+     */
+    void queue(String profileKey, long[] fingerprint, Runnable call) {
+        if (steps.recording()) {
+            steps.trace().put(StepTrace.LIBRARY_CALL);
+            steps.trace().putAll(fingerprint);
+            if (steps.replaying()) {
+                queued++;
+                return;
+            }
+        }
         long start = profile.start();
         call.run();
         queued++;
@@ -75,6 +90,19 @@ final class Launcher {
         if (parameters.length > MAX_KERNEL_PARAMETERS)
             throw new IllegalArgumentException(
                     kernel.symbol() + ": more than " + MAX_KERNEL_PARAMETERS + " parameters");
+        if (steps.recording()) {
+            StepTrace trace = steps.trace();
+            trace.put(StepTrace.LAUNCH | kernel.ordinal());
+            trace.put(gridX);
+            trace.put(gridY);
+            trace.put(sharedBytes);
+            trace.put(parameters.length);
+            for (Object parameter : parameters) trace.put(bits(kernel, parameter));
+            if (steps.replaying()) {
+                queued++;
+                return;
+            }
+        }
         device.bind();
         long start = profile.start();
         // cuLaunchKernel copies the values before it returns, so one scratch buffer per thread serves every launch
@@ -113,6 +141,20 @@ final class Launcher {
         profile.stop(kernel.symbol(), start);
     }
 
+    /** A kernel parameter's value as the trace of a step holds it. */
+    private static long bits(Kernel kernel, Object parameter) {
+        return switch (parameter) {
+            case CudaTensor t -> t.address();
+            case Long l -> l;
+            case Integer n -> n;
+            case Float f -> Float.floatToRawIntBits(f);
+            case Double d -> Double.doubleToRawLongBits(d);
+            case Boolean b -> b ? 1 : 0;
+            default ->
+                throw new IllegalArgumentException(kernel.symbol() + ": cannot pass " + parameter + " to a kernel");
+        };
+    }
+
     /** A kernel over {@code n} elements, whose first parameter is n (a grid-stride loop). */
     void elementwise(Kernel kernel, long n, Object... parameters) {
         if (n == 0) return;
@@ -130,9 +172,15 @@ final class Launcher {
 
     void upload(float[] src, CudaTensor dst) {
         device.bind();
+        long bytes = dst.numel() * Float.BYTES;
+        if (steps.recording()) {
+            steps.upload(src, dst, device.stream());
+            queued++;
+            return;
+        }
+        steps.measure(bytes);
         long start = profile.start();
         MemorySegment host = MemorySegment.ofArray(src);
-        long bytes = dst.numel() * Float.BYTES;
         for (long offset = 0; offset < bytes; offset += HEAP_COPY_CHUNK_BYTES) {
             long chunk = Math.min(HEAP_COPY_CHUNK_BYTES, bytes - offset);
             CudaDriver.check(
@@ -145,6 +193,7 @@ final class Launcher {
 
     /** Reads the tensor after the work before it; queues nothing. */
     float[] download(CudaTensor src) {
+        steps.refuse("reads a tensor back to the host");
         device.bind();
         long start = profile.start();
         try {
@@ -164,19 +213,47 @@ final class Launcher {
     }
 
     void fill(CudaTensor t, float value) {
+        int bits = Float.floatToRawIntBits(value);
+        if (steps.recording()) {
+            StepTrace trace = steps.trace();
+            trace.put(StepTrace.FILL);
+            trace.put(t.address());
+            trace.put(t.numel());
+            trace.put(bits);
+            queued++;
+            if (steps.replaying()) return;
+            // the synchronous memset runs on the legacy stream, which a capture cannot hold
+            device.bind();
+            CudaDriver.check(
+                    CudaDriver.cuMemsetD32Async(t.address(), bits, t.numel(), device.stream()), "cuMemsetD32Async");
+            return;
+        }
         device.bind();
         long start = profile.start();
-        CudaDriver.check(
-                CudaDriver.cuMemsetD32(t.address(), Float.floatToRawIntBits(value), t.numel()), "cuMemsetD32_v2");
+        CudaDriver.check(CudaDriver.cuMemsetD32(t.address(), bits, t.numel()), "cuMemsetD32_v2");
         queued++;
         profile.stop("fill", start);
     }
 
     void copy(CudaTensor src, CudaTensor dst) {
+        long bytes = src.numel() * Float.BYTES;
+        if (steps.recording()) {
+            StepTrace trace = steps.trace();
+            trace.put(StepTrace.COPY);
+            trace.put(dst.address());
+            trace.put(src.address());
+            trace.put(bytes);
+            queued++;
+            if (steps.replaying()) return;
+            device.bind();
+            CudaDriver.check(
+                    CudaDriver.cuMemcpyDtoDAsync(dst.address(), src.address(), bytes, device.stream()),
+                    "cuMemcpyDtoDAsync_v2");
+            return;
+        }
         device.bind();
         long start = profile.start();
-        CudaDriver.check(
-                CudaDriver.cuMemcpyDtoD(dst.address(), src.address(), src.numel() * Float.BYTES), "cuMemcpyDtoD_v2");
+        CudaDriver.check(CudaDriver.cuMemcpyDtoD(dst.address(), src.address(), bytes), "cuMemcpyDtoD_v2");
         queued++;
         profile.stop("copy", start);
     }

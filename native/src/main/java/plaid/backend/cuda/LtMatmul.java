@@ -153,9 +153,23 @@ final class LtMatmul {
                 }
                 MemorySegment alphaValue = local.allocateFrom(JAVA_FLOAT, alpha),
                         betaValue = local.allocateFrom(JAVA_FLOAT, beta);
+                // the plan (one per key, kept until close) stands for the shapes, types, epilogue and algorithm
+                long[] fingerprint = {
+                    plan.desc().address(),
+                    Float.floatToRawIntBits(alpha),
+                    Float.floatToRawIntBits(beta),
+                    addresses[0],
+                    addresses[1],
+                    cIn,
+                    c,
+                    bias != null ? bias.address() : 0,
+                    preActivation != null ? preActivation.address() : 0,
+                    workspace.address()
+                };
                 // the algorithm is the first member of the heuristic result
                 launcher.queue(
                         profileKey,
+                        fingerprint,
                         () -> CublasLt.check(
                                 CublasLt.matmul(
                                         handle,

@@ -125,8 +125,22 @@ final class Matmul {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment alphaValue = arena.allocateFrom(JAVA_FLOAT, alpha),
                     betaValue = arena.allocateFrom(JAVA_FLOAT, beta);
+            long[] fingerprint = {
+                transA ? 1 : 0,
+                transB ? 1 : 0,
+                m,
+                n,
+                k,
+                Float.floatToRawIntBits(alpha),
+                Float.floatToRawIntBits(beta),
+                ca.address(),
+                cb.address(),
+                cc.address(),
+                precision.cublasComputeType
+            };
             launcher.queue(
                     precision.profileKey,
+                    fingerprint,
                     () -> Cublas.check(
                             Cublas.cublasGemmEx(
                                     cublas,

@@ -25,6 +25,10 @@ final class OpProfile {
         enabled = on;
     }
 
+    boolean enabled() {
+        return enabled;
+    }
+
     /** A start mark for {@link #stop}: the time after earlier work finished, or 0 when off. */
     long start() {
         if (!enabled) return 0;

@@ -25,6 +25,13 @@ public final class CudaDriver {
     public static final int CU_STREAM_DEFAULT = 0;
 
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
+    /**
+     * CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: the capturing thread may not make calls that
+     * are unsafe during a capture (an allocation, a synchronous copy), other threads are not held back.
+     */
+    public static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+    /** CUevent_flags CU_EVENT_DISABLE_TIMING: an event only waited on, never timed. */
+    public static final int CU_EVENT_DISABLE_TIMING = 2;
 
     private static final NativeLibrary LIBRARY =
             NativeLibrary.load("the CUDA driver (libcuda)", "libcuda.so.1", "libcuda.so");
@@ -90,6 +97,37 @@ public final class CudaDriver {
             LIBRARY.function("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle cuStreamSynchronize =
             LIBRARY.function("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    // stream capture into CUDA graphs (CapturedStep), and the asynchronous copies and events it needs
+    private static final MethodHandle cuStreamBeginCapture =
+            LIBRARY.function("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cuStreamEndCapture =
+            LIBRARY.function("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cuGraphInstantiateWithFlags = LIBRARY.function(
+            "cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+    private static final MethodHandle cuGraphLaunch =
+            LIBRARY.function("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cuGraphExecDestroy =
+            LIBRARY.function("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuGraphDestroy =
+            LIBRARY.function("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuMemAllocHost =
+            LIBRARY.function("cuMemAllocHost_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle cuMemFreeHost =
+            LIBRARY.function("cuMemFreeHost", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuMemcpyHtoDAsync = LIBRARY.function(
+            "cuMemcpyHtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle cuMemcpyDtoDAsync = LIBRARY.function(
+            "cuMemcpyDtoDAsync_v2", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS));
+    private static final MethodHandle cuMemsetD32Async = LIBRARY.function(
+            "cuMemsetD32Async", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_LONG, ADDRESS));
+    private static final MethodHandle cuEventCreate =
+            LIBRARY.function("cuEventCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle cuEventRecord =
+            LIBRARY.function("cuEventRecord", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cuEventSynchronize =
+            LIBRARY.function("cuEventSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle cuEventDestroy =
+            LIBRARY.function("cuEventDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
 
     /** Throws unless {@code result} is CUDA_SUCCESS, naming the call and the driver's description of the error. */
     public static void check(int result, String call) {
@@ -322,6 +360,131 @@ public final class CudaDriver {
     public static int cuStreamSynchronize(MemorySegment stream) {
         try {
             return (int) cuStreamSynchronize.invokeExact(stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** Starts capturing the work queued on {@code stream} into a graph instead of running it. */
+    public static int cuStreamBeginCapture(MemorySegment stream, int mode) {
+        try {
+            return (int) cuStreamBeginCapture.invokeExact(stream, mode);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** Ends the capture on {@code stream}, the graph (a CUgraph) into {@code graph}; also when it fails. */
+    public static int cuStreamEndCapture(MemorySegment stream, MemorySegment graph) {
+        try {
+            return (int) cuStreamEndCapture.invokeExact(stream, graph);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** An executable graph (a CUgraphExec into {@code exec}) of {@code graph}; cuda.h's cuGraphInstantiate. */
+    public static int cuGraphInstantiate(MemorySegment exec, MemorySegment graph, long flags) {
+        try {
+            return (int) cuGraphInstantiateWithFlags.invokeExact(exec, graph, flags);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuGraphLaunch(MemorySegment exec, MemorySegment stream) {
+        try {
+            return (int) cuGraphLaunch.invokeExact(exec, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuGraphExecDestroy(MemorySegment exec) {
+        try {
+            return (int) cuGraphExecDestroy.invokeExact(exec);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuGraphDestroy(MemorySegment graph) {
+        try {
+            return (int) cuGraphDestroy.invokeExact(graph);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** Page-locked host memory (its address into {@code pointer}), which asynchronous copies read in place. */
+    public static int cuMemAllocHost(MemorySegment pointer, long bytes) {
+        try {
+            return (int) cuMemAllocHost.invokeExact(pointer, bytes);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuMemFreeHost(MemorySegment pointer) {
+        try {
+            return (int) cuMemFreeHost.invokeExact(pointer);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /** A copy queued on {@code stream} from page-locked host memory. */
+    public static int cuMemcpyHtoDAsync(long destination, MemorySegment source, long bytes, MemorySegment stream) {
+        try {
+            return (int) cuMemcpyHtoDAsync.invokeExact(destination, source, bytes, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuMemcpyDtoDAsync(long destination, long source, long bytes, MemorySegment stream) {
+        try {
+            return (int) cuMemcpyDtoDAsync.invokeExact(destination, source, bytes, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuMemsetD32Async(long destination, int value, long count, MemorySegment stream) {
+        try {
+            return (int) cuMemsetD32Async.invokeExact(destination, value, count, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuEventCreate(MemorySegment event, int flags) {
+        try {
+            return (int) cuEventCreate.invokeExact(event, flags);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuEventRecord(MemorySegment event, MemorySegment stream) {
+        try {
+            return (int) cuEventRecord.invokeExact(event, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuEventSynchronize(MemorySegment event) {
+        try {
+            return (int) cuEventSynchronize.invokeExact(event);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    public static int cuEventDestroy(MemorySegment event) {
+        try {
+            return (int) cuEventDestroy.invokeExact(event);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }
