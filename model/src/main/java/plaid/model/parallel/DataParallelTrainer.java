@@ -2,13 +2,16 @@ package plaid.model.parallel;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import plaid.backend.Collective;
 import plaid.backend.GradientBuckets;
+import plaid.model.DiffusionObjective;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidParameters;
@@ -174,6 +177,16 @@ public final class DataParallelTrainer implements AutoCloseable {
         return trainers.size();
     }
 
+    /** The global rank of this process's first rank. */
+    public int firstRank() {
+        return firstRank;
+    }
+
+    /** The ranks of the whole world, over every process. */
+    public int worldSize() {
+        return worldSize;
+    }
+
     /** The first local rank's trainer: its parameters, optimiser and statistics are every rank's; checkpoints save it. */
     public Trainer primary() {
         return trainers.get(0);
@@ -210,6 +223,7 @@ public final class DataParallelTrainer implements AutoCloseable {
      * leave the loop at the same step instead of leaving peers waiting in a collective.
      */
     public boolean anyProcess(boolean flag) {
+        if (ranks() == worldSize) return flag; // the whole world is this process
         return onAllRanks(r -> collectives.get(r).allReduce(new double[] {flag ? 1 : 0}, Collective.Op.SUM)[0] > 0)
                 .getFirst();
     }
@@ -235,6 +249,56 @@ public final class DataParallelTrainer implements AutoCloseable {
         });
         return new Step(
                 metrics.get(0), rankSeconds, allReduceSeconds, buckets.get(0).startedEarly());
+    }
+
+    /**
+     * train.py's validation ({@link Trainer#validationNll}) over the world's ranks: every process
+     * draws the batches in order as one device does (the same stream and noise), global rank
+     * {@code i % worldSize} evaluates batch i, and the per-batch NLL sums, zero where another
+     * rank's, are all-reduced and added in batch order. Adding zeros is exact, so where a batch's
+     * forward is the same on every rank the result is the one-device number bit for bit.
+     * {@code afterBatch} hears of each batch on the calling thread once its round of
+     * {@code worldSize} batches is done; an exception it throws ends the pass, every rank's live
+     * weights restored (in a multi-process world, every process must throw at the same batch).
+     */
+    public double validationNll(
+            Trainer.BatchSource val, int steps, int batchSize, long evalSeed, IntConsumer afterBatch) {
+        PlaidConfig c = primary().config();
+        SplittableRandom rng = new SplittableRandom(evalSeed);
+        double[][] sums = new double[ranks()][steps];
+        List<List<float[]>> live = onAllRanks(r -> trainers.get(r).loadEvaluationWeights());
+        try {
+            long tokens = 0;
+            for (int first = 0; first < steps; first += worldSize) {
+                int end = Math.min(steps, first + worldSize);
+                DiffusionObjective.MicroBatch[] mine = new DiffusionObjective.MicroBatch[ranks()];
+                for (int i = first; i < end; i++) {
+                    int[] ids = val.next(batchSize, c.seqLen);
+                    var batch = DiffusionObjective.evalMicroBatch(ids, batchSize, c.seqLen, c.embedDim, rng);
+                    tokens += ids.length;
+                    int local = i - first - firstRank;
+                    if (local >= 0 && local < ranks()) mine[local] = batch;
+                }
+                int round = first;
+                onAllRanks(r -> {
+                    if (mine[r] != null)
+                        sums[r][round + firstRank + r] = trainers.get(r).validationNllSum(mine[r]);
+                    return null;
+                });
+                for (int i = first; i < end; i++) afterBatch.accept(i + 1);
+            }
+            double[] perBatch = onAllRanks(r -> collectives.get(r).allReduce(sums[r], Collective.Op.SUM))
+                    .getFirst();
+            double total = 0;
+            for (double s : perBatch) total += s;
+            return total / tokens;
+        } finally {
+            if (!broken)
+                onAllRanks(r -> {
+                    trainers.get(r).restoreWeights(live.get(r));
+                    return null;
+                });
+        }
     }
 
     /**
