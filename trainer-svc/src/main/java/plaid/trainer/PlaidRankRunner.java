@@ -116,16 +116,18 @@ public final class PlaidRankRunner implements RankRunner {
                     GradientBuckets.DEFAULT_CAP_BYTES,
                     a.firstRank(),
                     a.worldSize())) {
+                if (plan.zero()) dp.shardOptimizerState();
                 int next = TrainingLoop.restore(dp.trainers(), from);
                 if (a.holdsRankZero())
-                    context.message("worker ranks %d-%d of %d on %s (%s), %d rows each per micro-batch"
+                    context.message("worker ranks %d-%d of %d on %s (%s), %d rows each per micro-batch%s"
                             .formatted(
                                     a.firstRank(),
                                     a.firstRank() + a.devices() - 1,
                                     a.worldSize(),
                                     backends.getFirst().name(),
                                     ComputeBackends.isCuda(backends) ? "NCCL" : "TCP reference all-reduce",
-                                    options.batchSize / a.worldSize()));
+                                    options.batchSize / a.worldSize(),
+                                    plan.zero() ? "; ZeRO-1: AdamW moments sharded over the ranks" : ""));
                 TrainingLoop.Control control = new TrainingLoop.Control() {
                     @Override
                     public boolean stopRequested() {

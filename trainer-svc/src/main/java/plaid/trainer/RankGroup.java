@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.Optional;
 import java.util.function.IntConsumer;
 import java.util.function.Supplier;
+import plaid.model.Optimizer;
 import plaid.model.Trainer;
 import plaid.model.parallel.DataParallelTrainer;
 
@@ -27,6 +28,12 @@ interface RankGroup {
 
     /** train.py's validation NLL, each rank evaluating its share of the batches. */
     double validationNll(Trainer.BatchSource val, int batches, int batchSize, long seed, IntConsumer afterBatch);
+
+    /**
+     * The optimiser state a checkpoint saves, in global rank 0's process (elsewhere null). Under
+     * ZeRO-1 the moments are gathered from their owners: every process calls it at the same point.
+     */
+    Optimizer.State checkpointState();
 
     /** Runs {@code body} where the primary rank's device is current. */
     <T> T onPrimary(Supplier<T> body);
@@ -66,6 +73,11 @@ interface RankGroup {
             public double validationNll(
                     Trainer.BatchSource val, int batches, int batchSize, long seed, IntConsumer afterBatch) {
                 return trainer.validationNll(val, batches, batchSize, seed, afterBatch);
+            }
+
+            @Override
+            public Optimizer.State checkpointState() {
+                return trainer.optimizer().state();
             }
 
             @Override
@@ -119,6 +131,11 @@ interface RankGroup {
             public double validationNll(
                     Trainer.BatchSource val, int batches, int batchSize, long seed, IntConsumer afterBatch) {
                 return dp.validationNll(val, batches, batchSize, seed, afterBatch);
+            }
+
+            @Override
+            public Optimizer.State checkpointState() {
+                return dp.checkpointState();
             }
 
             @Override

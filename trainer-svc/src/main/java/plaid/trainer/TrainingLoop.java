@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Optional;
 import plaid.backend.ComputeBackend;
 import plaid.model.CheckpointDirectory;
+import plaid.model.Optimizer;
 import plaid.model.PlaidParameters;
 import plaid.model.Trainer;
 import plaid.model.TrainingCheckpoint;
@@ -229,15 +230,18 @@ final class TrainingLoop {
         return nll;
     }
 
-    /** The checkpoint of {@code done} steps, written by global rank 0's process alone. */
+    /** The checkpoint of {@code done} steps, written by global rank 0's process alone; every process calls it. */
     private void checkpoint(int done) throws IOException {
+        // Every process, at the same step: under ZeRO-1 the moments are gathered from their owners.
+        Optimizer.State state = ranks.checkpointState();
+        lastCheckpoint = done;
         if (!reporting) return;
         Trainer trainer = ranks.primary();
         // Never save NaN weights over the good ones (the next step would fail on them anyway).
         var poisoned = ranks.onPrimary(trainer::nonFiniteWeight);
         if (poisoned.isPresent()) throw new TrainingDivergedException(done - 1, "weight " + poisoned.get(), Double.NaN);
         Path dir = job.root().checkpoint(job.jobId(), options.modelSavePath, done);
-        onPrimary(() -> TrainingCheckpoint.save(trainer, done - 1, dir, job.format()));
+        onPrimary(() -> TrainingCheckpoint.save(trainer, state, done - 1, dir, job.format()));
         stream.state().write(dir.resolve(STREAM_STATE));
         CheckpointDirectory.writeTokenizer(dir, job.data().tokenizerFile());
         onPrimary(() -> reports.addToCheckpoint(dir, trainer, done));
@@ -246,7 +250,6 @@ final class TrainingLoop {
                 .setPath(job.root().relative(dir))
                 .setResumable(true)
                 .build());
-        lastCheckpoint = done;
     }
 
     private interface IoAction {

@@ -95,18 +95,20 @@ public class TrainingRuns {
             }
             try (DataParallelTrainer dp = new DataParallelTrainer(
                     options, replicas, ComputeBackends.collective(backends), random, batches, 0)) {
+                if (plan.zero()) dp.shardOptimizerState();
                 int next = TrainingLoop.restore(dp.trainers(), from);
                 events.append(
                         job.getId(),
                         JobEvent.newBuilder()
-                                .setMessage("data-parallel on %d %s ranks (%s), %d rows each per micro-batch"
+                                .setMessage("data-parallel on %d %s ranks (%s), %d rows each per micro-batch%s"
                                         .formatted(
                                                 devices,
                                                 backends.getFirst().name(),
                                                 ComputeBackends.isCuda(backends)
                                                         ? "NCCL"
                                                         : "in-process reference all-reduce",
-                                                options.batchSize / devices)));
+                                                options.batchSize / devices,
+                                                plan.zero() ? "; ZeRO-1: AdamW moments sharded over the ranks" : "")));
                 return train(setup, RankGroup.of(dp), stream, control, next, start);
             }
         } finally {

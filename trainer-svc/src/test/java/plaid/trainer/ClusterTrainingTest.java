@@ -89,9 +89,10 @@ class ClusterTrainingTest {
         channel.shutdownNow();
     }
 
+    /** With ZeRO-1 (spec.zero): each worker keeps half the AdamW moments; the curve is still the unsharded one's. */
     @Test
     void twoWorkersTrainTheCurveOfOneProcessWithTwoRanks() throws Exception {
-        TrainingSpec spec = spec(6, 3);
+        TrainingSpec spec = spec(6, 3).toBuilder().setZero(1).build();
         Job job = submit(spec);
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
@@ -100,7 +101,8 @@ class ClusterTrainingTest {
         assertThat(done.getState()).as(done.getFailure() + workers.logs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(done.getCheckpointsList()).extracting(c -> c.getStep()).containsExactly(3, 6);
         assertThat(messages(job.getId()))
-                .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each"))
+                .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each")
+                        && m.endsWith("; ZeRO-1: AdamW moments sharded over the ranks"))
                 .anyMatch(m -> m.startsWith("finished 6 steps over 2 ranks: final validation NLL"));
         Reference reference = reference(job.getId(), spec);
         assertSameCurve(store.lossCurve(job.getId()), reference.losses());

@@ -12,6 +12,7 @@ import java.util.function.Supplier;
 import plaid.backend.Collective;
 import plaid.backend.GradientBuckets;
 import plaid.model.DiffusionObjective;
+import plaid.model.Optimizer;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidParameters;
@@ -61,6 +62,8 @@ public final class DataParallelTrainer implements AutoCloseable {
     private final int firstRank, worldSize;
 
     private boolean broken;
+    /** Under ZeRO-1 ({@link #shardOptimizerState}), each parameter's owning global rank; else null. */
+    private int[] owners;
 
     /**
      * @param c the run's options (every replica's shapes)
@@ -194,6 +197,51 @@ public final class DataParallelTrainer implements AutoCloseable {
 
     public List<Trainer> trainers() {
         return List.copyOf(trainers);
+    }
+
+    /**
+     * ZeRO-1 ({@code --zero=1}): partitions the parameters over the world's ranks as
+     * ZeroRedundancyOptimizer does (largest first, each to the rank holding the fewest elements
+     * so far) and shards every local rank's optimiser ({@link Optimizer#shard}): each keeps only
+     * its parameters' AdamW moments. Every process calls it, before the first step or restore.
+     */
+    public void shardOptimizerState() {
+        owners = partition(primary().parameters().all(), worldSize);
+        for (int r = 0; r < ranks(); r++) trainers.get(r).optimizer().shard(collectives.get(r), owners);
+    }
+
+    /** Parameter i's rank: by size, largest first (ties in parameter order), to the least loaded rank (ties: lowest). */
+    static int[] partition(List<Parameter> params, int ranks) {
+        long[] numel = new long[params.size()];
+        for (int i = 0; i < numel.length; i++) {
+            long n = 1;
+            for (int d : params.get(i).shape()) n *= d;
+            numel[i] = n;
+        }
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < numel.length; i++) order.add(i);
+        order.sort((a, b) -> Long.compare(numel[b], numel[a]));
+        long[] load = new long[ranks];
+        int[] owners = new int[numel.length];
+        for (int i : order) {
+            int least = 0;
+            for (int r = 1; r < ranks; r++) if (load[r] < load[least]) least = r;
+            owners[i] = least;
+            load[least] += numel[i];
+        }
+        return owners;
+    }
+
+    /**
+     * The optimiser state a checkpoint saves: the first local rank's where this process holds
+     * global rank 0, else null. Under ZeRO-1 the moments are gathered from their owners, a
+     * collective: then every process must call it at the same point.
+     */
+    public Optimizer.State checkpointState() {
+        if (owners == null)
+            return firstRank == 0 ? onPrimary(() -> primary().optimizer().state()) : null;
+        return onAllRanks(r -> trainers.get(r).optimizer().gatheredState(firstRank + r == 0))
+                .getFirst();
     }
 
     /** Runs {@code body} on rank 0's thread (where its device is current) and returns its value. */
