@@ -156,12 +156,19 @@ final class TrainCommand implements Callable<Integer> {
                                 + " (0: one device; must divide batch_size; the global batch stays batch_size × grad_accum_steps)")
         int devices;
 
+        @Option(
+                names = "--zero",
+                defaultValue = "0",
+                description = "optimizer-state sharding over the data-parallel ranks: 0 off, 1 ZeRO-1 (train.py's"
+                        + " ZeroRedundancyOptimizer: each rank keeps the AdamW moments of its share of the parameters)")
+        int zero;
+
         @Unmatched
         List<String> originalFlags = new ArrayList<>();
 
         @Override
         public Integer call() {
-            Run run = withDevices(run(corpus, seed, originalFlags), devices);
+            Run run = withZero(withDevices(run(corpus, seed, originalFlags), devices), zero);
             if (validateOnly) {
                 System.out.println("valid: " + run.summary());
                 return 0;
@@ -196,6 +203,18 @@ final class TrainCommand implements Callable<Integer> {
         return new Training(training.spec().toBuilder().setDevices(devices).build(), training.config());
     }
 
+    /** {@code run} with ZeRO stage {@code zero}, checked as the trainer checks spec.zero. */
+    static Run withZero(Run run, int zero) {
+        if (zero == 0) return run;
+        if (!(run instanceof Training training))
+            throw new IllegalArgumentException("option --zero applies to training jobs, not to --steps=0");
+        if (zero != 1)
+            throw new IllegalArgumentException(
+                    "option --zero must be 0 (off) or 1 (ZeRO-1: the AdamW moments sharded over the ranks), got "
+                            + zero);
+        return new Training(training.spec().toBuilder().setZero(zero).build(), training.config());
+    }
+
     /** What a train.py command line asks for. */
     sealed interface Run {
         /** One line for --validate-only. */
@@ -208,6 +227,7 @@ final class TrainCommand implements Callable<Integer> {
         public String summary() {
             return "training job on corpus '" + spec.getCorpus() + "'"
                     + (spec.getDevices() > 1 ? " on " + spec.getDevices() + " devices" : "")
+                    + (spec.getZero() == 1 ? " with ZeRO-1" : "")
                     + ": " + OriginalFlags.differingFromDefaults(config);
         }
     }

@@ -180,6 +180,32 @@ class TrainCommandTest {
     }
 
     @Test
+    void zeroGoesIntoTheSpecAndIsZeroOrOne() {
+        Execution ok = execute(
+                "train",
+                "submit",
+                "--trainer",
+                "127.0.0.1:1",
+                "--validate-only",
+                "--devices",
+                "2",
+                "--zero",
+                "1",
+                "--batch_size=64");
+        assertThat(ok.code()).isZero();
+        assertThat(ok.stdout().strip())
+                .isEqualTo("valid: training job on corpus 'openwebtext2' on 2 devices with ZeRO-1: batch_size=64");
+        var training =
+                (TrainCommand.Training) TrainCommand.withZero(TrainCommand.run(null, 0, List.of("--batch_size=64")), 1);
+        assertThat(training.spec().getZero()).isEqualTo(1);
+        assertThatThrownBy(() -> TrainCommand.withZero(TrainCommand.run(null, 0, List.of("--batch_size=64")), 2))
+                .hasMessage("option --zero must be 0 (off) or 1 (ZeRO-1: the AdamW moments sharded over the ranks),"
+                        + " got 2");
+        assertThat(execute("train", "submit", "--validate-only", "--zero", "3").code())
+                .isEqualTo(PlaidCommand.EXIT_USAGE);
+    }
+
+    @Test
     void bareTrainWithTheOriginalsFlagsSubmitsAndWithoutAnyIsAUsageError() {
         Execution flags = execute(
                 "train",

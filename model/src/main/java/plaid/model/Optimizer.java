@@ -3,6 +3,7 @@ package plaid.model;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import plaid.backend.Collective;
 import plaid.backend.ComputeBackend;
 import plaid.backend.Tensor;
 import plaid.options.PlaidConfig;
@@ -26,6 +27,10 @@ public final class Optimizer {
     private List<float[]> initValues;
     private int adamSteps;
     private int firstStep;
+    /** ZeRO-1 ({@link #shard}): each parameter's owning rank in {@link #group}; null when not sharded. */
+    private int[] owners;
+
+    private Collective group;
 
     public Optimizer(PlaidConfig config, PlaidParameters params, int firstStep) {
         this.params = params;
@@ -39,6 +44,43 @@ public final class Optimizer {
         Arrays.fill(previousGradNorms, 1e8);
         if (c.ema > 0) emaValues = params.snapshotValues();
         if (c.decayToInit > 0) initValues = params.snapshotValues();
+    }
+
+    /**
+     * ZeRO-1, as train.py's ZeroRedundancyOptimizer: this rank keeps the AdamW moments of the
+     * parameters it owns ({@code owners[i]} is parameter i's rank in {@code group}) and releases
+     * the others'; a step updates the owned parameters, then each is broadcast from its owner,
+     * so every replica ends with the same values as an unsharded step (the same arithmetic on
+     * the same gradients, on one rank instead of all). Every rank of the group must shard alike,
+     * before its first step or restore.
+     */
+    public void shard(Collective group, int[] owners) {
+        if (owners.length != firstMoments.size())
+            throw new IllegalArgumentException(owners.length + " owners for " + firstMoments.size() + " parameters");
+        for (int i = 0; i < owners.length; i++)
+            if (owners[i] < 0 || owners[i] >= group.ranks())
+                throw new IllegalArgumentException(
+                        "parameter " + i + " owned by rank " + owners[i] + " of " + group.ranks());
+        for (int i = 0; i < owners.length; i++) {
+            if (owners[i] != group.rank()) {
+                firstMoments.set(i, null);
+                secondMoments.set(i, null);
+            }
+        }
+        this.owners = owners.clone();
+        this.group = group;
+    }
+
+    /** Elements of the AdamW moments this rank holds (both moments): all of them unless sharded. */
+    public long momentElements() {
+        long n = 0;
+        for (int i = 0; i < firstMoments.size(); i++)
+            if (owns(i)) n += 2 * firstMoments.get(i).numel();
+        return n;
+    }
+
+    private boolean owns(int i) {
+        return owners == null || owners[i] == group.rank();
     }
 
     /**
@@ -93,16 +135,29 @@ public final class Optimizer {
         List<Parameter> all = params.all();
         List<ComputeBackend.AdamWTensors> tensors = new ArrayList<>(all.size());
         double[] lrScale = new double[all.size()], decayPerLr = new double[all.size()];
+        int owned = 0; // under ZeRO-1 a rank steps only the parameters it owns
         for (int i = 0; i < all.size(); i++) {
+            if (!owns(i)) continue;
             Parameter p = all.get(i);
             tensors.add(
                     new ComputeBackend.AdamWTensors(p.value(), p.grad(), firstMoments.get(i), secondMoments.get(i)));
             // parameter i steps with lr = baseLr·f and decay = lr·wd': train.py stores weight_decay/(lr + 1e-16) as
             // wd', so that lr·wd' is the module's decay
-            lrScale[i] = baseLearningRate(p);
-            decayPerLr[i] = p.group().weightDecay(c) / (lrScale[i] + 1e-16);
+            lrScale[owned] = baseLearningRate(p);
+            decayPerLr[owned] = p.group().weightDecay(c) / (lrScale[owned] + 1e-16);
+            owned++;
         }
-        be.adamW(tensors, lrScale, decayPerLr, lrFactor(step), (float) c.beta1, (float) c.beta2, ADAM_EPS, adamSteps);
+        be.adamW(
+                tensors,
+                Arrays.copyOf(lrScale, owned),
+                Arrays.copyOf(decayPerLr, owned),
+                lrFactor(step),
+                (float) c.beta1,
+                (float) c.beta2,
+                ADAM_EPS,
+                adamSteps);
+        if (owners != null)
+            for (int i = 0; i < all.size(); i++) group.broadcast(all.get(i).value(), owners[i]);
         applyHooks(step);
         return gradNorm;
     }
@@ -144,20 +199,50 @@ public final class Optimizer {
             List<float[]> firstMoments,
             List<float[]> secondMoments,
             List<float[]> emaValues,
-            List<float[]> initValues) {
-        /** The same state for a run that (re)starts at {@code step}: the zero-LR warm-up begins again. */
-        public State withFirstStep(int step) {
-            return new State(step, adamSteps, previousGradNorms, firstMoments, secondMoments, emaValues, initValues);
-        }
+            List<float[]> initValues) {}
+
+    /** The run (re)starts at {@code step} with this state: the zero-LR warm-up begins again. */
+    public void restartAt(int step) {
+        firstStep = step;
     }
 
+    /** The state; when sharded ({@link #shard}) only through {@link #gatheredState}, on every rank. */
     public State state() {
+        if (owners != null)
+            throw new IllegalStateException("the AdamW moments are sharded (ZeRO-1): gather them on every rank");
+        return stateWith(
+                firstMoments.stream().map(be::download).toList(),
+                secondMoments.stream().map(be::download).toList());
+    }
+
+    /**
+     * The whole state of a sharded optimiser, each moment broadcast from its owner: a collective
+     * every rank of the group calls; returns it where {@code keep}, else null (the others only send).
+     */
+    public State gatheredState(boolean keep) {
+        if (owners == null) return keep ? state() : null;
+        List<float[]> first = new ArrayList<>(), second = new ArrayList<>();
+        for (int i = 0; i < owners.length; i++) {
+            first.add(gather(firstMoments, i, keep));
+            second.add(gather(secondMoments, i, keep));
+        }
+        return keep ? stateWith(first, second) : null;
+    }
+
+    /** Moment i from its owner: the owner sends its tensor, the others receive into a temporary one. */
+    private float[] gather(List<Tensor> moments, int i, boolean keep) {
+        Tensor t = owns(i) ? moments.get(i) : be.allocate(params.all().get(i).shape());
+        group.broadcast(t, owners[i]);
+        return keep ? be.download(t) : null;
+    }
+
+    private State stateWith(List<float[]> first, List<float[]> second) {
         return new State(
                 firstStep,
                 adamSteps,
                 previousGradNorms.clone(),
-                firstMoments.stream().map(be::download).toList(),
-                secondMoments.stream().map(be::download).toList(),
+                first,
+                second,
                 emaValues == null
                         ? null
                         : emaValues.stream().map(float[]::clone).toList(),
@@ -171,6 +256,7 @@ public final class Optimizer {
         adamSteps = s.adamSteps();
         System.arraycopy(s.previousGradNorms(), 0, previousGradNorms, 0, NORM_HISTORY);
         for (int i = 0; i < firstMoments.size(); i++) {
+            if (!owns(i)) continue;
             be.upload(s.firstMoments().get(i), firstMoments.get(i));
             be.upload(s.secondMoments().get(i), secondMoments.get(i));
         }

@@ -260,11 +260,7 @@ public final class Trainer {
      */
     public double validationNll(
             BatchSource val, int steps, int batchSize, long evalSeed, java.util.function.IntConsumer afterBatch) {
-        List<float[]> live = null;
-        if (optimizer.hasEma()) {
-            live = params.snapshotValues();
-            loadValues(optimizer.weightsForEvaluation());
-        }
+        List<float[]> live = loadEvaluationWeights();
         try {
             SplittableRandom rng = new SplittableRandom(evalSeed);
             double totalNll = 0;
@@ -272,14 +268,35 @@ public final class Trainer {
             for (int i = 0; i < steps; i++) {
                 int[] tokens = val.next(batchSize, c.seqLen);
                 var mb = DiffusionObjective.evalMicroBatch(tokens, batchSize, c.seqLen, c.embedDim, rng);
-                totalNll += objective.evaluate(mb, false).nll() * tokens.length;
+                totalNll += validationNllSum(mb);
                 totalTokens += tokens.length;
                 afterBatch.accept(i + 1);
             }
             return totalNll / totalTokens;
         } finally {
-            if (live != null) loadValues(live);
+            restoreWeights(live);
         }
+    }
+
+    /** One validation batch's NLL summed over its tokens (nats), in eval mode with the weights loaded now. */
+    public double validationNllSum(DiffusionObjective.MicroBatch batch) {
+        return objective.evaluate(batch, false).nll() * batch.tokens().length;
+    }
+
+    /**
+     * Loads the weights validation uses (the EMA's when EMA is on) and returns the live ones for
+     * {@link #restoreWeights}; null when validation uses the live weights.
+     */
+    public List<float[]> loadEvaluationWeights() {
+        if (!optimizer.hasEma()) return null;
+        List<float[]> live = params.snapshotValues();
+        loadValues(optimizer.weightsForEvaluation());
+        return live;
+    }
+
+    /** Puts back what {@link #loadEvaluationWeights} returned. */
+    public void restoreWeights(List<float[]> live) {
+        if (live != null) loadValues(live);
     }
 
     private void loadValues(List<float[]> values) {

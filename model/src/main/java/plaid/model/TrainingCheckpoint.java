@@ -42,11 +42,16 @@ public final class TrainingCheckpoint {
 
     /** Saves everything needed to continue after optimiser step {@code step} has run. */
     public static void save(Trainer trainer, int step, Path dir, CheckpointFormat format) throws IOException {
+        save(trainer, trainer.optimizer().state(), step, dir, format);
+    }
+
+    /** The same with the optimiser's state {@code os} given (a sharded optimiser's, gathered from every rank). */
+    public static void save(Trainer trainer, Optimizer.State os, int step, Path dir, CheckpointFormat format)
+            throws IOException {
         Path parent = dir.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path tmp = Files.createTempDirectory(parent, "." + dir.getFileName() + ".tmp-");
         PlaidParameters params = trainer.parameters();
-        Optimizer.State os = trainer.optimizer().state();
         List<Parameter> all = params.all();
 
         Map<ParameterGroup, Map<String, HostTensor>> weights = params.toStateDicts();
@@ -125,7 +130,7 @@ public final class TrainingCheckpoint {
             List<float[]> values = loaded.snapshotValues();
             for (int i = 0; i < all.size(); i++)
                 params.backend().upload(values.get(i), all.get(i).value());
-            trainer.optimizer().restore(trainer.optimizer().state().withFirstStep(savedStep + 1));
+            trainer.optimizer().restartAt(savedStep + 1);
             return savedStep + 1;
         }
         Path stateFile = training.get();

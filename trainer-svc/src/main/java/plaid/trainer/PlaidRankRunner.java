@@ -7,30 +7,21 @@ import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import plaid.backend.Collective;
 import plaid.backend.ComputeBackend;
 import plaid.backend.ComputeBackends;
+import plaid.backend.GradientBuckets;
 import plaid.backend.SocketCollective;
 import plaid.model.CheckpointDirectory;
 import plaid.model.PlaidParameters;
 import plaid.model.RandomSource;
-import plaid.model.Trainer;
-import plaid.model.TrainingCheckpoint;
-import plaid.model.TrainingDivergedException;
 import plaid.model.checkpoint.CheckpointFormat;
 import plaid.model.parallel.DataParallelTrainer;
 import plaid.options.PlaidConfig;
-import plaid.text.BpeTokenizer;
-import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
 import plaid.trainer.cluster.RankAssignment;
 import plaid.trainer.cluster.RankContext;
 import plaid.trainer.cluster.RankRunner;
-import plaid.v1.CheckpointInfo;
-import plaid.v1.StepMetrics;
-import plaid.v1.ValidationProgress;
-import plaid.v1.ValidationResult;
 
 /**
  * The real ranks of a multi-machine job ({@code --runner plaid}): this worker's {@code devices}
@@ -40,15 +31,16 @@ import plaid.v1.ValidationResult;
  * made); on the CPU it is {@link SocketCollective}, the reference collective over TCP (a test and
  * development aid), whose id is rank 0's {@code host:port}.
  *
- * <p>The coordinator prepared the job's data and tokenizer under the shared root. Rank 0's
- * worker validates, writes the checkpoints (the files the service's own jobs write) and reports.
- * Settings from system properties, as the service reads them: {@code plaid.backend} (cpu, cuda,
- * auto; else the environment's PLAID_BACKEND, else auto), {@code trainer-svc.shuffle-buffer-chunks}, {@code trainer-svc.corpus-root}, {@code trainer-svc.checkpoint-format}, and
- * {@code plaid.collective.host} (the address rank 0 publishes for the CPU collective; default the
- * machine's name).
+ * <p>The coordinator prepared the job's data and tokenizer under the shared root. The ranks run
+ * {@link TrainingLoop}, the service's own jobs' loop: every rank validates its share of the
+ * batches; rank 0's worker writes the checkpoints (the service's files, without the loss-curve
+ * charts) and reports through the {@link RankContext}.
  *
- * <p>The loop duplicates the step/report/validate/checkpoint order of {@link TrainingRuns}'s
- * own jobs (without their loss-curve charts), reporting through the {@link RankContext}.
+ * <p>Settings from system properties, as the service reads them: {@code plaid.backend} (cpu,
+ * cuda, auto; else the environment's PLAID_BACKEND, else auto), {@code
+ * trainer-svc.shuffle-buffer-chunks}, {@code trainer-svc.corpus-root}, {@code
+ * trainer-svc.checkpoint-format}, and {@code plaid.collective.host} (the address rank 0
+ * publishes for the CPU collective; default the machine's name).
  */
 public final class PlaidRankRunner implements RankRunner {
     static final String NAME = "plaid";
@@ -91,30 +83,25 @@ public final class PlaidRankRunner implements RankRunner {
         RunRoot root = new RunRoot(a.root(), Path.of(System.getProperty("trainer-svc.corpus-root", "data")));
         RunPlan plan = RunPlan.of(a.spec(), a.keepCheckpoints());
         PlaidConfig options = plan.config();
-        TrainingCorpus.Prepared data =
-                TrainingCorpus.prepared(root, a.jobId(), a.spec().getCorpus());
-        BpeTokenizer tokenizer = data.tokenizer();
-        int shuffle = Integer.getInteger("trainer-svc.shuffle-buffer-chunks", 4096);
-        Optional<Path> start = a.resumeFrom().filter(s -> !s.isEmpty()).map(s -> root.resolve(s, "resume_from"));
-        CheckpointDirectory from = start.isPresent() ? CheckpointDirectory.open(root.path(), start.get()) : null;
-        TokenStream.Config streamConfig =
-                TrainingCorpus.streamConfig(data, CorpusDirectory.Split.TRAIN, options, shuffle);
-        Optional<Path> streamState = from == null ? Optional.empty() : from.existing(TrainingRuns.STREAM_STATE);
-        TokenStream stream = streamState.isPresent()
-                ? TokenStream.resume(tokenizer, streamConfig, TokenStream.State.read(streamState.get()))
-                : TokenStream.start(tokenizer, streamConfig);
+        var setup = new TrainingLoop.Setup(
+                a.jobId(),
+                plan,
+                root,
+                TrainingCorpus.prepared(root, a.jobId(), a.spec().getCorpus()),
+                Integer.getInteger("trainer-svc.shuffle-buffer-chunks", 4096),
+                CheckpointFormat.valueOf(
+                        System.getProperty("trainer-svc.checkpoint-format", CheckpointFormat.TORCH.name())));
+        Path start = a.resumeFrom()
+                .filter(s -> !s.isEmpty())
+                .map(s -> root.resolve(s, "resume_from"))
+                .orElse(null);
+        CheckpointDirectory from = start == null ? null : CheckpointDirectory.open(root.path(), start);
+        TokenStream stream = TrainingLoop.trainingStream(setup, from);
 
         List<ComputeBackend> backends = ComputeBackends.createRanks(backendName(), a.devices());
         List<Collective> collectives = List.of();
         try {
-            List<PlaidParameters> replicas = new ArrayList<>();
-            for (ComputeBackend backend : backends) {
-                if (from == null && a.spec().hasWeightsFrom())
-                    replicas.add(CheckpointDirectory.open(
-                                    root.path(), root.resolve(a.spec().getWeightsFrom(), "spec.weights_from"))
-                            .loadWeights(options, backend));
-                else replicas.add(PlaidParameters.initialize(options, backend, options.seed));
-            }
+            List<PlaidParameters> replicas = TrainingLoop.replicas(setup, a.spec(), from, backends);
             collectives = collectives(a, backends);
             List<Collective> group = collectives;
             // A peer lost: wake this worker's ranks waiting in a collective for it.
@@ -126,25 +113,36 @@ public final class PlaidRankRunner implements RankRunner {
                     new RandomSource(options.seed),
                     TrainingCorpus.batches(stream),
                     0,
-                    plaid.backend.GradientBuckets.DEFAULT_CAP_BYTES,
+                    GradientBuckets.DEFAULT_CAP_BYTES,
                     a.firstRank(),
                     a.worldSize())) {
-                int next = 0;
-                for (Trainer t : dp.trainers()) next = from == null ? 0 : TrainingCheckpoint.restore(t, from);
-                if (a.holdsRankZero()) {
-                    context.message("worker ranks %d-%d of %d on %s (%s), %d rows each per micro-batch"
+                if (plan.zero()) dp.shardOptimizerState();
+                int next = TrainingLoop.restore(dp.trainers(), from);
+                if (a.holdsRankZero())
+                    context.message("worker ranks %d-%d of %d on %s (%s), %d rows each per micro-batch%s"
                             .formatted(
                                     a.firstRank(),
                                     a.firstRank() + a.devices() - 1,
                                     a.worldSize(),
                                     backends.getFirst().name(),
                                     ComputeBackends.isCuda(backends) ? "NCCL" : "TCP reference all-reduce",
-                                    options.batchSize / a.worldSize()));
-                    int resumed = next;
-                    start.ifPresent(
-                            s -> context.message("resuming at step %d from %s".formatted(resumed, root.relative(s))));
-                }
-                return new Loop(a, context, root, plan, dp, stream, data, shuffle).from(next);
+                                    options.batchSize / a.worldSize(),
+                                    plan.zero() ? "; ZeRO-1: AdamW moments sharded over the ranks" : ""));
+                TrainingLoop.Control control = new TrainingLoop.Control() {
+                    @Override
+                    public boolean stopRequested() {
+                        return context.stopRequested();
+                    }
+
+                    @Override
+                    public boolean aborted() {
+                        return context.aborted();
+                    }
+                };
+                return switch (new TrainingLoop(setup, RankGroup.of(dp), stream, control, context).run(next, start)) {
+                    case FINISHED -> Outcome.SUCCEEDED;
+                    case STOPPED -> Outcome.STOPPED;
+                };
             }
         } finally {
             collectives.forEach(Collective::close);
@@ -198,124 +196,5 @@ public final class PlaidRankRunner implements RankRunner {
         ServerSocket s = listening;
         listening = null;
         return s;
-    }
-
-    /** One attempt's loop: the step, report, validate, checkpoint order of the service's own jobs. */
-    private record Loop(
-            RankAssignment a,
-            RankContext context,
-            RunRoot root,
-            RunPlan plan,
-            DataParallelTrainer dp,
-            TokenStream stream,
-            TrainingCorpus.Prepared data,
-            int shuffle) {
-        Outcome from(int next) throws IOException {
-            PlaidConfig options = plan.config();
-            boolean reports = a.holdsRankZero();
-            int lastCheckpoint = next;
-            long reportedAt = System.nanoTime();
-            int reportedSteps = next;
-            for (int step = next; step < options.steps; step++) {
-                if (context.aborted()) return Outcome.STOPPED;
-                // Every worker leaves at the same step, even when only one has been told to stop.
-                if (dp.anyProcess(context.stopRequested())) {
-                    if (reports && step > lastCheckpoint) checkpoint(step);
-                    return Outcome.STOPPED;
-                }
-                Trainer.StepMetrics m = dp.step(step).metrics();
-                int done = step + 1;
-                context.progress(done);
-                if (reports && (done % options.printFreq == 0 || done == options.steps)) {
-                    long now = System.nanoTime();
-                    double perStep = (now - reportedAt) / 1e9 / (done - reportedSteps);
-                    context.metrics(metrics(m, plan.tokensPerStep() / perStep, perStep * (options.steps - done)));
-                    reportedAt = now;
-                    reportedSteps = done;
-                }
-                if (reports && done % options.hookFreq == 0 && done < options.steps) validate(done, options.valSteps);
-                if (reports && done % plan.checkpointFreq() == 0 && done < options.steps) {
-                    checkpoint(done);
-                    lastCheckpoint = done;
-                }
-            }
-            if (reports) {
-                if (lastCheckpoint < options.steps) checkpoint(options.steps);
-                if (options.finalValSteps == 0)
-                    context.message("finished %d steps over %d ranks (no final validation)"
-                            .formatted(options.steps, a.worldSize()));
-                else
-                    context.message("finished %d steps over %d ranks: final validation NLL %.4f nats/token"
-                            .formatted(options.steps, a.worldSize(), validate(options.steps, options.finalValSteps)));
-            }
-            return Outcome.SUCCEEDED;
-        }
-
-        private static StepMetrics metrics(Trainer.StepMetrics m, double tokensPerSecond, double etaSeconds) {
-            return StepMetrics.newBuilder()
-                    .setStep(m.step())
-                    .setLoss(m.loss())
-                    .setNll(m.nll())
-                    .setReconst(m.reconst())
-                    .setPrior(m.prior())
-                    .setGamma0(m.gamma0())
-                    .setGamma1(m.gamma1())
-                    .setReconstBatchSize(m.reconstBs())
-                    .setGradNorm(m.gradNorm())
-                    .setLrFactor(m.lrFactor())
-                    .setSeconds(m.seconds())
-                    .setTokensPerSecond(tokensPerSecond)
-                    .setEtaSeconds(etaSeconds)
-                    .build();
-        }
-
-        /** train.py's validation on rank 0 (the other workers wait in their next collective). */
-        private double validate(int done, int steps) {
-            PlaidConfig options = plan.config();
-            TokenStream validation = TokenStream.start(
-                    data.tokenizer(),
-                    TrainingCorpus.streamConfig(data, CorpusDirectory.Split.VALIDATION, options, shuffle));
-            int every = Math.max(1, steps / 10);
-            double nll = dp.onPrimary(() -> dp.primary()
-                    .validationNll(
-                            TrainingCorpus.batches(validation), steps, options.valBatchSize, options.seed, batches -> {
-                                if (batches % every == 0 && batches < steps)
-                                    context.validating(ValidationProgress.newBuilder()
-                                            .setStep(done)
-                                            .setBatchesDone(batches)
-                                            .setBatches(steps)
-                                            .build());
-                            }));
-            if (!Double.isFinite(nll)) throw new TrainingDivergedException(done, "the validation NLL", nll);
-            context.validation(
-                    ValidationResult.newBuilder().setStep(done).setNll(nll).build());
-            return nll;
-        }
-
-        /** The service's checkpoint files, written by rank 0's worker; the coordinator records it and drops old ones. */
-        private void checkpoint(int done) throws IOException {
-            Trainer trainer = dp.primary();
-            var poisoned = dp.onPrimary(trainer::nonFiniteWeight);
-            if (poisoned.isPresent())
-                throw new TrainingDivergedException(done - 1, "weight " + poisoned.get(), Double.NaN);
-            Path dir = root.checkpoint(a.jobId(), plan.config().modelSavePath, done);
-            CheckpointFormat format = CheckpointFormat.valueOf(
-                    System.getProperty("trainer-svc.checkpoint-format", CheckpointFormat.TORCH.name()));
-            dp.onPrimary(() -> {
-                try {
-                    TrainingCheckpoint.save(trainer, done - 1, dir, format);
-                    return null;
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
-            stream.state().write(dir.resolve(TrainingRuns.STREAM_STATE));
-            CheckpointDirectory.writeTokenizer(dir, data.tokenizerFile());
-            context.checkpoint(CheckpointInfo.newBuilder()
-                    .setStep(done)
-                    .setPath(root.relative(dir))
-                    .setResumable(true)
-                    .build());
-        }
     }
 }

@@ -15,8 +15,9 @@ import plaid.v1.TrainingSpec;
  * @param keepCheckpoints the newest this many of the job's checkpoints are kept
  * @param devices data-parallel ranks on this machine (docs/data-parallel.md): GPUs on a CUDA
  *     service, CPU ranks with the in-process reference collective on a CPU one
+ * @param zero ZeRO-1: the AdamW moments sharded over the data-parallel ranks (spec.zero = 1)
  */
-record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints, int devices) {
+record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints, int devices, boolean zero) {
     /** More ranks than this is a typo, not a machine. */
     static final int MAX_DEVICES = 64;
 
@@ -43,7 +44,12 @@ record RunPlan(PlaidConfig config, int checkpointFreq, int keepCheckpoints, int 
                 "spec.devices",
                 "must divide batch_size " + config.batchSize
                         + " (each device takes an equal slice of every micro-batch), got " + devices);
-        return new RunPlan(config, checkpointFreq, keep, devices);
+        InvalidArgument.require(
+                spec.getZero() == 0 || spec.getZero() == 1,
+                "spec.zero",
+                "must be 0 (off) or 1 (ZeRO-1: the AdamW moments sharded over the data-parallel ranks), got "
+                        + spec.getZero());
+        return new RunPlan(config, checkpointFreq, keep, devices, spec.getZero() == 1);
     }
 
     /** Token ids one optimiser step consumes. */

@@ -47,7 +47,8 @@ import plaid.v1.TrainingSpec;
  * one process with two ranks (the service's own spec.devices=2 path: DataParallelTrainer over the
  * in-process collective) trains at the same global batch. The slices, the sums and their order
  * are the same, so the losses are equal exactly (asserted to 1e-12 relative, i.e. the double the
- * metrics event carries). A worker killed mid-job: the coordinator restarts the attempt from the
+ * metrics event carries), and so is the final validation NLL, each worker evaluating its rank's
+ * share of the batches. A worker killed mid-job: the coordinator restarts the attempt from the
  * last checkpoint and the job continues the same curve.
  */
 @QuarkusTest
@@ -88,9 +89,10 @@ class ClusterTrainingTest {
         channel.shutdownNow();
     }
 
+    /** With ZeRO-1 (spec.zero): each worker keeps half the AdamW moments; the curve is still the unsharded one's. */
     @Test
     void twoWorkersTrainTheCurveOfOneProcessWithTwoRanks() throws Exception {
-        TrainingSpec spec = spec(6, 3);
+        TrainingSpec spec = spec(6, 3).toBuilder().setZero(1).build();
         Job job = submit(spec);
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
@@ -99,9 +101,18 @@ class ClusterTrainingTest {
         assertThat(done.getState()).as(done.getFailure() + workers.logs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(done.getCheckpointsList()).extracting(c -> c.getStep()).containsExactly(3, 6);
         assertThat(messages(job.getId()))
-                .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each"))
+                .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each")
+                        && m.endsWith("; ZeRO-1: AdamW moments sharded over the ranks"))
                 .anyMatch(m -> m.startsWith("finished 6 steps over 2 ranks: final validation NLL"));
-        assertSameCurve(store.lossCurve(job.getId()), reference(job.getId(), spec));
+        Reference reference = reference(job.getId(), spec);
+        assertSameCurve(store.lossCurve(job.getId()), reference.losses());
+        // Each worker validated its rank's batches (3 batches: 0 and 2 on rank 0, 1 on rank 1).
+        assertThat(done.getLatestValidation().getStep()).isEqualTo(6);
+        assertThat(Math.abs(done.getLatestValidation().getNll() - reference.validationNll()))
+                .as(
+                        "final validation NLL %s vs one process's %s",
+                        done.getLatestValidation().getNll(), reference.validationNll())
+                .isLessThanOrEqualTo(BOUND * reference.validationNll());
         for (Process w : workers.started()) {
             assertThat(w.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(w.exitValue()).as("Worker.SUCCEEDED").isZero();
@@ -126,7 +137,7 @@ class ClusterTrainingTest {
         assertThat(messages(job.getId())).anyMatch(m -> m.startsWith("resuming at step "));
         SortedMap<Integer, Double> curve = store.lossCurve(job.getId());
         assertThat(curve).hasSize(40);
-        assertSameCurve(curve, reference(job.getId(), spec));
+        assertSameCurve(curve, reference(job.getId(), spec).losses());
     }
 
     @Test
@@ -160,8 +171,10 @@ class ClusterTrainingTest {
         }
     }
 
+    private record Reference(List<Double> losses, double validationNll) {}
+
     /** The service's own two-rank path on the job's prepared data: one process, the in-process collective. */
-    private List<Double> reference(String jobId, TrainingSpec spec) throws IOException {
+    private Reference reference(String jobId, TrainingSpec spec) throws IOException {
         PlaidConfig options = RunPlan.of(spec, 3).config();
         TrainingCorpus.Prepared data = TrainingCorpus.prepared(root, jobId, spec.getCorpus());
         TokenStream stream = TokenStream.start(
@@ -183,8 +196,18 @@ class ClusterTrainingTest {
                 Trainer.StepMetrics m = dp.step(s).metrics();
                 losses.add(m.loss());
             }
+            TokenStream validation = TokenStream.start(
+                    data.tokenizer(),
+                    TrainingCorpus.streamConfig(
+                            data, plaid.text.CorpusDirectory.Split.VALIDATION, options, config.shuffleBufferChunks()));
+            double nll = dp.validationNll(
+                    TrainingCorpus.batches(validation),
+                    options.finalValSteps,
+                    options.valBatchSize,
+                    options.seed,
+                    batches -> {});
+            return new Reference(losses, nll);
         }
-        return losses;
     }
 
     private static TrainingSpec spec(int steps, int checkpointFreq) {
@@ -208,7 +231,7 @@ class ClusterTrainingTest {
                         .setHookFreq(1000)
                         .setValSteps(1)
                         .setValBatchSize(4)
-                        .setFinalValSteps(1)
+                        .setFinalValSteps(3)
                         .setCheckpointFreq(checkpointFreq)
                         .setKeepCheckpoints(3))
                 .build();

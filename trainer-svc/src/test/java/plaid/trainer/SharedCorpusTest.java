@@ -98,7 +98,7 @@ class SharedCorpusTest {
         assertThat(config).isEqualTo(corpus.stream(CorpusDirectory.Split.TRAIN, 16, 1, 64, options.seed, 0, 1));
 
         // Replaying that stream for as many rows as the job took ends where the job's saved stream is.
-        TokenStream.State saved = TokenStream.State.read(checkpoint.resolve(TrainingRuns.STREAM_STATE));
+        TokenStream.State saved = TokenStream.State.read(checkpoint.resolve(TrainingLoop.STREAM_STATE));
         assertThat(saved.batches()).isPositive();
         TokenStream replay = TokenStream.start(corpus.tokenizer(), config);
         for (long row = 0; row < saved.batches(); row++) replay.nextBatch();

@@ -103,6 +103,35 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
                             org.assertj.core.data.Offset.offset(1e-4 * Math.max(1, Math.abs(lossOne.get(10 + i)))));
     }
 
+    /**
+     * spec.zero=1 on two CPU ranks: each keeps the AdamW moments of its share of the parameters,
+     * and the losses and the final validation NLL are the unsharded two ranks' to the bit.
+     */
+    @Test
+    void zeroOneShardsTheMomentsAndTrainsTheSameCurve() {
+        int steps = 12;
+        List<JobEvent> plain =
+                watch(submit(tinySpec(steps).toBuilder().setDevices(2).build()).getId(), 0);
+        List<JobEvent> sharded = watch(
+                submit(tinySpec(steps).toBuilder().setDevices(2).setZero(1).build())
+                        .getId(),
+                0);
+        assertThat(sharded.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
+        assertThat(sharded)
+                .anySatisfy(e -> assertThat(e.getMessage()).endsWith("; ZeRO-1: AdamW moments sharded over the ranks"));
+        assertThat(losses(sharded)).hasSize(steps).containsExactlyElementsOf(losses(plain));
+        assertThat(finalValidation(sharded)).isEqualTo(finalValidation(plain));
+    }
+
+    private static double finalValidation(List<JobEvent> events) {
+        return events.stream()
+                .filter(JobEvent::hasValidation)
+                .reduce((a, b) -> b)
+                .orElseThrow()
+                .getValidation()
+                .getNll();
+    }
+
     @Test
     void badRequestsAreRefusedNamingTheField() {
         assertInvalid("spec", SubmitJobRequest.newBuilder().build());
@@ -124,6 +153,7 @@ class TrainerGrpcServiceTest extends JobPersistenceTests {
         assertInvalid(
                 "spec.reporting.hook_freq",
                 spec -> spec.setReporting(spec.getReporting().toBuilder().setHookFreq(0)));
+        assertInvalid("spec.zero", spec -> spec.setZero(2));
         assertInvalid(
                 "spec.reporting.print_freq",
                 spec -> spec.setReporting(spec.getReporting().toBuilder().setPrintFreq(0)));

@@ -2,13 +2,17 @@ package plaid.model.parallel;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.IntConsumer;
 import java.util.function.Supplier;
 import plaid.backend.Collective;
 import plaid.backend.GradientBuckets;
+import plaid.model.DiffusionObjective;
+import plaid.model.Optimizer;
 import plaid.model.Parameter;
 import plaid.model.ParameterGroup;
 import plaid.model.PlaidParameters;
@@ -58,6 +62,8 @@ public final class DataParallelTrainer implements AutoCloseable {
     private final int firstRank, worldSize;
 
     private boolean broken;
+    /** Under ZeRO-1 ({@link #shardOptimizerState}), each parameter's owning global rank; else null. */
+    private int[] owners;
 
     /**
      * @param c the run's options (every replica's shapes)
@@ -174,6 +180,16 @@ public final class DataParallelTrainer implements AutoCloseable {
         return trainers.size();
     }
 
+    /** The global rank of this process's first rank. */
+    public int firstRank() {
+        return firstRank;
+    }
+
+    /** The ranks of the whole world, over every process. */
+    public int worldSize() {
+        return worldSize;
+    }
+
     /** The first local rank's trainer: its parameters, optimiser and statistics are every rank's; checkpoints save it. */
     public Trainer primary() {
         return trainers.get(0);
@@ -181,6 +197,51 @@ public final class DataParallelTrainer implements AutoCloseable {
 
     public List<Trainer> trainers() {
         return List.copyOf(trainers);
+    }
+
+    /**
+     * ZeRO-1 ({@code --zero=1}): partitions the parameters over the world's ranks as
+     * ZeroRedundancyOptimizer does (largest first, each to the rank holding the fewest elements
+     * so far) and shards every local rank's optimiser ({@link Optimizer#shard}): each keeps only
+     * its parameters' AdamW moments. Every process calls it, before the first step or restore.
+     */
+    public void shardOptimizerState() {
+        owners = partition(primary().parameters().all(), worldSize);
+        for (int r = 0; r < ranks(); r++) trainers.get(r).optimizer().shard(collectives.get(r), owners);
+    }
+
+    /** Parameter i's rank: by size, largest first (ties in parameter order), to the least loaded rank (ties: lowest). */
+    static int[] partition(List<Parameter> params, int ranks) {
+        long[] numel = new long[params.size()];
+        for (int i = 0; i < numel.length; i++) {
+            long n = 1;
+            for (int d : params.get(i).shape()) n *= d;
+            numel[i] = n;
+        }
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < numel.length; i++) order.add(i);
+        order.sort((a, b) -> Long.compare(numel[b], numel[a]));
+        long[] load = new long[ranks];
+        int[] owners = new int[numel.length];
+        for (int i : order) {
+            int least = 0;
+            for (int r = 1; r < ranks; r++) if (load[r] < load[least]) least = r;
+            owners[i] = least;
+            load[least] += numel[i];
+        }
+        return owners;
+    }
+
+    /**
+     * The optimiser state a checkpoint saves: the first local rank's where this process holds
+     * global rank 0, else null. Under ZeRO-1 the moments are gathered from their owners, a
+     * collective: then every process must call it at the same point.
+     */
+    public Optimizer.State checkpointState() {
+        if (owners == null)
+            return firstRank == 0 ? onPrimary(() -> primary().optimizer().state()) : null;
+        return onAllRanks(r -> trainers.get(r).optimizer().gatheredState(firstRank + r == 0))
+                .getFirst();
     }
 
     /** Runs {@code body} on rank 0's thread (where its device is current) and returns its value. */
@@ -210,6 +271,7 @@ public final class DataParallelTrainer implements AutoCloseable {
      * leave the loop at the same step instead of leaving peers waiting in a collective.
      */
     public boolean anyProcess(boolean flag) {
+        if (ranks() == worldSize) return flag; // the whole world is this process
         return onAllRanks(r -> collectives.get(r).allReduce(new double[] {flag ? 1 : 0}, Collective.Op.SUM)[0] > 0)
                 .getFirst();
     }
@@ -235,6 +297,56 @@ public final class DataParallelTrainer implements AutoCloseable {
         });
         return new Step(
                 metrics.get(0), rankSeconds, allReduceSeconds, buckets.get(0).startedEarly());
+    }
+
+    /**
+     * train.py's validation ({@link Trainer#validationNll}) over the world's ranks: every process
+     * draws the batches in order as one device does (the same stream and noise), global rank
+     * {@code i % worldSize} evaluates batch i, and the per-batch NLL sums, zero where another
+     * rank's, are all-reduced and added in batch order. Adding zeros is exact, so where a batch's
+     * forward is the same on every rank the result is the one-device number bit for bit.
+     * {@code afterBatch} hears of each batch on the calling thread once its round of
+     * {@code worldSize} batches is done; an exception it throws ends the pass, every rank's live
+     * weights restored (in a multi-process world, every process must throw at the same batch).
+     */
+    public double validationNll(
+            Trainer.BatchSource val, int steps, int batchSize, long evalSeed, IntConsumer afterBatch) {
+        PlaidConfig c = primary().config();
+        SplittableRandom rng = new SplittableRandom(evalSeed);
+        double[][] sums = new double[ranks()][steps];
+        List<List<float[]>> live = onAllRanks(r -> trainers.get(r).loadEvaluationWeights());
+        try {
+            long tokens = 0;
+            for (int first = 0; first < steps; first += worldSize) {
+                int end = Math.min(steps, first + worldSize);
+                DiffusionObjective.MicroBatch[] mine = new DiffusionObjective.MicroBatch[ranks()];
+                for (int i = first; i < end; i++) {
+                    int[] ids = val.next(batchSize, c.seqLen);
+                    var batch = DiffusionObjective.evalMicroBatch(ids, batchSize, c.seqLen, c.embedDim, rng);
+                    tokens += ids.length;
+                    int local = i - first - firstRank;
+                    if (local >= 0 && local < ranks()) mine[local] = batch;
+                }
+                int round = first;
+                onAllRanks(r -> {
+                    if (mine[r] != null)
+                        sums[r][round + firstRank + r] = trainers.get(r).validationNllSum(mine[r]);
+                    return null;
+                });
+                for (int i = first; i < end; i++) afterBatch.accept(i + 1);
+            }
+            double[] perBatch = onAllRanks(r -> collectives.get(r).allReduce(sums[r], Collective.Op.SUM))
+                    .getFirst();
+            double total = 0;
+            for (double s : perBatch) total += s;
+            return total / tokens;
+        } finally {
+            if (!broken)
+                onAllRanks(r -> {
+                    trainers.get(r).restoreWeights(live.get(r));
+                    return null;
+                });
+        }
     }
 
     /**

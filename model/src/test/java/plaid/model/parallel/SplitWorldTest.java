@@ -33,6 +33,7 @@ class SplitWorldTest {
         PlaidConfig c = DataParallelTrainerTest.config(2);
         List<Trainer.StepMetrics> together = new ArrayList<>();
         List<float[]> togetherWeights;
+        double togetherValidation;
         {
             CpuBackend b0 = new CpuBackend(), b1 = new CpuBackend();
             List<PlaidParameters> replicas =
@@ -46,6 +47,7 @@ class SplitWorldTest {
                     -10)) {
                 for (int s = 0; s < STEPS; s++) together.add(dp.step(s).metrics());
                 togetherWeights = replicas.get(0).snapshotValues();
+                togetherValidation = validation(c, dp);
             }
         }
 
@@ -66,6 +68,8 @@ class SplitWorldTest {
             assertThat(b.gradNorm()).as("step %d grad norm", s).isEqualTo(a.gradNorm());
             assertThat(b.reconstBs()).isEqualTo(a.reconstBs());
         }
+        // Each process evaluates its rank's validation batches: the all-reduced NLL is the same number.
+        assertThat(first.validation).isEqualTo(togetherValidation).isEqualTo(second.validation);
         for (int i = 0; i < togetherWeights.size(); i++) {
             assertThat(first.weights.get(i)).containsExactly(togetherWeights.get(i));
             assertThat(second.weights.get(i)).containsExactly(togetherWeights.get(i));
@@ -114,7 +118,12 @@ class SplitWorldTest {
         silent.close();
     }
 
-    private record Result(List<Trainer.StepMetrics> metrics, List<float[]> weights) {}
+    private record Result(List<Trainer.StepMetrics> metrics, List<float[]> weights, double validation) {}
+
+    /** Three batches over two ranks: the second round leaves rank 1 without one. */
+    private static double validation(PlaidConfig c, DataParallelTrainer dp) {
+        return dp.validationNll(DataParallelTrainerTest.stream(c, 21), 3, 2, 7, batches -> {});
+    }
 
     private static Result process(PlaidConfig c, CpuBackend backend, Collective collective, int rank) {
         PlaidParameters p = PlaidParameters.initialize(c, backend, 3);
@@ -130,7 +139,7 @@ class SplitWorldTest {
                 2)) {
             List<Trainer.StepMetrics> m = new ArrayList<>();
             for (int s = 0; s < STEPS; s++) m.add(dp.step(s).metrics());
-            return new Result(m, p.snapshotValues());
+            return new Result(m, p.snapshotValues(), validation(c, dp));
         }
     }
 

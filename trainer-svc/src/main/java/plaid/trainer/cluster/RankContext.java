@@ -1,16 +1,14 @@
 package plaid.trainer.cluster;
 
+import plaid.trainer.TrainingReports;
 import plaid.v1.CheckpointInfo;
-import plaid.v1.StepMetrics;
-import plaid.v1.ValidationProgress;
-import plaid.v1.ValidationResult;
 
 /**
  * The ranks' side of the rendezvous while they run: the coordinator's stop and abort, progress
  * for the heartbeats, and (in the worker holding rank 0 only) the reports that become the job's
  * events. Reports from another worker throw {@link IllegalStateException}.
  */
-public interface RankContext {
+public interface RankContext extends TrainingReports {
     /** Checkpoint (rank 0) and stop at the next step boundary: the job was cancelled or the coordinator stops. */
     boolean stopRequested();
 
@@ -24,16 +22,10 @@ public interface RankContext {
     void onAbort(Runnable action);
 
     /** Optimiser steps done, sent with the next heartbeat. */
+    @Override
     void progress(int stepsDone);
 
-    void metrics(StepMetrics metrics);
-
-    void validating(ValidationProgress progress);
-
-    void validation(ValidationResult result);
-
-    /** A checkpoint written under the run root; its path is relative to the root. */
+    /** The coordinator records it and deletes the checkpoints it no longer keeps. */
+    @Override
     void checkpoint(CheckpointInfo checkpoint);
-
-    void message(String text);
 }
