@@ -129,11 +129,24 @@ public final class Worker {
                 return rendezvous.join(request.build());
             } catch (StatusRuntimeException e) {
                 Status.Code code = e.getStatus().getCode();
-                boolean transient_ = code == Status.Code.UNAVAILABLE || code == Status.Code.ABORTED;
+                boolean transient_ = code == Status.Code.UNAVAILABLE
+                        || code == Status.Code.ABORTED
+                        || droppedConnection(e.getStatus());
                 if (!transient_ || System.nanoTime() - deadline > 0) throw e;
                 sleep(RETRY_MILLIS);
             }
         }
+    }
+
+    /**
+     * A connection the transport closed under the call (GOAWAY, reset): gRPC answers INTERNAL, though no
+     * server code ran or answered. A join again is what the worker does after any lost attempt anyway.
+     */
+    private static boolean droppedConnection(Status status) {
+        String description = status.getDescription();
+        return status.getCode() == Status.Code.INTERNAL
+                && description != null
+                && (description.contains("GOAWAY") || description.contains("Connection closed"));
     }
 
     ClusterRendezvousBlockingStub rendezvous() {
