@@ -2,13 +2,10 @@ package plaid.trainer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.grpc.ManagedChannel;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
 import java.io.IOException;
-import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,20 +22,13 @@ import plaid.model.RandomSource;
 import plaid.model.Trainer;
 import plaid.model.parallel.DataParallelTrainer;
 import plaid.options.PlaidConfig;
-import plaid.service.LoopbackChannels;
 import plaid.text.TokenStream;
 import plaid.trainer.cluster.ClusterTestProfile;
 import plaid.trainer.cluster.WorkerProcesses;
 import plaid.v1.CancelJobRequest;
-import plaid.v1.GetJobRequest;
 import plaid.v1.Job;
-import plaid.v1.JobEvent;
 import plaid.v1.JobState;
-import plaid.v1.ModelShape;
-import plaid.v1.Optimization;
 import plaid.v1.Reporting;
-import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 
 /**
@@ -53,12 +43,9 @@ import plaid.v1.TrainingSpec;
  */
 @QuarkusTest
 @TestProfile(ClusterTestProfile.class)
-class ClusterTrainingTest {
+class ClusterTrainingTest extends LoopbackTrainerTest {
     private static final Duration PATIENCE = Duration.ofSeconds(150);
     private static final double BOUND = 1e-12;
-
-    @TestHTTPResource("/")
-    URI server;
 
     @Inject
     JobStore store;
@@ -69,38 +56,31 @@ class ClusterTrainingTest {
     @Inject
     RunRoot root;
 
-    private ManagedChannel channel;
-    private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
     private WorkerProcesses workers;
-    private final List<String> jobs = new ArrayList<>();
 
     @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
+    void prepareWorkers() {
         workers = new WorkerProcesses(server, config.root().getParent(), PATIENCE);
     }
 
     @AfterEach
     void cleanUp() {
         workers.killAll();
-        for (String id : jobs)
-            trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
-        channel.shutdownNow();
+        cancelSubmitted();
     }
 
     /** With ZeRO-1 (spec.zero): each worker keeps half the AdamW moments; the curve is still the unsharded one's. */
     @Test
     void twoWorkersTrainTheCurveOfOneProcessWithTwoRanks() throws Exception {
         TrainingSpec spec = spec(6, 3).toBuilder().setZero(1).build();
-        Job job = submit(spec);
+        Job job = submit(spec, "cluster-training");
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
 
-        Job done = awaitEnd(job.getId());
+        Job done = awaitEnd(job.getId(), workers);
         assertThat(done.getState()).as(done.getFailure() + workers.logs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(done.getCheckpointsList()).extracting(c -> c.getStep()).containsExactly(3, 6);
-        assertThat(messages(job.getId()))
+        assertThat(messages(store, job.getId()))
                 .anyMatch(m -> m.contains("ranks 0-0 of 2 on cpu (TCP reference all-reduce), 4 rows each")
                         && m.endsWith("; ZeRO-1: AdamW moments sharded over the ranks"))
                 .anyMatch(m -> m.startsWith("finished 6 steps over 2 ranks: final validation NLL"));
@@ -122,19 +102,20 @@ class ClusterTrainingTest {
     @Test
     void aKilledWorkerRestartsFromTheCheckpointAndContinuesTheSameCurve() throws Exception {
         TrainingSpec spec = spec(40, 4);
-        Job job = submit(spec);
+        Job job = submit(spec, "cluster-training");
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
         workers.await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
 
         workers.started().get(1).destroyForcibly(); // SIGKILL
         workers.await(
-                () -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+                () -> messages(store, job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")),
+                "the restart");
         startWorker(job.getId(), 1); // the orchestrator replaces the lost process
 
-        Job done = awaitEnd(job.getId());
+        Job done = awaitEnd(job.getId(), workers);
         assertThat(done.getState()).as(done.getFailure() + workers.logs()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
-        assertThat(messages(job.getId())).anyMatch(m -> m.startsWith("resuming at step "));
+        assertThat(messages(store, job.getId())).anyMatch(m -> m.startsWith("resuming at step "));
         SortedMap<Integer, Double> curve = store.lossCurve(job.getId());
         assertThat(curve).hasSize(40);
         assertSameCurve(curve, reference(job.getId(), spec).losses());
@@ -142,13 +123,13 @@ class ClusterTrainingTest {
 
     @Test
     void cancellingStopsEveryWorkerAtOneStepAfterACheckpoint() throws Exception {
-        Job job = submit(spec(2000, 4));
+        Job job = submit(spec(2000, 4), "cluster-training");
         startWorker(job.getId(), 0);
         startWorker(job.getId(), 1);
         workers.await(() -> store.latestCheckpoint(job.getId()).isPresent(), "a checkpoint");
         trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
 
-        Job cancelled = awaitEnd(job.getId());
+        Job cancelled = awaitEnd(job.getId(), workers);
         assertThat(cancelled.getState())
                 .as(cancelled.getFailure() + workers.logs())
                 .isEqualTo(JobState.JOB_STATE_CANCELLED);
@@ -214,18 +195,8 @@ class ClusterTrainingTest {
         return TrainingSpec.newBuilder()
                 .setCorpus(TrainingCorpus.DEMO)
                 .setSeed(11)
-                .setShape(ModelShape.newBuilder()
-                        .setDim(32)
-                        .setNBlocks(2)
-                        .setNHeads(2)
-                        .setEmbedDim(8)
-                        .setSeqLen(16)
-                        .setVocabSize(300))
-                .setOptimization(Optimization.newBuilder()
-                        .setSteps(steps)
-                        .setBatchSize(8)
-                        .setLrWarmupSteps(2)
-                        .setBiasWarmupSteps(2))
+                .setShape(TinyJobs.shape())
+                .setOptimization(TinyJobs.optimization(steps, 2))
                 .setReporting(Reporting.newBuilder()
                         .setPrintFreq(1)
                         .setHookFreq(1000)
@@ -235,22 +206,6 @@ class ClusterTrainingTest {
                         .setCheckpointFreq(checkpointFreq)
                         .setKeepCheckpoints(3))
                 .build();
-    }
-
-    private Job submit(TrainingSpec spec) {
-        Job job = trainer.submitJob(SubmitJobRequest.newBuilder()
-                .setSpec(spec)
-                .setDisplayName("cluster-training")
-                .build());
-        jobs.add(job.getId());
-        return job;
-    }
-
-    private List<String> messages(String jobId) {
-        return store.eventsAfter(jobId, 0).stream()
-                .filter(JobEvent::hasMessage)
-                .map(JobEvent::getMessage)
-                .toList();
     }
 
     /** A worker JVM running the plaid runner with one CPU rank. */
@@ -268,15 +223,5 @@ class ClusterTrainingTest {
                         "-Dplaid.backend=cpu",
                         "-Dplaid.collective.host=127.0.0.1",
                         "-Dtrainer-svc.shuffle-buffer-chunks=" + config.shuffleBufferChunks()));
-    }
-
-    private Job awaitEnd(String jobId) throws InterruptedException {
-        workers.await(
-                () -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
-        return job(jobId);
-    }
-
-    private Job job(String jobId) {
-        return trainer.getJob(GetJobRequest.newBuilder().setJobId(jobId).build());
     }
 }

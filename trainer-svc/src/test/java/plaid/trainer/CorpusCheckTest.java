@@ -3,49 +3,26 @@ package plaid.trainer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import plaid.service.LoopbackChannels;
 import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
 
 /** SubmitJob reads a corpus file before accepting the job: a bad line is refused naming spec.corpus, the file and the line. */
 @QuarkusTest
 @TestProfile(TrainerServiceTestProfile.class)
-class CorpusCheckTest {
-    @TestHTTPResource("/")
-    URI server;
+class CorpusCheckTest extends LoopbackTrainerTest {
 
     @Inject
     RunRoot root;
-
-    private ManagedChannel channel;
-    private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
 
     @Test
     void badCorpusLinesAreRefusedAtSubmission() throws IOException {

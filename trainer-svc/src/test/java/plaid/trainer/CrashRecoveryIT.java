@@ -2,23 +2,12 @@ package plaid.trainer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.grpc.ManagedChannel;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ServerSocket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.SortedMap;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import plaid.service.LoopbackChannels;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
@@ -34,23 +23,15 @@ import plaid.v1.WatchJobRequest;
  * an OWT2-format corpus of data-svc where compose mounts it ({@code data/} under the run root).
  */
 class CrashRecoveryIT {
-    private static final Path JAR =
-            Path.of(System.getProperty("plaid.trainer.jar", "target/quarkus-app/quarkus-run.jar"));
     // Long enough that the kill lands well before the end, after the first checkpoint.
     private static final int STEPS = 100, CHECKPOINT_FREQ = 10;
 
-    private final Path root = createRoot();
-    private final int port = freePort();
-    private Process service;
-    private ManagedChannel channel;
+    private final PackagedTrainer service =
+            new PackagedTrainer("plaid-trainer-crash-it", List.of("-Dtrainer-svc.shuffle-buffer-chunks=64"));
 
     @AfterEach
     void stop() throws InterruptedException {
-        if (channel != null) channel.shutdownNow();
-        if (service != null) {
-            service.destroy();
-            service.waitFor(30, TimeUnit.SECONDS);
-        }
+        service.close();
     }
 
     @Test
@@ -76,8 +57,8 @@ class CrashRecoveryIT {
 
     /** Kills the service mid-job, restarts it, and compares the resumed job's curve with an uninterrupted run's. */
     private List<JobEvent> killMidRunAndCompare(TrainingSpec spec) throws Exception {
-        Owt2TestCorpus.write(root.resolve("data"), "openwebtext2");
-        TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
+        Owt2TestCorpus.write(service.root().resolve("data"), "openwebtext2");
+        TrainerServiceGrpc.TrainerServiceBlockingStub trainer = service.start();
         Job crashed =
                 trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
 
@@ -90,11 +71,10 @@ class CrashRecoveryIT {
             if (event.hasCheckpoint()) checkpointed = event.getCheckpoint().getStep();
             if (event.hasMetrics() && checkpointed > 0 && event.getMetrics().getStep() >= checkpointed) break;
         }
-        service.destroyForcibly().waitFor();
-        channel.shutdownNow();
+        service.kill();
 
-        trainer = start();
-        List<JobEvent> crashedEvents = watch(trainer, crashed.getId());
+        trainer = service.start();
+        List<JobEvent> crashedEvents = TinyJobs.watch(trainer, crashed.getId(), 0);
         assertThat(crashedEvents.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         String resumption = "resuming at step " + checkpointed + " ";
         assertThat(crashedEvents).anySatisfy(e -> assertThat(e.getMessage()).startsWith(resumption));
@@ -102,7 +82,7 @@ class CrashRecoveryIT {
         Job uninterrupted =
                 trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
         assertThat(lossCurve(crashedEvents))
-                .isEqualTo(lossCurve(watch(trainer, uninterrupted.getId())))
+                .isEqualTo(lossCurve(TinyJobs.watch(trainer, uninterrupted.getId(), 0)))
                 .hasSize(STEPS);
         return crashedEvents;
     }
@@ -115,7 +95,7 @@ class CrashRecoveryIT {
         TrainingSpec spec = base.toBuilder()
                 .setReporting(base.getReporting().toBuilder().setHookFreq(steps).setFinalValSteps(5000))
                 .build();
-        TrainerServiceGrpc.TrainerServiceBlockingStub trainer = start();
+        TrainerServiceGrpc.TrainerServiceBlockingStub trainer = service.start();
         Job crashed =
                 trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
         Iterator<JobEvent> live = trainer.watchJob(
@@ -124,11 +104,10 @@ class CrashRecoveryIT {
             JobEvent event = live.next();
             if (event.hasValidating() && event.getValidating().getStep() == steps) break;
         }
-        service.destroyForcibly().waitFor();
-        channel.shutdownNow();
+        service.kill();
 
-        trainer = start();
-        List<JobEvent> events = watch(trainer, crashed.getId());
+        trainer = service.start();
+        List<JobEvent> events = TinyJobs.watch(trainer, crashed.getId(), 0);
         int resumed = -1;
         for (int i = 0; i < events.size(); i++)
             if (events.get(i).getMessage().startsWith("resuming at step ")) resumed = i;
@@ -148,51 +127,5 @@ class CrashRecoveryIT {
                 .filter(JobEvent::hasMetrics)
                 .forEach(e -> curve.put(e.getMetrics().getStep(), e.getMetrics().getLoss()));
         return curve;
-    }
-
-    private static List<JobEvent> watch(TrainerServiceGrpc.TrainerServiceBlockingStub trainer, String jobId) {
-        List<JobEvent> events = new ArrayList<>();
-        trainer.watchJob(WatchJobRequest.newBuilder().setJobId(jobId).build()).forEachRemaining(events::add);
-        return events;
-    }
-
-    /** Starts the packaged service on the Java running this test and waits until its health check says serving. */
-    private TrainerServiceGrpc.TrainerServiceBlockingStub start() throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(
-                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        command.addAll(Arrays.asList(System.getProperty("plaid.jvm.flags", "").split("\\s+")));
-        command.addAll(List.of(
-                "-Djava.awt.headless=true",
-                "-Dtrainer-svc.root=" + root,
-                "-Dquarkus.http.port=" + port,
-                "-Dtrainer-svc.demo-documents=100",
-                "-Dtrainer-svc.shuffle-buffer-chunks=64",
-                "-jar",
-                JAR.toAbsolutePath().toString()));
-        command.removeIf(String::isEmpty);
-        service = new ProcessBuilder(command)
-                .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(
-                        root.resolve("service.log").toFile()))
-                .start();
-        channel = LoopbackChannels.open("127.0.0.1", port);
-        LoopbackChannels.awaitServing(channel, service, Duration.ofSeconds(60), root.resolve("service.log"));
-        return TrainerServiceGrpc.newBlockingStub(channel);
-    }
-
-    private static Path createRoot() {
-        try {
-            return Files.createTempDirectory("plaid-trainer-crash-it");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0)) {
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 }

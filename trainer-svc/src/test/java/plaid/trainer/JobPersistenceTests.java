@@ -3,46 +3,32 @@ package plaid.trainer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import jakarta.inject.Inject;
-import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.stream.IntStream;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
-import plaid.service.LoopbackChannels;
 import plaid.v1.CheckpointInfo;
-import plaid.v1.GetJobRequest;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
 import plaid.v1.ListJobsRequest;
 import plaid.v1.ListJobsResponse;
-import plaid.v1.ModelShape;
-import plaid.v1.Optimization;
 import plaid.v1.Reporting;
 import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
-import plaid.v1.WatchJobRequest;
 
 /**
  * A tiny job over a real gRPC channel on loopback, and what the database keeps of it; run
  * on each database the service supports by the subclasses' profiles.
  */
-abstract class JobPersistenceTests {
+abstract class JobPersistenceTests extends LoopbackTrainerTest {
     static final int STEPS = 30, CHECKPOINT_FREQ = 10, KEEP = 2;
-
-    @TestHTTPResource("/")
-    URI server;
 
     @Inject
     JobStore store;
@@ -50,37 +36,13 @@ abstract class JobPersistenceTests {
     @Inject
     RunRoot root;
 
-    ManagedChannel channel;
-    TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
-
     /** Dim 32, 2 blocks, seq 16, batch 8 on the demo corpus with a 300-id tokenizer trained for the job. */
     static TrainingSpec tinySpec(int steps) {
         return TrainingSpec.newBuilder()
                 .setCorpus(TrainingCorpus.DEMO)
                 .setSeed(7)
-                .setShape(ModelShape.newBuilder()
-                        .setDim(32)
-                        .setNBlocks(2)
-                        .setNHeads(2)
-                        .setEmbedDim(8)
-                        .setSeqLen(16)
-                        .setVocabSize(300))
-                .setOptimization(Optimization.newBuilder()
-                        .setSteps(steps)
-                        .setBatchSize(8)
-                        .setLrWarmupSteps(5)
-                        .setBiasWarmupSteps(5))
+                .setShape(TinyJobs.shape())
+                .setOptimization(TinyJobs.optimization(steps, 5))
                 .setReporting(Reporting.newBuilder()
                         .setPrintFreq(1)
                         .setHookFreq(CHECKPOINT_FREQ)
@@ -93,21 +55,7 @@ abstract class JobPersistenceTests {
     }
 
     Job submit(TrainingSpec spec) {
-        return trainer.submitJob(SubmitJobRequest.newBuilder()
-                .setSpec(spec)
-                .setDisplayName("tiny")
-                .build());
-    }
-
-    /** Every event after {@code afterSequence} until the job ends. */
-    List<JobEvent> watch(String jobId, long afterSequence) {
-        List<JobEvent> events = new ArrayList<>();
-        trainer.watchJob(WatchJobRequest.newBuilder()
-                        .setJobId(jobId)
-                        .setAfterSequence(afterSequence)
-                        .build())
-                .forEachRemaining(events::add);
-        return events;
+        return submit(spec, "tiny");
     }
 
     static List<Double> losses(List<JobEvent> events) {
@@ -154,8 +102,7 @@ abstract class JobPersistenceTests {
                         .map(e -> e.getCheckpoint().getStep()))
                 .containsExactly(10, 20, 30);
 
-        Job finished = trainer.getJob(
-                GetJobRequest.newBuilder().setJobId(submitted.getId()).build());
+        Job finished = job(submitted.getId());
         assertThat(finished.getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(finished.getStep()).isEqualTo(STEPS);
         assertThat(finished.getLatestMetrics().getStep()).isEqualTo(STEPS - 1);

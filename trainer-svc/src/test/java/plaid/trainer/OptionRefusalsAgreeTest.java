@@ -3,26 +3,19 @@ package plaid.trainer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
-import java.net.URI;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import plaid.options.OptionTable;
 import plaid.options.OutOfRangeFlags;
 import plaid.options.SpecOptions;
-import plaid.service.LoopbackChannels;
 import plaid.v1.ModelShape;
 import plaid.v1.Optimization;
 import plaid.v1.Reporting;
 import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 
 /**
@@ -33,28 +26,11 @@ import plaid.v1.TrainingSpec;
  */
 @QuarkusTest
 @TestProfile(TrainerServiceTestProfile.class)
-class OptionRefusalsAgreeTest {
+class OptionRefusalsAgreeTest extends LoopbackTrainerTest {
     /** Flag, value: each out of range on the tiny spec, and one the BoW mode makes wrong (SpecOptions names the unset field). */
     static final List<List<String>> OUT_OF_RANGE = java.util.stream.Stream.concat(
                     OutOfRangeFlags.OWN_RANGE.stream(), java.util.stream.Stream.of(OutOfRangeFlags.NEEDS_ANOTHER))
             .toList();
-
-    @TestHTTPResource("/")
-    URI server;
-
-    ManagedChannel channel;
-    TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
 
     @Test
     void validateOnlyAndSubmitJobRefuseTheSameFieldAlike() {

@@ -4,26 +4,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import plaid.options.PlaidConfig;
-import plaid.service.LoopbackChannels;
 import plaid.text.CorpusDirectory;
 import plaid.text.TokenStream;
 import plaid.v1.CancelJobRequest;
@@ -34,7 +28,6 @@ import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
 import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 import plaid.v1.WatchJobRequest;
 
@@ -46,13 +39,10 @@ import plaid.v1.WatchJobRequest;
  */
 @QuarkusTest
 @TestProfile(TrainerServiceTestProfile.class)
-class SharedCorpusTest {
+class SharedCorpusTest extends LoopbackTrainerTest {
     private static final Path CORPUS_ROOT = TrainerServiceTestProfile.CORPUS_ROOT;
     private static final String CORPUS = "openwebtext2";
     private static final int STEPS = 12;
-
-    @TestHTTPResource("/")
-    URI server;
 
     @Inject
     RunRoot root;
@@ -60,28 +50,14 @@ class SharedCorpusTest {
     @Inject
     TrainingCorpus corpora;
 
-    private ManagedChannel channel;
-    private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-
     @BeforeAll
     static void prepareCorpus() throws IOException {
         Owt2TestCorpus.write(CORPUS_ROOT, CORPUS);
     }
 
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
-
     @Test
     void aJobOnTheCorpusReadsTheDocumentBufferOverItsShardsWithItsTokenizer() throws IOException {
-        List<JobEvent> events = watch(submit(spec()).getId());
+        List<JobEvent> events = watch(submit(spec()).getId(), 0);
         assertThat(events.getLast().getState()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(events).anyMatch(JobEvent::hasValidation);
         CheckpointInfo last = checkpoints(events).getLast();
@@ -162,7 +138,7 @@ class SharedCorpusTest {
 
     @Test
     void aResumedJobReadsTheBatchesItWouldHaveRead() {
-        List<Double> uninterrupted = losses(watch(submit(spec()).getId()));
+        List<Double> uninterrupted = losses(watch(submit(spec()).getId(), 0));
 
         Job cancelled = submit(spec());
         Iterator<JobEvent> live = trainer.watchJob(
@@ -178,7 +154,7 @@ class SharedCorpusTest {
         assertThat(stoppedAt).isBetween(3, STEPS - 1);
 
         Job resumed = submit(spec().toBuilder().setResumeFrom(last.getPath()).build());
-        assertThat(losses(watch(resumed.getId()))).isEqualTo(uninterrupted.subList(stoppedAt, STEPS));
+        assertThat(losses(watch(resumed.getId(), 0))).isEqualTo(uninterrupted.subList(stoppedAt, STEPS));
     }
 
     @Test
@@ -232,12 +208,6 @@ class SharedCorpusTest {
 
     private Job submit(TrainingSpec spec) {
         return trainer.submitJob(SubmitJobRequest.newBuilder().setSpec(spec).build());
-    }
-
-    private List<JobEvent> watch(String jobId) {
-        List<JobEvent> events = new ArrayList<>();
-        trainer.watchJob(WatchJobRequest.newBuilder().setJobId(jobId).build()).forEachRemaining(events::add);
-        return events;
     }
 
     private static List<CheckpointInfo> checkpoints(List<JobEvent> events) {

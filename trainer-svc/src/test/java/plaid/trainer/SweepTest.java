@@ -4,22 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static plaid.trainer.JobPersistenceTests.assertStatus;
 import static plaid.trainer.JobPersistenceTests.tinySpec;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
-import java.net.URI;
 import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.UUID;
 import java.util.function.UnaryOperator;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import plaid.service.LoopbackChannels;
 import plaid.v1.CancelSweepRequest;
 import plaid.v1.GetJobRequest;
 import plaid.v1.GetSweepRequest;
@@ -35,16 +29,13 @@ import plaid.v1.SweepState;
 import plaid.v1.SweepStrategy;
 import plaid.v1.SweepTrial;
 import plaid.v1.SweepValues;
-import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 import plaid.v1.TrialState;
 
 /** Sweeps through the service: trials run as jobs, ordered by validation NLL; cancelled; resumed from the store; bad spaces refused. */
 @QuarkusTest
 @TestProfile(TrainerServiceTestProfile.class)
-class SweepTest {
-    @TestHTTPResource("/")
-    URI server;
+class SweepTest extends LoopbackTrainerTest {
 
     @Inject
     SweepStore sweeps;
@@ -57,20 +48,6 @@ class SweepTest {
 
     @Inject
     SweepRunner sweepRunner;
-
-    ManagedChannel channel;
-    TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
-
-    @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
-    }
-
-    @AfterEach
-    void disconnect() {
-        channel.shutdownNow();
-    }
 
     static SweepParameter grid(String name, String... values) {
         return SweepParameter.newBuilder()

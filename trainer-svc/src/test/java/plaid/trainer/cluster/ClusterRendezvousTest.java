@@ -2,18 +2,14 @@ package plaid.trainer.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.test.junit.TestProfile;
 import jakarta.inject.Inject;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -23,22 +19,19 @@ import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import plaid.service.LoopbackChannels;
 import plaid.trainer.JobStore;
+import plaid.trainer.LoopbackTrainerTest;
+import plaid.trainer.TinyJobs;
 import plaid.trainer.TrainingCorpus;
 import plaid.v1.CancelJobRequest;
 import plaid.v1.ClusterRendezvousGrpc;
-import plaid.v1.GetJobRequest;
 import plaid.v1.Job;
 import plaid.v1.JobEvent;
 import plaid.v1.JobState;
 import plaid.v1.JoinRequest;
 import plaid.v1.LeaveRequest;
 import plaid.v1.ModelShape;
-import plaid.v1.Optimization;
 import plaid.v1.Reporting;
-import plaid.v1.SubmitJobRequest;
-import plaid.v1.TrainerServiceGrpc;
 import plaid.v1.TrainingSpec;
 
 /**
@@ -50,50 +43,39 @@ import plaid.v1.TrainingSpec;
  */
 @QuarkusTest
 @TestProfile(ClusterTestProfile.class)
-class ClusterRendezvousTest {
+class ClusterRendezvousTest extends LoopbackTrainerTest {
     private static final int STEP_MILLIS = 100, PRINT_FREQ = 5, CHECKPOINT_FREQ = 10;
     private static final Duration PATIENCE = Duration.ofSeconds(90);
-
-    @TestHTTPResource("/")
-    URI server;
 
     @Inject
     JobStore store;
 
-    private ManagedChannel channel;
-    private TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
     private WorkerProcesses workers;
-    private final List<String> jobs = new ArrayList<>();
 
     @BeforeEach
-    void connect() {
-        channel = LoopbackChannels.open(server);
-        trainer = TrainerServiceGrpc.newBlockingStub(channel);
+    void prepareWorkers() {
         workers = new WorkerProcesses(server, ClusterTestProfile.RUN_ROOT.getParent(), PATIENCE);
     }
 
     @AfterEach
     void cleanUp() {
         workers.killAll();
-        // A job a failed assertion left running must not hold the queue for the next test.
-        for (String id : jobs)
-            trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build());
-        channel.shutdownNow();
+        cancelSubmitted();
     }
 
     @Test
     void twoWorkersRunAJobToCompletion() throws Exception {
-        Job job = submit(spec(30, Optional.empty()));
+        Job job = submit(spec(30, Optional.empty()), "cluster");
         Process first = startWorker(job.getId(), 0, 3), second = startWorker(job.getId(), 1, 1);
 
-        Job done = awaitEnd(job.getId());
+        Job done = awaitEnd(job.getId(), workers);
         assertThat(done.getState()).as(done.getFailure()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
         assertThat(done.getStep()).isEqualTo(30);
         assertThat(first.waitFor(30, TimeUnit.SECONDS) && second.waitFor(30, TimeUnit.SECONDS))
                 .isTrue();
         assertThat(first.exitValue()).isEqualTo(Worker.SUCCEEDED);
         assertThat(second.exitValue()).isEqualTo(Worker.SUCCEEDED);
-        assertThat(messages(job.getId()))
+        assertThat(messages(store, job.getId()))
                 .anyMatch(m -> m.startsWith("attempt 1: 2 workers joined, world size 4: worker node 0 on ")
                         && m.contains("(ranks 0-2)")
                         && m.contains("worker node 1 on ")
@@ -112,10 +94,10 @@ class ClusterRendezvousTest {
 
     @Test
     void aWorkerThatNeverArrivesFailsTheJobAfterTheJoinTimeout() throws Exception {
-        Job job = submit(spec(30, Optional.empty()));
+        Job job = submit(spec(30, Optional.empty()), "cluster");
         Process lonely = startWorker(job.getId(), 0, 1);
 
-        Job failed = awaitEnd(job.getId());
+        Job failed = awaitEnd(job.getId(), workers);
         assertThat(failed.getState()).isEqualTo(JobState.JOB_STATE_FAILED);
         assertThat(failed.getFailure())
                 .contains("1 of 2 workers joined within " + ClusterTestProfile.JOIN_TIMEOUT_SECONDS + ".0 s")
@@ -129,19 +111,20 @@ class ClusterRendezvousTest {
 
     @Test
     void aKilledWorkerRestartsTheJobFromItsLastCheckpoint() throws Exception {
-        Job job = submit(spec(60, Optional.empty()));
+        Job job = submit(spec(60, Optional.empty()), "cluster");
         Process survivor = startWorker(job.getId(), 0, 1);
         startWorker(job.getId(), 1, 1);
         int checkpointed = awaitCheckpoint(job.getId());
 
         workers.started().get(1).destroyForcibly(); // SIGKILL
         workers.await(
-                () -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+                () -> messages(store, job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")),
+                "the restart");
         startWorker(job.getId(), 1, 1); // the orchestrator replaces the lost process
 
-        Job done = awaitEnd(job.getId());
+        Job done = awaitEnd(job.getId(), workers);
         assertThat(done.getState()).as(done.getFailure()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
-        String restart = messages(job.getId()).stream()
+        String restart = messages(store, job.getId()).stream()
                 .filter(m -> m.startsWith("attempt 1 failed"))
                 .findFirst()
                 .orElseThrow();
@@ -149,14 +132,14 @@ class ClusterRendezvousTest {
                 .contains("worker node 1 on ")
                 .contains("sent no heartbeat for")
                 .contains("restart 1 of 1, trainer-svc.cluster.max-restarts");
-        String resumedAt = messages(job.getId()).stream()
+        String resumedAt = messages(store, job.getId()).stream()
                 .filter(m -> m.startsWith("attempt 2: 2 workers joined"))
                 .findFirst()
                 .orElseThrow();
         int resumedStep = checkpointStep(resumedAt);
         assertThat(resumedStep).isGreaterThanOrEqualTo(checkpointed);
         // The count continued from the checkpoint: every step counted exactly once.
-        assertThat(messages(job.getId())).contains("counted to 60 over 2 ranks (counting runner)");
+        assertThat(messages(store, job.getId())).contains("counted to 60 over 2 ranks (counting runner)");
         assertThat(store.lossCurve(job.getId()).keySet()).contains(59);
         assertThat(survivor.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(survivor.exitValue()).isEqualTo(Worker.SUCCEEDED);
@@ -165,18 +148,20 @@ class ClusterRendezvousTest {
     @Test
     void aJobThatLosesWorkersPastItsRestartsFailsAndResumesOnResubmission() throws Exception {
         // Long enough that the survivor cannot finish attempt 2 while the coordinator waits out the heartbeat timeout.
-        Job job = submit(spec(100, Optional.empty()));
+        Job job = submit(spec(100, Optional.empty()), "cluster");
         Process survivor = startWorker(job.getId(), 0, 1);
         startWorker(job.getId(), 1, 1);
         awaitCheckpoint(job.getId());
         workers.started().get(1).destroyForcibly();
         workers.await(
-                () -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")), "the restart");
+                () -> messages(store, job.getId()).stream().anyMatch(m -> m.startsWith("attempt 1 failed")),
+                "the restart");
         Process replacement = startWorker(job.getId(), 1, 1);
-        workers.await(() -> messages(job.getId()).stream().anyMatch(m -> m.startsWith("attempt 2: ")), "attempt 2");
+        workers.await(
+                () -> messages(store, job.getId()).stream().anyMatch(m -> m.startsWith("attempt 2: ")), "attempt 2");
         replacement.destroyForcibly(); // restarts spent (max-restarts=1): the job fails
 
-        Job failed = awaitEnd(job.getId());
+        Job failed = awaitEnd(job.getId(), workers);
         assertThat(failed.getState()).isEqualTo(JobState.JOB_STATE_FAILED);
         String last = failed.getCheckpointsList().getLast().getPath();
         assertThat(failed.getFailure())
@@ -186,11 +171,11 @@ class ClusterRendezvousTest {
         assertThat(survivor.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(survivor.exitValue()).isEqualTo(Worker.JOB_ENDED);
 
-        Job resumed = submit(spec(100, Optional.of(last)));
+        Job resumed = submit(spec(100, Optional.of(last)), "cluster");
         Process first = startWorker(resumed.getId(), 0, 1), second = startWorker(resumed.getId(), 1, 1);
-        Job done = awaitEnd(resumed.getId());
+        Job done = awaitEnd(resumed.getId(), workers);
         assertThat(done.getState()).as(done.getFailure()).isEqualTo(JobState.JOB_STATE_SUCCEEDED);
-        assertThat(messages(resumed.getId()))
+        assertThat(messages(store, resumed.getId()))
                 .anyMatch(m -> m.startsWith("attempt 1: 2 workers joined") && m.endsWith("; resuming from " + last))
                 .contains("counted to 100 over 2 ranks (counting runner)");
         // Only the steps after the checkpoint ran again.
@@ -204,12 +189,12 @@ class ClusterRendezvousTest {
 
     @Test
     void cancellingAJobCheckpointsAndStopsItsWorkers() throws Exception {
-        Job job = submit(spec(200, Optional.empty()));
+        Job job = submit(spec(200, Optional.empty()), "cluster");
         Process first = startWorker(job.getId(), 0, 1), second = startWorker(job.getId(), 1, 1);
         awaitCheckpoint(job.getId());
         trainer.cancelJob(CancelJobRequest.newBuilder().setJobId(job.getId()).build());
 
-        Job cancelled = awaitEnd(job.getId());
+        Job cancelled = awaitEnd(job.getId(), workers);
         assertThat(cancelled.getState()).as(cancelled.getFailure()).isEqualTo(JobState.JOB_STATE_CANCELLED);
         // Rank 0 checkpointed where it stopped, after the cancel: a resume_from continues there.
         List<JobEvent> events = store.eventsAfter(job.getId(), 0);
@@ -238,7 +223,7 @@ class ClusterRendezvousTest {
                         .setSeqLen(1024)
                         .setVocabSize(32768))
                 .build();
-        Job job = submit(large);
+        Job job = submit(large, "cluster");
         assertThat(job.getState()).isEqualTo(JobState.JOB_STATE_QUEUED);
         Job cancelled = trainer.cancelJob(
                 CancelJobRequest.newBuilder().setJobId(job.getId()).build());
@@ -279,18 +264,8 @@ class ClusterRendezvousTest {
         TrainingSpec.Builder spec = TrainingSpec.newBuilder()
                 .setCorpus(TrainingCorpus.DEMO)
                 .setSeed(7)
-                .setShape(ModelShape.newBuilder()
-                        .setDim(32)
-                        .setNBlocks(2)
-                        .setNHeads(2)
-                        .setEmbedDim(8)
-                        .setSeqLen(16)
-                        .setVocabSize(300))
-                .setOptimization(Optimization.newBuilder()
-                        .setSteps(steps)
-                        .setBatchSize(8)
-                        .setLrWarmupSteps(5)
-                        .setBiasWarmupSteps(5))
+                .setShape(TinyJobs.shape())
+                .setOptimization(TinyJobs.optimization(steps, 5))
                 .setReporting(Reporting.newBuilder()
                         .setPrintFreq(PRINT_FREQ)
                         .setHookFreq(CHECKPOINT_FREQ)
@@ -298,15 +273,6 @@ class ClusterRendezvousTest {
                         .setKeepCheckpoints(3));
         resumeFrom.ifPresent(spec::setResumeFrom);
         return spec.build();
-    }
-
-    private Job submit(TrainingSpec spec) {
-        Job job = trainer.submitJob(SubmitJobRequest.newBuilder()
-                .setSpec(spec)
-                .setDisplayName("cluster")
-                .build());
-        jobs.add(job.getId());
-        return job;
     }
 
     /** A worker JVM with the counting runner. */
@@ -329,26 +295,9 @@ class ClusterRendezvousTest {
                 .toList();
     }
 
-    private List<String> messages(String jobId) {
-        return store.eventsAfter(jobId, 0).stream()
-                .filter(JobEvent::hasMessage)
-                .map(JobEvent::getMessage)
-                .toList();
-    }
-
     private int awaitCheckpoint(String jobId) throws InterruptedException {
         workers.await(() -> store.latestCheckpoint(jobId).isPresent(), "a checkpoint of job " + jobId);
         return store.latestCheckpoint(jobId).orElseThrow().step;
-    }
-
-    private Job awaitEnd(String jobId) throws InterruptedException {
-        workers.await(
-                () -> job(jobId).getState().getNumber() >= JobState.JOB_STATE_SUCCEEDED_VALUE, "the end of " + jobId);
-        return job(jobId);
-    }
-
-    private Job job(String jobId) {
-        return trainer.getJob(GetJobRequest.newBuilder().setJobId(jobId).build());
     }
 
     private static int checkpointStep(String text) {
