@@ -237,4 +237,21 @@ class RecomputationTest {
         assertThat(TrainingMemory.forDeviceMemory(80L << 30, small)).isZero();
         assertThat(TrainingMemory.forDeviceMemory(1L << 30, small)).isEqualTo(16);
     }
+
+    @Test
+    void theSamplersDenoisersRecomputeOnlyWhereTheirRowsWouldNotFit() {
+        PlaidConfig oneB = PlaidConfig.defaults();
+        oneB.dim = 2048;
+        oneB.nBlocks = 24;
+        oneB.nHeads = 32;
+        oneB.seqLen = 1024;
+        oneB.validate();
+        long card = 80L << 30;
+        // 8 rows (the sampling benchmark's): 8,192 tokens × (9·2048 + 34) floats = 605 MB a set, all 24 kept
+        assertThat(TrainingMemory.forDeviceMemory(card, oneB, 8L * 1024)).isZero();
+        // 32 rows: 2.42 GB a set, 24 sets would take 58 GB; half the card holds 17 (16 kept + 1 shared)
+        assertThat(TrainingMemory.forDeviceMemory(card, oneB, 32L * 1024)).isEqualTo(8);
+        assertThat(TrainingMemory.autoRecomputedBlocks(new CpuBackend(), oneB, 32L * 1024))
+                .isZero();
+    }
 }

@@ -17,6 +17,8 @@ import plaid.model.Denoiser;
 import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
+import plaid.model.TrainingMemory;
+import plaid.model.head.HeadChunks;
 import plaid.options.PlaidConfig;
 import plaid.options.bow.BowTransform;
 import plaid.options.bow.DiffusionMode;
@@ -193,7 +195,16 @@ public final class SamplerBatch {
         final StepGraph graph = be.stepGraph();
 
         ModelCall(Lane lane, int rows) {
-            this.denoiser = new Denoiser(config, params, rows, lane.seqLen, lane.secondaryLogits);
+            long tokens = (long) rows * lane.seqLen;
+            // exact either way: blocks that recompute run their forward again in a guidance backward
+            this.denoiser = new Denoiser(
+                    config,
+                    params,
+                    rows,
+                    lane.seqLen,
+                    lane.secondaryLogits,
+                    HeadChunks.OFF,
+                    TrainingMemory.autoRecomputedBlocks(be, config, tokens));
             this.z = be.allocate(rows * lane.seqLen, config.embedDim);
             this.xSelfcond = be.allocate(rows * lane.seqLen, config.embedDim);
             this.segments = Segments.whole(rows, lane.seqLen);

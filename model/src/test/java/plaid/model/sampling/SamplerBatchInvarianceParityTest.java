@@ -54,20 +54,26 @@ class SamplerBatchInvarianceParityTest {
         float[] z = gaussian(random, rows * seqLen * e), sc = gaussian(random, rows * seqLen * e);
         double[] gammas = {-3.0, 1.5};
         Forward alone = forward(rows, z, sc, gammas, random);
-        float[] a = gaussian(random, rows * seqLen * dim);
-        float[][] gemmAlone = gemms(a, rows, random);
+        float[][] gemmAlone = gemms(rows, random);
         List<String> moved = new ArrayList<>();
         for (int total : new int[] {3, 8, 15, 32}) {
             // the same rows at the start of a larger batch whose other rows are random
             Forward shared = forward(total, z, sc, gammas, random);
             double logits = relativeDiff(alone.logits, shared.logits), x = relativeDiff(alone.x, shared.x);
-            float[][] gemmShared = gemms(a, total, random);
-            double qkv = relativeDiff(gemmAlone[0], gemmShared[0]), mlp = relativeDiff(gemmAlone[1], gemmShared[1]);
+            float[][] gemmShared = gemms(total, random);
+            StringBuilder probes = new StringBuilder();
+            boolean gemmMoved = false;
+            for (int p = 0; p < PROBES.length; p++) {
+                double change = relativeDiff(gemmAlone[p], gemmShared[p]);
+                probes.append(", GEMM %s %.2e".formatted(PROBES[p].describe(c, vocab), change));
+                if (change > 0) {
+                    gemmMoved = true;
+                    moved.add("GEMM " + PROBES[p].describe(c, vocab) + " (" + total + " rows)");
+                }
+            }
             System.out.printf(
-                    "batch invariance on %s, %d rows alone vs among %d: max relative change of logits %.2e, x̂ %.2e;"
-                            + " GEMM alone [M×%d]·[%d×%d] %.2e, [M×%d]·[%d×%d] %.2e%n",
-                    be.name(), rows, total, logits, x, dim, dim, 3 * dim, qkv, dim, dim, 4 * dim, mlp);
-            if (qkv > 0 || mlp > 0) moved.add("GEMM (" + total + " rows)");
+                    "batch invariance on %s, %d rows alone vs among %d: max relative change of logits %.2e, x̂ %.2e%s%n",
+                    be.name(), rows, total, logits, x, probes);
             if (exact) {
                 assertThat(logits).as("logits among %d rows", total).isZero();
                 assertThat(x).as("x̂ among %d rows", total).isZero();
@@ -76,8 +82,8 @@ class SamplerBatchInvarianceParityTest {
                 assertThat(logits).as("logits among %d rows", total).isLessThanOrEqualTo(bound);
                 assertThat(x).as("x̂ among %d rows", total).isLessThanOrEqualTo(bound);
                 // every op but the GEMMs works per row (norms, rotary, attention per row and head, argmax): when
-                // the GEMMs do not move, the forward does not either
-                if (qkv == 0 && mlp == 0) assertThat(Math.max(logits, x)).isZero();
+                // none of the forward's GEMM shapes moves, the forward does not either
+                if (!gemmMoved) assertThat(Math.max(logits, x)).isZero();
             }
         }
         System.out.println("ops that moved with the batch's size: " + (moved.isEmpty() ? "none" : moved));
@@ -163,21 +169,53 @@ class SamplerBatchInvarianceParityTest {
     }
 
     /** The first rows of a·w₁ᵀ and a·w₂ᵀ (the attention's and the MLP's input products) when a has {@code total} rows. */
-    private float[][] gemms(float[] a, int total, SplittableRandom random) {
-        int dim = c.dim, m = total * seqLen;
-        float[] all = Arrays.copyOf(a, m * dim);
-        for (int k = a.length; k < all.length; k++) all[k] = (float) random.nextGaussian();
-        SplittableRandom weights = new SplittableRandom(99); // the same weights every time
+    /**
+     * The forward's GEMM shapes, A [M×k] times B (op(B) [k×n]): the block's input products, its output
+     * products, the head's logits and the softmax expectation x̂ = softmax·Ê. cuBLAS may pick another
+     * algorithm (split-K, tile) for another M, which moves a row's sums; nothing else in the forward can.
+     */
+    private record Probe(String name, int kInDims, int nInDims, boolean kIsVocab, boolean nIsVocab, boolean nIsEmbed) {
+        int k(PlaidConfig c, int vocab) {
+            return kIsVocab ? vocab : kInDims * c.dim;
+        }
+
+        int n(PlaidConfig c, int vocab) {
+            return nIsVocab ? vocab : nIsEmbed ? c.embedDim : nInDims * c.dim;
+        }
+
+        String describe(PlaidConfig c, int vocab) {
+            return "%s [M×%d]·[%d×%d]".formatted(name, k(c, vocab), k(c, vocab), n(c, vocab));
+        }
+    }
+
+    private static final Probe[] PROBES = {
+        new Probe("qkv", 1, 3, false, false, false),
+        new Probe("fc1", 1, 4, false, false, false),
+        new Probe("attn_out", 1, 1, false, false, false),
+        new Probe("fc2", 4, 1, false, false, false),
+        new Probe("logits", 1, 0, false, true, false),
+        new Probe("x̂", 0, 0, true, false, true),
+    };
+
+    /** Each probe's product for {@code total} rows whose first ones are always the same; their rows' results. */
+    private float[][] gemms(int total, SplittableRandom random) {
+        int m = total * seqLen, fixedRows = 2 * seqLen;
         return MatmulPrecision.withTf32(() -> {
-            Tensor at = be.allocate(m, dim);
-            be.upload(all, at);
-            float[][] out = new float[2][];
-            for (int p = 0; p < 2; p++) {
-                int n = (3 + p) * dim;
-                Tensor w = be.allocate(n, dim), c = be.allocate(m, n);
-                be.upload(gaussian(weights, n * dim), w);
-                be.gemm(false, true, 1f, at, w, 0f, c);
-                out[p] = Arrays.copyOf(be.download(c), a.length / dim * n);
+            float[][] out = new float[PROBES.length][];
+            for (int p = 0; p < PROBES.length; p++) {
+                int k = PROBES[p].k(c, vocab), n = PROBES[p].n(c, vocab);
+                SplittableRandom fixed = new SplittableRandom(7 + p); // the same rows and weights every time
+                float[] all = new float[m * k];
+                System.arraycopy(gaussian(fixed, fixedRows * k), 0, all, 0, fixedRows * k);
+                for (int i = fixedRows * k; i < all.length; i++) all[i] = (float) random.nextGaussian();
+                // weights are [n×k] (nn.Linear), the embedding of x̂'s product [V×e]
+                boolean transB = !PROBES[p].kIsVocab();
+                Tensor at = be.allocate(m, k), w = transB ? be.allocate(n, k) : be.allocate(k, n);
+                Tensor result = be.allocate(m, n);
+                be.upload(all, at);
+                be.upload(gaussian(fixed, n * k), w);
+                be.gemm(false, transB, 1f, at, w, 0f, result);
+                out[p] = Arrays.copyOf(be.download(result), fixedRows * n);
             }
             return out;
         });
