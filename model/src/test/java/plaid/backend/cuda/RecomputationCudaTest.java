@@ -1,7 +1,6 @@
 package plaid.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -30,14 +29,7 @@ class RecomputationCudaTest {
 
     @BeforeAll
     static void openDevice() {
-        if (Boolean.getBoolean("plaid.cuda.required")) {
-            assertThat(CudaBackend.unavailableReason())
-                    .as("CUDA is required here")
-                    .isEmpty();
-        }
-        assumeTrue(
-                CudaBackend.isAvailable(),
-                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+        CudaRequirement.requireCuda();
         gpu = new CudaBackend(CudaOptions.fromSystemProperties().withPrecision(GemmPrecision.FP32));
     }
 

@@ -1,7 +1,6 @@
 package plaid.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,13 +34,7 @@ class CapturedStepTest {
 
     @BeforeAll
     static void openDevice() {
-        if (Boolean.getBoolean("plaid.cuda.required"))
-            assertThat(CudaBackend.unavailableReason())
-                    .as("CUDA is required here")
-                    .isEmpty();
-        assumeTrue(
-                CudaBackend.isAvailable(),
-                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+        CudaRequirement.requireCuda();
         base = new CudaBackend(CudaOptions.fromSystemProperties().withGraphs(false));
     }
 

@@ -3,7 +3,6 @@ package plaid.backend.cuda;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.offset;
 import static org.assertj.core.api.Assertions.tuple;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Arrays;
 import java.util.List;
@@ -43,14 +42,7 @@ class CudaBackendParityTest {
 
     @BeforeAll
     static void openDevice() {
-        if (Boolean.getBoolean("plaid.cuda.required")) {
-            assertThat(CudaBackend.unavailableReason())
-                    .as("CUDA is required here")
-                    .isEmpty();
-        }
-        assumeTrue(
-                CudaBackend.isAvailable(),
-                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
+        CudaRequirement.requireCuda();
         fp32 = new CudaBackend(CudaOptions.fromSystemProperties().withPrecision(GemmPrecision.FP32));
         gpu = fp32;
     }

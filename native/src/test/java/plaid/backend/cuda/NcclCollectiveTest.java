@@ -1,7 +1,6 @@
 package plaid.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -18,19 +17,9 @@ class NcclCollectiveTest {
     /** Plaid 1B's shape (dim 2048, 24 blocks): ≈ 12·dim² weights per block. */
     private static final int DIM = 2048, BLOCKS = 24;
 
-    private static void requireNccl() {
-        if (Boolean.getBoolean("plaid.cuda.required"))
-            assertThat(CudaBackend.unavailableReason())
-                    .as("CUDA is required here")
-                    .isEmpty();
-        assumeTrue(
-                CudaBackend.isAvailable(),
-                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
-    }
-
     @Test
     void oneRankReducesBroadcastsAndReducesHostValues() {
-        requireNccl();
+        CudaRequirement.requireCuda();
         try (CudaBackend backend = new CudaBackend()) {
             Collective c = NcclCollective.group(List.of(backend)).getFirst();
             try {
@@ -64,7 +53,7 @@ class NcclCollectiveTest {
      */
     @Test
     void ranksJoinAWorldByItsUniqueId() throws Exception {
-        requireNccl();
+        CudaRequirement.requireCuda();
         int n = Integer.getInteger("plaid.nccl.ranks", 1);
         List<plaid.backend.ComputeBackend> backends = plaid.backend.ComputeBackends.createRanks("cuda", n);
         try {
@@ -97,7 +86,7 @@ class NcclCollectiveTest {
 
     @Test
     void measuresTheGradientAllReduceAtTheOneBillionShape() {
-        requireNccl();
+        CudaRequirement.requireCuda();
         try (CudaBackend backend = new CudaBackend()) {
             Collective c = NcclCollective.group(List.of(backend)).getFirst();
             try {

@@ -2,7 +2,6 @@ package plaid.backend.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
@@ -11,19 +10,9 @@ import plaid.backend.Tensor;
 /** NCCL through its bindings, on one GPU: a one-rank communicator's all-reduce is the identity. */
 class NcclCommunicatorTest {
 
-    private static void requireNccl() {
-        if (Boolean.getBoolean("plaid.cuda.required"))
-            assertThat(CudaBackend.unavailableReason())
-                    .as("CUDA is required here")
-                    .isEmpty();
-        assumeTrue(
-                CudaBackend.isAvailable(),
-                () -> "no CUDA: " + CudaBackend.unavailableReason().orElseThrow());
-    }
-
     @Test
     void reportsItsVersionAndMakesDistinctIds() {
-        requireNccl();
+        CudaRequirement.requireCuda();
         assertThat(NcclCommunicator.version()).isGreaterThanOrEqualTo(20000);
         byte[] a = NcclCommunicator.newUniqueId(), b = NcclCommunicator.newUniqueId();
         assertThat(a).hasSize(128);
@@ -32,7 +21,7 @@ class NcclCommunicatorTest {
 
     @Test
     void oneRankAllReduceCopiesItsInput() {
-        requireNccl();
+        CudaRequirement.requireCuda();
         try (CudaBackend backend = new CudaBackend();
                 NcclCommunicator comm = NcclCommunicator.join(backend, NcclCommunicator.newUniqueId(), 1, 0)) {
             float[] values = new float[1000];
@@ -49,7 +38,7 @@ class NcclCommunicatorTest {
 
     @Test
     void refusesABadRankOrId() {
-        requireNccl();
+        CudaRequirement.requireCuda();
         try (CudaBackend backend = new CudaBackend()) {
             assertThatThrownBy(() -> NcclCommunicator.join(backend, new byte[5], 1, 0))
                     .hasMessageContaining("128 bytes");
