@@ -63,12 +63,13 @@ class SamplerBatchInvarianceParityTest {
             float[][] gemmShared = gemms(total, random);
             StringBuilder probes = new StringBuilder();
             boolean gemmMoved = false;
-            for (int p = 0; p < PROBES.length; p++) {
+            Probe[] shapes = probes();
+            for (int p = 0; p < shapes.length; p++) {
                 double change = relativeDiff(gemmAlone[p], gemmShared[p]);
-                probes.append(", GEMM %s %.2e".formatted(PROBES[p].describe(c, vocab), change));
+                probes.append(", GEMM %s %.2e".formatted(shapes[p].describe(), change));
                 if (change > 0) {
                     gemmMoved = true;
-                    moved.add("GEMM " + PROBES[p].describe(c, vocab) + " (" + total + " rows)");
+                    moved.add("GEMM " + shapes[p].describe() + " (" + total + " rows)");
                 }
             }
             System.out.printf(
@@ -174,42 +175,38 @@ class SamplerBatchInvarianceParityTest {
      * products, the head's logits and the softmax expectation x̂ = softmax·Ê. cuBLAS may pick another
      * algorithm (split-K, tile) for another M, which moves a row's sums; nothing else in the forward can.
      */
-    private record Probe(String name, int kInDims, int nInDims, boolean kIsVocab, boolean nIsVocab, boolean nIsEmbed) {
-        int k(PlaidConfig c, int vocab) {
-            return kIsVocab ? vocab : kInDims * c.dim;
-        }
-
-        int n(PlaidConfig c, int vocab) {
-            return nIsVocab ? vocab : nIsEmbed ? c.embedDim : nInDims * c.dim;
-        }
-
-        String describe(PlaidConfig c, int vocab) {
-            return "%s [M×%d]·[%d×%d]".formatted(name, k(c, vocab), k(c, vocab), n(c, vocab));
+    private record Probe(String name, int k, int n, boolean transB) {
+        String describe() {
+            return "%s [M×%d]·[%d×%d]".formatted(name, k, k, n);
         }
     }
 
-    private static final Probe[] PROBES = {
-        new Probe("qkv", 1, 3, false, false, false),
-        new Probe("fc1", 1, 4, false, false, false),
-        new Probe("attn_out", 1, 1, false, false, false),
-        new Probe("fc2", 4, 1, false, false, false),
-        new Probe("logits", 1, 0, false, true, false),
-        new Probe("x̂", 0, 0, true, false, true),
-    };
+    /** Weights are [n×k] (nn.Linear); the embedding of x̂'s product is [V×e]. */
+    private Probe[] probes() {
+        int d = c.dim;
+        return new Probe[] {
+            new Probe("qkv", d, 3 * d, true),
+            new Probe("fc1", d, 4 * d, true),
+            new Probe("attn_out", d, d, true),
+            new Probe("fc2", 4 * d, d, true),
+            new Probe("logits", d, vocab, true),
+            new Probe("x̂", vocab, c.embedDim, false),
+        };
+    }
 
     /** Each probe's product for {@code total} rows whose first ones are always the same; their rows' results. */
     private float[][] gemms(int total, SplittableRandom random) {
         int m = total * seqLen, fixedRows = 2 * seqLen;
         return MatmulPrecision.withTf32(() -> {
-            float[][] out = new float[PROBES.length][];
-            for (int p = 0; p < PROBES.length; p++) {
-                int k = PROBES[p].k(c, vocab), n = PROBES[p].n(c, vocab);
+            Probe[] shapes = probes();
+            float[][] out = new float[shapes.length][];
+            for (int p = 0; p < shapes.length; p++) {
+                int k = shapes[p].k(), n = shapes[p].n();
                 SplittableRandom fixed = new SplittableRandom(7 + p); // the same rows and weights every time
                 float[] all = new float[m * k];
                 System.arraycopy(gaussian(fixed, fixedRows * k), 0, all, 0, fixedRows * k);
                 for (int i = fixedRows * k; i < all.length; i++) all[i] = (float) random.nextGaussian();
-                // weights are [n×k] (nn.Linear), the embedding of x̂'s product [V×e]
-                boolean transB = !PROBES[p].kIsVocab();
+                boolean transB = shapes[p].transB();
                 Tensor at = be.allocate(m, k), w = transB ? be.allocate(n, k) : be.allocate(k, n);
                 Tensor result = be.allocate(m, n);
                 be.upload(all, at);
