@@ -23,11 +23,34 @@ final class TrainingBenchmark extends GpuMeasurements {
         super(gpu, rows);
     }
 
+    /**
+     * The shapes in {@code -Dplaid.bench.trainingShapes} (default {@code small}): {@code small} (D 384, L 16, H 6,
+     * batch 256 × seq 256) and {@code 1024} (D 1024, L 16, H 16, batch 32 × seq 1024: the anchors' second training row).
+     */
     void training(List<GemmPrecision> precisions) {
-        PlaidConfig c = config(384, 16, 6);
-        c.batchSize = Integer.getInteger("plaid.bench.trainingBatch", 256);
-        releaseGarbage(); // the sampling phases' models and activations
-        String shape = "small, batch " + c.batchSize + " × seq " + c.seqLen;
+        for (String shape :
+                System.getProperty("plaid.bench.trainingShapes", "small").split(",")) {
+            switch (shape.trim()) {
+                case "small" -> {
+                    PlaidConfig c = config(384, 16, 6);
+                    c.batchSize = Integer.getInteger("plaid.bench.trainingBatch", 256);
+                    training(c, "small", 450, 57.4, precisions);
+                }
+                case "1024" -> {
+                    PlaidConfig c = config(1024, 16, 16);
+                    c.seqLen = 1024;
+                    c.batchSize = 32;
+                    training(c.validate(), "D 1024, L 16", 750, Double.NaN, precisions);
+                }
+                default -> throw new IllegalArgumentException("plaid.bench.trainingShapes: unknown shape " + shape);
+            }
+        }
+    }
+
+    private void training(
+            PlaidConfig c, String name, double originalMillis, double originalGiB, List<GemmPrecision> precisions) {
+        releaseGarbage(); // the sampling phases' (or the last shape's) models and activations
+        String shape = name + ", batch " + c.batchSize + " × seq " + c.seqLen;
         double tokensPerStep = (double) c.batchSize * c.seqLen;
         for (GemmPrecision precision : precisions) {
             String mode = precision.name().toLowerCase(Locale.ROOT);
@@ -37,13 +60,18 @@ final class TrainingBenchmark extends GpuMeasurements {
                 gpu.resetPeakAllocatedBytes();
                 steps.accept(WARMUP_TRAINING_STEPS);
                 double millis = timeMillis(() -> steps.accept(TIMED_TRAINING_STEPS)) / TIMED_TRAINING_STEPS;
-                rows.add(new Row("training step, " + shape, mode, millis, 450, "ms/step"));
-                rows.add(new Row("training throughput, " + shape, mode, tokensPerStep / millis, 146, "k tokens/s"));
+                rows.add(new Row("training step, " + shape, mode, millis, originalMillis, "ms/step"));
+                rows.add(new Row(
+                        "training throughput, " + shape,
+                        mode,
+                        tokensPerStep / millis,
+                        tokensPerStep / originalMillis,
+                        "k tokens/s"));
                 rows.add(new Row(
                         "peak device memory, training, " + shape,
                         mode,
                         gpu.peakAllocatedBytes() / (double) (1L << 30),
-                        57.4,
+                        originalGiB,
                         "GiB"));
                 printProfile("one training step, " + shape + ", " + mode, () -> steps.accept(1));
             });
@@ -57,7 +85,7 @@ final class TrainingBenchmark extends GpuMeasurements {
                     c, with(o -> o.withPrecision(precisions.getFirst()).withTiledAttention(false)));
             steps.accept(1);
             double millis = timeMillis(() -> steps.accept(TIMED_TRAINING_STEPS)) / TIMED_TRAINING_STEPS;
-            rows.add(new Row("training step, " + shape, mode, millis, 450, "ms/step"));
+            rows.add(new Row("training step, " + shape, mode, millis, originalMillis, "ms/step"));
         });
     }
 
