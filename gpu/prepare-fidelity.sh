@@ -6,6 +6,7 @@
 #                        igul222/plaid and mup/mup from one of microsoft/mup ($PLAID_MIRROR, $MUP_MIRROR:
 #                        git directories, by default where the session's fetch tool puts them)
 #   .gpu/fidelity/tokens.i32  WikiText-2 + PTB validation text in OWT2 token ids (FidelityRun tokens)
+# (the original's sample.py and misc/ too, for gpu/original-bench.sh)
 # The parity fixtures and test classes are dropped when .gpu would pass the 64 MiB a run may carry
 # (the fidelity check needs neither; run gpu/prepare.sh again before gpu/run-tests.sh).
 # Then: run(command="gpu/fidelity.sh", carry=[".gpu"]).
@@ -28,8 +29,8 @@ cp -r ../shared/ref-harness .gpu/ref-harness
 find .gpu/ref-harness -name __pycache__ -prune -exec rm -rf {} +
 chmod -R u+w .gpu/ref-harness
 mkdir -p .gpu/original/plaid .gpu/original/mup .gpu/fidelity
-# train.py and its lib only (not the tokenizer json or sample.py): what the fidelity run imports
-git --git-dir="$plaid_mirror" archive HEAD lib train.py | tar x -C .gpu/original/plaid
+# train.py and its lib (the fidelity run), sample.py and its tokenizer (gpu/original-bench.sh)
+git --git-dir="$plaid_mirror" archive HEAD lib train.py sample.py misc/owt2_tokenizer.json | tar x -C .gpu/original/plaid
 git --git-dir="$mup_mirror" archive --prefix=mup/ HEAD:mup | tar x -C .gpu/original/mup
 echo "original: igul222/plaid $(git --git-dir="$plaid_mirror" rev-parse --short HEAD), microsoft/mup $(git --git-dir="$mup_mirror" rev-parse --short HEAD)" \
   > .gpu/original/VERSION
