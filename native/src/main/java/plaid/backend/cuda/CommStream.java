@@ -102,15 +102,17 @@ final class CommStream implements AutoCloseable {
 
     /**
      * The buckets since the last call: from the first one's start on the comm stream to the last
-     * one's end, and from the last one's inputs being ready (the end of the backward) to its end;
-     * waits for that end. Zero when no bucket ran.
+     * one's end, and the part of that after the last one's inputs were ready (the end of the
+     * backward: all of it when every bucket started then); waits for that end. Zero when no
+     * bucket ran.
      */
     Collective.ReductionTimes takeTimes() {
         if (!spanOpen) return new Collective.ReductionTimes(0, 0);
         spanOpen = false;
         backend.makeCurrent();
         CudaDriver.check(CudaDriver.cuEventSynchronize(bucketDone), "cuEventSynchronize");
-        return new Collective.ReductionTimes(seconds(spanStart, bucketDone), seconds(bucketReady, bucketDone));
+        double span = seconds(spanStart, bucketDone);
+        return new Collective.ReductionTimes(span, Math.min(span, seconds(bucketReady, bucketDone)));
     }
 
     private static double seconds(MemorySegment start, MemorySegment end) {
