@@ -17,7 +17,7 @@ import plaid.options.PlaidConfig;
  * Data-parallel scaling on the GPUs of one machine (figures, not a test): for each shape, the
  * training step over 1, 2, 4, … GPUs up to {@code -Dplaid.scaling.gpus} at one global batch,
  * with tokens/s, the scaling efficiency (tokens/s on N ÷ N × tokens/s on 1), the all-reduce's
- * share of a step and the peak device memory per GPU; then, with two GPUs or more, the loss
+ * share of a step and its share not overlapped with the backward, and the peak device memory per GPU; then, with two GPUs or more, the loss
  * curves of a run on 2 GPUs and on 1 at the same global batch and seed, and their largest
  * difference. Run by gpu/scaling.sh, which counts the GPUs.
  *
@@ -26,7 +26,13 @@ import plaid.options.PlaidConfig;
  * 1B shape's global batch, 16), {@code plaid.scaling.curveSteps} (200; 0 skips the curves), {@code plaid.scaling.curveShape} (small).
  */
 public final class ScalingBenchmark {
-    private record Result(int gpus, double millis, double tokensPerSecond, double allReduceShare, double peakGiB) {}
+    private record Result(
+            int gpus,
+            double millis,
+            double tokensPerSecond,
+            double allReduceShare,
+            double exposedShare,
+            double peakGiB) {}
 
     /** "cuda"; "cpu" runs the same code over the in-process reference collective, to try it here. */
     private static final String BACKEND = System.getProperty("plaid.scaling.backend", "cuda");
@@ -94,16 +100,20 @@ public final class ScalingBenchmark {
             try (DataParallelTrainer dp = trainer(c, backends, 1)) {
                 for (int i = 0; i < 2; i++) dp.step(i); // the kernels' compilation, cuBLASLt's plans, NCCL's set-up
                 for (ComputeBackend b : backends) if (b instanceof CudaBackend cuda) cuda.resetPeakAllocatedBytes();
-                double share = 0;
+                double share = 0, exposed = 0;
                 long start = System.nanoTime();
-                for (int i = 0; i < steps; i++) share += dp.step(2 + i).allReduceShare();
+                for (int i = 0; i < steps; i++) {
+                    DataParallelTrainer.Step step = dp.step(2 + i);
+                    share += step.allReduceShare();
+                    exposed += step.exposedAllReduceShare();
+                }
                 double millis = (System.nanoTime() - start) / 1e6 / steps;
                 double peak = 0;
                 for (ComputeBackend b : backends)
                     if (b instanceof CudaBackend cuda)
                         peak = Math.max(peak, cuda.peakAllocatedBytes() / (double) (1L << 30));
                 double tokens = (double) c.batchSize * c.gradAccumSteps * c.seqLen;
-                return new Result(n, millis, tokens / millis * 1e3, share / steps, peak);
+                return new Result(n, millis, tokens / millis * 1e3, share / steps, exposed / steps, peak);
             }
         } finally {
             for (ComputeBackend b : backends) b.close();
@@ -131,19 +141,20 @@ public final class ScalingBenchmark {
                 c.seqLen,
                 c.batchSize * c.gradAccumSteps);
         System.out.printf(
-                "%5s %12s %14s %11s %16s %16s%n",
-                "GPUs", "ms/step", "tokens/s", "efficiency", "all-reduce share", "peak GiB per GPU");
+                "%5s %12s %14s %11s %16s %14s %16s%n",
+                "GPUs", "ms/step", "tokens/s", "efficiency", "all-reduce share", "not overlapped", "peak GiB per GPU");
         if (results.isEmpty()) return;
         double one = results.getFirst().tokensPerSecond();
         for (Result r : results)
             System.out.printf(
                     Locale.ROOT,
-                    "%5d %12.1f %14.0f %11.3f %16.3f %16.2f%n",
+                    "%5d %12.1f %14.0f %11.3f %16.3f %14.3f %16.2f%n",
                     r.gpus(),
                     r.millis(),
                     r.tokensPerSecond(),
                     r.tokensPerSecond() / (r.gpus() * one),
                     r.allReduceShare(),
+                    r.exposedShare(),
                     r.peakGiB());
     }
 

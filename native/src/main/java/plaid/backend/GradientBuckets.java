@@ -9,6 +9,11 @@ import java.util.List;
  * ranks) starts as soon as its last gradient is marked {@link #ready}, so reducing early
  * buckets overlaps the rest of the backward, and {@link #finish} waits for all of them.
  * Every rank must build its buckets from the same parameter list.
+ *
+ * <p>A gradient marked ready must be final: nothing may write it until {@link #finish} returns,
+ * since its reduction may be reading and rewriting it in place meanwhile (with NCCL, on a stream
+ * of its own while the backward's kernels run). After {@link #finish}, the rank's later work (the
+ * grad norm, the optimiser, the next step's accumulation) sees the reduced values.
  */
 public final class GradientBuckets {
     /** DDP's default bucket size. */
@@ -68,10 +73,8 @@ public final class GradientBuckets {
         if (--missing[k] == 0) {
             if (!finishing) startedEarly++;
             long start = System.nanoTime();
-            inFlight.add(
-                    collective.ranks() == 1
-                            ? Collective.Pending.DONE
-                            : collective.allReduceAsync(buckets.get(k), Collective.Op.MEAN));
+            // one rank too: the CPU collectives return at once, NCCL runs its (identity) reduction
+            inFlight.add(collective.allReduceAsync(buckets.get(k), Collective.Op.MEAN));
             nanos += System.nanoTime() - start;
         }
     }
@@ -99,10 +102,15 @@ public final class GradientBuckets {
         return lastStartedEarly;
     }
 
-    /** Seconds this rank spent starting and waiting for reductions since the last call; resets the count. */
-    public double takeSeconds() {
-        double s = nanos / 1e9;
+    /**
+     * The reductions' time since the last call (call it once a step, after {@link #finish}): on a
+     * device, their span and its part the compute waited for, timed there by the collective
+     * ({@link Collective#takeReductionTimes}); else the time this rank's thread spent starting and
+     * waiting for them, all of it waited for. Resets the count.
+     */
+    public Collective.ReductionTimes takeTimes() {
+        double host = nanos / 1e9;
         nanos = 0;
-        return s;
+        return collective.takeReductionTimes().orElse(new Collective.ReductionTimes(host, host));
     }
 }

@@ -42,8 +42,9 @@ interface RankGroup {
     boolean anyProcess(boolean flag);
 
     /**
-     * Each local rank's throughput over the {@code steps} steps since the last call and the
-     * all-reduce's largest share of a step; empty for one rank alone.
+     * Each local rank's throughput over the {@code steps} steps since the last call, the
+     * all-reduce's largest share of a step and its largest share not overlapped with the backward
+     * (docs/data-parallel.md); empty for one rank alone.
      */
     Optional<String> rankReport(long tokensPerStep, int steps);
 
@@ -99,8 +100,10 @@ interface RankGroup {
 
     static RankGroup of(DataParallelTrainer dp) {
         return new RankGroup() {
-            /** Per local rank since the last report: seconds of its steps and of its gradient all-reduce. */
-            private final double[] rankSeconds = new double[dp.ranks()], allReduceSeconds = new double[dp.ranks()];
+            /** Per local rank since the last report: seconds of its steps, its gradient all-reduce, the part waited for. */
+            private final double[] rankSeconds = new double[dp.ranks()],
+                    allReduceSeconds = new double[dp.ranks()],
+                    exposedSeconds = new double[dp.ranks()];
 
             @Override
             public Trainer primary() {
@@ -123,6 +126,7 @@ interface RankGroup {
                 for (int r = 0; r < rankSeconds.length; r++) {
                     rankSeconds[r] += s.rankSeconds()[r];
                     allReduceSeconds[r] += s.allReduceSeconds()[r];
+                    exposedSeconds[r] += s.exposedAllReduceSeconds()[r];
                 }
                 return s.metrics();
             }
@@ -151,16 +155,18 @@ interface RankGroup {
             @Override
             public Optional<String> rankReport(long tokensPerStep, int steps) {
                 StringBuilder perRank = new StringBuilder();
-                double share = 0, tokens = (double) tokensPerStep / dp.worldSize() * steps;
-                for (int r = 0; r < rankSeconds.length; r++) {
+                double tokens = (double) tokensPerStep / dp.worldSize() * steps;
+                for (int r = 0; r < rankSeconds.length; r++)
                     perRank.append(r == 0 ? "" : ", ")
                             .append("%d: %.0f tokens/s"
                                     .formatted(dp.firstRank() + r, tokens / Math.max(rankSeconds[r], 1e-9)));
-                    share = Math.max(share, allReduceSeconds[r] / Math.max(rankSeconds[r], 1e-9));
-                }
+                double share = DataParallelTrainer.Step.largestShare(allReduceSeconds, rankSeconds);
+                double exposed = DataParallelTrainer.Step.largestShare(exposedSeconds, rankSeconds);
                 Arrays.fill(rankSeconds, 0);
                 Arrays.fill(allReduceSeconds, 0);
-                return Optional.of("ranks %s; gradient all-reduce %.1f%% of a step".formatted(perRank, 100 * share));
+                Arrays.fill(exposedSeconds, 0);
+                return Optional.of("ranks %s; gradient all-reduce %.1f%% of a step, %.1f%% not overlapped"
+                        .formatted(perRank, 100 * share, 100 * exposed));
             }
         };
     }

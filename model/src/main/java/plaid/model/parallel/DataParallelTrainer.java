@@ -31,17 +31,32 @@ import plaid.options.PlaidConfig;
  * batch the run is the one-rank run up to float rounding, whatever N.
  */
 public final class DataParallelTrainer implements AutoCloseable {
-    /** A step's metrics (of the whole batch) and each rank's timings. */
+    /**
+     * A step's metrics (of the whole batch) and each rank's timings: its step, its gradient
+     * all-reduce (on a GPU, from the first bucket's start to the last one's end on the
+     * communication stream, timed there) and the part of that the rank waited for after its
+     * backward (the rest overlapped the backward; on the CPU, all of it).
+     */
     public record Step(
             Trainer.StepMetrics metrics,
             double[] rankSeconds,
             double[] allReduceSeconds,
+            double[] exposedAllReduceSeconds,
             int bucketsStartedInBackward) {
         /** The largest share of a rank's step spent in the gradient all-reduce. */
         public double allReduceShare() {
+            return largestShare(allReduceSeconds, rankSeconds);
+        }
+
+        /** The largest share of a rank's step spent waiting for the all-reduce after its backward. */
+        public double exposedAllReduceShare() {
+            return largestShare(exposedAllReduceSeconds, rankSeconds);
+        }
+
+        /** The largest of {@code part[r] / whole[r]}. */
+        public static double largestShare(double[] part, double[] whole) {
             double share = 0;
-            for (int r = 0; r < rankSeconds.length; r++)
-                share = Math.max(share, allReduceSeconds[r] / Math.max(rankSeconds[r], 1e-12));
+            for (int r = 0; r < whole.length; r++) share = Math.max(share, part[r] / Math.max(whole[r], 1e-12));
             return share;
         }
     }
@@ -281,7 +296,7 @@ public final class DataParallelTrainer implements AutoCloseable {
         long start = System.nanoTime();
         Trainer.StepDraw draw = onPrimary(() -> primary().draw(step));
         int n = ranks();
-        double[] rankSeconds = new double[n], allReduceSeconds = new double[n];
+        double[] rankSeconds = new double[n], allReduceSeconds = new double[n], exposed = new double[n];
         List<Trainer.StepMetrics> metrics = onAllRanks(r -> {
             long rankStart = System.nanoTime();
             backwards[r] = 0;
@@ -290,13 +305,19 @@ public final class DataParallelTrainer implements AutoCloseable {
             GradientBuckets b = buckets.get(r);
             b.finish();
             Trainer.Sums global = averageStatistics(r, local, t.reconstBatchSize());
-            allReduceSeconds[r] = b.takeSeconds();
+            Collective.ReductionTimes times = b.takeTimes();
+            allReduceSeconds[r] = times.spanSeconds();
+            exposed[r] = times.exposedSeconds();
             Trainer.StepMetrics m = t.finish(step, global, start);
             rankSeconds[r] = (System.nanoTime() - rankStart) / 1e9;
             return m;
         });
         return new Step(
-                metrics.get(0), rankSeconds, allReduceSeconds, buckets.get(0).startedEarly());
+                metrics.get(0),
+                rankSeconds,
+                allReduceSeconds,
+                exposed,
+                buckets.get(0).startedEarly());
     }
 
     /**

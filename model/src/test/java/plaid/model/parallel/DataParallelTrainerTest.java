@@ -96,6 +96,8 @@ class DataParallelTrainerTest {
                 assertThat(step.rankSeconds()).hasSize(replicas.size());
                 for (double seconds : step.rankSeconds()) assertThat(seconds).isPositive();
                 assertThat(step.allReduceShare()).isBetween(0.0, 1.0);
+                // the CPU collective's reductions hold the rank's thread: none of it overlaps
+                assertThat(step.exposedAllReduceSeconds()).containsExactly(step.allReduceSeconds());
                 assertThat(step.bucketsStartedInBackward())
                         .as("buckets reduced while the backward ran")
                         .isPositive();

@@ -1,22 +1,29 @@
 package plaid.backend.cuda;
 
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Optional;
 import plaid.backend.Collective;
 import plaid.backend.Tensor;
 import plaid.backend.cuda.bind.CudaDriver;
 import plaid.backend.cuda.bind.Nccl;
 
 /**
- * {@link Collective} over NCCL: one rank per GPU, each with its {@link CudaBackend} and stream.
- * Collectives are queued on the rank's stream, so the kernels queued after them (the optimiser
- * reading the reduced gradients) see their results without a host wait: {@link Pending#await}
- * has nothing to do. A bucket is one NCCL group (one launch for its tensors); ncclAvg gives
- * the mean. Host values go through a small device buffer in float64.
+ * {@link Collective} over NCCL: one rank per GPU, each with its {@link CudaBackend}. Every NCCL
+ * call of a rank goes on its communication stream ({@link CommStream}), after the compute work
+ * queued before it; a bucket's all-reduce therefore runs on the device while the backward's later
+ * kernels do, and {@link Pending#await} only orders the compute stream's later work (the grad
+ * norm, the optimiser) after it, without a host wait. Broadcasts and host values are ordered
+ * both ways at once. A bucket is one NCCL group (one launch for its tensors); ncclAvg gives the
+ * mean. Host values go through a small device buffer in float64.
  */
 public final class NcclCollective implements Collective {
     private final NcclCommunicator comm;
     private final CudaBackend backend;
+    private final CommStream stream;
     /** float64 scratch for host values, 2 floats per double; grown on demand. */
     private Tensor hostScratch;
 
@@ -25,6 +32,7 @@ public final class NcclCollective implements Collective {
     public NcclCollective(NcclCommunicator comm) {
         this.comm = comm;
         this.backend = comm.backend();
+        this.stream = new CommStream(backend);
     }
 
     /** One rank per backend (distinct GPUs of this process), through ncclCommInitAll. */
@@ -71,17 +79,24 @@ public final class NcclCollective implements Collective {
     @Override
     public Pending allReduceAsync(List<Tensor> bucket, Op op) {
         if (bucket.isEmpty()) return Pending.DONE;
+        stream.startBucket();
         boolean group = bucket.size() > 1;
         if (group) Nccl.check(Nccl.ncclGroupStart(), "ncclGroupStart");
         try {
             for (Tensor t : bucket) {
                 CudaTensor c = CudaBackend.cuda(t);
-                comm.allReduce(c.address(), c.address(), c.numel(), Nccl.NCCL_FLOAT32, op(op));
+                comm.allReduce(c.address(), c.address(), c.numel(), Nccl.NCCL_FLOAT32, op(op), stream.handle());
             }
         } finally {
             if (group) Nccl.check(Nccl.ncclGroupEnd(), "ncclGroupEnd");
         }
-        return Pending.DONE; // stream-ordered
+        long number = stream.endBucket();
+        return () -> stream.awaitBucket(number);
+    }
+
+    @Override
+    public Optional<ReductionTimes> takeReductionTimes() {
+        return Optional.of(stream.takeTimes());
     }
 
     @Override
@@ -91,11 +106,16 @@ public final class NcclCollective implements Collective {
             hostScratch = backend.allocate(2 * values.length);
         long address = CudaBackend.cuda(hostScratch).address();
         long bytes = (long) values.length * Double.BYTES;
-        backend.synchronize();
-        backend.makeCurrent();
-        CudaDriver.check(CudaDriver.cuMemcpyHtoDHeap(address, MemorySegment.ofArray(values), bytes), "cuMemcpyHtoD_v2");
-        comm.allReduce(address, address, values.length, Nccl.NCCL_FLOAT64, op(op));
-        backend.synchronize();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocateFrom(JAVA_DOUBLE, values);
+            // all on the comm stream, after the compute queued so far (the scratch's zero fill
+            // included); the host waits for the result
+            stream.commAfterCompute();
+            CudaDriver.check(
+                    CudaDriver.cuMemcpyHtoDAsync(address, host, bytes, stream.handle()), "cuMemcpyHtoDAsync_v2");
+            comm.allReduce(address, address, values.length, Nccl.NCCL_FLOAT64, op(op), stream.handle());
+            stream.synchronize();
+        }
         double[] out = new double[values.length];
         backend.makeCurrent();
         CudaDriver.check(CudaDriver.cuMemcpyDtoHHeap(MemorySegment.ofArray(out), address, bytes), "cuMemcpyDtoH_v2");
@@ -106,7 +126,9 @@ public final class NcclCollective implements Collective {
     public void broadcast(Tensor t, int root) {
         if (root < 0 || root >= ranks())
             throw new IllegalArgumentException("broadcast root " + root + " outside [0, " + ranks() + ")");
-        comm.broadcast(t, root);
+        stream.commAfterCompute();
+        comm.broadcast(t, root, stream.handle());
+        stream.computeAfterComm();
     }
 
     @Override
@@ -123,6 +145,10 @@ public final class NcclCollective implements Collective {
 
     @Override
     public void close() {
-        if (!aborted) comm.close();
+        if (!aborted) {
+            stream.synchronize(); // the communicator's work in flight ends before it is destroyed
+            comm.close();
+        }
+        stream.close();
     }
 }

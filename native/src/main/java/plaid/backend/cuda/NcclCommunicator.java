@@ -85,19 +85,18 @@ public final class NcclCommunicator implements AutoCloseable {
         return backend;
     }
 
-    /** ncclAllReduce of {@code count} values of {@code dataType} at device addresses, on the backend's stream. */
-    void allReduce(long send, long receive, long count, int dataType, int op) {
+    /** ncclAllReduce of {@code count} values of {@code dataType} at device addresses, queued on {@code stream}. */
+    void allReduce(long send, long receive, long count, int dataType, int op, MemorySegment stream) {
         backend.makeCurrent();
-        Nccl.check(Nccl.ncclAllReduce(send, receive, count, dataType, op, comm, backend.stream()), "ncclAllReduce");
+        Nccl.check(Nccl.ncclAllReduce(send, receive, count, dataType, op, comm, stream), "ncclAllReduce");
     }
 
-    /** {@code root}'s {@code t} into every rank's, on the backend's stream. */
-    void broadcast(Tensor t, int root) {
+    /** {@code root}'s {@code t} into every rank's, queued on {@code stream}. */
+    void broadcast(Tensor t, int root, MemorySegment stream) {
         CudaTensor c = CudaBackend.cuda(t);
         backend.makeCurrent();
         Nccl.check(
-                Nccl.ncclBroadcast(
-                        c.address(), c.address(), c.numel(), Nccl.NCCL_FLOAT32, root, comm, backend.stream()),
+                Nccl.ncclBroadcast(c.address(), c.address(), c.numel(), Nccl.NCCL_FLOAT32, root, comm, stream),
                 "ncclBroadcast");
     }
 
