@@ -185,7 +185,7 @@ class CapturedDenoiserStepTest {
 
     private static List<float[]> run(Model model, ComputeBackend on, CapturedStep graph) {
         List<float[]> outputs = new ArrayList<>();
-        // the sampler's thread asks for TF32 products, which the fp32 face then runs
+        // the sampler's thread asks for TF32 products, which the fp32 face then runs (the tf32 case)
         MatmulPrecision.withTf32(() -> on.withReadOnly(model.weights(), () -> {
             for (int i = 0; i < STEPS; i++) {
                 int step = i;
@@ -199,7 +199,7 @@ class CapturedDenoiserStepTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"fp32", "bf16"})
+    @ValueSource(strings = {"tf32", "bf16"})
     void theDenoisersForwardReplaysBitForBit(String mode) {
         GemmPrecision precision = mode.equals("bf16") ? GemmPrecision.BF16 : GemmPrecision.FP32;
         CudaBackend direct =
