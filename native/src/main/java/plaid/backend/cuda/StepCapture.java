@@ -142,7 +142,7 @@ final class StepCapture {
                 failure = e.getMessage();
             }
         }
-        held(op, result, failure, stream);
+        requireHolds(op, result, failure, stream);
     }
 
     /** Runs a library call that queues work on {@code stream} (it throws when it fails), checked as {@link #check}. */
@@ -157,10 +157,10 @@ final class StepCapture {
         } catch (CudaException e) {
             failure = e.getMessage();
         }
-        held(op.get(), 0, failure, stream);
+        requireHolds(op.get(), 0, failure, stream);
     }
 
-    private void held(String op, int result, String failure, MemorySegment stream) {
+    private void requireHolds(String op, int result, String failure, MemorySegment stream) {
         int status = failure == null ? CudaGraphs.captureStatus(stream) : CudaGraphs.CAPTURE_STATUS_INVALIDATED;
         String broken = breakage(op, result, failure, status, lastHolding);
         if (broken != null) throw new Unsupported(broken);
