@@ -3,6 +3,9 @@
 # carried (made by gpu/prepare.sh): the CUDA backend's tests, then, when their classes travelled,
 # the model's parity and fixture tests on the CUDA backend (-Dplaid.backend=cuda), and its parity
 # tests again in the bf16 mode.
+# With TEST_CLASSES set (fully qualified class names, space-separated) only those classes run, once as
+# the model's run (-Dplaid.backend=cuda) and once in the bf16 mode, e.g.
+#   TEST_CLASSES="plaid.backend.cuda.CapturedDenoiserStepTest plaid.model.sampling.SamplerGraphsParityTest" gpu/run-tests.sh
 # Logs and JUnit XML reports go to $OUT (./gpu-out when OUT is unset).
 # Exit status: non-zero when any test failed or no test ran.
 set -uo pipefail
@@ -32,6 +35,13 @@ run() {
 }
 
 status=0
+if [ -n "${TEST_CLASSES:-}" ]; then
+  selectors=()
+  for class in $TEST_CLASSES; do selectors+=(--select-class "$class"); done
+  run selected -Dplaid.backend=cuda -- "${selectors[@]}" || status=1
+  run selected-bf16 -Dplaid.backend=cuda -Dplaid.cuda.precision=bf16 -- "${selectors[@]}" || status=1
+  exit $status
+fi
 run cuda -- --select-package plaid.backend.cuda || status=1
 if [ -d .gpu/classes/model/test ]; then
   run model -Dplaid.backend=cuda -- --select-package plaid.model --include-classname '.*(Parity|Fixture)Test' || status=1

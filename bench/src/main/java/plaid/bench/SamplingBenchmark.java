@@ -277,6 +277,11 @@ final class SamplingBenchmark extends GpuMeasurements {
             }
             return null;
         });
+        // a row "with CUDA graphs" that replayed nothing says so, naming what broke the recording
+        if (gpu.options().graphs() && graph.replays() == 0)
+            log(
+                    "a step with CUDA graphs replayed nothing: %s",
+                    graph.lastFallback().orElse("no fallback recorded"));
         java.util.Arrays.sort(millis);
         return millis[DIRECT_STEPS / 2];
     }

@@ -20,6 +20,14 @@ public interface StepGraph {
         return 0;
     }
 
+    /**
+     * Why the latest recording failed or went stale, so that the body ran directly (on CUDA: the first operation
+     * that broke the capture); empty where none did.
+     */
+    default java.util.Optional<String> lastFallback() {
+        return java.util.Optional.empty();
+    }
+
     /** A step graph that runs each body directly: what a backend without recordings gives. */
     static StepGraph direct() {
         return Runnable::run;

@@ -46,6 +46,8 @@ public final class SamplerBatch {
     private final Map<Lane, ModelCall> calls = new HashMap<>();
     /** Replays of the step graphs of model calls no longer in use. */
     private long retiredReplays;
+    /** The latest fallback of such a call's step graph ({@link StepGraph#lastFallback}), or null. */
+    private String retiredFallback;
 
     private GuidanceGradient guidance;
 
@@ -105,7 +107,10 @@ public final class SamplerBatch {
         int rows = members.stream().mapToInt(Trajectory::rows).sum();
         ModelCall call = calls.get(lane);
         if (call == null || call.denoiser.rows() != rows) {
-            if (call != null) retiredReplays += call.graph.replays();
+            if (call != null) {
+                retiredReplays += call.graph.replays();
+                retiredFallback = call.graph.lastFallback().orElse(retiredFallback);
+            }
             // the old call's activations are unreachable before the new ones are allocated, so a device backend that
             // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
             calls.remove(lane);
@@ -147,6 +152,14 @@ public final class SamplerBatch {
     long stepGraphReplays() {
         return retiredReplays
                 + calls.values().stream().mapToLong(c -> c.graph.replays()).sum();
+    }
+
+    /** Why model calls last ran directly instead of replaying ({@link StepGraph#lastFallback}), for tests' messages. */
+    java.util.List<String> stepGraphFallbacks() {
+        return java.util.stream.Stream.concat(
+                        java.util.stream.Stream.ofNullable(retiredFallback),
+                        calls.values().stream().flatMap(c -> c.graph.lastFallback().stream()))
+                .toList();
     }
 
     private double gamma(double t) {

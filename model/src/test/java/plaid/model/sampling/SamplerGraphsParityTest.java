@@ -70,17 +70,21 @@ class SamplerGraphsParityTest {
     @Test
     void aRecordedDenoiserStepGivesBitForBitTheFloatsOfTheDirectOne() {
         int rows = 3, steps = 6;
-        List<float[]> expected = denoiserSteps(onDirect, rows, steps, null);
+        List<float[]> expected = denoiserSteps(onDirect, rows, steps, null, null);
         long[] replays = new long[1];
-        List<float[]> got = denoiserSteps(onGraphs, rows, steps, replays);
+        String[] fallback = new String[1];
+        List<float[]> got = denoiserSteps(onGraphs, rows, steps, replays, fallback);
+        // the first run is direct, the second captured, the others replayed; else the message names the culprit
+        assertThat(replays[0])
+                .as("replays on %s (the latest fallback to a direct run: %s)", direct.name(), fallback[0])
+                .isEqualTo(cuda ? steps - 2 : 0);
         for (int i = 0; i < steps; i++) assertThat(got.get(i)).as("step %d", i).isEqualTo(expected.get(i));
         assertThat(got.get(steps - 1)).as("the steps' inputs differ").isNotEqualTo(got.get(steps - 2));
-        // the first run is direct, the second captured, the others replayed
-        assertThat(replays[0]).as("replays on " + direct.name()).isEqualTo(cuda ? steps - 2 : 0);
     }
 
     /** x̂ and the logits of {@code steps} forwards at different z, x_sc and γ, as the sampler runs them. */
-    private List<float[]> denoiserSteps(PlaidParameters params, int rows, int steps, long[] replays) {
+    private List<float[]> denoiserSteps(
+            PlaidParameters params, int rows, int steps, long[] replays, String[] fallback) {
         ComputeBackend be = params.backend();
         int e = c.embedDim, size = rows * seqLen * e;
         Denoiser denoiser = new Denoiser(c, params, rows, seqLen);
@@ -113,6 +117,7 @@ class SamplerGraphsParityTest {
             return null;
         }));
         if (replays != null) replays[0] = graph.replays();
+        if (fallback != null) fallback[0] = graph.lastFallback().orElse("none");
         return out;
     }
 
@@ -135,10 +140,14 @@ class SamplerGraphsParityTest {
                         .withSteps(5)
                         .withGuidance(Guidance.prefix(new int[] {3, 5}, 3.0)));
         long[] replays = new long[1];
-        Map<String, int[][]> expected = sampleTogether(onDirect, requests, null);
-        Map<String, int[][]> got = sampleTogether(onGraphs, requests, replays);
+        List<String> fallbacks = new ArrayList<>();
+        Map<String, int[][]> expected = sampleTogether(onDirect, requests, null, null);
+        Map<String, int[][]> got = sampleTogether(onGraphs, requests, replays, fallbacks);
         for (String name : requests.keySet()) assertThat(got.get(name)).as(name).isDeepEqualTo(expected.get(name));
-        if (cuda) assertThat(replays[0]).as("model calls replayed").isGreaterThan(0);
+        if (cuda)
+            assertThat(replays[0])
+                    .as("model calls replayed (their latest fallbacks to direct runs: %s)", fallbacks)
+                    .isGreaterThan(0);
         else assertThat(replays[0]).isZero();
     }
 
@@ -147,7 +156,7 @@ class SamplerGraphsParityTest {
      * guided, and the final calls' rows), each with its own seed.
      */
     private Map<String, int[][]> sampleTogether(
-            PlaidParameters params, Map<String, SamplingRequest> requests, long[] replays) {
+            PlaidParameters params, Map<String, SamplingRequest> requests, long[] replays, List<String> fallbacks) {
         SamplerBatch batch = new SamplerBatch(c, params, seqLen);
         Map<String, Trajectory> running = new LinkedHashMap<>();
         int seed = 0;
@@ -164,6 +173,7 @@ class SamplerGraphsParityTest {
             return null;
         });
         if (replays != null) replays[0] = batch.stepGraphReplays();
+        if (fallbacks != null) fallbacks.addAll(batch.stepGraphFallbacks());
         return finished;
     }
 }

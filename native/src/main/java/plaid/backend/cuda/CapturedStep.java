@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.ref.Cleaner;
 import plaid.backend.StepGraph;
 import plaid.backend.cuda.bind.CudaDriver;
+import plaid.backend.cuda.bind.CudaGraphs;
 
 /**
  * A {@link StepGraph} on CUDA graphs. Its first run is direct, which compiles the kernels, plans the products,
@@ -18,7 +19,8 @@ import plaid.backend.cuda.bind.CudaDriver;
  *
  * <p>A replay whose body queues anything else (another tensor, a scratch buffer that moved, a new allocation)
  * is stale: the graph is dropped, the body runs directly and the next run captures anew. A capture that fails
- * (the body reads back to the host, or allocates) is followed by a direct run. After
+ * (the body reads back to the host, or allocates, or a call breaks the capture: the first such operation is
+ * named, {@link #lastFallback}) is followed by a direct run. After
  * {@value #MAX_FAILED_CAPTURES} failed captures or {@value #MAX_STALE_REPLAYS} stale replays with no replay
  * in between the step stays direct. A new {@code withReadOnly} session's bf16 copies of the weights are made
  * ahead of the first replay that reads them ({@link StepCapture#beforeStep}); where they land elsewhere than
@@ -51,7 +53,7 @@ final class CapturedStep implements StepGraph {
         void dropGraph() {
             if (exec.equals(MemorySegment.NULL)) return;
             if (!event.equals(MemorySegment.NULL)) CudaDriver.cuEventSynchronize(event);
-            CudaDriver.cuGraphExecDestroy(exec);
+            CudaGraphs.cuGraphExecDestroy(exec);
             exec = MemorySegment.NULL;
         }
 
@@ -84,6 +86,9 @@ final class CapturedStep implements StepGraph {
     private long measuredBytes = -1;
 
     private StepTrace trace;
+    /** Why the latest capture failed or replay went stale; null before any did. */
+    private String lastFallback;
+
     private int failedCaptures, staleReplays;
     private boolean direct;
     private long captures, replays;
@@ -123,6 +128,12 @@ final class CapturedStep implements StepGraph {
         return captures;
     }
 
+    /** Why the latest capture failed or replay went stale, naming the operation (see {@link StepCapture#check}). */
+    @Override
+    public java.util.Optional<String> lastFallback() {
+        return java.util.Optional.ofNullable(lastFallback);
+    }
+
     /** Whether the step gave up on graphs and runs every body directly. */
     boolean runsDirectly() {
         return direct;
@@ -151,7 +162,9 @@ final class CapturedStep implements StepGraph {
         }
         // nothing of the captured body ran: run it directly, which also measures again
         failedCaptures++;
-        LOG.log(System.Logger.Level.DEBUG, () -> "a step could not be captured as a CUDA graph: " + failure);
+        lastFallback = "capture " + failedCaptures + " failed: " + failure;
+        // at INFO: rare (a step gives up after a few), and what names the operation a graph cannot hold
+        LOG.log(System.Logger.Level.INFO, () -> "a step could not be captured as a CUDA graph: " + failure);
         if (failedCaptures >= MAX_FAILED_CAPTURES)
             giveUp("its capture failed " + failedCaptures + " times: " + failure);
         runMeasured(body);
@@ -180,7 +193,7 @@ final class CapturedStep implements StepGraph {
         resources.arena.reset();
         handoff.forget();
         MemorySegment stream = device.stream();
-        int begun = CudaDriver.cuStreamBeginCapture(stream, CudaDriver.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+        int begun = CudaGraphs.cuStreamBeginCapture(stream, CudaGraphs.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
         if (begun != 0) return "cuStreamBeginCapture_v2 failed (CUresult " + begun + ")";
         String failure = null;
         try (Arena arena = Arena.ofConfined()) {
@@ -196,17 +209,17 @@ final class CapturedStep implements StepGraph {
                 }
             } finally {
                 // always ends the capture, so that the stream runs work again whatever happened
-                int ended = CudaDriver.cuStreamEndCapture(stream, graphSlot);
+                int ended = CudaGraphs.cuStreamEndCapture(stream, graphSlot);
                 if (ended != 0 && failure == null) failure = "cuStreamEndCapture failed (CUresult " + ended + ")";
             }
             MemorySegment graph = graphSlot.get(ADDRESS, 0);
             if (failure != null) {
-                if (!graph.equals(MemorySegment.NULL)) CudaDriver.cuGraphDestroy(graph);
+                if (!graph.equals(MemorySegment.NULL)) CudaGraphs.cuGraphDestroy(graph);
                 return failure;
             }
             MemorySegment execSlot = arena.allocate(ADDRESS);
-            int instantiated = CudaDriver.cuGraphInstantiate(execSlot, graph, 0);
-            CudaDriver.cuGraphDestroy(graph); // the executable graph keeps what it needs
+            int instantiated = CudaGraphs.cuGraphInstantiate(execSlot, graph, 0);
+            CudaGraphs.cuGraphDestroy(graph); // the executable graph keeps what it needs
             if (instantiated != 0) return "cuGraphInstantiateWithFlags failed (CUresult " + instantiated + ")";
             resources.exec = execSlot.get(ADDRESS, 0);
         }
@@ -243,6 +256,7 @@ final class CapturedStep implements StepGraph {
         }
         // nothing of this run reached the device: run it directly and capture anew next time
         String why = stale.getMessage();
+        lastFallback = "a replay went stale: " + why;
         LOG.log(System.Logger.Level.DEBUG, () -> "a recorded step is stale (" + why + "); it runs directly");
         resources.dropGraph();
         trace = null;
@@ -258,7 +272,7 @@ final class CapturedStep implements StepGraph {
             CudaDriver.check(
                     CudaDriver.cuMemcpyHtoDAsync(arena.device, arena.host(), arena.used(), stream),
                     "cuMemcpyHtoDAsync_v2");
-        CudaDriver.check(CudaDriver.cuGraphLaunch(resources.exec, stream), "cuGraphLaunch");
+        CudaDriver.check(CudaGraphs.cuGraphLaunch(resources.exec, stream), "cuGraphLaunch");
         CudaDriver.check(CudaDriver.cuEventRecord(resources.event, stream), "cuEventRecord");
     }
 

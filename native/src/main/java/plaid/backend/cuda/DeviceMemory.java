@@ -37,10 +37,20 @@ final class DeviceMemory {
     private final Object lifecycle = new Object();
     private boolean closed;
 
+    /**
+     * Per device: held by a step's capture and around every free. A free synchronises the context, which breaks
+     * any capture on it, and the backends of one device share its primary context: a second backend's frees (its
+     * cleaner's, on another thread) must wait for this one's capture as much as this one's own.
+     */
+    private static final Map<Integer, Object> CONTEXT_FREES = new ConcurrentHashMap<>();
+
+    private final Object contextFrees;
+
     DeviceMemory(CudaDevice device, OpProfile profile, StepCapture steps) {
         this.device = device;
         this.profile = profile;
         this.steps = steps;
+        this.contextFrees = CONTEXT_FREES.computeIfAbsent(device.ordinal, ordinal -> new Object());
     }
 
     /** A tensor allocation, freed once unreachable. */
@@ -105,8 +115,10 @@ final class DeviceMemory {
     /** Frees after all queued work, which may still read the memory. */
     void free(long address, long bytes) {
         steps.refuse("frees device memory");
-        CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
-        CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+        synchronized (contextFrees) {
+            CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize");
+            CudaDriver.check(CudaDriver.cuMemFree(address), "cuMemFree_v2");
+        }
         allocatedBytes.addAndGet(-bytes);
     }
 
@@ -249,11 +261,11 @@ final class DeviceMemory {
     }
 
     /**
-     * Runs {@code capture} while no other thread frees memory: a free synchronises the context, which would
-     * break a stream capture (the cleaner's frees wait meanwhile).
+     * Runs {@code capture} while no other thread frees memory of this device, through this backend or another: a
+     * free synchronises the context, which would break a stream capture (the cleaners' frees wait meanwhile).
      */
     <T> T holdingFrees(java.util.function.Supplier<T> capture) {
-        synchronized (lifecycle) {
+        synchronized (contextFrees) {
             return capture.get();
         }
     }
@@ -275,11 +287,13 @@ final class DeviceMemory {
         synchronized (lifecycle) {
             if (closed) return;
             closed = true;
-            device.synchronizeAll();
-            for (Long address : liveAllocations.keySet()) CudaDriver.cuMemFree(address);
-            liveAllocations.clear();
-            stagedArrays.free();
-            releaseTheRest.run();
+            synchronized (contextFrees) { // not while another backend of the device captures a step
+                device.synchronizeAll();
+                for (Long address : liveAllocations.keySet()) CudaDriver.cuMemFree(address);
+                liveAllocations.clear();
+                stagedArrays.free();
+                releaseTheRest.run();
+            }
         }
     }
 }

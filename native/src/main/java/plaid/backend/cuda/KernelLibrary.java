@@ -24,6 +24,11 @@ final class KernelLibrary implements AutoCloseable {
         this.computeCapability = computeCapability;
     }
 
+    /** Whether the kernel's module is loaded and its function found (a later {@link #function} loads nothing). */
+    synchronized boolean loaded(Kernel kernel) {
+        return functions.containsKey(kernel);
+    }
+
     /** The kernel's CUfunction; the caller has made the context current. */
     synchronized MemorySegment function(Kernel kernel) {
         MemorySegment function = functions.get(kernel);

@@ -8,6 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.function.Supplier;
 import plaid.backend.cuda.bind.CudaDriver;
 
 /**
@@ -59,9 +60,10 @@ final class Launcher {
     /**
      * A device call that queues one operation (a cuBLAS or cuBLASLt product), counted and timed under
      * {@code profileKey}; {@code fingerprint} holds everything that decides what it does (pointers, sizes,
-     * scalars, the plan), which a step's replay checks instead of making the call.
+     * scalars, the plan), which a step's replay checks instead of making the call; {@code what} names it, should
+     * it break a capture.
      */
-    void queue(String profileKey, long[] fingerprint, Runnable call) {
+    void queue(String profileKey, long[] fingerprint, Runnable call, Supplier<String> what) {
         if (steps.recording()) {
             steps.trace().put(StepTrace.LIBRARY_CALL);
             steps.trace().putAll(fingerprint);
@@ -71,7 +73,7 @@ final class Launcher {
             }
         }
         long start = profile.start();
-        call.run();
+        steps.library(call, what, device.stream());
         queued++;
         profile.stop(profileKey, start);
     }
@@ -103,6 +105,9 @@ final class Launcher {
                 return;
             }
         }
+        // a module loads outside captures (the measured direct run before one loads the step's): not in a graph
+        if (steps.capturing() && !kernels.loaded(kernel))
+            steps.refuse("first launches " + kernel.symbol() + ", whose module would load in the capture");
         device.bind();
         long start = profile.start();
         // cuLaunchKernel copies the values before it returns, so one scratch buffer per thread serves every launch
@@ -123,7 +128,7 @@ final class Launcher {
             }
             pointers.setAtIndex(ADDRESS, i, value);
         }
-        CudaDriver.check(
+        steps.check(
                 CudaDriver.cuLaunchKernel(
                         kernels.function(kernel),
                         Math.toIntExact(gridX),
@@ -136,7 +141,8 @@ final class Launcher {
                         device.stream(),
                         pointers,
                         MemorySegment.NULL),
-                "cuLaunchKernel(" + kernel.symbol() + ")");
+                "cuLaunchKernel(" + kernel.symbol() + ")",
+                device.stream());
         queued++;
         profile.stop(kernel.symbol(), start);
     }
@@ -224,8 +230,10 @@ final class Launcher {
             if (steps.replaying()) return;
             // the synchronous memset runs on the legacy stream, which a capture cannot hold
             device.bind();
-            CudaDriver.check(
-                    CudaDriver.cuMemsetD32Async(t.address(), bits, t.numel(), device.stream()), "cuMemsetD32Async");
+            steps.check(
+                    CudaDriver.cuMemsetD32Async(t.address(), bits, t.numel(), device.stream()),
+                    "a fill of " + t.numel() + " floats (cuMemsetD32Async)",
+                    device.stream());
             return;
         }
         device.bind();
@@ -246,9 +254,10 @@ final class Launcher {
             queued++;
             if (steps.replaying()) return;
             device.bind();
-            CudaDriver.check(
+            steps.check(
                     CudaDriver.cuMemcpyDtoDAsync(dst.address(), src.address(), bytes, device.stream()),
-                    "cuMemcpyDtoDAsync_v2");
+                    "a copy of " + bytes + " bytes (cuMemcpyDtoDAsync_v2)",
+                    device.stream());
             return;
         }
         device.bind();

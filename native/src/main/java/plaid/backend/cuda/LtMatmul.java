@@ -20,7 +20,8 @@ import plaid.backend.cuda.bind.CublasLt;
  * column-major, so Cᵀ = op(B)ᵀ·op(A)ᵀ is computed, and the bias runs along the n rows of that result.
  */
 final class LtMatmul {
-    private static final long WORKSPACE_BYTES = 32L << 20;
+    /** The workspace of cuBLASLt's products and of cuBLAS's ({@link Matmul}): NVIDIA's recommendation for Hopper. */
+    static final long WORKSPACE_BYTES = 32L << 20;
     /** The alignment of the bf16 scratch copies (cuMemAlloc's). */
     private static final int BF16_SCRATCH_ALIGNMENT = 256;
     /** cublasStatus_t CUBLAS_STATUS_NOT_SUPPORTED: no algorithm for this combination. */
@@ -117,7 +118,7 @@ final class LtMatmul {
             boolean gelu,
             CudaTensor preActivation,
             String profileKey) {
-        if (workspace == null) workspace = memory.allocateFloats(WORKSPACE_BYTES / Float.BYTES);
+        long scratch = workspace();
         int epilogue = gelu
                 ? (preActivation != null ? CublasLt.EPILOGUE_GELU_AUX : CublasLt.EPILOGUE_GELU)
                         | (bias != null ? CublasLt.EPILOGUE_BIAS : 0)
@@ -164,7 +165,7 @@ final class LtMatmul {
                     c,
                     bias != null ? bias.address() : 0,
                     preActivation != null ? preActivation.address() : 0,
-                    workspace.address()
+                    scratch
                 };
                 // the algorithm is the first member of the heuristic result
                 launcher.queue(
@@ -185,13 +186,24 @@ final class LtMatmul {
                                         c,
                                         plan.result(),
                                         plan.algorithm(),
-                                        workspace.address(),
+                                        scratch,
                                         WORKSPACE_BYTES,
                                         device.stream()),
-                                "cublasLtMatmul"));
+                                "cublasLtMatmul"),
+                        () -> "cublasLtMatmul " + m + "×" + n + "×" + k + " (" + profileKey + ", epilogue " + epilogue
+                                + ")");
             }
         }
         return true;
+    }
+
+    /**
+     * The device address of the {@value #WORKSPACE_BYTES}-byte workspace, allocated at the first product (a direct
+     * run, never a capture). cuBLAS shares it: both queue on the one stream, so their uses never overlap.
+     */
+    long workspace() {
+        if (workspace == null) workspace = memory.allocateFloats(WORKSPACE_BYTES / Float.BYTES);
+        return workspace.address();
     }
 
     private Plan plan(Key key) {

@@ -23,6 +23,8 @@ final class Matmul {
     private final Bf16Operands bf16;
     final LtMatmul lt;
     private final MemorySegment cublas;
+    /** Whether cuBLAS was given its workspace ({@link #giveCublasItsWorkspace}). */
+    private boolean cublasWorkspaceSet;
 
     Matmul(CudaDevice device, Launcher launcher, DeviceMemory memory, Bf16Operands bf16) {
         this.device = device;
@@ -120,6 +122,7 @@ final class Matmul {
             }
             return;
         }
+        giveCublasItsWorkspace();
         // cuBLAS is column-major, where a row-major X reads as Xᵀ: C = op(A)·op(B) is computed as
         // Cᵀ = op(B)ᵀ·op(A)ᵀ, an n×m column-major product with the operands swapped.
         try (Arena arena = Arena.ofConfined()) {
@@ -158,8 +161,23 @@ final class Matmul {
                                     cc.address(),
                                     n,
                                     precision.cublasComputeType),
-                            "cublasGemmEx"));
+                            "cublasGemmEx"),
+                    () -> "cublasGemmEx " + m + "×" + n + "×" + k + " (" + precision.profileKey + ", beta " + beta
+                            + ")");
         }
+    }
+
+    /**
+     * Before the first GemmEx (a direct run, never a capture): cuBLAS's workspace is cuBLASLt's. Without one of
+     * ours, cuBLAS may allocate its own for a product in the middle of a stream capture (the bf16 mode's thin
+     * fast-bf16 products of fp32 matrices, where whole denoiser steps failed to capture), which breaks the capture
+     * without cuBLAS reporting an error.
+     */
+    private void giveCublasItsWorkspace() {
+        if (cublasWorkspaceSet) return;
+        Cublas.check(
+                Cublas.cublasSetWorkspace(cublas, lt.workspace(), LtMatmul.WORKSPACE_BYTES), "cublasSetWorkspace_v2");
+        cublasWorkspaceSet = true;
     }
 
     void close() {

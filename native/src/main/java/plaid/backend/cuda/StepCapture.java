@@ -3,7 +3,9 @@ package plaid.backend.cuda;
 import java.lang.foreign.MemorySegment;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import plaid.backend.cuda.bind.CudaDriver;
+import plaid.backend.cuda.bind.CudaGraphs;
 
 /**
  * What the {@link Launcher} and {@link DeviceMemory} do differently while a {@link CapturedStep} runs its body
@@ -12,6 +14,12 @@ import plaid.backend.cuda.bind.CudaDriver;
  * trace and nothing is queued (host data is written into the arena); while its direct run is measured, the
  * host data's bytes are counted. Outside a step, on other threads, and for the cleaner's frees, nothing
  * changes. Also the registry of the steps' native resources, which the backend frees when closed.
+ *
+ * <p>A capture is checked after every operation ({@link #check}, {@link #library}): the first one that fails, or
+ * after which the stream's capture no longer holds, ends it with an {@link Unsupported} naming that operation. A
+ * call that breaks a capture may itself report success (a library that falls back after an allocation the
+ * capture refused), and every call after it then fails with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, which would
+ * blame the wrong one.
  */
 final class StepCapture {
     enum Mode {
@@ -42,6 +50,9 @@ final class StepCapture {
     private StepTrace trace;
     private StepArena arena;
     private long measured;
+    /** Inside a capture: the latest operation after which the capture still held (null: none yet). */
+    private String lastHolding;
+
     private final Set<CapturedStep.Resources> live = ConcurrentHashMap.newKeySet();
 
     void begin(Mode mode, StepTrace trace, StepArena arena) {
@@ -52,6 +63,7 @@ final class StepCapture {
         this.arena = arena;
         this.measured = 0;
         this.suspended = false;
+        this.lastHolding = null;
     }
 
     void end() {
@@ -69,6 +81,11 @@ final class StepCapture {
     /** Whether this thread's operations are traced: a capture or a replay. */
     boolean recording() {
         return owner == Thread.currentThread() && mode != Mode.MEASURE && !suspended;
+    }
+
+    /** Whether this thread's operations go into a graph being captured. */
+    boolean capturing() {
+        return recording() && mode == Mode.CAPTURE;
     }
 
     /** Whether this thread's operations are checked and not queued. */
@@ -107,6 +124,68 @@ final class StepCapture {
         throw new Stale("the step " + what + ", which its recording did not");
     }
 
+    /**
+     * After a driver call that queued {@code op} on {@code stream}: outside a capture, throws a
+     * {@link CudaException} unless {@code result} is CUDA_SUCCESS; inside one, an {@link Unsupported} naming the
+     * operation that broke the capture, if it no longer holds.
+     */
+    void check(int result, String op, MemorySegment stream) {
+        if (!capturing()) {
+            CudaDriver.check(result, op);
+            return;
+        }
+        String failure = null;
+        if (result != 0) {
+            try {
+                CudaDriver.check(result, op);
+            } catch (CudaException e) {
+                failure = e.getMessage();
+            }
+        }
+        requireHolds(op, result, failure, stream);
+    }
+
+    /** Runs a library call that queues work on {@code stream} (it throws when it fails), checked as {@link #check}. */
+    void library(Runnable call, Supplier<String> op, MemorySegment stream) {
+        if (!capturing()) {
+            call.run();
+            return;
+        }
+        String failure = null;
+        try {
+            call.run();
+        } catch (CudaException e) {
+            failure = e.getMessage();
+        }
+        requireHolds(op.get(), 0, failure, stream);
+    }
+
+    private void requireHolds(String op, int result, String failure, MemorySegment stream) {
+        int status = failure == null ? CudaGraphs.captureStatus(stream) : CudaGraphs.CAPTURE_STATUS_INVALIDATED;
+        String broken = breakage(op, result, failure, status, lastHolding);
+        if (broken != null) throw new Unsupported(broken);
+        lastHolding = op;
+    }
+
+    /**
+     * Why a capture ended at {@code op}, or null while it holds: {@code result} is the call's CUresult (0 for a
+     * library call), {@code failure} its error (null: it reported success), {@code status} the stream's capture
+     * status after it (a negative CUresult: the query failed), {@code previous} the latest operation after which
+     * the capture held (null: none).
+     */
+    static String breakage(String op, int result, String failure, int status, String previous) {
+        String after = previous == null ? "the start of the capture" : previous;
+        if (result == CudaGraphs.CUDA_ERROR_STREAM_CAPTURE_INVALIDATED)
+            return "the capture was already broken when " + op + " was queued (CUresult 901): it broke after " + after
+                    + ", which reported success; that call, or a call of another thread on this context in between (a"
+                    + " free, a synchronisation, a synchronous copy on the legacy stream), did what a capture forbids";
+        if (failure != null) return op + " failed in the capture (the operation before it: " + after + "): " + failure;
+        if (status == CudaGraphs.CAPTURE_STATUS_ACTIVE) return null;
+        if (status < 0) return "cuStreamIsCapturing failed after " + op + " (CUresult " + -status + ")";
+        return op + " reported success but broke the capture (capture status " + status + "; the operation before it: "
+                + after + "): it, or a call of another thread on this context meanwhile, did what a capture forbids";
+    }
+
     /** A measured direct run: counts the arena bytes of a piece of host data. */
     void measure(long bytes) {
         if (owner == Thread.currentThread() && mode == Mode.MEASURE) measured += StepArena.footprint(bytes);
@@ -131,9 +210,10 @@ final class StepCapture {
             return;
         }
         long offset = trace.recorded(arena.placeUpload(src));
-        CudaDriver.check(
+        check(
                 CudaDriver.cuMemcpyDtoDAsync(dst.address(), arena.device + offset, bytes, stream),
-                "cuMemcpyDtoDAsync_v2");
+                "the upload of " + bytes + " bytes (cuMemcpyDtoDAsync_v2 from the step's arena)",
+                stream);
     }
 
     /** A staged array inside a step: its place in the arena, which the copy before each launch fills. */

@@ -24,7 +24,8 @@ import plaid.backend.Tensor;
  * without an epilogue, softmax, fill, axpy, copy) gives bit for bit the same results each step, in fp32, TF32
  * and the bf16 mode; a step whose work changes (another tensor, a scratch buffer that moved, arrays staged
  * once that now differ) is run directly and captured again; a step that reads back to the host is never
- * captured and still computes right. Skipped without a GPU unless {@code -Dplaid.cuda.required=true}.
+ * captured and still computes right; another backend's free on another thread waits for a capture. Skipped
+ * without a GPU unless {@code -Dplaid.cuda.required=true}.
  */
 class CapturedStepTest {
     private static final int ROWS = 2, SEQ = 256, DIM = 256, HEADS = 4, HEAD_DIM = DIM / HEADS, VOCAB = 512;
@@ -310,6 +311,48 @@ class CapturedStepTest {
         assertThat(step.runsDirectly())
                 .as("gave up after " + CapturedStep.MAX_FAILED_CAPTURES + " tries")
                 .isTrue();
+    }
+
+    @Test
+    void anotherBackendsFreeOnAnotherThreadWaitsForTheCapture() throws InterruptedException {
+        // a backend of its own on the same device, as the model's tests make (it shares the primary context)
+        try (CudaBackend other = new CudaBackend(base.options())) {
+            CudaBackend graphs = face("fp32", true);
+            Tensor t = graphs.allocate(1000);
+            long stray = other.parts().memory.alloc(4096);
+            CapturedStep step = (CapturedStep) graphs.stepGraph();
+            Thread[] freeing = new Thread[1];
+            for (int i = 0; i < 4; i++) {
+                float value = i;
+                step.run(() -> {
+                    graphs.fill(t, value);
+                    if (value == 1 && freeing[0] == null) {
+                        // in the capture: a free synchronises the context, which would break it, so it must wait
+                        freeing[0] = new Thread(() -> other.parts().memory.free(stray, 4096));
+                        freeing[0].start();
+                        sleepBriefly();
+                    }
+                    graphs.scale(t, 2f);
+                });
+                assertThat(graphs.download(t)[999]).as("step %d", i).isEqualTo(2f * i);
+            }
+            freeing[0].join(10_000);
+            assertThat(freeing[0].isAlive())
+                    .as("the free waited for the capture, then ran")
+                    .isFalse();
+            assertThat(step.captures())
+                    .as("captures; the latest fallback: %s", step.lastFallback())
+                    .isEqualTo(1);
+            assertThat(step.replays()).isEqualTo(2);
+        }
+    }
+
+    private static void sleepBriefly() {
+        try {
+            Thread.sleep(100);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Test

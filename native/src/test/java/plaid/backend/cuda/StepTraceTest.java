@@ -8,8 +8,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The bookkeeping of a recorded step that needs no GPU: a {@link StepTrace} replays only the work it recorded,
- * and {@link StepCapture} tells the launcher and the memory what a capture, a replay and a measured run allow,
- * on the step's thread only.
+ * {@link StepCapture} tells the launcher and the memory what a capture, a replay and a measured run allow,
+ * on the step's thread only, and a broken capture names the operation that broke it.
  */
 class StepTraceTest {
     @Test
@@ -106,6 +106,54 @@ class StepTraceTest {
         other.join();
         steps.end();
         assertThat(elsewhere).as("another thread sees a step").isFalse();
+    }
+
+    @Test
+    void aBrokenCaptureNamesTheFirstOperationThatBrokeIt() {
+        int active = plaid.backend.cuda.bind.CudaGraphs.CAPTURE_STATUS_ACTIVE;
+        int invalidated = plaid.backend.cuda.bind.CudaGraphs.CAPTURE_STATUS_INVALIDATED;
+        assertThat(StepCapture.breakage("cuLaunchKernel(gelu)", 0, null, active, "cublasGemmEx 192×384×16"))
+                .as("the capture holds")
+                .isNull();
+        // a library call that reports success but leaves the capture broken is the culprit
+        assertThat(StepCapture.breakage("cublasGemmEx 192×384×16", 0, null, invalidated, "the upload"))
+                .startsWith("cublasGemmEx 192×384×16 reported success but broke the capture")
+                .contains("the operation before it: the upload");
+        // a call that finds it already broken blames the latest call after which it held, not itself
+        assertThat(StepCapture.breakage("the upload (cuMemcpyDtoDAsync_v2)", 901, "…", invalidated, "cublasGemmEx"))
+                .startsWith("the capture was already broken when the upload (cuMemcpyDtoDAsync_v2) was queued")
+                .contains("it broke after cublasGemmEx, which reported success");
+        assertThat(StepCapture.breakage("the upload", 901, "…", invalidated, null))
+                .contains("it broke after the start of the capture");
+        assertThat(StepCapture.breakage("cuLaunchKernel(gelu)", 900, "not permitted", invalidated, "a copy"))
+                .isEqualTo(
+                        "cuLaunchKernel(gelu) failed in the capture (the operation before it: a copy): not permitted");
+        assertThat(StepCapture.breakage("a fill", 0, null, -999, "a copy")).contains("cuStreamIsCapturing failed");
+    }
+
+    @Test
+    void aLibraryCallThatFailsInACaptureEndsItNamingTheCall() {
+        StepCapture steps = new StepCapture();
+        Runnable failing = () -> {
+            throw new CudaException("cublasGemmEx failed with cublasStatus_t 13");
+        };
+        // outside a capture the call's own exception goes through
+        assertThatThrownBy(() -> steps.library(failing, () -> "cublasGemmEx 3×384×64", null))
+                .isInstanceOf(CudaException.class);
+        AtomicBoolean ran = new AtomicBoolean();
+        steps.library(() -> ran.set(true), () -> "unused", null);
+        assertThat(ran).isTrue();
+
+        steps.begin(StepCapture.Mode.CAPTURE, new StepTrace(), null);
+        assertThat(steps.capturing()).isTrue();
+        assertThatThrownBy(() -> steps.library(failing, () -> "cublasGemmEx 3×384×64", null))
+                .isInstanceOf(StepCapture.Unsupported.class)
+                .hasMessage("cublasGemmEx 3×384×64 failed in the capture (the operation before it: the start of the"
+                        + " capture): cublasGemmEx failed with cublasStatus_t 13");
+        steps.end();
+        steps.begin(StepCapture.Mode.MEASURE, null, null);
+        assertThat(steps.capturing()).as("a measured direct run").isFalse();
+        steps.end();
     }
 
     @Test

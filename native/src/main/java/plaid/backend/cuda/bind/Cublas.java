@@ -10,9 +10,9 @@ import java.lang.invoke.MethodHandle;
 import plaid.backend.cuda.CudaException;
 
 /**
- * Bindings to cuBLAS, in jextract's style: only handle management and GemmEx on fp32 matrices. cuBLAS is
- * column-major; the CUDA backend's GEMM maps the row-major calls onto it. Every wrapper
- * returns the cublasStatus_t.
+ * Bindings to cuBLAS, in jextract's style: only handle management (stream, workspace, math mode) and
+ * GemmEx on fp32 matrices. cuBLAS is column-major; the CUDA backend's GEMM maps the row-major calls
+ * onto it. Every wrapper returns the cublasStatus_t.
  */
 public final class Cublas {
     private Cublas() {}
@@ -42,6 +42,8 @@ public final class Cublas {
             LIBRARY.function("cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle cublasSetStream =
             LIBRARY.function("cublasSetStream_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle cublasSetWorkspace =
+            LIBRARY.function("cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle cublasSetMathMode =
             LIBRARY.function("cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle cublasGemmEx = LIBRARY.function(
@@ -75,6 +77,18 @@ public final class Cublas {
     public static int cublasSetStream(MemorySegment handle, MemorySegment stream) {
         try {
             return (int) cublasSetStream.invokeExact(handle, stream);
+        } catch (Throwable t) {
+            throw NativeLibrary.downcallFailed(t);
+        }
+    }
+
+    /**
+     * The device buffer cuBLAS uses as its workspace on the handle's stream (set after cublasSetStream, which
+     * resets it): without one, cuBLAS allocates its own, which a stream capture does not allow.
+     */
+    public static int cublasSetWorkspace(MemorySegment handle, long workspace, long bytes) {
+        try {
+            return (int) cublasSetWorkspace.invokeExact(handle, workspace, bytes);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }

@@ -25,11 +25,6 @@ public final class CudaDriver {
     public static final int CU_STREAM_DEFAULT = 0;
 
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
-    /**
-     * CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: the capturing thread may not make calls that
-     * are unsafe during a capture (an allocation, a synchronous copy), other threads are not held back.
-     */
-    public static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     /** CUevent_flags CU_EVENT_DISABLE_TIMING: an event only waited on, never timed. */
     public static final int CU_EVENT_DISABLE_TIMING = 2;
 
@@ -97,19 +92,7 @@ public final class CudaDriver {
             LIBRARY.function("cuStreamDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
     private static final MethodHandle cuStreamSynchronize =
             LIBRARY.function("cuStreamSynchronize", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    // stream capture into CUDA graphs (CapturedStep), and the asynchronous copies and events it needs
-    private static final MethodHandle cuStreamBeginCapture =
-            LIBRARY.function("cuStreamBeginCapture_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle cuStreamEndCapture =
-            LIBRARY.function("cuStreamEndCapture", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle cuGraphInstantiateWithFlags = LIBRARY.function(
-            "cuGraphInstantiateWithFlags", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
-    private static final MethodHandle cuGraphLaunch =
-            LIBRARY.function("cuGraphLaunch", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle cuGraphExecDestroy =
-            LIBRARY.function("cuGraphExecDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle cuGraphDestroy =
-            LIBRARY.function("cuGraphDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    // the asynchronous copies and events of a step recorded as a CUDA graph (the graph calls: CudaGraphs)
     private static final MethodHandle cuMemAllocHost =
             LIBRARY.function("cuMemAllocHost_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle cuMemFreeHost =
@@ -360,57 +343,6 @@ public final class CudaDriver {
     public static int cuStreamSynchronize(MemorySegment stream) {
         try {
             return (int) cuStreamSynchronize.invokeExact(stream);
-        } catch (Throwable t) {
-            throw NativeLibrary.downcallFailed(t);
-        }
-    }
-
-    /** Starts capturing the work queued on {@code stream} into a graph instead of running it. */
-    public static int cuStreamBeginCapture(MemorySegment stream, int mode) {
-        try {
-            return (int) cuStreamBeginCapture.invokeExact(stream, mode);
-        } catch (Throwable t) {
-            throw NativeLibrary.downcallFailed(t);
-        }
-    }
-
-    /** Ends the capture on {@code stream}, the graph (a CUgraph) into {@code graph}; also when it fails. */
-    public static int cuStreamEndCapture(MemorySegment stream, MemorySegment graph) {
-        try {
-            return (int) cuStreamEndCapture.invokeExact(stream, graph);
-        } catch (Throwable t) {
-            throw NativeLibrary.downcallFailed(t);
-        }
-    }
-
-    /** An executable graph (a CUgraphExec into {@code exec}) of {@code graph}; cuda.h's cuGraphInstantiate. */
-    public static int cuGraphInstantiate(MemorySegment exec, MemorySegment graph, long flags) {
-        try {
-            return (int) cuGraphInstantiateWithFlags.invokeExact(exec, graph, flags);
-        } catch (Throwable t) {
-            throw NativeLibrary.downcallFailed(t);
-        }
-    }
-
-    public static int cuGraphLaunch(MemorySegment exec, MemorySegment stream) {
-        try {
-            return (int) cuGraphLaunch.invokeExact(exec, stream);
-        } catch (Throwable t) {
-            throw NativeLibrary.downcallFailed(t);
-        }
-    }
-
-    public static int cuGraphExecDestroy(MemorySegment exec) {
-        try {
-            return (int) cuGraphExecDestroy.invokeExact(exec);
-        } catch (Throwable t) {
-            throw NativeLibrary.downcallFailed(t);
-        }
-    }
-
-    public static int cuGraphDestroy(MemorySegment graph) {
-        try {
-            return (int) cuGraphDestroy.invokeExact(graph);
         } catch (Throwable t) {
             throw NativeLibrary.downcallFailed(t);
         }
