@@ -24,15 +24,16 @@ parts=(${parts[*]})
 
 sample() { # name dim blocks heads seq_len steps calls
   (cd "$harness" && timeout "$limit" python3 bench_sample.py "${@:2}") > "$out/sample-$1.txt" 2>&1
-  echo "sampling $1 (D $2, L $3, H $4, 8 × $5, $6 steps a call): $(grep -E '^CALL' "$out/sample-$1.txt" \
-    | awk '{split($3, m, "="); printf "call %d %.1f ms/step; ", NR, m[2] * 1000}')$(grep MAXMEM "$out/sample-$1.txt")"
+  # tqdm's carriage returns make the output look binary to grep; a line reads CALL n steps=N median_step_s=S total_s=T
+  echo "sampling $1 (D $2, L $3, H $4, 8 × $5, $6 steps a call): $(tr '\r' '\n' < "$out/sample-$1.txt" | grep -aE '^CALL' \
+    | awk '{split($4, m, "="); printf "call %d %.1f ms/step; ", NR, m[2] * 1000}')$(grep -a MAXMEM "$out/sample-$1.txt")"
 }
 train() { # name dim blocks heads seq_len batch steps
   (cd "$harness" && timeout "$limit" python3 bench_train.py "${@:2}") > "$out/train-$1.txt" 2>&1
   # train.py prints the running mean of step time since step 0; windows between prints are (n2 t2 - n1 t1)/(n2 - n1)
   echo "training $1 (D $2, L $3, H $4, batch $6 × $5): $(awk '$1 ~ /^[0-9]+$/ && NF > 5 {
       n = $1 + 1; if (pn) printf "steps %d-%d %.1f ms; ", pn, n - 1, (n * $2 - pn * pt) / (n - pn) * 1000; pn = n; pt = $2 }' \
-    "$out/train-$1.txt")$(grep MAXMEM "$out/train-$1.txt")"
+    "$out/train-$1.txt")$(grep -a MAXMEM "$out/train-$1.txt")"
 }
 for part in "${parts[@]}"; do
   case $part in

@@ -324,8 +324,11 @@ class CapturedStepTest {
             Thread[] freeing = new Thread[1];
             for (int i = 0; i < 4; i++) {
                 float value = i;
+                float[] values = new float[1000];
+                Arrays.fill(values, value);
                 step.run(() -> {
-                    graphs.fill(t, value);
+                    // an upload, not a fill: its values are the step's host data, which may change between replays
+                    graphs.upload(values, t);
                     if (value == 1 && freeing[0] == null) {
                         // in the capture: a free synchronises the context, which would break it, so it must wait
                         freeing[0] = new Thread(() -> other.parts().memory.free(stray, 4096));
