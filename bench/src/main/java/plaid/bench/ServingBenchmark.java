@@ -11,6 +11,7 @@ import plaid.backend.ComputeBackends;
 import plaid.model.PlaidParameters;
 import plaid.model.sampling.SamplerBatch;
 import plaid.model.sampling.SamplingRequest;
+import plaid.model.sampling.StepTimes;
 import plaid.options.PlaidConfig;
 
 /**
@@ -60,6 +61,7 @@ public final class ServingBenchmark {
 
     private final ComputeBackend backend;
     private final Shape shape;
+    private final SamplerBatch sampler;
     private final ServingEngine engine;
     /** The row budget: the shape's, or {@code -Dplaid.bench.rows}. */
     private final int budgetRows;
@@ -70,7 +72,8 @@ public final class ServingBenchmark {
         this.budgetRows = Integer.getInteger("plaid.bench.rows", shape.rows);
         PlaidConfig config = shape.config();
         PlaidParameters params = PlaidParameters.initialize(config, backend, 1);
-        this.engine = new ServingEngine(new SamplerBatch(config, params, shape.seqLen), budgetRows, 1);
+        this.sampler = new SamplerBatch(config, params, shape.seqLen);
+        this.engine = new ServingEngine(sampler, budgetRows, shape.seqLen, 1);
     }
 
     public static void main(String[] args) {
@@ -101,11 +104,13 @@ public final class ServingBenchmark {
         // warm-up: kernels compile, plans are made, the host's loops are compiled
         engine.run(allAtOnce(requests(budgetRows, PROBE_STEPS, 1)), true);
         engine.run(allAtOnce(requests(1, 2, 1)), true);
+        StepTimes before = sampler.stepTimes();
         ServingEngine.Result full = engine.run(allAtOnce(requests(budgetRows, PROBE_STEPS, 2)), true);
         double fullRowSteps = full.throughput(), stepSeconds = full.makespan() / full.steps();
         System.out.printf(
                 "full batch: %d rows × %d steps: %.0f rows×steps/s, %.1f ms a step%n",
                 budgetRows, PROBE_STEPS, fullRowSteps, 1e3 * stepSeconds);
+        System.out.printf("  its steps: %s%n", sampler.stepTimes().since(before).perStep());
         joiningRequest(stepSeconds);
 
         // the step counts, halved until the load levels fit the time left (two modes each)

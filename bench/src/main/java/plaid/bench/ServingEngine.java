@@ -72,10 +72,13 @@ final class ServingEngine {
 
     /**
      * @param budgetRows the row budget (the service's max-batch-tokens over seq_len)
+     * @param seqLen the requests' seq_len
      * @param decodeEvery each request's partial-decode cadence in steps
      */
-    ServingEngine(SamplerBatch sampler, int budgetRows, int decodeEvery) {
+    ServingEngine(SamplerBatch sampler, int budgetRows, int seqLen, int decodeEvery) {
         this.sampler = sampler;
+        // as the service: a lane's model call keeps its size while requests join and leave
+        sampler.padRowsToBuckets((long) budgetRows * seqLen);
         this.budgetRows = budgetRows;
         this.decodeEvery = decodeEvery;
     }
