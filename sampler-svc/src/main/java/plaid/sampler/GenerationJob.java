@@ -28,7 +28,7 @@ final class GenerationJob {
     private boolean firstEventSent;
     private int[][] pendingPartial;
     private int pendingPartialStep;
-    /** Where its events are sent from (the scheduler's event threads once submitted); {@link #events} keeps them in order. */
+    /** Where its events are sent from (the scheduler's event threads once submitted); {@link #events} orders them. */
     private Executor eventThreads = Runnable::run;
     /** Its latest event: the next runs after it. */
     private CompletableFuture<Void> events = CompletableFuture.completedFuture(null);

@@ -30,7 +30,7 @@ final class HostWork {
         this.minElements = minElements;
     }
 
-    /** {@code body.accept(i)} for every index of {@code members}, in any order and on any thread; returns once all ran. */
+    /** {@code body.accept(i)} for every index of {@code members}, in any order, on any thread; returns once all ran. */
     void forEach(List<Trajectory> members, IntConsumer body) {
         int n = members.size();
         long[] prefix = new long[n + 1];

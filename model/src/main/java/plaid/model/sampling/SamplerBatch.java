@@ -49,6 +49,8 @@ public final class SamplerBatch {
     private long retiredReplays;
 
     private GuidanceGradient guidance;
+    /** Steps in a row a lane's rows must fit a smaller bucket before its call shrinks to it. */
+    static final int SHRINK_AFTER_STEPS = 32;
     /** 0: each lane's call holds exactly its rows; else rows are padded to buckets within this many tokens. */
     private long maxBatchTokens;
 
@@ -95,9 +97,11 @@ public final class SamplerBatch {
     /**
      * Pads each lane's model call to a row bucket (1, 2, 4, 8, then multiples of 8), at most {@code maxBatchTokens}
      * over the lane's seq_len rows, so a lane's activations and recorded step are rebuilt only when its bucket
-     * changes, not at every join or leave. Padded rows hold zeros at a valid γ and their outputs are ignored;
-     * every op of a forward and of the guidance backward works per row, so real rows get what they get
-     * unpadded. Without it (0, the default: one request alone) the call holds exactly the lane's rows.
+     * changes, not at every join or leave: at once when its rows outgrow the call, and to a smaller bucket once
+     * the rows have fit it for {@value #SHRINK_AFTER_STEPS} steps in a row. Padded rows hold zeros at a valid γ
+     * and their outputs are ignored; every op of a forward and of the guidance backward works per row, so real
+     * rows get what they get unpadded. Without it (0, the default: one request alone) the call holds exactly the
+     * lane's rows.
      */
     public void padRowsToBuckets(long maxBatchTokens) {
         if (maxBatchTokens < 0) throw new IllegalArgumentException("maxBatchTokens must be ≥ 0, got " + maxBatchTokens);
@@ -115,7 +119,7 @@ public final class SamplerBatch {
         return Math.max(rows, Math.min(padded, maxRows));
     }
 
-    /** Forks the per-trajectory host work once a step touches {@code minElements} latent elements (tests force it with 0). */
+    /** Forks the per-trajectory host work once a step touches {@code minElements} latent elements (tests: 0). */
     void hostWorkFrom(int minElements) {
         this.work = new HostWork(minElements);
     }
@@ -215,8 +219,14 @@ public final class SamplerBatch {
                 ? rows
                 : bucket(rows, (int) Math.min(Integer.MAX_VALUE, maxBatchTokens / lane.seqLen));
         ModelCall call = calls.get(lane);
-        if (call != null && call.denoiser.rows() == capacity) return call;
-        if (call != null) retiredReplays += call.graph.replays();
+        if (call != null) {
+            int held = call.denoiser.rows();
+            if (capacity == held) call.smallerSteps = 0;
+            // rows that leave in a burst often come back: a smaller bucket must hold a while before it pays a rebuild
+            boolean shrinkLater = maxBatchTokens > 0 && capacity < held && ++call.smallerSteps < SHRINK_AFTER_STEPS;
+            if (capacity == held || shrinkLater) return call;
+            retiredReplays += call.graph.replays();
+        }
         // the old call's activations are unreachable before the new ones are allocated, so a device backend that
         // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
         calls.remove(lane);
@@ -246,6 +256,8 @@ public final class SamplerBatch {
         final Segments segments;
         /** The uploads and the forward, the same work on the same tensors each step. */
         final StepGraph graph = be.stepGraph();
+        /** Steps in a row whose rows fit a smaller bucket than this call's. */
+        int smallerSteps;
 
         ModelCall(Lane lane, int rows) {
             long tokens = (long) rows * lane.seqLen;
@@ -294,7 +306,7 @@ public final class SamplerBatch {
                     : reconstToBow.toBow(x, denoiser.rows(), denoiser.seqLen(), config.embedDim);
         }
 
-        /** Argmax over the vocabulary of the latest logits of rows first.. first+count, [count·S] (first maximum on ties). */
+        /** Argmax over the vocabulary of the latest logits of rows first.. first+count: [count·S], first max on ties */
         int[] argmax(int first, int count) {
             int seqLen = denoiser.seqLen(), vocab = config.vocabSize;
             return be.argmaxRows(denoiser.logits().view((long) first * seqLen * vocab, count * seqLen, vocab));

@@ -50,7 +50,8 @@ public record StepTimes(
         double n = Math.max(1, steps) * 1e6;
         return String.format(
                 Locale.ROOT,
-                "queue %.2f, noise %.2f, wait for x̂ %.2f, guidance %.2f, argmax %.2f, listeners %.2f, update %.2f ms a step",
+                "queue %.2f, noise %.2f, wait for x̂ %.2f, guidance %.2f, argmax %.2f, listeners %.2f, update %.2f"
+                        + " ms a step",
                 queue / n,
                 noise / n,
                 reconstWait / n,

@@ -21,7 +21,7 @@ final class StepUpdate {
         return gamma0 + (gamma1 - gamma0) * schedule.gammaTilde(t);
     }
 
-    /** Moves {@code traj}'s z, reading its rows' x̂ (and gradient, when guided) at {@code offset} of the lane's arrays. */
+    /** Moves {@code traj}'s z, reading its rows' x̂ (and gradient, if guided) at {@code offset} in the lane's. */
     void apply(Trajectory traj, float[] xModel, float[] guidanceGrad, int offset) {
         SamplingRequest request = traj.request;
         double t = traj.t(), s = traj.s();

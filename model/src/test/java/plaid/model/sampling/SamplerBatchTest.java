@@ -116,6 +116,28 @@ class SamplerBatchTest {
     }
 
     @Test
+    void aLanesCallGrowsAtOnceAndShrinksOnceItsRowsFitASmallerBucketForAWhile() {
+        SamplerBatch batch = new SamplerBatch(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), MAX_SEQ_LEN);
+        batch.padRowsToBuckets(64L * MAX_SEQ_LEN);
+        SamplingRequest request =
+                SamplingRequest.defaults(MAX_SEQ_LEN).withSamples(1).withSteps(100);
+        List<Trajectory> all = new ArrayList<>();
+        for (int i = 0; i < 9; i++) all.add(batch.start(request, NoiseSource.seeded(i), 0, null));
+        List<Integer> held = new ArrayList<>();
+        batch.session(() -> {
+            for (int s = 0; s < SamplerBatch.SHRINK_AFTER_STEPS + 2; s++) {
+                batch.step(s == 1 ? all : all.subList(0, 3));
+                held.addAll(batch.callRows().values());
+            }
+            return null;
+        });
+        List<Integer> expected = new ArrayList<>(List.of(4, 16));
+        for (int s = 1; s < SamplerBatch.SHRINK_AFTER_STEPS; s++) expected.add(16);
+        expected.add(4);
+        assertThat(held).isEqualTo(expected);
+    }
+
+    @Test
     void rowBucketsArePowersOfTwoToEightThenMultiplesOfEightWithinTheBudget() {
         int[] rows = {1, 2, 3, 4, 5, 8, 9, 16, 17, 63, 64, 65};
         int[] buckets = new int[rows.length];
