@@ -77,8 +77,7 @@ final class ServingEngine {
      */
     ServingEngine(SamplerBatch sampler, int budgetRows, int seqLen, int decodeEvery) {
         this.sampler = sampler;
-        // as the service: a lane's model call keeps its size while requests join and leave
-        sampler.padRowsToBuckets((long) budgetRows * seqLen);
+        sampler.serveWithin((long) budgetRows * seqLen); // as the service: on a device, lanes padded to row buckets
         this.budgetRows = budgetRows;
         this.decodeEvery = decodeEvery;
     }

@@ -187,9 +187,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
             try {
                 if (sampler == null) {
                     sampler = new SamplerBatch(model.config(), model.parameters(), model.maxSeqLen());
-                    // on a device a rebuild is dear (allocation, a new step graph) and a padded row nearly free; on
-                    // the CPU a row costs its share of the step and a rebuild little beside it
-                    if (!model.parameters().backend().name().equals("cpu")) sampler.padRowsToBuckets(budget);
+                    sampler.serveWithin(budget);
                 }
             } catch (RuntimeException | OutOfMemoryError e) {
                 // the batch cannot even start: those about to join it fail, rather than retrying without end

@@ -29,8 +29,8 @@ import plaid.options.bow.DiffusionMode;
  * forward; the rows are grouped into lanes that need a forward of their own: by seq_len, by
  * which logits they read, and by whether a guidance backward follows (so the backward runs only
  * over the guided rows). A lane's model call is the same work every step, which the backend may record
- * once and replay ({@link StepGraph}); with {@link #padRowsToBuckets} it keeps its size while requests join
- * and leave. A step's host work is kept small: one argmax over the lane's decoding rows, and the
+ * once and replay ({@link StepGraph}); on a device ({@link #serveWithin}) it keeps its size while requests
+ * join and leave. A step's host work is kept small: one argmax over the lane's decoding rows, and the
  * per-trajectory work (noise, the float64 update, the float32 casts) in parallel over trajectories
  * ({@link HostWork}). Not thread-safe: one step at a time, inside {@link #session}.
  */
@@ -103,9 +103,19 @@ public final class SamplerBatch {
      * rows get what they get unpadded. Without it (0, the default: one request alone) the call holds exactly the
      * lane's rows.
      */
-    public void padRowsToBuckets(long maxBatchTokens) {
+    void padRowsToBuckets(long maxBatchTokens) {
         if (maxBatchTokens < 0) throw new IllegalArgumentException("maxBatchTokens must be ≥ 0, got " + maxBatchTokens);
         this.maxBatchTokens = maxBatchTokens;
+    }
+
+    /**
+     * Tells the batch a server's budget, {@code maxBatchTokens} (rows × seq_len): on a device backend, where a
+     * rebuild of a lane's call is dear (allocation, a new step graph) and a padded row nearly free, lanes are
+     * padded to row buckets within it ({@link #padRowsToBuckets}); on the CPU backend, where a padded row costs
+     * its share of the step and a rebuild little beside it, they hold exactly their rows.
+     */
+    public void serveWithin(long maxBatchTokens) {
+        if (!be.name().equals("cpu")) padRowsToBuckets(maxBatchTokens);
     }
 
     /**
