@@ -161,10 +161,13 @@ public final class ServingBenchmark {
             double rate = load * capacity;
             List<ServingEngine.Request> level = requests(requests, steps, 13);
             double[] at = poisson(rate, requests, 11);
+            StepTimes levelStart = sampler.stepTimes();
             ServingEngine.Result continuous = engine.run(ServingEngine.openLoop(level, at), true);
+            StepTimes parts = sampler.stepTimes().since(levelStart);
             ServingEngine.Result atATime = engine.run(ServingEngine.openLoop(level, at), false);
             print(load, "continuous", rate, continuous);
             print(load, "run-at-a-time", rate, atATime);
+            System.out.printf("      continuous steps: %s%n", parts.perStep());
             double ttfpRatio = pct(atATime, ServingEngine.Timing::firstPartial, 99)
                     / pct(continuous, ServingEngine.Timing::firstPartial, 99);
             System.out.printf(
@@ -184,7 +187,9 @@ public final class ServingBenchmark {
             all.addAll(requests(1, LONG_RUN_STEPS, 5));
             double[] at = new double[budgetRows];
             at[budgetRows - 1] = JOIN_AFTER_STEPS * stepSeconds;
+            StepTimes before = sampler.stepTimes();
             ServingEngine.Result result = engine.run(ServingEngine.openLoop(all, at), join);
+            StepTimes parts = sampler.stepTimes().since(before);
             double runStep = result.makespan() / result.steps();
             ServingEngine.Timing late = result.timings().stream()
                     .filter(t -> t.arrival() > 0)
@@ -200,6 +205,7 @@ public final class ServingBenchmark {
                     late.firstPartial(),
                     late.firstPartial() / runStep,
                     join ? " [target ≤ ~2]" : "");
+            if (join) System.out.printf("  its steps: %s%n", parts.perStep());
         }
     }
 

@@ -43,7 +43,7 @@ public final class SamplerBatch {
     private final StepUpdate update;
     private final BowTransform reconstToBow;
     private final List<Tensor> weights;
-    /** Each lane's model call, reused while its row count stays the same. */
+    /** Each lane's model call, reused while its rows fit it (exactly, or their bucket: {@link #padRowsToBuckets}). */
     private final Map<Lane, ModelCall> calls = new HashMap<>();
     /** Replays of the step graphs of model calls no longer in use. */
     private long retiredReplays;
@@ -150,7 +150,7 @@ public final class SamplerBatch {
                     .add(t);
         }
         for (var lane : lanes.entrySet()) step(lane.getKey(), lane.getValue());
-        times = times.plus(new StepTimes(1, 0, 0, 0, 0, 0, 0, 0));
+        times = times.plus(new StepTimes(1, 0, 0, 0, 0, 0, 0, 0, 0));
     }
 
     private void step(Lane lane, List<Trajectory> members) {
@@ -160,6 +160,7 @@ public final class SamplerBatch {
             firstRow[i] = rows;
             rows += members.get(i).rows();
         }
+        long built = System.nanoTime();
         ModelCall call = callFor(lane, rows);
         long t0 = System.nanoTime();
         call.queue(members, firstRow, lane.guided);
@@ -220,7 +221,7 @@ public final class SamplerBatch {
             t.advance();
         });
         long t7 = System.nanoTime();
-        times = times.plus(new StepTimes(0, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6));
+        times = times.plus(new StepTimes(0, t0 - built, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6));
     }
 
     /** The lane's model call for {@code rows} real rows: the one it has while their bucket stays the same. */

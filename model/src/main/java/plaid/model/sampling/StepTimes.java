@@ -8,6 +8,7 @@ import java.util.Locale;
  * the CPU backend the forward runs inside {@code queue}.
  *
  * @param steps        calls of {@link SamplerBatch#step}
+ * @param rebuild      lanes' model calls built (their activations allocated) as their rows changed
  * @param queue        z and x_sc cast to float32, the uploads and the forward queued
  * @param noise        the ancestral noise draws (while a device runs the forward)
  * @param reconstWait  x̂ downloaded: the wait for the forward
@@ -17,12 +18,21 @@ import java.util.Locale;
  * @param update       x̂ into self-conditioning and the float64 update of z
  */
 public record StepTimes(
-        long steps, long queue, long noise, long reconstWait, long guidance, long argmax, long listeners, long update) {
-    static final StepTimes ZERO = new StepTimes(0, 0, 0, 0, 0, 0, 0, 0);
+        long steps,
+        long rebuild,
+        long queue,
+        long noise,
+        long reconstWait,
+        long guidance,
+        long argmax,
+        long listeners,
+        long update) {
+    static final StepTimes ZERO = new StepTimes(0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     StepTimes plus(StepTimes o) {
         return new StepTimes(
                 steps + o.steps,
+                rebuild + o.rebuild,
                 queue + o.queue,
                 noise + o.noise,
                 reconstWait + o.reconstWait,
@@ -36,6 +46,7 @@ public record StepTimes(
     public StepTimes since(StepTimes earlier) {
         return new StepTimes(
                 steps - earlier.steps,
+                rebuild - earlier.rebuild,
                 queue - earlier.queue,
                 noise - earlier.noise,
                 reconstWait - earlier.reconstWait,
@@ -50,8 +61,9 @@ public record StepTimes(
         double n = Math.max(1, steps) * 1e6;
         return String.format(
                 Locale.ROOT,
-                "queue %.2f, noise %.2f, wait for x̂ %.2f, guidance %.2f, argmax %.2f, listeners %.2f, update %.2f"
+                "call rebuilds %.2f, queue %.2f, noise %.2f, wait for x̂ %.2f, guidance %.2f, argmax %.2f, listeners %.2f, update %.2f"
                         + " ms a step",
+                rebuild / n,
                 queue / n,
                 noise / n,
                 reconstWait / n,
