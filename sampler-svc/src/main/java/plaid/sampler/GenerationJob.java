@@ -2,6 +2,7 @@ package plaid.sampler;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 import plaid.model.sampling.NoiseSource;
 import plaid.model.sampling.SamplerBatch;
 import plaid.model.sampling.SamplingRequest;
@@ -86,6 +87,13 @@ final class GenerationJob {
      */
     void send(Runnable event) {
         events = events.thenRunAsync(event, eventThreads);
+    }
+
+    /** Hands {@code onFailure} why sending an event failed, once the events sent so far are through. */
+    void afterEvents(Consumer<Throwable> onFailure) {
+        events.whenComplete((done, failure) -> {
+            if (failure != null) onFailure.accept(failure);
+        });
     }
 
     /** Why sending one of its events failed, or null. */

@@ -258,6 +258,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
                 if (first >= 0) metrics.firstPartial(first);
                 if (job.trajectory().finished()) {
                     it.remove();
+                    job.afterEvents(broken -> LOG.warnf(broken, "sending a finished generation's texts failed"));
                     leave(job, GenerationSink.FinishReason.DONE);
                 }
             }

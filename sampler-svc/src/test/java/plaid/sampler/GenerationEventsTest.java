@@ -58,8 +58,9 @@ class GenerationEventsTest {
                 seen.add(event);
             });
         }
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (job.eventsFailed() == null && System.nanoTime() < until) Thread.sleep(5);
+        CountDownLatch reported = new CountDownLatch(1);
+        job.afterEvents(failure -> reported.countDown());
+        assertThat(reported.await(10, TimeUnit.SECONDS)).isTrue();
         assertThat(job.eventsFailed()).hasMessageContaining("stream broke");
         Thread.sleep(50);
         assertThat(seen).containsExactly(0, 1, 2, 3);
