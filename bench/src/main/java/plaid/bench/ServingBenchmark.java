@@ -11,6 +11,7 @@ import plaid.backend.ComputeBackends;
 import plaid.model.PlaidParameters;
 import plaid.model.sampling.SamplerBatch;
 import plaid.model.sampling.SamplingRequest;
+import plaid.model.sampling.StepTimes;
 import plaid.options.PlaidConfig;
 
 /**
@@ -60,6 +61,7 @@ public final class ServingBenchmark {
 
     private final ComputeBackend backend;
     private final Shape shape;
+    private final SamplerBatch sampler;
     private final ServingEngine engine;
     /** The row budget: the shape's, or {@code -Dplaid.bench.rows}. */
     private final int budgetRows;
@@ -70,7 +72,8 @@ public final class ServingBenchmark {
         this.budgetRows = Integer.getInteger("plaid.bench.rows", shape.rows);
         PlaidConfig config = shape.config();
         PlaidParameters params = PlaidParameters.initialize(config, backend, 1);
-        this.engine = new ServingEngine(new SamplerBatch(config, params, shape.seqLen), budgetRows, 1);
+        this.sampler = new SamplerBatch(config, params, shape.seqLen);
+        this.engine = new ServingEngine(sampler, budgetRows, shape.seqLen, 1);
     }
 
     public static void main(String[] args) {
@@ -101,11 +104,13 @@ public final class ServingBenchmark {
         // warm-up: kernels compile, plans are made, the host's loops are compiled
         engine.run(allAtOnce(requests(budgetRows, PROBE_STEPS, 1)), true);
         engine.run(allAtOnce(requests(1, 2, 1)), true);
+        StepTimes before = sampler.stepTimes();
         ServingEngine.Result full = engine.run(allAtOnce(requests(budgetRows, PROBE_STEPS, 2)), true);
         double fullRowSteps = full.throughput(), stepSeconds = full.makespan() / full.steps();
         System.out.printf(
                 "full batch: %d rows × %d steps: %.0f rows×steps/s, %.1f ms a step%n",
                 budgetRows, PROBE_STEPS, fullRowSteps, 1e3 * stepSeconds);
+        System.out.printf("  its steps: %s%n", sampler.stepTimes().since(before).perStep());
         joiningRequest(stepSeconds);
 
         // the step counts, halved until the load levels fit the time left (two modes each)
@@ -156,10 +161,13 @@ public final class ServingBenchmark {
             double rate = load * capacity;
             List<ServingEngine.Request> level = requests(requests, steps, 13);
             double[] at = poisson(rate, requests, 11);
+            StepTimes levelStart = sampler.stepTimes();
             ServingEngine.Result continuous = engine.run(ServingEngine.openLoop(level, at), true);
+            StepTimes parts = sampler.stepTimes().since(levelStart);
             ServingEngine.Result atATime = engine.run(ServingEngine.openLoop(level, at), false);
             print(load, "continuous", rate, continuous);
             print(load, "run-at-a-time", rate, atATime);
+            System.out.printf("      continuous steps: %s%n", parts.perStep());
             double ttfpRatio = pct(atATime, ServingEngine.Timing::firstPartial, 99)
                     / pct(continuous, ServingEngine.Timing::firstPartial, 99);
             System.out.printf(
@@ -179,7 +187,9 @@ public final class ServingBenchmark {
             all.addAll(requests(1, LONG_RUN_STEPS, 5));
             double[] at = new double[budgetRows];
             at[budgetRows - 1] = JOIN_AFTER_STEPS * stepSeconds;
+            StepTimes before = sampler.stepTimes();
             ServingEngine.Result result = engine.run(ServingEngine.openLoop(all, at), join);
+            StepTimes parts = sampler.stepTimes().since(before);
             double runStep = result.makespan() / result.steps();
             ServingEngine.Timing late = result.timings().stream()
                     .filter(t -> t.arrival() > 0)
@@ -195,6 +205,7 @@ public final class ServingBenchmark {
                     late.firstPartial(),
                     late.firstPartial() / runStep,
                     join ? " [target ≤ ~2]" : "");
+            if (join) System.out.printf("  its steps: %s%n", parts.perStep());
         }
     }
 

@@ -72,10 +72,12 @@ final class ServingEngine {
 
     /**
      * @param budgetRows the row budget (the service's max-batch-tokens over seq_len)
+     * @param seqLen the requests' seq_len
      * @param decodeEvery each request's partial-decode cadence in steps
      */
-    ServingEngine(SamplerBatch sampler, int budgetRows, int decodeEvery) {
+    ServingEngine(SamplerBatch sampler, int budgetRows, int seqLen, int decodeEvery) {
         this.sampler = sampler;
+        sampler.serveWithin((long) budgetRows * seqLen); // as the service: on a device, lanes padded to row buckets
         this.budgetRows = budgetRows;
         this.decodeEvery = decodeEvery;
     }

@@ -1,5 +1,8 @@
 package plaid.sampler;
 
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 import plaid.model.sampling.NoiseSource;
 import plaid.model.sampling.SamplerBatch;
 import plaid.model.sampling.SamplingRequest;
@@ -26,6 +29,10 @@ final class GenerationJob {
     private boolean firstEventSent;
     private int[][] pendingPartial;
     private int pendingPartialStep;
+    /** Where its events are sent from (the scheduler's event threads once submitted); {@link #events} orders them. */
+    private Executor eventThreads = Runnable::run;
+    /** Its latest event: the next runs after it. */
+    private CompletableFuture<Void> events = CompletableFuture.completedFuture(null);
 
     GenerationJob(
             LoadedModel model,
@@ -68,8 +75,35 @@ final class GenerationJob {
                 });
     }
 
+    /** Sends its events on {@code threads} from now on. */
+    void sendEventsOn(Executor threads) {
+        eventThreads = threads;
+    }
+
     /**
-     * Sends what the latest step gave: progress, then a partial decode, or at the end the texts.
+     * Hands {@code event} (a call of the sink) to the event threads, after this request's earlier events: the
+     * device thread goes on stepping while texts are detokenized and sent. Once one fails (its client's stream
+     * broke) the later ones are dropped and {@link #eventsFailed} says so.
+     */
+    void send(Runnable event) {
+        events = events.thenRunAsync(event, eventThreads);
+    }
+
+    /** Hands {@code onFailure} why sending an event failed, once the events sent so far are through. */
+    void afterEvents(Consumer<Throwable> onFailure) {
+        events.whenComplete((done, failure) -> {
+            if (failure != null) onFailure.accept(failure);
+        });
+    }
+
+    /** Why sending one of its events failed, or null. */
+    Throwable eventsFailed() {
+        return events.isCompletedExceptionally() ? events.exceptionNow() : null;
+    }
+
+    /**
+     * Queues what the latest step gave for sending ({@link #send}): progress, then a partial decode, or at the
+     * end the texts; the detokenizing happens there too.
      * @return the nanoseconds from arrival to its first partial decode (or texts) when this step gave it, else −1
      */
     long afterStep() {
@@ -77,15 +111,19 @@ final class GenerationJob {
         double elapsed = (System.nanoTime() - startNanos) / 1e9;
         long first = firstEventSent ? -1 : System.nanoTime() - arrivalNanos;
         if (trajectory.finished()) {
-            if (steps % progressEvery != 0) sink.progress(steps, steps, elapsed);
             int[][] tokens = trajectory.result();
-            sink.result(tokens, model.decode(tokens, skipSpecialTokens), elapsed);
+            send(() -> {
+                if (steps % progressEvery != 0) sink.progress(steps, steps, elapsed);
+                sink.result(tokens, model.decode(tokens, skipSpecialTokens), elapsed);
+            });
             firstEventSent = true;
             return first;
         }
-        if (done % progressEvery == 0) sink.progress(done, steps, elapsed);
+        if (done % progressEvery == 0) send(() -> sink.progress(done, steps, elapsed));
         if (pendingPartial != null) {
-            sink.partial(pendingPartialStep, pendingPartial, model.decode(pendingPartial, skipSpecialTokens));
+            int[][] tokens = pendingPartial;
+            int step = pendingPartialStep;
+            send(() -> sink.partial(step, tokens, model.decode(tokens, skipSpecialTokens)));
             pendingPartial = null;
             firstEventSent = true;
             return first;

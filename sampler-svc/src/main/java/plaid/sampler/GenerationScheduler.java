@@ -5,6 +5,7 @@ import io.grpc.StatusRuntimeException;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.Startup;
+import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -13,6 +14,8 @@ import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import org.jboss.logging.Logger;
@@ -50,6 +53,14 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
     /** The batch the device thread steps now, out of {@link #turns}; guarded by this. */
     private ModelBatch current;
 
+    /**
+     * Detokenize and send the requests' events, so the device thread steps on meanwhile (a partial decode of
+     * every row every step costs the host about as much as a small model's step); each request's in order.
+     */
+    private final ExecutorService eventThreads = Executors.newFixedThreadPool(
+            Math.max(2, Runtime.getRuntime().availableProcessors() / 4),
+            Thread.ofPlatform().name("generation-events-", 0).daemon().factory());
+
     private final AtomicLong joinedRequests = new AtomicLong();
     /** A fault for the next step of one model's batch, as a device error would raise (tests); null: none. */
     private volatile Map.Entry<String, RuntimeException> injectedFault;
@@ -66,6 +77,11 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
         device.serve(this);
     }
 
+    @PreDestroy
+    void close() {
+        eventThreads.shutdown();
+    }
+
     /** Switches joining a running batch on or off, as {@code batching.join} does at start (the load benchmark compares both in one run). */
     void joining(boolean on) {
         join = on;
@@ -78,6 +94,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
 
     /** Admits {@code job} or queues it; RESOURCE_EXHAUSTED when the queue is full. */
     void submit(GenerationJob job) {
+        job.sendEventsOn(eventThreads);
         synchronized (this) {
             ModelBatch batch = batches.computeIfAbsent(job.model, ModelBatch::new);
             if (batch.blocked.isEmpty() && batch.reserved + job.tokens() <= budget) {
@@ -168,7 +185,10 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
 
         void runSlice(BooleanSupplier yield) {
             try {
-                if (sampler == null) sampler = new SamplerBatch(model.config(), model.parameters(), model.maxSeqLen());
+                if (sampler == null) {
+                    sampler = new SamplerBatch(model.config(), model.parameters(), model.maxSeqLen());
+                    sampler.serveWithin(budget);
+                }
             } catch (RuntimeException | OutOfMemoryError e) {
                 // the batch cannot even start: those about to join it fail, rather than retrying without end
                 fail(e, drainAdmitted());
@@ -201,6 +221,14 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
             admit();
             for (Iterator<GenerationJob> it = running.iterator(); it.hasNext(); ) {
                 GenerationJob job = it.next();
+                Throwable broken = job.eventsFailed();
+                if (broken != null) {
+                    // its client's stream broke: only this request leaves
+                    LOG.warnf(broken, "sending a generation's events failed; it leaves the batch");
+                    it.remove();
+                    leave(job, GenerationSink.FinishReason.ERROR);
+                    continue;
+                }
                 GenerationSink.FinishReason left = job.sink.left();
                 if (left == null) continue;
                 it.remove();
@@ -226,19 +254,11 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
             metrics.step(rows);
             for (Iterator<GenerationJob> it = running.iterator(); it.hasNext(); ) {
                 GenerationJob job = it.next();
-                long first;
-                try {
-                    first = job.afterStep();
-                } catch (RuntimeException e) {
-                    // its client's stream broke: only this request leaves
-                    LOG.warnf(e, "sending a generation's events failed; it leaves the batch");
-                    it.remove();
-                    leave(job, GenerationSink.FinishReason.ERROR);
-                    continue;
-                }
+                long first = job.afterStep();
                 if (first >= 0) metrics.firstPartial(first);
                 if (job.trajectory().finished()) {
                     it.remove();
+                    job.afterEvents(broken -> LOG.warnf(broken, "sending a finished generation's texts failed"));
                     leave(job, GenerationSink.FinishReason.DONE);
                 }
             }
@@ -281,7 +301,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
                 try {
                     job.begin(sampler);
                 } catch (RuntimeException e) {
-                    job.sink.fail(Replies.status(e));
+                    job.send(() -> job.sink.fail(Replies.status(e)));
                     leave(job, GenerationSink.FinishReason.ERROR);
                     continue;
                 }
@@ -305,7 +325,7 @@ public class GenerationScheduler implements DeviceQueue.Stepper {
                             .withDescription("generation failed: " + e)
                             .asRuntimeException();
             for (GenerationJob job : jobs) {
-                job.sink.fail(status);
+                job.send(() -> job.sink.fail(status));
                 leave(job, GenerationSink.FinishReason.ERROR);
             }
         }

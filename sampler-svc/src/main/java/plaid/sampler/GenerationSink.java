@@ -4,8 +4,9 @@ import io.grpc.StatusRuntimeException;
 import java.util.List;
 
 /**
- * Where one generation's events go (a gRPC stream, an HTTP response): called on the device
- * thread, in order, and never after {@link #result} or {@link #fail}.
+ * Where one generation's events go (a gRPC stream, an HTTP response): called in order, one at a
+ * time, on the scheduler's event threads (not the device thread), and never after {@link #result} or
+ * {@link #fail}; {@link #left} is polled from the device thread.
  */
 interface GenerationSink {
     void progress(int step, int steps, double elapsedSeconds);

@@ -14,7 +14,6 @@ import plaid.backend.Segments;
 import plaid.backend.StepGraph;
 import plaid.backend.Tensor;
 import plaid.model.Denoiser;
-import plaid.model.NoiseSchedule;
 import plaid.model.Parameter;
 import plaid.model.PlaidParameters;
 import plaid.model.TrainingMemory;
@@ -30,7 +29,10 @@ import plaid.options.bow.DiffusionMode;
  * forward; the rows are grouped into lanes that need a forward of their own: by seq_len, by
  * which logits they read, and by whether a guidance backward follows (so the backward runs only
  * over the guided rows). A lane's model call is the same work every step, which the backend may record
- * once and replay ({@link StepGraph}). Not thread-safe: one step at a time, inside {@link #session}.
+ * once and replay ({@link StepGraph}); on a device ({@link #serveWithin}) it keeps its size while requests
+ * join and leave. A step's host work is kept small: one argmax over the lane's decoding rows, and the
+ * per-trajectory work (noise, the float64 update, the float32 casts) in parallel over trajectories
+ * ({@link HostWork}). Not thread-safe: one step at a time, inside {@link #session}.
  */
 public final class SamplerBatch {
     private final PlaidParameters params;
@@ -38,11 +40,10 @@ public final class SamplerBatch {
     private final PlaidConfig config;
     private final int maxSeqLen;
     private final Tensor embedding;
-    private final NoiseSchedule schedule;
-    private final double gamma0, gamma1;
+    private final StepUpdate update;
     private final BowTransform reconstToBow;
     private final List<Tensor> weights;
-    /** Each lane's model call, reused while its row count stays the same. */
+    /** Each lane's model call, reused while its rows fit it (exactly, or their bucket: {@link #padRowsToBuckets}). */
     private final Map<Lane, ModelCall> calls = new HashMap<>();
     /** Replays of the step graphs of model calls no longer in use. */
     private long retiredReplays;
@@ -50,6 +51,13 @@ public final class SamplerBatch {
     private String retiredFallback;
 
     private GuidanceGradient guidance;
+    /** Steps in a row a lane's rows must fit a smaller bucket before its call shrinks to it. */
+    static final int SHRINK_AFTER_STEPS = 32;
+    /** 0: each lane's call holds exactly its rows; else rows are padded to buckets within this many tokens. */
+    private long maxBatchTokens;
+
+    private HostWork work = new HostWork(HostWork.DEFAULT_MIN_ELEMENTS);
+    private StepTimes times = StepTimes.ZERO;
 
     /** Which rows can share a forward. */
     private record Lane(int seqLen, boolean secondaryLogits, boolean guided) {}
@@ -64,10 +72,8 @@ public final class SamplerBatch {
         // the weights as they are now: Ê, the schedule and γ's bounds (float32 parameters, used in float64)
         this.embedding = be.allocate(config.vocabSize, config.embedDim);
         be.upload(params.normalizedEmbedding(), embedding);
-        this.schedule = params.noiseSchedule();
         double[] bounds = params.gammaBounds();
-        this.gamma0 = bounds[0];
-        this.gamma1 = bounds[1];
+        this.update = new StepUpdate(params.noiseSchedule(), bounds[0], bounds[1]);
         this.reconstToBow = config.diffusionMode().convertsReconstToBow() ? config.bowTransform() : null;
         this.weights = params.all().stream().map(Parameter::value).toList();
     }
@@ -90,6 +96,51 @@ public final class SamplerBatch {
         return MatmulPrecision.withTf32(() -> be.withReadOnly(weights, body));
     }
 
+    /**
+     * Pads each lane's model call to a row bucket (1, 2, 4, 8, then multiples of 8), at most {@code maxBatchTokens}
+     * over the lane's seq_len rows, so a lane's activations and recorded step are rebuilt only when its bucket
+     * changes, not at every join or leave: at once when its rows outgrow the call, and to a smaller bucket once
+     * the rows have fit it for {@value #SHRINK_AFTER_STEPS} steps in a row. Padded rows hold zeros at a valid γ
+     * and their outputs are ignored; every op of a forward and of the guidance backward works per row, so real
+     * rows get what they get unpadded. Without it (0, the default: one request alone) the call holds exactly the
+     * lane's rows.
+     */
+    void padRowsToBuckets(long maxBatchTokens) {
+        if (maxBatchTokens < 0) throw new IllegalArgumentException("maxBatchTokens must be ≥ 0, got " + maxBatchTokens);
+        this.maxBatchTokens = maxBatchTokens;
+    }
+
+    /**
+     * Tells the batch a server's budget, {@code maxBatchTokens} (rows × seq_len): on a device backend, where a
+     * rebuild of a lane's call is dear (allocation, a new step graph) and a padded row nearly free, lanes are
+     * padded to row buckets within it ({@link #padRowsToBuckets}); on the CPU backend, where a padded row costs
+     * its share of the step and a rebuild little beside it, they hold exactly their rows.
+     */
+    public void serveWithin(long maxBatchTokens) {
+        if (!be.name().equals("cpu")) padRowsToBuckets(maxBatchTokens);
+    }
+
+    /**
+     * Rows a lane's call holds for {@code rows} real ones: powers of two up to 8, so a small batch does not
+     * pay for 8 rows, then multiples of 8, so a join or leave rebuilds the call at most once per 8 rows and at
+     * most 7 rows of a large batch are padding; never more than {@code maxRows} (the budget's), never fewer
+     * than {@code rows}.
+     */
+    static int bucket(int rows, int maxRows) {
+        int padded = rows <= 1 ? rows : rows <= 8 ? Integer.highestOneBit(rows - 1) << 1 : (rows + 7) / 8 * 8;
+        return Math.max(rows, Math.min(padded, maxRows));
+    }
+
+    /** Forks the per-trajectory host work once a step touches {@code minElements} latent elements (tests: 0). */
+    void hostWorkFrom(int minElements) {
+        this.work = new HostWork(minElements);
+    }
+
+    /** Where the steps so far spent their time (summed; {@link StepTimes#since} gives an interval's). */
+    public StepTimes stepTimes() {
+        return times;
+    }
+
     /** One step of every unfinished trajectory given: its forward, guidance, partial decode and update, or its final argmax. */
     public void step(Collection<Trajectory> trajectories) {
         Map<Lane, List<Trajectory>> lanes = new LinkedHashMap<>();
@@ -101,51 +152,101 @@ public final class SamplerBatch {
                     .add(t);
         }
         for (var lane : lanes.entrySet()) step(lane.getKey(), lane.getValue());
+        times = times.plus(new StepTimes(1, 0, 0, 0, 0, 0, 0, 0, 0));
     }
 
     private void step(Lane lane, List<Trajectory> members) {
-        int rows = members.stream().mapToInt(Trajectory::rows).sum();
-        ModelCall call = calls.get(lane);
-        if (call == null || call.denoiser.rows() != rows) {
-            if (call != null) {
-                retiredReplays += call.graph.replays();
-                retiredFallback = call.graph.lastFallback().orElse(retiredFallback);
-            }
-            // the old call's activations are unreachable before the new ones are allocated, so a device backend that
-            // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
-            calls.remove(lane);
-            call = null;
-            calls.put(lane, call = new ModelCall(lane, rows));
+        int n = members.size(), rows = 0;
+        int[] firstRow = new int[n];
+        for (int i = 0; i < n; i++) {
+            firstRow[i] = rows;
+            rows += members.get(i).rows();
         }
-        call.queue(members, lane.guided);
+        long built = System.nanoTime();
+        ModelCall call = callFor(lane, rows);
+        long t0 = System.nanoTime();
+        call.queue(members, firstRow, lane.guided);
+        long t1 = System.nanoTime();
         // drawn while a device backend runs the forward just queued
-        for (Trajectory t : members) t.drawStepNoise();
+        work.forEach(members, i -> members.get(i).drawStepNoise());
+        long t2 = System.nanoTime();
         boolean anyMoves = members.stream().anyMatch(t -> !t.atFinalCall());
         float[] xModel = anyMoves ? call.reconst() : null;
+        long t3 = System.nanoTime();
         float[] guidanceGrad = null;
         if (lane.guided) {
             if (guidance == null) guidance = new GuidanceGradient(be, config.vocabSize, config.embedDim);
             List<GuidanceGradient.RowTerms> terms = new ArrayList<>();
-            int row = 0;
-            for (Trajectory t : members) {
-                terms.add(new GuidanceGradient.RowTerms(row, t.rows(), t.request.guidance()));
-                row += t.rows();
+            for (int i = 0; i < n; i++) {
+                Trajectory t = members.get(i);
+                terms.add(new GuidanceGradient.RowTerms(firstRow[i], t.rows(), t.request.guidance()));
             }
+            // padded rows are in no range: no gradient flows from them
             guidanceGrad = guidance.computeByRows(call.denoiser, terms);
         }
-        int row = 0, perRow = lane.seqLen * config.embedDim;
-        for (Trajectory t : members) {
-            int offset = row * perRow;
-            if (t.atFinalCall()) {
-                t.finish(call.argmax(row, t.rows()));
-            } else {
-                System.arraycopy(xModel, offset, t.selfCond, 0, t.selfCond.length);
-                if (t.wantsDecodeAfterStep()) t.partialDecode(call.argmax(row, t.rows()));
-                update(t, xModel, guidanceGrad, offset);
-                t.advance();
-            }
-            row += t.rows();
+        long t4 = System.nanoTime();
+        // one argmax (one launch, one download on a device) over the rows from the first to the last that decode
+        int from = rows, to = 0;
+        for (int i = 0; i < n; i++) {
+            Trajectory t = members.get(i);
+            if (!t.atFinalCall() && !t.wantsDecodeAfterStep()) continue;
+            from = Math.min(from, firstRow[i]);
+            to = firstRow[i] + t.rows();
         }
+        int[] best = from < to ? call.argmax(from, to - from) : null;
+        int seqLen = lane.seqLen;
+        int[][][] tokens = new int[n][][];
+        for (int i = 0; i < n; i++) {
+            Trajectory t = members.get(i);
+            if (!t.atFinalCall() && !t.wantsDecodeAfterStep()) continue;
+            tokens[i] = new int[t.rows()][];
+            for (int b = 0; b < t.rows(); b++) {
+                int at = (firstRow[i] - from + b) * seqLen;
+                tokens[i][b] = Arrays.copyOfRange(best, at, at + seqLen);
+            }
+        }
+        long t5 = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            Trajectory t = members.get(i);
+            if (t.atFinalCall()) t.finish(tokens[i]);
+            else if (tokens[i] != null) t.partialDecode(tokens[i]);
+        }
+        long t6 = System.nanoTime();
+        int perRow = seqLen * config.embedDim;
+        float[] gradient = guidanceGrad;
+        work.forEach(members, i -> {
+            Trajectory t = members.get(i);
+            if (t.finished()) return;
+            int offset = firstRow[i] * perRow;
+            System.arraycopy(xModel, offset, t.selfCond, 0, t.selfCond.length);
+            update.apply(t, xModel, gradient, offset);
+            t.advance();
+        });
+        long t7 = System.nanoTime();
+        times = times.plus(new StepTimes(0, t0 - built, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6));
+    }
+
+    /** The lane's model call for {@code rows} real rows: the one it has while their bucket stays the same. */
+    private ModelCall callFor(Lane lane, int rows) {
+        int capacity = maxBatchTokens == 0
+                ? rows
+                : bucket(rows, (int) Math.min(Integer.MAX_VALUE, maxBatchTokens / lane.seqLen));
+        ModelCall call = calls.get(lane);
+        if (call != null) {
+            int held = call.denoiser.rows();
+            if (capacity == held) call.smallerSteps = 0;
+            // rows that leave in a burst often come back: a smaller bucket must hold a while before it pays a rebuild
+            boolean shrinkLater = maxBatchTokens > 0 && capacity < held && ++call.smallerSteps < SHRINK_AFTER_STEPS;
+            if (capacity == held || shrinkLater) return call;
+            retiredReplays += call.graph.replays();
+            retiredFallback = call.graph.lastFallback().orElse(retiredFallback);
+        }
+        // the old call's activations are unreachable before the new ones are allocated, so a device backend that
+        // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
+        calls.remove(lane);
+        call = null;
+        calls.put(lane, call = new ModelCall(lane, capacity));
+        return call;
     }
 
     /** How many model calls replayed a recorded step ({@link StepGraph#replays}): 0 on a backend that records none. */
@@ -162,40 +263,11 @@ public final class SamplerBatch {
                 .toList();
     }
 
-    private double gamma(double t) {
-        return gamma0 + (gamma1 - gamma0) * schedule.gammaTilde(t);
-    }
-
-    /** VDM eq. 33 (ancestral) or DDIM from t to s for one trajectory's rows, at {@code offset} in the lane's x̂. */
-    private void update(Trajectory traj, float[] xModel, float[] guidanceGrad, int offset) {
-        SamplingRequest request = traj.request;
-        double t = traj.t(), s = traj.s();
-        double gammaS = gamma(s), gammaT = gamma(t);
-        double alphaSquaredS = sigmoid(-gammaS), alphaS = Math.sqrt(alphaSquaredS), sigmaS = Math.sqrt(sigmoid(gammaS));
-        double alphaT = Math.sqrt(sigmoid(-gammaT)), sigmaSquaredT = sigmoid(gammaT), sigmaT = Math.sqrt(sigmaSquaredT);
-        boolean move = t > 0;
-        boolean ancestral = request.update() == SamplingRequest.Update.ANCESTRAL;
-        double c = -Math.expm1(gammaS - gammaT);
-        double keep = (1 - c) * alphaS / alphaT, noiseStd = Math.sqrt(c * (1 - alphaSquaredS));
-        double[] z = traj.z, stepNoise = traj.stepNoise;
-        for (int k = 0; k < z.length; k++) {
-            // ε̂ from x̂, tempered, and x̂ recomputed from it (the operations in sample.py's order)
-            double x = xModel[offset + k];
-            double eps = (z[k] - alphaT * x) / sigmaT / request.scoreTemp();
-            x = (z[k] - sigmaT * eps) / alphaT;
-            if (guidanceGrad != null) {
-                x += guidanceGrad[offset + k] * sigmaSquaredT / alphaT;
-                eps = (z[k] - alphaT * x) / sigmaT;
-            }
-            if (!move) continue;
-            if (ancestral) {
-                double zk = z[k] * keep;
-                zk += c * (alphaS * x);
-                z[k] = zk + noiseStd * stepNoise[k];
-            } else {
-                z[k] = alphaS * x + sigmaS * eps;
-            }
-        }
+    /** The rows each lane's model call holds now (padding included), for tests. */
+    Map<String, Integer> callRows() {
+        Map<String, Integer> rows = new LinkedHashMap<>();
+        calls.forEach((lane, call) -> rows.put(lane.toString(), call.denoiser.rows()));
+        return rows;
     }
 
     /** The denoiser of one lane with sample.py's fixed arguments: bias scale 1, every row on the self-conditioning path. */
@@ -206,6 +278,8 @@ public final class SamplerBatch {
         final Segments segments;
         /** The uploads and the forward, the same work on the same tensors each step. */
         final StepGraph graph = be.stepGraph();
+        /** Steps in a row whose rows fit a smaller bucket than this call's. */
+        int smallerSteps;
 
         ModelCall(Lane lane, int rows) {
             long tokens = (long) rows * lane.seqLen;
@@ -224,21 +298,21 @@ public final class SamplerBatch {
         }
 
         /**
-         * Queues the forward on float32(z) at float32(γ_t) of each member's rows, kept for a backward when
-         * {@code guided}; a device backend returns before it has run.
+         * Queues the forward on float32(z) at float32(γ_t) of each member's rows (member i's from row
+         * {@code firstRow[i]}), zeros at γ(1) in the padded rows, kept for a backward when {@code guided}; a device
+         * backend returns before it has run.
          */
-        void queue(List<Trajectory> members, boolean guided) {
-            int size = (int) z.numel();
+        void queue(List<Trajectory> members, int[] firstRow, boolean guided) {
+            int size = (int) z.numel(), perRow = denoiser.seqLen() * config.embedDim;
             float[] zf = new float[size], sc = new float[size];
             double[] gammas = new double[denoiser.rows()];
-            int at = 0, row = 0;
-            for (Trajectory t : members) {
-                for (int k = 0; k < t.z.length; k++) zf[at + k] = (float) t.z[k];
-                System.arraycopy(t.selfCond, 0, sc, at, t.selfCond.length);
-                Arrays.fill(gammas, row, row + t.rows(), (float) gamma(t.t()));
-                at += t.z.length;
-                row += t.rows();
+            work.castForForward(members, firstRow, perRow, zf, sc);
+            int row = 0;
+            for (int i = 0; i < members.size(); i++) {
+                Trajectory t = members.get(i);
+                Arrays.fill(gammas, firstRow[i], row = firstRow[i] + t.rows(), (float) update.gamma(t.t()));
             }
+            Arrays.fill(gammas, row, gammas.length, (float) update.gamma(1.0));
             graph.run(() -> {
                 be.upload(zf, z);
                 be.upload(sc, xSelfcond);
@@ -254,17 +328,10 @@ public final class SamplerBatch {
                     : reconstToBow.toBow(x, denoiser.rows(), denoiser.seqLen(), config.embedDim);
         }
 
-        /** Argmax over the vocabulary of the latest logits of rows first.. first+count (first maximum on ties). */
-        int[][] argmax(int first, int count) {
+        /** Argmax over the vocabulary of the latest logits of rows first.. first+count: [count·S], first max on ties */
+        int[] argmax(int first, int count) {
             int seqLen = denoiser.seqLen(), vocab = config.vocabSize;
-            int[] best = be.argmaxRows(denoiser.logits().view((long) first * seqLen * vocab, count * seqLen, vocab));
-            int[][] tokens = new int[count][];
-            for (int b = 0; b < count; b++) tokens[b] = Arrays.copyOfRange(best, b * seqLen, (b + 1) * seqLen);
-            return tokens;
+            return be.argmaxRows(denoiser.logits().view((long) first * seqLen * vocab, count * seqLen, vocab));
         }
-    }
-
-    private static double sigmoid(double x) {
-        return 1.0 / (1.0 + Math.exp(-x));
     }
 }

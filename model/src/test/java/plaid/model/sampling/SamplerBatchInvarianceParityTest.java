@@ -116,6 +116,7 @@ class SamplerBatchInvarianceParityTest {
                             .sample(r.getValue(), NoiseSource.seeded(r.getKey()), 0, null));
 
         SamplerBatch batch = new SamplerBatch(c, params, seqLen);
+        batch.padRowsToBuckets(32L * seqLen); // as a server runs it: lanes padded to row buckets
         Map<Integer, Trajectory> running = new LinkedHashMap<>();
         Map<Integer, int[][]> shared = new LinkedHashMap<>();
         int maxRows = 0;

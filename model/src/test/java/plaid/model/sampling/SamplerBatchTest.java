@@ -3,9 +3,12 @@ package plaid.model.sampling;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import plaid.model.PlaidParameters;
@@ -41,7 +44,10 @@ class SamplerBatchTest {
         }
 
         // shared: one batch, requests joining at their step and leaving when done
+        // as a server runs it: rows padded to buckets, the host work forked however small
         SamplerBatch batch = new SamplerBatch(TinyModel.config(VOCAB), params, MAX_SEQ_LEN);
+        batch.padRowsToBuckets(64L * MAX_SEQ_LEN);
+        batch.hostWorkFrom(0);
         Map<Arrival, Trajectory> running = new HashMap<>();
         Map<Arrival, List<String>> sharedDecodes = new HashMap<>();
         Map<Arrival, int[][]> shared = new HashMap<>();
@@ -66,6 +72,79 @@ class SamplerBatchTest {
             assertThat(shared.get(a)).as(a.toString()).isDeepEqualTo(alone.get(a));
             assertThat(sharedDecodes.get(a)).as(a.toString()).isEqualTo(aloneDecodes.get(a));
         }
+    }
+
+    @Test
+    void paddedRowsLeaveARequestsIdsAndPartialsAsAlone() {
+        PlaidParameters params = TinyModel.randomised(VOCAB, 3);
+        SamplingRequest guided = SamplingRequest.defaults(MAX_SEQ_LEN)
+                .withSamples(3)
+                .withSteps(9)
+                .withGuidance(Guidance.prefix(new int[] {4, 7}, 3.0));
+        SamplingRequest plain =
+                SamplingRequest.defaults(MAX_SEQ_LEN).withSamples(2).withSteps(9);
+        List<String> aloneDecodes = new ArrayList<>();
+        int[][] alone = new DiffusionSampler(TinyModel.config(VOCAB), params, MAX_SEQ_LEN)
+                .sample(
+                        guided,
+                        NoiseSource.seeded(5),
+                        2,
+                        (step, tokens) -> aloneDecodes.add(step + ":" + Arrays.deepToString(tokens)));
+
+        SamplerBatch batch = new SamplerBatch(TinyModel.config(VOCAB), params, MAX_SEQ_LEN);
+        batch.padRowsToBuckets(16L * MAX_SEQ_LEN);
+        List<String> decodes = new ArrayList<>();
+        Map<String, Trajectory> running = new HashMap<>();
+        running.put(
+                "guided",
+                batch.start(
+                        guided,
+                        NoiseSource.seeded(5),
+                        2,
+                        (step, tokens) -> decodes.add(step + ":" + Arrays.deepToString(tokens))));
+        running.put("plain", batch.start(plain, NoiseSource.seeded(6), 0, null));
+        Map<String, int[][]> finished = new HashMap<>();
+        Set<Integer> callRows = new HashSet<>();
+        while (finished.size() < 2) {
+            stepOnce(batch, running, finished);
+            callRows.addAll(batch.callRows().values());
+        }
+        // 3 guided rows in a call of 4; 2 plain rows, then the final calls' 3 + 2 rows in one of 8
+        assertThat(callRows).as("padded call sizes").contains(4, 8);
+        assertThat(finished.get("guided")).isDeepEqualTo(alone);
+        assertThat(decodes).isEqualTo(aloneDecodes).hasSize(4);
+    }
+
+    @Test
+    void aLanesCallGrowsAtOnceAndShrinksOnceItsRowsFitASmallerBucketForAWhile() {
+        SamplerBatch batch = new SamplerBatch(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), MAX_SEQ_LEN);
+        batch.padRowsToBuckets(64L * MAX_SEQ_LEN);
+        SamplingRequest request =
+                SamplingRequest.defaults(MAX_SEQ_LEN).withSamples(1).withSteps(100);
+        List<Trajectory> all = new ArrayList<>();
+        for (int i = 0; i < 9; i++) all.add(batch.start(request, NoiseSource.seeded(i), 0, null));
+        List<Integer> held = new ArrayList<>();
+        batch.session(() -> {
+            for (int s = 0; s < SamplerBatch.SHRINK_AFTER_STEPS + 2; s++) {
+                batch.step(s == 1 ? all : all.subList(0, 3));
+                held.addAll(batch.callRows().values());
+            }
+            return null;
+        });
+        List<Integer> expected = new ArrayList<>(List.of(4, 16));
+        for (int s = 1; s < SamplerBatch.SHRINK_AFTER_STEPS; s++) expected.add(16);
+        expected.add(4);
+        assertThat(held).isEqualTo(expected);
+    }
+
+    @Test
+    void rowBucketsArePowersOfTwoToEightThenMultiplesOfEightWithinTheBudget() {
+        int[] rows = {1, 2, 3, 4, 5, 8, 9, 16, 17, 63, 64, 65};
+        int[] buckets = new int[rows.length];
+        for (int i = 0; i < rows.length; i++) buckets[i] = SamplerBatch.bucket(rows[i], 64);
+        assertThat(buckets).containsExactly(1, 2, 4, 4, 8, 8, 16, 16, 24, 64, 64, 65);
+        assertThat(SamplerBatch.bucket(5, 6)).as("capped at the budget").isEqualTo(6);
+        assertThat(SamplerBatch.bucket(20, 12)).as("never below the rows").isEqualTo(20);
     }
 
     /**
