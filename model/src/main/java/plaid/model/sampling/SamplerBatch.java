@@ -51,8 +51,8 @@ public final class SamplerBatch {
     private String retiredFallback;
 
     private GuidanceGradient guidance;
-    /** Steps in a row a lane's rows must fit a smaller bucket before its call shrinks to it. */
-    static final int SHRINK_AFTER_STEPS = 32;
+    /** Each new call's sizing with fixed costs instead of measured ones (tests), or null. */
+    private java.util.function.Supplier<CallSizing> fixedSizing;
     /** 0: each lane's call holds exactly its rows; else rows are padded to buckets within this many tokens. */
     private long maxBatchTokens;
 
@@ -100,7 +100,7 @@ public final class SamplerBatch {
      * Pads each lane's model call to a row bucket (1, 2, 4, 8, then multiples of 8), at most {@code maxBatchTokens}
      * over the lane's seq_len rows, so a lane's activations and recorded step are rebuilt only when its bucket
      * changes, not at every join or leave: at once when its rows outgrow the call, and to a smaller bucket once
-     * the rows have fit it for {@value #SHRINK_AFTER_STEPS} steps in a row. Padded rows hold zeros at a valid γ
+     * the padded rows have cost what a rebuild costs ({@link CallSizing}). Padded rows hold zeros at a valid γ
      * and their outputs are ignored; every op of a forward and of the guidance backward works per row, so real
      * rows get what they get unpadded. Without it (0, the default: one request alone) the call holds exactly the
      * lane's rows.
@@ -108,6 +108,11 @@ public final class SamplerBatch {
     void padRowsToBuckets(long maxBatchTokens) {
         if (maxBatchTokens < 0) throw new IllegalArgumentException("maxBatchTokens must be ≥ 0, got " + maxBatchTokens);
         this.maxBatchTokens = maxBatchTokens;
+    }
+
+    /** Sizes lanes' calls by fixed costs instead of measured ones (tests: the shrink rule without a clock). */
+    void fixCallCosts(double rowStepNanos, long rebuildNanos) {
+        this.fixedSizing = () -> CallSizing.fixed(rowStepNanos, rebuildNanos);
     }
 
     /**
@@ -185,6 +190,7 @@ public final class SamplerBatch {
             guidanceGrad = guidance.computeByRows(call.denoiser, terms);
         }
         long t4 = System.nanoTime();
+        call.sizing.observeStep(call.denoiser.rows(), t4 - t0);
         // one argmax (one launch, one download on a device) over the rows from the first to the last that decode
         int from = rows, to = 0;
         for (int i = 0; i < n; i++) {
@@ -234,10 +240,12 @@ public final class SamplerBatch {
         ModelCall call = calls.get(lane);
         if (call != null) {
             int held = call.denoiser.rows();
-            if (capacity == held) call.smallerSteps = 0;
-            // rows that leave in a burst often come back: a smaller bucket must hold a while before it pays a rebuild
-            boolean shrinkLater = maxBatchTokens > 0 && capacity < held && ++call.smallerSteps < SHRINK_AFTER_STEPS;
-            if (capacity == held || shrinkLater) return call;
+            boolean keep = maxBatchTokens > 0
+                    // rows that leave in a burst often come back: a smaller bucket waits until padding has cost a
+                    // rebuild
+                    ? capacity <= held && !call.sizing.shrinkNow(held, capacity)
+                    : capacity == held;
+            if (keep) return call;
             retiredReplays += call.graph.replays();
             retiredFallback = call.graph.lastFallback().orElse(retiredFallback);
         }
@@ -245,7 +253,9 @@ public final class SamplerBatch {
         // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
         calls.remove(lane);
         call = null;
+        long start = System.nanoTime();
         calls.put(lane, call = new ModelCall(lane, capacity));
+        call.sizing = fixedSizing != null ? fixedSizing.get() : CallSizing.measured(System.nanoTime() - start);
         return call;
     }
 
@@ -278,8 +288,8 @@ public final class SamplerBatch {
         final Segments segments;
         /** The uploads and the forward, the same work on the same tensors each step. */
         final StepGraph graph = be.stepGraph();
-        /** Steps in a row whose rows fit a smaller bucket than this call's. */
-        int smallerSteps;
+        /** When it shrinks to a smaller bucket. */
+        CallSizing sizing;
 
         ModelCall(Lane lane, int rows) {
             long tokens = (long) rows * lane.seqLen;

@@ -116,25 +116,40 @@ class SamplerBatchTest {
     }
 
     @Test
-    void aLanesCallGrowsAtOnceAndShrinksOnceItsRowsFitASmallerBucketForAWhile() {
+    void aLanesCallGrowsAtOnceAndShrinksOnceItsPaddingHasCostARebuild() {
         SamplerBatch batch = new SamplerBatch(TinyModel.config(VOCAB), TinyModel.initialised(VOCAB, 1), MAX_SEQ_LEN);
         batch.padRowsToBuckets(64L * MAX_SEQ_LEN);
+        // 16 held rows for 3 real ones (bucket 4): 12 padded rows a step at 1 ns each; a rebuild costs 5 such steps
+        batch.fixCallCosts(1.0, 12L * 5);
         SamplingRequest request =
                 SamplingRequest.defaults(MAX_SEQ_LEN).withSamples(1).withSteps(100);
         List<Trajectory> all = new ArrayList<>();
         for (int i = 0; i < 9; i++) all.add(batch.start(request, NoiseSource.seeded(i), 0, null));
         List<Integer> held = new ArrayList<>();
         batch.session(() -> {
-            for (int s = 0; s < SamplerBatch.SHRINK_AFTER_STEPS + 2; s++) {
-                batch.step(s == 1 ? all : all.subList(0, 3));
+            for (int s = 0; s < 14; s++) {
+                // 3 rows, 9 rows, 3 rows for a while, 9 again (the call grows at once), then 3 again
+                boolean nine = s == 1 || s == 9;
+                batch.step(nine ? all : all.subList(0, 3));
                 held.addAll(batch.callRows().values());
             }
             return null;
         });
-        List<Integer> expected = new ArrayList<>(List.of(4, 16));
-        for (int s = 1; s < SamplerBatch.SHRINK_AFTER_STEPS; s++) expected.add(16);
-        expected.add(4);
-        assertThat(held).isEqualTo(expected);
+        assertThat(held).containsExactly(4, 16, 16, 16, 16, 16, 4, 4, 4, 16, 16, 16, 16, 16);
+    }
+
+    @Test
+    void paddingThatCostsNothingNeverShrinksTheCall() {
+        CallSizing free = CallSizing.fixed(0, 1_000);
+        for (int s = 0; s < 1000; s++) assertThat(free.shrinkNow(16, 4)).isFalse();
+        CallSizing measured = CallSizing.measured(1_000);
+        assertThat(measured.shrinkNow(16, 4)).as("no step measured yet").isFalse();
+        measured.observeStep(16, 16_000); // 1 µs a row; the first step adds its 16 µs to the rebuild's price
+        int steps = 0;
+        while (!measured.shrinkNow(16, 4)) steps++;
+        // 12 padded rows × 1 µs a step against 17 µs: the 2nd step pays for it
+        assertThat(steps).isEqualTo(1);
+        assertThat(measured.shrinkNow(4, 4)).as("a call its rows fill").isFalse();
     }
 
     @Test
