@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 import plaid.backend.ComputeBackend;
 import plaid.backend.MatmulPrecision;
 import plaid.backend.Segments;
@@ -52,7 +53,7 @@ public final class SamplerBatch {
 
     private GuidanceGradient guidance;
     /** Each new call's sizing with fixed costs instead of measured ones (tests), or null. */
-    private java.util.function.Supplier<CallSizing> fixedSizing;
+    private Supplier<CallSizing> fixedSizing;
     /** 0: each lane's call holds exactly its rows; else rows are padded to buckets within this many tokens. */
     private long maxBatchTokens;
 
@@ -266,9 +267,9 @@ public final class SamplerBatch {
     }
 
     /** Why model calls last ran directly instead of replaying ({@link StepGraph#lastFallback}), for tests' messages. */
-    java.util.List<String> stepGraphFallbacks() {
-        return java.util.stream.Stream.concat(
-                        java.util.stream.Stream.ofNullable(retiredFallback),
+    List<String> stepGraphFallbacks() {
+        return Stream.concat(
+                        Stream.ofNullable(retiredFallback),
                         calls.values().stream().flatMap(c -> c.graph.lastFallback().stream()))
                 .toList();
     }
