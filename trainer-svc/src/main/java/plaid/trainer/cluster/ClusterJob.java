@@ -57,6 +57,9 @@ final class ClusterJob {
         final String host;
         final Integer nodeIndex;
         final int devices;
+        /** The worker process's token (JoinRequest.incarnation), or empty. */
+        final String incarnation;
+
         int firstRank = -1;
         long lastBeat;
         int step;
@@ -64,10 +67,16 @@ final class ClusterJob {
         JoinResponse assignment;
         boolean replaced;
 
-        Member(String host, Integer nodeIndex, int devices) {
+        Member(String host, Integer nodeIndex, int devices, String incarnation) {
             this.host = host;
             this.nodeIndex = nodeIndex;
             this.devices = devices;
+            this.incarnation = incarnation;
+        }
+
+        /** Whether {@code request} comes from this member's process (the same token, not empty). */
+        boolean sameProcess(JoinRequest request) {
+            return !incarnation.isEmpty() && incarnation.equals(request.getIncarnation());
         }
 
         String describe() {
@@ -121,6 +130,8 @@ final class ClusterJob {
         while (phase == Phase.RUNNING || phase == Phase.STOPPING) {
             Member same = index == null ? null : memberAt(index);
             if (same != null && same.left == null && failure == null) {
+                // the same process asking again (the transport lost its join's answer): its assignment stands
+                if (same.assignment != null && same.sameProcess(request)) return same.assignment;
                 failure = new Failure(same.describe() + " joined again: its earlier process is gone", true);
                 notifyAll();
             }
@@ -129,6 +140,7 @@ final class ClusterJob {
         requireNotEnded();
         if (index != null) {
             Member earlier = memberAt(index);
+            if (earlier != null && earlier.sameProcess(request)) return awaitAssignment(earlier, index, jobEnded);
             if (earlier != null) {
                 members.remove(earlier);
                 earlier.replaced = true;
@@ -140,9 +152,15 @@ final class ClusterJob {
                     .withDescription(
                             "job " + jobId + " has its " + expected + " workers already (trainer-svc.cluster.workers)")
                     .asRuntimeException();
-        Member member = new Member(request.getHost(), index, request.getDevices());
+        Member member = new Member(request.getHost(), index, request.getDevices(), request.getIncarnation());
         members.add(member);
         assignWhenComplete();
+        return awaitAssignment(member, index, jobEnded);
+    }
+
+    /** Waits in a join until {@code member}'s attempt starts, and gives its assignment. */
+    private JoinResponse awaitAssignment(Member member, Integer index, BooleanSupplier jobEnded)
+            throws InterruptedException {
         long lastLook = System.nanoTime();
         while (member.assignment == null) {
             if (member.replaced)

@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
+import java.util.UUID;
 import plaid.v1.ClusterRendezvousGrpc;
 import plaid.v1.ClusterRendezvousGrpc.ClusterRendezvousBlockingStub;
 import plaid.v1.JoinRequest;
@@ -59,6 +60,8 @@ public final class Worker {
     private final Options options;
     private final RankRunner runner;
     private final ClusterRendezvousBlockingStub rendezvous;
+    /** This process's token in its joins (JoinRequest.incarnation). */
+    private final String incarnation = UUID.randomUUID().toString();
 
     Worker(Options options, RankRunner runner, ClusterRendezvousBlockingStub rendezvous) {
         this.options = options;
@@ -124,6 +127,8 @@ public final class Worker {
                 .setDevices(options.devices())
                 .setHost(options.host());
         if (options.nodeIndex() != null) request.setNodeIndex(options.nodeIndex());
+        // the same token in every join of this process: a retried join is not read as a new process
+        request.setIncarnation(incarnation);
         while (true) {
             try {
                 return rendezvous.join(request.build());

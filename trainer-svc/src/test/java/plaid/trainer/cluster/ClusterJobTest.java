@@ -123,6 +123,28 @@ class ClusterJobTest {
     }
 
     @Test
+    void aProcessJoiningAgainKeepsItsPlaceWhereAnotherProcessWouldEndTheAttempt() throws Exception {
+        // node 1's join is asked twice by its process (the transport lost the first answer) while the others wait
+        var first = join(0, 1);
+        var node1 = join(1, 1, "process-1");
+        var node1Again = join(1, 1, "process-1");
+        var third = join(2, 1);
+        JoinResponse assigned = node1.get(5, TimeUnit.SECONDS);
+        assertThat(node1Again.get(5, TimeUnit.SECONDS)).isEqualTo(assigned);
+        first.get(5, TimeUnit.SECONDS);
+        third.get(5, TimeUnit.SECONDS);
+        // and again once the attempt runs: the same assignment, the attempt goes on
+        assertThat(join(1, 1, "process-1").get(5, TimeUnit.SECONDS)).isEqualTo(assigned);
+        assertThat(job.heartbeat(assigned.getWorkerId(), 3).getDirective()).isNotEqualTo(Directive.REJOIN);
+        assertThat(messages).noneMatch(m -> m.startsWith("attempt 1 failed"));
+
+        // another process with node 1's index: the member's process is gone
+        join(1, 1, "process-1b");
+        await(() -> messages.stream().anyMatch(m -> m.startsWith("attempt 1 failed")));
+        assertThat(messages).anyMatch(m -> m.contains("worker node 1 on h1 (rank 1) joined again"));
+    }
+
+    @Test
     void aDivergedRankFailsTheJobWithoutARestart() throws Exception {
         var joins = List.of(join(0, 1), join(1, 1), join(2, 1));
         JoinResponse first = joins.get(0).get(5, TimeUnit.SECONDS);
@@ -153,11 +175,17 @@ class ClusterJobTest {
     }
 
     private CompletableFuture<JoinResponse> join(int node, int devices) {
+        return join(node, devices, "");
+    }
+
+    /** A join from the process with token {@code incarnation} (empty: none given). */
+    private CompletableFuture<JoinResponse> join(int node, int devices, String incarnation) {
         JoinRequest request = JoinRequest.newBuilder()
                 .setJobId("j")
                 .setDevices(devices)
                 .setHost("h" + node)
                 .setNodeIndex(node)
+                .setIncarnation(incarnation)
                 .build();
         return CompletableFuture.supplyAsync(
                 () -> {
