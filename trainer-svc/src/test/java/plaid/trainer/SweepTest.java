@@ -132,12 +132,18 @@ class SweepTest extends LoopbackTrainerTest {
                 .contains(submitted.getId());
     }
 
-    /** A trial that cannot learn (lr 1e-9) is stopped at the first validation where it is worse than the completed trial. */
+    /**
+     * A trial that cannot learn (lr 1e-9) is stopped at the first validation where it is worse than the completed
+     * trial. Its steps must outlast the sweep's polling of its events (a 18-step tiny job on an idle machine ended
+     * between two polls, before the rule could stop it), so it has 600.
+     */
     @Test
     void theMedianRuleStopsHopelessTrials() throws InterruptedException {
-        TrainingSpec base = tinySpec(18).toBuilder()
-                .setReporting(
-                        tinySpec(18).getReporting().toBuilder().setHookFreq(6).setCheckpointFreq(100))
+        int steps = 600;
+        TrainingSpec base = tinySpec(steps).toBuilder()
+                .setReporting(tinySpec(steps).getReporting().toBuilder()
+                        .setHookFreq(6)
+                        .setCheckpointFreq(1000))
                 .build();
         Sweep submitted = trainer.submitSweep(SubmitSweepRequest.newBuilder()
                 .setBase(base)
@@ -151,7 +157,7 @@ class SweepTest extends LoopbackTrainerTest {
                 .containsExactly(TrialState.TRIAL_STATE_SUCCEEDED, TrialState.TRIAL_STATE_STOPPED_EARLY);
         SweepTrial stopped = done.getTrials(1), completed = done.getTrials(0);
         int step = stopped.getValidationStep();
-        assertThat(step).as("stopped before its end").isLessThan(18).isPositive();
+        assertThat(step).as("stopped before its end").isLessThan(steps).isPositive();
         assertThat(stopped.getReason()).contains("above the median");
         assertThat(stopped.getValidationNll())
                 .isEqualTo(stopped.getValidationsOrThrow(step))
