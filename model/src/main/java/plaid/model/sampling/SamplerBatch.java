@@ -254,9 +254,7 @@ public final class SamplerBatch {
         // frees unreachable memory to make room can free them (rows × seq_len × V logits each)
         calls.remove(lane);
         call = null;
-        long start = System.nanoTime();
         calls.put(lane, call = new ModelCall(lane, capacity));
-        call.sizing = fixedSizing != null ? fixedSizing.get() : CallSizing.measured(System.nanoTime() - start);
         return call;
     }
 
@@ -289,10 +287,11 @@ public final class SamplerBatch {
         final Segments segments;
         /** The uploads and the forward, the same work on the same tensors each step. */
         final StepGraph graph = be.stepGraph();
-        /** When it shrinks to a smaller bucket. */
-        CallSizing sizing;
+        /** When it shrinks to a smaller bucket; its construction is part of a rebuild's price. */
+        final CallSizing sizing;
 
         ModelCall(Lane lane, int rows) {
+            long start = System.nanoTime();
             long tokens = (long) rows * lane.seqLen;
             // exact either way: blocks that recompute run their forward again in a guidance backward
             this.denoiser = new Denoiser(
@@ -306,6 +305,7 @@ public final class SamplerBatch {
             this.z = be.allocate(rows * lane.seqLen, config.embedDim);
             this.xSelfcond = be.allocate(rows * lane.seqLen, config.embedDim);
             this.segments = Segments.whole(rows, lane.seqLen);
+            this.sizing = fixedSizing != null ? fixedSizing.get() : CallSizing.measured(System.nanoTime() - start);
         }
 
         /**
