@@ -123,7 +123,8 @@ final class ClusterJob {
     /**
      * Registers a worker and waits until every expected worker has joined and the job runs, then
      * gives its assignment. A worker with the node index of a running member shows that the
-     * member's process is gone: the attempt fails, and this one joins the next.
+     * member's process is gone: the attempt fails, and this one joins the next; the member's own
+     * process asking again (the same incarnation) gets the member's assignment.
      */
     synchronized JoinResponse join(JoinRequest request, BooleanSupplier jobEnded) throws InterruptedException {
         Integer index = request.hasNodeIndex() && request.getNodeIndex() >= 0 ? request.getNodeIndex() : null;
@@ -140,7 +141,7 @@ final class ClusterJob {
         requireNotEnded();
         if (index != null) {
             Member earlier = memberAt(index);
-            if (earlier != null && earlier.sameProcess(request)) return awaitAssignment(earlier, index, jobEnded);
+            if (earlier != null && earlier.sameProcess(request)) return awaitAssignment(earlier, jobEnded);
             if (earlier != null) {
                 members.remove(earlier);
                 earlier.replaced = true;
@@ -155,17 +156,16 @@ final class ClusterJob {
         Member member = new Member(request.getHost(), index, request.getDevices(), request.getIncarnation());
         members.add(member);
         assignWhenComplete();
-        return awaitAssignment(member, index, jobEnded);
+        return awaitAssignment(member, jobEnded);
     }
 
     /** Waits in a join until {@code member}'s attempt starts, and gives its assignment. */
-    private JoinResponse awaitAssignment(Member member, Integer index, BooleanSupplier jobEnded)
-            throws InterruptedException {
+    private JoinResponse awaitAssignment(Member member, BooleanSupplier jobEnded) throws InterruptedException {
         long lastLook = System.nanoTime();
         while (member.assignment == null) {
             if (member.replaced)
                 throw Status.ABORTED
-                        .withDescription("a newer process joined as node " + index)
+                        .withDescription("a newer process joined as node " + member.nodeIndex)
                         .asRuntimeException();
             requireNotEnded();
             // A job cancelled while still queued never runs: nothing else would end the wait.
