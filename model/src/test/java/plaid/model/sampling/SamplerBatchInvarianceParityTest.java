@@ -34,18 +34,8 @@ class SamplerBatchInvarianceParityTest {
     private final double bound = "bf16".equalsIgnoreCase(System.getProperty("plaid.cuda.precision")) ? 3e-2 : 3e-3;
 
     private final int vocab = exact ? 64 : 4096, seqLen = exact ? 8 : 64;
-    private final PlaidConfig c = config();
+    private final PlaidConfig c = TinyModel.config(vocab, !exact);
     private final PlaidParameters params = TinyModel.randomise(PlaidParameters.initialize(c, be, 7), 7);
-
-    private PlaidConfig config() {
-        PlaidConfig c = TinyModel.config(vocab);
-        if (!exact) {
-            c.dim = 384; // the small shape's width and heads, fewer blocks
-            c.nBlocks = 4;
-            c.nHeads = 6;
-        }
-        return c;
-    }
 
     @Test
     void aRowsForwardMovesWithinTheBoundWhenOtherRowsShareIt() {

@@ -35,7 +35,7 @@ class SamplerGraphsParityTest {
     private final ComputeBackend graphs = withGraphs();
     private final boolean cuda = direct.name().equals("cuda");
     private final int vocab = cuda ? 4096 : 64, seqLen = cuda ? 64 : 8;
-    private final PlaidConfig c = config();
+    private final PlaidConfig c = TinyModel.config(vocab, cuda);
     private final PlaidParameters onDirect = TinyModel.randomise(PlaidParameters.initialize(c, direct, 7), 7);
     private final PlaidParameters onGraphs = PlaidParameters.fromStateDicts(c, graphs, onDirect.toStateDicts());
 
@@ -49,16 +49,6 @@ class SamplerGraphsParityTest {
             if (before == null) System.clearProperty(GRAPHS);
             else System.setProperty(GRAPHS, before);
         }
-    }
-
-    private PlaidConfig config() {
-        PlaidConfig config = TinyModel.config(vocab);
-        if (cuda) {
-            config.dim = 384; // the small shape's width and heads, fewer blocks
-            config.nBlocks = 4;
-            config.nHeads = 6;
-        }
-        return config;
     }
 
     @AfterEach

@@ -19,6 +19,20 @@ final class TinyModel {
         return c;
     }
 
+    /**
+     * {@link #config}, or on a device the small shape's width and heads with 4 blocks: a GPU's products pick
+     * their algorithms by shape, so the device tests run shapes like the ones served.
+     */
+    static PlaidConfig config(int vocabSize, boolean onDevice) {
+        PlaidConfig c = config(vocabSize);
+        if (onDevice) {
+            c.dim = 384;
+            c.nBlocks = 4;
+            c.nHeads = 6;
+        }
+        return c;
+    }
+
     /** As the original initialises it: the zero-initialised head makes the denoiser pick the embedding nearest to z. */
     static PlaidParameters initialised(int vocabSize, long seed) {
         return PlaidParameters.initialize(config(vocabSize), new CpuBackend(), seed);
